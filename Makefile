@@ -1,0 +1,44 @@
+# ucf-nb: the two commands a new user runs are `make demo` and `make test`.
+PYTHON ?= python3
+# Installed only when `import torch` fails. On a GPU server install the torch build you
+# want first (or override: make demo TORCH_SPEC="torch==2.5.1").
+TORCH_SPEC ?= torch==2.13.0
+DEMO_DIR ?= demo
+
+.PHONY: install demo demo-data book test unit-test regold clean help
+
+help:
+	@echo "make demo   - demo dataset + encoder, run notebooks 00-03, build the book"
+	@echo "make test   - unit tests and notebook regression tests"
+	@echo "make book   - run the notebooks with their default (real-run) parameters and build the book"
+	@echo "make regold - regenerate the golden notebooks under tests/golden/"
+
+install: .make/installed
+
+.make/installed: pyproject.toml
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
+	$(PYTHON) -m pip install -e ".[dev]"
+	@mkdir -p .make && touch $@
+
+demo-data: install
+	$(PYTHON) -m ucf_nb.demo $(DEMO_DIR)
+
+demo: demo-data
+	$(PYTHON) -m ucf_nb.report run --demo $(DEMO_DIR)
+	$(PYTHON) -m ucf_nb.report build
+
+book: install
+	$(PYTHON) -m ucf_nb.report run
+	$(PYTHON) -m ucf_nb.report build
+
+unit-test: install
+	$(PYTHON) -m pytest tests
+
+test: demo-data
+	$(PYTHON) -m pytest tests
+
+regold: demo-data
+	$(PYTHON) -m ucf_nb.report regold --demo $(DEMO_DIR)
+
+clean:
+	rm -rf build book/_build book/executed book/intro.md .make
