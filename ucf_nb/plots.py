@@ -1,0 +1,18 @@
+"""The figures the notebooks show. Each function takes data, returns a matplotlib Figure.
+
+The core modules never import this one: figures are the notebooks' business.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() == "" else None
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__: list[str] = []
+
+# --- index figures (01_index_checks) -------------------------------------------------------
+
+# --- extraction figures (02_extract) -------------------------------------------------------
+
+# --- probe figures (03_probe) --------------------------------------------------------------
