@@ -4,12 +4,9 @@ The core modules never import this one: figures are the notebooks' business.
 """
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg") if matplotlib.get_backend().lower() == "" else None
-import matplotlib.pyplot as plt  # noqa: E402
-
-__all__: list[str] = []
+__all__: list[str] = []  # each section appends its names
 
 # --- index figures (01_index_checks) -------------------------------------------------------
 
