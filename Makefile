@@ -20,8 +20,12 @@ install: .make/installed
 	$(PYTHON) -m pip install -e ".[dev]"
 	@mkdir -p .make && touch $@
 
-demo-data: install
+demo-data: install $(DEMO_DIR)/.made
+
+# rewritten only when the code that makes it changes (it is deterministic)
+$(DEMO_DIR)/.made: ucf_nb/demo.py ucf_nb/synthetic.py
 	$(PYTHON) -m ucf_nb.demo $(DEMO_DIR)
+	@touch $@
 
 demo: demo-data
 	$(PYTHON) -m ucf_nb.report run --demo $(DEMO_DIR)

@@ -18,3 +18,14 @@ def mpeg4_video(tmp_path_factory):
     """A 320x240, 30 fps MPEG-4 part 2 file of 150 frames, keyframe every 12."""
     path = tmp_path_factory.mktemp("videos") / "mpeg4.mp4"
     return write_synthetic_video(path, 150, codec="mpeg4", gop=12, bframes=0)
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """A freshly written demo: ``<dir>/UCF_Crime`` (dataset) and ``<dir>/encoder``."""
+    from ucf_nb.demo import make_demo_dataset, make_demo_encoder
+
+    out = tmp_path_factory.mktemp("demo")
+    make_demo_dataset(out / "UCF_Crime")
+    make_demo_encoder(out / "encoder")
+    return out

@@ -44,6 +44,9 @@ _EXPORTS: dict[str, str] = {
     "IndexReport": "index",
     "IndexValidationError": "index",
     "INDEX_COLUMNS": "index",
+    "IndexBuildError": "index",
+    "read_temporal_annotation": "index",
+    "VideoAnnotation": "index",
     # video
     "VideoError": "video",
     "probe_video": "video",

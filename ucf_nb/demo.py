@@ -63,11 +63,89 @@ def make_demo_encoder(out_dir: str | os.PathLike, arch: str = "timesformer", *,
     return out
 
 
-def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
-    """Write the synthetic UCF-Crime tree; see the module docstring. Returns its root."""
-    from ._demo_data import write_demo_tree
+# (category, folder it lives in, as in the official release)
+DEMO_CATEGORIES = (
+    ("Abuse", "Anomaly-Videos-Part-1"),
+    ("Arson", "Anomaly-Videos-Part-1"),
+    ("Fighting", "Anomaly-Videos-Part-2"),
+    ("RoadAccidents", "Anomaly-Videos-Part-3"),
+)
+N_TRAIN_PER_CATEGORY = 4
+N_TEST_PER_CATEGORY = 2
+N_TRAIN_NORMAL = 8
+N_TEST_NORMAL = 4
+FPS = 30
 
-    return write_demo_tree(Path(out_dir), seed=seed)
+
+def _demo_plan(seed: int) -> list[dict]:
+    """Every demo video as a dict: relative path, split list it belongs to, category,
+    number of frames and anomalous event windows [start, end)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    plan: list[dict] = []
+
+    def length() -> int:
+        return int(rng.integers(4, 8)) * FPS  # 4 to 7 seconds
+
+    for category, part in DEMO_CATEGORIES:
+        for i in range(N_TRAIN_PER_CATEGORY + N_TEST_PER_CATEGORY):
+            train = i < N_TRAIN_PER_CATEGORY
+            number = i + 1 if train else 20 + i  # test videos get their own numbers
+            n = length()
+            a = int(rng.integers(n // 5, n // 3))
+            b = int(rng.integers(a + n // 4, n - n // 8))
+            events = [(a, b)]
+            if not train and i == N_TRAIN_PER_CATEGORY + 1:  # a second event, as some test videos have
+                events = [(a, a + (b - a) // 2), (min(b + 16, n - 20), n - 4)]
+            name = f"{category}{number:03d}_x264.mp4"
+            plan.append(dict(path=f"{part}/{category}/{name}", name=name, category=category,
+                             list="train" if train else "test", n_frames=n, events=events))
+    for i in range(N_TRAIN_NORMAL):
+        name = f"Normal_Videos{i + 1:03d}_x264.mp4"
+        part = "Training-Normal-Videos-Part-1" if i < N_TRAIN_NORMAL // 2 else "Training-Normal-Videos-Part-2"
+        plan.append(dict(path=f"{part}/{name}", name=name, category="Normal", list="train",
+                         n_frames=length(), events=[]))
+    for i in range(N_TEST_NORMAL):
+        name = f"Normal_Videos_{3 * i + 3:03d}_x264.mp4"
+        plan.append(dict(path=f"Testing_Normal_Videos_Anomaly/{name}", name=name,
+                         category="Normal", list="test", n_frames=length(), events=[]))
+    return plan
+
+
+def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Write the synthetic UCF-Crime tree into ``out_dir``; returns ``out_dir``.
+
+    36 H.264 videos (320x240, 30 fps, 4-7 s, keyframe every 250 frames): 4 anomaly
+    categories with 4 training and 2 test videos each, 8 normal training and 4 normal test
+    videos. Anomalous videos show a fast bright disc during their events; the test events
+    are listed in ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt`` (frame numbers,
+    -1 for none) and the training videos in ``Anomaly_Train.txt``, both in the official
+    formats. Deterministic in ``seed``; rewriting an existing tree gives the same bytes.
+    """
+    from tqdm.auto import tqdm
+
+    from .synthetic import write_synthetic_video
+
+    root = Path(out_dir)
+    plan = _demo_plan(seed)
+    for k, video in enumerate(tqdm(plan, desc="demo videos", unit="video")):
+        write_synthetic_video(root / video["path"], video["n_frames"], fps=FPS, seed=seed * 1000 + k,
+                              events=video["events"], codec="libx264", gop=250, bframes=2)
+    train_lines = [
+        (f"Training_Normal_Videos_Anomaly/{v['name']}" if v["category"] == "Normal"
+         else f"{v['category']}/{v['name']}")
+        for v in plan if v["list"] == "train"
+    ]
+    (root / "Anomaly_Train.txt").write_text("\n".join(train_lines) + "\n")
+    test_lines = []
+    for v in (v for v in plan if v["list"] == "test"):
+        # the official file writes the last frame of each event (inclusive bounds)
+        bounds = [x for a, b in v["events"] for x in (a, b - 1)]
+        bounds += [-1] * (4 - len(bounds))
+        test_lines.append("  ".join([v["name"], v["category"], *map(str, bounds)]) + "  ")
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text("\n".join(test_lines) + "\n")
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:

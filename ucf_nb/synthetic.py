@@ -100,9 +100,11 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
+        # one encoder thread: threaded x264 can emit different bytes from run to run
+        stream.codec_context.thread_count = 1
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "veryfast",
-                              "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}"}
+                              "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:threads=1"}
         else:
             stream.options = {"g": str(gop), "bf": str(bframes), "qscale": "3"}
             stream.codec_context.gop_size = gop

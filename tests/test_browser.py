@@ -1,0 +1,270 @@
+"""The built book in a real browser: headless Chromium over the DevTools protocol.
+
+The book is served from a local HTTP server on 127.0.0.1 (as a reader's browser would see it,
+not as file:// URLs), every page of the table of contents is opened, and the test checks that
+it loads with HTTP 200, that each of its images decoded (naturalWidth > 0), and that every
+navigation link (sidebar table of contents, previous/next) answers HTTP 200.
+
+Chromium is Debian's ``chromium`` package; the test skips, saying so, where it is absent
+(.ci/run installs it, so CI runs it). The DevTools client is ``websocket-client``.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from base64 import b64decode
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlparse
+
+import pytest
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-default-apps", "--disable-extensions", "--mute-audio",
+                  "--window-size=1280,900", "--remote-allow-origins=*")
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    return None
+
+
+# --- a local HTTP server ----------------------------------------------------------------------
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output for failures
+        pass
+
+
+class BookServer:
+    """Serve ``folder`` on 127.0.0.1 at a free port from a daemon thread."""
+
+    def __init__(self, folder: Path):
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+# --- a minimal DevTools protocol client -------------------------------------------------------
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol (one page target)."""
+
+    def __init__(self, exe: str, user_data_dir: Path, timeout: float = 30.0):
+        self.exe, self.profile, self.timeout = exe, Path(user_data_dir), timeout
+        self.proc = None
+        self.ws = None
+        self._id = 0
+        self.events: list[dict] = []
+
+    def __enter__(self):
+        import websocket
+
+        port_file = self.profile / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [self.exe, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + self.timeout
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.exe} exited with {self.proc.returncode}: "
+                                   f"{self.proc.stderr.read().decode(errors='replace')[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.exe} did not open its DevTools port in {self.timeout:.0f} s")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            targets = json.load(resp)
+        page = next(t for t in targets if t["type"] == "page")
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=self.timeout,
+                                              suppress_origin=True)
+        for domain in ("Page", "Runtime", "Network"):
+            self.send(f"{domain}.enable")
+        return self
+
+    def __exit__(self, *exc):
+        if self.ws is not None:
+            self.ws.close()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stderr.close()
+
+    def send(self, method: str, **params) -> dict:
+        """Call ``method`` and return its result; events that arrive meanwhile are kept."""
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self._id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method} failed: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_event(self, method: str) -> dict:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            for i, ev in enumerate(self.events):
+                if ev.get("method") == method:
+                    return self.events.pop(i)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {method} within {self.timeout:.0f} s")
+            self.events.append(json.loads(self.ws.recv()))
+
+    def open(self, url: str) -> int:
+        """Navigate to ``url``, wait for its load event, return the document's HTTP status."""
+        self.events.clear()
+        self.send("Page.navigate", url=url)
+        self.wait_event("Page.loadEventFired")
+        statuses = [ev["params"]["response"]["status"] for ev in self.events
+                    if ev.get("method") == "Network.responseReceived"
+                    and ev["params"].get("type") == "Document"]
+        return statuses[-1] if statuses else 0
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True,
+                           returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(b64decode(data))
+        return path
+
+
+# What the test reads from each page once it has loaded (images awaited until decoded).
+PAGE_PROBE = """
+(async () => {
+  const imgs = Array.from(document.images);
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  const hrefs = sel => Array.from(document.querySelectorAll(sel)).map(a => a.href);
+  return {
+    title: document.title,
+    text: document.body ? document.body.innerText : "",
+    images: imgs.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth})),
+    toc: hrefs("nav.bd-docs-nav a.reference.internal, .bd-sidenav a.reference.internal"),
+    prevnext: hrefs(".prev-next-area a"),
+    articleImages: document.querySelectorAll("article img, .bd-article img").length,
+  };
+})()
+"""
+
+
+def toc_pages(book_dir: Path) -> list[str]:
+    """The HTML pages of the book's table of contents, root first (``intro.html`` etc.)."""
+    import yaml
+
+    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [f"{Path(f).with_suffix('').as_posix()}.html" for f in files]
+
+
+def check_book(book_dir: Path, html_dir: Path, exe: str, workdir: Path,
+               screenshots: Path | None = None) -> dict[str, dict]:
+    """Open every toc page of the built book in Chromium; return what each page showed.
+
+    Raises AssertionError naming the page and what is wrong with it.
+    """
+    pages = toc_pages(book_dir)
+    seen: dict[str, dict] = {}
+    with BookServer(html_dir) as server, Chromium(exe, workdir / "profile") as browser:
+        assert browser.open(server.url) == 200, "index.html did not load"
+        # jupyter-book's index.html redirects to the root page with a meta refresh.
+        deadline = time.monotonic() + 10
+        while (landing := urlparse(browser.evaluate("location.href")).path.lstrip("/")) in ("", "index.html"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert landing == pages[0], f"index.html should lead to {pages[0]}, it showed {landing}"
+        for page in pages:
+            url = urljoin(server.url, page)
+            status = browser.open(url)
+            assert status == 200, f"{page}: HTTP {status}"
+            info = browser.evaluate(PAGE_PROBE)
+            seen[page] = info
+            broken = [img["src"] for img in info["images"] if img["width"] <= 0]
+            assert not broken, f"{page}: images that did not load: {broken}"
+            assert info["toc"], f"{page}: no table-of-contents links in the sidebar"
+            for href in {urldefrag(h)[0] for h in info["toc"] + info["prevnext"]}:
+                if href.startswith(server.url):
+                    assert http_status(href) == 200, f"{page}: navigation link {href} does not resolve"
+            toc_targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in info["toc"]}
+            missing = [p for p in pages[1:] if p not in toc_targets]
+            assert not missing, f"{page}: the sidebar does not link {missing}"
+            if screenshots is not None:
+                browser.screenshot(screenshots / (page.replace("/", "__").replace(".html", ".png")))
+    return seen
+
+
+@pytest.mark.slow
+def test_every_toc_page_loads_with_its_images_and_links(demo_book, tmp_path):
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it "
+                    "so that CI runs this test")
+    book_dir, html_dir = demo_book["book"], demo_book["html"]
+    shots = demo_book["root"] / "screenshots"
+    shots.mkdir(exist_ok=True)
+    seen = check_book(book_dir, html_dir, exe, tmp_path, screenshots=shots)
+
+    assert len(seen) == len(toc_pages(book_dir))
+    # Pages with figures show them: 01 (index checks) and 03 (probe) draw at least one each.
+    for page in ("executed/01_index_checks.html", "executed/03_probe.html"):
+        assert any(img["src"].endswith(".png") for img in seen[page]["images"]), f"{page} shows no figure"
+    # The intro says what the run was, and that demo numbers mean nothing about real models.
+    intro = seen["intro.html"]["text"]
+    assert "random tiny encoder on synthetic videos" in intro
+    for page, info in seen.items():
+        assert "Traceback" not in info["text"], f"{page} shows a traceback"
+        assert os.fspath(demo_book["project_root"]) not in info["text"], f"{page} shows an absolute path"

@@ -1,0 +1,96 @@
+import filecmp
+import re
+
+import cv2
+import numpy as np
+
+from ucf_nb.demo import DEMO_CATEGORIES, make_demo_dataset, make_demo_encoder
+from ucf_nb.synthetic import read_frame_number
+
+
+def test_demo_tree_has_official_layout(demo_dir):
+    root = demo_dir / "UCF_Crime"
+    videos = sorted(root.rglob("*.mp4"))
+    assert len(videos) >= 20
+    tops = {v.relative_to(root).parts[0] for v in videos}
+    assert {"Anomaly-Videos-Part-1", "Training-Normal-Videos-Part-1", "Testing_Normal_Videos_Anomaly"} <= tops
+    categories = {v.parent.name for v in videos if v.parts[-3].startswith("Anomaly-Videos")}
+    assert len(categories) >= 3 and categories == {c for c, _ in DEMO_CATEGORIES}
+    # file names are unique across the tree, as in the real dataset
+    assert len({v.name for v in videos}) == len(videos)
+
+
+def test_demo_lists_use_official_formats(demo_dir):
+    root = demo_dir / "UCF_Crime"
+    names = {v.name for v in root.rglob("*.mp4")}
+    train = (root / "Anomaly_Train.txt").read_text().split()
+    for line in train:
+        prefix, name = line.split("/")
+        assert name in names
+        assert prefix == "Training_Normal_Videos_Anomaly" or name.startswith(prefix)
+    pattern = re.compile(r"^(\S+)  (\S+)  (-?\d+)  (-?\d+)  (-?\d+)  (-?\d+)  $")
+    test_lines = (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text().splitlines()
+    for line in test_lines:
+        m = pattern.match(line)
+        assert m, line
+        assert m.group(1) in names and m.group(1) not in {t.split("/")[1] for t in train}
+        if m.group(2) == "Normal":
+            assert m.group(3) == "-1"
+        else:
+            assert int(m.group(4)) > int(m.group(3)) >= 0
+
+
+def test_demo_videos_are_320x240_30fps_with_visible_events(demo_dir):
+    root = demo_dir / "UCF_Crime"
+    line = next(l for l in (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text().splitlines()
+                if "Normal" not in l)
+    name, _, start, end, *_ = line.split()
+    path = next(root.rglob(name))
+    cap = cv2.VideoCapture(str(path))
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (320, 240)
+    assert cap.get(cv2.CAP_PROP_FPS) == 30
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert [read_frame_number(f) for f in frames] == list(range(len(frames)))
+    # the anomaly is a bright yellow disc: many more saturated-yellow pixels inside the event
+    def yellow(f):  # BGR
+        return int(((f[..., 2] > 200) & (f[..., 1] > 200) & (f[..., 0] < 120)).sum())
+    inside = np.mean([yellow(f) for f in frames[int(start):int(end) + 1]])
+    outside = np.mean([yellow(f) for f in frames[:int(start)]])
+    assert inside > 500 and outside < 50
+
+
+def test_demo_is_deterministic(demo_dir, tmp_path):
+    make_demo_dataset(tmp_path / "UCF_Crime")
+    cmp = filecmp.dircmp(demo_dir / "UCF_Crime", tmp_path / "UCF_Crime")
+    files = [p.relative_to(tmp_path / "UCF_Crime") for p in (tmp_path / "UCF_Crime").rglob("*") if p.is_file()]
+    match, mismatch, errors = filecmp.cmpfiles(demo_dir / "UCF_Crime", tmp_path / "UCF_Crime",
+                                               [str(f) for f in files], shallow=False)
+    assert (mismatch, errors) == ([], []) and len(match) == len(files)
+    del cmp
+
+
+def test_demo_encoder_loads_through_from_pretrained(demo_dir):
+    import torch
+    from transformers import AutoImageProcessor, AutoModel
+
+    model = AutoModel.from_pretrained(demo_dir / "encoder")
+    assert type(model).__name__ == "TimesformerModel"
+    assert (demo_dir / "encoder" / "model.safetensors").is_file()
+    proc = AutoImageProcessor.from_pretrained(demo_dir / "encoder")
+    assert list(proc.image_mean) == [0.45, 0.45, 0.45] and proc.size["shortest_edge"] == 224
+    with torch.no_grad():
+        out = model(pixel_values=torch.zeros(1, 8, 3, 224, 224)).last_hidden_state
+    assert out.shape == (1, 1 + 8 * 14 * 14, model.config.hidden_size)
+
+
+def test_demo_encoder_is_seeded(tmp_path):
+    a = make_demo_encoder(tmp_path / "a")
+    b = make_demo_encoder(tmp_path / "b")
+    c = make_demo_encoder(tmp_path / "c", seed=1)
+    assert filecmp.cmp(a / "model.safetensors", b / "model.safetensors", shallow=False)
+    assert not filecmp.cmp(a / "model.safetensors", c / "model.safetensors", shallow=False)

@@ -1,0 +1,299 @@
+"""Load a frozen Hugging Face video encoder and pool its tokens into one vector per clip.
+
+:func:`load_encoder` opens a checkpoint (a hub id, or a local folder saved with
+``save_pretrained``) through ``AutoModel.from_pretrained``, never with remote code, freezes
+it and puts it in eval mode on the chosen device. :meth:`Encoder.embed` turns normalised
+clips ``pixel_values`` of shape (B, T, 3, S, S) into embeddings (B, D).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .preprocess import Preprocessing
+
+__all__ = ["Encoder", "load_encoder", "EncoderLoadError", "resolve_device", "resolve_precision"]
+
+POOLINGS = ("cls", "mean")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# model_type -> whether token 0 of last_hidden_state is a CLS token
+_HAS_CLS = {"timesformer": True, "vivit": True, "videomae": False}
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+class EncoderLoadError(OSError):
+    """A checkpoint could not be loaded (missing folder, or offline and not cached)."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda`` when CUDA is available, else ``cpu``; anything else as given."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str) or not device.strip():
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got device={device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device={device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here: use device='auto' or 'cpu'")
+    return dev
+
+
+def _cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None:
+            with contextlib.suppress(Exception):
+                if fn():
+                    return True
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Resolve ``precision`` for ``device``: returns ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+
+    ``"auto"`` is bf16 autocast where the device supports it (CUDA with bf16, or a CPU with
+    AVX512-BF16/AMX), else fp32. ``"fp16"`` needs CUDA.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got precision={precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        if device.type == "cpu":
+            return "bf16" if _cpu_has_bf16() else "fp32"
+        return "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision='fp16' needs a CUDA device, got device={str(device)!r}: use 'bf16' or 'fp32'")
+    return precision
+
+
+def _local_folder(checkpoint: str) -> Path | None:
+    """The local folder ``checkpoint`` names, or None when it reads as a hub id."""
+    from .paths import resolve_path
+
+    candidate = resolve_path(checkpoint)
+    if candidate.is_dir():
+        return candidate
+    looks_like_path = (os.path.isabs(checkpoint) or checkpoint.startswith((".", "~"))
+                       or checkpoint.count("/") > 1 or os.sep != "/" and os.sep in checkpoint)
+    if looks_like_path:
+        raise EncoderLoadError(
+            f"checkpoint folder {checkpoint!r} does not exist: pass a hub id such as "
+            "'facebook/timesformer-base-finetuned-k400' or a folder written by save_pretrained")
+    return None
+
+
+def _weights_sha256(folder: Path) -> str | None:
+    """sha256 over the weight files of a local checkpoint folder (names and bytes, sorted)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' progress bars and info/warning chatter, then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+@dataclass(eq=False)
+class Encoder:
+    """A frozen video transformer that maps clips to one vector each.
+
+    Build it with :func:`load_encoder`. ``info`` records what was loaded and how it runs:
+    checkpoint, revision, model_type, embedding_dim, device, precision, pooling.
+    """
+
+    model: torch.nn.Module
+    device: torch.device
+    precision: str
+    pooling: str
+    info: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # where from_pretrained read it: local folder or hub id
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.info["embedding_dim"])
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of clips.
+
+        Parameters
+        ----------
+        pixel_values : torch.Tensor, float, shape (B, T, 3, S, S)
+            Normalised frames (see ``Preprocessing.normalize``); moved to the encoder's
+            device when they are elsewhere.
+
+        Returns
+        -------
+        torch.Tensor, float32, shape (B, D), on the CPU
+            ``pooling="cls"``: the CLS token of ``last_hidden_state``; ``"mean"``: the mean
+            of the patch tokens (the CLS token, when there is one, left out).
+        """
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
+            shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
+            raise ValueError(f"pixel_values must be a float tensor of shape (B, T, 3, S, S), got {shape}")
+        if not pixel_values.is_floating_point():
+            raise ValueError(f"pixel_values must be floating point (normalised), got dtype {pixel_values.dtype}: "
+                             "use Preprocessing.normalize first")
+        x = pixel_values.to(self.device, non_blocking=True)
+        with torch.inference_mode(), self._autocast():
+            hidden = self.model(pixel_values=x).last_hidden_state
+        hidden = hidden.float()
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            start = 1 if self.info["has_cls"] else 0
+            pooled = hidden[:, start:].mean(dim=1)
+        return pooled.cpu()
+
+    def preprocessing(self, kind: str = "checkpoint", img_size: int = 224) -> "Preprocessing":
+        """The preprocessing to feed this encoder.
+
+        Parameters
+        ----------
+        kind : {"checkpoint", "seed"}
+            ``"checkpoint"``: the checkpoint's own ``preprocessor_config.json``;
+            ``"seed"``: the prototype's (squash-resize to ``img_size``, ImageNet mean/std).
+        img_size : int
+            Side of the square frames, in pixels.
+        """
+        from .preprocess import Preprocessing
+
+        if kind == "seed":
+            return Preprocessing.seed(img_size=img_size)
+        if kind == "checkpoint":
+            return _checkpoint_preprocessing(Preprocessing, self.info["checkpoint"], img_size)
+        raise ValueError(f"preprocessing must be 'checkpoint' or 'seed', got preprocessing={kind!r}")
+
+
+def _checkpoint_preprocessing(cls: Any, checkpoint: str, img_size: int) -> "Preprocessing":
+    prep = cls.from_pretrained(checkpoint)
+    if prep.output_size != int(img_size):
+        raise ValueError(f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "
+                         f"(the preprocessor config of {checkpoint!r}) but img_size={img_size}: pass "
+                         f"img_size={prep.output_size}, or preprocessing='seed' to squash frames to img_size")
+    return prep
+
+
+def load_encoder(checkpoint: str | os.PathLike, device: str = "auto", precision: str = "auto",
+                 pooling: str = "cls") -> Encoder:
+    """Load a frozen video encoder.
+
+    Parameters
+    ----------
+    checkpoint : str or path-like
+        A Hugging Face hub id (``"facebook/timesformer-base-finetuned-k400"``) or a local
+        folder written by ``save_pretrained`` (relative paths resolve against the project
+        root). Loaded with ``AutoModel.from_pretrained``, safetensors preferred, never with
+        remote code.
+    device : str
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast dtype of the forward pass; ``"auto"`` picks bf16 where the device computes
+        it natively, else fp32. The choice is in ``info["precision"]``.
+    pooling : {"cls", "mean"}
+        ``"cls"``: token 0 of ``last_hidden_state`` (refused for models without a CLS token,
+        such as VideoMAE); ``"mean"``: the average of the patch tokens.
+
+    Returns
+    -------
+    Encoder
+
+    Raises
+    ------
+    EncoderLoadError
+        When the folder does not exist, or the hub id is neither reachable nor cached.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be 'cls' or 'mean', got pooling={pooling!r}")
+    if not isinstance(checkpoint, (str, os.PathLike)) or not str(checkpoint).strip():
+        raise ValueError(f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}")
+    checkpoint = os.fspath(checkpoint)
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    folder = _local_folder(checkpoint)
+    source = str(folder) if folder is not None else checkpoint
+
+    from transformers import AutoModel
+
+    try:
+        with _quiet_transformers():
+            model = AutoModel.from_pretrained(source, trust_remote_code=False)
+    except OSError as exc:
+        if folder is not None:
+            raise EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
+                                   "it must hold config.json and model weights written by save_pretrained") from exc
+        raise EncoderLoadError(
+            f"checkpoint {checkpoint!r} could not be loaded: the hub is unreachable (offline) and it is not in "
+            "the local Hugging Face cache, so download it where there is internet and pass "
+            "checkpoint='/path/to/local/folder' (a folder written by save_pretrained) or set HF_HOME to a "
+            "cache that holds it") from exc
+
+    model_type = getattr(model.config, "model_type", type(model).__name__)
+    if model_type not in _HAS_CLS:
+        if pooling == "cls":
+            raise ValueError(f"pooling='cls' is not supported for model_type={model_type!r} (unknown whether "
+                             "token 0 is a CLS token): use pooling='mean'")
+        has_cls = False
+    else:
+        has_cls = _HAS_CLS[model_type]
+    if pooling == "cls" and not has_cls:
+        raise ValueError(f"pooling='cls' is refused for {checkpoint!r}: {model_type} has no CLS token, "
+                         "use pooling='mean'")
+
+    model.requires_grad_(False)
+    model.eval()
+    model.to(dev)
+
+    revision = getattr(model.config, "_commit_hash", None)
+    if not revision and folder is not None:
+        digest = _weights_sha256(folder)
+        revision = f"sha256:{digest}" if digest else None
+
+    if folder is not None:
+        from .paths import display_path
+
+        checkpoint = display_path(folder)  # one spelling per folder, relative to the project root
+    info = dict(checkpoint=checkpoint, revision=revision, model_type=model_type,
+                embedding_dim=int(model.config.hidden_size), device=str(dev), precision=prec,
+                pooling=pooling, has_cls=has_cls)
+    return Encoder(model=model, device=dev, precision=prec, pooling=pooling, info=info, source=source)

@@ -1,0 +1,224 @@
+"""Index rows -> clip stream -> encoder -> store: embeddings of one split.
+
+:func:`extract_split` is the whole of ``notebooks/02_extract.ipynb``: it reads one split of
+the clip index, decodes each video once (:class:`ucf_nb.VideoClipStream`), embeds the clips
+with a frozen encoder (:func:`ucf_nb.load_encoder`) and writes them, in index order, into
+``out_dir`` (:class:`ucf_nb.EmbeddingStore`), resuming where an earlier run stopped.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["extract_split", "package_versions"]
+
+PREPROCESSING_KINDS = ("checkpoint", "seed")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the embeddings."""
+    from . import __version__
+
+    out = {"python": platform.python_version(), "ucf_nb": __version__}
+    for name in ("numpy", "pandas", "torch", "transformers", "cv2", "av"):
+        try:
+            out["opencv" if name == "cv2" else name] = str(importlib.import_module(name).__version__)
+        except Exception:  # noqa: BLE001 - a missing optional package is simply not listed
+            continue
+    return out
+
+
+def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"extract_split: {name} must be an int >= {minimum}{extra}, got {name}={value!r}")
+
+
+def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv",
+                  out_dir: str | os.PathLike = "processed",
+                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int = 8,
+                  img_size: int = 224, batch_size: int = 16, num_workers: int = 8, device: str = "auto",
+                  precision: str = "auto", pooling: str = "cls", preprocessing: str = "checkpoint",
+                  video_root: str | os.PathLike | None = None, resume: bool = True, limit: int | None = None,
+                  shard_index: int = 0, num_shards: int = 1, *, progress: bool = True) -> dict[str, Any]:
+    """Embed every clip of one split of the index and store the result in ``out_dir``.
+
+    Parameters
+    ----------
+    split : str
+        Which split of the index (``"train"``, ``"val"`` or ``"test"``).
+    index_path : str or path-like
+        The clip index CSV (relative paths resolve against the project root).
+    out_dir : str or path-like
+        Where ``emb_{split}.npy`` and friends and ``manifest.json`` go.
+    checkpoint : str or path-like
+        Hugging Face hub id, or a local folder written by ``save_pretrained``.
+    T : int
+        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``.
+    img_size : int
+        Side of the square frames the encoder sees, in pixels.
+    batch_size : int
+        Clips per forward pass.
+    num_workers : int
+        DataLoader worker processes decoding videos (0: decode in this process).
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast dtype; ``"auto"``: bf16 where the device computes it natively, else fp32.
+        Embeddings are stored as float16 whatever the precision.
+    pooling : {"cls", "mean"}
+        CLS token (TimeSformer) or mean of the patch tokens (any model, VideoMAE included).
+    preprocessing : {"checkpoint", "seed"}
+        The checkpoint's own preprocessor config, or the prototype's (squash, ImageNet stats).
+    video_root : str or path-like, optional
+        Dataset root to read the videos from instead of the one recorded in the index.
+    resume : bool
+        True: continue an interrupted run, a finished split is left untouched, and outputs
+        made with other settings stop the run with a message naming the difference.
+        False: start this split (this shard) over; outputs made with other settings are
+        deleted.
+    limit : int, optional
+        Use only the first ``limit`` clips of the split (a quick look; recorded in the
+        manifest).
+    shard_index, num_shards : int
+        This process embeds shard ``shard_index`` of ``num_shards`` blocks of whole videos.
+        Shards may run at once on machines sharing ``out_dir``; the split is finished, and
+        its arrays assembled, when all of them are.
+    progress : bool
+        Show a tqdm progress bar (clips and clips/s).
+
+    Returns
+    -------
+    dict
+        ``split``, ``complete`` (all shards done), ``n_clips`` (in the split), ``n_shard``
+        (clips of this shard), ``n_embedded`` (clips embedded by this call; 0 when there was
+        nothing left to do), ``n_failed`` (unreadable clips met by this call), ``seconds``,
+        ``clips_per_s``, ``device``, ``precision``, ``shard_index``, ``num_shards`` and
+        ``manifest`` (path of the manifest, relative to the project root when inside it).
+    """
+    from .encoder import load_encoder
+    from .paths import display_path, resolve_path
+    from .store import EmbeddingStore, file_sha256
+
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
+    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("batch_size", batch_size, 1),
+                            ("num_workers", num_workers, 0), ("num_shards", num_shards, 1),
+                            ("shard_index", shard_index, 0)):
+        _check_int(name, value, lo)
+    _check_int("limit", limit, 1, allow_none=True)
+    if shard_index >= num_shards:
+        raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
+    if preprocessing not in PREPROCESSING_KINDS:
+        raise ValueError(f"extract_split: preprocessing must be 'checkpoint' or 'seed', got {preprocessing!r}")
+
+    index_file = resolve_path(index_path)
+    if not index_file.is_file():
+        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
+    from .index import read_index
+
+    df = read_index(index_file, video_root=video_root)
+    rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
+    if len(rows) == 0:
+        raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
+                         f"(its splits: {sorted(df['split'].unique().tolist())})")
+    if limit is not None:
+        rows = rows[:limit]
+    rows = df.index.to_numpy()[rows].astype(np.int64)
+
+    encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling)
+    prep = encoder.preprocessing(preprocessing, img_size)
+    info = encoder.info
+    settings = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
+                    revision=info["revision"], model_type=info["model_type"],
+                    embedding_dim=info["embedding_dim"], pooling=pooling, precision=info["precision"],
+                    T=int(T), img_size=int(img_size), preprocessing=prep.to_dict(),
+                    index_path=display_path(index_file), versions=package_versions())
+    store = EmbeddingStore(out_dir)
+    store.check_settings(settings, resume=resume)
+    result = dict(split=split, complete=False, n_clips=int(len(rows)), n_shard=0, n_embedded=0, n_failed=0,
+                  seconds=0.0, clips_per_s=None, device=info["device"], precision=info["precision"],
+                  shard_index=int(shard_index), num_shards=int(num_shards),
+                  manifest=display_path(store.manifest_path))
+    if resume and store.is_complete(split, settings, rows):
+        result.update(complete=True)
+        return result
+
+    y = df.loc[rows, "y"].to_numpy()
+    writer = store.open_shard(split, rows, df.loc[rows, "path"].to_numpy(), info["embedding_dim"],
+                              shard_index=shard_index, num_shards=num_shards, resume=resume, limit=limit)
+    result["n_shard"] = int(len(writer.rows))
+    pending = writer.pending_rows()
+    if len(pending):
+        _check_encoder_input(encoder, prep, T)
+        n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=int(T), batch_size=batch_size,
+                                         num_workers=num_workers, progress=progress,
+                                         desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""))
+        result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3),
+                      clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
+    result["complete"] = store.finalize(split, settings, rows, y, int(T),
+                                        extra={"device": info["device"]} if num_shards == 1 else None)
+    return result
+
+
+def _check_encoder_input(encoder: Any, prep: Any, T: int) -> None:
+    """One forward pass on a blank clip, so that a T/img_size the model cannot take fails
+    here with a clear message rather than in the middle of the loop."""
+    import torch
+
+    s = prep.output_size
+    blank = torch.zeros((1, T, s, s, 3), dtype=torch.uint8)
+    try:
+        encoder.embed(prep.normalize(blank.to(encoder.device)))
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise ValueError(f"checkpoint {encoder.info['checkpoint']!r} cannot embed clips of T={T} frames of "
+                         f"{s}x{s} pixels ({type(exc).__name__}: {exc}): pass the T and img_size it was "
+                         "trained with") from exc
+
+
+def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, T: int, batch_size: int,
+         num_workers: int, progress: bool, desc: str) -> tuple[int, int, float]:
+    """The loop: decode, normalise on the device, embed, write. Returns (done, failed, seconds)."""
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from .dataset import VideoClipStream, collate_clips
+
+    stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip")
+    loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
+                        pin_memory=encoder.device.type == "cuda", persistent_workers=False)
+    n_done = n_failed = 0
+    t0 = last_save = time.perf_counter()
+    unsaved_n = 0
+    bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
+    try:
+        for batch in loader:
+            rows = batch["row"].numpy()
+            n_real = batch["n_real"].numpy()
+            ok = n_real > 0
+            emb = None
+            if ok.any():
+                frames = batch["frames"][torch.from_numpy(ok)] if not ok.all() else batch["frames"]
+                frames = frames.to(encoder.device, non_blocking=True)
+                emb = encoder.embed(prep.normalize(frames)).numpy()
+            writer.write(rows, emb, n_real, batch["error"])
+            n_done += int(ok.sum())
+            n_failed += int((~ok).sum())
+            bar.update(len(rows))
+            now = time.perf_counter()
+            if now - last_save > 5.0:  # keep the running time on disk, so a killed run still counts
+                writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))
+                unsaved_n, last_save = n_done, now
+    finally:
+        bar.close()
+        now = time.perf_counter()
+        writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))
+    return n_done, n_failed, time.perf_counter() - t0

@@ -1,0 +1,644 @@
+"""The run report: execute the notebooks with papermill, write the book's intro page, build the book.
+
+A run is the four notebooks executed in order, ``00_build_index`` -> ``01_index_checks`` ->
+``02_extract`` (once per split: train, val, test) -> ``03_probe``, each into
+``book/executed/`` (``02_extract_train.ipynb`` and so on). The executed copies are cleaned
+for reading (progress bars collapsed to their final line, papermill's timing metadata
+dropped) and then never executed again: the Jupyter Book is built from them as they are.
+
+Command line (the Makefile calls these)::
+
+    python -m ucf_nb.report run [--demo DIR] [-p NAME=VALUE ...]   # execute, write book/intro.md
+    python -m ucf_nb.report build                                  # jupyter-book build, offline
+    python -m ucf_nb.report regold [--demo DIR]                    # rewrite tests/golden/*.ipynb
+    python -m ucf_nb.report smoke [--demo DIR]                     # notebooks/ under nbval-lax
+
+The intro page is :func:`write_intro`, a pure function of the run's manifest and probe
+metrics; everything else here is I/O at the edges.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .paths import display_path, project_root, resolve_path
+
+__all__ = ["Step", "pipeline_steps", "run_notebooks", "clean_notebook", "notebook_problems",
+           "write_intro", "package_versions", "build_book"]
+
+NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe")
+SPLITS = ("train", "val", "test")
+KERNEL_NAME = "python3"
+GOLDEN_DIR = "tests/golden"
+GOLDEN_OUT = "build/golden/processed"
+SMOKE_DIR = "build/smoke"
+SANITIZE_FILE = "tests/golden/sanitize.cfg"
+DEMO_NOTE = ("Demo run: every number on these pages comes from a random tiny encoder on "
+             "synthetic videos. They show that the pipeline runs end to end, not how well any "
+             "model detects anomalies.")
+# Packages whose versions the intro page lists, in this order.
+VERSIONED_PACKAGES = ("ucf-nb", "torch", "transformers", "numpy", "pandas", "scikit-learn",
+                      "av", "opencv-python-headless", "papermill", "jupyter-book")
+# 00_build_index parameters the intro page shows next to the index.
+INDEX_PARAMETERS_SHOWN = ("clip_len", "stride", "val_fraction", "seed", "label_mode")
+
+
+# --- which notebooks run, with which parameters ---------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook execution: ``notebooks/{notebook}.ipynb`` -> ``{name}.ipynb``."""
+
+    notebook: str
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _rel(path: str | os.PathLike) -> str:
+    """``path`` as the notebooks should see it: relative to the project root when inside it."""
+    return display_path(resolve_path(path))
+
+
+def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
+                    out_dir: str | None = None, index_path: str | None = None) -> dict[str, dict]:
+    """The demo parameter set, per notebook: the demo data and encoder under ``demo_dir``.
+
+    ``out_dir`` (default ``{demo_dir}/processed``) and ``index_path`` (default
+    ``{out_dir}/index_clips.csv``) let the golden notebooks and the tests write elsewhere.
+    Device and precision are pinned (CPU, float32) so that two runs give the same numbers.
+    """
+    demo = _rel(demo_dir)
+    out = _rel(out_dir) if out_dir is not None else f"{demo}/processed"
+    index = _rel(index_path) if index_path is not None else f"{out}/index_clips.csv"
+    return {
+        "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, num_workers=0),
+        "01_index_checks": dict(index_path=index),
+        "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
+                           batch_size=8, num_workers=0, device="cpu", precision="fp32"),
+        "03_probe": dict(out_dir=out),
+    }
+
+
+def pipeline_steps(parameters: Mapping[str, Mapping[str, Any]] | None = None) -> list[Step]:
+    """The run, in order: 00, 01, 02 per split (train, val, test), 03.
+
+    Parameters
+    ----------
+    parameters : mapping notebook name -> {parameter: value}, optional
+        Values papermill injects into each notebook (``split`` is set here for 02). Notebooks
+        not named run with their own defaults.
+    """
+    parameters = parameters or {}
+    steps = []
+    for nb in NOTEBOOKS:
+        params = dict(parameters.get(nb, {}))
+        if nb == "02_extract":
+            steps += [Step(nb, f"{nb}_{split}", {"split": split, **params}) for split in SPLITS]
+        else:
+            steps.append(Step(nb, nb, params))
+    return steps
+
+
+def _notebook_defaults(path: Path) -> dict[str, Any]:
+    """The values of a notebook's ``parameters`` cell (literals only)."""
+    import papermill
+
+    out = {}
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        try:
+            out[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            out[name] = spec["default"]
+    return out
+
+
+def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_dir: Path) -> list[Step]:
+    """Give each ``NAME=VALUE`` override to every notebook that declares ``NAME``."""
+    if not overrides:
+        return steps
+    declared = {nb: _notebook_defaults(notebooks_dir / f"{nb}.ipynb") for nb in NOTEBOOKS}
+    unknown = set(overrides) - set().union(*map(set, declared.values()))
+    if unknown:
+        raise ValueError(f"-p {sorted(unknown)[0]}=...: no notebook in {display_path(notebooks_dir)} "
+                         f"has a parameter of that name; see their `parameters` cells.")
+    return [Step(s.notebook, s.name, {**s.parameters,
+                                      **{k: v for k, v in overrides.items() if k in declared[s.notebook]}})
+            for s in steps]
+
+
+def _effective(step: Step, notebooks_dir: Path) -> dict[str, Any]:
+    return {**_notebook_defaults(notebooks_dir / f"{step.notebook}.ipynb"), **step.parameters}
+
+
+# --- executed notebooks: clean for reading, check ---------------------------------------------
+
+# What is left of a line once a carriage return not followed by a newline rewinds it: the rule
+# nbval applies (nbval.plugin.coalesce_streams), so cleaned and fresh outputs compare equal.
+_CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)
+# tqdm.auto inside a kernel without ipywidgets warns once, from site-packages (an absolute path
+# of the machine), that it falls back to the text bar. The text bar is what we want.
+_TQDM_IPROGRESS = re.compile(r"^.*TqdmWarning: IProgress not found.*\n(?:[ \t]+.*\n)?", re.MULTILINE)
+INJECTED_CELL_ID = "injected-parameters"
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Merge a cell's stream outputs by name and apply carriage returns as a terminal would.
+
+    The same rule nbval applies before comparing, so a cleaned notebook compares equal to a
+    fresh execution. A progress bar keeps only its final state.
+    """
+    merged, streams = [], {}
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            if out["name"] in streams:
+                streams[out["name"]]["text"] += out["text"]
+                continue
+            out = copy.deepcopy(out)
+            streams[out["name"]] = out
+        merged.append(out)
+    for out in streams.values():
+        text = _CARRIAGE_RETURN.sub("", out["text"])
+        out["text"] = _TQDM_IPROGRESS.sub("", text)
+    return [o for o in merged if o.get("output_type") != "stream" or o["text"]]
+
+
+def clean_notebook(nb):
+    """Return a copy of an executed notebook fit for the book and for byte-stable goldens.
+
+    Drops papermill's and nbclient's timing metadata (start/end times, durations, input and
+    output paths), gives papermill's injected-parameters cell a fixed id (and folds the
+    default ``parameters`` cell it overrides), merges stream outputs per cell and collapses
+    carriage-return progress bars to their final line.
+    """
+    nb = copy.deepcopy(nb)
+    params = nb.metadata.get("papermill", {}).get("parameters")
+    nb.metadata.pop("papermill", None)
+    if params is not None:
+        nb.metadata["papermill"] = {"parameters": params}
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell["id"] = INJECTED_CELL_ID
+        elif injected and "parameters" in tags and "hide-input" not in tags:
+            # The defaults were overridden by the injected cell below: fold them away.
+            cell.metadata["tags"] = [*tags, "hide-input"]
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
+    return nb
+
+
+def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]:
+    """What a reader must not see in an executed notebook, one sentence each.
+
+    Error outputs (tracebacks), absolute paths of this machine (project root, home folder,
+    Python prefix) and leftover carriage returns of progress bars.
+    """
+    machine_paths = {str(Path(root) if root is not None else project_root()),
+                     str(Path.home()), sys.prefix, sys.base_prefix}
+    machine_paths = sorted({p for p in machine_paths if len(p) > 1}, key=len, reverse=True)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        where = f"cell {i}"
+        texts = [cell.source]
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"{where} raised {out.get('ename')}: {out.get('evalue')}")
+            if "text" in out:
+                texts.append(out["text"])
+                if "\r" in out["text"]:
+                    problems.append(f"{where} has a raw progress bar (carriage returns) in its {out['name']}")
+            for mime, data in out.get("data", {}).items():
+                if mime.startswith("text/"):
+                    texts.append(data if isinstance(data, str) else "".join(data))
+        for text in texts:
+            hit = next((p for p in machine_paths if p in text), None)
+            if hit:
+                problems.append(f"{where} shows the absolute path {hit!r} of this machine; print "
+                                f"paths with ucf_nb.display_path")
+                break
+    return problems
+
+
+def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool = False) -> Path:
+    import nbformat
+    import papermill
+
+    src = notebooks_dir / f"{step.notebook}.ipynb"
+    if not src.is_file():
+        raise FileNotFoundError(f"{display_path(src)} not found: the run needs notebooks "
+                                f"{', '.join(NOTEBOOKS)} in {display_path(notebooks_dir)}.")
+    out = dest / f"{step.name}.ipynb"
+    error = None
+    try:
+        papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
+                                   kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
+                                   prepare_only=prepare_only, cwd=str(notebooks_dir))
+    except papermill.PapermillExecutionError as exc:
+        error = exc
+    nb = clean_notebook(nbformat.read(out, as_version=4))
+    if "split" in step.parameters:  # one page per split: say which in the page's title
+        _retitle(nb, f"{step.parameters['split']} split")
+    nbformat.write(nb, out)
+    if error is not None:
+        raise RuntimeError(f"{display_path(src)} failed in cell {error.exec_count} with "
+                           f"{error.ename}: {error.evalue} (executed copy: {display_path(out)})") from None
+    return out
+
+
+def _retitle(nb, suffix: str) -> None:
+    """Append ``: suffix`` to the notebook's first ``#`` heading (its page title)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.split("\n")
+            for i, line in enumerate(lines):
+                if line.startswith("# ") and not line.rstrip().endswith(suffix):
+                    lines[i] = f"{line.rstrip()}: {suffix}"
+                    cell.source = "\n".join(lines)
+                    return
+            return
+
+
+def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/executed", *,
+                  notebooks_dir: str | os.PathLike = "notebooks", log=print) -> list[Path]:
+    """Execute ``steps`` in order with papermill into ``dest`` and clean the executed copies.
+
+    Stops at the first notebook that raises, naming it, the failing cell and the executed
+    copy that shows the traceback.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The executed notebooks, in run order.
+    """
+    notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    done = []
+    for step in steps:
+        log(f"running {step.notebook}.ipynb -> {display_path(dest / step.name)}.ipynb")
+        done.append(_execute(step, notebooks_dir, dest))
+    return done
+
+
+# --- the intro page ---------------------------------------------------------------------------
+
+def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (plus Python), ``"not installed"`` where absent."""
+    from importlib import metadata
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "not recorded"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.{digits}f}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_fmt(v, digits)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v, digits) for v in value)
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _get(mapping: Mapping | None, *keys: str, default: Any = None) -> Any:
+    """First present key among ``keys`` (each may be dotted: ``"encoder.revision"``)."""
+    for key in keys:
+        node: Any = mapping
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                node = None
+                break
+            node = node[part]
+        if node is not None:
+            return node
+    return default
+
+
+_HEADLINE = (("clip_auc_val", "Clip ROC AUC, val"), ("clip_auc_test", "Clip ROC AUC, test"),
+             ("clip_ap_val", "Clip average precision, val"), ("clip_ap_test", "Clip average precision, test"),
+             ("video_auc_test", "Video ROC AUC, test"), ("frame_auc_test", "Frame ROC AUC, test"),
+             ("frame_auc_test_anomalous", "Frame ROC AUC, test, anomalous videos only"))
+
+
+def _split_devices(info: Mapping[str, Any]) -> str | None:
+    devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
+    return ", ".join(dict.fromkeys(devices)) or None
+
+
+def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, *,
+                dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
+                versions: Mapping[str, str] | None = None, demo: bool = False,
+                title: str = "UCF-Crime clip embeddings: run report") -> str:
+    """Write the book's intro page (MyST markdown) for one run.
+
+    Pure: everything shown comes from the arguments.
+
+    Parameters
+    ----------
+    manifest : mapping
+        The extraction manifest (``out_dir/manifest.json``, see :func:`ucf_nb.read_manifest`):
+        index path and SHA-256, encoder checkpoint and revision, T, image size, pooling,
+        preprocessing, precision, and per split the clip counts, extraction seconds and clips
+        per second.
+    metrics : mapping, optional
+        The probe's ``metrics.json``; None when the probe has not run.
+    dataset_root : str, optional
+        The dataset root the index was built from (``00_build_index``'s parameter).
+    index_parameters : mapping, optional
+        The other parameters of ``00_build_index`` worth showing (clip_len, stride, ...).
+    versions : mapping, optional
+        Package -> version (see :func:`package_versions`); default: the manifest's.
+    demo : bool
+        Say plainly that the numbers come from the random tiny demo encoder on synthetic videos.
+
+    Returns
+    -------
+    str
+        The page, starting with its ``#`` title.
+    """
+    if not isinstance(manifest, Mapping):
+        raise TypeError(f"manifest must be a mapping (the parsed manifest.json), got "
+                        f"{type(manifest).__name__}; read it with ucf_nb.read_manifest.")
+    m = manifest
+    model = m.get("model") if isinstance(m.get("model"), Mapping) else {}
+    code = lambda v: f"`{v}`" if v is not None else None  # noqa: E731
+    parts = [f"# {title}", ""]
+    if demo:
+        parts += ["```{warning}", DEMO_NOTE, "```", ""]
+    parts += ["This page is written from the run's manifest and the probe's metrics; the "
+              "pages that follow are the notebooks exactly as they ran.", ""]
+
+    what = [
+        ("Dataset root", code(dataset_root)),
+        ("Clip index", code(_get(m, "index.path"))),
+        ("Index SHA-256", code(_get(m, "index.sha256"))),
+        ("Index parameters", index_parameters or None),
+        ("Encoder checkpoint", code(model.get("checkpoint"))),
+        ("Encoder revision", model.get("revision") or "none (a local folder)"),
+        ("Model type", model.get("model_type")),
+        ("Embedding dimension", m.get("embedding_dim")),
+        ("Pooling", m.get("pooling")),
+        ("Frames per clip (T)", m.get("T")),
+        ("Image size (pixels)", m.get("img_size")),
+        ("Preprocessing", m.get("preprocessing")),
+        ("Precision", m.get("precision")),
+    ]
+    parts += ["## What was run", "", _table(what, ("Setting", "Value")), ""]
+
+    splits = m.get("splits") or {}
+    rows = []
+    for split in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
+        info = splits[split] or {}
+        rows.append((split, info.get("n_clips"), info.get("n_done"), info.get("n_failed"),
+                     _split_devices(info), _fmt(info.get("seconds"), 1), _fmt(info.get("clips_per_s"), 1)))
+    parts += ["## Extraction", ""]
+    parts += [_table(rows, ("Split", "Clips", "Embedded", "Failed", "Device", "Time (s)", "Clips/s")) if rows
+              else "No split has been extracted.", ""]
+
+    parts += ["## Probe", ""]
+    if metrics:
+        rows = [(label, _fmt(metrics.get(key))) for key, label in _HEADLINE if key in metrics]
+        parts += [_table(rows, ("Metric", "Value")), ""]
+        settings = {k: v for k, v in metrics.items()
+                    if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))}
+        if settings:
+            parts += ["Probe settings: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in settings.items()) + ".", ""]
+    else:
+        parts += ["The probe has not run (no `probe/metrics.json`).", ""]
+
+    versions = versions if versions is not None else m.get("versions")
+    if versions:
+        parts += ["## Software", "", _table(list(versions.items()), ("Package", "Version")), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, demo: bool = False,
+                     index_step: Mapping[str, Any] | None = None) -> Path:
+    """Read ``out_dir``'s manifest and probe metrics and write the intro page to ``dest``.
+
+    ``index_step``: the parameters ``00_build_index`` ran with (dataset root, clip length...).
+    """
+    out_dir = resolve_path(out_dir)
+    manifest_path = out_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{display_path(manifest_path)} not found: run notebooks/02_extract.ipynb "
+                                f"(python -m ucf_nb.report run) first.")
+    manifest = json.loads(manifest_path.read_text())
+    metrics_path = out_dir / "probe" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    index_step = dict(index_step or {})
+    root = index_step.pop("dataset_root", None)
+    shown = {k: index_step[k] for k in INDEX_PARAMETERS_SHOWN if k in index_step}
+    text = write_intro(manifest, metrics, dataset_root=display_path(resolve_path(root)) if root else None,
+                       index_parameters=shown, versions=package_versions(), demo=demo)
+    dest = resolve_path(dest)
+    dest.write_text(text)
+    return dest
+
+
+# --- the book ---------------------------------------------------------------------------------
+
+def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> Path:
+    """Build the book's HTML with ``jupyter-book build --all -W`` (no notebook is executed).
+
+    Returns the path of ``_build/html/index.html``. Raises with the builder's output when the
+    build fails or warns.
+    """
+    book_dir = resolve_path(book_dir)
+    for needed in ("_config.yml", "_toc.yml", "intro.md"):
+        if not (book_dir / needed).is_file():
+            raise FileNotFoundError(f"{display_path(book_dir / needed)} not found: run "
+                                    f"`python -m ucf_nb.report run` first.")
+    exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
+    proc = subprocess.run([exe, "build", str(book_dir), "--all", "-W", "--builder", "html"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build {display_path(book_dir)} failed (a warning fails "
+                           f"the build):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    if not quiet:
+        print(proc.stdout[-2000:])
+    index = book_dir / "_build" / "html" / "index.html"
+    if not index.is_file():
+        raise RuntimeError(f"jupyter-book finished but {display_path(index)} is missing.")
+    return index
+
+
+# --- command line -----------------------------------------------------------------------------
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"-p {item!r}: expected NAME=VALUE, e.g. -p device=cuda")
+        try:
+            out[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[name] = value
+    return out
+
+
+def _run(args) -> int:
+    notebooks_dir = resolve_path(args.notebooks)
+    book = resolve_path(args.book)
+    dest = book / "executed"
+    if args.demo is not None:
+        params = demo_parameters(args.demo)
+        out_dir = resolve_path(params["03_probe"]["out_dir"])
+        if out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
+            print(f"demo: removing the previous run's {display_path(out_dir)}")
+            shutil.rmtree(out_dir)
+        steps = pipeline_steps(params)
+    else:
+        steps = pipeline_steps()
+    steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+    if dest.exists():
+        shutil.rmtree(dest)
+    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir)
+    import nbformat
+
+    problems = [f"{display_path(p)}: {msg}" for p in executed
+                for msg in notebook_problems(nbformat.read(p, as_version=4))]
+    for msg in problems:
+        print(f"warning: {msg}", file=sys.stderr)
+    out_dir = _effective(steps[-1], notebooks_dir)["out_dir"]
+    intro = write_intro_file(out_dir, book / "intro.md", demo=args.demo is not None,
+                             index_step=_effective(steps[0], notebooks_dir))
+    print(f"intro page: {display_path(intro)}")
+    return 0
+
+
+def _regold(args) -> int:
+    """Execute the demo into tests/golden with outputs in build/golden, sanitized for nbval."""
+    import nbformat
+
+    golden, out = resolve_path(GOLDEN_DIR), resolve_path(GOLDEN_OUT)
+    if out.exists():
+        shutil.rmtree(out)
+    params = demo_parameters(args.demo, out_dir=GOLDEN_OUT)
+    for old in golden.glob("*.ipynb"):
+        old.unlink()
+    executed = run_notebooks(pipeline_steps(params), golden, notebooks_dir=args.notebooks)
+    patterns = read_sanitize_patterns(resolve_path(SANITIZE_FILE))
+    for path in executed:
+        nb = sanitize_notebook(nbformat.read(path, as_version=4), patterns)
+        nbformat.write(nb, path)
+        for msg in notebook_problems(nb):
+            print(f"warning: {display_path(path)}: {msg}", file=sys.stderr)
+    print(f"golden notebooks: {display_path(golden)} ({len(executed)} files)")
+    return 0
+
+
+def _smoke(args) -> int:
+    """Inject the demo parameters into copies of notebooks/ and run them under nbval-lax."""
+    smoke = resolve_path(SMOKE_DIR)
+    if smoke.exists():
+        shutil.rmtree(smoke)
+    smoke.mkdir(parents=True)
+    params = demo_parameters(args.demo, out_dir=f"{SMOKE_DIR}/processed")
+    notebooks_dir = resolve_path(args.notebooks)
+    files = [_execute(step, notebooks_dir, smoke, prepare_only=True) for step in pipeline_steps(params)]
+    # pytest keeps the order of its arguments: the notebooks run in pipeline order.
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+           "--rootdir", str(smoke), "-q", *map(str, files)]
+    return subprocess.call(cmd, cwd=project_root())
+
+
+def read_sanitize_patterns(path: Path) -> list[tuple[str, str]]:
+    """The (regex, replacement) pairs of an nbval sanitize file, in order."""
+    from nbval.plugin import get_sanitize_patterns
+
+    return list(get_sanitize_patterns(path.read_text()))
+
+
+def sanitize_notebook(nb, patterns: Sequence[tuple[str, str]]):
+    """Apply nbval's sanitize patterns to every text output, as nbval does before comparing.
+
+    The patterns are idempotent, so comparing a sanitized golden with a fresh run compares
+    the same text; the golden files themselves no longer hold times that change every run.
+    """
+    nb = copy.deepcopy(nb)
+
+    def sub(s):
+        for regex, repl in patterns:
+            s = re.sub(regex, repl, s)
+        return s
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = sub(out["text"])
+            for mime, data in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(data, str):
+                    out["data"][mime] = sub(data)
+    return nb
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ucf_nb.report", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "execute the notebooks into BOOK/executed and write BOOK/intro.md"),
+                        ("regold", "rewrite the golden notebooks under tests/golden from the demo"),
+                        ("smoke", "run the source notebooks on the demo data under pytest --nbval-lax")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--demo", metavar="DIR", default=None if name == "run" else "demo",
+                       nargs="?" if name == "run" else None, const="demo" if name == "run" else None,
+                       help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
+        p.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
+        if name == "run":
+            p.add_argument("--book", default="book", help="the book's folder")
+            p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                           help="set a notebook parameter in every notebook that has it (repeatable)")
+    b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
+    b.add_argument("--book", default="book")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "build":
+            index = build_book(args.book)
+            print(f"book: {index}")
+            return 0
+        if args.command == "regold":
+            return _regold(args)
+        return _smoke(args)
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

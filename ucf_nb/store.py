@@ -1,0 +1,783 @@
+"""Per-split embedding arrays on disk, their resume state and the manifest.
+
+Layout of ``out_dir`` (every array a ``.npy`` file, readable with
+``np.load(path, mmap_mode="r")``; ``N`` clips in the split, ``D`` the embedding width)::
+
+    manifest.json          what was extracted, how, from what (see read_manifest)
+    emb_{split}.npy        float16 (N, D), row i = the clip of rows_{split}[i]; NaN when failed
+    y_{split}.npy          int8 (N,)   labels from the index
+    rows_{split}.npy       int64 (N,)  index row numbers, ascending (index order)
+    status_{split}.npy     uint8 (N,)  1 done, 2 failed (the video could not be read)
+    .extract/              work in progress, removed when a split is finished
+        fingerprint.json   the settings every output in out_dir was made with
+        {split}/layout.json             rows of the split and how they are sharded
+        {split}/shard-{k}-of-{n}/       one folder per shard, written by that shard only:
+            emb.npy float16 (n_k, D), n_real.npy int16 (n_k,), status.npy uint8 (n_k,)
+            (0 pending, 1 done, 2 failed), errors.jsonl, stats.json
+
+The public ``*_{split}.npy`` files appear only once every shard of the split is done: a
+split is never half-written where a consumer looks. Each shard writes only its own folder,
+so shards on different machines can share ``out_dir`` (NFS included); the last one to finish
+assembles the public files, under a lock file, with constant memory.
+
+Resume is safe against ``kill -9`` at any moment: a batch's embeddings are written (and
+synced) before the status bytes that mark those rows done, so a row marked done always has
+its embedding on disk, and a rerun embeds exactly the rows still pending.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "read_manifest",
+           "embedding_stats", "shard_bounds", "file_sha256"]
+
+MANIFEST = "manifest.json"
+WORK = ".extract"
+FORMAT = "ucf_nb.embeddings/1"
+PENDING, DONE, FAILED = 0, 1, 2
+# settings that must agree for outputs to be mixed in one out_dir
+FINGERPRINT_KEYS = ("index_sha256", "checkpoint", "revision", "model_type", "embedding_dim",
+                    "pooling", "precision", "T", "img_size", "preprocessing")
+
+
+class ExtractMismatchError(ValueError):
+    """Outputs already in ``out_dir`` were made with different settings."""
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _array_sha256(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _uid() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _atomic_write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{_uid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Round-trip through JSON so that tuples/lists and numpy scalars compare equal."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -> Iterator[None]:
+    """An exclusive lock file created with O_EXCL (works on local disks and NFS).
+
+    A lock left by a dead process on this host, or older than ``stale_after`` seconds, is
+    broken.
+    """
+    me = f"{socket.gethostname()} {os.getpid()}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _lock_is_stale(path, stale_after):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"lock file {path} is held by another process for more than {timeout:.0f} s: "
+                                   "delete it if no extraction is running") from None
+            time.sleep(0.05)
+            continue
+        try:
+            os.write(fd, me.encode())
+        finally:
+            os.close(fd)
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _lock_is_stale(path: Path, stale_after: float) -> bool:
+    try:
+        text = path.read_text().split()
+        age = time.time() - path.stat().st_mtime
+    except (FileNotFoundError, OSError):
+        return False
+    if age > stale_after:
+        return True
+    if len(text) == 2 and text[0] == socket.gethostname():
+        try:
+            os.kill(int(text[1]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            return False
+    return False
+
+
+def _create_npy(path: Path, dtype: Any, shape: tuple[int, ...]) -> None:
+    """Write a zero-filled (sparse) .npy file of ``shape`` without holding it in memory."""
+    dtype = np.dtype(dtype)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.truncate(f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+
+
+def _npy_offset(path: Path) -> int:
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(f)
+        else:
+            np.lib.format.read_array_header_2_0(f)
+        return f.tell()
+
+
+def _rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------- sharding
+
+def shard_bounds(videos: Sequence[Any] | np.ndarray, num_shards: int) -> np.ndarray:
+    """Cut a split's rows into ``num_shards`` contiguous blocks of whole videos.
+
+    Parameters
+    ----------
+    videos : array-like, shape (N,)
+        The video of each row of the split, in index order (a video's rows are contiguous).
+    num_shards : int
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (num_shards + 1,)
+        Shard ``k`` owns positions ``[bounds[k], bounds[k + 1])``. Blocks are balanced by
+        clip count; a shard gets no rows when there are fewer videos than shards.
+    """
+    num_shards = int(num_shards)
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be at least 1, got num_shards={num_shards}")
+    v = np.asarray(videos)
+    n = len(v)
+    if n == 0:
+        return np.zeros(num_shards + 1, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]]).astype(np.int64)  # first row of each video
+    bounds = [0]
+    for k in range(1, num_shards):
+        target = k * n / num_shards
+        j = int(np.searchsorted(starts, target))
+        cands = [starts[i] for i in (j - 1, j) if 0 <= i < len(starts)]
+        best = min(cands, key=lambda s: (abs(s - target), s)) if cands else n
+        bounds.append(max(bounds[-1], int(best)))
+    bounds.append(n)
+    return np.asarray(bounds, dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------ the store
+
+@dataclass
+class ShardWriter:
+    """Writes one shard's embeddings of one split; made by :meth:`EmbeddingStore.open_shard`.
+
+    ``rows`` are the index row numbers this shard owns (ascending). Only this object writes
+    into its folder.
+    """
+
+    folder: Path
+    rows: np.ndarray
+    embedding_dim: int
+
+    def __post_init__(self) -> None:
+        self._off = {name: _npy_offset(self.folder / f"{name}.npy") for name in ("emb", "n_real", "status")}
+        self._pos = {int(r): i for i, r in enumerate(self.rows)}
+
+    @property
+    def status(self) -> np.ndarray:
+        """Status of every row of the shard, (n_k,) uint8, read fresh from disk."""
+        return np.array(np.load(self.folder / "status.npy", mmap_mode="r")) if len(self.rows) else \
+            np.zeros(0, np.uint8)
+
+    def pending_rows(self) -> np.ndarray:
+        """Index row numbers not yet embedded (status 0), ascending."""
+        return self.rows[self.status == PENDING]
+
+    def stats(self) -> dict[str, Any]:
+        path = self.folder / "stats.json"
+        return _read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
+
+    def add_time(self, seconds: float, n_clips: int, device: str | None = None) -> None:
+        """Add a session's compute time and clip count to the shard's running totals."""
+        s = self.stats()
+        s["seconds"] = float(s.get("seconds", 0.0)) + float(seconds)
+        s["n_embedded"] = int(s.get("n_embedded", 0)) + int(n_clips)
+        s["host"] = socket.gethostname()
+        if device:
+            s["device"] = device
+        _atomic_write_json(self.folder / "stats.json", s)
+
+    def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
+              errors: Sequence[str | None] | None = None) -> None:
+        """Record a batch.
+
+        Parameters
+        ----------
+        rows : int array (B,)
+            Index row numbers, all owned by this shard, any order.
+        emb : float array (B_ok, D) or None
+            Embeddings of the rows with ``n_real > 0``, in the order they appear in ``rows``.
+        n_real : int array (B,)
+            Real frames behind each clip; 0 marks a failed clip (no embedding, status 2).
+        errors : sequence of str or None, length B
+            Why a failed clip failed.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        n_real = np.asarray(n_real, dtype=np.int64).reshape(-1)
+        if len(rows) != len(n_real):
+            raise ValueError(f"rows ({len(rows)}) and n_real ({len(n_real)}) differ in length")
+        try:
+            pos = np.fromiter((self._pos[int(r)] for r in rows), dtype=np.int64, count=len(rows))
+        except KeyError as exc:
+            raise ValueError(f"index row {exc.args[0]} does not belong to this shard ({self.folder.name})") from None
+        ok = n_real > 0
+        n_ok = int(ok.sum())
+        if n_ok:
+            emb = np.asarray(emb, dtype=np.float16)
+            if emb.shape != (n_ok, self.embedding_dim):
+                raise ValueError(f"emb has shape {emb.shape}, expected ({n_ok}, {self.embedding_dim}) "
+                                 "(one row per clip with n_real > 0)")
+        row_bytes = self.embedding_dim * 2
+        with open(self.folder / "emb.npy", "r+b") as f_emb, open(self.folder / "n_real.npy", "r+b") as f_nr:
+            for p, e in zip(pos[ok], emb if n_ok else []):
+                os.pwrite(f_emb.fileno(), np.ascontiguousarray(e).tobytes(), self._off["emb"] + int(p) * row_bytes)
+            for p, k in zip(pos, n_real):
+                os.pwrite(f_nr.fileno(), np.int16(min(int(k), 32767)).tobytes(), self._off["n_real"] + int(p) * 2)
+            os.fdatasync(f_emb.fileno())
+            os.fdatasync(f_nr.fileno())
+        if not ok.all():
+            with open(self.folder / "errors.jsonl", "a") as f:
+                for r, bad, msg in zip(rows, ~ok, errors if errors is not None else [None] * len(rows)):
+                    if bad:
+                        f.write(json.dumps({"row": int(r), "error": str(msg or "unreadable video")}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        # only now mark the rows: a done row always has its embedding on disk
+        with open(self.folder / "status.npy", "r+b") as f_st:
+            for p, good in zip(pos, ok):
+                os.pwrite(f_st.fileno(), bytes([DONE if good else FAILED]), self._off["status"] + int(p))
+            os.fdatasync(f_st.fileno())
+
+
+class EmbeddingStore:
+    """The embeddings in one ``out_dir``: read them, or write them shard by shard.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Folder of the outputs (relative paths resolve against the project root).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        from .paths import resolve_path
+
+        self.out_dir = resolve_path(out_dir)
+
+    # ---- paths
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST
+
+    @property
+    def work_dir(self) -> Path:
+        return self.out_dir / WORK
+
+    def files(self, split: str) -> dict[str, str]:
+        """File names (relative to ``out_dir``) of a split's public arrays."""
+        return {"emb": f"emb_{split}.npy", "y": f"y_{split}.npy", "rows": f"rows_{split}.npy",
+                "status": f"status_{split}.npy"}
+
+    def _shard_dir(self, split: str, k: int, n: int) -> Path:
+        return self.work_dir / split / f"shard-{k}-of-{n}"
+
+    # ---- reading
+    def manifest(self) -> dict[str, Any]:
+        """The manifest, or an empty dict when there is none yet."""
+        return _read_json(self.manifest_path) if self.manifest_path.exists() else {}
+
+    def is_complete(self, split: str, settings: Mapping[str, Any] | None = None,
+                    rows: np.ndarray | None = None) -> bool:
+        """True when ``split`` is finished (and made with ``settings`` / ``rows`` when given)."""
+        m = self.manifest()
+        entry = m.get("splits", {}).get(split)
+        if not entry or not entry.get("complete"):
+            return False
+        if not all((self.out_dir / f).exists() for f in entry["files"].values()):
+            return False
+        if settings is not None and _differences(_manifest_settings(m), settings):
+            return False
+        if rows is not None and entry.get("rows_sha256") != _array_sha256(np.asarray(rows, np.int64)):
+            return False
+        return True
+
+    def load(self, split: str, index_path: str | os.PathLike | None = None
+             ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """See :func:`load_embeddings`."""
+        m = self.manifest()
+        if not m:
+            raise FileNotFoundError(f"{self.manifest_path} not found: run ucf_nb.extract_split "
+                                    "(notebooks/02_extract.ipynb) for this out_dir first")
+        entry = m.get("splits", {}).get(split)
+        if not entry or not entry.get("complete"):
+            have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
+            raise ValueError(f"split {split!r} is not finished in {self.manifest_path} (finished: {have}): "
+                             f"run ucf_nb.extract_split(split={split!r}, ...) until it completes")
+        X = np.load(self.out_dir / entry["files"]["emb"], mmap_mode="r")
+        y = np.load(self.out_dir / entry["files"]["y"])
+        rows = np.load(self.out_dir / entry["files"]["rows"])
+        if tuple(X.shape) != tuple(entry["shape"]) or len(y) != len(X) or len(rows) != len(X):
+            raise ValueError(f"arrays of split {split!r} in {self.out_dir} do not match the manifest's shape "
+                             f"{entry['shape']}: rerun extract_split with resume=False")
+        df = _index_rows(m, index_path)
+        missing = np.setdiff1d(rows, df.index.to_numpy())
+        if len(missing):
+            raise ValueError(f"index has no rows {missing[:5].tolist()}... that split {split!r} refers to")
+        return X, y, df.loc[rows]
+
+    # ---- writing
+    def check_settings(self, settings: Mapping[str, Any], resume: bool = True) -> None:
+        """Make sure everything in ``out_dir`` was made with ``settings``.
+
+        With ``resume=True`` a difference raises :class:`ExtractMismatchError` naming it;
+        with ``resume=False`` the old outputs (every split) are deleted instead.
+        Then ``settings`` is recorded for later runs.
+        """
+        settings = _jsonable(dict(settings))
+        missing = [k for k in FINGERPRINT_KEYS if k not in settings]
+        if missing:
+            raise ValueError(f"settings lack {missing}")
+        recorded = []
+        m = self.manifest()
+        if m.get("splits"):
+            recorded.append((self.manifest_path, _manifest_settings(m)))
+        fp = self.work_dir / "fingerprint.json"
+        if fp.exists():
+            recorded.append((fp, _read_json(fp)))
+        for where, old in recorded:
+            diffs = _differences(old, settings)
+            if not diffs:
+                continue
+            if resume:
+                raise ExtractMismatchError(
+                    f"{self.out_dir} already holds embeddings made with different settings ({'; '.join(diffs)}; "
+                    f"recorded in {where.name}): pass resume=False to delete them and start over, "
+                    "or choose another out_dir")
+            self.clear()
+            break
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        if not fp.exists():
+            tmp = fp.with_name(f".fingerprint.json.tmp-{_uid()}")
+            tmp.write_text(json.dumps({k: settings[k] for k in FINGERPRINT_KEYS}, indent=2))
+            try:
+                os.link(tmp, fp)  # atomic create-if-absent, also on NFS
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+            diffs = _differences(_read_json(fp), settings)
+            if diffs:
+                raise ExtractMismatchError(f"another process started {self.out_dir} with different settings "
+                                           f"({'; '.join(diffs)}): use another out_dir")
+
+    def clear(self, split: str | None = None) -> None:
+        """Delete the outputs of ``split`` (every split when None) from ``out_dir``."""
+        splits = [split] if split is not None else None
+        if splits is None:
+            m = self.manifest()
+            splits = sorted(set(m.get("splits", {})) | {p.name for p in self.work_dir.glob("*") if p.is_dir()}
+                            | {p.name[len("emb_"):-len(".npy")] for p in self.out_dir.glob("emb_*.npy")})
+        for s in splits:
+            for f in self.files(s).values():
+                with contextlib.suppress(FileNotFoundError):
+                    (self.out_dir / f).unlink()
+            _rmtree(self.work_dir / s)
+        if split is None:
+            _rmtree(self.work_dir)
+            with contextlib.suppress(FileNotFoundError):
+                self.manifest_path.unlink()
+        else:
+            self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
+
+    def open_shard(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray,
+                   embedding_dim: int, shard_index: int = 0, num_shards: int = 1,
+                   resume: bool = True, limit: int | None = None) -> ShardWriter:
+        """Create, or reopen to resume, shard ``shard_index`` of ``split``.
+
+        Parameters
+        ----------
+        rows : int array (N,)
+            Index row numbers of the whole split (ascending).
+        videos : array (N,)
+            The video of each row (shards are blocks of whole videos).
+        resume : bool
+            False discards this shard's earlier work and the split's finished arrays.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) > 1 and not (np.diff(rows) > 0).all():
+            raise ValueError("rows must be strictly ascending index row numbers")
+        if not 0 <= int(shard_index) < int(num_shards):
+            raise ValueError(f"shard_index must be in [0, num_shards), got shard_index={shard_index}, "
+                             f"num_shards={num_shards}")
+        split_dir = self.work_dir / split
+        split_dir.mkdir(parents=True, exist_ok=True)
+        layout = {"n_clips": int(len(rows)), "rows_sha256": _array_sha256(rows), "limit": limit,
+                  "num_shards": int(num_shards),
+                  "bounds": shard_bounds(videos, num_shards).tolist()}
+        lpath = split_dir / "layout.json"
+        if lpath.exists():
+            old = _read_json(lpath)
+            diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now" for k in ("n_clips", "rows_sha256", "limit",
+                                                                                 "num_shards") if old.get(k) != layout[k]]
+            if diffs and resume:
+                raise ExtractMismatchError(
+                    f"split {split!r} in {self.out_dir} was started with other rows or sharding "
+                    f"({'; '.join(diffs)}): rerun with the same limit/num_shards, or pass resume=False to start over")
+            if diffs:
+                self.clear(split)
+                split_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            for f in self.files(split).values():
+                with contextlib.suppress(FileNotFoundError):
+                    (self.out_dir / f).unlink()
+            self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
+            _rmtree(self._shard_dir(split, shard_index, num_shards))
+        if not lpath.exists():
+            _atomic_write_json(lpath, layout)
+        a, b = layout["bounds"][shard_index], layout["bounds"][shard_index + 1]
+        folder = self._shard_dir(split, shard_index, num_shards)
+        if not folder.exists():
+            tmp = folder.with_name(f".{folder.name}.tmp-{_uid()}")
+            tmp.mkdir(parents=True)
+            _create_npy(tmp / "emb.npy", np.float16, (b - a, int(embedding_dim)))
+            _create_npy(tmp / "n_real.npy", np.int16, (b - a,))
+            _create_npy(tmp / "status.npy", np.uint8, (b - a,))
+            _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, "rows": [int(a), int(b)]})
+            os.rename(tmp, folder)  # a shard folder exists only once complete
+        return ShardWriter(folder=folder, rows=rows[a:b], embedding_dim=int(embedding_dim))
+
+    def finalize(self, split: str, settings: Mapping[str, Any], rows: np.ndarray, y: np.ndarray,
+                 T: int, extra: Mapping[str, Any] | None = None) -> bool:
+        """Assemble the public arrays of ``split`` once every shard is done.
+
+        Returns True when the split is complete (now or before), False while some shard
+        still has pending rows. Streams the shards' files in order: memory stays flat.
+        """
+        split_dir = self.work_dir / split
+        lpath = split_dir / "layout.json"
+        if not lpath.exists():
+            return self.is_complete(split, settings, rows)
+        layout = _read_json(lpath)
+        n, bounds = layout["num_shards"], layout["bounds"]
+        folders = [self._shard_dir(split, k, n) for k in range(n)]
+        for folder, a, b in zip(folders, bounds[:-1], bounds[1:]):
+            if not folder.exists():
+                return False
+            if b > a and (np.load(folder / "status.npy", mmap_mode="r") == PENDING).any():
+                return False
+        with _file_lock(split_dir.parent / f"{split}.lock"):
+            if self.is_complete(split, settings, rows):
+                return True
+            if not lpath.exists():
+                return False
+            for name in self.files(split).values():  # leftovers of an assembly that was killed
+                for leftover in self.out_dir.glob(f".{name}.tmp-*"):
+                    leftover.unlink()
+            entry = self._assemble(split, folders, bounds, layout, settings, rows, y, int(T), extra or {})
+            self._update_manifest(lambda m: _put_split(m, split, entry, settings), create=True)
+            _rmtree(split_dir)
+        return True
+
+    def _assemble(self, split: str, folders: list[Path], bounds: list[int], layout: dict, settings: Mapping,
+                  rows: np.ndarray, y: np.ndarray, T: int, extra: Mapping[str, Any]) -> dict[str, Any]:
+        D = int(settings["embedding_dim"])
+        N = int(layout["n_clips"])
+        files = self.files(split)
+        tag = _uid()
+        tmp = {k: self.out_dir / f".{v}.tmp-{tag}" for k, v in files.items()}
+        status = np.zeros(N, np.uint8)
+        n_real = np.zeros(N, np.int16)
+        errors: dict[int, str] = {}
+        seconds, n_embedded, shards = 0.0, 0, []
+        nan_row = np.full(D, np.nan, np.float16).tobytes()
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                  "shape": (N, D)}
+        with open(tmp["emb"], "wb") as out:
+            np.lib.format.write_array_header_1_0(out, header)
+            for k, (folder, a, b) in enumerate(zip(folders, bounds[:-1], bounds[1:])):
+                st = np.load(folder / "status.npy") if b > a else np.zeros(0, np.uint8)
+                status[a:b] = st
+                n_real[a:b] = np.load(folder / "n_real.npy") if b > a else np.zeros(0, np.int16)
+                off = _npy_offset(folder / "emb.npy")
+                with open(folder / "emb.npy", "rb") as src:
+                    src.seek(off)
+                    chunk = 4096
+                    for c in range(0, b - a, chunk):
+                        m = min(chunk, b - a - c)
+                        block = bytearray(src.read(m * D * 2))
+                        bad = np.flatnonzero(st[c:c + m] != DONE)
+                        for i in bad:
+                            block[i * D * 2:(i + 1) * D * 2] = nan_row
+                        out.write(block)
+                if (folder / "errors.jsonl").exists():
+                    for line in (folder / "errors.jsonl").read_text().splitlines():
+                        with contextlib.suppress(ValueError):
+                            rec = json.loads(line)
+                            errors[int(rec["row"])] = str(rec["error"])
+                s = _read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
+                seconds += float(s.get("seconds", 0.0))
+                n_embedded += int(s.get("n_embedded", 0))
+                shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
+                               "host": s.get("host"), "device": s.get("device")})
+            out.flush()
+            os.fsync(out.fileno())
+        for k, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
+                       ("status", status)):
+            with open(tmp[k], "wb") as f:
+                np.save(f, arr, allow_pickle=False)
+        for k in ("y", "rows", "status", "emb"):
+            os.replace(tmp[k], self.out_dir / files[k])
+        failed = np.flatnonzero(status == FAILED)
+        short = np.flatnonzero((status == DONE) & (n_real < T))
+        return {
+            "complete": True,
+            "completed_at": _now(),
+            "files": files,
+            "shape": [N, D],
+            "dtype": "float16",
+            "n_clips": N,
+            "n_done": int((status == DONE).sum()),
+            "n_failed": int(len(failed)),
+            "n_short": int(len(short)),
+            "seconds": round(seconds, 3),
+            "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
+            "rows_sha256": layout["rows_sha256"],
+            "limit": layout.get("limit"),
+            "num_shards": len(folders),
+            "shards": shards,
+            "short_clips": [{"row": int(rows[i]), "n_real": int(n_real[i])} for i in short],
+            "failed_clips": [{"row": int(rows[i]), "error": errors.get(int(rows[i]), "unreadable video")}
+                             for i in failed],
+            **dict(extra),
+        }
+
+    def _update_manifest(self, change: Any, create: bool = False) -> None:
+        """Read-modify-write the manifest under a lock file, then replace it atomically.
+
+        Does nothing when there is no manifest yet, unless ``create``.
+        """
+        if not create and not self.manifest_path.exists():
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.out_dir / f".{MANIFEST}.lock"):
+            m = self.manifest()
+            change(m)
+            m["updated_at"] = _now()
+            _atomic_write_json(self.manifest_path, m)
+
+
+def _put_split(m: dict[str, Any], split: str, entry: dict[str, Any], settings: Mapping[str, Any]) -> None:
+    if not m.get("splits"):
+        m.clear()
+        m.update(_manifest_header(settings))
+    m.setdefault("splits", {})[split] = entry
+
+
+def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
+    s = _jsonable(dict(settings))
+    return {
+        "format": FORMAT,
+        "created_at": _now(),
+        "updated_at": _now(),
+        "model": {"checkpoint": s["checkpoint"], "revision": s["revision"], "model_type": s["model_type"]},
+        "T": s["T"],
+        "img_size": s["img_size"],
+        "embedding_dim": s["embedding_dim"],
+        "pooling": s["pooling"],
+        "precision": s["precision"],
+        "preprocessing": s["preprocessing"],
+        "index": {"path": s.get("index_path"), "sha256": s["index_sha256"]},
+        "versions": s.get("versions", {}),
+        "splits": {},
+    }
+
+
+def _manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
+    """The fingerprint settings recorded in a manifest, under FINGERPRINT_KEYS names."""
+    model = m.get("model", {})
+    return {"index_sha256": m.get("index", {}).get("sha256"), "checkpoint": model.get("checkpoint"),
+            "revision": model.get("revision"), "model_type": model.get("model_type"),
+            "embedding_dim": m.get("embedding_dim"), "pooling": m.get("pooling"),
+            "precision": m.get("precision"), "T": m.get("T"), "img_size": m.get("img_size"),
+            "preprocessing": m.get("preprocessing")}
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Human-readable differences between two fingerprints, one per key."""
+    old, new = _jsonable(dict(old)), _jsonable(dict(new))
+    out = []
+    for k in FINGERPRINT_KEYS:
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if k == "index_sha256":
+            out.append("the index file differs (sha256 {} before, {} now)".format(str(a)[:12], str(b)[:12]))
+        elif isinstance(a, dict) and isinstance(b, dict):
+            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+            out.append(f"{k} ({', '.join(sub)})")
+        else:
+            out.append(f"{k}: {a!r} before, {b!r} now")
+    return out
+
+
+def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> pd.DataFrame:
+    from .paths import display_path, resolve_path
+
+    recorded = m.get("index", {})
+    path = resolve_path(index_path if index_path is not None else recorded.get("path") or "")
+    if not path.exists():
+        raise FileNotFoundError(f"index {display_path(path)} not found: pass index_path= to load_embeddings "
+                                "(the index the embeddings were extracted from)")
+    sha = file_sha256(path)
+    if recorded.get("sha256") and sha != recorded["sha256"]:
+        raise ValueError(f"index {display_path(path)} is not the one the embeddings were extracted from "
+                         f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path")
+    try:
+        from .index import read_index
+    except ImportError:  # pragma: no cover - index module not available
+        return pd.read_csv(path)
+    return read_index(path)
+
+
+# ------------------------------------------------------------------------- public helpers
+
+def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
+    """Read ``manifest.json`` from an output folder (or a manifest file path).
+
+    Top-level keys: ``format``, ``created_at``, ``updated_at``, ``model`` (checkpoint,
+    revision, model_type), ``T``, ``img_size``, ``embedding_dim``, ``pooling``,
+    ``precision``, ``preprocessing``, ``index`` (path, sha256), ``versions`` and ``splits``:
+    per split ``files``, ``shape``, ``dtype``, ``n_clips``, ``n_done``, ``n_failed``,
+    ``n_short``, ``seconds``, ``clips_per_s``, ``short_clips``, ``failed_clips``,
+    ``shards`` and more. File names are relative to the manifest's folder.
+    """
+    path = _manifest_file(out_dir_or_manifest)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run ucf_nb.extract_split (notebooks/02_extract.ipynb) first")
+    return _read_json(path)
+
+
+def _manifest_file(out_dir_or_manifest: str | os.PathLike) -> Path:
+    from .paths import resolve_path
+
+    p = resolve_path(out_dir_or_manifest)
+    return p if p.suffix == ".json" else p / MANIFEST
+
+
+def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
+                    index_path: str | os.PathLike | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Open a finished split's embeddings.
+
+    Parameters
+    ----------
+    out_dir_or_manifest : str or path-like
+        The ``out_dir`` of :func:`ucf_nb.extract_split`, or its ``manifest.json``.
+    split : str
+        ``"train"``, ``"val"`` or ``"test"``.
+    index_path : str or path-like, optional
+        The index the embeddings came from; default the one recorded in the manifest
+        (checked against its sha256).
+
+    Returns
+    -------
+    X : numpy.memmap, float16, shape (N, D)
+        Opened read-only from disk; NaN rows are clips whose video could not be read.
+    y : numpy.ndarray, int8, shape (N,)
+    rows : pandas.DataFrame
+        The index rows of the split, row ``i`` describing ``X[i]``; its index holds the
+        index row numbers.
+    """
+    path = _manifest_file(out_dir_or_manifest)
+    return EmbeddingStore(path.parent).load(split, index_path=index_path)
+
+
+def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 8192) -> pd.DataFrame:
+    """Sanity statistics of an (N, D) embedding array, computed chunk by chunk.
+
+    Returns a one-row DataFrame: ``n_clips``, ``n_failed`` (all-NaN rows), ``all_finite``
+    (over the other rows), ``mean``, ``std``, ``min``, ``max`` (over finite values) and, when
+    ``y`` is given, one ``n_y=<label>`` column per label.
+    """
+    X = np.asarray(X) if not isinstance(X, np.memmap) else X
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (N, D), got shape {X.shape}")
+    n, s, ss, cnt = X.shape[0], 0.0, 0.0, 0
+    lo, hi, failed, finite = np.inf, -np.inf, 0, True
+    for a in range(0, n, chunk):
+        block = np.asarray(X[a:a + chunk], dtype=np.float32)
+        nan_rows = np.isnan(block).all(axis=1) if block.shape[1] else np.zeros(len(block), bool)
+        failed += int(nan_rows.sum())
+        good = block[~nan_rows]
+        fin = np.isfinite(good)
+        finite &= bool(fin.all())
+        v = good[fin].astype(np.float64)
+        if v.size:
+            s += float(v.sum())
+            ss += float((v * v).sum())
+            cnt += v.size
+            lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+    mean = s / cnt if cnt else float("nan")
+    std = float(np.sqrt(max(ss / cnt - mean * mean, 0.0))) if cnt else float("nan")
+    out: dict[str, Any] = {"n_clips": n, "n_failed": failed, "all_finite": finite, "mean": mean, "std": std,
+                           "min": lo if cnt else float("nan"), "max": hi if cnt else float("nan")}
+    if y is not None:
+        labels, counts = np.unique(np.asarray(y), return_counts=True)
+        out.update({f"n_y={int(v)}": int(c) for v, c in zip(labels, counts)})
+    return pd.DataFrame([out])

@@ -1,0 +1,294 @@
+"""Decode a video once, in order, handing out only the frames that clips need.
+
+Frame numbers count decoded frames from 0, in presentation order, exactly as OpenCV's
+``CAP_PROP_POS_FRAMES`` does; the seek-per-frame reference (:class:`ucf_nb.ClipDataset`)
+and the sequential reader here therefore agree pixel for pixel. Decoding uses OpenCV's
+FFmpeg backend: :func:`iter_video_frames` calls ``grab()`` (decode) for every frame and
+``retrieve()`` (colour conversion) only for the frames asked for.
+
+Files can lie: the frame count stored in a container may be wrong and a truncated file
+stops decoding early. Nothing here trusts the container's count: the real end of a
+video is where decoding stops, and a seek is trusted only when the decoder lands on the
+frame that was asked for (otherwise the reader decodes forward from the start).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import numpy as np
+
+__all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
+           "open_video"]
+
+_COLORS = ("bgr", "rgb")
+
+
+class VideoError(RuntimeError):
+    """A video file cannot be opened or decoded. The message names the file."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, fix: str | None = None):
+        self.path = str(path)
+        self.reason = reason
+        msg = f"cannot read video {self.path}: {reason}"
+        if fix:
+            msg += f" ({fix})"
+        super().__init__(msg)
+
+
+class VideoInfo(NamedTuple):
+    """What :func:`probe_video` reports.
+
+    fps : float
+        Frames per second as stored in the container (0.0 when it stores none).
+    n_frames : int
+        The container's frame count, or the number of frames that really decode when
+        ``count_frames=True``.
+    width, height : int
+        Frame size in pixels.
+    """
+
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+
+
+def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
+    """Open ``path`` with OpenCV's FFmpeg backend or raise :class:`VideoError`.
+
+    Parameters
+    ----------
+    path : path-like
+        Used as given (callers resolve relative paths with :func:`ucf_nb.resolve_path`).
+    decode_threads : int
+        FFmpeg decoding threads; 0 lets FFmpeg choose. One thread per DataLoader worker
+        avoids oversubscribing the CPU.
+
+    Returns
+    -------
+    cv2.VideoCapture
+        An opened capture; the caller releases it.
+    """
+    import cv2
+
+    decode_threads = int(decode_threads)
+    if decode_threads < 0:
+        raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(p, "the file does not exist", "check the path, or pass video_root= "
+                         "to point at the folder that holds the dataset")
+    if p.is_dir():
+        raise VideoError(p, "the path is a folder, not a video file")
+    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(p, "OpenCV/FFmpeg could not open it (not a video, truncated before "
+                         "its header or index, or an unsupported codec)",
+                         "re-download or re-encode the file, or run with on_error='skip'")
+    return cap
+
+
+def probe_video(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
+    """Read a video's frame rate, frame count and size.
+
+    Parameters
+    ----------
+    path : path-like
+        The video file.
+    count_frames : bool
+        When true, decode the whole file (``grab()`` only, no colour conversion) and report
+        the number of frames that really decode instead of the container's claim. Slower
+        (a full decode) but exact on files whose header lies.
+
+    Returns
+    -------
+    VideoInfo
+        ``(fps, n_frames, width, height)``.
+
+    Raises
+    ------
+    VideoError
+        When the file cannot be opened.
+    """
+    import cv2
+
+    cap = open_video(path)
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not math.isfinite(fps) or fps < 0:
+            fps = 0.0
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if count_frames:
+            n = 0
+            while cap.grab():
+                n += 1
+        else:
+            raw = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            n = int(raw) if raw and math.isfinite(raw) and raw > 0 else 0
+    finally:
+        cap.release()
+    return VideoInfo(fps, n, width, height)
+
+
+class _DecodeState:
+    """Filled in by :func:`_decode`: where the video really ended, if decoding reached it."""
+
+    __slots__ = ("n_decoded", "seeked")
+
+    def __init__(self) -> None:
+        self.n_decoded: int | None = None  # real frame count once the end was reached
+        self.seeked = False
+
+
+def _seek(cap, frame: int) -> bool:
+    """Seek ``cap`` so that the next grab returns ``frame``; True only if verified."""
+    import cv2
+
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+    return int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == frame
+
+
+def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
+            state: _DecodeState, seek: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """Core sequential reader; see :func:`iter_video_frames`. ``wanted`` sorted, unique."""
+    import cv2
+
+    if len(wanted) == 0:
+        return
+    cap = open_video(path, decode_threads=decode_threads)
+    try:
+        first = int(wanted[0])
+        k = 0
+        if seek and first > 0:
+            if _seek(cap, first):
+                k = first
+                state.seeked = True
+            else:  # the decoder did not land on the frame asked for: start over
+                cap.release()
+                cap = None
+                cap = open_video(path, decode_threads=decode_threads)
+        start = k
+        last = int(wanted[-1])
+        j = 0
+        while k <= last:
+            if not cap.grab():
+                break
+            if k == wanted[j]:
+                ok, frame = cap.retrieve()
+                if not ok or frame is None:
+                    break  # a frame that decodes but cannot be converted ends the video
+                if color == "rgb":
+                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                yield k, frame
+                j += 1
+            k += 1
+        else:
+            return  # every wanted frame was reached
+        # the decoder stopped before the last wanted frame: k is the real frame count,
+        # unless a seek landed past the real end (nothing decoded after it)
+        if state.seeked and k == start:
+            cap.release()
+            cap = None
+            state.seeked = False
+            yield from _decode(path, wanted, color=color, decode_threads=decode_threads,
+                               state=state, seek=False)
+            return
+        state.n_decoded = k
+    finally:
+        if cap is not None:
+            cap.release()
+
+
+def _wanted_array(frames: Iterable[int] | None, path) -> np.ndarray | None:
+    if frames is None:
+        return None
+    arr = np.asarray(list(frames) if not isinstance(frames, np.ndarray) else frames)
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"frames for {path} must be a 1-D sequence of integer frame numbers, "
+                         f"got dtype {arr.dtype} with shape {arr.shape}")
+    if arr.min() < 0:
+        raise ValueError(f"frame numbers for {path} must be >= 0, got {int(arr.min())}")
+    return np.unique(arr.astype(np.int64))
+
+
+def iter_video_frames(path: str | os.PathLike, frames: Iterable[int] | None = None, *,
+                      color: str = "rgb", decode_threads: int = 1,
+                      seek: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``path`` once, in order, yielding the frames asked for.
+
+    Every frame from the first wanted one on is decoded (``grab()``); only the wanted ones
+    are colour-converted (``retrieve()``). When ``seek`` is true and the first wanted frame
+    is not 0, the reader first seeks to it and checks that the decoder landed there (if it
+    did not, it decodes from the start instead), so the result never depends on the seek.
+
+    Parameters
+    ----------
+    path : path-like
+        The video file (used as given).
+    frames : iterable of int, optional
+        Frame numbers wanted (0-based, any order, duplicates ignored). None: every frame.
+    color : {"rgb", "bgr"}
+        Channel order of the yielded frames (OpenCV decodes to BGR).
+    decode_threads : int
+        FFmpeg decoding threads (0: FFmpeg chooses).
+    seek : bool
+        Allow a verified seek to the first wanted frame.
+
+    Yields
+    ------
+    (int, numpy.ndarray)
+        Frame number and the frame, uint8 (H, W, 3), in increasing frame order. Frames past
+        the video's real end are not yielded: the iteration simply stops there.
+
+    Raises
+    ------
+    VideoError
+        When the file cannot be opened (raised on the first ``next()``).
+    """
+    if color not in _COLORS:
+        raise ValueError(f"color must be one of {_COLORS}, got {color!r}")
+    wanted = _wanted_array(frames, path)
+    if wanted is None:
+        return _iter_all(Path(path), color=color, decode_threads=decode_threads)
+    return _decode(Path(path), wanted, color=color, decode_threads=decode_threads,
+                   state=_DecodeState(), seek=seek)
+
+
+def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[int, np.ndarray]]:
+    import cv2
+
+    cap = open_video(path, decode_threads=decode_threads)
+    try:
+        k = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return
+            if color == "rgb":
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            yield k, frame
+            k += 1
+    finally:
+        cap.release()
+
+
+def read_frame(path: str | os.PathLike, frame: int, *, color: str = "rgb",
+               decode_threads: int = 1) -> np.ndarray | None:
+    """Read one frame by number (verified seek, else decode from the start).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        uint8 (H, W, 3), or None when the video has no such frame.
+    """
+    for _, arr in iter_video_frames(path, [int(frame)], color=color,
+                                    decode_threads=decode_threads):
+        return arr
+    return None
