@@ -73,6 +73,8 @@ _EXPORTS: dict[str, str] = {
     "run_probe": "probe",
     # report
     "write_intro": "report",
+    "run_notebooks": "report",
+    "build_book": "report",
     # synthetic
     "write_video": "synthetic",
     "stamp_frame_number": "synthetic",

@@ -58,11 +58,11 @@ __all__ = [
     "validate_index",
 ]
 
-INDEX_COLUMNS: tuple[str, ...] = ("split", "y", "category", "path", "clip_idx", "start_frame",
-                                  "end_frame", "clip_len", "stride", "fps", "n_frames")
+INDEX_COLUMNS: list[str] = ["split", "y", "category", "path", "clip_idx", "start_frame",
+                             "end_frame", "clip_len", "stride", "fps", "n_frames"]
 """The index's required columns, in their order."""
 
-EXTRA_COLUMNS: tuple[str, ...] = ("video", "anomaly_frac")
+EXTRA_COLUMNS: list[str] = ["video", "anomaly_frac"]
 """The extra columns :func:`build_index` writes after :data:`INDEX_COLUMNS`."""
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -173,7 +173,7 @@ class _Entry:
 
 
 def _problem(file: str, kind: str, reason: str, source: str = "") -> dict:
-    return {"file": file, "kind": kind, "reason": reason, "source": source}
+    return {"file": file, "reason": reason, "kind": kind, "source": source}
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -347,12 +347,16 @@ def _find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | Non
     return None
 
 
+class _NoFrames(Exception):
+    """A video that opens but yields no frame."""
+
+
 def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
     """fps and frame count of one video with OpenCV.
 
     The container's frame count is used unless ``count_frames`` is true or the container
-    does not give one; then frames are counted by grabbing them all. Raises ``OSError``
-    (unreadable) or ``ValueError`` (no frames).
+    does not give one; then frames are counted by grabbing them all. Raises ``_NoFrames``
+    for a file without frames and any other exception for an unreadable one.
 
     Note: to be replaced by ``ucf_nb.video.probe_video`` once that module lands.
     """
@@ -363,7 +367,8 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
         if not cap.isOpened():
             raise OSError("OpenCV cannot open it (not a video, or a codec it lacks)")
         fps = float(cap.get(cv2.CAP_PROP_FPS))
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        n = int(n) if np.isfinite(n) else 0
         if count_frames or n <= 0:
             n = 0
             while cap.grab():
@@ -371,7 +376,7 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
     finally:
         cap.release()
     if n <= 0:
-        raise ValueError("it has no frames")
+        raise _NoFrames("it opens but has no frames")
     if not np.isfinite(fps) or fps <= 0:
         raise OSError(f"its frame rate is not readable (got {fps})")
     return fps, n
@@ -380,7 +385,11 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
 def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
                ) -> list[tuple[float, int] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
-    from tqdm.auto import tqdm
+    import warnings
+
+    with warnings.catch_warnings():  # no ipywidgets: tqdm.auto falls back to text, quietly
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
     results: list[tuple[float, int] | Exception] = [None] * len(paths)  # type: ignore[list-item]
 
@@ -409,7 +418,7 @@ def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
 # --------------------------------------------------------------------------------------------
 
 class IndexBuildError(ValueError):
-    """The build found bad input. ``problems`` is a DataFrame (file, kind, reason, source)."""
+    """The build found bad input. ``problems`` is a DataFrame (file, reason, kind, source)."""
 
     def __init__(self, message: str, problems: pd.DataFrame):
         super().__init__(message)
@@ -526,7 +535,7 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
         annotation line that does not parse, video listed twice or in both lists).
         ``"raise"``: raise :class:`IndexBuildError` listing all of it. ``"skip"``: leave
         those videos out and, with ``index_path``, list them in ``<index>.skipped.csv``
-        (columns ``file, kind, reason, source``).
+        (columns ``file, reason, kind, source``).
     num_workers : int
         Threads probing the videos (0 or 1: in this thread).
 
@@ -624,16 +633,17 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
             problems.append(_problem(name, "missing", f"{e.source}: {name} is not anywhere "
                                      f"under {display_path(root)}", e.source))
         elif len(rels) > 1:
+            where = ", ".join(rels)
             problems.append(_problem(name, "duplicate_name", f"{e.source}: {name} is found "
-                                     f"{len(rels)} times under the dataset root ({', '.join(rels)});"
-                                     " keep one copy", e.source))
+                                     f"{len(rels)} times under the dataset root ({where}); keep "
+                                     "one copy", e.source))
         else:
             located.append((split, e, rels[0]))
 
     results = _probe_all([root / rel for _, _, rel in located], count_frames, num_workers)
     videos: list[tuple[str, _Entry, str, float, int]] = []
     for (split, e, rel), res in zip(located, results):
-        if isinstance(res, ValueError):
+        if isinstance(res, _NoFrames):
             problems.append(_problem(e.name, "zero_frames", f"{rel}: {res}", e.source))
         elif isinstance(res, Exception):
             problems.append(_problem(e.name, "unreadable", f"{rel}: {res}", e.source))
@@ -643,7 +653,7 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
         else:
             videos.append((split, e, rel, res[0], res[1]))
 
-    problem_frame = pd.DataFrame(problems, columns=["file", "kind", "reason", "source"])
+    problem_frame = pd.DataFrame(problems, columns=["file", "reason", "kind", "source"])
     if problems and on_missing == "raise":
         counts = problem_frame["kind"].value_counts()
         summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
@@ -707,10 +717,10 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     if problems:
         import warnings
 
+        where = (f"listed in {display_path(skipped_path(index_path))}" if index_path is not None
+                 else "first: " + "; ".join(p["reason"] for p in problems[:5]))
         warnings.warn(f"build_index skipped {problem_frame['file'].nunique()} video(s) or "
-                      f"line(s) ({len(problems)} problems); see "
-                      f"{display_path(skipped_path(index_path)) if index_path else 'the log'}",
-                      stacklevel=2)
+                      f"line(s) ({len(problems)} problems), {where}", stacklevel=2)
     return df
 
 
@@ -975,7 +985,9 @@ def validate_index(index: pd.DataFrame | str | os.PathLike, *, strict: bool = Tr
     df = read_index(index) if isinstance(index, (str, os.PathLike)) else index
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"index must be a DataFrame or a CSV path, got {type(df).__name__}")
-    labels = df.index.to_numpy()
+    # offending rows are named by their index labels (= index row numbers after read_index)
+    labels = (df.index.to_numpy() if pd.api.types.is_integer_dtype(df.index)
+              else np.arange(len(df)))
     checks: list[IndexCheck] = []
 
     def add(name: str, description: str, bad: np.ndarray | pd.Series, detail: str = "") -> None:

@@ -45,8 +45,8 @@ def plot_clips_per_split(df):
     ax.set_xticks(x, splits)
     ax.set_ylabel("clips")
     ax.set_title("Clips per split and class")
-    ax.legend(frameon=False)
-    ax.margins(y=0.12)
+    ax.margins(y=0.3)
+    ax.legend(frameon=False, ncol=2, loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -87,18 +87,26 @@ def plot_video_lengths(df):
         An index (``split``, ``path``, ``n_frames`` and ``fps`` columns); one value per video.
     """
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     videos = df.drop_duplicates("path")
     seconds = (videos["n_frames"] / videos["fps"]).to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    lo, hi = np.nanmin(seconds), np.nanmax(seconds)
-    bins = np.geomspace(max(lo, 1e-2) * 0.95, hi * 1.05 if hi > lo else lo * 1.5 + 1, 30)
+    lo, hi = float(np.nanmin(seconds)), float(np.nanmax(seconds))
+    log = lo > 0 and hi / lo > 10
+    if log:
+        bins = np.geomspace(lo * 0.95, hi * 1.05, 30)
+    else:
+        bins = np.linspace(lo * 0.95, hi * 1.05 if hi > lo else lo * 1.05 + 1, 30)
     for split in _split_order(videos):
         sel = videos["split"].astype(str).to_numpy() == split
         ax.hist(seconds[sel], bins=bins, histtype="step", linewidth=1.6,
                 label=f"{split} ({int(sel.sum())} videos)")
-    ax.set_xscale("log")
-    ax.set_xlabel("video length (s)")
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("video length (s)" + (", log scale" if log else ""))
     ax.set_ylabel("videos")
     ax.set_title("Video lengths")
     ax.legend(frameon=False)
@@ -107,4 +115,211 @@ def plot_video_lengths(df):
 
 # --- extraction figures (02_extract) -------------------------------------------------------
 
+__all__ += ["plot_embedding_projection"]
+
+
+def plot_embedding_projection(X, y, *, sample: int = 2000, seed: int = 0, title: str | None = None):
+    """2-D PCA of a seeded sample of embeddings, one colour per label.
+
+    Parameters
+    ----------
+    X : array-like, shape (N, D)
+        Embeddings (a float16 memmap is fine: only the sampled rows are read). All-NaN rows
+        (failed clips) are left out.
+    y : array-like, shape (N,)
+        Labels (0 normal, 1 anomalous).
+    sample : int
+        At most this many rows, drawn without replacement with ``numpy.random.default_rng(seed)``.
+    """
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    y = np.asarray(y)
+    n = len(y)
+    if getattr(X, "ndim", 2) != 2 or len(X) != n:
+        raise ValueError(f"X must be (N, D) with N = len(y) = {n}, got shape {getattr(X, 'shape', None)}")
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n, size=min(int(sample), n), replace=False)) if n else np.zeros(0, int)
+    Xs = np.asarray(X[idx], dtype=np.float32)
+    keep = np.isfinite(Xs).all(axis=1)
+    Xs, ys = Xs[keep], y[idx][keep]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    if len(Xs) >= 2 and Xs.shape[1] >= 2:
+        pca = PCA(n_components=2, random_state=seed)
+        Z = pca.fit_transform(Xs)
+        names = {0: "normal (y=0)", 1: "anomalous (y=1)"}
+        colors = {0: "tab:blue", 1: "tab:red"}
+        for label in np.unique(ys):
+            sel = ys == label
+            ax.scatter(Z[sel, 0], Z[sel, 1], s=8, alpha=0.6, color=colors.get(int(label)),
+                       label=f"{names.get(int(label), f'y={label}')} ({int(sel.sum())})")
+        ev = pca.explained_variance_ratio_
+        ax.set_xlabel(f"PC1 ({ev[0]:.0%} of variance)")
+        ax.set_ylabel(f"PC2 ({ev[1]:.0%} of variance)")
+        ax.legend(frameon=False, fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "not enough finite embeddings to project", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_title(title or f"Embeddings, PCA of {len(Xs)} clips")
+    fig.tight_layout()
+    return fig
+
 # --- probe figures (03_probe) --------------------------------------------------------------
+
+__all__ += ["plot_roc_curves", "plot_pr_curves", "plot_per_category_auc", "plot_score_timelines"]
+
+_PROBE_SPLITS = ("val", "test")
+
+
+def _scored_arrays(df):
+    """(y, score) of the clips with a finite score."""
+    import numpy as np
+
+    s = df["score"].to_numpy(dtype=float)
+    ok = np.isfinite(s)
+    return df["y"].to_numpy()[ok], s[ok]
+
+
+def plot_roc_curves(scores):
+    """Clip-level ROC curves, one per split, with the AUC in the legend.
+
+    Parameters
+    ----------
+    scores : mapping split -> pandas.DataFrame
+        ``ProbeResult.scores``: columns ``y`` and ``score`` (NaN scores are left out).
+    """
+    import numpy as np
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    for split in [s for s in _PROBE_SPLITS if s in scores]:
+        y, s = _scored_arrays(scores[split])
+        if np.unique(y).size < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=f"{split} (AUC {roc_auc_score(y, s):.3f}, {len(y)} clips)")
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("Clip-level ROC")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pr_curves(scores):
+    """Clip-level precision-recall curves, one per split, with the share of anomalous clips
+    (a random probe's precision) as a dotted line.
+
+    Parameters
+    ----------
+    scores : mapping split -> pandas.DataFrame
+        ``ProbeResult.scores``: columns ``y`` and ``score``.
+    """
+    import numpy as np
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    for split in [s for s in _PROBE_SPLITS if s in scores]:
+        y, s = _scored_arrays(scores[split])
+        if np.unique(y).size < 2:
+            continue
+        precision, recall, _ = precision_recall_curve(y, s)
+        line, = ax.step(recall, precision, where="post",
+                        label=f"{split} (AP {average_precision_score(y, s):.3f})")
+        ax.axhline(float(np.mean(y)), color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Clip-level precision-recall")
+    ax.legend(frameon=False, fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_category_auc(metrics):
+    """Bars of each anomaly category's clip ROC AUC against the normal clips (val and test).
+
+    Parameters
+    ----------
+    metrics : mapping
+        ``ProbeResult.metrics`` (keys ``per_category_auc_val`` / ``per_category_auc_test``).
+        Categories whose AUC is missing are shown without a bar.
+    """
+    import numpy as np
+
+    splits = [s for s in _PROBE_SPLITS if metrics.get(f"per_category_auc_{s}")]
+    cats = sorted({c for s in splits for c in metrics[f"per_category_auc_{s}"]})
+    fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(cats), 1) * max(len(splits), 1) + 1.5))
+    y = np.arange(len(cats))
+    height = 0.8 / max(len(splits), 1)
+    for i, split in enumerate(splits):
+        vals = [metrics[f"per_category_auc_{split}"].get(c) for c in cats]
+        v = np.array([np.nan if x is None else x for x in vals], dtype=float)
+        bars = ax.barh(y + (i - (len(splits) - 1) / 2) * height, np.nan_to_num(v), height, label=split)
+        ax.bar_label(bars, labels=["n/a" if np.isnan(x) else f"{x:.2f}" for x in v], fontsize=7, padding=2)
+    ax.axvline(0.5, color="0.6", linestyle=":", linewidth=1)
+    ax.set_yticks(y, cats)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("ROC AUC (category's clips against normal clips)")
+    ax.set_title("Clip ROC AUC per anomaly category")
+    if splits:
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no per-category AUC", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_timelines(scored, intervals=None, videos=None, *, n_anomalous=3, n_normal=2):
+    """Frame-level score of a few test videos, annotated anomalous intervals shaded.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        ``ProbeResult.scores["test"]`` (columns ``video``, ``category``, ``start_frame``,
+        ``end_frame``, ``n_frames``, ``score``).
+    intervals : mapping, optional
+        Video -> half-open anomalous intervals (``ProbeResult.intervals``).
+    videos : sequence of str, optional
+        Which videos; default the first ``n_anomalous`` anomalous and ``n_normal`` normal
+        videos in name order (anomalous: annotated intervals, or a non-Normal category).
+    """
+    import numpy as np
+
+    from .probe import frame_scores
+
+    names = sorted(scored["video"].astype(str).unique())
+    if videos is None:
+        cat = scored.groupby(scored["video"].astype(str))["category"].first().astype(str) \
+            if "category" in scored.columns else None
+
+        def anomalous(v):
+            if intervals is not None and v in intervals:
+                return len(getattr(intervals[v], "intervals", intervals[v]) or ()) > 0
+            return cat is not None and cat[v] != "Normal"
+
+        videos = [v for v in names if anomalous(v)][:n_anomalous] + \
+                 [v for v in names if not anomalous(v)][:n_normal]
+    videos = list(videos)
+    fs = frame_scores(scored[scored["video"].astype(str).isin(videos)])
+    fig, axes = plt.subplots(max(len(videos), 1), 1, figsize=(8, 1.5 * max(len(videos), 1) + 0.6),
+                             sharey=True, squeeze=False)
+    for ax, v in zip(axes[:, 0], videos):
+        s = fs.get(v, np.zeros(0))
+        ax.plot(np.arange(len(s)), s, color="tab:red", linewidth=1.2)
+        for start, end in (getattr(intervals.get(v), "intervals", intervals.get(v)) or ()) if intervals else ():
+            ax.axvspan(start, min(end, len(s)), color="tab:orange", alpha=0.25, linewidth=0)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(0, max(len(s) - 1, 1))
+        ax.set_ylabel("score", fontsize=8)
+        ax.set_title(v, fontsize=9, loc="left")
+    if not videos:
+        axes[0, 0].text(0.5, 0.5, "no test video", ha="center", va="center", transform=axes[0, 0].transAxes)
+    axes[-1, 0].set_xlabel("frame")
+    fig.suptitle("Frame scores of test videos (annotated anomalies shaded)", fontsize=10)
+    fig.tight_layout()
+    return fig

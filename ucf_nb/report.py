@@ -34,8 +34,9 @@ from typing import Any
 
 from .paths import display_path, project_root, resolve_path
 
-__all__ = ["Step", "pipeline_steps", "run_notebooks", "clean_notebook", "notebook_problems",
-           "write_intro", "package_versions", "build_book"]
+__all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report",
+           "clean_notebook", "notebook_problems", "write_intro", "write_intro_file",
+           "package_versions", "build_book"]
 
 NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe")
 SPLITS = ("train", "val", "test")
@@ -435,7 +436,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         settings = {k: v for k, v in metrics.items()
                     if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))}
         if settings:
-            parts += ["Probe settings: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in settings.items()) + ".", ""]
+            parts += ["Probe settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", ""]
     else:
         parts += ["The probe has not run (no `probe/metrics.json`).", ""]
 
@@ -467,6 +468,28 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
     dest = resolve_path(dest)
     dest.write_text(text)
     return dest
+
+
+def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
+               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print) -> Path:
+    """Execute a run into ``book_dir/executed`` (emptied first) and write ``book_dir/intro.md``.
+
+    What a reader must not see in the executed notebooks (see :func:`notebook_problems`) is
+    reported through ``log`` as warnings. Returns the intro page's path.
+    """
+    import nbformat
+
+    notebooks_dir, book_dir = resolve_path(notebooks_dir), resolve_path(book_dir)
+    dest = book_dir / "executed"
+    if dest.exists():
+        shutil.rmtree(dest)
+    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir, log=log)
+    for path in executed:
+        for msg in notebook_problems(nbformat.read(path, as_version=4)):
+            log(f"warning: {display_path(path)}: {msg}")
+    out_dir = _effective(steps[-1], notebooks_dir)["out_dir"]
+    return write_intro_file(out_dir, book_dir / "intro.md", demo=demo,
+                            index_step=_effective(steps[0], notebooks_dir))
 
 
 # --- the book ---------------------------------------------------------------------------------
@@ -513,8 +536,6 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def _run(args) -> int:
     notebooks_dir = resolve_path(args.notebooks)
-    book = resolve_path(args.book)
-    dest = book / "executed"
     if args.demo is not None:
         params = demo_parameters(args.demo)
         out_dir = resolve_path(params["03_probe"]["out_dir"])
@@ -525,18 +546,7 @@ def _run(args) -> int:
     else:
         steps = pipeline_steps()
     steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
-    if dest.exists():
-        shutil.rmtree(dest)
-    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir)
-    import nbformat
-
-    problems = [f"{display_path(p)}: {msg}" for p in executed
-                for msg in notebook_problems(nbformat.read(p, as_version=4))]
-    for msg in problems:
-        print(f"warning: {msg}", file=sys.stderr)
-    out_dir = _effective(steps[-1], notebooks_dir)["out_dir"]
-    intro = write_intro_file(out_dir, book / "intro.md", demo=args.demo is not None,
-                             index_step=_effective(steps[0], notebooks_dir))
+    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None)
     print(f"intro page: {display_path(intro)}")
     return 0
 

@@ -471,6 +471,16 @@ class EmbeddingStore:
                   "num_shards": int(num_shards),
                   "bounds": shard_bounds(videos, num_shards).tolist()}
         lpath = split_dir / "layout.json"
+        done = self.manifest().get("splits", {}).get(split)
+        if done and done.get("complete") and (done.get("rows_sha256"), done.get("limit")) != (
+                layout["rows_sha256"], limit):
+            if resume:
+                raise ExtractMismatchError(
+                    f"split {split!r} in {self.out_dir} is finished with other rows (n_clips: {done.get('n_clips')} "
+                    f"before, {layout['n_clips']} now; limit: {done.get('limit')!r} before, {limit!r} now): "
+                    "pass resume=False to replace it, or choose another out_dir")
+            self.clear(split)
+            split_dir.mkdir(parents=True, exist_ok=True)
         if lpath.exists():
             old = _read_json(lpath)
             diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now" for k in ("n_clips", "rows_sha256", "limit",

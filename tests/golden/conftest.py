@@ -1,0 +1,47 @@
+"""Setup for the golden notebooks (``pytest --nbval tests/golden``).
+
+The goldens are the demo run's executed notebooks (``make regold``). nbval re-executes each
+one in its own kernel and compares every output cell with the stored one, after the patterns
+in ``sanitize.cfg``. The goldens write their outputs to ``build/golden/`` (see
+``ucf_nb.report.GOLDEN_OUT``): that folder is emptied before the session so extraction really
+runs instead of resuming a finished split, and the notebooks run in pipeline order
+(00, 01, 02 train/val/test, 03) rather than alphabetically.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _golden_rank(item) -> tuple[int, int] | None:
+    from ucf_nb.report import pipeline_steps
+
+    path = Path(str(item.fspath)).resolve()
+    if path.parent != HERE or path.suffix != ".ipynb":
+        return None
+    order = [step.name for step in pipeline_steps()]
+    return (order.index(path.stem) if path.stem in order else len(order), 0)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    ranked = [(i, _golden_rank(item)) for i, item in enumerate(items)]
+    golden = [(rank, i) for i, rank in ranked if rank is not None]
+    if not golden:
+        return
+    # Reorder only the golden cells, keeping each notebook's cells in order, in the slots the
+    # golden cells already occupy.
+    slots = sorted(i for _, i in golden)
+    ordered = [items[i] for _, i in sorted(golden)]
+    new = list(items)
+    for slot, item in zip(slots, ordered):
+        new[slot] = item
+    items[:] = new
+
+    from ucf_nb.paths import resolve_path
+    from ucf_nb.report import GOLDEN_OUT
+
+    out = resolve_path(GOLDEN_OUT)
+    if out.exists():
+        shutil.rmtree(out)

@@ -1,0 +1,72 @@
+"""Two demo runs on the same machine give identical outputs.
+
+The demo data, the demo encoder and the probe are seeded; the demo parameter set pins device
+and precision (CPU, float32). A second run of the pipeline (00 -> 02 train/val/test -> 03,
+through papermill like the first) on fresh output folders must reproduce the first one's
+index, embeddings and metrics exactly. The first run is the session's ``demo_book`` (see
+conftest.py); the demo dataset's own determinism is tested in test_demo.py.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ucf_nb import report
+from ucf_nb.paths import resolve_path
+
+# Keys of metrics.json that are measurements of the run rather than results (none today; a
+# timing field added later belongs here, with its reason).
+VOLATILE_METRICS: frozenset[str] = frozenset()
+
+
+@pytest.fixture(scope="module")
+def second_run(demo_book):
+    root = resolve_path("build/test_determinism")
+    if root.exists():
+        shutil.rmtree(root)
+    out_dir = "build/test_determinism/processed"
+    steps = report.pipeline_steps(report.demo_parameters(demo_book["demo"], out_dir=out_dir))
+    steps = [s for s in steps if s.notebook != "01_index_checks"]  # 01 only reads
+    report.run_notebooks(steps, root / "executed", log=lambda *a: None)
+    yield resolve_path(out_dir)
+    shutil.rmtree(root)
+
+
+def _split_files(out_dir, split):
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    return manifest["splits"][split]["files"]
+
+
+@pytest.mark.slow
+def test_two_demo_runs_give_the_same_index(demo_book, second_run):
+    first = (demo_book["out_dir"] / "index_clips.csv").read_bytes()
+    assert (second_run / "index_clips.csv").read_bytes() == first
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", report.SPLITS)
+def test_two_demo_runs_give_identical_embeddings(demo_book, second_run, split):
+    files_a, files_b = _split_files(demo_book["out_dir"], split), _split_files(second_run, split)
+    assert set(files_a) == set(files_b)
+    for kind in files_a:
+        a = np.load(demo_book["out_dir"] / files_a[kind], allow_pickle=False)
+        b = np.load(second_run / files_b[kind], allow_pickle=False)
+        assert a.dtype == b.dtype and a.shape == b.shape, (split, kind)
+        assert a.tobytes() == b.tobytes(), f"{split}: {kind} differs between two demo runs"
+    emb = np.load(demo_book["out_dir"] / files_a["emb"], allow_pickle=False)
+    # the comparison means something: real, varied embeddings of every clip
+    assert emb.shape[0] > 0 and np.isfinite(emb).all() and float(np.std(emb)) > 0
+
+
+@pytest.mark.slow
+def test_two_demo_runs_give_identical_probe_metrics_and_scores(demo_book, second_run):
+    a = json.loads((demo_book["out_dir"] / "probe" / "metrics.json").read_text())
+    b = json.loads((second_run / "probe" / "metrics.json").read_text())
+    strip = lambda m: {k: v for k, v in m.items() if k not in VOLATILE_METRICS}  # noqa: E731
+    assert json.dumps(strip(a), sort_keys=True) == json.dumps(strip(b), sort_keys=True)
+    for split in ("val", "test"):
+        name = f"scores_{split}.csv"
+        assert (demo_book["out_dir"] / "probe" / name).read_bytes() == (second_run / "probe" / name).read_bytes()

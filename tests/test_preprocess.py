@@ -1,0 +1,139 @@
+"""ucf_nb.preprocess: the presets, the two halves (spatial / normalize), the round trip."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ucf_nb import Preprocessing
+from ucf_nb.demo import make_demo_encoder
+from ucf_nb.synthetic import synthetic_frame
+
+
+@pytest.fixture(scope="module")
+def frames():
+    """Eight RGB frames (8, 240, 320, 3) of the synthetic scene, with an event."""
+    return np.stack([synthetic_frame(k, seed=3, event=True) for k in range(8)])
+
+
+@pytest.fixture(scope="module")
+def demo_encoder(tmp_path_factory):
+    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "encoder")
+
+
+def prototype_arithmetic(rgb_frames, size):
+    """The prototype's float clip, written out: squash-resize each frame bilinearly,
+    scale to [0, 1], subtract the ImageNet mean, divide by the std -> (T, 3, S, S)."""
+    out = []
+    for f in rgb_frames:
+        out.append(cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR))
+    arr = np.stack(out).astype(np.float32) / 255.0
+    arr = (arr - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+
+
+@pytest.mark.parametrize("size", [224, 96])
+def test_seed_preset_reproduces_the_prototype_bit_for_bit(frames, size):
+    pre = Preprocessing.seed(size)
+    small = pre.spatial(frames)
+    assert small.shape == (8, size, size, 3) and small.dtype == np.uint8
+    got = pre.normalize(torch.from_numpy(small)[None])  # (1, T, 3, S, S)
+    assert got.shape == (1, 8, 3, size, size) and got.dtype == torch.float32
+    assert torch.equal(got[0], prototype_arithmetic(frames, size))
+
+
+def test_checkpoint_preset_reads_the_encoders_preprocessor_config(demo_encoder):
+    pre = Preprocessing.from_pretrained(demo_encoder)
+    assert (pre.resize, pre.size, pre.crop_size, pre.interpolation) == ("shortest_edge", 224, 224, "linear")
+    assert pre.mean == (0.45, 0.45, 0.45) and pre.std == (0.225, 0.225, 0.225)
+    assert pre.preset == "checkpoint" and pre.source == str(demo_encoder)
+
+
+def test_checkpoint_preset_agrees_with_the_encoders_own_processor(demo_encoder):
+    from transformers import AutoImageProcessor
+
+    # a smooth random texture: any error in scale or crop position shows
+    rng = np.random.default_rng(1)
+    frames = np.stack([cv2.resize(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), (320, 240),
+                                  interpolation=cv2.INTER_CUBIC) for _ in range(4)])
+    pre = Preprocessing.from_pretrained(demo_encoder)
+    ours = pre.normalize(torch.from_numpy(pre.spatial(frames)))  # (T, 3, 224, 224)
+    theirs = AutoImageProcessor.from_pretrained(demo_encoder)(list(frames), return_tensors="pt")
+    theirs = theirs["pixel_values"][0]
+    assert theirs.shape == ours.shape == (4, 3, 224, 224)
+
+    def grey_levels(x):
+        return ((x - theirs).abs() * 0.225 * 255).mean().item()
+
+    # OpenCV's bilinear vs PIL's antialiased bilinear: same geometry, about a grey level apart
+    assert grey_levels(ours) < 1.5
+    # a crop one pixel off, or the seed's squash, is far further away
+    off = Preprocessing(resize="shortest_edge", size=224, crop_size=224, mean=pre.mean, std=pre.std)
+    wide = np.stack([cv2.resize(f, (298, 224), interpolation=cv2.INTER_LINEAR) for f in frames])
+    shifted = off.normalize(torch.from_numpy(np.ascontiguousarray(wide[:, :, 38:262])))
+    squash = Preprocessing(size=224, mean=pre.mean, std=pre.std)
+    squashed = squash.normalize(torch.from_numpy(squash.spatial(frames)))
+    assert grey_levels(shifted) > 3 * grey_levels(ours)
+    assert grey_levels(squashed) > 3 * grey_levels(ours)
+
+
+def test_shortest_edge_resizes_then_centre_crops():
+    pre = Preprocessing(resize="shortest_edge", size=112, crop_size=100)
+    frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    assert pre.resized_shape(240, 320) == (112, 149)  # 112 * 320 / 240 = 149.33, truncated
+    assert pre.resized_shape(320, 240) == (149, 112)
+    expect = cv2.resize(frame, (149, 112), interpolation=cv2.INTER_LINEAR)[6:106, 24:124]
+    np.testing.assert_array_equal(pre.spatial(frame), expect)
+    assert pre.spatial(frame[None]).shape == (1, 100, 100, 3)
+
+
+def test_normalize_keeps_the_device_and_casts(frames):
+    pre = Preprocessing.seed(32)
+    x = torch.from_numpy(pre.spatial(frames))
+    half = pre.normalize(x[None], dtype=torch.float16)
+    full = pre.normalize(x[None])
+    assert half.dtype == torch.float16 and half.device == x.device
+    assert half.is_contiguous() and half.shape == (1, 8, 3, 32, 32)
+    assert torch.allclose(half.float(), full, atol=1e-2)
+    # channel 0 of pixel (0, 0) of frame 0, by hand
+    v = (x[0, 0, 0, 0].item() / 255.0 - 0.485) / 0.229
+    assert full[0, 0, 0, 0, 0].item() == pytest.approx(v, rel=1e-6)
+
+
+def test_dict_round_trip_is_json_safe(demo_encoder):
+    for pre in (Preprocessing.seed(), Preprocessing.from_pretrained(demo_encoder),
+                Preprocessing(resize="shortest_edge", size=256, crop_size=224, interpolation="cubic")):
+        d = json.loads(json.dumps(pre.to_dict()))
+        assert Preprocessing.from_dict(d) == pre
+    with pytest.raises(ValueError, match="colour"):
+        Preprocessing.from_dict({**Preprocessing.seed().to_dict(), "colour": "rgb"})
+
+
+def test_from_processor_config_square_size_is_a_squash():
+    pre = Preprocessing.from_processor_config(
+        {"size": {"height": 160, "width": 160}, "resample": 3, "image_mean": [0.5] * 3,
+         "image_std": [0.5] * 3}, source="x")
+    assert (pre.resize, pre.size, pre.crop_size, pre.interpolation) == ("squash", 160, None, "cubic")
+    assert pre.output_size == 160
+    with pytest.raises(ValueError, match="non-square"):
+        Preprocessing.from_processor_config({"size": {"height": 160, "width": 200}})
+
+
+def test_bad_values_get_one_sentence_naming_them():
+    with pytest.raises(ValueError, match=r"resize='stretch'.*'squash', 'shortest_edge'"):
+        Preprocessing(resize="stretch")
+    with pytest.raises(ValueError, match="interpolation='bilinear'"):
+        Preprocessing(interpolation="bilinear")
+    with pytest.raises(ValueError, match="crop_size=300"):
+        Preprocessing(resize="shortest_edge", size=224, crop_size=300)
+    with pytest.raises(ValueError, match="std"):
+        Preprocessing(std=(0.2, 0.0, 0.2))
+    with pytest.raises(ValueError, match="size"):
+        Preprocessing(size=0)
+    with pytest.raises(ValueError, match="uint8"):
+        Preprocessing.seed().spatial(np.zeros((2, 8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        Preprocessing.seed().normalize(torch.zeros(1, 2, 8, 8, 3))

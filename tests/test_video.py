@@ -1,0 +1,143 @@
+"""ucf_nb.video: probing and the sequential reader, on real encoded files."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from ucf_nb import VideoError, iter_video_frames, probe_video, read_frame_number
+from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb.video import read_frame
+
+
+def faststart_truncated(src, dst, keep: float = 0.6):
+    """A file whose container lies: the header (moved to the front) lists every frame, but
+    the bytes end after ``keep`` of the file, so decoding stops early."""
+    import av
+
+    tmp = str(dst) + ".full.mp4"
+    with av.open(str(src)) as inp, av.open(tmp, "w", options={"movflags": "faststart"}) as out:
+        s_in = inp.streams.video[0]
+        s_out = out.add_stream_from_template(s_in)
+        for pkt in inp.demux(s_in):
+            if pkt.dts is None:
+                continue
+            pkt.stream = s_out
+            out.mux(pkt)
+    data = open(tmp, "rb").read()
+    os.remove(tmp)
+    with open(dst, "wb") as f:
+        f.write(data[:int(len(data) * keep)])
+    return dst
+
+
+@pytest.fixture(scope="module")
+def offset_video(tmp_path_factory):
+    """H.264 whose timestamps start at 7 frames, B-frames, keyframe every 50."""
+    path = tmp_path_factory.mktemp("v") / "pts_offset.mp4"
+    return write_synthetic_video(path, 120, codec="libx264", gop=50, bframes=2, pts_offset=7)
+
+
+@pytest.fixture(scope="module")
+def lying_video(tmp_path_factory, h264_video):
+    return faststart_truncated(h264_video, tmp_path_factory.mktemp("v") / "lying.mp4")
+
+
+@pytest.fixture(scope="module")
+def garbage_video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("v") / "garbage.mp4"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    return path
+
+
+def seek_read(path, k):
+    """The prototype's way: seek, read, BGR->RGB."""
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, int(k))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, f"seek reference could not read frame {k} of {path}"
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def test_probe_video_reports_container_values(h264_video):
+    info = probe_video(h264_video)
+    assert (info.fps, info.n_frames, info.width, info.height) == (30.0, 200, 320, 240)
+    assert probe_video(h264_video, count_frames=True).n_frames == 200
+
+
+def test_probe_video_counts_real_frames_when_the_container_lies(lying_video):
+    claimed = probe_video(lying_video).n_frames
+    real = probe_video(lying_video, count_frames=True).n_frames
+    assert claimed == 200
+    assert 0 < real < claimed
+    frames = list(iter_video_frames(lying_video))
+    assert len(frames) == real
+    assert [read_frame_number(f) for _, f in frames] == list(range(real))
+
+
+@pytest.mark.parametrize("fixture", ["h264_video", "mpeg4_video", "offset_video"])
+def test_every_frame_in_order(request, fixture):
+    path = request.getfixturevalue(fixture)
+    n = probe_video(path).n_frames
+    got = [(k, read_frame_number(f)) for k, f in iter_video_frames(path)]
+    assert got == [(k, k) for k in range(n)]
+
+
+@pytest.mark.parametrize("fixture", ["h264_video", "mpeg4_video", "offset_video"])
+def test_wanted_frames_match_the_seek_reference(request, fixture):
+    path = request.getfixturevalue(fixture)
+    wanted = [113, 3, 3, 0, 64, 65, 119, 51]
+    got = list(iter_video_frames(path, wanted))
+    assert [k for k, _ in got] == sorted(set(wanted))
+    for k, frame in got:
+        assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8
+        assert read_frame_number(frame) == k
+        np.testing.assert_array_equal(frame, seek_read(path, k))
+
+
+def test_seek_to_a_mid_gop_start_gives_the_same_pixels(offset_video):
+    wanted = [37, 38, 90]  # 37 is neither a keyframe nor the first frame
+    with_seek = list(iter_video_frames(offset_video, wanted, seek=True))
+    without = list(iter_video_frames(offset_video, wanted, seek=False))
+    assert [k for k, _ in with_seek] == [k for k, _ in without] == wanted
+    for (_, a), (_, b) in zip(with_seek, without):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bgr_output_is_the_channel_swap(mpeg4_video):
+    (_, rgb), = iter_video_frames(mpeg4_video, [20])
+    (_, bgr), = iter_video_frames(mpeg4_video, [20], color="bgr")
+    np.testing.assert_array_equal(bgr, rgb[..., ::-1])
+
+
+def test_frames_past_the_end_are_not_invented(h264_video, lying_video):
+    assert [k for k, _ in iter_video_frames(h264_video, [198, 199, 200, 250])] == [198, 199]
+    real = probe_video(lying_video, count_frames=True).n_frames
+    got = list(iter_video_frames(lying_video, [real - 2, real + 5, 190]))
+    assert [k for k, _ in got] == [real - 2]
+    # a first wanted frame past the real end: the seek lands elsewhere and is not trusted
+    assert list(iter_video_frames(lying_video, [real + 5, 190])) == []
+    last = read_frame(lying_video, real - 1)
+    assert read_frame_number(last) == real - 1
+    assert read_frame(lying_video, real) is None
+
+
+def test_unopenable_files_raise_video_error_naming_the_file(garbage_video, tmp_path):
+    for path in (garbage_video, tmp_path / "missing.mp4", tmp_path):
+        with pytest.raises(VideoError, match=str(path.name)) as info:
+            probe_video(path)
+        assert isinstance(info.value, RuntimeError)
+        assert info.value.path == str(path)
+        with pytest.raises(VideoError, match=str(path.name)):
+            list(iter_video_frames(path, [0]))
+
+
+def test_bad_arguments_are_named(h264_video):
+    with pytest.raises(ValueError, match="color"):
+        iter_video_frames(h264_video, [0], color="yuv")
+    with pytest.raises(ValueError, match="-3"):
+        iter_video_frames(h264_video, [2, -3])
+    assert list(iter_video_frames(h264_video, [])) == []
