@@ -35,11 +35,19 @@ book: install
 	$(PYTHON) -m ucf_nb.report run
 	$(PYTHON) -m ucf_nb.report build
 
-unit-test: install
-	$(PYTHON) -m pytest tests
+# nbval on the golden notebooks: every output compared, except what sanitize.cfg lists.
+NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/golden/sanitize.cfg
 
+# Fast: the unit tests only (no notebook, no book build).
+unit-test: install
+	$(PYTHON) -m pytest tests -m "not slow"
+
+# Unit tests, the book build, browser and determinism tests and the golden notebooks (nbval) in
+# one pytest session; then the source notebooks on the demo data under nbval-lax (smoke).
+# Any non-zero pytest exit fails make, exit 5 (no test collected) included.
 test: demo-data
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests $(NBVAL)
+	$(PYTHON) -m ucf_nb.report smoke --demo $(DEMO_DIR)
 
 regold: demo-data
 	$(PYTHON) -m ucf_nb.report regold --demo $(DEMO_DIR)

@@ -165,8 +165,15 @@ class Chromium:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", format="png")["data"]
+    def screenshot(self, path: Path, full_page: bool = True) -> Path:
+        """Save a PNG of the page (the whole page, not just the window, by default)."""
+        params = {"format": "png"}
+        if full_page:
+            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": size["width"],
+                                "height": min(size["height"], 12000), "scale": 1})
+        data = self.send("Page.captureScreenshot", **params)["data"]
         path.write_bytes(b64decode(data))
         return path
 

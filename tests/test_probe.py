@@ -354,3 +354,55 @@ def test_run_probe_says_why_frame_metrics_are_missing(tmp_path):
 def test_run_probe_needs_the_train_split(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_extract"):
         run_probe(tmp_path / "nothing")
+
+
+# ------------------------------------------------------------------------------ figures, notebook
+
+def test_probe_figures_draw_the_result(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ucf_nb import plots
+
+    out, ann, _ = _write_store(tmp_path)
+    res = run_probe(out, annotation_path=ann)
+    fig = plots.plot_roc_curves(res.scores)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 3                                    # val, test, chance
+    assert tuple(lines[0].get_xydata()[-1]) == (1.0, 1.0)
+    assert f"AUC {res.metrics['clip_auc_val']:.3f}" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    fig = plots.plot_per_category_auc(res.metrics)
+    assert len(fig.axes[0].patches) == 4                      # 2 categories x (val, test)
+    fig = plots.plot_score_timelines(res.scores["test"], res.intervals, n_anomalous=2, n_normal=1)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert titles == ["Abusetest001_x264.mp4", "Arsontest003_x264.mp4", "Normaltest000_x264.mp4"]
+    assert len(fig.axes[0].patches) == 1 and len(fig.axes[2].patches) == 0   # shaded events
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 32 + 16 * 9 + 7   # one point per frame
+    plots.plot_pr_curves(res.scores)
+    plt.close("all")
+
+
+@pytest.mark.slow
+def test_notebook_03_runs_on_a_tiny_store(tmp_path):
+    import nbformat
+    import papermill as pm
+
+    from ucf_nb.paths import project_root
+
+    out, ann, _ = _write_store(tmp_path)
+    src = project_root() / "notebooks" / "03_probe.ipynb"
+    nb = nbformat.read(src, 4)
+    assert [c.metadata.get("tags") for c in nb.cells].count(["parameters"]) == 1
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    done = tmp_path / "03.ipynb"
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out)), kernel_name="python3",
+                        progress_bar=False, cwd=str(tmp_path))
+    text = done.read_text()
+    assert (out / "probe" / "metrics.json").exists()
+    assert "no temporal annotation was given" in text        # the missing frame AUC, explained
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann)),
+                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    assert "Every metric was computed." in done.read_text()
+    assert json.loads((out / "probe" / "metrics.json").read_text())["frame_auc_test"] is not None

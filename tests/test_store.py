@@ -276,3 +276,17 @@ def test_manifest_is_json_with_the_promised_fields(tmp_path):
     assert m["index"]["sha256"] == settings["index_sha256"]
     e = m["splits"]["val"]
     assert e["seconds"] == 2.0 and e["clips_per_s"] == pytest.approx(len(rows) / 2.0)
+
+
+def test_a_shard_refuses_rows_it_does_not_own(tmp_path):
+    index_path, df = _index(tmp_path, (5, 3, 4, 2))
+    rows, videos = df.index.to_numpy(), df["path"].to_numpy()
+    store = EmbeddingStore(tmp_path / "out")
+    store.check_settings(_settings(index_path))
+    w0 = store.open_shard("val", rows, videos, D, shard_index=0, num_shards=2)
+    w1 = store.open_shard("val", rows, videos, D, shard_index=1, num_shards=2)
+    with pytest.raises(ValueError, match=f"index row {w1.rows[0]} does not belong to this shard"):
+        w0.write(w1.rows[:1], _vectors(w1.rows[:1]), [T])
+    with pytest.raises(ValueError, match="expected \\(1, 8\\)"):
+        w0.write(w0.rows[:1], _vectors(w0.rows[:2]), [T])
+    assert w0.pending_rows().tolist() == w0.rows.tolist()  # nothing was marked

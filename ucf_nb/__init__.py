@@ -70,7 +70,10 @@ _EXPORTS: dict[str, str] = {
     "fit_probe": "probe",
     "evaluate_probe": "probe",
     "frame_level_auc": "probe",
+    "frame_scores": "probe",
     "run_probe": "probe",
+    "LinearProbe": "probe",
+    "ProbeResult": "probe",
     # report
     "write_intro": "report",
     "run_notebooks": "report",

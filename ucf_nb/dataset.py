@@ -16,7 +16,6 @@ that last real frame, and ``n_real`` says how many sampled positions hold real f
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass

@@ -48,9 +48,11 @@ __all__ = [
     "clip_metrics",
     "per_category_auc",
     "video_auc",
+    "video_table",
     "frame_scores",
     "frame_labels",
     "frame_level_auc",
+    "annotation_coverage",
     "evaluate_probe",
     "run_probe",
 ]
@@ -304,7 +306,9 @@ def frame_scores(scored: pd.DataFrame) -> dict[str, np.ndarray]:
 
     Frame ``f`` scores the mean of the clips with ``start_frame <= f < end_frame``; frames no
     clip covers take the nearest clip's score (the mean when several are equally near).
-    A video's length is its ``n_frames`` (else its last clip's ``end_frame``).
+    A video's length is its ``n_frames`` (else its last clip's ``end_frame``). Sums over
+    clips are exact (scores are rounded to 2**-36 of the largest ``|score|`` first), so frames
+    covered by the same clips always get bit-identical scores and tie in the AUC.
 
     Parameters
     ----------
@@ -538,9 +542,9 @@ class LinearProbe:
     intercept : float
     settings : dict
         How it was fitted (JSON-ready): ``mode``, ``C``, ``C_grid``, ``val_auc_by_C``,
-        ``class_weight``, ``standardize``, ``max_train``, ``seed``, ``n_train``,
+        ``class_weight``, ``standardize``, ``solver``, ``max_train``, ``seed``, ``n_train``,
         ``n_train_failed``, ``grid_n_train``, ``max_iter``, ``tol``, ``n_iter``,
-        ``converged``.
+        ``converged``, ``C_note`` (why ``C`` was not searched, else None).
     """
 
     mean: np.ndarray
@@ -635,11 +639,11 @@ def _check_labels(y: Any, n: int, name: str) -> np.ndarray:
 
 
 def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, *, balanced: bool, max_iter: int, tol: float,
-            init: tuple[np.ndarray, float] | None = None):
+            solver: str = "newton-cholesky", init: tuple[np.ndarray, float] | None = None):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(C=C, class_weight="balanced" if balanced else None, solver="lbfgs",
+    clf = LogisticRegression(C=C, class_weight="balanced" if balanced else None, solver=solver,
                              max_iter=max_iter, tol=tol, warm_start=init is not None)
     if init is not None:
         clf.coef_ = init[0].reshape(1, -1).astype(X.dtype).copy()
@@ -654,18 +658,20 @@ def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, *, balanced: bool, max_iter:
 def fit_probe(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
               y_val: np.ndarray | None = None, *, Cs: Sequence[float] = DEFAULT_CS,
               max_train: int | None = None, seed: int = 0, fast: bool = False,
-              grid_n_train: int = GRID_N_TRAIN, max_iter: int = 300, tol: float = 1e-4) -> LinearProbe:
+              grid_n_train: int = GRID_N_TRAIN, max_iter: int = 100, tol: float = 1e-4) -> LinearProbe:
     """Fit a logistic-regression probe on clip embeddings.
 
     Default mode: features standardised with the training mean and standard deviation,
-    ``class_weight="balanced"``, L2 penalty, lbfgs. ``C`` is chosen from ``Cs`` by val ROC
+    ``class_weight="balanced"``, L2 penalty, solved with scikit-learn's ``newton-cholesky``
+    (a few Newton steps, insensitive to how correlated the embedding's features are; lbfgs
+    needs hundreds of iterations on such features). ``C`` is chosen from ``Cs`` by val ROC
     AUC, each candidate fitted on a seeded subsample of ``grid_n_train`` training clips
-    (warm-started along the grid, tolerance 1e-3); the chosen ``C`` is then refitted on all
-    the training clips, warm-started from its grid solution. Without val (or with a val of
-    one class) ``C = 1``.
+    (warm-started along the grid); the chosen ``C`` is then refitted on all the training
+    clips, warm-started from its grid solution. Without val (or with a val of one class)
+    ``C = 1``.
 
     ``fast=True`` is the prototype's sanity check: the first 20,000 training clips (or
-    ``max_train``), raw features, ``C = 1``, no class weights, ``max_iter=200``.
+    ``max_train``), raw features, ``C = 1``, no class weights, lbfgs with ``max_iter=200``.
 
     Parameters
     ----------
@@ -685,7 +691,7 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None
     grid_n_train : int
         Size of the training subsample the ``C`` grid is fitted on.
     max_iter, tol : int, float
-        lbfgs settings of the final fit.
+        Solver settings of the grid fits and the final fit.
 
     Returns
     -------
@@ -720,9 +726,10 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None
     D = X.shape[1]
 
     if fast:
-        clf, conv = _fit_lr(X, y, 1.0, balanced=False, max_iter=200, tol=1e-4)
+        clf, conv = _fit_lr(X, y, 1.0, balanced=False, max_iter=200, tol=1e-4, solver="lbfgs")
         settings.update(C=1.0, C_grid=None, val_auc_by_C=None, class_weight=None, standardize=False,
-                        grid_n_train=None, max_iter=200, tol=1e-4, n_iter=int(clf.n_iter_[0]), converged=conv)
+                        solver="lbfgs", grid_n_train=None, max_iter=200, tol=1e-4, n_iter=int(clf.n_iter_[0]),
+                        converged=conv, C_note="fast mode: C = 1 without a search")
         return LinearProbe(mean=np.zeros(D), scale=np.ones(D), coef=clf.coef_[0].astype(np.float64),
                            intercept=float(clf.intercept_[0]), settings=settings)
 
@@ -749,7 +756,7 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None
         val_auc, sols = {}, {}
         prev = None
         for C in sorted(Cs):
-            clf, _ = _fit_lr(Xg, yg, C, balanced=True, max_iter=100, tol=1e-3, init=prev)
+            clf, _ = _fit_lr(Xg, yg, C, balanced=True, max_iter=int(max_iter), tol=float(tol), init=prev)
             prev = (clf.coef_[0].copy(), float(clf.intercept_[0]))
             val_auc[repr(C)] = float(_auc(yv, Xv @ clf.coef_[0] + clf.intercept_[0]))
             sols[C] = prev
@@ -762,10 +769,10 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None
         grid_n = None
     clf, conv = _fit_lr(X, y, best, balanced=True, max_iter=int(max_iter), tol=float(tol), init=init)
     settings.update(C=best, C_grid=sorted(Cs), val_auc_by_C=val_auc, class_weight="balanced", standardize=True,
-                    grid_n_train=grid_n, max_iter=int(max_iter), tol=float(tol), n_iter=int(clf.n_iter_[0]),
-                    converged=conv)
-    if val_auc is None and len(Cs) > 1:
-        settings["C_note"] = "no val clips of both classes: C = 1 was used without a search"
+                    solver="newton-cholesky", grid_n_train=grid_n, max_iter=int(max_iter), tol=float(tol),
+                    n_iter=int(clf.n_iter_[0]), converged=conv,
+                    C_note=("no val clips of both classes: C = 1 was used without a search"
+                            if val_auc is None and len(Cs) > 1 else None))
     return LinearProbe(mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
                        intercept=float(clf.intercept_[0]), settings=settings)
 
@@ -894,7 +901,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathL
     if "train" not in finished:
         raise FileNotFoundError(f"the train split of {display_path(source)} is not finished: run "
                                 "notebooks/02_extract.ipynb with split='train' first")
-    X_tr, y_tr, _ = load_embeddings(source, "train")
+    X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in ("val", "test")}
     X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
     t_load = time.perf_counter()
@@ -923,8 +930,10 @@ def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathL
                                       "per_category_auc_test", "per_category_auc_val")}
     result.update(probe.settings)
     result["annotation_path"] = display_path(resolve_path(annotation_path)) if annotation_path else None
-    result["counts"] = dict(metrics["counts"], train={"n_clips": int(len(y_tr)),
-                                                      "n_failed": probe.settings["n_train_failed"]})
+    n_tr_failed = probe.settings["n_train_failed"]
+    result["counts"] = {"train": {"n_clips": int(len(y_tr)), "n_scored": int(len(y_tr)) - n_tr_failed,
+                                  "n_failed": n_tr_failed, "n_videos": int(rows_tr["video"].nunique())},
+                        **metrics["counts"]}
     result["frame_level"] = metrics["frame_level"]
     result["missing_reasons"] = metrics["missing_reasons"]
     result["embeddings"] = {"source": display_path(source), "checkpoint": man.get("model", {}).get("checkpoint"),

@@ -77,7 +77,8 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
 
     ``out_dir`` (default ``{demo_dir}/processed``) and ``index_path`` (default
     ``{out_dir}/index_clips.csv``) let the golden notebooks and the tests write elsewhere.
-    Device and precision are pinned (CPU, float32) so that two runs give the same numbers.
+    Device and precision are pinned (CPU, float32) so that two runs give the same numbers; the
+    probe gets the demo's temporal annotation so that frame-level AUCs are computed.
     """
     demo = _rel(demo_dir)
     out = _rel(out_dir) if out_dir is not None else f"{demo}/processed"
@@ -87,7 +88,8 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
         "01_index_checks": dict(index_path=index),
         "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
                            batch_size=8, num_workers=0, device="cpu", precision="fp32"),
-        "03_probe": dict(out_dir=out),
+        "03_probe": dict(out_dir=out,
+                         annotation_path=f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"),
     }
 
 
@@ -112,15 +114,24 @@ def pipeline_steps(parameters: Mapping[str, Mapping[str, Any]] | None = None) ->
 
 
 def _notebook_defaults(path: Path) -> dict[str, Any]:
-    """The values of a notebook's ``parameters`` cell (literals only)."""
-    import papermill
+    """The names and values assigned in a notebook's ``parameters`` cell (literals; else the source)."""
+    import nbformat
 
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{display_path(path)} has {len(cells)} cells tagged `parameters`: papermill "
+                         f"needs exactly one; tag the cell of defaults.")
     out = {}
-    for name, spec in papermill.inspect_notebook(str(path)).items():
-        try:
-            out[name] = ast.literal_eval(spec["default"])
-        except (ValueError, SyntaxError):
-            out[name] = spec["default"]
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and node.value is not None:
+                    try:
+                        out[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        out[target.id] = ast.unparse(node.value)
     return out
 
 

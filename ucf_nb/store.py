@@ -228,7 +228,6 @@ class ShardWriter:
 
     def __post_init__(self) -> None:
         self._off = {name: _npy_offset(self.folder / f"{name}.npy") for name in ("emb", "n_real", "status")}
-        self._pos = {int(r): i for i, r in enumerate(self.rows)}
 
     @property
     def status(self) -> np.ndarray:
@@ -273,10 +272,12 @@ class ShardWriter:
         n_real = np.asarray(n_real, dtype=np.int64).reshape(-1)
         if len(rows) != len(n_real):
             raise ValueError(f"rows ({len(rows)}) and n_real ({len(n_real)}) differ in length")
-        try:
-            pos = np.fromiter((self._pos[int(r)] for r in rows), dtype=np.int64, count=len(rows))
-        except KeyError as exc:
-            raise ValueError(f"index row {exc.args[0]} does not belong to this shard ({self.folder.name})") from None
+        pos = np.searchsorted(self.rows, rows).astype(np.int64)
+        foreign = (pos >= len(self.rows)) | (self.rows[np.minimum(pos, max(len(self.rows) - 1, 0))] != rows) \
+            if len(self.rows) else np.ones(len(rows), bool)
+        if foreign.any():
+            raise ValueError(f"index row {int(rows[foreign][0])} does not belong to this shard ({self.folder.name}): "
+                             "write only rows of this shard's pending_rows()")
         ok = n_real > 0
         n_ok = int(ok.sum())
         if n_ok:

@@ -6,13 +6,27 @@ in ``sanitize.cfg``. The goldens write their outputs to ``build/golden/`` (see
 ``ucf_nb.report.GOLDEN_OUT``): that folder is emptied before the session so extraction really
 runs instead of resuming a finished split, and the notebooks run in pipeline order
 (00, 01, 02 train/val/test, 03) rather than alphabetically.
+
+nbval 0.11 executes cells with ``store_history=False``; IPython then cannot see the cell it is
+running when deciding whether a trailing ``;`` silences the result, so ``plot(df);`` shows the
+Figure's repr under nbval but not under Jupyter or papermill, which made the goldens. The
+cells are executed here as Jupyter executes them (``store_history=True``).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import nbval.kernel
+
 HERE = Path(__file__).resolve().parent
+
+
+def _execute_like_jupyter(self, cell_input, allow_stdin=None):
+    return self.kc.execute(cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False)
+
+
+nbval.kernel.RunningKernel.execute_cell_input = _execute_like_jupyter
 
 
 def _golden_rank(item) -> tuple[int, int] | None:

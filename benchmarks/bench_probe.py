@@ -1,0 +1,204 @@
+"""Probe speed and memory at UCF-Crime's real size, on synthetic embeddings.
+
+Writes a synthetic run into ``build/bench/probe/`` (kept between runs; ``--rebuild`` redoes
+it) through the real :class:`ucf_nb.EmbeddingStore` API: an index with the prototype's clip
+counts (train 106,527, val 19,793, test 19,036 clips), 768-wide float16 embeddings, a
+temporal annotation of the 290 test videos (1.11 M test frames, as in UCF-Crime) and a few
+failed clips. The embeddings are hard on purpose: correlated features with a decaying
+spectrum (condition number ~1e4 before standardising), the class signal spread over
+low-variance directions, so lbfgs needs hundreds of iterations at large ``C``.
+
+Then times, in one process:
+
+- ``run_probe`` end to end (load, fit with the ``C`` grid, score val and test, every metric,
+  write the outputs), default settings and ``fast=True``;
+- its parts: ``fit_probe`` and ``frame_level_auc`` alone;
+
+and reports the peak resident memory. Run from the project root::
+
+    python benchmarks/bench_probe.py            # add --threads 2 to pin BLAS threads
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_CLIPS = {"train": 106_527, "val": 19_793, "test": 19_036}
+D = 768
+TEST_VIDEOS = 290
+TEST_FRAMES = 1_110_000
+
+
+def _cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _videos(split: str, n_clips: int, rng: np.random.Generator):
+    """(names, categories, n_frames, clip_len, stride) of synthetic videos holding n_clips clips."""
+    if split == "test":
+        per = n_clips // TEST_VIDEOS
+        counts = np.full(TEST_VIDEOS, per)
+        counts[: n_clips - per * TEST_VIDEOS] += 1
+        frames = TEST_FRAMES // TEST_VIDEOS
+        stride = (frames - 32) // (per - 1)  # spread each video's clips over its frames
+    else:
+        counts = []
+        left = n_clips
+        while left > 0:
+            k = int(min(left, rng.integers(20, 200)))
+            counts.append(k)
+            left -= k
+        counts = np.array(counts)
+        stride = 16
+    cats = np.where(np.arange(len(counts)) % 2 == 0, "Normal", "Abuse")
+    names = np.array([f"{c}_{split}{i:05d}_x264.mp4" for i, c in enumerate(cats)])
+    n_frames = (counts - 1) * stride + 32 + (stride // 2)
+    return names, cats, counts, n_frames, stride
+
+
+def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write index, store and annotation of the synthetic run; return (out_dir, annotation)."""
+    import pandas as pd
+
+    from ucf_nb.store import EmbeddingStore, file_sha256
+
+    rng = np.random.default_rng(seed)
+    frames_parts, ann_lines = [], []
+    for split, n in N_CLIPS.items():
+        names, cats, counts, n_frames, stride = _videos(split, n, rng)
+        vid = np.repeat(np.arange(len(names)), counts)
+        k = np.concatenate([np.arange(c) for c in counts])
+        start = k * stride
+        part = pd.DataFrame({"split": split, "y": (cats[vid] != "Normal").astype(int), "category": cats[vid],
+                             "path": [f"videos/{v}" for v in names[vid]], "clip_idx": k, "start_frame": start,
+                             "end_frame": start + 32, "clip_len": 32, "stride": stride, "fps": 30.0,
+                             "n_frames": n_frames[vid], "video": names[vid], "anomaly_frac": np.nan})
+        if split == "test":
+            ev_a = (n_frames * rng.uniform(0.2, 0.5, len(names))).astype(int)
+            ev_b = (ev_a + n_frames * rng.uniform(0.1, 0.3, len(names))).astype(int)
+            normal = cats == "Normal"
+            a, b = ev_a[vid], ev_b[vid]
+            overlap = np.clip(np.minimum(start + 32, b + 1) - np.maximum(start, a), 0, 32) / 32
+            part["anomaly_frac"] = np.where(normal[vid], 0.0, overlap)
+            for i, nm in enumerate(names):
+                pair = "-1  -1" if normal[i] else f"{ev_a[i]}  {ev_b[i]}"
+                ann_lines.append(f"{nm}  {cats[i]}  {pair}  -1  -1")
+        frames_parts.append(part)
+    df = pd.concat(frames_parts, ignore_index=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    index_path = folder / "index_clips.csv"
+    df.to_csv(index_path, index=False)
+    ann_path = folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann_path.write_text("\n".join(ann_lines) + "\n")
+
+    # correlated features: random rotation of a 1/k spectrum; signal in a few mid-spectrum directions
+    Q, _ = np.linalg.qr(rng.standard_normal((D, D)))
+    spectrum = 1.0 / np.arange(1, D + 1)
+    mix = (spectrum[:, None] * Q.T).astype(np.float32)          # (D, D)
+    w = np.zeros(D, np.float32)
+    w[rng.choice(np.arange(5, 300), 40, replace=False)] = 1.0
+    settings = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
+                    model_type="synthetic", embedding_dim=D, pooling="cls", precision="fp16", T=8, img_size=224,
+                    preprocessing={"kind": "synthetic"}, index_path=str(index_path), versions={})
+    store = EmbeddingStore(folder / "out")
+    store.clear()
+    store.check_settings(settings)
+    for split in N_CLIPS:
+        rows = np.flatnonzero(df["split"].to_numpy() == split)
+        sub = df.loc[rows]
+        strength = sub["anomaly_frac"].fillna(sub["y"]).to_numpy(np.float32)
+        n_real = np.full(len(rows), 8)
+        n_real[rng.choice(len(rows), 25, replace=False)] = 0     # failed clips
+        writer = store.open_shard(split, rows, sub["path"].to_numpy(), D)
+        for a in range(0, len(rows), 8192):
+            z = rng.standard_normal((min(8192, len(rows) - a), D), dtype=np.float32)
+            z += 0.12 * strength[a:a + 8192, None] * w
+            emb = z @ mix
+            emb = emb / emb.std() * 0.97
+            ok = n_real[a:a + 8192] > 0
+            writer.write(rows[a:a + 8192], emb[ok], n_real[a:a + 8192])
+        assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
+    return folder / "out", ann_path
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folder", default="build/bench/probe", help="where the synthetic run lives")
+    parser.add_argument("--rebuild", action="store_true", help="rewrite the synthetic run")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (sets OMP/OPENBLAS/MKL_NUM_THREADS; default: library default)")
+    parser.add_argument("--skip-fast", action="store_true", help="do not time fast=True")
+    args = parser.parse_args(argv)
+    if args.threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+
+    from ucf_nb.paths import display_path, resolve_path
+    from ucf_nb.probe import fit_probe, frame_level_auc, run_probe
+    from ucf_nb.store import load_embeddings
+
+    folder = resolve_path(args.folder)
+    out, ann = folder / "out", folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    if args.rebuild or not (out / "manifest.json").exists():
+        if folder.exists():
+            shutil.rmtree(folder)
+        t = time.perf_counter()
+        out, ann = build(folder)
+        print(f"synthetic run written to {display_path(folder)} in {time.perf_counter() - t:.1f} s")
+
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
+          f"numpy {np.__version__}; date: {_dt.date.today().isoformat()}")
+    t = time.perf_counter()
+    res = run_probe(out, annotation_path=ann, seed=0)
+    total = time.perf_counter() - t
+    m = res.metrics
+    print(f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={m['C']} (grid on "
+          f"{m['grid_n_train']} clips: {m['val_auc_by_C']}), final fit n_iter={m['n_iter']}, "
+          f"converged={m['converged']}")
+    print(f"  clip AUC val/test {m['clip_auc_val']:.4f}/{m['clip_auc_test']:.4f}, frame AUC "
+          f"{m['frame_auc_test']:.4f} over {m['frame_level']['all']['n_frames']} frames; "
+          f"failed clips dropped: train {m['counts']['train']['n_failed']}, test {m['counts']['test']['n_failed']}")
+    print(f"  peak RSS so far: {_peak_rss_mib():.0f} MiB")
+
+    if not args.skip_fast:
+        t = time.perf_counter()
+        fast = run_probe(out, seed=0, fast=True)
+        print(f"run_probe (fast=True): {time.perf_counter() - t:.1f} s total [{fast.metrics['timing']}], "
+              f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['converged']}")
+
+    X, y, _ = load_embeddings(out, "train")
+    Xv, yv, _ = load_embeddings(out, "val")
+    t = time.perf_counter()
+    fit_probe(X, y, Xv, yv, Cs=[m["C"]])
+    print(f"fit_probe, one C, no grid, all {len(y)} train clips: {time.perf_counter() - t:.1f} s")
+    test = res.scores["test"]
+    t = time.perf_counter()
+    frame_level_auc(test, res.intervals)
+    print(f"frame_level_auc over {int(test['n_frames'].groupby(test['video']).first().sum())} frames: "
+          f"{time.perf_counter() - t:.2f} s")
+    print(f"peak RSS: {_peak_rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
