@@ -102,6 +102,19 @@ def test_demo_parameters_are_project_relative_even_when_given_absolute():
     assert params["02_extract"]["device"] == "cpu" and params["02_extract"]["precision"] == "fp32"
 
 
+def test_overrides_reach_every_notebook_that_declares_the_parameter():
+    steps = report._apply_overrides(report.pipeline_steps(report.demo_parameters("demo")),
+                                    {"device": "cuda", "seed": 3}, resolve_path("notebooks"))
+    by_name = {s.name: s.parameters for s in steps}
+    assert [by_name[f"02_extract_{x}"]["device"] for x in report.SPLITS] == ["cuda"] * 3
+    assert "device" not in by_name["00_build_index"] and by_name["00_build_index"]["seed"] == 3
+    assert by_name["03_probe"]["seed"] == 3 and by_name["02_extract_val"]["split"] == "val"
+    with pytest.raises(ValueError, match="no notebook .* has a parameter of that name"):
+        report._apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
+    with pytest.raises(ValueError, match="once per split"):
+        report._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
+
+
 def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]

@@ -85,7 +85,8 @@ def test_demo_encoder_loads_through_from_pretrained(demo_dir):
     assert list(proc.image_mean) == [0.45, 0.45, 0.45] and proc.size["shortest_edge"] == 224
     with torch.no_grad():
         out = model(pixel_values=torch.zeros(1, 8, 3, 224, 224)).last_hidden_state
-    assert out.shape == (1, 1 + 8 * 14 * 14, model.config.hidden_size)
+    side = 224 // model.config.patch_size
+    assert out.shape == (1, 1 + 8 * side * side, model.config.hidden_size)
 
 
 def test_demo_encoder_is_seeded(tmp_path):

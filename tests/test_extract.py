@@ -118,7 +118,7 @@ def test_finished_split_is_a_noop(data, tmp_path):
     before = {f: f.stat().st_mtime_ns for f in files}
     time.sleep(0.02)
     r = _run(data, out, split="val")
-    assert r["complete"] and r["n_embedded"] == 0
+    assert r["complete"] and r["n_embedded"] == 0 and r["n_shard"] == r["n_clips"]
     assert {f: f.stat().st_mtime_ns for f in files} == before
 
 

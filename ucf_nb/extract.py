@@ -105,7 +105,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     """
     from .encoder import load_encoder
     from .paths import display_path, resolve_path
-    from .store import EmbeddingStore, file_sha256
+    from .store import EmbeddingStore, file_sha256, shard_bounds
 
     if not isinstance(split, str) or not split:
         raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
@@ -148,7 +148,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                   shard_index=int(shard_index), num_shards=int(num_shards),
                   manifest=display_path(store.manifest_path))
     if resume and store.is_complete(split, settings, rows):
-        result.update(complete=True)
+        bounds = shard_bounds(df.loc[rows, "path"].to_numpy(), num_shards)
+        result.update(complete=True, n_shard=int(bounds[shard_index + 1] - bounds[shard_index]))
         return result
 
     y = df.loc[rows, "y"].to_numpy()
@@ -163,9 +164,15 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                                          desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""))
         result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3),
                       clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
-    result["complete"] = store.finalize(split, settings, rows, y, int(T),
-                                        extra={"device": info["device"]} if num_shards == 1 else None)
+    result["complete"] = store.finalize(split, settings, rows, y, int(T))
     return result
+
+
+def _n_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
 
 def _check_encoder_input(encoder: Any, prep: Any, T: int) -> None:
@@ -199,7 +206,12 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     t0 = last_save = time.perf_counter()
     unsaved_n = 0
     bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
+    threads = torch.get_num_threads()
     try:
+        if encoder.device.type == "cpu" and num_workers > 0:
+            # decode workers and the model's intra-op threads must not fight over the cores:
+            # oversubscribed OpenMP threads wait on each other (2x slower on a 2-core machine)
+            torch.set_num_threads(max(1, min(threads, _n_cpus() - num_workers)))
         for batch in loader:
             rows = batch["row"].numpy()
             n_real = batch["n_real"].numpy()
@@ -218,6 +230,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
                 writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))
                 unsaved_n, last_save = n_done, now
     finally:
+        torch.set_num_threads(threads)
         bar.close()
         now = time.perf_counter()
         writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))

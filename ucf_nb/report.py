@@ -139,6 +139,9 @@ def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_
     """Give each ``NAME=VALUE`` override to every notebook that declares ``NAME``."""
     if not overrides:
         return steps
+    if "split" in overrides:
+        raise ValueError("-p split=...: a run executes 02_extract once per split (train, val, test); "
+                         "to extract one split, run notebooks/02_extract.ipynb with papermill directly.")
     declared = {nb: _notebook_defaults(notebooks_dir / f"{nb}.ipynb") for nb in NOTEBOOKS}
     unknown = set(overrides) - set().union(*map(set, declared.values()))
     if unknown:
