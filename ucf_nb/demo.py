@@ -125,7 +125,7 @@ def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     -1 for none) and the training videos in ``Anomaly_Train.txt``, both in the official
     formats. Deterministic in ``seed``; rewriting an existing tree gives the same bytes.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: the same in a terminal, Jupyter and the book
 
     from .synthetic import write_synthetic_video
 

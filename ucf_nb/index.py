@@ -352,44 +352,31 @@ class _NoFrames(Exception):
 
 
 def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
-    """fps and frame count of one video with OpenCV.
+    """fps and frame count of one video (:func:`ucf_nb.video.probe_video`).
 
     The container's frame count is used unless ``count_frames`` is true or the container
-    does not give one; then frames are counted by grabbing them all. Raises ``_NoFrames``
-    for a file without frames and any other exception for an unreadable one.
-
-    Note: to be replaced by ``ucf_nb.video.probe_video`` once that module lands.
+    does not give one; then frames are counted by decoding. Raises ``_NoFrames`` for a file
+    without frames and :class:`~ucf_nb.video.VideoError` (or ``OSError``) for an unreadable one.
     """
-    import cv2
+    from .video import VideoError, probe_video
 
-    cap = cv2.VideoCapture(str(path))
     try:
-        if not cap.isOpened():
-            raise OSError("OpenCV cannot open it (not a video, or a codec it lacks)")
-        fps = float(cap.get(cv2.CAP_PROP_FPS))
-        n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        n = int(n) if np.isfinite(n) else 0
-        if count_frames or n <= 0:
-            n = 0
-            while cap.grab():
-                n += 1
-    finally:
-        cap.release()
-    if n <= 0:
+        info = probe_video(path, count_frames=count_frames)
+        if info.n_frames <= 0 and not count_frames:  # no count in the container: decode to count
+            info = probe_video(path, count_frames=True)
+    except VideoError as err:  # the build report names the file and the fix itself
+        raise OSError(err.reason) from None
+    if info.n_frames <= 0:
         raise _NoFrames("it opens but has no frames")
-    if not np.isfinite(fps) or fps <= 0:
-        raise OSError(f"its frame rate is not readable (got {fps})")
-    return fps, n
+    if not np.isfinite(info.fps) or info.fps <= 0:
+        raise OSError(f"its frame rate is not readable (got {info.fps})")
+    return info.fps, info.n_frames
 
 
 def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
                ) -> list[tuple[float, int] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
-    import warnings
-
-    with warnings.catch_warnings():  # no ipywidgets: tqdm.auto falls back to text, quietly
-        warnings.simplefilter("ignore")
-        from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they read the same in a terminal, Jupyter and the book
 
     results: list[tuple[float, int] | Exception] = [None] * len(paths)  # type: ignore[list-item]
 
