@@ -526,7 +526,7 @@ def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> 
         raise RuntimeError(f"jupyter-book build {display_path(book_dir)} failed (a warning fails "
                            f"the build):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     if not quiet:
-        print(proc.stdout[-2000:])
+        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning")
     index = book_dir / "_build" / "html" / "index.html"
     if not index.is_file():
         raise RuntimeError(f"jupyter-book finished but {display_path(index)} is missing.")
