@@ -24,22 +24,12 @@ import argparse
 import datetime as _dt
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
+from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
 
 
 def _make_videos(folder: Path, seconds: int) -> dict[str, Path]:
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     videos = _make_videos(resolve_path("build/bench"), args.seconds)
 
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores visible, pinned to core {cpu}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores visible, pinned to core {cpu}; "
           f"date: {_dt.date.today().isoformat()}")
     print(f"python {platform.python_version()}, opencv {cv2.__version__}, torch {torch.__version__}")
     print()

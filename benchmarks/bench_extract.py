@@ -34,29 +34,18 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- extract:begin -->", "<!-- extract:end -->"
-
-
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _make_index(folder: Path, n_videos: int, seconds: int) -> Path:
@@ -264,7 +253,7 @@ def main(argv: list[str] | None = None) -> str:
     lines = []
     date = _dt.date.today().isoformat()
     cmd = "python benchmarks/bench_extract.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    lines += [f"Machine: {_cpu_model()}, {os.cpu_count()} CPU cores visible, no GPU used. "
+    lines += [f"Machine: {cpu_model()}, {os.cpu_count()} CPU cores visible, no GPU used. "
               f"torch {torch.__version__}. Date: {date}. Command: `{cmd.strip()}`.", "",
               f"Videos: {args.videos} generated H.264 files of {args.seconds} s (320x240, 30 fps, keyframe every "
               f"250 frames, B-frames), {n_all} clips (clip_len 32, stride 16), T=8, 224x224, batches of 16, "

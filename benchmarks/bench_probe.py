@@ -23,31 +23,20 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import platform
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
+
 N_CLIPS = {"train": 106_527, "val": 19_793, "test": 19_036}
 D = 768
 TEST_VIDEOS = 290
 TEST_FRAMES = 1_110_000
-
-
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _videos(split: str, n_clips: int, rng: np.random.Generator):
@@ -167,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         out, ann = build(folder)
         print(f"synthetic run written to {display_path(folder)} in {time.perf_counter() - t:.1f} s")
 
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
           f"numpy {np.__version__}; date: {_dt.date.today().isoformat()}")
     t = time.perf_counter()
     res = run_probe(out, annotation_path=ann, seed=0)

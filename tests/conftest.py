@@ -1,6 +1,9 @@
 """Shared fixtures: real video files written into temp folders."""
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pytest
 
 from ucf_nb.synthetic import write_synthetic_video
@@ -18,6 +21,41 @@ def mpeg4_video(tmp_path_factory):
     """A 320x240, 30 fps MPEG-4 part 2 file of 150 frames, keyframe every 12."""
     path = tmp_path_factory.mktemp("videos") / "mpeg4.mp4"
     return write_synthetic_video(path, 150, codec="mpeg4", gop=12, bframes=0)
+
+
+def faststart_truncated(src, dst, keep: float = 0.6):
+    """A file whose container lies: the header (moved to the front) lists every frame, but
+    the bytes end after ``keep`` of the file, so decoding stops early."""
+    import av
+
+    tmp = str(dst) + ".full.mp4"
+    with av.open(str(src)) as inp, av.open(tmp, "w", options={"movflags": "faststart"}) as out:
+        s_in = inp.streams.video[0]
+        s_out = out.add_stream_from_template(s_in)
+        for pkt in inp.demux(s_in):
+            if pkt.dts is None:
+                continue
+            pkt.stream = s_out
+            out.mux(pkt)
+    data = open(tmp, "rb").read()
+    os.remove(tmp)
+    with open(dst, "wb") as f:
+        f.write(data[:int(len(data) * keep)])
+    return dst
+
+
+@pytest.fixture(scope="session")
+def lying_video(tmp_path_factory, h264_video):
+    """``h264_video`` with a header that lists all 200 frames, of which only about 90 decode."""
+    return faststart_truncated(h264_video, tmp_path_factory.mktemp("v") / "lying.mp4")
+
+
+@pytest.fixture(scope="session")
+def garbage_video(tmp_path_factory):
+    """Random bytes under a video's name: no decoder can open it."""
+    path = tmp_path_factory.mktemp("v") / "Garbage001_x264.mp4"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    return path
 
 
 @pytest.fixture(scope="session")

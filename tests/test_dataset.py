@@ -2,7 +2,6 @@
 frame, on real files, including files that lie."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import cv2
@@ -19,43 +18,11 @@ from ucf_nb.video import probe_video
 
 
 # ------------------------------------------------------------------------- fixtures
-def faststart_truncated(src, dst, keep: float = 0.6):
-    """Container header at the front listing every frame, bytes cut after ``keep``."""
-    import av
-
-    tmp = str(dst) + ".full.mp4"
-    with av.open(str(src)) as inp, av.open(tmp, "w", options={"movflags": "faststart"}) as out:
-        s_in = inp.streams.video[0]
-        s_out = out.add_stream_from_template(s_in)
-        for pkt in inp.demux(s_in):
-            if pkt.dts is None:
-                continue
-            pkt.stream = s_out
-            out.mux(pkt)
-    data = open(tmp, "rb").read()
-    os.remove(tmp)
-    with open(dst, "wb") as f:
-        f.write(data[:int(len(data) * keep)])
-    return dst
-
-
 @pytest.fixture(scope="module")
 def offset_video(tmp_path_factory):
     """H.264, timestamps starting at 7, B-frames, keyframe every 40 (seeks land mid-GOP)."""
     path = tmp_path_factory.mktemp("v") / "pts_offset.mp4"
     return write_synthetic_video(path, 130, codec="libx264", gop=40, bframes=2, pts_offset=7, seed=2)
-
-
-@pytest.fixture(scope="module")
-def lying_video(tmp_path_factory, h264_video):
-    return faststart_truncated(h264_video, tmp_path_factory.mktemp("v") / "lying.mp4")
-
-
-@pytest.fixture(scope="module")
-def garbage_video(tmp_path_factory):
-    path = tmp_path_factory.mktemp("v") / "Garbage001_x264.mp4"
-    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
-    return path
 
 
 def rows_for(path, n_frames, clip_len=32, stride=16, first_row=0, y=1):

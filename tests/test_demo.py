@@ -64,14 +64,28 @@ def test_demo_videos_are_320x240_30fps_with_visible_events(demo_dir):
     assert inside > 500 and outside < 50
 
 
+def _decoded(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return np.stack(frames)
+        frames.append(frame)
+
+
 def test_demo_is_deterministic(demo_dir, tmp_path):
+    """A second demo decodes to the same pixels and writes the same lists (the videos are
+    lossless, so this holds whatever choices the encoder makes on a busy machine)."""
     make_demo_dataset(tmp_path / "UCF_Crime")
-    cmp = filecmp.dircmp(demo_dir / "UCF_Crime", tmp_path / "UCF_Crime")
-    files = [p.relative_to(tmp_path / "UCF_Crime") for p in (tmp_path / "UCF_Crime").rglob("*") if p.is_file()]
-    match, mismatch, errors = filecmp.cmpfiles(demo_dir / "UCF_Crime", tmp_path / "UCF_Crime",
-                                               [str(f) for f in files], shallow=False)
-    assert (mismatch, errors) == ([], []) and len(match) == len(files)
-    del cmp
+    first, again = demo_dir / "UCF_Crime", tmp_path / "UCF_Crime"
+    files = sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.suffix == ".mp4":
+            np.testing.assert_array_equal(_decoded(first / rel), _decoded(again / rel), err_msg=str(rel))
+        else:
+            assert (first / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
 def test_demo_encoder_loads_through_from_pretrained(demo_dir):

@@ -1,7 +1,6 @@
 """ucf_nb.video: probing and the sequential reader, on real encoded files."""
 from __future__ import annotations
 
-import os
 
 import cv2
 import numpy as np
@@ -12,44 +11,11 @@ from ucf_nb.synthetic import write_synthetic_video
 from ucf_nb.video import read_frame
 
 
-def faststart_truncated(src, dst, keep: float = 0.6):
-    """A file whose container lies: the header (moved to the front) lists every frame, but
-    the bytes end after ``keep`` of the file, so decoding stops early."""
-    import av
-
-    tmp = str(dst) + ".full.mp4"
-    with av.open(str(src)) as inp, av.open(tmp, "w", options={"movflags": "faststart"}) as out:
-        s_in = inp.streams.video[0]
-        s_out = out.add_stream_from_template(s_in)
-        for pkt in inp.demux(s_in):
-            if pkt.dts is None:
-                continue
-            pkt.stream = s_out
-            out.mux(pkt)
-    data = open(tmp, "rb").read()
-    os.remove(tmp)
-    with open(dst, "wb") as f:
-        f.write(data[:int(len(data) * keep)])
-    return dst
-
-
 @pytest.fixture(scope="module")
 def offset_video(tmp_path_factory):
     """H.264 whose timestamps start at 7 frames, B-frames, keyframe every 50."""
     path = tmp_path_factory.mktemp("v") / "pts_offset.mp4"
     return write_synthetic_video(path, 120, codec="libx264", gop=50, bframes=2, pts_offset=7)
-
-
-@pytest.fixture(scope="module")
-def lying_video(tmp_path_factory, h264_video):
-    return faststart_truncated(h264_video, tmp_path_factory.mktemp("v") / "lying.mp4")
-
-
-@pytest.fixture(scope="module")
-def garbage_video(tmp_path_factory):
-    path = tmp_path_factory.mktemp("v") / "garbage.mp4"
-    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
-    return path
 
 
 def seek_read(path, k):

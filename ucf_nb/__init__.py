@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "EmbeddingStore": "store",
     "load_embeddings": "store",
     "read_manifest": "store",
+    "embedding_stats": "store",
     # extract
     "extract_split": "extract",
     # probe

@@ -118,7 +118,8 @@ def _demo_plan(seed: int) -> list[dict]:
 def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     """Write the synthetic UCF-Crime tree into ``out_dir``; returns ``out_dir``.
 
-    36 H.264 videos (320x240, 30 fps, 4-7 s, keyframe every 250 frames): 4 anomaly
+    36 H.264 videos (320x240, 30 fps, 4-7 s, keyframe every 250 frames, B-frames,
+    lossless so that every run decodes to the same pixels): 4 anomaly
     categories with 4 training and 2 test videos each, 8 normal training and 4 normal test
     videos. Anomalous videos show a fast bright disc during their events; the test events
     are listed in ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt`` (frame numbers,
@@ -133,7 +134,8 @@ def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     plan = _demo_plan(seed)
     for k, video in enumerate(tqdm(plan, desc="demo videos", unit="video")):
         write_synthetic_video(root / video["path"], video["n_frames"], fps=FPS, seed=seed * 1000 + k,
-                              events=video["events"], codec="libx264", gop=250, bframes=2)
+                              events=video["events"], codec="libx264", gop=250, bframes=2,
+                              lossless=True)
     train_lines = [
         (f"Training_Normal_Videos_Anomaly/{v['name']}" if v["category"] == "Normal"
          else f"{v['category']}/{v['name']}")

@@ -7,30 +7,15 @@ with a frozen encoder (:func:`ucf_nb.load_encoder`) and writes them, in index or
 """
 from __future__ import annotations
 
-import importlib
 import os
-import platform
 import time
 from typing import Any
 
 import numpy as np
 
-__all__ = ["extract_split", "package_versions"]
+__all__ = ["extract_split"]
 
 PREPROCESSING_KINDS = ("checkpoint", "seed")
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape the embeddings."""
-    from . import __version__
-
-    out = {"python": platform.python_version(), "ucf_nb": __version__}
-    for name in ("numpy", "pandas", "torch", "transformers", "cv2", "av"):
-        try:
-            out["opencv" if name == "cv2" else name] = str(importlib.import_module(name).__version__)
-        except Exception:  # noqa: BLE001 - a missing optional package is simply not listed
-            continue
-    return out
 
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
@@ -105,7 +90,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     """
     from .encoder import load_encoder
     from .paths import display_path, resolve_path
-    from .store import EmbeddingStore, file_sha256, shard_bounds
+    from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
 
     if not isinstance(split, str) or not split:
         raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")

@@ -36,7 +36,7 @@ from .paths import display_path, project_root, resolve_path
 
 __all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report",
            "clean_notebook", "notebook_problems", "write_intro", "write_intro_file",
-           "package_versions", "build_book"]
+           "build_book"]
 
 NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe")
 SPLITS = ("train", "val", "test")
@@ -48,9 +48,6 @@ SANITIZE_FILE = "tests/golden/sanitize.cfg"
 DEMO_NOTE = ("Demo run: every number on these pages comes from a random tiny encoder on "
              "synthetic videos. They show that the pipeline runs end to end, not how well any "
              "model detects anomalies.")
-# Packages whose versions the intro page lists, in this order.
-VERSIONED_PACKAGES = ("ucf-nb", "torch", "transformers", "numpy", "pandas", "scikit-learn",
-                      "av", "opencv-python-headless", "papermill", "jupyter-book")
 # 00_build_index parameters the intro page shows next to the index.
 INDEX_PARAMETERS_SHOWN = ("clip_len", "stride", "val_fraction", "seed", "label_mode")
 
@@ -78,7 +75,9 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     ``out_dir`` (default ``{demo_dir}/processed``) and ``index_path`` (default
     ``{out_dir}/index_clips.csv``) let the golden notebooks and the tests write elsewhere.
     Device and precision are pinned (CPU, float32) so that two runs give the same numbers; the
-    probe gets the demo's temporal annotation so that frame-level AUCs are computed.
+    probe gets the demo's temporal annotation so that frame-level AUCs are computed. The
+    random demo encoder's CLS token carries little of the picture, so the demo pools the
+    patch tokens (``pooling="mean"``); a real run keeps the default, ``"cls"``.
     """
     demo = _rel(demo_dir)
     out = _rel(out_dir) if out_dir is not None else f"{demo}/processed"
@@ -87,7 +86,8 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
         "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, num_workers=0),
         "01_index_checks": dict(index_path=index),
         "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
-                           batch_size=8, num_workers=0, device="cpu", precision="fp32"),
+                           batch_size=8, num_workers=0, device="cpu", precision="fp32",
+                           pooling="mean"),
         "03_probe": dict(out_dir=out,
                          annotation_path=f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"),
     }
@@ -310,20 +310,6 @@ def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/execute
 
 # --- the intro page ---------------------------------------------------------------------------
 
-def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``names`` (plus Python), ``"not installed"`` where absent."""
-    from importlib import metadata
-    import platform
-
-    out = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "not recorded"
@@ -395,7 +381,8 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     index_parameters : mapping, optional
         The other parameters of ``00_build_index`` worth showing (clip_len, stride, ...).
     versions : mapping, optional
-        Package -> version (see :func:`package_versions`); default: the manifest's.
+        Package -> version (see :func:`ucf_nb.store.package_versions`); default: the ones the
+        extraction recorded in the manifest.
     demo : bool
         Say plainly that the numbers come from the random tiny demo encoder on synthetic videos.
 
@@ -478,7 +465,7 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
     root = index_step.pop("dataset_root", None)
     shown = {k: index_step[k] for k in INDEX_PARAMETERS_SHOWN if k in index_step}
     text = write_intro(manifest, metrics, dataset_root=display_path(resolve_path(root)) if root else None,
-                       index_parameters=shown, versions=package_versions(), demo=demo)
+                       index_parameters=shown, demo=demo)
     dest = resolve_path(dest)
     dest.write_text(text)
     return dest

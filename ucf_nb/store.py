@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "read_manifest",
-           "embedding_stats", "shard_bounds", "file_sha256"]
+           "embedding_stats", "shard_bounds", "file_sha256", "package_versions"]
 
 MANIFEST = "manifest.json"
 WORK = ".extract"
@@ -59,6 +59,26 @@ class ExtractMismatchError(ValueError):
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+# Distributions whose versions a run records, in this order.
+VERSIONED_PACKAGES = ("ucf-nb", "torch", "transformers", "numpy", "pandas", "scikit-learn",
+                      "av", "opencv-python-headless", "papermill", "jupyter-book")
+
+
+def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """Installed versions of Python and of ``names`` (distribution names), ``"not installed"``
+    where absent. Recorded in the manifest and shown on the book's intro page."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

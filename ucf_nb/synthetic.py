@@ -73,7 +73,7 @@ def synthetic_frame(k: int, width: int = 320, height: int = 240, *, seed: int = 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: int = 30,
                 codec: str = "libx264", gop: int = 250, bframes: int = 2,
-                pts_offset: int = 0, crf: int = 18) -> Path:
+                pts_offset: int = 0, crf: int = 18, lossless: bool = False) -> Path:
     """Encode RGB uint8 frames (H, W, 3) into ``path`` with PyAV.
 
     Parameters
@@ -87,6 +87,12 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
     pts_offset : int
         First presentation timestamp, in frames: a non-zero value makes a file whose
         timestamps do not start at zero.
+    crf : int
+        H.264 quality (lower is better); ignored when ``lossless``.
+    lossless : bool
+        H.264 at qp 0: decoding gives back exactly the YUV that was encoded, whatever choices
+        the encoder made. x264's lossy output can differ by a few grey levels between runs on
+        a busy machine; lossless files decode to the same pixels every time.
     """
     import av  # optional dependency: only writing videos needs it
 
@@ -100,14 +106,15 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
-        # one encoder thread: threaded x264 can emit different bytes from run to run
         stream.codec_context.thread_count = 1
         if codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": "veryfast",
+            quality = {"qp": "0"} if lossless else {"crf": str(crf)}
+            stream.options = {**quality, "preset": "veryfast",
                               "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:threads=1"}
         else:
             stream.options = {"g": str(gop), "bf": str(bframes), "qscale": "3"}
             stream.codec_context.gop_size = gop
+
 
         def emit(i: int, arr: np.ndarray) -> None:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
