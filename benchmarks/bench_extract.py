@@ -219,8 +219,7 @@ def main(argv: list[str] | None = None) -> str:
     work.mkdir(parents=True, exist_ok=True)
     index = _make_index(work, args.videos, args.seconds)
     enc = work / "demo_encoder"
-    if not (enc / "model.safetensors").exists():
-        make_demo_encoder(enc)
+    make_demo_encoder(enc)  # always today's demo encoder (cheap), never a stale copy
     df = pd.read_csv(index)
     n_all = len(df)
     # import everything both pipelines use before any clock starts

@@ -158,8 +158,18 @@ class Chromium:
         return statuses[-1] if statuses else 0
 
     def evaluate(self, expression: str):
-        result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True,
-                           returnByValue=True)
+        """Run ``expression`` in the page; retried while the page is between two documents
+        (index.html's meta refresh navigates on its own, and a script sent meanwhile fails)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True,
+                                   returnByValue=True)
+                break
+            except RuntimeError as err:
+                if "navigated or closed" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")

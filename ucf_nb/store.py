@@ -383,7 +383,9 @@ class EmbeddingStore:
         """See :func:`load_embeddings`."""
         m = self.manifest()
         if not m:
-            raise FileNotFoundError(f"{self.manifest_path} not found: run ucf_nb.extract_split "
+            from .paths import display_path
+
+            raise FileNotFoundError(f"{display_path(self.manifest_path)} not found: run ucf_nb.extract_split "
                                     "(notebooks/02_extract.ipynb) for this out_dir first")
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
@@ -740,7 +742,10 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
     """
     path = _manifest_file(out_dir_or_manifest)
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run ucf_nb.extract_split (notebooks/02_extract.ipynb) first")
+        from .paths import display_path
+
+        raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
+                                "(notebooks/02_extract.ipynb) first")
     return _read_json(path)
 
 
