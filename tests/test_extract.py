@@ -165,7 +165,9 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     kw = dict(batch_size=1)
     _run(data, tmp_path / "ref", split="train", **kw)
     out = tmp_path / "killed"
-    code = ("import sys; from ucf_nb import extract_split\n"
+    # commit after every batch, so that the kill can land between two commits mid-split
+    code = ("import sys; from ucf_nb import extract_split; from ucf_nb.store import ShardWriter\n"
+            "ShardWriter.COMMIT_EVERY = 0.0\n"
             f"extract_split('train', {str(data['index'])!r}, {str(out)!r}, {str(data['encoder'])!r}, "
             f"img_size={S}, preprocessing='seed', num_workers=0, batch_size=1, precision='fp32', progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -65,6 +65,21 @@ def test_shard_bounds_are_blocks_of_whole_videos():
         shard_bounds(videos, 0)
 
 
+def test_written_rows_count_as_done_only_once_committed(tmp_path):
+    index_path, df = _index(tmp_path)
+    rows = df.index.to_numpy()
+    store = EmbeddingStore(tmp_path / "out")
+    store.check_settings(_settings(index_path))
+    w = store.open_shard("val", rows, df["path"].to_numpy(), D)
+    w.write(rows[:3], _vectors(rows[:3]), np.full(3, T))  # well inside COMMIT_EVERY
+    # a run killed now would embed these rows again: they are still pending on disk
+    np.testing.assert_array_equal(store.open_shard("val", rows, df["path"].to_numpy(), D).pending_rows(), rows)
+    w.commit()
+    np.testing.assert_array_equal(w.pending_rows(), rows[3:])
+    emb = np.load(w.folder / "emb.npy")
+    np.testing.assert_array_equal(emb[:3], _vectors(rows[:3]))
+
+
 def test_rows_land_in_index_order_whatever_the_batch_order(tmp_path):
     index_path, df = _index(tmp_path)
     rows = df.index.to_numpy()
@@ -80,6 +95,7 @@ def test_rows_land_in_index_order_whatever_the_batch_order(tmp_path):
         nr = np.where(batch == 7, 3, T)
         assert not store.finalize("val", settings, rows, df["y"], T)
         w.write(batch, _vectors(batch), nr)
+        w.commit()
     assert store.finalize("val", settings, rows, df["y"], T)
 
     X, y, got_rows = load_embeddings(tmp_path / "out", "val")
@@ -110,6 +126,7 @@ def test_failed_clips_are_nan_and_listed(tmp_path):
     n_real = np.array([T, T, T, T, 0, 0, 0, 0])
     ok = n_real > 0
     w.write(rows, _vectors(rows[ok]), n_real, [None] * 4 + ["cannot read video videos/v1.mp4: broken"] * 4)
+    w.commit()
     assert store.finalize("val", settings, rows, df["y"], T)
     X, _, _ = load_embeddings(tmp_path / "out", "val")
     assert np.isnan(np.asarray(X[4:], dtype=np.float32)).all()
@@ -136,6 +153,7 @@ def test_two_shards_assemble_the_same_arrays_as_one(tmp_path):
         for k, w in enumerate(writers):
             assert not store.finalize("val", settings, rows, df["y"], T)
             w.write(w.rows[::-1], _vectors(w.rows[::-1]), np.full(len(w.rows), T))
+            w.commit()
         assert store.finalize("val", settings, rows, df["y"], T)
         outs[n] = {f: np.load(tmp_path / f"out{n}" / f"{f}_val.npy") for f in ("emb", "y", "rows", "status")}
     for f in outs[1]:
@@ -151,6 +169,7 @@ def test_resume_reopens_pending_rows_only(tmp_path):
     store.check_settings(_settings(index_path))
     w = store.open_shard("val", rows, df["path"].to_numpy(), D)
     w.write(rows[:5], _vectors(rows[:5]), np.full(5, T))
+    w.commit()
     w2 = store.open_shard("val", rows, df["path"].to_numpy(), D)  # a new process would do this
     assert w2.pending_rows().tolist() == rows[5:].tolist()
     w3 = store.open_shard("val", rows, df["path"].to_numpy(), D, resume=False)
@@ -171,6 +190,7 @@ def test_mismatched_settings_stop_with_the_difference(tmp_path, key, value, need
     store.check_settings(settings)
     w = store.open_shard("val", rows, df["path"].to_numpy(), D)
     w.write(rows, _vectors(rows), np.full(len(rows), T))
+    w.commit()
     assert store.finalize("val", settings, rows, df["y"], T)
     other = _settings(index_path, **{key: value})
     with pytest.raises(ExtractMismatchError, match=needle):
@@ -205,6 +225,7 @@ def test_load_embeddings_refuses_unfinished_split_and_wrong_index(tmp_path):
         load_embeddings(tmp_path / "out", "val")
     w = store.open_shard("val", rows, df["path"].to_numpy(), D)
     w.write(rows, _vectors(rows), np.full(len(rows), T))
+    w.commit()
     store.finalize("val", settings, rows, df["y"], T)
     with pytest.raises(ValueError, match="split 'test' is not finished"):
         load_embeddings(tmp_path / "out", "test")
@@ -266,6 +287,7 @@ def test_manifest_is_json_with_the_promised_fields(tmp_path):
     store.check_settings(settings)
     w = store.open_shard("val", rows, df["path"].to_numpy(), D)
     w.write(rows, _vectors(rows), np.full(len(rows), T))
+    w.commit()
     w.add_time(2.0, len(rows), device="cpu")
     store.finalize("val", settings, rows, df["y"], T)
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())

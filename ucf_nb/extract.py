@@ -217,6 +217,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     finally:
         torch.set_num_threads(threads)
         bar.close()
+        writer.commit()
         now = time.perf_counter()
         writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))
     return n_done, n_failed, time.perf_counter() - t0

@@ -20,9 +20,10 @@ split is never half-written where a consumer looks. Each shard writes only its o
 so shards on different machines can share ``out_dir`` (NFS included); the last one to finish
 assembles the public files, under a lock file, with constant memory.
 
-Resume is safe against ``kill -9`` at any moment: a batch's embeddings are written (and
-synced) before the status bytes that mark those rows done, so a row marked done always has
-its embedding on disk, and a rerun embeds exactly the rows still pending.
+Resume is safe against ``kill -9`` at any moment: embeddings are written (and synced)
+before the status bytes that mark their rows done, a couple of seconds' worth at a time, so a
+row marked done always has its embedding on disk, and a rerun embeds exactly the rows still
+pending.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -245,9 +246,13 @@ class ShardWriter:
     folder: Path
     rows: np.ndarray
     embedding_dim: int
+    #: seconds between two commits of written rows (see :meth:`commit`)
+    COMMIT_EVERY: ClassVar[float] = 2.0
 
     def __post_init__(self) -> None:
         self._off = {name: _npy_offset(self.folder / f"{name}.npy") for name in ("emb", "n_real", "status")}
+        self._unmarked: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, status codes) not yet on disk
+        self._last_commit = time.monotonic()
 
     @property
     def status(self) -> np.ndarray:
@@ -275,7 +280,7 @@ class ShardWriter:
 
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
               errors: Sequence[str | None] | None = None) -> None:
-        """Record a batch.
+        """Write a batch's embeddings; its rows count as done once :meth:`commit` has run.
 
         Parameters
         ----------
@@ -311,20 +316,39 @@ class ShardWriter:
                 os.pwrite(f_emb.fileno(), np.ascontiguousarray(e).tobytes(), self._off["emb"] + int(p) * row_bytes)
             for p, k in zip(pos, n_real):
                 os.pwrite(f_nr.fileno(), np.int16(min(int(k), 32767)).tobytes(), self._off["n_real"] + int(p) * 2)
-            os.fdatasync(f_emb.fileno())
-            os.fdatasync(f_nr.fileno())
         if not ok.all():
             with open(self.folder / "errors.jsonl", "a") as f:
                 for r, bad, msg in zip(rows, ~ok, errors if errors is not None else [None] * len(rows)):
                     if bad:
                         f.write(json.dumps({"row": int(r), "error": str(msg or "unreadable video")}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        # only now mark the rows: a done row always has its embedding on disk
+        self._unmarked.append((pos, np.where(ok, DONE, FAILED).astype(np.uint8)))
+        if time.monotonic() - self._last_commit >= self.COMMIT_EVERY:
+            self.commit()
+
+    def commit(self) -> None:
+        """Mark the rows written since the last commit as done (or failed), durably.
+
+        The embeddings go to disk first (fdatasync), the status bytes after them, so a row
+        marked done always has its embedding, after ``kill -9`` or a power cut alike. Rows
+        written but not yet committed when a run dies are simply embedded again by the next
+        run. :meth:`write` commits every ``COMMIT_EVERY`` seconds (not every batch: a sync per
+        batch costs a GPU run real time, on network storage most of all); call this once more
+        at the end of a run.
+        """
+        if not self._unmarked:
+            return
+        for name in ("emb.npy", "n_real.npy", "errors.jsonl"):
+            path = self.folder / name
+            if path.exists():
+                with open(path, "r+b") as f:
+                    os.fdatasync(f.fileno())
         with open(self.folder / "status.npy", "r+b") as f_st:
-            for p, good in zip(pos, ok):
-                os.pwrite(f_st.fileno(), bytes([DONE if good else FAILED]), self._off["status"] + int(p))
+            for pos, codes in self._unmarked:
+                for p, code in zip(pos, codes):
+                    os.pwrite(f_st.fileno(), bytes([int(code)]), self._off["status"] + int(p))
             os.fdatasync(f_st.fileno())
+        self._unmarked.clear()
+        self._last_commit = time.monotonic()
 
 
 class EmbeddingStore:
