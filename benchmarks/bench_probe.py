@@ -123,6 +123,7 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
             emb = emb / emb.std() * 0.97
             ok = n_real[a:a + 8192] > 0
             writer.write(rows[a:a + 8192], emb[ok], n_real[a:a + 8192])
+        writer.commit()
         assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
     return folder / "out", ann_path
 

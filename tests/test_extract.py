@@ -150,6 +150,25 @@ def test_short_and_unreadable_videos_are_recorded(data, tmp_path):
     assert e["n_failed"] == len(failed_rows) and e["n_done"] == int(ok.sum())
 
 
+def test_missing_videos_stop_the_run_before_any_work(data, tmp_path):
+    """A wrong video_root must not turn a split into NaN rows marked done."""
+    moved = pd.read_csv(data["index"])
+    moved["path"] = moved["path"].str.replace(str(data["folder"]), str(tmp_path / "elsewhere"), regex=False)
+    index_path = tmp_path / "index_clips.csv"
+    moved.to_csv(index_path, index=False)
+    with pytest.raises(FileNotFoundError, match=r"3 of the 3 videos of split 'train' \(\d+ clips\) are not on "
+                                                r"disk.*video_root="):
+        _run({**data, "index": index_path}, tmp_path / "out")
+    assert not (tmp_path / "out" / "emb_train.npy").exists()
+    # the same index with video_root pointing at where the files are runs, and equals the original
+    r = _run({**data, "index": index_path}, tmp_path / "out", video_root=str(data["folder"]))
+    assert r["complete"] and r["n_failed"] == 0
+    ref = _run(data, tmp_path / "ref")
+    assert ref["complete"]
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "emb_train.npy"),
+                                  np.load(tmp_path / "ref" / "emb_train.npy"))
+
+
 def test_two_shards_in_sequence_equal_one(data, tmp_path):
     _run(data, tmp_path / "one", split="train")
     r0 = _run(data, tmp_path / "two", split="train", shard_index=0, num_shards=2)

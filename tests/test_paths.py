@@ -29,11 +29,15 @@ def test_env_var_overrides_root(tmp_path, monkeypatch):
     assert resolve_path("a/b") == tmp_path / "a" / "b"
 
 
-def test_display_path_hides_the_machine(tmp_path):
+def test_display_path_hides_the_machine(tmp_path, monkeypatch):
     assert display_path(REPO / "demo" / "x.csv") == "demo/x.csv"
     assert display_path(tmp_path / "y") == str(tmp_path / "y")
+    # a relative path is project-relative, whatever the working directory (notebooks/ here)
+    monkeypatch.chdir(REPO / "notebooks")
+    assert display_path("data/UCF_Crime/x.mp4") == "data/UCF_Crime/x.mp4"
 
 
-def test_lazy_exports_resolve():
-    for name in ("uniform_sample_indices", "project_root", "write_video"):
-        assert callable(getattr(ucf_nb, name))
+def test_every_public_name_resolves():
+    for name in ucf_nb.__all__:
+        assert getattr(ucf_nb, name) is not None, name
+

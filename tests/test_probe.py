@@ -307,6 +307,7 @@ def _write_store(tmp_path, *, test_videos=None):
             n_real[3] = 0                     # a failed clip
         w = store.open_shard(split, rows, sub["path"].to_numpy(), D)
         w.write(rows, emb[n_real > 0], n_real, errors=[None] * len(rows))
+        w.commit()
         assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
     return tmp_path / "out", ann_path, df
 

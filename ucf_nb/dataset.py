@@ -334,6 +334,12 @@ class VideoClipStream(_TorchIterable):
 
         info = get_worker_info()
         wid, nw = (0, 1) if info is None else (info.id, info.num_workers)
+        if info is not None:
+            # one OpenCV thread per DataLoader worker: the workers already fill the cores, and
+            # each one's own thread pool for resize / colour conversion would oversubscribe them
+            import cv2
+
+            cv2.setNumThreads(1)
         for seg in self.worker_segments(wid, nw):
             yield from self._run(seg)
 

@@ -15,6 +15,8 @@ import argparse
 import os
 from pathlib import Path
 
+from .paths import resolve_path
+
 __all__ = ["make_demo_encoder", "make_demo_dataset", "DEMO_ENCODER_SEED"]
 
 DEMO_ENCODER_SEED = 0
@@ -59,7 +61,7 @@ def make_demo_encoder(out_dir: str | os.PathLike, arch: str = "timesformer", *,
         raise ValueError(f"arch must be 'timesformer' or 'videomae', got {arch!r}")
     torch.manual_seed(seed)
     model = model_cls(config).eval()
-    out = Path(out_dir)
+    out = resolve_path(out_dir)
     model.save_pretrained(out, safe_serialization=True)
     VideoMAEImageProcessor(**_PREPROCESSOR).save_pretrained(out)
     return out
@@ -130,7 +132,7 @@ def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
 
     from .synthetic import write_synthetic_video
 
-    root = Path(out_dir)
+    root = resolve_path(out_dir)
     plan = _demo_plan(seed)
     for k, video in enumerate(tqdm(plan, desc="demo videos", unit="video")):
         write_synthetic_video(root / video["path"], video["n_frames"], fps=FPS, seed=seed * 1000 + k,
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder to write into, relative to the project root (default: demo)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from .paths import display_path, resolve_path
+    from .paths import display_path
 
     out = resolve_path(args.out_dir)
     root = make_demo_dataset(out / "UCF_Crime", seed=args.seed)

@@ -262,8 +262,11 @@ def load_encoder(checkpoint: str | os.PathLike, device: str = "auto", precision:
         if folder is not None:
             raise EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
                                    "it must hold config.json and model weights written by save_pretrained") from exc
+        from .paths import display_path, resolve_path
+
         raise EncoderLoadError(
-            f"checkpoint {checkpoint!r} could not be loaded: the hub is unreachable (offline) and it is not in "
+            f"checkpoint {checkpoint!r} could not be loaded: there is no folder "
+            f"{display_path(resolve_path(checkpoint))}, and as a hub id it is unreachable (offline) and not in "
             "the local Hugging Face cache, so download it where there is internet and pass "
             "checkpoint='/path/to/local/folder' (a folder written by save_pretrained) or set HF_HOME to a "
             "cache that holds it") from exc

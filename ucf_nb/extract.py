@@ -143,6 +143,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     result["n_shard"] = int(len(writer.rows))
     pending = writer.pending_rows()
     if len(pending):
+        _check_videos_exist(df.loc[pending, "path"], split)
         _check_encoder_input(encoder, prep, T)
         n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=int(T), batch_size=batch_size,
                                          num_workers=num_workers, progress=progress,
@@ -160,6 +161,22 @@ def _n_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _check_videos_exist(paths: Any, split: str) -> None:
+    """Stop before any work when videos are not on disk (a wrong ``video_root``, an unmounted
+    share): only files that exist but cannot be decoded become failed (NaN) rows."""
+    from .paths import display_path, resolve_path
+
+    videos = paths.drop_duplicates()
+    missing = [p for p in videos if not resolve_path(p).is_file()]
+    if missing:
+        n_clips = int(paths.isin(missing).sum())
+        examples = ", ".join(display_path(resolve_path(p)) for p in missing[:3])
+        raise FileNotFoundError(
+            f"{len(missing)} of the {len(videos)} videos of split {split!r} ({n_clips} clips) are not on disk, "
+            f"e.g. {examples}: pass video_root='/path/to/UCF_Crime' if the dataset lives elsewhere on this "
+            "machine, or rebuild the index with notebooks/00_build_index.ipynb")
+
+
 def _check_encoder_input(encoder: Any, prep: Any, T: int) -> None:
     """One forward pass on a blank clip, so that a T/img_size the model cannot take fails
     here with a clear message rather than in the middle of the loop."""
@@ -169,10 +186,12 @@ def _check_encoder_input(encoder: Any, prep: Any, T: int) -> None:
     blank = torch.zeros((1, T, s, s, 3), dtype=torch.uint8)
     try:
         encoder.embed(prep.normalize(blank.to(encoder.device)))
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
-        raise ValueError(f"checkpoint {encoder.info['checkpoint']!r} cannot embed clips of T={T} frames of "
-                         f"{s}x{s} pixels ({type(exc).__name__}: {exc}): pass the T and img_size it was "
-                         "trained with") from exc
+    except (RuntimeError, ValueError, IndexError) as exc:
+        if "out of memory" in str(exc).lower():  # not a shape problem: say it as it is
+            raise
+        raise ValueError(f"checkpoint {encoder.info['checkpoint']!r} failed on a blank clip of T={T} frames of "
+                         f"{s}x{s} pixels ({type(exc).__name__}: {exc}); if it was trained with another "
+                         "frame count or image size, pass those as T and img_size") from exc
 
 
 def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, T: int, batch_size: int,

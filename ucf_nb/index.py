@@ -383,8 +383,13 @@ def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
     def one(i: int) -> None:
         try:
             results[i] = _probe(paths[i], count_frames)
-        except Exception as exc:  # noqa: BLE001 - every failure is reported by name
+        except (OSError, _NoFrames) as exc:  # VideoError and cv2.error are reported as OSError
             results[i] = exc
+        except Exception as exc:  # noqa: BLE001 - cv2.error: OpenCV failed inside the file
+            if type(exc).__module__.startswith("cv2"):
+                results[i] = exc
+            else:
+                raise
 
     desc = "counting frames" if count_frames else "probing videos"
     with tqdm(total=len(paths), desc=desc, unit="video") as bar:
@@ -737,6 +742,10 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
                                 "notebooks/00_build_index.ipynb first")
     df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
                      keep_default_na=True)
+    absent = [c for c in INDEX_COLUMNS if c not in df.columns]
+    if absent:
+        raise ValueError(f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
+                         "(write one with notebooks/00_build_index.ipynb)")
     df.index = pd.RangeIndex(len(df))
     if video_root is not None:
         df = remap_video_root(df, video_root)

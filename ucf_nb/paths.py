@@ -63,8 +63,8 @@ def display_path(path: str | os.PathLike, root: str | os.PathLike | None = None)
     Used for anything printed in a notebook, so that built pages do not show the absolute
     paths of the machine that ran them.
     """
-    p = Path(path)
     base = Path(root if root is not None else project_root()).resolve()
+    p = resolve_path(path, base)
     try:
         return p.resolve().relative_to(base).as_posix()
     except ValueError:

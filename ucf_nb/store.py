@@ -43,6 +43,8 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .paths import display_path, resolve_path
+
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "read_manifest",
            "embedding_stats", "shard_bounds", "file_sha256", "package_versions"]
 
@@ -361,7 +363,6 @@ class EmbeddingStore:
     """
 
     def __init__(self, out_dir: str | os.PathLike) -> None:
-        from .paths import resolve_path
 
         self.out_dir = resolve_path(out_dir)
 
@@ -407,20 +408,18 @@ class EmbeddingStore:
         """See :func:`load_embeddings`."""
         m = self.manifest()
         if not m:
-            from .paths import display_path
-
             raise FileNotFoundError(f"{display_path(self.manifest_path)} not found: run ucf_nb.extract_split "
                                     "(notebooks/02_extract.ipynb) for this out_dir first")
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
             have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
-            raise ValueError(f"split {split!r} is not finished in {self.manifest_path} (finished: {have}): "
+            raise ValueError(f"split {split!r} is not finished in {display_path(self.manifest_path)} (finished: {have}): "
                              f"run ucf_nb.extract_split(split={split!r}, ...) until it completes")
         X = np.load(self.out_dir / entry["files"]["emb"], mmap_mode="r")
         y = np.load(self.out_dir / entry["files"]["y"])
         rows = np.load(self.out_dir / entry["files"]["rows"])
         if tuple(X.shape) != tuple(entry["shape"]) or len(y) != len(X) or len(rows) != len(X):
-            raise ValueError(f"arrays of split {split!r} in {self.out_dir} do not match the manifest's shape "
+            raise ValueError(f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's shape "
                              f"{entry['shape']}: rerun extract_split with resume=False")
         df = _index_rows(m, index_path)
         missing = np.setdiff1d(rows, df.index.to_numpy())
@@ -453,7 +452,7 @@ class EmbeddingStore:
                 continue
             if resume:
                 raise ExtractMismatchError(
-                    f"{self.out_dir} already holds embeddings made with different settings ({'; '.join(diffs)}; "
+                    f"{display_path(self.out_dir)} already holds embeddings made with different settings ({'; '.join(diffs)}; "
                     f"recorded in {where.name}): pass resume=False to delete them and start over, "
                     "or choose another out_dir")
             self.clear()
@@ -470,7 +469,7 @@ class EmbeddingStore:
                 tmp.unlink()
             diffs = _differences(_read_json(fp), settings)
             if diffs:
-                raise ExtractMismatchError(f"another process started {self.out_dir} with different settings "
+                raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different settings "
                                            f"({'; '.join(diffs)}): use another out_dir")
 
     def clear(self, split: str | None = None) -> None:
@@ -523,7 +522,7 @@ class EmbeddingStore:
                 layout["rows_sha256"], limit):
             if resume:
                 raise ExtractMismatchError(
-                    f"split {split!r} in {self.out_dir} is finished with other rows (n_clips: {done.get('n_clips')} "
+                    f"split {split!r} in {display_path(self.out_dir)} is finished with other rows (n_clips: {done.get('n_clips')} "
                     f"before, {layout['n_clips']} now; limit: {done.get('limit')!r} before, {limit!r} now): "
                     "pass resume=False to replace it, or choose another out_dir")
             self.clear(split)
@@ -534,7 +533,7 @@ class EmbeddingStore:
                                                                                  "num_shards") if old.get(k) != layout[k]]
             if diffs and resume:
                 raise ExtractMismatchError(
-                    f"split {split!r} in {self.out_dir} was started with other rows or sharding "
+                    f"split {split!r} in {display_path(self.out_dir)} was started with other rows or sharding "
                     f"({'; '.join(diffs)}): rerun with the same limit/num_shards, or pass resume=False to start over")
             if diffs:
                 self.clear(split)
@@ -734,7 +733,6 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> pd.DataFrame:
-    from .paths import display_path, resolve_path
 
     recorded = m.get("index", {})
     path = resolve_path(index_path if index_path is not None else recorded.get("path") or "")
@@ -766,15 +764,12 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
     """
     path = _manifest_file(out_dir_or_manifest)
     if not path.exists():
-        from .paths import display_path
-
         raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
                                 "(notebooks/02_extract.ipynb) first")
     return _read_json(path)
 
 
 def _manifest_file(out_dir_or_manifest: str | os.PathLike) -> Path:
-    from .paths import resolve_path
 
     p = resolve_path(out_dir_or_manifest)
     return p if p.suffix == ".json" else p / MANIFEST
