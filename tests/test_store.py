@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -252,11 +253,23 @@ def test_concurrent_manifest_updates_are_not_lost(tmp_path):
     assert not list((tmp_path / "out").glob(".manifest.json*"))  # no temp or lock file left behind
 
 
+def test_a_live_lock_is_never_broken(tmp_path):
+    from ucf_nb.store import _break_stale_lock
+
+    lock = tmp_path / "x.lock"
+    live = f"{socket.gethostname()} {os.getpid()}"
+    lock.write_text(live)
+    # a waiter that judged it stale a moment too early moves it aside, sees it is live, puts it back
+    _break_stale_lock(lock, stale_after=900)
+    assert lock.read_text() == live and [p.name for p in tmp_path.iterdir()] == ["x.lock"]
+    with pytest.raises(TimeoutError, match="held by another process"):
+        with _file_lock(lock, timeout=0.3):
+            pass
+
+
 def test_lock_left_by_a_killed_process_is_broken(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    import socket
-
     lock = tmp_path / "x.lock"
     lock.write_text(f"{socket.gethostname()} {dead}")
     with _file_lock(lock, timeout=2):

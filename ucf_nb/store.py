@@ -138,8 +138,7 @@ def _file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             if _lock_is_stale(path, stale_after):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                _break_stale_lock(path, stale_after)
                 continue
             if time.monotonic() > deadline:
                 raise TimeoutError(f"lock file {path} is held by another process for more than {timeout:.0f} s: "
@@ -156,6 +155,26 @@ def _file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _break_stale_lock(path: Path, stale_after: float) -> None:
+    """Remove a stale lock file without ever removing a live one.
+
+    Two waiters may both judge the same lock stale; a plain unlink by the slower one would
+    delete the lock the faster one has just taken. So the lock is first moved aside (one
+    rename wins), and what was moved is looked at again: if it turns out to be a live lock
+    (taken between the check and the rename), it is put back.
+    """
+    moved = path.with_name(f"{path.name}.stale-{_uid()}")
+    try:
+        os.rename(path, moved)
+    except FileNotFoundError:  # someone else broke (or released) it first
+        return
+    if not _lock_is_stale(moved, stale_after):
+        with contextlib.suppress(FileExistsError):
+            os.link(moved, path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(moved)
 
 
 def _lock_is_stale(path: Path, stale_after: float) -> bool:
