@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.probe import (clip_metrics, evaluate_probe, fit_probe, frame_labels, frame_level_auc,
+from ucf_nb.index import VideoAnnotation
+from ucf_nb.probe import (clip_metrics, evaluate_probe, fit_probe, frame_level_auc,
                           frame_scores, per_category_auc, run_probe, video_auc)
 
 
@@ -117,6 +118,9 @@ def test_frame_scores_without_n_frames_end_at_the_last_clip():
 
 
 def test_frame_labels_union_of_half_open_intervals_cut_at_the_end():
+    def frame_labels(intervals, n):
+        return VideoAnnotation("Abuse", tuple(intervals)).frame_labels(n)
+
     np.testing.assert_array_equal(frame_labels([(3, 6), (5, 7)], 10), [0, 0, 0, 1, 1, 1, 1, 0, 0, 0])
     np.testing.assert_array_equal(frame_labels([(8, 20)], 10), [0] * 8 + [1, 1])
     np.testing.assert_array_equal(frame_labels([], 3), [0, 0, 0])

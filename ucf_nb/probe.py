@@ -50,7 +50,6 @@ __all__ = [
     "video_auc",
     "video_table",
     "frame_scores",
-    "frame_labels",
     "frame_level_auc",
     "annotation_coverage",
     "evaluate_probe",
@@ -324,27 +323,6 @@ def frame_scores(scored: pd.DataFrame) -> dict[str, np.ndarray]:
     """
     ax = _frame_axis(scored)
     return {str(v): ax.score[a:b] for v, a, b in zip(ax.videos, ax.offsets[:-1], ax.offsets[1:])}
-
-
-def frame_labels(intervals: Any, n_frames: int) -> np.ndarray:
-    """Per-frame ground truth, int8 of shape (n_frames,): 1 inside any interval, else 0.
-
-    Parameters
-    ----------
-    intervals : sequence of (start, end_exclusive), or an object with ``.intervals``
-        Half-open frame intervals; parts outside ``[0, n_frames)`` are cut off.
-    n_frames : int
-    """
-    n_frames = int(n_frames)
-    if n_frames < 0:
-        raise ValueError(f"n_frames must be >= 0, got n_frames={n_frames}")
-    diff = np.zeros(n_frames + 1, np.int64)
-    for start, end in _intervals_of(intervals):
-        a, b = min(max(start, 0), n_frames), min(max(end, 0), n_frames)
-        if b > a:
-            diff[a] += 1
-            diff[b] -= 1
-    return (np.cumsum(diff)[:n_frames] > 0).astype(np.int8)
 
 
 def _frame_ground_truth(ax: _FrameAxis, intervals: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
