@@ -50,6 +50,15 @@ def _vectors(rows):
     return (rows[:, None] + np.arange(D, dtype=np.float32)[None, :] / 2).astype(np.float16)
 
 
+def _write_whole_split(store, df, split="val"):
+    """Open the one shard of ``split``, write an embedding for every row and commit it."""
+    rows = df.index.to_numpy()
+    w = store.open_shard(split, rows, df["path"].to_numpy(), D)
+    w.write(rows, _vectors(rows), np.full(len(rows), T))
+    w.commit()
+    return w
+
+
 def test_shard_bounds_are_blocks_of_whole_videos():
     videos = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 4 + ["d"] * 4)
     for n in (1, 2, 3, 4):
@@ -189,9 +198,7 @@ def test_mismatched_settings_stop_with_the_difference(tmp_path, key, value, need
     store = EmbeddingStore(tmp_path / "out")
     settings = _settings(index_path)
     store.check_settings(settings)
-    w = store.open_shard("val", rows, df["path"].to_numpy(), D)
-    w.write(rows, _vectors(rows), np.full(len(rows), T))
-    w.commit()
+    _write_whole_split(store, df)
     assert store.finalize("val", settings, rows, df["y"], T)
     other = _settings(index_path, **{key: value})
     with pytest.raises(ExtractMismatchError, match=needle):
@@ -224,9 +231,7 @@ def test_load_embeddings_refuses_unfinished_split_and_wrong_index(tmp_path):
     store.check_settings(settings)
     with pytest.raises(FileNotFoundError, match="manifest.json not found"):
         load_embeddings(tmp_path / "out", "val")
-    w = store.open_shard("val", rows, df["path"].to_numpy(), D)
-    w.write(rows, _vectors(rows), np.full(len(rows), T))
-    w.commit()
+    _write_whole_split(store, df)
     store.finalize("val", settings, rows, df["y"], T)
     with pytest.raises(ValueError, match="split 'test' is not finished"):
         load_embeddings(tmp_path / "out", "test")
@@ -298,9 +303,7 @@ def test_manifest_is_json_with_the_promised_fields(tmp_path):
     store = EmbeddingStore(tmp_path / "out")
     settings = _settings(index_path)
     store.check_settings(settings)
-    w = store.open_shard("val", rows, df["path"].to_numpy(), D)
-    w.write(rows, _vectors(rows), np.full(len(rows), T))
-    w.commit()
+    w = _write_whole_split(store, df)
     w.add_time(2.0, len(rows), device="cpu")
     store.finalize("val", settings, rows, df["y"], T)
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
