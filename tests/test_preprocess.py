@@ -137,3 +137,59 @@ def test_bad_values_get_one_sentence_naming_them():
         Preprocessing.seed().spatial(np.zeros((2, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="uint8"):
         Preprocessing.seed().normalize(torch.zeros(1, 2, 8, 8, 3))
+
+
+def _identity_frames(t=3, h=40, w=48, seed=2):
+    """Frames already at a processor's resize size, so PIL and OpenCV agree exactly and
+    only the crop, the rescale and the normalisation are compared."""
+    return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
+def test_vivit_rescale_with_offset_matches_its_processor(tmp_path):
+    from transformers import VivitImageProcessor
+
+    VivitImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    pre = Preprocessing.from_pretrained(tmp_path)
+    assert pre.offset is True and pre.rescale_factor == pytest.approx(1 / 127.5)
+    frames = _identity_frames()
+    ours = pre.normalize(torch.from_numpy(pre.spatial(frames)))
+    theirs = VivitImageProcessor.from_pretrained(tmp_path)(list(frames), return_tensors="pt")["pixel_values"][0]
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    # [-1, 1] before mean/std: pixel 0 -> (-1 - 0.5) / 0.5, pixel 255 -> (1 - 0.5) / 0.5
+    ends = pre.normalize(torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 2, 1).expand(1, 1, 2, 3).contiguous())
+    assert ends[0, 0, 0, :].tolist() == pytest.approx([-3.0, 1.0])
+
+
+def test_no_rescale_keeps_0_to_255():
+    pre = Preprocessing.from_processor_config({"size": {"shortest_edge": 8}, "do_rescale": False,
+                                               "do_normalize": False})
+    assert pre.rescale_factor == 1.0
+    x = torch.full((1, 8, 8, 3), 200, dtype=torch.uint8)
+    assert pre.normalize(x).unique().tolist() == [200.0]
+
+
+def test_video_processor_config_is_read_when_there_is_no_image_one(tmp_path):
+    (tmp_path / "video_preprocessor_config.json").write_text(json.dumps({
+        "video_processor_type": "VJEPA2VideoProcessor", "do_resize": True, "size": {"shortest_edge": 73},
+        "do_center_crop": True, "crop_size": {"height": 64, "width": 64}, "resample": 2,
+        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}))
+    pre = Preprocessing.from_pretrained(tmp_path)
+    assert (pre.resize, pre.size, pre.crop_size, pre.interpolation) == ("shortest_edge", 73, 64, "linear")
+
+
+@pytest.mark.parametrize("field, value", [("resample", 5), ("do_pad", True), ("crop_pct", 0.875),
+                                          ("do_flip_channel_order", True), ("offset", "yes")])
+def test_pixel_fields_not_followed_are_refused_by_name(field, value):
+    config = {"size": {"shortest_edge": 32}, field: value}
+    with pytest.raises(ValueError, match=f"{field}="):
+        Preprocessing.from_processor_config(config, source="ckpt")
+
+
+def test_rescale_and_offset_round_trip_and_are_checked():
+    pre = Preprocessing(rescale_factor=1 / 127.5, offset=True)
+    assert Preprocessing.from_dict(json.loads(json.dumps(pre.to_dict()))) == pre
+    with pytest.raises(ValueError, match="rescale_factor"):
+        Preprocessing(rescale_factor=0)
+    with pytest.raises(ValueError, match="offset"):
+        Preprocessing(offset="yes")

@@ -1,4 +1,4 @@
-"""Preprocessing as a value: resize mode, size, crop, interpolation, mean and std.
+"""Preprocessing as a value: resize mode, size, crop, interpolation, rescale, mean and std.
 
 A :class:`Preprocessing` is split in two so that DataLoader workers ship small uint8
 frames and the float work happens wherever the model runs:
@@ -6,7 +6,8 @@ frames and the float work happens wherever the model runs:
 - :meth:`Preprocessing.spatial`: uint8 RGB frames (T, H, W, 3) -> uint8 (T, S, S, 3), on
   the CPU with OpenCV (resize, then centre crop);
 - :meth:`Preprocessing.normalize`: uint8 tensor (B, T, S, S, 3) -> float (B, T, 3, S, S),
-  ``(x / 255 - mean) / std``, on whatever device the tensor is on.
+  ``(x * rescale_factor - offset - mean) / std`` (``offset`` is 1 or 0; by default
+  ``(x / 255 - mean) / std``), on whatever device the tensor is on.
 
 Two presets: :meth:`Preprocessing.seed` reproduces the prototype notebook exactly (squash
 to S x S with bilinear interpolation, ImageNet mean/std) and
@@ -43,8 +44,16 @@ INTERPOLATIONS = {
 }
 
 # PIL resample codes used in Hugging Face preprocessor configs -> our interpolation names.
-# PIL's BOX (4) averages like OpenCV's INTER_AREA; HAMMING (5) has no OpenCV twin.
-_PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "linear", 3: "cubic", 4: "area", 5: "linear"}
+# PIL's BOX (4) averages like OpenCV's INTER_AREA; HAMMING (5) has no OpenCV twin: refused.
+_PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "linear", 3: "cubic", 4: "area"}
+
+# Processor-config switches that do not change pixels of RGB frames sampled by the index:
+# frames are decoded as RGB already, and which frames a clip holds is the index's choice.
+_HARMLESS_SWITCHES = ("do_convert_rgb", "do_sample_frames")
+# Switches this module honours (read in from_processor_config).
+_HONOURED_SWITCHES = ("do_resize", "do_center_crop", "do_rescale", "do_normalize")
+# Fields that change pixels with no do_* switch of their own, and which this module cannot follow.
+_REFUSED_FIELDS = ("crop_pct", "size_divisor", "size_divisibility", "pad_size")
 
 
 def _triple(value: Any, name: str) -> tuple[float, float, float]:
@@ -77,8 +86,14 @@ class Preprocessing:
         ``size`` for ``"shortest_edge"`` (the output is always square).
     interpolation : {"linear", "cubic", "area", "nearest", "lanczos"}
         OpenCV interpolation used by the resize.
+    rescale_factor : float
+        Pixels are multiplied by this first (default ``1 / 255``: [0, 1]).
+    offset : bool
+        Subtract 1 after rescaling (ViViT's ``offset``: with ``rescale_factor = 1 / 127.5``
+        pixels span [-1, 1]).
     mean, std : tuple of 3 floats
-        Per RGB channel, applied to pixels scaled to [0, 1]: ``(x / 255 - mean) / std``.
+        Per RGB channel, applied to the rescaled pixels:
+        ``(x * rescale_factor - offset - mean) / std``.
     preset : str
         Name of the preset this value came from ("seed", "checkpoint" or "custom").
     source : str or None
@@ -89,6 +104,8 @@ class Preprocessing:
     size: int = 224
     crop_size: int | None = None
     interpolation: str = "linear"
+    rescale_factor: float = 1 / 255
+    offset: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     preset: str = "custom"
@@ -113,6 +130,16 @@ class Preprocessing:
         if self.crop_size is not None and self.crop_size > self.size:
             raise ValueError(f"Preprocessing.crop_size={self.crop_size} is larger than "
                              f"size={self.size}: the centre crop must fit in the resized frame")
+        factor = self.rescale_factor
+        if isinstance(factor, bool) or not isinstance(factor, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"Preprocessing.rescale_factor must be a positive number (e.g. 1/255), "
+                             f"got {factor!r}")
+        object.__setattr__(self, "rescale_factor", float(factor))
+        if not isinstance(self.offset, (bool, np.bool_)):
+            raise ValueError(f"Preprocessing.offset must be True or False (subtract 1 after "
+                             f"rescaling), got {self.offset!r}")
+        object.__setattr__(self, "offset", bool(self.offset))
         mean, std = _triple(self.mean, "mean"), _triple(self.std, "std")
         if min(std) <= 0:
             raise ValueError(f"Preprocessing.std must be positive, got {std}")
@@ -136,9 +163,9 @@ class Preprocessing:
         """Follow a Hugging Face checkpoint's own preprocessor config.
 
         Reads ``preprocessor_config.json`` through transformers (a local folder saved with
-        ``save_pretrained`` or a hub id; no remote code is run) and maps ``size``
-        (``shortest_edge`` or ``height``/``width``), ``crop_size``, ``resample``,
-        ``image_mean`` and ``image_std`` onto a value with ``preset="checkpoint"``.
+        ``save_pretrained`` or a hub id; no remote code is run), or, when the checkpoint has
+        none, its ``video_preprocessor_config.json`` (V-JEPA 2), and maps it onto a value with
+        ``preset="checkpoint"``: see :meth:`from_processor_config`.
 
         Parameters
         ----------
@@ -156,26 +183,54 @@ class Preprocessing:
         local = resolve_path(ckpt)
         if local.is_dir():
             ckpt = str(local)
-        config, _ = ImageProcessingMixin.get_image_processor_dict(ckpt, **kwargs)
+        try:
+            config, _ = ImageProcessingMixin.get_image_processor_dict(ckpt, **kwargs)
+        except OSError as image_error:
+            from transformers.video_processing_utils import BaseVideoProcessor
+
+            try:
+                config, _ = BaseVideoProcessor.get_video_processor_dict(ckpt, **kwargs)
+            except OSError:
+                raise image_error from None
         return cls.from_processor_config(config, source=str(checkpoint))
 
     @classmethod
     def from_processor_config(cls, config: Mapping[str, Any], *,
                               source: str | None = None) -> "Preprocessing":
-        """Map a Hugging Face image-processor config dict onto a :class:`Preprocessing`."""
+        """Map a Hugging Face image- or video-processor config dict onto a :class:`Preprocessing`.
+
+        Every field that changes pixels is followed or refused with a message naming it:
+        ``do_resize``/``size`` (``shortest_edge``, or a square ``height``/``width``),
+        ``resample`` (PIL codes 0-4), ``do_center_crop``/``crop_size`` (square),
+        ``do_rescale``/``rescale_factor``/``offset``, ``do_normalize``/``image_mean``/
+        ``image_std``. Any other ``do_*`` switch that is on (padding, channel flips...) and
+        ``crop_pct``-style fields are refused; ``do_convert_rgb`` and ``do_sample_frames``
+        change nothing here (frames are decoded as RGB, and the index chooses the frames).
+        """
         where = f"the preprocessor config of {source}" if source else "the preprocessor config"
+        for key, value in config.items():
+            if key.startswith("do_") and key not in _HONOURED_SWITCHES + _HARMLESS_SWITCHES and value:
+                raise ValueError(f"{where} has {key}={value!r}, which changes pixels in a way ucf_nb "
+                                 f"does not follow: build Preprocessing(...) by hand, or use a "
+                                 f"checkpoint without it")
+            if key in _REFUSED_FIELDS and value not in (None, False, 0):
+                raise ValueError(f"{where} has {key}={value!r}, which ucf_nb does not follow: "
+                                 f"build Preprocessing(...) by hand")
         if not config.get("do_resize", True):
             raise ValueError(f"{where} has do_resize=False: frames of any size cannot be fed "
                              f"to a fixed-size encoder; build Preprocessing(...) by hand")
         size = config.get("size")
-        if isinstance(size, (int, float)):
+        if isinstance(size, (int, float)) and not isinstance(size, bool):
             size = {"shortest_edge": int(size)}
         if not isinstance(size, Mapping):
             raise ValueError(f"{where} has size={size!r}: expected {{'shortest_edge': N}} "
                              f"or {{'height': N, 'width': N}}")
-        if "shortest_edge" in size:
+        if size.get("shortest_edge") is not None:
+            if size.get("longest_edge") is not None:
+                raise ValueError(f"{where} has size={dict(size)}: a longest_edge limit is not "
+                                 f"supported; build Preprocessing(...) by hand")
             resize, side = "shortest_edge", int(size["shortest_edge"])
-        elif "height" in size and "width" in size:
+        elif size.get("height") is not None and size.get("width") is not None:
             if int(size["height"]) != int(size["width"]):
                 raise ValueError(f"{where} has a non-square size={dict(size)}: only square "
                                  f"outputs are supported")
@@ -186,21 +241,25 @@ class Preprocessing:
         crop = None
         if config.get("do_center_crop", False):
             cs = config.get("crop_size")
-            if isinstance(cs, (int, float)):
+            if isinstance(cs, (int, float)) and not isinstance(cs, bool):
                 cs = {"height": int(cs), "width": int(cs)}
-            if not isinstance(cs, Mapping) or int(cs.get("height", -1)) != int(cs.get("width", -2)):
+            if not isinstance(cs, Mapping) or cs.get("height") is None \
+                    or int(cs["height"]) != int(cs.get("width") or -1):
                 raise ValueError(f"{where} has crop_size={cs!r}: only square crops "
                                  f"({{'height': N, 'width': N}}) are supported")
             crop = int(cs["height"])
         if resize == "squash" and crop == side:
             crop = None
         if config.get("do_rescale", True):
-            factor = float(config.get("rescale_factor", 1 / 255))
-            if not math.isclose(factor, 1 / 255, rel_tol=1e-6):
-                raise ValueError(f"{where} has rescale_factor={factor}: only 1/255 is supported")
+            factor = config.get("rescale_factor", 1 / 255)
+            offset = config.get("offset", False)
+            if not isinstance(offset, bool):
+                raise ValueError(f"{where} has offset={offset!r}: expected true or false")
         else:
-            raise ValueError(f"{where} has do_rescale=False: only inputs scaled by 1/255 are "
-                             f"supported")
+            factor, offset = 1.0, bool(config.get("offset", False))
+            if offset:
+                raise ValueError(f"{where} has offset=True with do_rescale=False: Hugging Face "
+                                 f"processors refuse this too; fix the config")
         if config.get("do_normalize", True):
             mean = config.get("image_mean", IMAGENET_MEAN)
             std = config.get("image_std", IMAGENET_STD)
@@ -210,10 +269,15 @@ class Preprocessing:
         try:
             interp = _PIL_RESAMPLE[int(resample)]
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where} has resample={resample!r}: expected a PIL resample "
-                             f"code 0-5") from None
-        return cls(resize=resize, size=side, crop_size=crop, interpolation=interp,
-                   mean=mean, std=std, preset="checkpoint", source=source)
+            raise ValueError(f"{where} has resample={resample!r}: expected a PIL resample code "
+                             f"0-4 (nearest, lanczos, bilinear, bicubic, box); HAMMING (5) has no "
+                             f"OpenCV equivalent") from None
+        try:
+            return cls(resize=resize, size=side, crop_size=crop, interpolation=interp,
+                       rescale_factor=factor, offset=offset, mean=mean, std=std,
+                       preset="checkpoint", source=source)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     # ------------------------------------------------------------ round trip
     def to_dict(self) -> dict[str, Any]:
@@ -291,8 +355,9 @@ class Preprocessing:
     def normalize(self, frames, dtype=None):
         """uint8 frames -> normalised float, channels moved before the spatial axes.
 
-        Computes ``(x / 255 - mean) / std`` in float32 on the tensor's own device (the
-        prototype's arithmetic, bit for bit on the CPU), then casts to ``dtype``.
+        Computes ``(x * rescale_factor - offset - mean) / std`` in float32 on the tensor's own
+        device, then casts to ``dtype``. With the default ``rescale_factor = 1 / 255`` the
+        rescale is a division by 255: the prototype's arithmetic, bit for bit on the CPU.
 
         Parameters
         ----------
@@ -322,5 +387,11 @@ class Preprocessing:
         # channels first while still uint8 (cheap), then float ops on contiguous planes:
         # the same element-wise arithmetic as (x / 255 - mean) / std on (..., 3) arrays
         x = frames.movedim(-1, -3).contiguous().to(torch.float32)
-        x.div_(255.0).sub_(mean).div_(std)
+        if math.isclose(self.rescale_factor * 255.0, 1.0, rel_tol=1e-12):
+            x.div_(255.0)
+        else:
+            x.mul_(self.rescale_factor)
+        if self.offset:
+            x.sub_(1.0)
+        x.sub_(mean).div_(std)
         return x if x.dtype == dtype else x.to(dtype)
