@@ -1,0 +1,43 @@
+"""ViViT (factorised encoder, tubelet embedding): the CLS token of ``last_hidden_state``.
+
+``google/vivit-b-16x2-kinetics400`` takes 32 frames of 224 x 224 pixels; its position
+embeddings are learnt for exactly ``config.num_frames`` frames and ``config.image_size``
+pixels, so a clip of another length or size is refused with a message naming both. Its
+processor rescales pixels to [-1, 1] (``rescale_factor = 1 / 127.5`` with ``offset``) before
+mean/std: :class:`ucf_nb.Preprocessing` follows it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import EncoderAdapter, register_adapter
+from .shapes import check_frames
+
+__all__ = ["VivitAdapter"]
+
+
+@register_adapter
+class VivitAdapter(EncoderAdapter):
+    """``VivitModel`` (no pooler); ``pixel_values`` (B, T, 3, S, S); token 0 is a CLS token."""
+
+    family = "vivit"
+    model_types = ("vivit",)
+    default_T = 32
+    default_img_size = 224
+    poolings = ("cls", "mean")
+
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
+        from transformers import VivitModel
+
+        # the pooler (dense + tanh, trained for nothing we read) is left out
+        return VivitModel.from_pretrained(source, config=config, add_pooling_layer=False,
+                                          trust_remote_code=False, **kwargs)
+
+    def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
+        check_frames(self.family, pixel_values, model.config.num_frames, model.config.image_size)
+        hidden = model(pixel_values=pixel_values).last_hidden_state.float()
+        if pooling == "cls":
+            return hidden[:, 0]
+        return hidden[:, 1:].mean(dim=1)  # the tubelet tokens, CLS left out

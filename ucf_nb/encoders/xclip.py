@@ -1,0 +1,45 @@
+"""X-CLIP: the model's video embedding (``XCLIPModel.get_video_features``).
+
+Each frame goes through the CLIP-style vision tower and ``visual_projection``; the
+multi-frame integration transformer (MIT) mixes the ``T`` frame embeddings and averages
+them. The MIT's position embedding is learnt for exactly ``vision_config.num_frames``
+frames (8 for ``microsoft/xclip-base-patch32``), so T is fixed. The text tower is loaded
+with the model (``XCLIPModel`` has no vision-only class) and never called.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import EncoderAdapter, register_adapter
+from .shapes import check_frames
+
+__all__ = ["XClipAdapter"]
+
+
+@register_adapter
+class XClipAdapter(EncoderAdapter):
+    """``XCLIPModel``; ``pixel_values`` (B, T, 3, S, S) -> video embedding (B, projection_dim)."""
+
+    family = "xclip"
+    model_types = ("xclip",)
+    default_T = 8
+    default_img_size = 224
+    poolings = ("video",)
+
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
+        from transformers import XCLIPModel
+
+        return XCLIPModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
+
+    def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
+        vision = model.config.vision_config
+        check_frames(self.family, pixel_values, vision.num_frames, vision.image_size)
+        out = model.get_video_features(pixel_values=pixel_values)
+        # transformers 5 returns the MIT's output (pooler_output), earlier releases the tensor
+        video = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return video.float()
+
+    def embedding_dim(self, model: torch.nn.Module, pooling: str) -> int:
+        return int(model.config.projection_dim)
