@@ -7,7 +7,7 @@ To add a family: a module here with an :class:`EncoderAdapter` subclass decorate
 """
 from __future__ import annotations
 
-from . import timesformer, videomae  # noqa: F401  (register the adapters)
+from . import clip_frames, timesformer, videomae, vivit, vjepa2, xclip  # noqa: F401  (register the adapters)
 from .base import EncoderAdapter, adapter_for, families, register_adapter
 from .encoder import Encoder, EncoderLoadError, load_encoder, resolve_device, resolve_precision
 

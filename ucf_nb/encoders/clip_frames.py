@@ -36,6 +36,7 @@ class ClipFramesAdapter(EncoderAdapter):
             # the full model's vision_model.* and visual_projection.* keys are this class's own
             vision = copy.deepcopy(config.vision_config)
             vision.projection_dim = config.projection_dim
+            vision._commit_hash = getattr(config, "_commit_hash", None)  # the revision in the manifest
             config = vision
         model, loading = CLIPVisionModelWithProjection.from_pretrained(
             source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
