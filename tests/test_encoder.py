@@ -87,17 +87,19 @@ def test_pooling_none_is_the_family_default(ts_dir, vm_dir):
 def test_the_registry_names_every_family(tmp_path):
     from ucf_nb.encoders import EncoderAdapter, adapter_for, families, register_adapter
 
-    assert families() == ["timesformer", "videomae"]
+    every = ["clip", "timesformer", "videomae", "vivit", "vjepa2", "xclip"]
+    assert families() == every
     assert adapter_for("videomae").poolings[0] == "mean" and adapter_for("timesformer").default_T == 8
     with pytest.raises(ValueError, match=r"model_type='vit' has no encoder adapter: the known families are "
-                                         r"timesformer \(timesformer\), videomae \(videomae\)"):
+                                         r"clip \(clip, clip_vision_model\), timesformer \(timesformer\), "
+                                         r"videomae \(videomae\), vivit \(vivit\)"):
         adapter_for("vit")
     with pytest.raises(ValueError, match="must set family, model_types and poolings"):
         register_adapter(type("Half", (EncoderAdapter,), {"family": "half"}))
     with pytest.raises(ValueError, match="'videomae' is served by both VideoMAEAdapter and Twin"):
         register_adapter(type("Twin", (EncoderAdapter,), {"family": "twin", "model_types": ("videomae",),
                                                           "poolings": ("mean",)}))
-    assert families() == ["timesformer", "videomae"]
+    assert families() == every
 
 
 def test_a_model_type_without_adapter_is_named(tmp_path):

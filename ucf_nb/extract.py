@@ -47,8 +47,9 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         Frames sampled per clip, uniformly over ``[start_frame, end_frame)``. None: the
         encoder family's default (``EncoderAdapter.default_T``).
     img_size : int, optional
-        Side of the square frames the encoder sees, in pixels. None: the family's default
-        (``EncoderAdapter.default_img_size``).
+        Side of the square frames the encoder sees, in pixels. None: the size the
+        checkpoint's processor config makes (``preprocessing="checkpoint"``), or the family's
+        default ``EncoderAdapter.default_img_size`` (``"seed"``).
     batch_size : int
         Clips per forward pass.
     num_workers : int
@@ -122,8 +123,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
 
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling)
     T = encoder.adapter.default_T if T is None else T
-    img_size = encoder.adapter.default_img_size if img_size is None else img_size
-    prep = encoder.preprocessing(preprocessing, img_size)
+    prep = encoder.preprocessing(preprocessing, img_size)  # None: the processor's (or the family's) size
+    img_size = prep.output_size if img_size is None else img_size
     info = encoder.info
     settings = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
                     revision=info["revision"], model_type=info["model_type"],

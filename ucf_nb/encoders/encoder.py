@@ -187,7 +187,7 @@ class Encoder:
             pooled = self.adapter.embed(self.model, x, self.pooling)
         return pooled.float().cpu()
 
-    def preprocessing(self, kind: str = "checkpoint", img_size: int = 224) -> "Preprocessing":
+    def preprocessing(self, kind: str = "checkpoint", img_size: int | None = 224) -> "Preprocessing":
         """The preprocessing to feed this encoder.
 
         Parameters
@@ -196,20 +196,21 @@ class Encoder:
             ``"checkpoint"``: the checkpoint's own processor config (as the family's adapter
             reads it); ``"seed"``: the prototype's (squash-resize to ``img_size``, ImageNet
             mean/std).
-        img_size : int
-            Side of the square frames, in pixels.
+        img_size : int or None
+            Side of the square frames, in pixels. None: the size the checkpoint's processor
+            config makes (``"checkpoint"``), or the family's default (``"seed"``).
         """
         from ..preprocess import Preprocessing, check_preprocessing_kind
 
         check_preprocessing_kind(kind)
         if kind == "seed":
-            return Preprocessing.seed(img_size=img_size)
+            return Preprocessing.seed(img_size=self.adapter.default_img_size if img_size is None else img_size)
         return _checkpoint_preprocessing(self.adapter, self.info["checkpoint"], img_size)
 
 
-def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int) -> "Preprocessing":
+def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int | None) -> "Preprocessing":
     prep = adapter.preprocessing(checkpoint, img_size)
-    if prep.output_size != int(img_size):
+    if img_size is not None and prep.output_size != int(img_size):
         raise ValueError(f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "
                          f"(the preprocessor config of {checkpoint!r}) but img_size={img_size}: pass "
                          f"img_size={prep.output_size}, or preprocessing='seed' to squash frames to img_size")
