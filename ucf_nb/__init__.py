@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "EncoderLoadError": "encoders",
     "resolve_device": "encoders",
     "resolve_precision": "encoders",
+    "families": "encoders",
     # store
     "EmbeddingStore": "store",
     "load_embeddings": "store",
@@ -78,6 +79,17 @@ _EXPORTS: dict[str, str] = {
     "run_probe": "probe",
     "LinearProbe": "probe",
     "ProbeResult": "probe",
+    # runs side by side
+    "run_dir": "runs",
+    "run_name": "runs",
+    "find_runs": "runs",
+    "read_run": "runs",
+    "compare_runs": "runs",
+    "run_settings": "runs",
+    "per_category_table": "runs",
+    "roc_points": "runs",
+    "literature_note": "runs",
+    "run_encoder": "runs",
     # report
     "write_intro": "report",
     "run_notebooks": "report",
@@ -89,6 +101,8 @@ _EXPORTS: dict[str, str] = {
     # demo
     "make_demo_dataset": "demo",
     "make_demo_encoder": "demo",
+    # tiny encoders of every family
+    "make_tiny_encoder": "tiny",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -323,3 +323,60 @@ def plot_score_timelines(scored, intervals=None, videos=None, *, n_anomalous=3, 
     fig.suptitle("Frame scores of test videos (annotated anomalies shaded)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --- comparison figures (04_compare) -------------------------------------------------------
+
+__all__ += ["plot_compare_roc", "plot_category_heatmap"]
+
+
+def plot_compare_roc(points):
+    """ROC curves of several runs on one plot, AUC in the legend, best first.
+
+    Parameters
+    ----------
+    points : mapping label -> {"fpr", "tpr", "auc", "level"}
+        :func:`ucf_nb.runs.roc_points`; ``level`` ("frame" or "clip") names the plot.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    levels = sorted({p["level"] for p in points.values()})
+    for label, p in sorted(points.items(), key=lambda kv: -kv[1]["auc"]):
+        ax.plot(p["fpr"], p["tpr"], linewidth=1.4, label=f"{label} (AUC {p['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"{' and '.join(levels).capitalize() or 'No'}-level ROC, test split, every run")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    if not points:
+        ax.text(0.5, 0.5, "no run has test scores", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_category_heatmap(table):
+    """Heatmap of per-category ROC AUC: anomaly categories (rows) x runs (columns).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`ucf_nb.runs.per_category_table`; NaN cells (AUC not computable) stay blank.
+    """
+    import numpy as np
+
+    values = table.to_numpy(dtype=float) if table.size else np.zeros((0, 0))
+    fig, ax = plt.subplots(figsize=(1.3 * max(table.shape[1], 1) + 3, 0.4 * max(table.shape[0], 1) + 1.8))
+    if values.size:
+        im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if np.isnan(v) or v < 0.6 else "black")
+        ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
+        fig.colorbar(im, ax=ax, label="ROC AUC (category's clips against normal clips)")
+    else:
+        ax.text(0.5, 0.5, "no per-category AUC", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    ax.set_title("Clip ROC AUC per anomaly category, test split")
+    fig.tight_layout()
+    return fig
