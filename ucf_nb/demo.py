@@ -7,7 +7,9 @@ pipeline runs end to end, not how good any real model is.
 folder layout plus ``Anomaly_Train.txt`` and
 ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``) and ``OUT_DIR/encoder`` (a tiny
 TimeSformer saved with ``save_pretrained``, loadable with ``from_pretrained`` exactly like
-``facebook/timesformer-base-finetuned-k400``).
+``facebook/timesformer-base-finetuned-k400``), plus ``OUT_DIR/encoders/<family>`` for the
+other families the comparison page ranks (:data:`DEMO_EXTRA_FAMILIES`, written by
+:func:`ucf_nb.tiny.make_tiny_encoder`).
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from pathlib import Path
 
 from .paths import resolve_path
 
-__all__ = ["make_demo_encoder", "make_demo_dataset", "DEMO_ENCODER_SEED"]
+__all__ = ["make_demo_encoder", "make_demo_dataset", "DEMO_ENCODER_SEED", "DEMO_EXTRA_FAMILIES"]
 
 DEMO_ENCODER_SEED = 0
+#: tiny encoders of other families, in OUT_DIR/encoders/<family>, for the comparison page
+DEMO_EXTRA_FAMILIES = ("videomae", "clip")
 
 # A k400-style preprocessor: shorter side to 224, centre crop 224, mean/std 0.45/0.225,
 # bilinear (resample=2), as the real TimeSformer checkpoint ships it.
@@ -166,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     root = make_demo_dataset(out / "UCF_Crime", seed=args.seed)
     enc = make_demo_encoder(out / "encoder")
     print(f"demo dataset: {display_path(root)}\ndemo encoder: {display_path(enc)}")
+    from .tiny import make_tiny_encoder
+
+    for family in DEMO_EXTRA_FAMILIES:
+        extra = make_tiny_encoder(out / "encoders" / family, family, seed=DEMO_ENCODER_SEED)
+        print(f"demo encoder ({family}): {display_path(extra)}")
 
 
 if __name__ == "__main__":

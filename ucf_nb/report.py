@@ -1,8 +1,10 @@
 """The run report: execute the notebooks with papermill, write the book's intro page, build the book.
 
-A run is the four notebooks executed in order, ``00_build_index`` -> ``01_index_checks`` ->
-``02_extract`` (once per split: train, val, test) -> ``03_probe``, each into
-``book/executed/`` (``02_extract_train.ipynb`` and so on). The executed copies are cleaned
+A run is the notebooks executed in order, ``00_build_index`` -> ``01_index_checks`` ->
+``02_extract`` (once per split: train, val, test) -> ``03_probe`` -> ``04_compare``, each into
+``book/executed/`` (``02_extract_train.ipynb`` and so on). 02 and 03 write one encoder's run
+into ``runs_dir/<run_name>/``; 04 compares every run found there. Extra encoders (the demo
+runs three families) are extracted and probed by :func:`ucf_nb.runs.run_encoder` before 04. The executed copies are cleaned
 for reading (progress bars collapsed to their final line, papermill's timing metadata
 dropped) and then never executed again: the Jupyter Book is built from them as they are.
 
@@ -34,11 +36,11 @@ from typing import Any
 
 from .paths import display_path, project_root, resolve_path
 
-__all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report",
+__all__ = ["Step", "demo_parameters", "demo_extra_runs", "main_run_dir", "pipeline_steps", "run_notebooks", "run_report",
            "clean_notebook", "notebook_problems", "write_intro", "write_intro_file",
            "build_book"]
 
-NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe")
+NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe", "04_compare")
 SPLITS = ("train", "val", "test")
 KERNEL_NAME = "python3"
 GOLDEN_DIR = "tests/golden"
@@ -72,29 +74,50 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
                     out_dir: str | None = None, index_path: str | None = None) -> dict[str, dict]:
     """The demo parameter set, per notebook: the demo data and encoder under ``demo_dir``.
 
-    ``out_dir`` (default ``{demo_dir}/processed``) and ``index_path`` (default
-    ``{out_dir}/index_clips.csv``) let the golden notebooks and the tests write elsewhere.
-    Device and precision are pinned (CPU, float32) so that two runs give the same numbers; the
-    probe gets the demo's temporal annotation so that frame-level AUCs are computed. The
-    random demo encoder's CLS token carries little of the picture, so the demo pools the
-    patch tokens (``pooling="mean"``); a real run keeps the default, ``"cls"``.
+    ``out_dir`` (default ``{demo_dir}/processed``; runs go to ``{out_dir}/runs/``) and
+    ``index_path`` (default ``{out_dir}/index_clips.csv``) let the golden notebooks and the
+    tests write elsewhere. Device and precision are pinned (CPU, float32) so that two runs give
+    the same numbers; the probe gets the demo's temporal annotation so that frame-level AUCs
+    are computed. The random demo encoder's CLS token carries little of the picture, so the
+    demo pools the patch tokens (``pooling="mean"``); a real run keeps the family's default.
+    The notebooks run the demo TimeSformer; :func:`demo_extra_runs` are the other families.
     """
     demo = _rel(demo_dir)
     out = _rel(out_dir) if out_dir is not None else f"{demo}/processed"
     index = _rel(index_path) if index_path is not None else f"{out}/index_clips.csv"
+    runs = f"{out}/runs"
+    annotation = f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    encoder = dict(checkpoint=f"{demo}/encoder", T=8, pooling="mean", run_name="timesformer_T8_mean")
     return {
         "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, num_workers=0),
         "01_index_checks": dict(index_path=index),
-        "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
-                           batch_size=8, num_workers=0, device="cpu", precision="fp32",
-                           pooling="mean"),
-        "03_probe": dict(out_dir=out,
-                         annotation_path=f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"),
+        "02_extract": dict(index_path=index, runs_dir=runs, **encoder, batch_size=8, num_workers=0, device="cpu", precision="fp32"),
+        "03_probe": dict(runs_dir=runs, **encoder, annotation_path=annotation),
+        "04_compare": dict(runs_dir=runs, annotation_path=annotation, demo=True),
     }
 
 
+def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None = None,
+                    index_path: str | None = None) -> list[dict[str, Any]]:
+    """The demo's other encoders, as keyword arguments of :func:`ucf_nb.runs.run_encoder`.
+
+    Same index, annotation, T (8, matched frames), device and precision as
+    :func:`demo_parameters`; one run per family of ``ucf_nb.demo.DEMO_EXTRA_FAMILIES``, read from
+    ``{demo_dir}/encoders/<family>``.
+    """
+    from .demo import DEMO_EXTRA_FAMILIES
+
+    params = demo_parameters(demo_dir, out_dir=out_dir, index_path=index_path)
+    ex, probe = params["02_extract"], params["03_probe"]
+    demo = _rel(demo_dir)
+    return [dict(checkpoint=f"{demo}/encoders/{family}", index_path=ex["index_path"], runs_dir=ex["runs_dir"],
+                 T=8, pooling=None, annotation_path=probe["annotation_path"], batch_size=ex["batch_size"], num_workers=ex["num_workers"], device=ex["device"],
+                 precision=ex["precision"])
+            for family in DEMO_EXTRA_FAMILIES]
+
+
 def pipeline_steps(parameters: Mapping[str, Mapping[str, Any]] | None = None) -> list[Step]:
-    """The run, in order: 00, 01, 02 per split (train, val, test), 03.
+    """The run, in order: 00, 01, 02 per split (train, val, test), 03, 04.
 
     Parameters
     ----------
@@ -471,12 +494,45 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
     return dest
 
 
+def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "notebooks") -> str:
+    """The run folder 03_probe of ``steps`` probes (the one the intro page describes)."""
+    from .runs import run_dir
+
+    probe = next((s for s in steps if s.notebook == "03_probe"), None)
+    if probe is None:
+        raise ValueError("the steps have no 03_probe: nothing says which run the intro page describes")
+    p = _effective(probe, resolve_path(notebooks_dir))
+    return run_dir(p["checkpoint"], T=p.get("T"), pooling=p.get("pooling"), name=p.get("run_name"),
+                   root=p["runs_dir"])
+
+
+def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
+                        extra_runs: Sequence[Mapping[str, Any]] = (),
+                        notebooks_dir: str | os.PathLike = "notebooks", log=print) -> list[Path]:
+    """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
+    :func:`ucf_nb.runs.run_encoder`) extracted and probed after the last 03 and before 04."""
+    from .runs import run_encoder
+
+    cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))
+    executed = run_notebooks(steps[:cut], dest, notebooks_dir=notebooks_dir, log=log)
+    for kwargs in extra_runs:
+        log(f"extra run: {kwargs['checkpoint']}")
+        out = run_encoder(**kwargs, progress=False)
+        log(f"extra run: {kwargs['checkpoint']} -> {out}")
+    if cut < len(steps):
+        executed += run_notebooks(steps[cut:], dest, notebooks_dir=notebooks_dir, log=log)
+    return executed
+
+
 def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
-               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print) -> Path:
+               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print,
+               extra_runs: Sequence[Mapping[str, Any]] = ()) -> Path:
     """Execute a run into ``book_dir/executed`` (emptied first) and write ``book_dir/intro.md``.
 
-    What a reader must not see in the executed notebooks (see :func:`notebook_problems`) is
-    reported through ``log`` as warnings. Returns the intro page's path.
+    ``extra_runs``: other encoders to extract and probe before ``04_compare`` (see
+    :func:`run_with_extra_runs`). What a reader must not see in the executed notebooks (see
+    :func:`notebook_problems`) is reported through ``log`` as warnings. Returns the intro
+    page's path.
     """
     import nbformat
 
@@ -484,12 +540,11 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
     dest = book_dir / "executed"
     if dest.exists():
         shutil.rmtree(dest)
-    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir, log=log)
+    executed = run_with_extra_runs(steps, dest, extra_runs=extra_runs, notebooks_dir=notebooks_dir, log=log)
     for path in executed:
         for msg in notebook_problems(nbformat.read(path, as_version=4)):
             log(f"warning: {display_path(path)}: {msg}")
-    out_dir = _effective(steps[-1], notebooks_dir)["out_dir"]
-    return write_intro_file(out_dir, book_dir / "intro.md", demo=demo,
+    return write_intro_file(main_run_dir(steps, notebooks_dir), book_dir / "intro.md", demo=demo,
                             index_step=_effective(steps[0], notebooks_dir))
 
 
@@ -539,15 +594,17 @@ def _run(args) -> int:
     notebooks_dir = resolve_path(args.notebooks)
     if args.demo is not None:
         params = demo_parameters(args.demo)
-        out_dir = resolve_path(params["03_probe"]["out_dir"])
+        out_dir = resolve_path(params["02_extract"]["index_path"]).parent  # index and runs
         if out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
             print(f"demo: removing the previous run's {display_path(out_dir)}")
             shutil.rmtree(out_dir)
         steps = pipeline_steps(params)
+        extra = demo_extra_runs(args.demo)
     else:
-        steps = pipeline_steps()
+        steps, extra = pipeline_steps(), []
     steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
-    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None)
+    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None,
+                       extra_runs=extra)
     print(f"intro page: {display_path(intro)}")
     return 0
 
@@ -562,7 +619,8 @@ def _regold(args) -> int:
     params = demo_parameters(args.demo, out_dir=GOLDEN_OUT)
     for old in golden.glob("*.ipynb"):
         old.unlink()
-    executed = run_notebooks(pipeline_steps(params), golden, notebooks_dir=args.notebooks)
+    executed = run_with_extra_runs(pipeline_steps(params), golden, notebooks_dir=args.notebooks,
+                                   extra_runs=demo_extra_runs(args.demo, out_dir=GOLDEN_OUT))
     patterns = read_sanitize_patterns(resolve_path(SANITIZE_FILE))
     for path in executed:
         nb = sanitize_notebook(nbformat.read(path, as_version=4), patterns)

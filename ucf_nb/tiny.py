@@ -49,6 +49,14 @@ def _square(n: int) -> dict:
     return {"height": int(n), "width": int(n)}
 
 
+def _processor_class(name: str):
+    """transformers' PIL-backed image processor ``name`` (it saves the same config as the
+    torchvision one, which transformers 5 would otherwise ask for and warn about)."""
+    import transformers as tf
+
+    return getattr(tf, f"{name}Pil", None) or getattr(tf, name)
+
+
 def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *, seed: int = 0,
                       num_frames: int = 8, image_size: int = 224, patch_size: int = 32) -> Path:
     """Save a tiny random encoder of ``family`` (and its processor config) into ``out_dir``.
@@ -93,7 +101,7 @@ def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *
                                                                      use_mean_pooling=True, num_labels=4)
     elif family == "vivit":
         model = tf.VivitModel, tf.VivitConfig(**_TRUNK, image_size=s, num_frames=t, tubelet_size=[2, p, p])
-        processor = tf.VivitImageProcessor(size={"shortest_edge": s * 256 // 224}, crop_size=_square(s))
+        processor = _processor_class("VivitImageProcessor")(size={"shortest_edge": s * 256 // 224}, crop_size=_square(s))
     elif family == "clip":
         model = tf.CLIPModel, tf.CLIPConfig(text_config=_TEXT, vision_config=vision, projection_dim=32)
     elif family == "clip_vision":
@@ -106,7 +114,7 @@ def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *
             vision_config=dict(**vision, num_frames=t, mit_hidden_size=32, mit_intermediate_size=64,
                                mit_num_hidden_layers=1, mit_num_attention_heads=2))
         model = tf.XCLIPModel, config
-        processor = tf.VideoMAEImageProcessor(
+        processor = _processor_class("VideoMAEImageProcessor")(
             size={"shortest_edge": s}, crop_size=_square(s), resample=2,
             image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
     else:  # vjepa2
@@ -121,9 +129,9 @@ def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *
                          image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
                          do_convert_rgb=True, do_sample_frames=False)
     if family in ("clip", "clip_vision"):
-        processor = tf.CLIPImageProcessor(size={"shortest_edge": s}, crop_size=_square(s))
+        processor = _processor_class("CLIPImageProcessor")(size={"shortest_edge": s}, crop_size=_square(s))
     if processor is None:
-        processor = tf.VideoMAEImageProcessor(size={"shortest_edge": s}, crop_size=_square(s), **K400_PREPROCESSOR)
+        processor = _processor_class("VideoMAEImageProcessor")(size={"shortest_edge": s}, crop_size=_square(s), **K400_PREPROCESSOR)
 
     model_cls, config = model
     torch.manual_seed(seed)
