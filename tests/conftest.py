@@ -80,7 +80,8 @@ def demo_book():
     ``make demo-data`` wrote it, else it is written to ``build/test_book/demo`` first.
 
     Returns a dict: ``root`` (build/test_book), ``book`` (the book's folder), ``html``
-    (its _build/html), ``out_dir``, ``demo`` (the demo folder, project-relative),
+    (its _build/html), ``out_dir`` (the notebooks' run folder), ``processed`` (the index and
+    ``runs/``, three families' runs), ``demo`` (the demo folder, project-relative),
     ``executed`` (paths, run order), ``steps`` (ucf_nb.report.Step list), ``project_root``,
     ``warnings`` (what ucf_nb.report.notebook_problems found in the executed notebooks).
     """
@@ -93,22 +94,30 @@ def demo_book():
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
+    from ucf_nb.demo import DEMO_EXTRA_FAMILIES
+
     demo = "demo"
-    if not (resolve_path("demo/UCF_Crime").is_dir() and resolve_path("demo/encoder").is_dir()):
+    if not (resolve_path("demo/UCF_Crime").is_dir() and resolve_path("demo/encoder").is_dir()
+            and all(resolve_path(f"demo/encoders/{f}").is_dir() for f in DEMO_EXTRA_FAMILIES)):
         from ucf_nb.demo import make_demo_dataset, make_demo_encoder
+        from ucf_nb.tiny import make_tiny_encoder
 
         demo = "build/test_book/demo"
         make_demo_dataset(resolve_path(demo) / "UCF_Crime")
         make_demo_encoder(resolve_path(demo) / "encoder")
+        for family in DEMO_EXTRA_FAMILIES:
+            make_tiny_encoder(resolve_path(demo) / "encoders" / family, family)
     book = root / "book"
     shutil.copytree(resolve_path("book"), book,
                     ignore=shutil.ignore_patterns("_build", "executed", "intro.md"))
-    out_dir = "build/test_book/processed"
-    steps = report.pipeline_steps(report.demo_parameters(demo, out_dir=out_dir))
+    processed = "build/test_book/processed"
+    steps = report.pipeline_steps(report.demo_parameters(demo, out_dir=processed))
     warnings = []
-    report.run_report(steps, book, demo=True, log=warnings.append)
+    report.run_report(steps, book, demo=True, log=warnings.append,
+                      extra_runs=report.demo_extra_runs(demo, out_dir=processed))
     executed = [book / "executed" / f"{step.name}.ipynb" for step in steps]
     html = report.build_book(book, quiet=True).parent
-    return {"root": root, "book": book, "html": html, "out_dir": resolve_path(out_dir), "demo": demo,
+    return {"root": root, "book": book, "html": html, "out_dir": resolve_path(report.main_run_dir(steps)),
+            "processed": resolve_path(processed), "demo": demo,
             "executed": executed, "steps": steps, "project_root": project_root(),
             "warnings": [w for w in warnings if w.startswith("warning:")]}

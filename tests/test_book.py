@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -84,19 +85,31 @@ def test_intro_is_valid_myst_table_markup():
 def test_pipeline_runs_every_notebook_in_order_and_02_once_per_split():
     steps = report.pipeline_steps(report.demo_parameters("demo"))
     assert [s.name for s in steps] == ["00_build_index", "01_index_checks", "02_extract_train",
-                                       "02_extract_val", "02_extract_test", "03_probe"]
+                                       "02_extract_val", "02_extract_test", "03_probe", "04_compare"]
     assert [s.parameters["split"] for s in steps if s.notebook == "02_extract"] == ["train", "val", "test"]
     # every notebook reads what the one before wrote
     index = steps[0].parameters["index_path"]
     assert all(s.parameters["index_path"] == index for s in steps[1:5])
-    assert steps[2].parameters["out_dir"] == steps[5].parameters["out_dir"] == "demo/processed"
+    assert steps[2].parameters["runs_dir"] == steps[5].parameters["runs_dir"] == steps[6].parameters["runs_dir"] \
+        == "demo/processed/runs"
+    assert steps[2].parameters["run_name"] == steps[5].parameters["run_name"] == "timesformer_T8_mean"
+    assert report.main_run_dir(steps) == "demo/processed/runs/timesformer_T8_mean"
+
+
+def test_demo_extra_runs_are_other_families_on_the_same_index():
+    extra = report.demo_extra_runs("demo")
+    params = report.demo_parameters("demo")
+    assert [e["checkpoint"] for e in extra] == ["demo/encoders/videomae", "demo/encoders/clip"]
+    for e in extra:
+        assert e["index_path"] == params["02_extract"]["index_path"] and e["T"] == params["02_extract"]["T"]
+        assert e["runs_dir"] == params["04_compare"]["runs_dir"]
 
 
 def test_demo_parameters_are_project_relative_even_when_given_absolute():
     params = report.demo_parameters(project_root() / "demo", out_dir=project_root() / "build" / "x")
     values = [v for p in params.values() for v in p.values() if isinstance(v, str)]
     assert not [v for v in values if os.path.isabs(v)]
-    assert params["02_extract"]["out_dir"] == "build/x"
+    assert params["02_extract"]["runs_dir"] == params["03_probe"]["runs_dir"] == "build/x/runs"
     assert params["00_build_index"]["dataset_root"] == "demo/UCF_Crime"
     # pinned for determinism: same device and precision on every machine
     assert params["02_extract"]["device"] == "cpu" and params["02_extract"]["precision"] == "fp32"
@@ -298,3 +311,18 @@ def test_demo_book_pages_show_figures_tables_and_no_machine_paths(demo_book):
     assert "random tiny encoder on synthetic videos" in intro
     metrics = json.loads((demo_book["out_dir"] / "probe" / "metrics.json").read_text())
     assert f"{metrics['clip_auc_test']:.3f}" in intro
+
+
+@pytest.mark.slow
+def test_demo_comparison_page_ranks_three_families_by_frame_auc(demo_book):
+    from ucf_nb import compare_runs
+
+    table = compare_runs(root=demo_book["processed"] / "runs")
+    assert table.attrs["headline"] in ("frame_auc_test_field", "frame_auc_test")
+    assert {"timesformer", "videomae", "clip"} <= set(table["family"])
+    ranked = table[table.attrs["headline"]].to_numpy()
+    assert np.all(np.isfinite(ranked)) and np.all(np.diff(ranked) <= 0)
+    page = (demo_book["html"] / "executed" / "04_compare.html").read_text()
+    positions = [page.index(run) for run in table["run"]]
+    assert positions == sorted(positions), "the page's table is not in ranked order"
+    assert "none of these numbers is comparable" in page

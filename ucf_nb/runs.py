@@ -194,14 +194,14 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         whichever of ``clip_auc_test``, ``video_auc_test``, ``frame_auc_test``,
         ``frame_auc_test_field``, ``frame_auc_test_anomalous`` some head reports. Sorted by
         the headline metric (``attrs["headline"]``: the first of :data:`HEADLINE_METRICS` with
-        a value), descending, missing values last. A run whose probe has not run has one row
-        with head ``None``.
+        a value), descending, missing values last, rows without it by the next metric. A run
+        whose probe has not run has one row with head ``"(no probe)"``.
     """
     rows = []
     for run in _resolve_runs(runs, root):
         m = run["manifest"]
         model = m.get("model") or {}
-        base = {"run": run["name"], "head": None, "family": _family(model.get("model_type")),
+        base = {"run": run["name"], "head": "(no probe)", "family": _family(model.get("model_type")),
                 "checkpoint": model.get("checkpoint"), "embedding_dim": m.get("embedding_dim"), "T": m.get("T"),
                 "img_size": m.get("img_size"), "pooling": m.get("pooling"), "clips_per_s": _clips_per_s(m),
                 "device": _devices(m)}
@@ -215,9 +215,10 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
     table = pd.DataFrame(rows, columns=columns + present)
     for k in present:
         table[k] = pd.to_numeric(table[k], errors="coerce")
-    headline = next((k for k in HEADLINE_METRICS if k in present), None)
-    if headline is not None:
-        table = table.sort_values(headline, ascending=False, na_position="last", kind="stable")
+    keys = [k for k in HEADLINE_METRICS if k in present]
+    headline = keys[0] if keys else None
+    if keys:  # the headline first; rows without it by the next metric, and so on
+        table = table.sort_values(keys, ascending=False, na_position="last", kind="stable")
     table = table.reset_index(drop=True)
     table.attrs["headline"] = headline
     return table
