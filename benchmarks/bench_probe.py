@@ -66,7 +66,8 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     """Write index, store and annotation of the synthetic run; return (out_dir, annotation)."""
     import pandas as pd
 
-    from ucf_nb.store import EmbeddingStore, file_sha256
+    from ucf_nb.files import file_sha256
+    from ucf_nb.store import EmbeddingStore
 
     rng = np.random.default_rng(seed)
     frames_parts, ann_lines = [], []
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     X, y, _ = load_embeddings(out, "train")
     Xv, yv, _ = load_embeddings(out, "val")
     t = time.perf_counter()
-    fit_probe(X, y, Xv, yv, Cs=[m["C"]])
+    fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[m["C"]])
     print(f"fit_probe, one C, no grid, all {len(y)} train clips: {time.perf_counter() - t:.1f} s")
     test = res.scores["test"]
     t = time.perf_counter()

@@ -16,14 +16,6 @@ import numpy as np
 __all__ = ["extract_split"]
 
 
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"extract_split: {name} must be an int >= {minimum}{extra}, got {name}={value!r}")
-
-
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
                   out_dir: str | os.PathLike = "processed",
                   checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int | None = 8,
@@ -89,19 +81,22 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         ``clips_per_s``, ``device``, ``precision``, ``shard_index``, ``num_shards`` and
         ``manifest`` (path of the manifest, relative to the project root when inside it).
     """
+    from .checks import check_int
     from .encoders import load_encoder
+    from .files import file_sha256
+    from .manifest import package_versions
     from .paths import display_path, resolve_path
     from .preprocess import check_preprocessing_kind
-    from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
+    from .store import EmbeddingStore, shard_bounds
 
     if not isinstance(split, str) or not split:
         raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
     for name, value, lo in (("batch_size", batch_size, 1),
                             ("num_workers", num_workers, 0), ("num_shards", num_shards, 1),
                             ("shard_index", shard_index, 0)):
-        _check_int(name, value, lo)
+        check_int(name, value, lo, who="extract_split: ")
     for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("limit", limit, 1)):
-        _check_int(name, value, lo, allow_none=True)
+        check_int(name, value, lo, allow_none=True, who="extract_split: ")
     if shard_index >= num_shards:
         raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
     check_preprocessing_kind(preprocessing, "extract_split: ")

@@ -274,7 +274,7 @@ def plot_per_category_auc(metrics):
     return fig
 
 
-def plot_score_timelines(scored, intervals=None, videos=None, *, n_anomalous=3, n_normal=2):
+def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, n_normal=2):
     """Frame-level score of a few test videos, annotated anomalous intervals shaded.
 
     Parameters
@@ -290,7 +290,7 @@ def plot_score_timelines(scored, intervals=None, videos=None, *, n_anomalous=3, 
     """
     import numpy as np
 
-    from .probe import frame_scores
+    from .metrics import frame_scores
 
     names = sorted(scored["video"].astype(str).unique())
     if videos is None:
