@@ -266,14 +266,15 @@ CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
 
 
 def _write_store(tmp_path, *, test_videos=None):
-    """An index CSV, a store written through EmbeddingStore, and an annotation file."""
-    from ucf_nb.files import file_sha256
-    from ucf_nb.store import EmbeddingStore
+    """An index CSV, an annotation file and a store of every split (ucf_nb.synthetic's builder)."""
+    from ucf_nb.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(0)
     recs, ann_lines = [], []
     for split, cats in CATS.items():
         for v, cat in enumerate(cats):
+            if split == "test" and test_videos is not None and v >= test_videos:
+                break
             name = f"{cat}{split}{v:03d}_x264.mp4"
             n_frames = 32 + 16 * 9 + 7          # 10 clips, 7 uncovered tail frames
             event = (40, 120) if cat != "Normal" else None
@@ -284,37 +285,25 @@ def _write_store(tmp_path, *, test_videos=None):
                 recs.append(dict(split=split, y=int(cat != "Normal"), category=cat, path=f"videos/{name}",
                                  clip_idx=k, start_frame=s, end_frame=e, clip_len=32, stride=16, fps=30.0,
                                  n_frames=n_frames, video=name, anomaly_frac=frac))
-            if split == "test":
-                a, b = event if event else (-1, -1)
-                ann_lines.append(f"{name}  {cat}  {a}  {b}  -1  -1")
-    index_path = tmp_path / "index.csv"
+        if split == "test":
+            for v, cat in enumerate(cats):  # the annotation names every test video, extracted or not
+                event = (40, 120) if cat != "Normal" else (-1, -1)
+                ann_lines.append(f"{cat}{split}{v:03d}_x264.mp4  {cat}  {event[0]}  {event[1]}  -1  -1")
     df = pd.DataFrame(recs)
-    df.to_csv(index_path, index=False)
-    ann_path = tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    ann_path.write_text("\n".join(ann_lines) + "\n")
 
-    settings = dict(index_sha256=file_sha256(index_path), checkpoint="enc", revision=None,
-                    model_type="timesformer", embedding_dim=D, pooling="cls", precision="fp32", T=8,
-                    img_size=64, preprocessing={"size": 64}, index_path=str(index_path), versions={})
-    store = EmbeddingStore(tmp_path / "out")
-    store.check_settings(settings)
-    for split in CATS:
-        rows = np.flatnonzero(df["split"].to_numpy() == split)
-        if test_videos is not None and split == "test":
-            rows = rows[:test_videos * 10]
-        sub = df.loc[rows]
+    def embed(split, sub):
         # signal: anomalous clips inside the event shift the first dims
         frac = sub["anomaly_frac"].fillna(sub["y"]).to_numpy()
-        emb = rng.standard_normal((len(rows), D)).astype(np.float32)
+        emb = rng.standard_normal((len(sub), D)).astype(np.float32)
         emb[:, :2] += 2.0 * frac[:, None]
-        n_real = np.full(len(rows), 8)
+        n_real = np.full(len(sub), 8)
         if split == "test":
             n_real[3] = 0                     # a failed clip
-        w = store.open_shard(split, rows, sub["path"].to_numpy(), D)
-        w.write(rows, emb[n_real > 0], n_real, errors=[None] * len(rows))
-        w.commit()
-        assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
-    return tmp_path / "out", ann_path, df
+        return [emb], n_real
+
+    out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=D, annotation_lines=ann_lines,
+                                             index_name="index.csv", settings={"img_size": 64, "T": 8})
+    return out, ann_path, df
 
 
 def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -136,15 +136,19 @@ def _read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
 
 
+def _content_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """("<file> line <n>", stripped line) of each line that is neither blank nor a ``#`` comment."""
+    for lineno, raw in enumerate(_read_lines(path), start=1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            yield f"{path.name} line {lineno}", line
+
+
 def _parse_video_list(path: Path) -> tuple[list[_Entry], list[dict]]:
     """Parse a split list (``Anomaly_Train.txt`` / ``Anomaly_Test.txt``): one
     ``<Category>/<file>`` per line; the prefix is a category, not a folder on disk."""
     entries, problems = [], []
-    for lineno, raw in enumerate(_read_lines(path), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{path.name} line {lineno}"
+    for where, line in _content_lines(path):
         parts = [p for p in re.split(r"[\\/]+", line) if p]
         name = parts[-1]
         if not _is_video_name(name) or " " in name.strip():
@@ -173,11 +177,7 @@ def _parse_video_list(path: Path) -> tuple[list[_Entry], list[dict]]:
 def _parse_annotation(path: Path) -> tuple[list[_Entry], list[dict]]:
     """Parse the temporal annotation: ``<file> <category> <s1> <e1> <s2> <e2>`` per line."""
     entries, problems = [], []
-    for lineno, raw in enumerate(_read_lines(path), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{path.name} line {lineno}"
+    for where, line in _content_lines(path):
         tokens = line.split()
         name = re.split(r"[\\/]+", tokens[0])[-1]
 

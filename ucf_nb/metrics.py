@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .annotations import frame_labels
+from .annotations import SPLITS, frame_labels
 
 __all__ = [
     "clip_metrics",
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 NORMAL = "Normal"
+SCORED_SPLITS: tuple[str, ...] = SPLITS[1:]  # val and test: the splits a probe scores
 _QUANT_BITS = 36  # frame-score sums are exact integers at 2**-36 of the largest |score|
 
 
@@ -314,7 +315,7 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
         must appear in ``intervals``.
     intervals : mapping
         Video file name -> half-open anomalous intervals ``[(start, end_exclusive), ...]``
-        (empty for normal videos), or the :class:`ucf_nb.index.VideoAnnotation` values of
+        (empty for normal videos), or the :class:`ucf_nb.annotations.VideoAnnotation` values of
         :func:`ucf_nb.read_temporal_annotation`.
     anomalous_only : bool
         Only the videos with at least one annotated interval inside the video.
@@ -399,7 +400,7 @@ def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, A
     out: dict[str, Any] = {}
     why: dict[str, str] = {}
     counts: dict[str, Any] = {}
-    for split in ("val", "test"):
+    for split in SCORED_SPLITS:
         _split_metrics(scored.get(split), split, out, why, counts)
     _frame_metrics(scored.get("test"), intervals, out, why)
     out["counts"] = counts

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .metrics import _auc, evaluate_probe
+from .metrics import SCORED_SPLITS, _auc, evaluate_probe
 
 __all__ = [
     "DEFAULT_CS",
@@ -422,7 +422,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
         raise FileNotFoundError(f"the train split of {display_path(source)} is not finished: run "
                                 "notebooks/02_extract.ipynb with split='train' first")
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
-    loaded = {s: load_embeddings(source, s) if s in finished else None for s in ("val", "test")}
+    loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
     X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
     t_load = time.perf_counter()
     probe = fit_probe(X_tr, y_tr, X_val=X_va, y_val=y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
