@@ -82,12 +82,12 @@ def demo_book():
     Returns a dict: ``root`` (build/test_book), ``book`` (the book's folder), ``html``
     (its _build/html), ``out_dir`` (the notebooks' run folder), ``processed`` (the index and
     ``runs/``, three families' runs), ``demo`` (the demo folder, project-relative),
-    ``executed`` (paths, run order), ``steps`` (ucf_nb.report.Step list), ``project_root``,
-    ``warnings`` (what ucf_nb.report.notebook_problems found in the executed notebooks).
+    ``executed`` (paths, run order), ``steps`` (ucf_nb.pipeline.Step list), ``project_root``,
+    ``warnings`` (what ucf_nb.pipeline.notebook_problems found in the executed notebooks).
     """
     import shutil
 
-    from ucf_nb import report
+    from ucf_nb import pipeline, report
     from ucf_nb.paths import project_root, resolve_path
 
     root = resolve_path("build/test_book")
@@ -111,13 +111,13 @@ def demo_book():
     shutil.copytree(resolve_path("book"), book,
                     ignore=shutil.ignore_patterns("_build", "executed", "intro.md"))
     processed = "build/test_book/processed"
-    steps = report.pipeline_steps(report.demo_parameters(demo, out_dir=processed))
+    steps = pipeline.pipeline_steps(pipeline.demo_parameters(demo, out_dir=processed))
     warnings = []
     report.run_report(steps, book, demo=True, log=warnings.append,
-                      extra_runs=report.demo_extra_runs(demo, out_dir=processed))
+                      extra_runs=pipeline.demo_extra_runs(demo, out_dir=processed))
     executed = [book / "executed" / f"{step.name}.ipynb" for step in steps]
     html = report.build_book(book, quiet=True).parent
-    return {"root": root, "book": book, "html": html, "out_dir": resolve_path(report.main_run_dir(steps)),
+    return {"root": root, "book": book, "html": html, "out_dir": resolve_path(pipeline.main_run_dir(steps)),
             "processed": resolve_path(processed), "demo": demo,
             "executed": executed, "steps": steps, "project_root": project_root(),
             "warnings": [w for w in warnings if w.startswith("warning:")]}

@@ -70,9 +70,10 @@ def test_run_name_from_checkpoint_T_and_pooling():
 
 def test_run_dir_takes_the_family_defaults_from_the_config(tmp_path):
     folder = make_tiny_encoder(tmp_path / "vivit-tiny", "vivit", image_size=64, num_frames=4)
-    assert encoder_defaults(folder) == {"family": "vivit", "T": 32, "img_size": 224, "pooling": "cls"}
-    assert run_dir(folder, root=tmp_path / "runs").endswith("runs/vivit-tiny_T32_cls")
-    assert run_dir(folder, T=4, root=tmp_path / "runs").endswith("runs/vivit-tiny_T4_cls")
+    # ViViT's T is fixed by its checkpoint (config.num_frames), not by the family's 32
+    assert encoder_defaults(folder) == {"family": "vivit", "T": 4, "img_size": 224, "pooling": "cls"}
+    assert run_dir(folder, root=tmp_path / "runs").endswith("runs/vivit-tiny_T4_cls")
+    assert run_dir(folder, T=6, pooling="mean", root=tmp_path / "runs").endswith("runs/vivit-tiny_T6_mean")
 
 
 def test_compare_runs_one_row_per_head_sorted_by_the_headline(runs_root):

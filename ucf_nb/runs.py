@@ -57,7 +57,7 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
     folder = _local_folder(checkpoint)
     config = _read_config(checkpoint, str(folder) if folder is not None else checkpoint, folder)
     adapter = adapter_for(config.model_type)
-    return {"family": adapter.family, "T": adapter.default_T, "img_size": adapter.default_img_size,
+    return {"family": adapter.family, "T": adapter.clip_length(config), "img_size": adapter.default_img_size,
             "pooling": adapter.poolings[0]}
 
 
@@ -276,14 +276,15 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
     """ROC curves of every run and head on ``split``: label -> ``fpr``, ``tpr``, ``auc``, ``level``.
 
     With ``annotation_path`` (the temporal annotation) the curves are frame-level, the
-    field's benchmark (clip scores spread onto frames as :func:`ucf_nb.probe.frame_scores`
+    field's benchmark (clip scores spread onto frames as :func:`ucf_nb.metrics.frame_scores`
     does, all test videos concatenated); else clip-level. Labels are ``run`` for the linear
     head and ``run (head)`` for the others.
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .index import read_index, read_temporal_annotation
-    from .probe import frame_scores
+    from .annotations import read_temporal_annotation
+    from .index import read_index
+    from .metrics import frame_scores
 
     ann = read_temporal_annotation(annotation_path) if annotation_path is not None else None
     index_cache: dict[str, pd.DataFrame] = {}

@@ -59,6 +59,11 @@ class EncoderAdapter:
 
         return AutoModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
 
+    def clip_length(self, config: Any) -> int:
+        """Frames per clip when T is not given, for the checkpoint of ``config``: the family's
+        ``default_T``; families whose position embeddings fix T return the config's value."""
+        return int(self.default_T)
+
     def check_pooling(self, pooling: str, checkpoint: str) -> None:
         """Raise ValueError, naming the accepted values, when ``pooling`` is not one of ours."""
         if pooling not in self.poolings:

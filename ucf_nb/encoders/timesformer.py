@@ -26,6 +26,9 @@ class TimesformerAdapter(EncoderAdapter):
 
         return TimesformerModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
 
+    def clip_length(self, config: Any) -> int:
+        return int(config.num_frames)  # the frames its position (or time) embeddings were learnt for
+
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         hidden = model(pixel_values=pixel_values).last_hidden_state.float()
         if pooling == "cls":

@@ -57,6 +57,9 @@ class VideoMAEAdapter(EncoderAdapter):
                              "use pooling='mean'")
         super().check_pooling(pooling, checkpoint)
 
+    def clip_length(self, config: Any) -> int:
+        return int(config.num_frames)  # the frames its position (or time) embeddings were learnt for
+
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         check_frames(self.family, pixel_values, model.config.num_frames, model.config.image_size)
         fc_norm = getattr(model, "fc_norm", None)

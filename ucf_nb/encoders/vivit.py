@@ -35,6 +35,9 @@ class VivitAdapter(EncoderAdapter):
         return VivitModel.from_pretrained(source, config=config, add_pooling_layer=False,
                                           trust_remote_code=False, **kwargs)
 
+    def clip_length(self, config: Any) -> int:
+        return int(config.num_frames)  # the frames its position (or time) embeddings were learnt for
+
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         check_frames(self.family, pixel_values, model.config.num_frames, model.config.image_size)
         hidden = model(pixel_values=pixel_values).last_hidden_state.float()

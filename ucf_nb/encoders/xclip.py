@@ -33,6 +33,9 @@ class XClipAdapter(EncoderAdapter):
 
         return XCLIPModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
 
+    def clip_length(self, config: Any) -> int:
+        return int(config.vision_config.num_frames)  # the frames its position (or time) embeddings were learnt for
+
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         vision = model.config.vision_config
         check_frames(self.family, pixel_values, vision.num_frames, vision.image_size)
