@@ -6,17 +6,16 @@ ships (same fields, same kind of file), so it loads through exactly the path of 
 checkpoint: ``AutoConfig`` -> the family's adapter -> ``from_pretrained``. The demo and the
 tests use them; their embeddings mean nothing.
 
-========================  ==========================================  ============================
-family                    saved class                                 processor config
-========================  ==========================================  ============================
-``timesformer``           ``TimesformerModel``                        k400 style (VideoMAE proc.)
-``videomae``              ``VideoMAEForVideoClassification`` (fc_norm) k400 style (VideoMAE proc.)
-``vivit``                 ``VivitModel``                              ``VivitImageProcessor`` [-1, 1]
-``clip``                  ``CLIPModel`` (text and vision)             ``CLIPImageProcessor``
-``clip_vision``           ``CLIPVisionModelWithProjection``           ``CLIPImageProcessor``
-``xclip``                 ``XCLIPModel``                              VideoMAE processor, as X-CLIP
-``vjepa2``                ``VJEPA2Model``                             ``video_preprocessor_config``
-========================  ==========================================  ============================
+- ``timesformer``: ``TimesformerModel``, k400-style processor config (VideoMAE image processor);
+- ``videomae``: ``VideoMAEForVideoClassification`` with mean pooling and ``fc_norm`` (as
+  ``MCG-NJU/videomae-base-finetuned-kinetics``), k400-style processor config;
+- ``vivit``: ``VivitModel``, ``VivitImageProcessor`` (rescale to [-1, 1], then mean/std);
+- ``clip``: ``CLIPModel`` (text and vision towers), ``CLIPImageProcessor``;
+- ``clip_vision``: ``CLIPVisionModelWithProjection`` (model_type ``clip_vision_model``),
+  ``CLIPImageProcessor``;
+- ``xclip``: ``XCLIPModel``, a VideoMAE image processor config as X-CLIP ships;
+- ``vjepa2``: ``VJEPA2Model``, ``video_preprocessor_config.json`` as ``VJEPA2VideoProcessor``
+  writes it.
 """
 from __future__ import annotations
 
