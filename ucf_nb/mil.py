@@ -398,7 +398,7 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
             dropout: float = DEFAULTS["dropout"], hidden: Sequence[int] = DEFAULTS["hidden"],
             lambda_smooth: float = DEFAULTS["lambda_smooth"], lambda_sparse: float = DEFAULTS["lambda_sparse"],
             margin: float = DEFAULTS["margin"], val_fraction: float = DEFAULTS["val_fraction"],
-            progress: bool = False) -> MILHead:
+            n_threads: int | None = 1, progress: bool = False) -> MILHead:
     """Fit the MIL ranking head on videos with video-level labels only.
 
     Parameters
@@ -434,6 +434,10 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
         See :func:`mil_objective`.
     val_fraction : float
         Share of the training videos held out when no val is given.
+    n_threads : int or None
+        Torch CPU threads while fitting (restored afterwards); None: torch's current setting.
+        One thread is the default: the model is small, extra threads mostly wait on each
+        other on a busy machine, and a fixed count keeps the head reproducible.
     progress : bool
         A text progress bar.
 
@@ -444,6 +448,27 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
         ``val_curve`` (iteration, train loss, val video AUC, val objective), ``val_source``
         ("given" or "held out"), the video counts and the fit time.
     """
+    import torch
+
+    if n_threads is not None and int(n_threads) < 1:
+        raise ValueError(f"n_threads must be None or at least 1, got n_threads={n_threads!r}")
+    before = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    try:
+        return _fit_mil(bags, labels, n_segments=n_segments, seed=seed, val_bags=val_bags,
+                        val_labels=val_labels, refit=refit, max_iter=max_iter, eval_every=eval_every,
+                        patience=patience, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                        dropout=dropout, hidden=hidden, lambda_smooth=lambda_smooth,
+                        lambda_sparse=lambda_sparse, margin=margin, val_fraction=val_fraction,
+                        progress=progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit_mil(bags, labels, *, n_segments, seed, val_bags, val_labels, refit, max_iter, eval_every, patience,
+             batch_size, lr, weight_decay, dropout, hidden, lambda_smooth, lambda_sparse, margin,
+             val_fraction, progress) -> MILHead:
     import torch
 
     t0 = time.perf_counter()
