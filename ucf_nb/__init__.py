@@ -12,6 +12,10 @@ The public API, by concern (one module each):
 - ``ucf_nb.store``       per-split embedding arrays on disk, resume state and manifest
 - ``ucf_nb.extract``     index rows -> clip stream -> encoder -> store
 - ``ucf_nb.probe``       linear probes and the UCF-Crime metrics
+- ``ucf_nb.mil``         the weakly supervised MIL ranking head (Sultani et al. 2018)
+- ``ucf_nb.field``       the field's frame-level protocol: 16-frame truncation, bootstrap CI,
+                         false-alarm rate
+- ``ucf_nb.export``      per-video features, lists and frame labels for the field's code
 - ``ucf_nb.plots``       the figures the notebooks show
 - ``ucf_nb.report``      the book's intro page, written from a run's manifest and metrics
 - ``ucf_nb.synthetic``   synthetic videos with frame numbers drawn into the pixels
@@ -75,6 +79,16 @@ _EXPORTS: dict[str, str] = {
     "run_probe": "probe",
     "LinearProbe": "probe",
     "ProbeResult": "probe",
+    # mil
+    "fit_mil": "mil",
+    "MILHead": "mil",
+    # field
+    "frame_metrics": "field",
+    "field_frame_count": "field",
+    "auc_bootstrap_ci": "field",
+    "false_alarm_rate": "field",
+    # export
+    "export_features": "export",
     # report
     "write_intro": "report",
     "run_notebooks": "report",
