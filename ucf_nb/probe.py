@@ -66,6 +66,10 @@ FAST_N_TRAIN = 20_000
 """``fast=True`` trains on the first this many (finite) training clips, as the prototype did."""
 
 NORMAL = "Normal"
+FRAME_KEYS = ("frame_auc_test_field", "frame_auc_test_field_ci95", "frame_far_test_field",
+              "frame_auc_test", "frame_auc_test_ci95", "frame_far_test",
+              "frame_auc_test_anomalous", "frame_auc_test_anomalous_ci95")
+"""The frame-level keys of the metrics, headline first."""
 SCORES_COLUMNS = ("row", "video", "clip_idx", "y", "score")
 _CHUNK = 8192
 _QUANT_BITS = 36  # frame-score sums are exact integers at 2**-36 of the largest |score|
@@ -415,8 +419,8 @@ def _examples(names: Sequence[str], k: int = 3) -> str:
     return shown + (", ..." if len(names) > k else "")
 
 
-def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, Any] | None = None
-                   ) -> dict[str, Any]:
+def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, Any] | None = None, *,
+                   n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Every metric of the probe, from the scored splits.
 
     Parameters
@@ -427,15 +431,23 @@ def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, A
         ``score``). An absent split makes its metrics missing.
     intervals : mapping, optional
         The temporal annotation (see :func:`frame_level_auc`); None: no frame-level metrics.
+    n_boot, seed : int
+        Bootstrap resamples of the test videos behind each frame AUC's confidence interval,
+        and their seed (see :func:`ucf_nb.field.auc_bootstrap_ci`).
 
     Returns
     -------
     dict
         ``clip_auc_{s}``, ``clip_ap_{s}``, ``video_auc_{s}`` (max-pooled),
         ``video_auc_{s}_mean`` (mean-pooled) and ``per_category_auc_{s}`` for s in val, test;
-        ``frame_auc_test`` and ``frame_auc_test_anomalous``; ``counts`` (per split
-        ``n_clips``, ``n_scored``, ``n_failed``, ``n_videos``); ``frame_level`` (counts behind
-        the frame AUCs, or None) and ``missing_reasons`` (metric key -> why it is None).
+        the frame-level metrics of :data:`FRAME_KEYS`: ``frame_auc_test_field`` (the field's
+        convention: frames before the last full 16-frame block, the headline),
+        ``frame_auc_test`` (every frame) and ``frame_auc_test_anomalous`` (every frame of the
+        anomalous videos), each with ``..._ci95`` ([low, high], 95% bootstrap over test
+        videos), and ``frame_far_test_field`` / ``frame_far_test`` (false-alarm rate at 0.5
+        on the frames of normal test videos); ``counts`` (per split ``n_clips``,
+        ``n_scored``, ``n_failed``, ``n_videos``); ``frame_level`` (counts behind the frame
+        metrics per convention, or None) and ``missing_reasons`` (metric key -> why it is None).
     """
     out: dict[str, Any] = {}
     why: dict[str, str] = {}
@@ -466,15 +478,15 @@ def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, A
         for k in keys[2:]:
             if out[k] is None:
                 why[k] = f"the {split} videos with a scored clip are all of one class (normal or anomalous)"
-    out["frame_auc_test"] = out["frame_auc_test_anomalous"] = None
+    for k in FRAME_KEYS:
+        out[k] = None
     out["frame_level"] = None
-    fkeys = ("frame_auc_test", "frame_auc_test_anomalous")
     test = scored.get("test")
     if intervals is None:
-        for k in fkeys:
+        for k in FRAME_KEYS:
             why[k] = "no temporal annotation was given (pass annotation_path=)"
     elif test is None:
-        for k in fkeys:
+        for k in FRAME_KEYS:
             why[k] = "the test split has no embeddings (extract it with notebooks/02_extract.ipynb)"
     else:
         cov = annotation_coverage(test, intervals)
@@ -488,19 +500,35 @@ def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, A
                              f"annotation (e.g. {_examples(cov['not_annotated'])})")
             reason = ("the test split does not cover the annotated videos: " + "; ".join(parts) +
                       " (build the index and extract the test split from the same annotation)")
-            for k in fkeys:
+            for k in FRAME_KEYS:
                 why[k] = reason
         else:
-            auc, det = frame_level_auc(test, intervals, return_details=True)
-            auc_a, det_a = frame_level_auc(test, intervals, anomalous_only=True, return_details=True)
-            out["frame_auc_test"], out["frame_auc_test_anomalous"] = auc, auc_a
-            out["frame_level"] = {"all": det, "anomalous": det_a}
-            if auc is None:
-                why["frame_auc_test"] = "the scored test frames are all of one class"
-            if auc_a is None:
-                why["frame_auc_test_anomalous"] = ("no scored test video has an annotated interval"
-                                                   if det_a["n_frames"] == 0 else
-                                                   "the anomalous test videos' frames are all of one class")
+            from .field import frame_metrics
+
+            kw = dict(n_boot=n_boot, seed=seed)
+            fm = {"all": frame_metrics(test, intervals, convention="all", **kw),
+                  "field": frame_metrics(test, intervals, convention="field", **kw),
+                  "anomalous": frame_metrics(test, intervals, convention="all", anomalous_only=True, **kw)}
+            for name, key in (("all", "frame_auc_test"), ("field", "frame_auc_test_field"),
+                              ("anomalous", "frame_auc_test_anomalous")):
+                out[key] = fm[name]["auc"]
+                out[f"{key}_ci95"] = fm[name]["ci95"]
+            out["frame_far_test"], out["frame_far_test_field"] = fm["all"]["far"], fm["field"]["far"]
+            out["frame_level"] = {name: r["details"] for name, r in fm.items()}
+            one_class = "the scored test frames are all of one class"
+            for name, key in (("all", "frame_auc_test"), ("field", "frame_auc_test_field")):
+                if fm[name]["auc"] is None:
+                    why[key] = why[f"{key}_ci95"] = one_class
+                if fm[name]["far"] is None:
+                    why[key.replace("auc", "far")] = "no normal test video has a scored frame"
+            if fm["anomalous"]["auc"] is None:
+                why["frame_auc_test_anomalous"] = why["frame_auc_test_anomalous_ci95"] = (
+                    "no scored test video has an annotated interval"
+                    if fm["anomalous"]["details"]["n_frames"] == 0 else
+                    "the anomalous test videos' frames are all of one class")
+            for key in ("frame_auc_test_ci95", "frame_auc_test_field_ci95", "frame_auc_test_anomalous_ci95"):
+                if out[key] is None and key not in why:
+                    why[key] = "no bootstrap resample of the test videos held both classes"
     out["counts"] = counts
     out["missing_reasons"] = why
     return out
@@ -757,6 +785,71 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None
 
 # ============================================================================ the run
 
+METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
+               "video_auc_test_mean", "video_auc_val", "video_auc_val_mean") + FRAME_KEYS + (
+               "per_category_auc_test", "per_category_auc_val")
+"""The metric keys of ``metrics.json``, the same for every head."""
+
+HEADS = ("linear", "mil")
+HEAD_DIRS = {"linear": "probe", "mil": "probe-mil"}
+"""Where each head writes under ``out_dir``."""
+
+HEADLINE_ROWS = (
+    ("frame_auc_test_field", "frame ROC AUC, field protocol (f < 16 floor(n/16)), all test videos"),
+    ("frame_auc_test_field_ci95", "  95% CI (bootstrap over test videos)"),
+    ("frame_far_test_field", "  false-alarm rate at 0.5, normal test videos"),
+    ("frame_auc_test", "frame ROC AUC, every frame, all test videos"),
+    ("frame_auc_test_ci95", "  95% CI (bootstrap over test videos)"),
+    ("frame_far_test", "  false-alarm rate at 0.5, normal test videos"),
+    ("frame_auc_test_anomalous", "frame ROC AUC, every frame, anomalous test videos"),
+    ("frame_auc_test_anomalous_ci95", "  95% CI (bootstrap over test videos)"),
+    ("clip_auc", "clip ROC AUC"),
+    ("clip_ap", "clip average precision"),
+    ("video_auc", "video ROC AUC (max of clips)"),
+    ("video_auc_mean", "video ROC AUC (mean of clips)"),
+)
+
+
+def _cell(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return f"[{value[0]:.{digits}f}, {value[1]:.{digits}f}]"
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
+def metrics_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """One head's headline metrics as a table: rows metric, columns val and test.
+
+    The frame-level rows (test only) come first, the field protocol's AUC at the top; CIs are
+    shown as ``[low, high]`` strings.
+    """
+    rows = []
+    for key, label in HEADLINE_ROWS:
+        if key.startswith("frame_"):
+            rows.append((label, None, _cell(metrics.get(key))))
+        else:
+            val_key = f"{key}_val" if not key.endswith("_mean") else key.replace("_mean", "_val_mean")
+            test_key = f"{key}_test" if not key.endswith("_mean") else key.replace("_mean", "_test_mean")
+            rows.append((label, _cell(metrics.get(val_key)), _cell(metrics.get(test_key))))
+    return pd.DataFrame(rows, columns=["metric", "val", "test"]).set_index("metric")
+
+
+def compare_heads(metrics_by_head: Mapping[str, Mapping[str, Any]], split: str = "test") -> pd.DataFrame:
+    """The headline metrics of several heads side by side (rows metric, one column per head).
+
+    Parameters
+    ----------
+    metrics_by_head : mapping head name -> metrics (``metrics.json`` content)
+    split : {"test", "val"}
+        Which column of :func:`metrics_frame` to show (frame-level metrics are test only).
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got split={split!r}")
+    cols = {head: metrics_frame(m)[split] for head, m in metrics_by_head.items()}
+    return pd.DataFrame(cols)
+
+
 @dataclass
 class ProbeResult:
     """What :func:`run_probe` computed and wrote.
@@ -767,8 +860,9 @@ class ProbeResult:
         The content of ``metrics.json``.
     scores : dict split -> pandas.DataFrame
         Index rows (index = index row numbers) of val and test with a ``score`` column
-        (P(anomalous), NaN for failed clips).
-    probe : LinearProbe
+        (the head's anomaly score in [0, 1], NaN for failed clips).
+    probe : LinearProbe or MILHead
+        The fitted head (for ``head="mil"``: the head refit on train + val).
     intervals : dict or None
         The temporal annotation used (video -> half-open intervals).
     paths : dict
@@ -777,24 +871,21 @@ class ProbeResult:
 
     metrics: dict
     scores: dict
-    probe: LinearProbe
+    probe: Any
     intervals: dict | None
     paths: dict
+
+    @property
+    def head(self) -> str:
+        return str(self.metrics.get("head", "linear"))
 
     @property
     def missing_reasons(self) -> dict[str, str]:
         return dict(self.metrics.get("missing_reasons", {}))
 
     def metrics_table(self) -> pd.DataFrame:
-        """The headline metrics as a table: metric, val, test."""
-        m = self.metrics
-        rows = [("clip ROC AUC", m.get("clip_auc_val"), m.get("clip_auc_test")),
-                ("clip average precision", m.get("clip_ap_val"), m.get("clip_ap_test")),
-                ("video ROC AUC (max of clips)", m.get("video_auc_val"), m.get("video_auc_test")),
-                ("video ROC AUC (mean of clips)", m.get("video_auc_val_mean"), m.get("video_auc_test_mean")),
-                ("frame ROC AUC, all test videos", None, m.get("frame_auc_test")),
-                ("frame ROC AUC, anomalous test videos", None, m.get("frame_auc_test_anomalous"))]
-        return pd.DataFrame(rows, columns=["metric", "val", "test"]).set_index("metric")
+        """The headline metrics as a table: metric, val, test (see :func:`metrics_frame`)."""
+        return metrics_frame(self.metrics)
 
     def missing_note(self) -> str:
         """One markdown sentence per missing metric (empty when nothing is missing)."""
@@ -828,33 +919,105 @@ def _write_scores(path: Path, df: pd.DataFrame) -> None:
     os.replace(tmp, path)
 
 
+def _video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Split a split's rows by video: names, per-video embeddings (clips in temporal order),
+    video labels (1 unless Normal) and each video's row positions in ``X``."""
+    pos = np.arange(len(rows))
+    order = np.lexsort((rows["start_frame"].to_numpy(), rows["video"].astype(str).to_numpy()))
+    names = rows["video"].astype(str).to_numpy()[order]
+    cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
+    groups = np.split(pos[order], cuts) if len(order) else []
+    label = _category_label(rows)
+    videos, bags, labels = [], [], []
+    for g in groups:
+        videos.append(str(rows["video"].iloc[int(g[0])]))
+        contiguous = bool((np.diff(g) == 1).all())
+        bags.append(X[int(g[0]):int(g[-1]) + 1] if contiguous else np.asarray(X[g]))
+        labels.append(int(label[g].max()))
+    return videos, bags, np.asarray(labels, dtype=np.int8), groups
+
+
+def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[str, Any] | None):
+    from .mil import fit_mil
+
+    X_tr, _, rows_tr = loaded_train
+    _, bags, labels, _ = _video_bags(X_tr, rows_tr)
+    kw = dict(mil_params or {})
+    if loaded_val is not None:
+        Xv, _, rows_v = loaded_val
+        _, vb, vl, _ = _video_bags(Xv, rows_v)
+        if np.unique(vl).size == 2:
+            kw.update(val_bags=vb, val_labels=vl)
+    return fit_mil(bags, labels, seed=seed, **kw)
+
+
+def _mil_scores(head, X: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    out = np.full(len(rows), np.nan)
+    _, bags, _, groups = _video_bags(X, rows)
+    for bag, g in zip(bags, groups):
+        out[g] = head.score(bag)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathLike | None = None,
               annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
-              seed: int = 0, fast: bool = False, *, Cs: Sequence[float] = DEFAULT_CS) -> ProbeResult:
-    """Probe a run's embeddings and write its metrics.
+              seed: int = 0, fast: bool = False, *, head: str = "linear", Cs: Sequence[float] = DEFAULT_CS,
+              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000) -> ProbeResult:
+    """Fit a head on a run's embeddings, score val and test, and write its metrics.
 
     Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
-    split not extracted makes its metrics missing), fits :func:`fit_probe` on train (``C``
-    chosen on val), scores val and test, computes :func:`evaluate_probe` and writes
+    split not extracted makes its metrics missing), fits the head, scores val and test,
+    computes :func:`evaluate_probe` and writes, into ``out_dir/probe`` (``head="linear"``)
+    or ``out_dir/probe-mil`` (``head="mil"``):
 
-    - ``out_dir/probe/metrics.json``: the metrics, the probe's settings (top-level scalars
-      ``mode``, ``C``, ``seed``, ``max_train``, ``n_train``...), ``missing_reasons``,
-      ``counts``, ``frame_level``, ``embeddings`` (what was probed) and ``timing`` (seconds;
-      the only part that changes between two identical runs);
-    - ``out_dir/probe/scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
-      ``clip_idx``, ``y``, ``score`` (P(anomalous); empty for failed clips).
+    - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
+      the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
+      head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
+      ``missing_reasons``, ``embeddings`` (what was probed), ``versions`` and ``timing``
+      (seconds; the only part that changes between two identical runs);
+    - ``scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
+      ``clip_idx``, ``y``, ``score`` (anomaly score in [0, 1]; empty for failed clips).
+
+    Heads:
+
+    - ``"linear"``: :func:`fit_probe` on the training clips, each labelled with its video's
+      label, ``C`` chosen on val.
+    - ``"mil"``: :func:`ucf_nb.fit_mil` (Sultani et al. 2018) on the training videos as bags
+      of clips with video labels only; its iteration count is chosen on val, then it is refit
+      on train + val (the published protocol trains on the whole official training list).
+      Test is scored by the refit head; val by the head fitted on train only (the one
+      chosen on val), so that val numbers are not scores of training videos.
 
     Parameters
     ----------
     out_dir : str or path-like
-        The extraction's output folder (relative paths resolve against the project root);
-        the probe writes into ``out_dir/probe``.
+        The extraction's output folder (relative paths resolve against the project root).
     manifest : str or path-like, optional
         Read the embeddings from this ``manifest.json`` instead of ``out_dir``'s.
     annotation_path : str or path-like, optional
         ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``; None: no frame-level metrics.
-    max_train, seed, fast, Cs
-        See :func:`fit_probe`.
+    max_train, fast, Cs
+        Linear head only, see :func:`fit_probe`.
+    seed : int
+        Seeds the head's fit and the bootstrap.
+    head : {"linear", "mil"}
+    mil_params : mapping, optional
+        Extra keyword arguments of :func:`ucf_nb.fit_mil` (e.g. ``max_iter``).
+    n_boot : int
+        Bootstrap resamples behind each frame AUC's confidence interval.
 
     Returns
     -------
@@ -863,6 +1026,11 @@ def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathL
     from . import __version__
     from .paths import display_path, resolve_path
 
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got head={head!r}")
+    if head == "mil" and (fast or max_train is not None):
+        raise ValueError("fast and max_train apply to the linear head only: leave them at their defaults "
+                         "with head='mil'")
     t0 = time.perf_counter()
     out = resolve_path(out_dir)
     source = resolve_path(manifest) if manifest is not None else out
@@ -881,9 +1049,22 @@ def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathL
                                 "notebooks/02_extract.ipynb with split='train' first")
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in ("val", "test")}
-    X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
     t_load = time.perf_counter()
-    probe = fit_probe(X_tr, y_tr, X_va, y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
+    if head == "linear":
+        X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
+        fitted = fit_probe(X_tr, y_tr, X_va, y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
+        settings = dict(fitted.settings)
+        n_tr_failed = settings["n_train_failed"]
+        scorer = {s: fitted.predict_proba for s in ("val", "test")}
+    else:
+        fitted = _fit_mil_head((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, mil_params=mil_params)
+        settings = dict(fitted.settings)
+        settings["val_scored_by"] = ("the head fitted on train only (chosen on val)" if fitted.selected is not None
+                                     else "the head itself")
+        n_tr_failed = int((~_finite_rows(X_tr)).sum())
+        val_head = fitted.selected if fitted.selected is not None else fitted
+        scorer = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
+                  "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
     t_fit = time.perf_counter()
     del X_tr
 
@@ -896,19 +1077,17 @@ def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathL
                             "n_frames", "anomaly_frac") if c in rows.columns]
         df = rows[keep].copy()
         df["y"] = np.asarray(y).astype(np.int64)
-        df["score"] = probe.predict_proba(X)
+        df["score"] = scorer[split](X) if head == "linear" else scorer[split](X, rows)
         scores[split] = df
-    metrics = evaluate_probe(scores, intervals)
+    metrics = evaluate_probe(scores, intervals, n_boot=n_boot, seed=seed)
     t_eval = time.perf_counter()
 
     man = read_manifest(source)
-    result = {k: metrics[k] for k in ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test",
-                                      "video_auc_test", "video_auc_test_mean", "video_auc_val",
-                                      "video_auc_val_mean", "frame_auc_test", "frame_auc_test_anomalous",
-                                      "per_category_auc_test", "per_category_auc_val")}
-    result.update(probe.settings)
+    result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
+    result["head"] = head
+    result["seed"] = int(seed)
+    result["settings"] = _jsonable({k: v for k, v in settings.items() if k != "fit_s"})
     result["annotation_path"] = display_path(resolve_path(annotation_path)) if annotation_path else None
-    n_tr_failed = probe.settings["n_train_failed"]
     result["counts"] = {"train": {"n_clips": int(len(y_tr)), "n_scored": int(len(y_tr)) - n_tr_failed,
                                   "n_failed": n_tr_failed, "n_videos": int(rows_tr["video"].nunique())},
                         **metrics["counts"]}
@@ -917,18 +1096,19 @@ def run_probe(out_dir: str | os.PathLike = "processed", manifest: str | os.PathL
     result["embeddings"] = {"source": display_path(source), "checkpoint": man.get("model", {}).get("checkpoint"),
                             "embedding_dim": man.get("embedding_dim"), "pooling": man.get("pooling"),
                             "index_sha256": man.get("index", {}).get("sha256")}
-    result["versions"] = {"ucf_nb": __version__, "scikit-learn": _version("sklearn"), "numpy": np.__version__}
+    result["versions"] = {"ucf_nb": __version__, "scikit-learn": _version("sklearn"), "numpy": np.__version__,
+                          "torch": _version("torch") if head == "mil" else None}
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
 
-    probe_dir = out / "probe"
+    probe_dir = out / HEAD_DIRS[head]
     probe_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": probe_dir / "metrics.json"}
     for split, df in scores.items():
         paths[f"scores_{split}"] = probe_dir / f"scores_{split}.csv"
         _write_scores(paths[f"scores_{split}"], df)
     _write_json(paths["metrics"], result)
-    return ProbeResult(metrics=result, scores=scores, probe=probe, intervals=intervals, paths=paths)
+    return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
 
 
 def _version(module: str) -> str | None:
