@@ -452,5 +452,7 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
     assert "no temporal annotation was given" in text        # the missing frame AUC, explained
     pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann)),
                         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
-    assert "Every metric was computed." in done.read_text()
+    text = done.read_text()
+    assert "**linear**: every metric was computed." in text and "**mil**: every metric was computed." in text
+    assert (out / "probe-mil" / "metrics.json").exists()
     assert json.loads((out / "probe" / "metrics.json").read_text())["frame_auc_test"] is not None

@@ -79,6 +79,8 @@ _EXPORTS: dict[str, str] = {
     "run_probe": "probe",
     "LinearProbe": "probe",
     "ProbeResult": "probe",
+    "compare_heads": "probe",
+    "metrics_frame": "probe",
     # mil
     "fit_mil": "mil",
     "MILHead": "mil",
