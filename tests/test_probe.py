@@ -445,12 +445,14 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
     assert [c.metadata.get("tags") for c in nb.cells].count(["parameters"]) == 1
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     done = tmp_path / "03.ipynb"
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out)), kernel_name="python3",
+    short = {"max_iter": 40, "eval_every": 20, "patience": 1, "hidden": [16, 8]}
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), mil_params=short), kernel_name="python3",
                         progress_bar=False, cwd=str(tmp_path))
     text = done.read_text()
     assert (out / "probe" / "metrics.json").exists()
     assert "no temporal annotation was given" in text        # the missing frame AUC, explained
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann)),
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann),
+                                                             mil_params=short),
                         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
     text = done.read_text()
     assert "**linear**: every metric was computed." in text and "**mil**: every metric was computed." in text

@@ -249,7 +249,7 @@ class MILHead:
 # ============================================================================ fitting
 
 DEFAULTS: dict[str, Any] = dict(hidden=(512, 32), dropout=0.6, lr=0.01, weight_decay=1e-3, batch_size=30,
-                                max_iter=3000, eval_every=100, patience=8, margin=1.0, lambda_smooth=8e-5,
+                                max_iter=2000, eval_every=100, patience=5, margin=1.0, lambda_smooth=8e-5,
                                 lambda_sparse=8e-5, val_fraction=0.2)
 
 
