@@ -92,3 +92,12 @@ def test_export_n1d_layout_without_labels_and_bad_layout(tmp_path):
     assert info["test_frame_labels"] is None and not (tmp_path / "e" / "test_frame_labels.npy").exists()
     with pytest.raises(ValueError, match="layout must be"):
         export_features(out, tmp_path / "e", layout="10crop")
+
+
+def test_export_command_line(tmp_path, capsys):
+    from ucf_nb.export import main
+
+    out, ann, _ = _write_store(tmp_path)
+    assert main([str(out), str(tmp_path / "cli"), "--annotation", str(ann), "--layout", "n1d"]) == 0
+    assert "wrote 9 train and 4 test videos ((n_blocks, 1, D), float32)" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "test_frame_labels.npy").is_file()

@@ -216,3 +216,25 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     }
     (out / "export.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ucf_nb.export RUN_DIR DEST [--annotation FILE] [--layout nd|n1d]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m ucf_nb.export",
+                                 description="Write a run's embeddings in the layout of the field's training code.")
+    ap.add_argument("run_dir", help="the extraction's output folder (out_dir of notebook 02)")
+    ap.add_argument("dest", help="folder to write the export into")
+    ap.add_argument("--annotation", default=None,
+                    help="Temporal_Anomaly_Annotation_for_Testing_Videos.txt (for test_frame_labels.npy)")
+    ap.add_argument("--layout", default="nd", choices=LAYOUTS, help="nd: (n, D); n1d: (n, 1, D)")
+    args = ap.parse_args(argv)
+    info = export_features(args.run_dir, args.dest, annotation_path=args.annotation, layout=args.layout)
+    print(f"wrote {info['lists']['train']['n_videos']} train and {info['lists']['test']['n_videos']} test videos "
+          f"({info['shape']}, float32) to {args.dest}; {len(info['skipped'])} left out")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
