@@ -795,19 +795,22 @@ HEAD_DIRS = {"linear": "probe", "mil": "probe-mil"}
 """Where each head writes under ``out_dir``."""
 
 HEADLINE_ROWS = (
-    ("frame_auc_test_field", "frame ROC AUC, field protocol (f < 16 floor(n/16)), all test videos"),
-    ("frame_auc_test_field_ci95", "  95% CI (bootstrap over test videos)"),
-    ("frame_far_test_field", "  false-alarm rate at 0.5, normal test videos"),
-    ("frame_auc_test", "frame ROC AUC, every frame, all test videos"),
-    ("frame_auc_test_ci95", "  95% CI (bootstrap over test videos)"),
-    ("frame_far_test", "  false-alarm rate at 0.5, normal test videos"),
-    ("frame_auc_test_anomalous", "frame ROC AUC, every frame, anomalous test videos"),
-    ("frame_auc_test_anomalous_ci95", "  95% CI (bootstrap over test videos)"),
+    ("frame_auc_test_field", "frame AUC, field protocol"),
+    ("frame_auc_test_field_ci95", "  95% CI"),
+    ("frame_far_test_field", "  false alarms at 0.5"),
+    ("frame_auc_test", "frame AUC, every frame"),
+    ("frame_auc_test_ci95", "  95% CI"),
+    ("frame_far_test", "  false alarms at 0.5"),
+    ("frame_auc_test_anomalous", "frame AUC, anomalous videos"),
+    ("frame_auc_test_anomalous_ci95", "  95% CI"),
     ("clip_auc", "clip ROC AUC"),
     ("clip_ap", "clip average precision"),
     ("video_auc", "video ROC AUC (max of clips)"),
     ("video_auc_mean", "video ROC AUC (mean of clips)"),
 )
+"""Rows of :func:`metrics_frame`: the field protocol (frames before the last full 16-frame
+block, the headline), every frame, the anomalous test videos; CIs are 95% bootstrap intervals
+over test videos, false alarms the share of normal test videos' frames scored >= 0.5."""
 
 
 def _cell(value: Any, digits: int = 4) -> Any:
