@@ -360,6 +360,13 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
     m = json.loads((out / "probe-mil" / "metrics.json").read_text())
     assert m == mil.metrics and m["head"] == "mil"
     assert set(m) == set(lin.metrics)                       # the comparison page reads both
+    from ucf_nb import compare_heads
+
+    table = compare_heads({"linear": lin.metrics, "mil": m})
+    assert list(table.columns) == ["linear", "mil"] and table.index[0] == "frame AUC, field protocol"
+    assert table.loc["frame AUC, field protocol", "mil"] == round(m["frame_auc_test_field"], 4)
+    lo, hi = m["frame_auc_test_field_ci95"]
+    assert table["mil"].iloc[1] == f"[{lo:.4f}, {hi:.4f}]"
     assert (out / "probe" / "metrics.json").exists()       # the linear probe's results stay
     assert m["missing_reasons"] == {}
     s = m["settings"]
