@@ -145,3 +145,16 @@ def test_frame_metrics_false_alarms_only_on_normal_videos_and_only_evaluated_fra
     assert ma["far"] is None and ma["auc"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="convention must be one of"):
         frame_metrics(rows, intervals, convention="rtfm")
+
+
+def test_bootstrap_pair_counts_give_the_exact_auc_of_any_resample():
+    from ucf_nb.field import _video_pair_counts
+
+    rng = np.random.default_rng(7)
+    y, s, g = _videos(12, rng)
+    s = np.round(s, 1)                                      # ties within and across videos
+    A, pos, neg = _video_pair_counts(y, s, g, 12)
+    for _ in range(5):
+        m = rng.integers(0, 3, 12).astype(float)
+        expect = weighted_auc(y, s, m[g])
+        assert m @ A @ m / ((m @ pos) * (m @ neg)) == pytest.approx(expect, abs=1e-12)
