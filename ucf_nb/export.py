@@ -125,7 +125,8 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     from tqdm.auto import tqdm
 
     from .paths import display_path, resolve_path
-    from .store import load_embeddings, read_manifest
+    from .manifest import read_manifest
+    from .store import load_embeddings
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'nd' ((n, D)) or 'n1d' ((n, 1, D)), got layout={layout!r}")
@@ -138,7 +139,7 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
                                     f"notebooks/02_extract.ipynb with split='{need}' first")
     intervals = None
     if annotation_path is not None:
-        from .index import read_temporal_annotation
+        from .annotations import read_temporal_annotation
 
         intervals = read_temporal_annotation(annotation_path)
     out = resolve_path(dest)
