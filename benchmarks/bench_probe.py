@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[var] = str(args.threads)
 
     from ucf_nb.paths import display_path, resolve_path
-    from ucf_nb.probe import fit_probe, frame_level_auc, run_probe
+    from ucf_nb.metrics import frame_level_auc
+    from ucf_nb.probe import fit_probe, run_probe
     from ucf_nb.store import load_embeddings
 
     folder = resolve_path(args.folder)
