@@ -8,7 +8,7 @@ The public API, by concern (one module each):
 - ``ucf_nb.video``       decode a video once, in order, handing out the frames clips need
 - ``ucf_nb.preprocess``  preprocessing as a value (resize, crop, mean, std), with presets
 - ``ucf_nb.dataset``     the map-style reference dataset and the per-video clip stream
-- ``ucf_nb.encoder``     load a frozen Hugging Face video encoder and pool its tokens
+- ``ucf_nb.encoders``    load a frozen Hugging Face video encoder (one adapter per family)
 - ``ucf_nb.store``       per-split embedding arrays on disk, resume state and manifest
 - ``ucf_nb.extract``     index rows -> clip stream -> encoder -> store
 - ``ucf_nb.probe``       linear probes and the UCF-Crime metrics
@@ -57,9 +57,12 @@ _EXPORTS: dict[str, str] = {
     "ClipDataset": "dataset",
     "VideoClipStream": "dataset",
     "collate_clips": "dataset",
-    # encoder
-    "Encoder": "encoder",
-    "load_encoder": "encoder",
+    # encoders
+    "Encoder": "encoders",
+    "load_encoder": "encoders",
+    "EncoderLoadError": "encoders",
+    "resolve_device": "encoders",
+    "resolve_precision": "encoders",
     # store
     "EmbeddingStore": "store",
     "load_embeddings": "store",

@@ -15,8 +15,6 @@ import numpy as np
 
 __all__ = ["extract_split"]
 
-PREPROCESSING_KINDS = ("checkpoint", "seed")
-
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
@@ -26,13 +24,13 @@ def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) ->
         raise ValueError(f"extract_split: {name} must be an int >= {minimum}{extra}, got {name}={value!r}")
 
 
-def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv",
+def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
                   out_dir: str | os.PathLike = "processed",
-                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int = 8,
-                  img_size: int = 224, batch_size: int = 16, num_workers: int = 8, device: str = "auto",
-                  precision: str = "auto", pooling: str = "cls", preprocessing: str = "checkpoint",
+                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int | None = 8,
+                  img_size: int | None = 224, batch_size: int = 16, num_workers: int = 8, device: str = "auto",
+                  precision: str = "auto", pooling: str | None = "cls", preprocessing: str = "checkpoint",
                   video_root: str | os.PathLike | None = None, resume: bool = True, limit: int | None = None,
-                  shard_index: int = 0, num_shards: int = 1, *, progress: bool = True) -> dict[str, Any]:
+                  shard_index: int = 0, num_shards: int = 1, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -45,10 +43,12 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         Where ``emb_{split}.npy`` and friends and ``manifest.json`` go.
     checkpoint : str or path-like
         Hugging Face hub id, or a local folder written by ``save_pretrained``.
-    T : int
-        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``.
-    img_size : int
-        Side of the square frames the encoder sees, in pixels.
+    T : int, optional
+        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``. None: the
+        encoder family's default (``EncoderAdapter.default_T``).
+    img_size : int, optional
+        Side of the square frames the encoder sees, in pixels. None: the family's default
+        (``EncoderAdapter.default_img_size``).
     batch_size : int
         Clips per forward pass.
     num_workers : int
@@ -58,8 +58,9 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast dtype; ``"auto"``: bf16 where the device computes it natively, else fp32.
         Embeddings are stored as float16 whatever the precision.
-    pooling : {"cls", "mean"}
-        CLS token (TimeSformer) or mean of the patch tokens (any model, VideoMAE included).
+    pooling : str, optional
+        One of the family's poolings: CLS token (TimeSformer) or mean of the patch tokens
+        (any model, VideoMAE included). None: the family's default.
     preprocessing : {"checkpoint", "seed"}
         The checkpoint's own preprocessor config, or the prototype's (squash, ImageNet stats).
     video_root : str or path-like, optional
@@ -88,21 +89,22 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         ``clips_per_s``, ``device``, ``precision``, ``shard_index``, ``num_shards`` and
         ``manifest`` (path of the manifest, relative to the project root when inside it).
     """
-    from .encoder import load_encoder
+    from .encoders import load_encoder
     from .paths import display_path, resolve_path
+    from .preprocess import check_preprocessing_kind
     from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
 
     if not isinstance(split, str) or not split:
         raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
-    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("batch_size", batch_size, 1),
+    for name, value, lo in (("batch_size", batch_size, 1),
                             ("num_workers", num_workers, 0), ("num_shards", num_shards, 1),
                             ("shard_index", shard_index, 0)):
         _check_int(name, value, lo)
-    _check_int("limit", limit, 1, allow_none=True)
+    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("limit", limit, 1)):
+        _check_int(name, value, lo, allow_none=True)
     if shard_index >= num_shards:
         raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
-    if preprocessing not in PREPROCESSING_KINDS:
-        raise ValueError(f"extract_split: preprocessing must be 'checkpoint' or 'seed', got {preprocessing!r}")
+    check_preprocessing_kind(preprocessing, "extract_split: ")
 
     index_file = resolve_path(index_path)
     if not index_file.is_file():
@@ -119,11 +121,13 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     rows = df.index.to_numpy()[rows].astype(np.int64)
 
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling)
+    T = encoder.adapter.default_T if T is None else T
+    img_size = encoder.adapter.default_img_size if img_size is None else img_size
     prep = encoder.preprocessing(preprocessing, img_size)
     info = encoder.info
     settings = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
                     revision=info["revision"], model_type=info["model_type"],
-                    embedding_dim=info["embedding_dim"], pooling=pooling, precision=info["precision"],
+                    embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
                     T=int(T), img_size=int(img_size), preprocessing=prep.to_dict(),
                     index_path=display_path(index_file), versions=package_versions())
     store = EmbeddingStore(out_dir)

@@ -23,7 +23,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS"]
+__all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
+           "PREPROCESSING_KINDS", "check_preprocessing_kind"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,6 +42,17 @@ INTERPOLATIONS = {
     "area": "INTER_AREA",
     "lanczos": "INTER_LANCZOS4",
 }
+
+#: what an encoder is fed: "checkpoint" (its own processor config) or "seed" (the prototype's)
+PREPROCESSING_KINDS = ("checkpoint", "seed")
+
+
+def check_preprocessing_kind(kind: Any, who: str = "") -> None:
+    """Raise ValueError unless ``kind`` is one of :data:`PREPROCESSING_KINDS`; ``who``
+    prefixes the message (e.g. ``"extract_split: "``)."""
+    if kind not in PREPROCESSING_KINDS:
+        raise ValueError(f"{who}preprocessing must be 'checkpoint' or 'seed', got preprocessing={kind!r}")
+
 
 # PIL resample codes used in Hugging Face preprocessor configs -> our interpolation names.
 # PIL's BOX (4) averages like OpenCV's INTER_AREA; HAMMING (5) has no OpenCV twin.
