@@ -188,9 +188,7 @@ class Encoder:
             raise ValueError(f"pixel_values must be floating point (normalised), got dtype {pixel_values.dtype}: "
                              "use Preprocessing.normalize first")
         x = pixel_values.to(self.device, non_blocking=True)
-        with torch.inference_mode(), self._autocast():
-            pooled = self._forward(x)
-        return pooled.float().cpu()
+        return self._forward(x).float().cpu()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """The adapter's pooled forward pass, through the compiled model when there is one.
@@ -202,22 +200,24 @@ class Encoder:
         from then on (``info["compile"]`` becomes False).
         """
         if self.compiled is None:
-            return self.adapter.embed(self.model, x, self.pooling)
+            with torch.inference_mode(), self._autocast():
+                return self.adapter.embed(self.model, x, self.pooling)
         n = x.shape[0]
-        if n < self._compiled_batch:
+        if n < self._compiled_batch:  # padded outside inference mode, like the input, so the graph's guards hold
             x = torch.cat([x, x.new_zeros((self._compiled_batch - n, *x.shape[1:]))])
         try:
-            out = self.adapter.embed(self.compiled, x, self.pooling)[:n]
+            with torch.inference_mode(), self._autocast():
+                out = self.adapter.embed(self.compiled, x, self.pooling)[:n]
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say so once
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            warnings.warn(f"torch.compile failed for {self.info.get('checkpoint')!r} ({type(exc).__name__}: {first}); "
+            warnings.warn(f"torch.compile failed for {self.info.get('checkpoint')!r} ({_root_cause(exc)}); "
                           "running it without compile from now on (pass compile=False to skip the attempt)",
                           RuntimeWarning, stacklevel=3)
             self.compiled = None
             self.info["compile"] = False
-            return self.adapter.embed(self.model, x[:n], self.pooling)
+            with torch.inference_mode(), self._autocast():
+                return self.adapter.embed(self.model, x[:n], self.pooling)
         self._compiled_batch = max(self._compiled_batch, n)
         return out
 
@@ -239,6 +239,19 @@ class Encoder:
         if kind == "seed":
             return Preprocessing.seed(img_size=img_size)
         return _checkpoint_preprocessing(self.adapter, self.info["checkpoint"], img_size)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """``Type: first line`` of the innermost cause of ``exc`` (compiler errors wrap the real one)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "inner_exception", None) or exc.__cause__
+        if inner is None:
+            break
+        exc = inner
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0].strip()[:300]}" if lines else type(exc).__name__
 
 
 def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int) -> "Preprocessing":
