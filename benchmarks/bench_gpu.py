@@ -205,11 +205,13 @@ frames = {{v: probe_video(v).n_frames for v in {[str(v) for v in videos]!r}}}
 p = {str(videos[0])!r}
 w = clip_windows(frames[p], {CLIP_LEN}, {STRIDE})
 df = pd.DataFrame(dict(path=p, start_frame=w[:, 0], end_frame=w[:, 1], y=0))
-n = 0; t0 = time.perf_counter()
-while time.perf_counter() - t0 < {seconds}:
+best = 0.0; t_all = time.perf_counter()
+while time.perf_counter() - t_all < {seconds} or best == 0.0:  # whole passes; the best one counts
+    n = 0; t0 = time.perf_counter()
     for item in VideoClipStream(df, T={T}, preprocessing=Preprocessing.seed({SIZE}), decode_threads=1):
         n += 1
-print(json.dumps(dict(rate=n / (time.perf_counter() - t0), frames=frames)))
+    best = max(best, n / (time.perf_counter() - t0))
+print(json.dumps(dict(rate=best, frames=frames)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -217,6 +219,42 @@ print(json.dumps(dict(rate=n / (time.perf_counter() - t0), frames=frames)))
         raise RuntimeError(f"decode measurement failed: {out.stderr[-2000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return float(res["rate"]), {k: int(v) for k, v in res["frames"].items()}
+
+
+def loader_rate(index: Path, *, workers: int, batch: int, clips: int) -> float:
+    """Clips/s the data side alone delivers: ``VideoClipStream`` through a DataLoader with
+    ``workers`` workers and ``collate_clips`` (decode, resize, collate, hand-over), the main
+    process only taking the batches; from the first batch asked for to the last received."""
+    import pandas as pd
+    from torch.utils.data import DataLoader
+
+    from ucf_nb import Preprocessing, VideoClipStream, collate_clips
+
+    df = pd.read_csv(index).iloc[:clips]
+    loader = DataLoader(VideoClipStream(df, T=T, preprocessing=Preprocessing.seed(SIZE), on_error="skip"),
+                        batch_size=batch, num_workers=workers, collate_fn=collate_clips)
+    n, t0 = 0, time.perf_counter()
+    for b in loader:
+        n += len(b["row"])
+    return n / (time.perf_counter() - t0)
+
+
+def decode_only(videos: list[Path], work: Path, *, target: float, workers: int, batch: int, seconds: float) -> str:
+    """``--decode-only``: decoding per core on the benchmark videos, and what a target rate needs."""
+    rate, n_frames = decode_rate_one_core(videos, seconds=seconds)
+    per_video = [decode_rate_one_core([v], seconds=seconds)[0] for v in videos[1:]]
+    index, n_index = _make_index(videos, n_frames, work, 1)
+    lr = loader_rate(index, workers=workers, batch=batch, clips=n_index)
+    rates = [rate] + per_video
+    lines = [f"Machine: {_machine('cpu')}; load average {os.getloadavg()[0]:.1f}. "
+             f"Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.", "",
+             f"Decoding one core (extraction stream, uint8 {SIZE}x{SIZE}, best pass per video): "
+             + ", ".join(f"{r:.0f}" for r in rates) + f" clips/s (mean {sum(rates) / len(rates):.0f}); "
+             f"{target:.0f} clips/s needs {target / (sum(rates) / len(rates)):.1f} such cores.",
+             f"DataLoader, {workers} worker(s), batches of {batch}, {n_index} clips (decode + collate + hand-over, "
+             f"main process only receiving): {lr:.0f} clips/s, i.e. {lr / max(1, workers):.0f} per worker; "
+             f"{target:.0f} clips/s needs {target / (lr / max(1, workers)):.1f} workers + 1 core for the main process."]
+    return "\n".join(lines)
 
 
 def _sync(dev) -> None:
@@ -374,6 +412,8 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--budget", type=float, default=330.0, help="skip later pipelines past this many seconds")
     p.add_argument("--skip", default="", help="comma-separated pipelines to skip: a,b,c,d")
     p.add_argument("--smoke", action="store_true", help="tiny model on the CPU, a few seconds per pipeline")
+    p.add_argument("--decode-only", action="store_true",
+                   help="only measure decoding per core and a DataLoader's rate on the videos, then stop")
     p.add_argument("--out", default=None, help="also write the markdown table to this file")
     p.add_argument("--write-readme", action="store_true", help="put the table into benchmarks/README.md")
     args = p.parse_args(argv)
@@ -411,6 +451,13 @@ def main(argv: list[str] | None = None) -> str:
     work = resolve(args.work)
     work.mkdir(parents=True, exist_ok=True)
     videos = _videos_in(resolve(args.videos))
+    if args.decode_only:
+        text = decode_only(videos, work, target=args.target, workers=1 if workers == "auto" else workers,
+                           batch=16 if batch == "auto" else batch, seconds=4.0)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        return text
     ckpt = write_checkpoint(work / ("tiny_timesformer" if args.smoke else "timesformer_base_random"), args.smoke)
 
     from ucf_nb.encoders import load_encoder
