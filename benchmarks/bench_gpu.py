@@ -189,10 +189,11 @@ class GpuSampler:
         return sum(vals) / len(vals) if vals else None
 
 
-def decode_rate_one_core(videos: list[Path], seconds: float = 4.0) -> tuple[float, dict[str, int]]:
+def decode_rate_one_core(videos: list[Path], seconds: float = 4.0) -> tuple[float, dict[str, int], float]:
     """Clips/s of the extraction stream (decode + resize to 224, uint8) on ONE core over the
-    first video, and every video's frame count, in a fresh process (OpenCV must not be used
-    in this one before DataLoader workers fork)."""
+    first video, every video's frame count, and clips per CPU-second (what a dedicated core
+    gives, also on a machine busy with other jobs), in a fresh process (OpenCV must not be
+    used in this one before DataLoader workers fork)."""
     code = f"""
 import json, os, sys, time
 sys.path.insert(0, {str(ROOT)!r})
@@ -205,26 +206,31 @@ frames = {{v: probe_video(v).n_frames for v in {[str(v) for v in videos]!r}}}
 p = {str(videos[0])!r}
 w = clip_windows(frames[p], {CLIP_LEN}, {STRIDE})
 df = pd.DataFrame(dict(path=p, start_frame=w[:, 0], end_frame=w[:, 1], y=0))
-best = 0.0; t_all = time.perf_counter()
+best = best_cpu = 0.0; t_all = time.perf_counter()
 while time.perf_counter() - t_all < {seconds} or best == 0.0:  # whole passes; the best one counts
-    n = 0; t0 = time.perf_counter()
+    n = 0; t0 = time.perf_counter(); c0 = time.process_time()
     for item in VideoClipStream(df, T={T}, preprocessing=Preprocessing.seed({SIZE}), decode_threads=1):
         n += 1
     best = max(best, n / (time.perf_counter() - t0))
-print(json.dumps(dict(rate=best, frames=frames)))
+    best_cpu = max(best_cpu, n / max(1e-9, time.process_time() - c0))
+print(json.dumps(dict(rate=best, cpu_rate=best_cpu, frames=frames)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     if out.returncode != 0:
         raise RuntimeError(f"decode measurement failed: {out.stderr[-2000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(res["rate"]), {k: int(v) for k, v in res["frames"].items()}
+    return float(res["rate"]), {k: int(v) for k, v in res["frames"].items()}, float(res["cpu_rate"])
 
 
-def loader_rate(index: Path, *, workers: int, batch: int, clips: int) -> float:
-    """Clips/s the data side alone delivers: ``VideoClipStream`` through a DataLoader with
+def loader_rate(index: Path, *, workers: int, batch: int, clips: int) -> tuple[float, float, float]:
+    """What the data side alone delivers: ``VideoClipStream`` through a DataLoader with
     ``workers`` workers and ``collate_clips`` (decode, resize, collate, hand-over), the main
-    process only taking the batches; from the first batch asked for to the last received."""
+    process only taking the batches. Returns (clips/s from the first batch asked for to the
+    last received, clips per CPU-second of the workers, CPU-seconds of the main process per
+    clip)."""
+    import resource
+
     import pandas as pd
     from torch.utils.data import DataLoader
 
@@ -233,27 +239,38 @@ def loader_rate(index: Path, *, workers: int, batch: int, clips: int) -> float:
     df = pd.read_csv(index).iloc[:clips]
     loader = DataLoader(VideoClipStream(df, T=T, preprocessing=Preprocessing.seed(SIZE), on_error="skip"),
                         batch_size=batch, num_workers=workers, collate_fn=collate_clips)
-    n, t0 = 0, time.perf_counter()
-    for b in loader:
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
+    it = iter(loader)
+    for b in it:
         n += len(b["row"])
-    return n / (time.perf_counter() - t0)
+    wall, main_cpu = time.perf_counter() - t0, time.process_time() - c0
+    del it  # joins the workers, so that their CPU time is counted below
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+    return n / wall, (n / worker_cpu if worker_cpu > 0 else float("nan")), main_cpu / max(1, n)
 
 
 def decode_only(videos: list[Path], work: Path, *, target: float, workers: int, batch: int, seconds: float) -> str:
     """``--decode-only``: decoding per core on the benchmark videos, and what a target rate needs."""
-    rate, n_frames = decode_rate_one_core(videos, seconds=seconds)
-    per_video = [decode_rate_one_core([v], seconds=seconds)[0] for v in videos[1:]]
+    runs = [decode_rate_one_core([v], seconds=seconds) for v in videos]
+    n_frames = {k: v for r in runs for k, v in r[1].items()}
     index, n_index = _make_index(videos, n_frames, work, 1)
-    lr = loader_rate(index, workers=workers, batch=batch, clips=n_index)
-    rates = [rate] + per_video
-    lines = [f"Machine: {_machine('cpu')}; load average {os.getloadavg()[0]:.1f}. "
+    lr, lr_cpu, main_cpu = loader_rate(index, workers=workers, batch=batch, clips=n_index)
+    wall = [r[0] for r in runs]
+    cpu = [r[2] for r in runs]
+    mean_cpu = sum(cpu) / len(cpu)
+    lines = [f"Machine: {_machine('cpu')}; load average {os.getloadavg()[0]:.1f} (other jobs). "
              f"Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.", "",
-             f"Decoding one core (extraction stream, uint8 {SIZE}x{SIZE}, best pass per video): "
-             + ", ".join(f"{r:.0f}" for r in rates) + f" clips/s (mean {sum(rates) / len(rates):.0f}); "
-             f"{target:.0f} clips/s needs {target / (sum(rates) / len(rates)):.1f} such cores.",
-             f"DataLoader, {workers} worker(s), batches of {batch}, {n_index} clips (decode + collate + hand-over, "
-             f"main process only receiving): {lr:.0f} clips/s, i.e. {lr / max(1, workers):.0f} per worker; "
-             f"{target:.0f} clips/s needs {target / (lr / max(1, workers)):.1f} workers + 1 core for the main process."]
+             f"- Decoding on one core (extraction stream: decode, convert, resize to uint8 {SIZE}x{SIZE}), best pass "
+             f"per video, clips per CPU-second (= clips/s of a dedicated core): "
+             + ", ".join(f"{r:.0f}" for r in cpu) + f" (mean {mean_cpu:.0f}); wall-clock on this busy machine: "
+             + ", ".join(f"{r:.0f}" for r in wall) + " clips/s.",
+             f"- Through a DataLoader ({workers} worker(s), batches of {batch}, {n_index} clips; decode + collate + "
+             f"hand-over, the main process only receiving): {lr_cpu:.0f} clips per worker CPU-second "
+             f"({lr:.0f} clips/s wall); the main process spent {1e3 * main_cpu:.2f} ms of CPU per clip receiving.",
+             f"- So {target:.0f} clips/s needs about {target / lr_cpu:.1f} decode cores (workers) plus the main "
+             f"process (receiving, pinning, copying to the GPU, writing the store)."]
     return "\n".join(lines)
 
 
@@ -472,7 +489,7 @@ def main(argv: list[str] | None = None) -> str:
     prec_name = probe_enc.info["precision"]
     del probe_enc
 
-    decode, n_frames = decode_rate_one_core(videos, seconds=1.0 if args.smoke else 4.0)
+    decode, n_frames, decode_cpu = decode_rate_one_core(videos, seconds=1.0 if args.smoke else 4.0)
     variants = {"b": ("eager", False), "c": ("sdpa", False), "d": ("sdpa", True)}
     ceiling = {}
     for key, (attn, comp) in variants.items():
@@ -543,10 +560,10 @@ def main(argv: list[str] | None = None) -> str:
                      f"{r['num_workers']} | {r['clips']} | {r['wall']:.1f} | {_fmt(e2e)} | {_fmt(loop)} | "
                      f"{_fmt(ceil['rate'] if ceil else None)} | {_fmt(r['util'], 0)} | {vs} |")
     lines.append("")
-    cores = args.target / decode
-    lines.append(f"Decoding alone (extraction stream, uint8 224x224, one core, first video): {decode:.0f} clips/s per "
-                 f"core, so {args.target:.0f} clips/s needs about {cores:.1f} decode cores (+1 for the main process: "
-                 f"transfer, store); this machine has {ncpu}.")
+    cores = args.target / decode_cpu
+    lines.append(f"Decoding alone (extraction stream, uint8 224x224, one core, first video): {decode:.0f} clips/s "
+                 f"wall, {decode_cpu:.0f} clips per CPU-second, so {args.target:.0f} clips/s needs about {cores:.1f} "
+                 f"decode cores (+1 for the main process: transfer, store); this machine has {ncpu}.")
     if "d" in ceiling:
         lines.append(f"torch.compile: first call (compile) {ceiling['d']['first_call_s']:.1f} s in the model-only run; "
                      f"the (d) wall time includes its own compile (warm cache).")
