@@ -15,7 +15,8 @@ import torch
 
 from ucf_nb.demo import make_demo_encoder
 from ucf_nb.sampling import clip_windows
-from ucf_nb.store import ExtractMismatchError, load_embeddings, read_manifest
+from ucf_nb.manifest import read_manifest
+from ucf_nb.store import ExtractMismatchError, load_embeddings
 from ucf_nb.synthetic import write_synthetic_video
 
 S = 64
@@ -180,6 +181,7 @@ def test_two_shards_in_sequence_equal_one(data, tmp_path):
     assert read_manifest(tmp_path / "two")["splits"]["train"]["num_shards"] == 2
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     kw = dict(batch_size=1)
     _run(data, tmp_path / "ref", split="train", **kw)
@@ -242,7 +244,7 @@ def test_other_settings_are_never_mixed_in(data, tmp_path):
     # nothing of the above touched the outputs; asked to, a run starts over
     r = ex("val", changed, out_dir=out, checkpoint=data["encoder"], **{**FAST, "resume": False})
     assert r["complete"] and r["n_embedded"] == r["n_clips"]
-    from ucf_nb.store import file_sha256
+    from ucf_nb.files import file_sha256
 
     assert read_manifest(out)["index"]["sha256"] == file_sha256(changed)
 

@@ -23,8 +23,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .checks import check_int
+
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
-           "PREPROCESSING_KINDS", "check_preprocessing_kind"]
+           "PREPROCESSING_KINDS"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -117,9 +119,7 @@ class Preprocessing:
             v = getattr(self, name)
             if v is None and name == "crop_size":
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Preprocessing.{name} must be a positive int (pixels), got {v!r}")
-            object.__setattr__(self, name, int(v))
+            object.__setattr__(self, name, check_int(name, v, 1, who="Preprocessing: "))
         if self.crop_size is None and self.resize == "shortest_edge":
             object.__setattr__(self, "crop_size", self.size)
         if self.crop_size is not None and self.crop_size > self.size:
