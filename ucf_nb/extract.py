@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["extract_split", "auto_batch_size", "auto_num_workers", "pick_batch_size"]
+__all__ = ["extract_split"]  # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
