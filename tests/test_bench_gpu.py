@@ -69,4 +69,4 @@ def test_smoke_run_end_to_end(tmp_path):
     assert rows["(b)"][1] == "eager" and rows["(c)"][1] == "sdpa" and rows["(d)"][1:4:2] == ["sdpa", "True"]
     for key, cells in rows.items():
         assert int(cells[6]) > 0 and float(cells[8]) > 0, (key, cells)  # clips done, clips/s end to end
-    assert "clips/s per core" in table and "no GPU (CPU run)" in table
+    assert "clips per CPU-second" in table and "no GPU (CPU run)" in table
