@@ -5,7 +5,8 @@ random weights, seeded: speed does not depend on them) runs the same random clip
 eager attention and with ``ucf_nb.encoders.timesformer_sdpa`` (same module, same weights,
 switched in place), in fp32 and in bf16 autocast, interleaved (eager, sdpa, eager, sdpa,
 ...) so that load from other processes on a shared machine hits both alike; each figure is
-the best of ``--repeats``. It also prints the per-clip cosine similarity of the CLS
+the best of ``--repeats``. With ``--threads 1`` the CPU time of the process is what a
+dedicated core would take, also while other jobs share the machine. It also prints the per-clip cosine similarity of the CLS
 embeddings: SDPA vs eager in fp32 and in bf16, and bf16 vs fp32 (eager), the tolerance bf16
 itself costs.
 
@@ -66,21 +67,23 @@ def main(argv: list[str] | None = None) -> str:
         with torch.inference_mode(), ctx:
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = model(pixel_values=x).last_hidden_state[:, 0].float()
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-            return time.perf_counter() - t0, out.cpu()
+            return time.perf_counter() - t0, out.cpu(), time.process_time() - c0
 
     cases = [(a, b) for b in (False, True) for a in ("eager", "sdpa")]
     best = {c: float("inf") for c in cases}
+    best_cpu = {c: float("inf") for c in cases}
     emb = {}
     for c in cases:  # warm-up (first-call allocations, oneDNN/cuBLAS plans)
         emb[c] = run(*c)[1]
     for _ in range(args.repeats):
         for c in cases:
-            t, emb[c] = run(*c)
+            t, emb[c], cpu = run(*c)
             best[c] = min(best[c], t)
+            best_cpu[c] = min(best_cpu[c], cpu)
 
     name = "TimesformerConfig() (real size: 768 wide, 12 layers, 12 heads, T=8, 224x224)" if not args.tiny \
         else "tiny TimesformerConfig (64 wide, 2 layers, T=4, 64x64)"
@@ -91,12 +94,14 @@ def main(argv: list[str] | None = None) -> str:
              f"Command: `{cmd.strip()}`.", "",
              f"Model: {name}, random weights; {args.batch} clip(s) per forward pass; best of {args.repeats} "
              "interleaved repeats.", "",
-             "| precision | eager, s/batch | SDPA, s/batch | eager, clips/s | SDPA, clips/s | SDPA speed-up |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| precision | eager, s/batch | SDPA, s/batch | eager, clips/s | SDPA, clips/s | SDPA speed-up "
+             "| eager, CPU s/batch | SDPA, CPU s/batch | speed-up in CPU time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for bf16 in (False, True):
         te, ts = best[("eager", bf16)], best[("sdpa", bf16)]
+        ce, cs = best_cpu[("eager", bf16)], best_cpu[("sdpa", bf16)]
         lines.append(f"| {'bf16 autocast' if bf16 else 'fp32'} | {te:.3f} | {ts:.3f} | {args.batch / te:.2f} | "
-                     f"{args.batch / ts:.2f} | {te / ts:.2f}x |")
+                     f"{args.batch / ts:.2f} | {te / ts:.2f}x | {ce:.3f} | {cs:.3f} | {ce / cs:.2f}x |")
     pairs = [("SDPA vs eager, fp32", ("sdpa", False), ("eager", False)),
              ("SDPA vs eager, bf16", ("sdpa", True), ("eager", True)),
              ("bf16 vs fp32, eager", ("eager", True), ("eager", False)),
