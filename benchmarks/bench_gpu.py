@@ -468,6 +468,14 @@ def main(argv: list[str] | None = None) -> str:
     work = resolve(args.work)
     work.mkdir(parents=True, exist_ok=True)
     videos = _videos_in(resolve(args.videos))
+
+    def say(msg: str) -> None:  # progress on stderr as it happens: a run cut short still tells
+        print(f"[{time.perf_counter() - t_start:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    say(_machine(device))
+    if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").total < 4 * 2**30:
+        say("warning: /dev/shm is under 4 GiB; DataLoader workers hand batches over through it "
+            "(pass --workers/--batch-size smaller if they die with 'No space left on device' or a bus error)")
     if args.decode_only:
         text = decode_only(videos, work, target=args.target, workers=1 if workers == "auto" else workers,
                            batch=16 if batch == "auto" else batch, seconds=4.0)
@@ -489,7 +497,9 @@ def main(argv: list[str] | None = None) -> str:
     prec_name = probe_enc.info["precision"]
     del probe_enc
 
+    say(f"auto sizes: batch {eff_batch}, workers {eff_workers}, precision {prec_name}")
     decode, n_frames, decode_cpu = decode_rate_one_core(videos, seconds=1.0 if args.smoke else 4.0)
+    say(f"decode: {decode:.0f} clips/s wall, {decode_cpu:.0f} clips per CPU-second on one core")
     variants = {"b": ("eager", False), "c": ("sdpa", False), "d": ("sdpa", True)}
     ceiling = {}
     for key, (attn, comp) in variants.items():
@@ -497,10 +507,12 @@ def main(argv: list[str] | None = None) -> str:
             continue
         ceiling[key] = model_only(ckpt, attention=attn, compile=comp, batch=eff_batch, device=device,
                                   precision=precision, seconds=1.0 if args.smoke else 4.0)
+        say(f"model only ({key}): {ceiling[key]}")
     ceiling_proto = None
     if "a" not in skip:
         ceiling_proto = model_only(ckpt, attention="eager", compile=False, batch=16, device=device,
                                    precision="fp32", seconds=1.0 if args.smoke else 3.0)
+        say(f"model only (a): {ceiling_proto}")
 
     # enough copies of the videos for the fastest pipeline to run about --seconds
     clips_per_copy = sum(max(0, (n - CLIP_LEN) // STRIDE + 1) for n in n_frames.values())
@@ -509,6 +521,7 @@ def main(argv: list[str] | None = None) -> str:
     need = max(want.values(), default=1000)
     copies = max(1, math.ceil(need / max(1, clips_per_copy)))
     index, n_index = _make_index(videos, n_frames, work, copies)
+    say(f"index: {n_index} clips ({copies} copies); clips per ucf_nb run: {want}")
 
     results: dict[str, dict] = {}
     notes = []
@@ -516,6 +529,7 @@ def main(argv: list[str] | None = None) -> str:
         if "a" not in skip:
             results["a"] = prototype(index, ckpt, work / "prototype_emb.npy", workers=proto_workers,
                                      seconds=args.seconds, device=device, sampler=sampler)
+            say(f"(a): {results['a']}")
         for key, (attn, comp) in variants.items():
             if key in skip:
                 continue
@@ -525,6 +539,7 @@ def main(argv: list[str] | None = None) -> str:
             results[key] = ours(index, ckpt, work / f"out_{key}", limit=min(n_index, want[key]), attention=attn,
                                 compile=comp, batch_size=batch, num_workers=workers, device=device,
                                 precision=precision, sampler=sampler)
+            say(f"({key}): {results[key]}")
         util_source = sampler.source
 
     # ------------------------------------------------------------------ the table
