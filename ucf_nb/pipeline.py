@@ -51,7 +51,8 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     ``index_path`` (default ``{out_dir}/index_clips.csv``) let the golden notebooks and the
     tests write elsewhere. Device and precision are pinned (CPU, float32) so that two runs give
     the same numbers; the probe gets the demo's temporal annotation so that frame-level AUCs
-    are computed. The random demo encoder's CLS token carries little of the picture, so the
+    are computed, and a
+    shorter MIL schedule (at most 400 iterations: the demo has 30 training videos). The random demo encoder's CLS token carries little of the picture, so the
     demo pools the patch tokens (``pooling="mean"``); a real run keeps the family's default.
     The notebooks run the demo TimeSformer; :func:`demo_extra_runs` are the other families.
     """
@@ -66,7 +67,8 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
         "01_index_checks": dict(index_path=index),
         "02_extract": dict(index_path=index, runs_dir=runs, **encoder, batch_size=8, num_workers=0,
                            device="cpu", precision="fp32"),
-        "03_probe": dict(runs_dir=runs, **encoder, annotation_path=annotation),
+        "03_probe": dict(runs_dir=runs, **encoder, mil_params={"max_iter": 400, "eval_every": 50, "patience": 3},
+                         annotation_path=annotation),
         "04_compare": dict(runs_dir=runs, annotation_path=annotation, demo=True),
     }
 
