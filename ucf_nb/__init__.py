@@ -11,6 +11,8 @@ The public API, by concern (one module each):
 - ``ucf_nb.encoder``     load a frozen Hugging Face video encoder and pool its tokens
 - ``ucf_nb.store``       per-split embedding arrays on disk, resume state and manifest
 - ``ucf_nb.extract``     index rows -> clip stream -> encoder -> store
+- ``ucf_nb.shardlock``   one run per shard: a lock file with owner and heartbeat
+- ``ucf_nb.workers``     DataLoader workers safe after OpenCV use, and their watchdog
 - ``ucf_nb.probe``       linear probes and the UCF-Crime metrics
 - ``ucf_nb.plots``       the figures the notebooks show
 - ``ucf_nb.report``      the book's intro page, written from a run's manifest and metrics
@@ -67,6 +69,12 @@ _EXPORTS: dict[str, str] = {
     "embedding_stats": "store",
     # extract
     "extract_split": "extract",
+    "extraction_failures": "extract",
+    "ExtractionFailures": "extract",
+    "StoreWriteError": "extract",
+    # shard lock, DataLoader workers
+    "ShardBusyError": "shardlock",
+    "ExtractStalledError": "workers",
     # probe
     "fit_probe": "probe",
     "evaluate_probe": "probe",

@@ -13,15 +13,18 @@ frame that was asked for (otherwise the reader decodes forward from the start).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
-           "open_video"]
+           "open_video", "captured_stderr"]
 
 _COLORS = ("bgr", "rgb")
 
@@ -83,13 +86,58 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
                          "to point at the folder that holds the dataset")
     if p.is_dir():
         raise VideoError(p, "the path is a folder, not a video file")
-    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
-    if not cap.isOpened():
+    with captured_stderr() as log:  # FFmpeg/OpenCV print to fd 2: keep it for the reason
+        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
+        opened = cap.isOpened()
+    if not opened:
         cap.release()
+        said = log_summary(log)
         raise VideoError(p, "OpenCV/FFmpeg could not open it (not a video, truncated before "
-                         "its header or index, or an unsupported codec)",
-                         "re-download or re-encode the file, or run with on_error='skip'")
+                         "its header or index, or an unsupported codec"
+                         + (f"; FFmpeg/OpenCV said: {said}" if said else "") + ")",
+                         "re-download or re-encode the file, or extract with on_error='skip' to "
+                         "record its clips as failed and go on")
     return cap
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Send this process's file descriptor 2 (where FFmpeg and OpenCV write their log lines,
+    below Python) to a temporary file while the block runs.
+
+    Yields a list that holds the captured text once the block has ended. Python's own
+    ``sys.stderr`` is flushed first so nothing of it is lost. Nested uses are fine.
+    """
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    out: list[str] = []
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield out
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                out.append(tmp.read(1 << 16).decode("utf-8", errors="replace"))
+    finally:
+        os.close(saved)
+
+
+def log_summary(log: list[str], limit: int = 300) -> str:
+    """The distinct lines of a :func:`captured_stderr` capture, ``"; "``-joined, shortened."""
+    import re
+
+    lines: list[str] = []
+    for line in "".join(log).splitlines():
+        # drop what changes from run to run: FFmpeg's context addresses, OpenCV's timestamps
+        line = re.sub(r"\s*@\s*0x[0-9a-fA-F]+", "", line)
+        line = re.sub(r"\[\s*(\w+):\d+@[\d.]+\]", r"[\1]", line).strip()
+        if line and line not in lines:
+            lines.append(line)
+    text = "; ".join(lines)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def probe_video(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
