@@ -302,7 +302,8 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
             # decode workers and the model's intra-op threads must not fight over the cores:
             # oversubscribed OpenMP threads wait on each other (2x slower on a 2-core machine)
             torch.set_num_threads(max(1, min(threads, _n_cpus() - num_workers)))
-        batches = iter(loader)
+        with workers.main_not_reimported():  # workers start here; they need nothing of the user's script
+            batches = iter(loader)
         while True:
             try:
                 batch = next(batches)

@@ -12,9 +12,11 @@ Start-up cost: the fork server is started once per process (it imports torch and
 ``benchmarks/worker_start.py`` for the numbers, a few seconds at most against hours of
 extraction.
 
-As with any start method other than ``fork``, a *script* that calls
-:func:`ucf_nb.extract_split` with ``num_workers >= 1`` must do so under
-``if __name__ == "__main__":`` (notebooks and ``python -c`` need nothing).
+A start method other than ``fork`` normally re-runs the user's script (``__main__``) in
+every worker, so an unguarded script calling :func:`ucf_nb.extract_split` would run again
+inside its own workers. The workers need nothing from ``__main__`` (the stream and its
+collate function live in :mod:`ucf_nb.dataset`), so :func:`main_not_reimported` hides the
+script from them while they start: a script needs no ``if __name__ == "__main__":``.
 
 Watchdog: each worker writes, before each video segment, a small JSON note (worker id,
 pid, video, frames, index rows, time) into a private folder; when no batch arrives for
@@ -23,14 +25,18 @@ pid, video, frames, index rows, time) into a private folder; when no batch arriv
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import sys
 import time
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["ExtractStalledError", "worker_context", "note_segment", "stalled_message", "START_METHOD"]
+__all__ = ["ExtractStalledError", "worker_context", "main_not_reimported", "note_segment", "stalled_message",
+           "START_METHOD"]
 
 #: the start method of DataLoader workers, first available of these
 START_METHODS = ("forkserver", "spawn")
@@ -52,6 +58,25 @@ def worker_context() -> multiprocessing.context.BaseContext:
     if START_METHOD == "forkserver":
         ctx.set_forkserver_preload(_PRELOAD)
     return ctx
+
+
+@contextlib.contextmanager
+def main_not_reimported() -> Iterator[None]:
+    """While workers start, show multiprocessing a ``__main__`` without a file or spec, as in
+    an interactive session, so that the workers do not import the user's script.
+
+    Only the ``sys.modules`` entry is swapped (for the milliseconds the workers take to
+    start), never the user's module itself.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or (getattr(main, "__spec__", None) is None and getattr(main, "__file__", None) is None):
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def note_segment(folder: str | os.PathLike | None, worker_id: int, *, path: Any, rows: Any, frames: Any) -> None:
