@@ -747,8 +747,19 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
         raise ValueError(f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
                          "(write one with notebooks/00_build_index.ipynb)")
     df.index = pd.RangeIndex(len(df))
+    df = derive_missing_columns(df)
     if video_root is not None:
         df = remap_video_root(df, video_root)
+    return df
+
+
+def derive_missing_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Add what an index with only :data:`INDEX_COLUMNS` (the prototype's 11 columns) lacks
+    and can be derived: ``video``, the file name of ``path`` (the key the probe, the temporal
+    annotation and the split-leak check use). Present columns are never changed."""
+    if "video" not in df.columns and "path" in df.columns:
+        df = df.copy()
+        df["video"] = [None if pd.isna(p) else str(p).replace("\\", "/").rsplit("/", 1)[-1] for p in df["path"]]
     return df
 
 

@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
@@ -106,10 +107,22 @@ def captured_stderr() -> Iterator[list[str]]:
     below Python) to a temporary file while the block runs.
 
     Yields a list that holds the captured text once the block has ended. Python's own
-    ``sys.stderr`` is flushed first so nothing of it is lost. Nested uses are fine.
+    ``sys.stderr`` is flushed first so nothing of it is lost. Nested uses are fine; uses in
+    several threads take turns (file descriptor 2 belongs to the whole process).
     """
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
+    with _STDERR_LOCK:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        with _fd2_to_tempfile() as out:
+            yield out
+
+
+# fd 2 is process-wide: captures in different threads must not interleave (re-entrant for nesting)
+_STDERR_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _fd2_to_tempfile() -> Iterator[list[str]]:
     out: list[str] = []
     saved = os.dup(2)
     try:
