@@ -429,11 +429,13 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     parts += ["## Extraction", ""]
     parts += [_table(rows, ("Split", "Clips", "Embedded", "Failed", "Device", "Time (s)", "Clips/s")) if rows
               else "No split has been extracted.", ""]
+    parts += _failed_clips_warning(splits)
 
     parts += ["## Probe", ""]
     if metrics:
         rows = [(label, _fmt(metrics.get(key))) for key, label in _HEADLINE if key in metrics]
         parts += [_table(rows, ("Metric", "Value")), ""]
+        parts += _probe_left_out(metrics.get("counts") or {})
         settings = {k: v for k, v in metrics.items()
                     if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))}
         if settings:
@@ -445,6 +447,25 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     if versions:
         parts += ["## Software", "", _table(list(versions.items()), ("Package", "Version")), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _failed_clips_warning(splits: Mapping[str, Any]) -> list[str]:
+    """A warning block when some split has failed (NaN) clips, else nothing."""
+    bad = [(s, e) for s, e in splits.items() if e and int(e.get("n_failed") or 0) > 0]
+    if not bad:
+        return []
+    each = "; ".join(f"{s}: {e['n_failed']} of {e.get('n_clips')} clips" for s, e in bad)
+    return ["```{warning}", f"Some clips could not be embedded ({each}). They are NaN rows, left out of "
+            "the probe and its metrics; notebook 02 of each split lists the videos and why.", "```", ""]
+
+
+def _probe_left_out(counts: Mapping[str, Any]) -> list[str]:
+    """One sentence: per split, how many clips the probe left out (failed, NaN rows)."""
+    have = [(s, c) for s, c in counts.items() if isinstance(c, Mapping) and "n_failed" in c]
+    if not have:
+        return []
+    each = ", ".join(f"{s} {int(c['n_failed'])} of {int(c.get('n_clips', 0))}" for s, c in have)
+    return [f"Clips left out of the probe because their embedding failed (NaN rows): {each}.", ""]
 
 
 def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, demo: bool = False,
