@@ -124,9 +124,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     StoreWriteError
         A write into ``out_dir`` failed mid-run (disk full...); the same command resumes.
     """
-    from .encoder import load_encoder
     from .paths import display_path, resolve_path
-    from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
 
     if not isinstance(split, str) or not split:
         raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
