@@ -460,3 +460,17 @@ def test_prototype_index_runs_01_02_03_with_frame_level_auc(demo_dir, tmp_path):
     metrics = json.loads((out / "probe" / "metrics.json").read_text())
     assert metrics["frame_auc_test"] is not None and 0.0 <= metrics["frame_auc_test"] <= 1.0
     assert "frame_auc_test" not in metrics.get("missing_reasons", {})
+
+
+def test_decoding_a_damaged_stream_prints_nothing(lying_video, garbage_video, capfd):
+    """FFmpeg's per-frame complaints (``[h264 @ 0x...] Invalid NAL unit size``) and OpenCV's
+    ``[ WARN...] global cap.cpp`` lines stay off the screen; an unreadable file's reason
+    carries their text."""
+    from ucf_nb import VideoError, iter_video_frames
+
+    n = sum(1 for _ in iter_video_frames(lying_video, range(0, 200, 10)))
+    assert 0 < n < 20
+    with pytest.raises(VideoError, match="FFmpeg/OpenCV said: .*"):
+        next(iter_video_frames(garbage_video, [0]))
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", err[-1000:]

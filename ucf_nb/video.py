@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -138,6 +138,28 @@ def _fd2_to_tempfile() -> Iterator[list[str]]:
         os.close(saved)
 
 
+class _Fd2Sink:
+    """One temporary file that FFmpeg's per-frame log lines go to: :meth:`call` points fd 2
+    at it around a single decoder call (a few microseconds, against a frame's decode time),
+    so that nothing else the process prints meanwhile (a progress bar) is swallowed."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryFile()
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        with _STDERR_LOCK:
+            saved = os.dup(2)
+            os.dup2(self._tmp.fileno(), 2)
+            try:
+                return fn(*args)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+
+    def close(self) -> None:
+        self._tmp.close()
+
+
 def log_summary(log: list[str], limit: int = 300) -> str:
     """The distinct lines of a :func:`captured_stderr` capture, ``"; "``-joined, shortened."""
     import re
@@ -222,11 +244,12 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     if len(wanted) == 0:
         return
     cap = open_video(path, decode_threads=decode_threads)
+    sink = _Fd2Sink()  # FFmpeg's complaints about a damaged stream never reach the user's screen
     try:
         first = int(wanted[0])
         k = 0
         if seek and first > 0:
-            if _seek(cap, first):
+            if sink.call(_seek, cap, first):
                 k = first
                 state.seeked = True
             else:  # the decoder did not land on the frame asked for: start over
@@ -237,10 +260,10 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
         last = int(wanted[-1])
         j = 0
         while k <= last:
-            if not cap.grab():
+            if not sink.call(cap.grab):
                 break
             if k == wanted[j]:
-                ok, frame = cap.retrieve()
+                ok, frame = sink.call(cap.retrieve)
                 if not ok or frame is None:
                     break  # a frame that decodes but cannot be converted ends the video
                 if color == "rgb":
@@ -263,6 +286,7 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     finally:
         if cap is not None:
             cap.release()
+        sink.close()
 
 
 def _wanted_array(frames: Iterable[int] | None, path) -> np.ndarray | None:
@@ -326,10 +350,11 @@ def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[
     import cv2
 
     cap = open_video(path, decode_threads=decode_threads)
+    sink = _Fd2Sink()
     try:
         k = 0
         while True:
-            ok, frame = cap.read()
+            ok, frame = sink.call(cap.read)
             if not ok or frame is None:
                 return
             if color == "rgb":
@@ -338,6 +363,7 @@ def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[
             k += 1
     finally:
         cap.release()
+        sink.close()
 
 
 def read_frame(path: str | os.PathLike, frame: int, *, color: str = "rgb",
