@@ -7,6 +7,8 @@ generated 64-frame H.264 video, T=8, 64x64, batches of 4), for ``fork``, ``forks
 ``spawn``, with 1 and 2 workers, each in a fresh interpreter (the parent has NOT used
 OpenCV, else ``fork`` would hang), and for ``forkserver`` also a second loader in the same
 process (the server is already running: each later split or shard pays only this).
+``forkserver+preload`` is what ``extract_split`` uses (:func:`ucf_nb.workers.worker_context`:
+the server imports torch and ``ucf_nb.dataset`` once, workers fork from it).
 
 Run from the project root::
 
@@ -28,15 +30,16 @@ import pandas as pd
 from torch.utils.data import DataLoader
 import multiprocessing
 from ucf_nb import VideoClipStream, collate_clips, Preprocessing
-from ucf_nb.workers import main_not_reimported
+from ucf_nb.workers import main_not_reimported, worker_context
 
 video, method, nw = sys.argv[1], sys.argv[2], int(sys.argv[3])
 df = pd.DataFrame({"path": [video] * 3, "start_frame": [0, 16, 32], "end_frame": [32, 48, 64]})
 out = []
-for attempt in range(2 if method == "forkserver" else 1):
+for attempt in range(2 if method.startswith("forkserver") else 1):
     stream = VideoClipStream(df, T=8, preprocessing=Preprocessing.seed(64), segment_clips=1)
     loader = DataLoader(stream, batch_size=4, num_workers=nw, collate_fn=collate_clips,
-                        multiprocessing_context=multiprocessing.get_context(method))
+                        multiprocessing_context=worker_context() if method == "forkserver+preload"
+                        else multiprocessing.get_context(method))
     t0 = time.perf_counter()
     with main_not_reimported():
         it = iter(loader)
@@ -62,7 +65,7 @@ def main() -> None:
         script.write_text(CHILD)
         results: dict[tuple[str, int], list[list[float]]] = {}
         for _ in range(args.repeats):  # interleaved repeats
-            for method in ("fork", "forkserver", "spawn"):
+            for method in ("fork", "forkserver+preload", "forkserver", "spawn"):
                 for nw in (1, 2):
                     r = subprocess.run([sys.executable, str(script), video, method, str(nw)], capture_output=True,
                                        text=True, env=env, timeout=600, check=True)
