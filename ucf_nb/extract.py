@@ -186,6 +186,10 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
     from .paths import display_path
     from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
 
+    if num_workers > 0:
+        from .workers import start_early
+
+        start_early()  # the fork server imports torch while the model loads
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling)
     prep = encoder.preprocessing(preprocessing, img_size)
     info = encoder.info

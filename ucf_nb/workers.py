@@ -35,8 +35,8 @@ import types
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["ExtractStalledError", "worker_context", "main_not_reimported", "note_segment", "stalled_message",
-           "START_METHOD"]
+__all__ = ["ExtractStalledError", "worker_context", "start_early", "main_not_reimported", "note_segment",
+           "stalled_message", "START_METHOD"]
 
 #: the start method of DataLoader workers, first available of these
 START_METHODS = ("forkserver", "spawn")
@@ -58,6 +58,18 @@ def worker_context() -> multiprocessing.context.BaseContext:
     if START_METHOD == "forkserver":
         ctx.set_forkserver_preload(_PRELOAD)
     return ctx
+
+
+def start_early() -> None:
+    """Start the fork server now, so that its import of torch runs while the caller loads the
+    model, not after (the first workers then fork from a ready server)."""
+    if START_METHOD != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    worker_context()
+    with main_not_reimported():
+        forkserver.ensure_running()
 
 
 @contextlib.contextmanager
