@@ -69,7 +69,7 @@ def data(tmp_path_factory):
 def _run(data, out, split="train", **kw):
     from ucf_nb import extract_split
 
-    return extract_split(split, data["index"], out, data["encoder"], **{**FAST, **kw})
+    return extract_split(split, data["index"], out_dir=out, checkpoint=data["encoder"], **{**FAST, **kw})
 
 
 def _arrays(out, split):
@@ -120,7 +120,7 @@ def test_workers_do_not_hang_after_opencv_was_used(data, reference, tmp_path, nu
     out = tmp_path / "out"
     r = _python(OPENCV_FIRST + f"""
 from ucf_nb import extract_split
-r = extract_split("val", {str(data['index'])!r}, {str(out)!r}, {str(data['encoder'])!r}, img_size={S},
+r = extract_split("val", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S},
                   preprocessing="seed", num_workers={num_workers}, batch_size=1, precision="fp32",
                   progress=False, stall_timeout=120)
 print("RESULT", r["complete"], r["n_embedded"])
@@ -136,7 +136,7 @@ def test_workers_do_not_hang_after_build_index(demo_dir, tmp_path):
     r = _python(f"""
 from ucf_nb import build_index, extract_split
 build_index({str(demo_dir / 'UCF_Crime')!r}, index_path={str(tmp_path / 'index.csv')!r}, num_workers=2)
-r = extract_split("val", {str(tmp_path / 'index.csv')!r}, {str(out)!r}, {str(demo_dir / 'encoder')!r},
+r = extract_split("val", {str(tmp_path / 'index.csv')!r}, out_dir={str(out)!r}, checkpoint={str(demo_dir / 'encoder')!r},
                   num_workers=2, batch_size=4, device="cpu", precision="fp32", pooling="mean", limit=6,
                   progress=False, stall_timeout=120)
 print("RESULT", r["complete"], r["n_embedded"])
@@ -154,8 +154,8 @@ def test_watchdog_names_the_segment_and_the_run_resumes(data, reference, tmp_pat
 import multiprocessing, time
 import ucf_nb.workers
 from ucf_nb import extract_split, ExtractStalledError
-args = ("val", {str(data['index'])!r}, {str(out)!r}, {str(data['encoder'])!r})
-kw = dict(img_size={S}, preprocessing="seed", num_workers=2, batch_size=1, precision="fp32", progress=False)
+args = ("val", {str(data['index'])!r})
+kw = dict(out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing="seed", num_workers=2, batch_size=1, precision="fp32", progress=False)
 safe = ucf_nb.workers.worker_context
 ucf_nb.workers.worker_context = lambda: multiprocessing.get_context("fork")  # the old, unsafe way
 t0 = time.monotonic()
@@ -189,7 +189,7 @@ def test_two_runs_on_one_shard_one_works_the_other_is_refused(data, reference, t
 import sys, json
 from ucf_nb import extract_split, ShardBusyError
 try:
-    r = extract_split("train", {str(data['index'])!r}, {str(out)!r}, {str(data['encoder'])!r}, img_size={S},
+    r = extract_split("train", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S},
                       preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", progress=False)
     print("DONE", json.dumps({{k: r[k] for k in ("complete", "n_embedded", "n_clips")}}))
 except ShardBusyError as exc:
@@ -305,7 +305,7 @@ def test_ffmpeg_and_opencv_lines_never_reach_the_terminal(data, tmp_path, num_wo
     out = tmp_path / "out"
     r = _python(f"""
 from ucf_nb import extract_split, read_manifest
-r = extract_split("test", {str(data['index'])!r}, {str(out)!r}, {str(data['encoder'])!r}, img_size={S},
+r = extract_split("test", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S},
                   preprocessing="seed", num_workers={num_workers}, batch_size=2, precision="fp32", progress=True)
 print("FAILED", r["n_failed"], read_manifest({str(out)!r})["splits"]["test"]["failed_clips"][0]["error"])
 """, tmp_path, timeout=240)
@@ -332,7 +332,7 @@ def test_split_rows_are_checked_before_any_work(data, tmp_path):
         # a checkpoint that does not exist: the index check must come first
         from ucf_nb import extract_split
 
-        extract_split("val", bad, tmp_path / "out", tmp_path / "no_such_checkpoint", **FAST)
+        extract_split("val", bad, out_dir=tmp_path / "out", checkpoint=tmp_path / "no_such_checkpoint", **FAST)
     assert str(info.value) == expected
     assert not (tmp_path / "out").exists()
 
@@ -387,20 +387,21 @@ def test_unwritable_out_dir_is_refused_before_the_model_loads(data, tmp_path):
     from ucf_nb import extract_split
 
     with pytest.raises(PermissionError, match=r"out_dir .*not_a_folder/processed is not writable \(.*\): pass an out_dir"):
-        extract_split("val", data["index"], a_file / "processed", tmp_path / "no_such_checkpoint", **FAST)
+        extract_split("val", data["index"], out_dir=a_file / "processed", checkpoint=tmp_path / "no_such_checkpoint",
+                      **FAST)
     if os.geteuid() != 0:  # root writes anywhere: a read-only folder only stops other users
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)
         with pytest.raises(PermissionError, match="is not writable"):
-            extract_split("val", data["index"], ro, tmp_path / "no_such_checkpoint", **FAST)
+            extract_split("val", data["index"], out_dir=ro, checkpoint=tmp_path / "no_such_checkpoint", **FAST)
 
 
 def test_a_pickle_checkpoint_that_runs_code_is_refused(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from ucf_nb.encoder import EncoderLoadError, load_encoder
+    from ucf_nb.encoders import EncoderLoadError, load_encoder
 
     folder = Path(make_demo_encoder(tmp_path / "evil", image_size=S))
     marker = tmp_path / "code_ran"

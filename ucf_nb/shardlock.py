@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ShardBusyError", "ShardLock", "hold_shard_lock", "check_out_dir_writable", "LOCK_DIR"]
+__all__ = ["ShardBusyError"]  # public; hold_shard_lock, check_out_dir_writable: from this module
 
 LOCK_DIR = ".extract-locks"
 #: seconds without a heartbeat after which a lock held from another host is stale

@@ -35,8 +35,7 @@ import types
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["ExtractStalledError", "worker_context", "start_early", "main_not_reimported", "note_segment",
-           "stalled_message", "START_METHOD"]
+__all__ = ["ExtractStalledError"]  # public; the rest is used by extract_split from this module
 
 #: the start method of DataLoader workers, first available of these
 START_METHODS = ("forkserver", "spawn")
