@@ -11,6 +11,7 @@ The public API, by concern (one module each):
 - ``ucf_nb.encoder``     load a frozen Hugging Face video encoder and pool its tokens
 - ``ucf_nb.store``       per-split embedding arrays on disk, resume state and manifest
 - ``ucf_nb.extract``     index rows -> clip stream -> encoder -> store
+- ``ucf_nb.launch``      extraction as SLURM job arrays or local processes (submitit, optional)
 - ``ucf_nb.probe``       linear probes and the UCF-Crime metrics
 - ``ucf_nb.plots``       the figures the notebooks show
 - ``ucf_nb.report``      the book's intro page, written from a run's manifest and metrics
@@ -67,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "embedding_stats": "store",
     # extract
     "extract_split": "extract",
+    # launch
+    "submit_extraction": "launch",
     # probe
     "fit_probe": "probe",
     "evaluate_probe": "probe",

@@ -12,6 +12,7 @@ Command line (the Makefile calls these)::
     python -m ucf_nb.report build                                  # jupyter-book build, offline
     python -m ucf_nb.report regold [--demo DIR]                    # rewrite tests/golden/*.ipynb
     python -m ucf_nb.report smoke [--demo DIR]                     # notebooks/ under nbval-lax
+    python -m ucf_nb.report extract --num-shards N [...]           # SLURM / local tasks (ucf_nb.launch)
 
 The intro page is :func:`write_intro`, a pure function of the run's manifest and probe
 metrics; everything else here is I/O at the edges.
@@ -635,6 +636,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                            help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
+    from . import launch  # submitit itself is imported only when a run is submitted
+
+    x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.launch)")
+    x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="start from the demo run's 02_extract parameters (data and encoder under DIR)")
+    launch.add_cli_arguments(x)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -645,6 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "regold":
             return _regold(args)
+        if args.command == "extract":
+            params = dict(demo_parameters(args.demo)["02_extract"]) if args.demo is not None else {}
+            return launch.run_cli(args, {**params, **_parse_overrides(args.param)})
         return _smoke(args)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
