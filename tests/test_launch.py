@@ -30,16 +30,16 @@ FAST = dict(img_size=S, preprocessing="seed", num_workers=0, batch_size=1, preci
 FILES = ("emb", "y", "rows", "status")
 # (split, y, category, file name, frames); None frames: listed in the index, never written
 VIDEOS = [
-    ("train", 0, "Normal", "Normal_Videos001_x264.mp4", 400),
-    ("train", 1, "Abuse", "Abuse001_x264.mp4", 160),
-    ("train", 0, "Normal", "Normal_Videos002_x264.mp4", 400),
+    ("train", 0, "Normal", "Normal_Videos001_x264.mp4", 240),
+    ("train", 1, "Abuse", "Abuse001_x264.mp4", 96),
+    ("train", 0, "Normal", "Normal_Videos002_x264.mp4", 240),
     ("val", 1, "Arson", "Arson001_x264.mp4", 96),
     ("val", 0, "Normal", "Normal_Videos003_x264.mp4", 80),
 ]
 MISSING_VAL = ("val", 0, "Normal", "Normal_Videos009_x264.mp4", None)
 
 
-def _write_index(folder: Path, videos) -> Path:
+def _write_index(folder: Path, videos, name: str) -> Path:
     recs = []
     for i, (split, y, cat, name, n) in enumerate(videos):
         path = folder / "videos" / name
@@ -49,7 +49,7 @@ def _write_index(folder: Path, videos) -> Path:
             recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
                              end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n or 64, video=name,
                              anomaly_frac=np.nan))
-    index_path = folder / f"index_{len(videos)}.csv"
+    index_path = folder / name
     pd.DataFrame(recs).to_csv(index_path, index=False)
     return index_path
 
@@ -62,8 +62,8 @@ def data(tmp_path_factory):
     from ucf_nb.demo import make_demo_encoder
 
     folder = tmp_path_factory.mktemp("launch")
-    index = _write_index(folder, VIDEOS)
-    broken = _write_index(folder, VIDEOS[:4] + [MISSING_VAL])
+    index = _write_index(folder, VIDEOS, "index.csv")
+    broken = _write_index(folder, VIDEOS[:4] + [MISSING_VAL], "index_missing_val.csv")
     encoder = make_demo_encoder(folder / "encoder", image_size=S)
     ref = folder / "ref"
     for split in ("train", "val"):
@@ -287,7 +287,9 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
         subprocess.run(["scancel", _job_id(out, "train", 0)], check=True)
         _wait_for(out / ".extract" / "train" / "shard-1-of-2", proc)
         job = _job_id(out, "train", 1)
-        listed = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True).stdout.split("\n")
+        numeric = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%A"], capture_output=True,
+                                 text=True).stdout.strip()  # the id of task 1 of array 8 ("8_1") is a number
+        listed = subprocess.run(["scontrol", "listpids", numeric], capture_output=True, text=True).stdout.split("\n")
         pids = [int(ln.split()[0]) for ln in listed[1:] if ln.split() and ln.split()[0].isdigit()]
         task = [p for p in pids if b"submitit.core._submit" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert task, f"no task process in job {job}: {listed}"
