@@ -7,6 +7,7 @@ random encoder, CPU, no DataLoader workers.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ S = 64
 FAST = dict(img_size=S, preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", device="cpu",
             progress=False)
 FILES = ("emb", "y", "rows", "status")
-# (split, y, category, file name, frames); None frames: listed in the index, never written
+# (split, y, category, file name, frames)
 VIDEOS = [
     ("train", 0, "Normal", "Normal_Videos001_x264.mp4", 240),
     ("train", 1, "Abuse", "Abuse001_x264.mp4", 96),
@@ -36,18 +37,17 @@ VIDEOS = [
     ("val", 1, "Arson", "Arson001_x264.mp4", 96),
     ("val", 0, "Normal", "Normal_Videos003_x264.mp4", 80),
 ]
-MISSING_VAL = ("val", 0, "Normal", "Normal_Videos009_x264.mp4", None)
 
 
 def _write_index(folder: Path, videos, name: str) -> Path:
     recs = []
     for i, (split, y, cat, name, n) in enumerate(videos):
         path = folder / "videos" / name
-        if n is not None and not path.exists():
+        if not path.exists():
             write_synthetic_video(path, n, seed=i, width=160, height=120)
-        for k, (a, b) in enumerate(clip_windows(n or 64, 32, 16)):
+        for k, (a, b) in enumerate(clip_windows(n, 32, 16)):
             recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
-                             end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n or 64, video=name,
+                             end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n, video=name,
                              anomaly_frac=np.nan))
     index_path = folder / name
     pd.DataFrame(recs).to_csv(index_path, index=False)
@@ -56,19 +56,17 @@ def _write_index(folder: Path, videos, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """Two indexes (all videos present; val with one missing), the encoder and single-process
-    reference arrays of train and val."""
+    """An index of a few short videos, a tiny encoder and the single-process arrays of train and val."""
     from ucf_nb import extract_split
     from ucf_nb.demo import make_demo_encoder
 
     folder = tmp_path_factory.mktemp("launch")
     index = _write_index(folder, VIDEOS, "index.csv")
-    broken = _write_index(folder, VIDEOS[:4] + [MISSING_VAL], "index_missing_val.csv")
     encoder = make_demo_encoder(folder / "encoder", image_size=S)
     ref = folder / "ref"
     for split in ("train", "val"):
         assert extract_split(split, index, ref, encoder, **FAST)["complete"]
-    return {"folder": folder, "index": index, "broken": broken, "encoder": encoder, "ref": ref}
+    return {"folder": folder, "index": index, "encoder": encoder, "ref": ref}
 
 
 def _arrays(out, split):
@@ -81,8 +79,8 @@ def _assert_identical(out, ref, split):
         assert a[f] == b[f], f"{f}_{split}.npy differs from the single-process run"
 
 
-def _cli(data, out, *args, index=None):
-    params = dict(FAST, index_path=str(index or data["index"]), out_dir=str(out), checkpoint=str(data["encoder"]))
+def _cli(data, out, *args):
+    params = dict(FAST, index_path=str(data["index"]), out_dir=str(out), checkpoint=str(data["encoder"]))
     cmd = [sys.executable, "-m", "ucf_nb.report", "extract", "--poll-s", "1", *args]
     for k, v in params.items():
         cmd += ["-p", f"{k}={v}"]
@@ -143,12 +141,23 @@ def test_only_the_launcher_imports_submitit():
 
 # --------------------------------------------------------------------------- local processes
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(x) for x in text.split()]
+def _tasks_under(pid: int) -> list[int]:
+    """Processes below ``pid`` that run a submitit task (not its controller or shell)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            children = [int(x) for x in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+        for c in children:
+            try:
+                if b"submitit.core._submit" in Path(f"/proc/{c}/cmdline").read_bytes():
+                    found.append(c)
+            except OSError:
+                pass
+        todo += children
+    return found
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -174,58 +183,63 @@ def _job_id(out: Path, split: str, shard: int) -> str:
     raise AssertionError(f"no job of {split} shard {shard} in {out / 'logs' / 'jobs.json'}")
 
 
-@pytest.mark.slow
-def test_local_kill_9_is_resubmitted_and_a_failing_shard_is_reported(data, tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(_cli(data, out, "--executor", "local", "--max-parallel", "2", "--splits", "train",
-                                 "val", "--num-shards", "2", "--max-retries", "1", index=data["broken"]),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
+@contextlib.contextmanager
+def _hidden(path: Path):
+    """``path`` moved away (a video missing from disk) inside the block."""
+    away = path.with_name(path.name + ".away")
+    path.rename(away)
     try:
-        # kill -9 the task of train's first shard once it has started embedding
-        _wait_for(out / ".extract" / "train" / "shard-0-of-2", proc)
-        controller = int(_job_id(out, "train", 0))
-        tasks = _children(controller)
-        assert tasks, "the local task of train shard 1 has no process"
-        for pid in tasks:
-            os.kill(pid, signal.SIGKILL)
-        text, _ = proc.communicate(timeout=600)
+        yield
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 1, text
-    assert "train shard 1/2: " in text and "resubmitting (attempt 2 of 2)" in text, text
-    _assert_identical(out, data["ref"], "train")
-    # val's second shard (the missing video) failed twice: named with its log and last error line
-    assert "val shard 2/2 failed 2 time(s)" in text, text
-    assert "FileNotFoundError: 1 of the 1 videos of split 'val'" in text, text
-    log = out / "logs" / "val" / "shard-1-of-2.log"
-    assert f"log: {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log}" in text, text
-    assert "FileNotFoundError" in log.read_text()
-    assert not (out / "emb_val.npy").exists()
-    assert (out / ".extract" / "val" / "shard-0-of-2").is_dir()  # val's first shard is kept
+        away.rename(path)
+
+
+def _val_video(data) -> Path:
+    return data["folder"] / "videos" / VIDEOS[-1][3]  # val's second video: all of val's shard 2
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 @pytest.mark.slow
-def test_local_run_equals_one_process_and_a_rerun_submits_nothing(data, tmp_path):
-    from ucf_nb.launch import submit_extraction
-
+def test_local_kill_9_failing_shard_then_rerun(data, tmp_path):
+    """--executor local: a task killed with kill -9 is resubmitted; a shard whose video is
+    missing fails twice and is reported with its log while train completes; once the video is
+    back, the same command runs only that shard; every array equals the single-process run's."""
     out = tmp_path / "out"
-    lines = []
-    params = dict(FAST, index_path=str(data["index"]), out_dir=str(out), checkpoint=str(data["encoder"]))
-    jobs = submit_extraction(["train", "val"], 2, executor="local", max_parallel=2, poll_s=0.5, log=lines.append,
-                             **params)
-    assert [(j.split, j.shard_index, j.state) for j in jobs] == [
-        ("train", 0, "done"), ("train", 1, "done"), ("val", 0, "done"), ("val", 1, "done")]
-    for split in ("train", "val"):
-        _assert_identical(out, data["ref"], split)
-        for k in range(2):
-            assert "ucf_nb: split" in (out / "logs" / split / f"shard-{k}-of-2.log").read_text()
-    assert any(line.startswith("train: complete (2/2 shards)") for line in lines), lines
-    again = []
-    jobs = submit_extraction(["train", "val"], 2, executor="local", log=again.append, **params)
-    assert {j.state for j in jobs} == {"finished"}
-    assert again[-1] == "every split is finished: nothing submitted", again
+    cmd = _cli(data, out, "--executor", "local", "--max-parallel", "2", "--splits", "train", "val",
+               "--num-shards", "2", "--max-retries", "1")
+    with _hidden(_val_video(data)):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
+                                cwd=ROOT)
+        try:
+            # kill -9 the task of train's first shard once it has started embedding
+            _wait_for(out / ".extract" / "train" / "shard-0-of-2", proc)
+            tasks = _tasks_under(int(_job_id(out, "train", 0)))  # the job id is the local controller's pid
+            assert tasks, "the local task of train shard 1 has no process"
+            for pid in tasks:
+                os.kill(pid, signal.SIGKILL)
+            text, _ = proc.communicate(timeout=900)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 1, text
+    assert "train shard 1/2: ended without a result" in text and "resubmitting (attempt 2 of 2)" in text, text
+    assert "train: complete (2/2 shards)" in text, text
+    _assert_identical(out, data["ref"], "train")
+    log = out / "logs" / "val" / "shard-1-of-2.log"
+    assert "val shard 2/2 failed 2 time(s)" in text, text
+    assert "FileNotFoundError: 1 of the 1 videos of split 'val' (4 clips) are not on disk" in text, text
+    assert f"log: {_shown(log)} -> " in text, text
+    assert "FileNotFoundError" in log.read_text()
+    assert not (out / "emb_val.npy").exists() and (out / ".extract" / "val" / "shard-0-of-2").is_dir()
+    rc, text = _run(cmd)
+    assert rc == 0, text
+    assert "val: submitted shard 2 of 2 as local process" in text and "train: already finished" in text, text
+    assert "val: submitted shard 1" not in text, text
+    _assert_identical(out, data["ref"], "val")
 
 
 # ------------------------------------------------------------------------------ real SLURM
@@ -261,18 +275,41 @@ def slurm_cluster(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_slurm_arrays_equal_one_process_and_a_rerun_submits_nothing(data, slurm_cluster, tmp_path):
+def test_slurm_arrays_failing_shard_rerun_and_no_op(data, slurm_cluster, tmp_path):
+    """Two shards of train and val as SLURM arrays, val's second video missing: that shard fails
+    twice and is reported with its log while the rest completes. With the video back, the same
+    command submits that shard only; then both splits equal the single-process run byte for byte,
+    a third run submits nothing, and extract_split on the finished split (notebook 02) is a no-op."""
+    from ucf_nb import extract_split
+
     out = tmp_path / "out"
-    rc, text = _run(_cli(data, out, "--executor", "slurm", "--splits", "train", "val", "--num-shards", "2"))
+    cmd = _cli(data, out, "--executor", "slurm", "--splits", "train", "val", "--num-shards", "2",
+               "--max-retries", "1")
+    with _hidden(_val_video(data)):
+        rc, text = _run(cmd)
+    assert rc == 1, text
+    assert "train: submitted shards 1, 2 of 2 as SLURM job array" in text, text
+    assert "val shard 2/2 failed 2 time(s)" in text and "train: complete (2/2 shards)" in text, text
+    assert "FileNotFoundError: 1 of the 1 videos of split 'val' (4 clips) are not on disk" in text, text
+    log = out / "logs" / "val" / "shard-1-of-2.log"
+    assert f"log: {_shown(log)} -> " in text and "FileNotFoundError" in log.read_text(), text
+    _assert_identical(out, data["ref"], "train")
+    assert not (out / "emb_val.npy").exists()
+
+    rc, text = _run(cmd)
     assert rc == 0, text
-    assert "as SLURM job array" in text and "val: complete (2/2 shards)" in text, text
+    assert "train: already finished" in text and "val: submitted shard 2 of 2 as SLURM job" in text, text
     for split in ("train", "val"):
         _assert_identical(out, data["ref"], split)
         for k in range(2):
             assert f"shard {k + 1} of 2" in (out / "logs" / split / f"shard-{k}-of-2.log").read_text()
+
     rc, text = _run(_cli(data, out, "--executor", "auto", "--splits", "train", "val", "--num-shards", "2"))
-    assert rc == 0 and "every split is finished: nothing submitted" in text and "submitted" not in text.replace(
-        "nothing submitted", ""), text
+    assert rc == 0 and "every split is finished: nothing submitted" in text, text
+    assert "submitted shard" not in text, text
+    before = _arrays(out, "val")
+    r = extract_split("val", data["index"], out, data["encoder"], **FAST)  # what notebook 02 runs
+    assert r["complete"] and r["n_embedded"] == 0 and _arrays(out, "val") == before
 
 
 @pytest.mark.slow
@@ -304,16 +341,3 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
     assert "train shard 1/2: CANCELLED" in text, text
     assert "train shard 2/2: " in text and text.count("resubmitting (attempt 2 of 3)") == 2, text
     _assert_identical(out, data["ref"], "train")
-
-
-@pytest.mark.slow
-def test_slurm_failing_shard_is_reported_while_the_other_split_completes(data, slurm_cluster, tmp_path):
-    out = tmp_path / "out"
-    rc, text = _run(_cli(data, out, "--executor", "slurm", "--splits", "train", "val", "--num-shards", "2",
-                         "--max-retries", "1", index=data["broken"]))
-    assert rc == 1, text
-    assert "val shard 2/2 failed 2 time(s)" in text and "train: complete (2/2 shards)" in text, text
-    assert "FileNotFoundError: 1 of the 1 videos of split 'val'" in text, text
-    assert "logs/val/shard-1-of-2.log" in text, text
-    _assert_identical(out, data["ref"], "train")
-    assert not (out / "emb_val.npy").exists()

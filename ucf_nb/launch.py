@@ -31,6 +31,7 @@ import inspect
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -323,6 +324,10 @@ class _Backend:
         params = {"timeout_min": self.options.get("timeout_min", _NEVER_MIN), "stderr_to_stdout": True}
         if gpu is not None:
             params.update(gpus_per_node=1, visible_gpus=[gpu])
+        else:  # submitit hides every GPU from a local task that asks for none: give back this process's
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            params["setup"] = ["unset CUDA_VISIBLE_DEVICES" if visible is None
+                               else f"export CUDA_VISIBLE_DEVICES={shlex.quote(visible)}"]
         ex.update_parameters(**params)
         return ex
 
