@@ -39,7 +39,7 @@ VIDEOS = [
 ]
 
 
-def _write_index(folder: Path, videos, name: str) -> Path:
+def _write_index(folder: Path, videos, file_name: str) -> Path:
     recs = []
     for i, (split, y, cat, name, n) in enumerate(videos):
         path = folder / "videos" / name
@@ -49,7 +49,7 @@ def _write_index(folder: Path, videos, name: str) -> Path:
             recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
                              end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n, video=name,
                              anomaly_frac=np.nan))
-    index_path = folder / name
+    index_path = folder / file_name
     pd.DataFrame(recs).to_csv(index_path, index=False)
     return index_path
 
