@@ -278,8 +278,9 @@ def slurm_cluster(tmp_path_factory):
 def test_slurm_arrays_failing_shard_rerun_and_no_op(data, slurm_cluster, tmp_path):
     """Two shards of train and val as SLURM arrays, val's second video missing: that shard fails
     twice and is reported with its log while the rest completes. With the video back, the same
-    command submits that shard only; then both splits equal the single-process run byte for byte,
-    a third run submits nothing, and extract_split on the finished split (notebook 02) is a no-op."""
+    command (--no-wait) submits that shard only, and once more (waiting) submits nothing twice;
+    then both splits equal the single-process run byte for byte, a last run submits nothing,
+    and extract_split on the finished split (what notebook 02 runs) is a no-op."""
     from ucf_nb import extract_split
 
     out = tmp_path / "out"
@@ -296,9 +297,12 @@ def test_slurm_arrays_failing_shard_rerun_and_no_op(data, slurm_cluster, tmp_pat
     _assert_identical(out, data["ref"], "train")
     assert not (out / "emb_val.npy").exists()
 
-    rc, text = _run(cmd)
+    rc, text = _run(cmd + ["--no-wait"])
     assert rc == 0, text
     assert "train: already finished" in text and "val: submitted shard 2 of 2 as SLURM job" in text, text
+    assert "not waiting: 1 task(s)" in text, text
+    rc, text = _run(cmd)  # waits for that task (or finds val finished): submits nothing twice
+    assert rc == 0 and "submitted shard" not in text, text
     for split in ("train", "val"):
         _assert_identical(out, data["ref"], split)
         for k in range(2):
