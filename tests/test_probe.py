@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.index import VideoAnnotation
-from ucf_nb.probe import (clip_metrics, evaluate_probe, fit_probe, frame_level_auc,
-                          frame_scores, per_category_auc, run_probe, video_auc)
+from ucf_nb.annotations import VideoAnnotation
+from ucf_nb.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores, per_category_auc,
+                            video_auc)
+from ucf_nb.probe import fit_probe, run_probe
 
 
 def _pairs_auc(pos, neg):
@@ -103,7 +104,6 @@ def test_frame_scores_overlaps_uncovered_frames_and_gaps_by_hand():
 def test_frame_scores_of_the_same_clips_tie_exactly():
     # frames 4-5 of "a" are covered by the .3 clip alone after the .1 clip has ended; a naive
     # running float sum gives (.1 + .3) - .1 != .3 there, which would break the tie with "b"
-    assert (0.1 + 0.3) - 0.1 != 0.3
     rows = pd.DataFrame({"video": ["a", "a", "b"], "start_frame": [0, 2, 0], "end_frame": [4, 6, 2],
                          "n_frames": [6, 6, 2], "score": [0.1, 0.3, 0.3]})
     fs = frame_scores(rows)
@@ -141,7 +141,7 @@ def test_frame_level_auc_all_videos_and_anomalous_only_by_hand():
 
 
 def test_frame_level_auc_accepts_annotation_objects_and_rejects_unannotated_videos():
-    from ucf_nb.index import VideoAnnotation
+    from ucf_nb.annotations import VideoAnnotation
 
     rows, intervals, *_ = _frame_fixture()
     ann = {"v1": VideoAnnotation("Abuse", ((3, 7),)), "v2": VideoAnnotation("Normal", ())}
@@ -222,15 +222,15 @@ def test_fit_probe_matches_sklearn_pipeline_and_drops_nan_rows():
 def test_fit_probe_chooses_C_on_val_and_is_deterministic():
     X, y = _blobs(600, seed=1)
     Xv, yv = _blobs(300, seed=2)
-    a = fit_probe(X, y, Xv, yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
-    b = fit_probe(X, y, Xv, yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
+    a = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
+    b = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
     s = a.settings
     assert set(s["val_auc_by_C"]) == {repr(c) for c in (1e-4, 1e-2, 1.0)}
     assert s["val_auc_by_C"][repr(s["C"])] == max(s["val_auc_by_C"].values())
     assert (s["n_train"], s["grid_n_train"]) == (500, 200)
     np.testing.assert_array_equal(a.coef, b.coef)
     assert a.settings == b.settings
-    c = fit_probe(X, y, Xv, yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=4, grid_n_train=200)
+    c = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=4, grid_n_train=200)
     assert not np.array_equal(a.coef, c.coef)   # another seed draws another subsample
 
 
@@ -266,13 +266,15 @@ CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
 
 
 def _write_store(tmp_path, *, test_videos=None):
-    """An index CSV, a store written through EmbeddingStore, and an annotation file."""
-    from ucf_nb.store import EmbeddingStore, file_sha256
+    """An index CSV, an annotation file and a store of every split (ucf_nb.synthetic's builder)."""
+    from ucf_nb.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(0)
     recs, ann_lines = [], []
     for split, cats in CATS.items():
         for v, cat in enumerate(cats):
+            if split == "test" and test_videos is not None and v >= test_videos:
+                break
             name = f"{cat}{split}{v:03d}_x264.mp4"
             n_frames = 32 + 16 * 9 + 7          # 10 clips, 7 uncovered tail frames
             event = (40, 120) if cat != "Normal" else None
@@ -283,37 +285,25 @@ def _write_store(tmp_path, *, test_videos=None):
                 recs.append(dict(split=split, y=int(cat != "Normal"), category=cat, path=f"videos/{name}",
                                  clip_idx=k, start_frame=s, end_frame=e, clip_len=32, stride=16, fps=30.0,
                                  n_frames=n_frames, video=name, anomaly_frac=frac))
-            if split == "test":
-                a, b = event if event else (-1, -1)
-                ann_lines.append(f"{name}  {cat}  {a}  {b}  -1  -1")
-    index_path = tmp_path / "index.csv"
+        if split == "test":
+            for v, cat in enumerate(cats):  # the annotation names every test video, extracted or not
+                event = (40, 120) if cat != "Normal" else (-1, -1)
+                ann_lines.append(f"{cat}{split}{v:03d}_x264.mp4  {cat}  {event[0]}  {event[1]}  -1  -1")
     df = pd.DataFrame(recs)
-    df.to_csv(index_path, index=False)
-    ann_path = tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    ann_path.write_text("\n".join(ann_lines) + "\n")
 
-    settings = dict(index_sha256=file_sha256(index_path), checkpoint="enc", revision=None,
-                    model_type="timesformer", embedding_dim=D, pooling="cls", precision="fp32", T=8,
-                    img_size=64, preprocessing={"size": 64}, index_path=str(index_path), versions={})
-    store = EmbeddingStore(tmp_path / "out")
-    store.check_settings(settings)
-    for split in CATS:
-        rows = np.flatnonzero(df["split"].to_numpy() == split)
-        if test_videos is not None and split == "test":
-            rows = rows[:test_videos * 10]
-        sub = df.loc[rows]
+    def embed(split, sub):
         # signal: anomalous clips inside the event shift the first dims
         frac = sub["anomaly_frac"].fillna(sub["y"]).to_numpy()
-        emb = rng.standard_normal((len(rows), D)).astype(np.float32)
+        emb = rng.standard_normal((len(sub), D)).astype(np.float32)
         emb[:, :2] += 2.0 * frac[:, None]
-        n_real = np.full(len(rows), 8)
+        n_real = np.full(len(sub), 8)
         if split == "test":
             n_real[3] = 0                     # a failed clip
-        w = store.open_shard(split, rows, sub["path"].to_numpy(), D)
-        w.write(rows, emb[n_real > 0], n_real, errors=[None] * len(rows))
-        w.commit()
-        assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
-    return tmp_path / "out", ann_path, df
+        return [emb], n_real
+
+    out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=D, annotation_lines=ann_lines,
+                                             index_name="index.csv", settings={"img_size": 64, "T": 8})
+    return out, ann_path, df
 
 
 def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
@@ -336,7 +326,7 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
     # the written scores recompute the written metrics
     sc = df.loc[scores["row"]].assign(score=scores["score"].to_numpy())
     assert clip_metrics(sc["y"], sc["score"])["auc"] == pytest.approx(m["clip_auc_test"])
-    from ucf_nb.index import read_temporal_annotation
+    from ucf_nb.annotations import read_temporal_annotation
 
     assert frame_level_auc(sc, read_temporal_annotation(ann)) == pytest.approx(m["frame_auc_test"])
 

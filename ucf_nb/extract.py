@@ -15,24 +15,14 @@ import numpy as np
 
 __all__ = ["extract_split"]
 
-PREPROCESSING_KINDS = ("checkpoint", "seed")
 
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"extract_split: {name} must be an int >= {minimum}{extra}, got {name}={value!r}")
-
-
-def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv",
+def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
                   out_dir: str | os.PathLike = "processed",
-                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int = 8,
-                  img_size: int = 224, batch_size: int = 16, num_workers: int = 8, device: str = "auto",
-                  precision: str = "auto", pooling: str = "cls", preprocessing: str = "checkpoint",
+                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int | None = 8,
+                  img_size: int | None = 224, batch_size: int = 16, num_workers: int = 8, device: str = "auto",
+                  precision: str = "auto", pooling: str | None = "cls", preprocessing: str = "checkpoint",
                   video_root: str | os.PathLike | None = None, resume: bool = True, limit: int | None = None,
-                  shard_index: int = 0, num_shards: int = 1, *, progress: bool = True) -> dict[str, Any]:
+                  shard_index: int = 0, num_shards: int = 1, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -45,10 +35,12 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         Where ``emb_{split}.npy`` and friends and ``manifest.json`` go.
     checkpoint : str or path-like
         Hugging Face hub id, or a local folder written by ``save_pretrained``.
-    T : int
-        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``.
-    img_size : int
-        Side of the square frames the encoder sees, in pixels.
+    T : int, optional
+        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``. None: the
+        encoder family's default (``EncoderAdapter.default_T``).
+    img_size : int, optional
+        Side of the square frames the encoder sees, in pixels. None: the family's default
+        (``EncoderAdapter.default_img_size``).
     batch_size : int
         Clips per forward pass.
     num_workers : int
@@ -58,8 +50,9 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast dtype; ``"auto"``: bf16 where the device computes it natively, else fp32.
         Embeddings are stored as float16 whatever the precision.
-    pooling : {"cls", "mean"}
-        CLS token (TimeSformer) or mean of the patch tokens (any model, VideoMAE included).
+    pooling : str, optional
+        One of the family's poolings: CLS token (TimeSformer) or mean of the patch tokens
+        (any model, VideoMAE included). None: the family's default.
     preprocessing : {"checkpoint", "seed"}
         The checkpoint's own preprocessor config, or the prototype's (squash, ImageNet stats).
     video_root : str or path-like, optional
@@ -88,44 +81,21 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         ``clips_per_s``, ``device``, ``precision``, ``shard_index``, ``num_shards`` and
         ``manifest`` (path of the manifest, relative to the project root when inside it).
     """
-    from .encoder import load_encoder
+    from .encoders import load_encoder
     from .paths import display_path, resolve_path
-    from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
+    from .store import EmbeddingStore, shard_bounds
 
-    if not isinstance(split, str) or not split:
-        raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
-    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("batch_size", batch_size, 1),
-                            ("num_workers", num_workers, 0), ("num_shards", num_shards, 1),
-                            ("shard_index", shard_index, 0)):
-        _check_int(name, value, lo)
-    _check_int("limit", limit, 1, allow_none=True)
-    if shard_index >= num_shards:
-        raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
-    if preprocessing not in PREPROCESSING_KINDS:
-        raise ValueError(f"extract_split: preprocessing must be 'checkpoint' or 'seed', got {preprocessing!r}")
-
+    _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
+                     num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
     index_file = resolve_path(index_path)
-    if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
-    from .index import read_index
-
-    df = read_index(index_file, video_root=video_root)
-    rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
-    if len(rows) == 0:
-        raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
-                         f"(its splits: {sorted(df['split'].unique().tolist())})")
-    if limit is not None:
-        rows = rows[:limit]
-    rows = df.index.to_numpy()[rows].astype(np.int64)
+    df, rows = _split_rows(index_file, split, video_root=video_root, limit=limit)
 
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling)
+    T = encoder.adapter.default_T if T is None else T
+    img_size = encoder.adapter.default_img_size if img_size is None else img_size
     prep = encoder.preprocessing(preprocessing, img_size)
     info = encoder.info
-    settings = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
-                    revision=info["revision"], model_type=info["model_type"],
-                    embedding_dim=info["embedding_dim"], pooling=pooling, precision=info["precision"],
-                    T=int(T), img_size=int(img_size), preprocessing=prep.to_dict(),
-                    index_path=display_path(index_file), versions=package_versions())
+    settings = _settings(info, prep, index_file, T=int(T), img_size=int(img_size))
     store = EmbeddingStore(out_dir)
     store.check_settings(settings, resume=resume)
     result = dict(split=split, complete=False, n_clips=int(len(rows)), n_shard=0, n_embedded=0, n_failed=0,
@@ -152,6 +122,55 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                       clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
     return result
+
+
+def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, batch_size: Any, num_workers: Any,
+                     limit: Any, shard_index: Any, num_shards: Any) -> None:
+    """Every argument of :func:`extract_split` checked before anything is loaded."""
+    from .checks import check_int
+    from .preprocess import check_preprocessing_kind
+
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
+    for name, value, lo in (("batch_size", batch_size, 1),
+                            ("num_workers", num_workers, 0), ("num_shards", num_shards, 1),
+                            ("shard_index", shard_index, 0)):
+        check_int(name, value, lo, who="extract_split: ")
+    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("limit", limit, 1)):
+        check_int(name, value, lo, allow_none=True, who="extract_split: ")
+    if shard_index >= num_shards:
+        raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
+    check_preprocessing_kind(preprocessing, "extract_split: ")
+
+
+def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
+    """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
+    from .index import read_index
+    from .paths import display_path
+
+    if not index_file.is_file():
+        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
+    df = read_index(index_file, video_root=video_root)
+    rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
+    if len(rows) == 0:
+        raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
+                         f"(its splits: {sorted(df['split'].unique().tolist())})")
+    if limit is not None:
+        rows = rows[:limit]
+    return df, df.index.to_numpy()[rows].astype(np.int64)
+
+
+def _settings(info: dict[str, Any], prep: Any, index_file: Any, *, T: int, img_size: int) -> dict[str, Any]:
+    """What the outputs are made with: the store's fingerprint and the manifest's provenance."""
+    from .files import file_sha256
+    from .manifest import package_versions
+    from .paths import display_path
+
+    return dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
+                revision=info["revision"], model_type=info["model_type"],
+                embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
+                T=T, img_size=img_size, preprocessing=prep.to_dict(),
+                index_path=display_path(index_file), versions=package_versions())
 
 
 def _n_cpus() -> int:

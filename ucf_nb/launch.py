@@ -235,20 +235,20 @@ def _finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[s
     """True when the manifest records ``split`` as finished from this index, these rows and the
     settings known without loading the model (checkpoint, T, img_size, pooling; precision when
     one is asked for). A difference in anything else is found, and reported, by the task."""
-    from .store import _array_sha256, file_sha256
+    from .files import file_sha256
+    from .store import _array_sha256
 
     m = store.manifest()
     entry = m.get("splits", {}).get(split)
     if not store.is_complete(split) or not entry:
         return False
     want = {"index": file_sha256(resolve_path(params["index_path"])), "rows": _array_sha256(rows),
-            "checkpoint": _checkpoint_name(params["checkpoint"]), "T": int(params["T"]),
-            "img_size": int(params["img_size"]), "pooling": params["pooling"]}
+            "checkpoint": _checkpoint_name(params["checkpoint"])}
     have = {"index": m.get("index", {}).get("sha256"), "rows": entry.get("rows_sha256"),
-            "checkpoint": m.get("model", {}).get("checkpoint"), "T": m.get("T"), "img_size": m.get("img_size"),
-            "pooling": m.get("pooling")}
-    if params.get("precision", "auto") != "auto":
-        want["precision"], have["precision"] = params["precision"], m.get("precision")
+            "checkpoint": m.get("model", {}).get("checkpoint")}
+    for key in ("T", "img_size", "pooling", "precision"):  # None / "auto": the checkpoint's or device's own
+        if params.get(key) not in (None, "auto"):
+            want[key], have[key] = params[key], m.get(key)
     return want == have
 
 
@@ -719,7 +719,7 @@ def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Call
 
 def _save_jobs(logs: Path, kind: str, jobs: list[ShardJob]) -> None:
     """Record the tasks still running, so that a second launcher waits for them."""
-    from .store import _atomic_write_json
+    from .files import _atomic_write_json
 
     entries = [{"split": sj.split, "shard_index": sj.shard_index, "num_shards": sj.num_shards,
                 "job_id": sj.job_id, "gpu": sj.gpu} for sj in jobs if sj.state == "running"]

@@ -1,9 +1,10 @@
 """Load a frozen Hugging Face video encoder and pool its tokens into one vector per clip.
 
-:func:`load_encoder` opens a checkpoint (a hub id, or a local folder saved with
-``save_pretrained``) through ``AutoModel.from_pretrained``, never with remote code, freezes
-it and puts it in eval mode on the chosen device. :meth:`Encoder.embed` turns normalised
-clips ``pixel_values`` of shape (B, T, 3, S, S) into embeddings (B, D).
+:func:`load_encoder` reads a checkpoint's config (a hub id, or a local folder saved with
+``save_pretrained``; never remote code), picks the family's adapter by ``config.model_type``
+(:mod:`ucf_nb.encoders.base`), lets it load the model, freezes it and puts it in eval mode
+on the chosen device. :meth:`Encoder.embed` turns normalised clips ``pixel_values`` of shape
+(B, T, 3, S, S) into embeddings (B, D). Nothing here knows a family by name.
 """
 from __future__ import annotations
 
@@ -12,20 +13,18 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import torch
 
+from .base import EncoderAdapter, adapter_for
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .preprocess import Preprocessing
+    from ..preprocess import Preprocessing
 
 __all__ = ["Encoder", "load_encoder", "EncoderLoadError", "resolve_device", "resolve_precision"]
 
-POOLINGS = ("cls", "mean")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-# model_type -> whether token 0 of last_hidden_state is a CLS token
-_HAS_CLS = {"timesformer": True, "vivit": True, "videomae": False}
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -56,7 +55,7 @@ def _cpu_has_bf16() -> bool:
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         fn = getattr(torch.cpu, probe, None)
         if fn is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(RuntimeError):  # a build without the cpuinfo query
                 if fn():
                     return True
     return False
@@ -83,7 +82,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def _local_folder(checkpoint: str) -> Path | None:
     """The local folder ``checkpoint`` names, or None when it reads as a hub id."""
-    from .paths import resolve_path
+    from ..paths import resolve_path
 
     candidate = resolve_path(checkpoint)
     if candidate.is_dir():
@@ -133,7 +132,10 @@ class Encoder:
     """A frozen video transformer that maps clips to one vector each.
 
     Build it with :func:`load_encoder`. ``info`` records what was loaded and how it runs:
-    checkpoint, revision, model_type, embedding_dim, device, precision, pooling.
+    checkpoint, revision, model_type, family, embedding_dim, device, precision, pooling
+    (and what the family's adapter adds). ``adapter`` is the family's
+    :class:`~ucf_nb.encoders.base.EncoderAdapter` (found from ``info["model_type"]`` when
+    not given).
     """
 
     model: torch.nn.Module
@@ -142,6 +144,11 @@ class Encoder:
     pooling: str
     info: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where from_pretrained read it: local folder or hub id
+    adapter: EncoderAdapter | None = None
+
+    def __post_init__(self) -> None:
+        if self.adapter is None:
+            self.adapter = adapter_for(self.info.get("model_type") or self.model.config.model_type)
 
     @property
     def embedding_dim(self) -> int:
@@ -165,8 +172,9 @@ class Encoder:
         Returns
         -------
         torch.Tensor, float32, shape (B, D), on the CPU
-            ``pooling="cls"``: the CLS token of ``last_hidden_state``; ``"mean"``: the mean
-            of the patch tokens (the CLS token, when there is one, left out).
+            Pooled as the family's adapter says for ``self.pooling`` (TimeSformer
+            ``"cls"``: the CLS token of ``last_hidden_state``; ``"mean"``: the mean of the
+            patch tokens, the CLS token, when there is one, left out).
         """
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
@@ -176,14 +184,8 @@ class Encoder:
                              "use Preprocessing.normalize first")
         x = pixel_values.to(self.device, non_blocking=True)
         with torch.inference_mode(), self._autocast():
-            hidden = self.model(pixel_values=x).last_hidden_state
-        hidden = hidden.float()
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            start = 1 if self.info["has_cls"] else 0
-            pooled = hidden[:, start:].mean(dim=1)
-        return pooled.cpu()
+            pooled = self.adapter.embed(self.model, x, self.pooling)
+        return pooled.float().cpu()
 
     def preprocessing(self, kind: str = "checkpoint", img_size: int = 224) -> "Preprocessing":
         """The preprocessing to feed this encoder.
@@ -191,22 +193,22 @@ class Encoder:
         Parameters
         ----------
         kind : {"checkpoint", "seed"}
-            ``"checkpoint"``: the checkpoint's own ``preprocessor_config.json``;
-            ``"seed"``: the prototype's (squash-resize to ``img_size``, ImageNet mean/std).
+            ``"checkpoint"``: the checkpoint's own processor config (as the family's adapter
+            reads it); ``"seed"``: the prototype's (squash-resize to ``img_size``, ImageNet
+            mean/std).
         img_size : int
             Side of the square frames, in pixels.
         """
-        from .preprocess import Preprocessing
+        from ..preprocess import Preprocessing, check_preprocessing_kind
 
+        check_preprocessing_kind(kind)
         if kind == "seed":
             return Preprocessing.seed(img_size=img_size)
-        if kind == "checkpoint":
-            return _checkpoint_preprocessing(Preprocessing, self.info["checkpoint"], img_size)
-        raise ValueError(f"preprocessing must be 'checkpoint' or 'seed', got preprocessing={kind!r}")
+        return _checkpoint_preprocessing(self.adapter, self.info["checkpoint"], img_size)
 
 
-def _checkpoint_preprocessing(cls: Any, checkpoint: str, img_size: int) -> "Preprocessing":
-    prep = cls.from_pretrained(checkpoint)
+def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int) -> "Preprocessing":
+    prep = adapter.preprocessing(checkpoint, img_size)
     if prep.output_size != int(img_size):
         raise ValueError(f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "
                          f"(the preprocessor config of {checkpoint!r}) but img_size={img_size}: pass "
@@ -214,8 +216,8 @@ def _checkpoint_preprocessing(cls: Any, checkpoint: str, img_size: int) -> "Prep
     return prep
 
 
-def load_encoder(checkpoint: str | os.PathLike, device: str = "auto", precision: str = "auto",
-                 pooling: str = "cls") -> Encoder:
+def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precision: str = "auto",
+                 pooling: str | None = None, model_kwargs: Mapping[str, Any] | None = None) -> Encoder:
     """Load a frozen video encoder.
 
     Parameters
@@ -223,16 +225,20 @@ def load_encoder(checkpoint: str | os.PathLike, device: str = "auto", precision:
     checkpoint : str or path-like
         A Hugging Face hub id (``"facebook/timesformer-base-finetuned-k400"``) or a local
         folder written by ``save_pretrained`` (relative paths resolve against the project
-        root). Loaded with ``AutoModel.from_pretrained``, safetensors preferred, never with
-        remote code.
+        root). Its config is read with ``AutoConfig.from_pretrained`` and the model loaded
+        by the adapter of its ``model_type`` (:func:`ucf_nb.encoders.families`), safetensors
+        preferred, never with remote code.
     device : str
         ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast dtype of the forward pass; ``"auto"`` picks bf16 where the device computes
         it natively, else fp32. The choice is in ``info["precision"]``.
-    pooling : {"cls", "mean"}
-        ``"cls"``: token 0 of ``last_hidden_state`` (refused for models without a CLS token,
-        such as VideoMAE); ``"mean"``: the average of the patch tokens.
+    pooling : str, optional
+        One of the family's poolings (TimeSformer: ``"cls"``, token 0 of
+        ``last_hidden_state``, or ``"mean"``, the average of the patch tokens; VideoMAE,
+        which has no CLS token: ``"mean"``). None: the family's default (its first).
+    model_kwargs : mapping, optional
+        Passed to the family's ``from_pretrained`` (e.g. ``attn_implementation``).
 
     Returns
     -------
@@ -242,9 +248,11 @@ def load_encoder(checkpoint: str | os.PathLike, device: str = "auto", precision:
     ------
     EncoderLoadError
         When the folder does not exist, or the hub id is neither reachable nor cached.
+    ValueError
+        For a bad device, precision or pooling, or a model_type no adapter serves.
     """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be 'cls' or 'mean', got pooling={pooling!r}")
+    if pooling is not None and not isinstance(pooling, str):
+        raise ValueError(f"pooling must be a pooling name such as 'cls' or 'mean', or None, got pooling={pooling!r}")
     if not isinstance(checkpoint, (str, os.PathLike)) or not str(checkpoint).strip():
         raise ValueError(f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}")
     checkpoint = os.fspath(checkpoint)
@@ -253,50 +261,68 @@ def load_encoder(checkpoint: str | os.PathLike, device: str = "auto", precision:
     folder = _local_folder(checkpoint)
     source = str(folder) if folder is not None else checkpoint
 
-    from transformers import AutoModel
-
-    try:
-        with _quiet_transformers():
-            model = AutoModel.from_pretrained(source, trust_remote_code=False)
-    except OSError as exc:
-        if folder is not None:
-            raise EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
-                                   "it must hold config.json and model weights written by save_pretrained") from exc
-        from .paths import display_path, resolve_path
-
-        raise EncoderLoadError(
-            f"checkpoint {checkpoint!r} could not be loaded: there is no folder "
-            f"{display_path(resolve_path(checkpoint))}, and as a hub id it is unreachable (offline) and not in "
-            "the local Hugging Face cache, so download it where there is internet and pass "
-            "checkpoint='/path/to/local/folder' (a folder written by save_pretrained) or set HF_HOME to a "
-            "cache that holds it") from exc
-
-    model_type = getattr(model.config, "model_type", type(model).__name__)
-    if model_type not in _HAS_CLS:
-        if pooling == "cls":
-            raise ValueError(f"pooling='cls' is not supported for model_type={model_type!r} (unknown whether "
-                             "token 0 is a CLS token): use pooling='mean'")
-        has_cls = False
-    else:
-        has_cls = _HAS_CLS[model_type]
-    if pooling == "cls" and not has_cls:
-        raise ValueError(f"pooling='cls' is refused for {checkpoint!r}: {model_type} has no CLS token, "
-                         "use pooling='mean'")
+    config = _read_config(checkpoint, source, folder)
+    adapter = adapter_for(config.model_type)
+    pooling = adapter.poolings[0] if pooling is None else pooling
+    adapter.check_pooling(pooling, checkpoint)
+    model = _load_model(adapter, checkpoint, source, config, folder, dict(model_kwargs or {}))
 
     model.requires_grad_(False)
     model.eval()
     model.to(dev)
 
+    revision = _revision(model, folder)
+    if folder is not None:
+        from ..paths import display_path
+
+        checkpoint = display_path(folder)  # one spelling per folder, relative to the project root
+    info = dict(checkpoint=checkpoint, revision=revision, model_type=config.model_type, family=adapter.family,
+                embedding_dim=adapter.embedding_dim(model, pooling), device=str(dev), precision=prec,
+                pooling=pooling, **adapter.info(model))
+    return Encoder(model=model, device=dev, precision=prec, pooling=pooling, info=info, source=source,
+                   adapter=adapter)
+
+
+def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLoadError:
+    """The message for a checkpoint that cannot be read: a broken folder, or an unreachable hub id."""
+    if folder is not None:
+        return EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
+                                "it must hold config.json and model weights written by save_pretrained")
+    from ..paths import display_path, resolve_path
+
+    return EncoderLoadError(
+        f"checkpoint {checkpoint!r} could not be loaded: there is no folder "
+        f"{display_path(resolve_path(checkpoint))}, and as a hub id it is unreachable (offline) and not in "
+        "the local Hugging Face cache, so download it where there is internet and pass "
+        "checkpoint='/path/to/local/folder' (a folder written by save_pretrained) or set HF_HOME to a "
+        "cache that holds it")
+
+
+def _read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
+    """``AutoConfig.from_pretrained(source)``, never with remote code."""
+    from transformers import AutoConfig
+
+    try:
+        with _quiet_transformers():
+            return AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except OSError as exc:
+        raise _load_error(checkpoint, folder, exc) from exc
+
+
+def _load_model(adapter: EncoderAdapter, checkpoint: str, source: str, config: Any, folder: Path | None,
+                kwargs: dict[str, Any]) -> torch.nn.Module:
+    """The family's ``from_pretrained``, quietly; a missing or broken weight file is an EncoderLoadError."""
+    try:
+        with _quiet_transformers():
+            return adapter.load_model(source, config, **kwargs)
+    except OSError as exc:
+        raise _load_error(checkpoint, folder, exc) from exc
+
+
+def _revision(model: torch.nn.Module, folder: Path | None) -> str | None:
+    """The hub commit of the checkpoint, or ``sha256:`` of a local folder's weight files."""
     revision = getattr(model.config, "_commit_hash", None)
     if not revision and folder is not None:
         digest = _weights_sha256(folder)
         revision = f"sha256:{digest}" if digest else None
-
-    if folder is not None:
-        from .paths import display_path
-
-        checkpoint = display_path(folder)  # one spelling per folder, relative to the project root
-    info = dict(checkpoint=checkpoint, revision=revision, model_type=model_type,
-                embedding_dim=int(model.config.hidden_size), device=str(dev), precision=prec,
-                pooling=pooling, has_cls=has_cls)
-    return Encoder(model=model, device=dev, precision=prec, pooling=pooling, info=info, source=source)
+    return revision

@@ -1,0 +1,33 @@
+"""TimeSformer (divided space-time attention): CLS token, or the mean of the patch tokens."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import EncoderAdapter, register_adapter
+
+__all__ = ["TimesformerAdapter"]
+
+
+@register_adapter
+class TimesformerAdapter(EncoderAdapter):
+    """``TimesformerModel``; ``pixel_values`` (B, T, 3, S, S); token 0 of
+    ``last_hidden_state`` is a CLS token."""
+
+    family = "timesformer"
+    model_types = ("timesformer",)
+    default_T = 8
+    default_img_size = 224
+    poolings = ("cls", "mean")
+
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
+        from transformers import TimesformerModel
+
+        return TimesformerModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
+
+    def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
+        hidden = model(pixel_values=pixel_values).last_hidden_state.float()
+        if pooling == "cls":
+            return hidden[:, 0]
+        return hidden[:, 1:].mean(dim=1)  # the patch tokens, CLS left out
