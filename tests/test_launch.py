@@ -65,7 +65,7 @@ def data(tmp_path_factory):
     encoder = make_demo_encoder(folder / "encoder", image_size=S)
     ref = folder / "ref"
     for split in ("train", "val"):
-        assert extract_split(split, index, ref, encoder, **FAST)["complete"]
+        assert extract_split(split, index, out_dir=ref, checkpoint=encoder, **FAST)["complete"]
     return {"folder": folder, "index": index, "encoder": encoder, "ref": ref}
 
 
@@ -312,7 +312,7 @@ def test_slurm_arrays_failing_shard_rerun_and_no_op(data, slurm_cluster, tmp_pat
     assert rc == 0 and "every split is finished: nothing submitted" in text, text
     assert "submitted shard" not in text, text
     before = _arrays(out, "val")
-    r = extract_split("val", data["index"], out, data["encoder"], **FAST)  # what notebook 02 runs
+    r = extract_split("val", data["index"], out_dir=out, checkpoint=data["encoder"], **FAST)  # notebook 02
     assert r["complete"] and r["n_embedded"] == 0 and _arrays(out, "val") == before
 
 

@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .checks import check_int
 from .paths import display_path, resolve_path
 
 __all__ = ["submit_extraction", "ShardJob", "ExtractionFailedError", "parse_slurm_options"]
@@ -496,12 +497,10 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
     if not splits or not all(isinstance(s, str) and s for s in splits) or len(set(splits)) != len(splits):
         raise ValueError(f"submit_extraction: splits must be distinct split names such as ['train', 'val'], "
                          f"got splits={splits!r}")
-    for name, value, lo in (("num_shards", num_shards, 1), ("max_retries", max_retries, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-            raise ValueError(f"submit_extraction: {name} must be an int >= {lo}, got {name}={value!r}")
-    if max_parallel is not None and (isinstance(max_parallel, bool) or not isinstance(max_parallel, int)
-                                     or max_parallel < 1):
-        raise ValueError(f"submit_extraction: max_parallel must be an int >= 1 or None, got {max_parallel!r}")
+    who = "submit_extraction: "
+    num_shards = check_int("num_shards", num_shards, 1, who=who)
+    max_retries = check_int("max_retries", max_retries, 0, who=who)
+    max_parallel = check_int("max_parallel", max_parallel, 1, allow_none=True, who=who)
     options = parse_slurm_options(slurm) if isinstance(slurm, str) else dict(slurm or {})
     params = _check_params(extract_params)
     kind = _which_executor(executor)
