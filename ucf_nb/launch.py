@@ -207,23 +207,12 @@ def _import_submitit() -> Any:
 # ------------------------------------------------------------------- what is already done
 
 def _split_rows(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
-    """Index row numbers of each split (after ``limit``), as extract_split selects them."""
-    from .index import read_index
+    """Index row numbers of each split (after ``limit``), exactly as extract_split selects them."""
+    from .extract import _split_rows as rows_of
 
     index_file = resolve_path(params["index_path"])
-    if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
-    df = read_index(index_file, video_root=params.get("video_root"))
-    out = {}
-    for split in splits:
-        pos = np.flatnonzero((df["split"] == split).to_numpy())
-        if len(pos) == 0:
-            raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
-                             f"(its splits: {sorted(df['split'].unique().tolist())})")
-        if params.get("limit") is not None:
-            pos = pos[:params["limit"]]
-        out[split] = df.index.to_numpy()[pos].astype(np.int64)
-    return out
+    return {split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
+            for split in splits}
 
 
 def _checkpoint_name(checkpoint: Any) -> str:
