@@ -170,6 +170,21 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.01)
 
 
+def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if text in path.read_text(errors="replace"):
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"the launcher ended before {path} showed {text!r}: {proc.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not show {text!r} within {timeout} s")
+        time.sleep(0.01)
+
+
 def _job_id(out: Path, split: str, shard: int) -> str:
     for _ in range(500):
         try:
@@ -323,8 +338,9 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
                                  "--max-retries", "2"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
     try:
-        # scancel shard 1 and kill -9 the process of shard 2, each once it has started embedding
-        _wait_for(out / ".extract" / "train" / "shard-0-of-2", proc)
+        # scancel shard 1 once its task has started (submitit ignores the SIGTERM; SLURM kills the
+        # task KillWait=1 s later), kill -9 the process of shard 2 once it has started embedding
+        _wait_for_text(out / "logs" / "train" / "shard-0-of-2.log", "ucf_nb: split", proc)
         subprocess.run(["scancel", _job_id(out, "train", 0)], check=True)
         _wait_for(out / ".extract" / "train" / "shard-1-of-2", proc)
         job = _job_id(out, "train", 1)

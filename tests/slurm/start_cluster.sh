@@ -4,7 +4,8 @@
 #   tests/slurm/start_cluster.sh [STATE_DIR]     (default /tmp/ucf_nb_slurm; needs root)
 #
 # Writes STATE_DIR/slurm.conf (this host, its CPUs and memory as `slurmd -C` reports them,
-# one partition, no accounting: sacct has nothing, as on clusters without slurmdbd), starts
+# one partition, no accounting: sacct has nothing, as on clusters without slurmdbd; KillWait=1:
+# a cancelled task, which submitit lets ignore SIGTERM, is killed 1 s after scancel), starts
 # munged (unless one already answers), slurmctld and slurmd, and waits until the node is idle.
 # Clients find the cluster through `export SLURM_CONF=STATE_DIR/slurm.conf`, printed last.
 # STATE_DIR/started lists what this script started; tests/slurm/stop_cluster.sh stops exactly that.
@@ -61,7 +62,7 @@ SelectTypeParameters=CR_Core
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-KillWait=5
+KillWait=1
 MinJobAge=300
 $NODE NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
