@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[var] = str(args.threads)
 
     from ucf_nb.paths import display_path, resolve_path
-    from ucf_nb.probe import fit_probe, frame_level_auc, run_probe
+    from ucf_nb.metrics import frame_level_auc
+    from ucf_nb.probe import fit_probe, run_probe
     from ucf_nb.store import load_embeddings
 
     folder = resolve_path(args.folder)
@@ -152,9 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     res = run_probe(out, annotation_path=ann, seed=0)
     total = time.perf_counter() - t
     m = res.metrics
-    print(f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={m['C']} (grid on "
-          f"{m['grid_n_train']} clips: {m['val_auc_by_C']}), final fit n_iter={m['n_iter']}, "
-          f"converged={m['converged']}")
+    st = m["settings"]
+    print(f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={st['C']} (grid on "
+          f"{st['grid_n_train']} clips: {st['val_auc_by_C']}), final fit n_iter={st['n_iter']}, "
+          f"converged={st['converged']}")
     print(f"  clip AUC val/test {m['clip_auc_val']:.4f}/{m['clip_auc_test']:.4f}, frame AUC "
           f"{m['frame_auc_test']:.4f} over {m['frame_level']['all']['n_frames']} frames; "
           f"failed clips dropped: train {m['counts']['train']['n_failed']}, test {m['counts']['test']['n_failed']}")
@@ -164,12 +166,12 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         fast = run_probe(out, seed=0, fast=True)
         print(f"run_probe (fast=True): {time.perf_counter() - t:.1f} s total [{fast.metrics['timing']}], "
-              f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['converged']}")
+              f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['settings']['converged']}")
 
     X, y, _ = load_embeddings(out, "train")
     Xv, yv, _ = load_embeddings(out, "val")
     t = time.perf_counter()
-    fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[m["C"]])
+    fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[st["C"]])
     print(f"fit_probe, one C, no grid, all {len(y)} train clips: {time.perf_counter() - t:.1f} s")
     test = res.scores["test"]
     t = time.perf_counter()

@@ -46,7 +46,8 @@ def test_intro_says_what_was_run():
     assert text.startswith("# ")
     for shown in ("`demo/UCF_Crime`", "`demo/processed/index_clips.csv`", "ab" * 32, "`demo/encoder`",
                   "timesformer", "clip_len=32, stride=16", "fp32", "kind=checkpoint", "| torch | 9.9.9 |",
-                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "`seed=0`", "`C=1.0`"):
+                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "`seed=0`", "`C=1.0`",
+                  "| Frame ROC AUC, test, every frame | 0.660 |"):
         assert shown in text, shown
     # NaN metrics are not numbers a reader should compare: they say so.
     assert "| Frame ROC AUC, test, anomalous videos only | n/a |" in text
@@ -300,3 +301,17 @@ def test_demo_book_pages_show_figures_tables_and_no_machine_paths(demo_book):
     assert "random tiny encoder on synthetic videos" in intro
     metrics = json.loads((demo_book["out_dir"] / "probe" / "metrics.json").read_text())
     assert f"{metrics['clip_auc_test']:.3f}" in intro
+
+
+def test_intro_shows_the_mil_head_beside_the_probe_with_the_field_headline():
+    lin = {**METRICS, "frame_auc_test_field": 0.7, "frame_auc_test_field_ci95": [0.65, 0.75],
+           "frame_far_test_field": 0.125, "head": "linear", "settings": {"C": 0.1, "mode": "full"}}
+    mil = {**lin, "frame_auc_test_field": 0.8, "head": "mil", "settings": {"best_iter": 300, "val_curve": [1]}}
+    text = report.write_intro(_manifest(train=3), lin, metrics_mil=mil)
+    lines = text.splitlines()
+    assert "| Metric | Linear probe | MIL head |" in lines
+    first = lines[lines.index("| Metric | Linear probe | MIL head |") + 2]
+    assert first == "| Frame ROC AUC, test, field protocol (headline) | 0.700 | 0.800 |"
+    assert "| 95% CI, bootstrap over test videos | 0.650, 0.750 | 0.650, 0.750 |" in lines
+    assert "f < 16·floor(n/16)" in text and "refit on train + val" in text
+    assert "`best_iter=300`" in text and "`C=0.1`" in text and "val_curve" not in text

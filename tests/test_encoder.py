@@ -56,7 +56,7 @@ def test_revision_follows_the_weights(tmp_path, ts_dir):
 
 def test_cls_pooling_is_token_zero(ts_dir):
     x = _clips()
-    enc = load_encoder(ts_dir, device="cpu", precision="fp32", pooling="cls")
+    enc = load_encoder(ts_dir, device="cpu", precision="fp32", pooling="cls", attention="eager")
     out = enc.embed(x)
     assert out.dtype == torch.float32 and out.device.type == "cpu" and out.shape == (2, 64)
     torch.testing.assert_close(out, _reference(ts_dir, x)[:, 0], rtol=0, atol=0)
@@ -81,7 +81,7 @@ def test_pooling_none_is_the_family_default(ts_dir, vm_dir):
     assert (ts.pooling, ts.info["family"]) == ("cls", "timesformer")
     assert (vm.pooling, vm.info["family"]) == ("mean", "videomae")
     assert set(ts.info) == {"checkpoint", "revision", "model_type", "family", "embedding_dim", "device",
-                            "precision", "pooling"}
+                            "precision", "pooling", "attention", "compile"}
 
 
 def test_the_registry_names_every_family(tmp_path):

@@ -316,7 +316,10 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
         assert isinstance(m[k], float) and 0 <= m[k] <= 1, k
     assert m["missing_reasons"] == {}
     assert set(m["per_category_auc_test"]) == {"Abuse", "Arson"}
-    assert m["counts"]["test"]["n_failed"] == 1 and m["mode"] == "full" and m["seed"] == 0
+    assert m["counts"]["test"]["n_failed"] == 1 and m["settings"]["mode"] == "full" and m["seed"] == 0
+    assert m["head"] == "linear" and m["frame_auc_test_field"] is not None
+    lo, hi = m["frame_auc_test_field_ci95"]
+    assert lo <= m["frame_auc_test_field"] <= hi and 0 <= m["frame_far_test_field"] <= 1
 
     scores = pd.read_csv(out / "probe" / "scores_test.csv")
     assert list(scores.columns) == ["row", "video", "clip_idx", "y", "score"]
@@ -334,6 +337,53 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
     strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
     assert strip(again.metrics) == strip(res.metrics)
     assert pd.read_csv(out / "probe" / "scores_test.csv").equals(scores)
+
+
+def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_path):
+    from ucf_nb.metrics import frame_metrics
+    from ucf_nb.annotations import read_temporal_annotation
+
+    out, ann, df = _write_store(tmp_path)
+    lin = run_probe(out, annotation_path=ann, seed=0, n_boot=50)
+    kw = dict(max_iter=60, eval_every=20, patience=2, hidden=(16, 8))
+    mil = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)
+    m = json.loads((out / "probe-mil" / "metrics.json").read_text())
+    assert m == mil.metrics and m["head"] == "mil"
+    assert set(m) == set(lin.metrics)                       # the comparison page reads both
+    from ucf_nb import compare_heads
+
+    table = compare_heads({"linear": lin.metrics, "mil": m})
+    assert list(table.columns) == ["linear", "mil"] and table.index[0] == "frame AUC, field protocol"
+    assert table.loc["frame AUC, field protocol", "mil"] == round(m["frame_auc_test_field"], 4)
+    lo, hi = m["frame_auc_test_field_ci95"]
+    assert table["mil"].iloc[1] == f"[{lo:.4f}, {hi:.4f}]"
+    assert (out / "probe" / "metrics.json").exists()       # the linear probe's results stay
+    assert m["missing_reasons"] == {}
+    s = m["settings"]
+    assert s["fitted_on"] == "train + val" and s["n_refit_videos"] == 9 and s["val_source"] == "given"
+    assert s["n_train_videos"] == 6 and s["n_val_videos"] == 3
+    # the written test scores are the refit head's clip scores and recompute the field AUC
+    scores = pd.read_csv(out / "probe-mil" / "scores_test.csv")
+    assert scores["score"].isna().sum() == 1 and np.isnan(scores["score"].iloc[3])
+    sc = df.loc[scores["row"]].assign(score=scores["score"].to_numpy())
+    fm = frame_metrics(sc, read_temporal_annotation(ann), convention="field", n_boot=50)
+    assert fm["auc"] == pytest.approx(m["frame_auc_test_field"]) and fm["ci95"] == m["frame_auc_test_field_ci95"]
+    from ucf_nb.store import load_embeddings
+
+    X, _, rows = load_embeddings(out, "test")
+    first = (rows["video"] == rows["video"].iloc[0]).to_numpy()
+    np.testing.assert_allclose(mil.probe.score(X[first]), scores["score"].to_numpy()[first])
+    # val scored by the train-only head
+    X, _, rows = load_embeddings(out, "val")
+    v0 = (rows["video"] == rows["video"].iloc[0]).to_numpy()
+    np.testing.assert_allclose(mil.probe.selected.score(X[v0]),
+                               pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0])
+    # seeded
+    again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)
+    strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
+    assert strip(again.metrics) == strip(m)
+    with pytest.raises(ValueError, match="head must be one of"):
+        run_probe(out, head="svm")
 
 
 def test_run_probe_says_why_frame_metrics_are_missing(tmp_path):
@@ -392,12 +442,16 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
     assert [c.metadata.get("tags") for c in nb.cells].count(["parameters"]) == 1
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     done = tmp_path / "03.ipynb"
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out)), kernel_name="python3",
+    short = {"max_iter": 40, "eval_every": 20, "patience": 1, "hidden": [16, 8]}
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), mil_params=short), kernel_name="python3",
                         progress_bar=False, cwd=str(tmp_path))
     text = done.read_text()
     assert (out / "probe" / "metrics.json").exists()
     assert "no temporal annotation was given" in text        # the missing frame AUC, explained
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann)),
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann),
+                                                             mil_params=short),
                         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
-    assert "Every metric was computed." in done.read_text()
+    text = done.read_text()
+    assert "**linear**: every metric was computed." in text and "**mil**: every metric was computed." in text
+    assert (out / "probe-mil" / "metrics.json").exists()
     assert json.loads((out / "probe" / "metrics.json").read_text())["frame_auc_test"] is not None

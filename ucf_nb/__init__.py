@@ -23,8 +23,11 @@ Data flows one way, one module (room) per step::
                    (submitit, the optional ``cluster`` extra: the only module importing it)
 - ``store``        per-split embedding arrays, shard writers, resume state
 - ``manifest``     what was extracted, how and from what; the settings fingerprint
-- ``metrics``      clip, video, per-category and frame-level AUCs (pure)
-- ``probe``        fit_probe (linear probe) and run_probe (metrics.json + scores)
+- ``metrics``      clip, video, per-category and frame-level AUCs, the field's protocol (pure)
+- ``probe``        fit_probe (linear probe) and run_probe (either head: metrics.json + scores)
+- ``mil``          fit_mil: the weakly supervised MIL ranking head (Sultani et al. 2018)
+- ``export``       export_features: per-video block features, lists and frame labels for the
+                   field's training code
 - ``plots``        the figures the notebooks show
 - ``pipeline``     the notebooks run in order with papermill, cleaned for the book
 - ``report``       the book's intro page and the book build
@@ -48,7 +51,8 @@ __version__ = "0.1.0"
 
 # the modules whose __all__ make up the public face, in data-flow order
 PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
-                  "dataset", "encoders", "extract", "launch", "store", "manifest", "metrics", "probe", "plots",
+                  "dataset", "encoders", "extract", "launch", "store", "manifest", "metrics", "probe", "mil", "export",
+                  "plots",
                   "pipeline", "report")
 
 _EXPORTS: dict[str, str] | None = None  # public name -> module, read from the sources on first use

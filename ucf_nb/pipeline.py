@@ -49,7 +49,8 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     ``out_dir`` (default ``{demo_dir}/processed``) and ``index_path`` (default
     ``{out_dir}/index_clips.csv``) let the golden notebooks and the tests write elsewhere.
     Device and precision are pinned (CPU, float32) so that two runs give the same numbers; the
-    probe gets the demo's temporal annotation so that frame-level AUCs are computed. The
+    probe gets the demo's temporal annotation so that frame-level AUCs are computed, and a
+    shorter MIL schedule (at most 400 iterations: the demo has 30 training videos). The
     random demo encoder's CLS token carries little of the picture, so the demo pools the
     patch tokens (``pooling="mean"``); a real run keeps the default, ``"cls"``.
     """
@@ -62,7 +63,7 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
         "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
                            batch_size=8, num_workers=0, device="cpu", precision="fp32",
                            pooling="mean"),
-        "03_probe": dict(out_dir=out,
+        "03_probe": dict(out_dir=out, mil_params={"max_iter": 400, "eval_every": 50, "patience": 3},
                          annotation_path=f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"),
     }
 

@@ -1,6 +1,7 @@
-"""Linear probes on clip embeddings: fit one, run one over a finished extraction.
+"""Heads on clip embeddings: fit the linear probe, run a head (linear or MIL) over a finished extraction.
 
-Two layers (the metrics themselves are pure functions in :mod:`ucf_nb.metrics`):
+Two layers (the metrics themselves are pure functions in :mod:`ucf_nb.metrics`, the MIL
+head is :mod:`ucf_nb.mil`):
 
 - :func:`fit_probe`: a standardised, class-balanced logistic regression whose ``C`` is
   chosen on val, returned as a :class:`LinearProbe` value (plain arrays, no pickle);
@@ -15,12 +16,12 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .metrics import SCORED_SPLITS, _auc, evaluate_probe
+from .metrics import FRAME_KEYS, SCORED_SPLITS, _auc, _category_label, evaluate_probe
 
 __all__ = [
     "DEFAULT_CS",
@@ -28,6 +29,10 @@ __all__ = [
     "ProbeResult",
     "fit_probe",
     "run_probe",
+    "METRIC_KEYS",
+    "HEADS",
+    "metrics_frame",
+    "compare_heads",
 ]
 
 DEFAULT_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
@@ -311,6 +316,74 @@ def _search_C(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, Cs: 
     return best, sols[best], val_auc, int(len(yg))
 
 
+METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
+               "video_auc_test_mean", "video_auc_val", "video_auc_val_mean") + FRAME_KEYS + (
+               "per_category_auc_test", "per_category_auc_val")
+"""The metric keys of ``metrics.json``, the same for every head."""
+
+HEADS = ("linear", "mil")
+HEAD_DIRS = {"linear": "probe", "mil": "probe-mil"}
+"""Where each head writes under ``out_dir``."""
+
+HEADLINE_ROWS = (
+    ("frame_auc_test_field", "frame AUC, field protocol"),
+    ("frame_auc_test_field_ci95", "  95% CI"),
+    ("frame_far_test_field", "  false alarms at 0.5"),
+    ("frame_auc_test", "frame AUC, every frame"),
+    ("frame_auc_test_ci95", "  95% CI"),
+    ("frame_far_test", "  false alarms at 0.5"),
+    ("frame_auc_test_anomalous", "frame AUC, anomalous videos"),
+    ("frame_auc_test_anomalous_ci95", "  95% CI"),
+    ("clip_auc", "clip ROC AUC"),
+    ("clip_ap", "clip average precision"),
+    ("video_auc", "video ROC AUC (max of clips)"),
+    ("video_auc_mean", "video ROC AUC (mean of clips)"),
+)
+"""Rows of :func:`metrics_frame`: the field protocol (frames before the last full 16-frame
+block, the headline), every frame, the anomalous test videos; CIs are 95% bootstrap intervals
+over test videos, false alarms the share of normal test videos' frames scored >= 0.5."""
+
+
+def _cell(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return f"[{value[0]:.{digits}f}, {value[1]:.{digits}f}]"
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
+def metrics_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """One head's headline metrics as a table: rows metric, columns val and test.
+
+    The frame-level rows (test only) come first, the field protocol's AUC at the top; CIs are
+    shown as ``[low, high]`` strings.
+    """
+    rows = []
+    for key, label in HEADLINE_ROWS:
+        if key.startswith("frame_"):
+            rows.append((label, None, _cell(metrics.get(key))))
+        else:
+            val_key = f"{key}_val" if not key.endswith("_mean") else key.replace("_mean", "_val_mean")
+            test_key = f"{key}_test" if not key.endswith("_mean") else key.replace("_mean", "_test_mean")
+            rows.append((label, _cell(metrics.get(val_key)), _cell(metrics.get(test_key))))
+    return pd.DataFrame(rows, columns=["metric", "val", "test"]).set_index("metric")
+
+
+def compare_heads(metrics_by_head: Mapping[str, Mapping[str, Any]], split: str = "test") -> pd.DataFrame:
+    """The headline metrics of several heads side by side (rows metric, one column per head).
+
+    Parameters
+    ----------
+    metrics_by_head : mapping head name -> metrics (``metrics.json`` content)
+    split : {"test", "val"}
+        Which column of :func:`metrics_frame` to show (frame-level metrics are test only).
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got split={split!r}")
+    cols = {head: metrics_frame(m)[split] for head, m in metrics_by_head.items()}
+    return pd.DataFrame(cols)
+
+
 @dataclass
 class ProbeResult:
     """What :func:`run_probe` computed and wrote.
@@ -321,8 +394,9 @@ class ProbeResult:
         The content of ``metrics.json``.
     scores : dict split -> pandas.DataFrame
         Index rows (index = index row numbers) of val and test with a ``score`` column
-        (P(anomalous), NaN for failed clips).
-    probe : LinearProbe
+        (the head's anomaly score in [0, 1], NaN for failed clips).
+    probe : LinearProbe or MILHead
+        The fitted head (for ``head="mil"``: the head refit on train + val).
     intervals : dict or None
         The temporal annotation used (video -> half-open intervals).
     paths : dict
@@ -331,24 +405,21 @@ class ProbeResult:
 
     metrics: dict
     scores: dict
-    probe: LinearProbe
+    probe: Any
     intervals: dict | None
     paths: dict
+
+    @property
+    def head(self) -> str:
+        return str(self.metrics.get("head", "linear"))
 
     @property
     def missing_reasons(self) -> dict[str, str]:
         return dict(self.metrics.get("missing_reasons", {}))
 
     def metrics_table(self) -> pd.DataFrame:
-        """The headline metrics as a table: metric, val, test."""
-        m = self.metrics
-        rows = [("clip ROC AUC", m.get("clip_auc_val"), m.get("clip_auc_test")),
-                ("clip average precision", m.get("clip_ap_val"), m.get("clip_ap_test")),
-                ("video ROC AUC (max of clips)", m.get("video_auc_val"), m.get("video_auc_test")),
-                ("video ROC AUC (mean of clips)", m.get("video_auc_val_mean"), m.get("video_auc_test_mean")),
-                ("frame ROC AUC, all test videos", None, m.get("frame_auc_test")),
-                ("frame ROC AUC, anomalous test videos", None, m.get("frame_auc_test_anomalous"))]
-        return pd.DataFrame(rows, columns=["metric", "val", "test"]).set_index("metric")
+        """The headline metrics as a table: metric, val, test (see :func:`metrics_frame`)."""
+        return metrics_frame(self.metrics)
 
     def missing_note(self) -> str:
         """One markdown sentence per missing metric (empty when nothing is missing)."""
@@ -376,33 +447,105 @@ def _write_scores(path: Path, df: pd.DataFrame) -> None:
     atomic_write_csv(path, out)
 
 
+def _video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Split a split's rows by video: names, per-video embeddings (clips in temporal order),
+    video labels (1 unless Normal) and each video's row positions in ``X``."""
+    pos = np.arange(len(rows))
+    order = np.lexsort((rows["start_frame"].to_numpy(), rows["video"].astype(str).to_numpy()))
+    names = rows["video"].astype(str).to_numpy()[order]
+    cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
+    groups = np.split(pos[order], cuts) if len(order) else []
+    label = _category_label(rows)
+    videos, bags, labels = [], [], []
+    for g in groups:
+        videos.append(str(rows["video"].iloc[int(g[0])]))
+        contiguous = bool((np.diff(g) == 1).all())
+        bags.append(X[int(g[0]):int(g[-1]) + 1] if contiguous else np.asarray(X[g]))
+        labels.append(int(label[g].max()))
+    return videos, bags, np.asarray(labels, dtype=np.int8), groups
+
+
+def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[str, Any] | None):
+    from .mil import fit_mil
+
+    X_tr, _, rows_tr = loaded_train
+    _, bags, labels, _ = _video_bags(X_tr, rows_tr)
+    kw = dict(mil_params or {})
+    if loaded_val is not None:
+        Xv, _, rows_v = loaded_val
+        _, vb, vl, _ = _video_bags(Xv, rows_v)
+        if np.unique(vl).size == 2:
+            kw.update(val_bags=vb, val_labels=vl)
+    return fit_mil(bags, labels, seed=seed, **kw)
+
+
+def _mil_scores(head, X: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    out = np.full(len(rows), np.nan)
+    _, bags, _, groups = _video_bags(X, rows)
+    for bag, g in zip(bags, groups):
+        out[g] = head.score(bag)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.PathLike | None = None,
               annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
-              seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS) -> ProbeResult:
-    """Probe a run's embeddings and write its metrics.
+              seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS, head: str = "linear",
+              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000) -> ProbeResult:
+    """Fit a head on a run's embeddings, score val and test, and write its metrics.
 
     Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
-    split not extracted makes its metrics missing), fits :func:`fit_probe` on train (``C``
-    chosen on val), scores val and test, computes :func:`evaluate_probe` and writes
+    split not extracted makes its metrics missing), fits the head, scores val and test,
+    computes :func:`evaluate_probe` and writes, into ``out_dir/probe`` (``head="linear"``)
+    or ``out_dir/probe-mil`` (``head="mil"``):
 
-    - ``out_dir/probe/metrics.json``: the metrics, the probe's settings (top-level scalars
-      ``mode``, ``C``, ``seed``, ``max_train``, ``n_train``...), ``missing_reasons``,
-      ``counts``, ``frame_level``, ``embeddings`` (what was probed) and ``timing`` (seconds;
-      the only part that changes between two identical runs);
-    - ``out_dir/probe/scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
-      ``clip_idx``, ``y``, ``score`` (P(anomalous); empty for failed clips).
+    - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
+      the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
+      head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
+      ``missing_reasons``, ``embeddings`` (what was probed), ``versions`` and ``timing``
+      (seconds; the only part that changes between two identical runs);
+    - ``scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
+      ``clip_idx``, ``y``, ``score`` (anomaly score in [0, 1]; empty for failed clips).
+
+    Heads:
+
+    - ``"linear"``: :func:`fit_probe` on the training clips, each labelled with its video's
+      label, ``C`` chosen on val.
+    - ``"mil"``: :func:`ucf_nb.fit_mil` (Sultani et al. 2018) on the training videos as bags
+      of clips with video labels only; its iteration count is chosen on val, then it is refit
+      on train + val (the published protocol trains on the whole official training list).
+      Test is scored by the refit head; val by the head fitted on train only (the one
+      chosen on val), so that val numbers are not scores of training videos.
 
     Parameters
     ----------
     out_dir : str or path-like
-        The extraction's output folder (relative paths resolve against the project root);
-        the probe writes into ``out_dir/probe``.
+        The extraction's output folder (relative paths resolve against the project root).
     manifest : str or path-like, optional
         Read the embeddings from this ``manifest.json`` instead of ``out_dir``'s.
     annotation_path : str or path-like, optional
         ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``; None: no frame-level metrics.
-    max_train, seed, fast, Cs
-        See :func:`fit_probe`.
+    max_train, fast, Cs
+        Linear head only, see :func:`fit_probe`.
+    seed : int
+        Seeds the head's fit and the bootstrap.
+    head : {"linear", "mil"}
+    mil_params : mapping, optional
+        Extra keyword arguments of :func:`ucf_nb.fit_mil` (e.g. ``max_iter``).
+    n_boot : int
+        Bootstrap resamples behind each frame AUC's confidence interval.
 
     Returns
     -------
@@ -412,6 +555,11 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     from .paths import display_path, resolve_path
     from .store import load_embeddings
 
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got head={head!r}")
+    if head == "mil" and (fast or max_train is not None):
+        raise ValueError("fast and max_train apply to the linear head only: leave them at their defaults "
+                         "with head='mil'")
     t0 = time.perf_counter()
     out = resolve_path(out_dir)
     source = resolve_path(manifest) if manifest is not None else out
@@ -423,22 +571,36 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
                                 "notebooks/02_extract.ipynb with split='train' first")
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
-    X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
     t_load = time.perf_counter()
-    probe = fit_probe(X_tr, y_tr, X_val=X_va, y_val=y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
+    if head == "linear":
+        X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
+        fitted = fit_probe(X_tr, y_tr, X_val=X_va, y_val=y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
+        settings = dict(fitted.settings)
+        n_tr_failed = settings["n_train_failed"]
+        scorers = {s: (lambda X, rows, p=fitted: p.predict_proba(X)) for s in SCORED_SPLITS}
+    else:
+        fitted = _fit_mil_head((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, mil_params=mil_params)
+        settings = dict(fitted.settings)
+        settings["val_scored_by"] = ("the head fitted on train only (chosen on val)" if fitted.selected is not None
+                                     else "the head itself")
+        n_tr_failed = int((~_finite_rows(X_tr)).sum())
+        val_head = fitted.selected if fitted.selected is not None else fitted
+        scorers = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
+                   "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
     t_fit = time.perf_counter()
     del X_tr
 
-    scores = _score_splits(probe, loaded)
-    metrics = evaluate_probe(scores, intervals)
+    scores = _score_splits(scorers, loaded)
+    metrics = evaluate_probe(scores, intervals, n_boot=n_boot, seed=seed)
     t_eval = time.perf_counter()
 
-    result = _metrics_record(metrics, probe, read_manifest(source), y_tr=y_tr, rows_tr=rows_tr,
-                             annotation_path=annotation_path, source=source)
+    result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
+                             n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
+                             source=source)
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
-    paths = _write_probe(out / "probe", result, scores)
-    return ProbeResult(metrics=result, scores=scores, probe=probe, intervals=intervals, paths=paths)
+    paths = _write_probe(out / HEAD_DIRS[head], result, scores)
+    return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
 
 
 def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
@@ -451,8 +613,9 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
 
 
-def _score_splits(probe: LinearProbe, loaded: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """The index rows of each loaded split with the probe's ``score`` column added."""
+def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """The index rows of each loaded split with the head's ``score`` column added
+    (``scorers[split](X, rows)`` -> one score per row)."""
     scores: dict[str, pd.DataFrame] = {}
     for split, got in loaded.items():
         if got is None:
@@ -462,26 +625,23 @@ def _score_splits(probe: LinearProbe, loaded: dict[str, Any]) -> dict[str, pd.Da
                             "n_frames", "anomaly_frac") if c in rows.columns]
         df = rows[keep].copy()
         df["y"] = np.asarray(y).astype(np.int64)
-        df["score"] = probe.predict_proba(X)
+        df["score"] = scorers[split](X, rows)
         scores[split] = df
     return scores
 
 
-def _metrics_record(metrics: dict[str, Any], probe: LinearProbe, man: dict[str, Any], *, y_tr: np.ndarray,
-                    rows_tr: pd.DataFrame, annotation_path: str | os.PathLike | None,
-                    source: Path) -> dict[str, Any]:
-    """The content of ``metrics.json`` (without ``timing``): metrics, probe settings, counts,
-    what was probed and the package versions."""
+def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, Any], man: dict[str, Any], *,
+                    seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
+                    annotation_path: str | os.PathLike | None, source: Path) -> dict[str, Any]:
+    """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
     from .manifest import package_versions
     from .paths import display_path, resolve_path
 
-    result = {k: metrics[k] for k in ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test",
-                                      "video_auc_test", "video_auc_test_mean", "video_auc_val",
-                                      "video_auc_val_mean", "frame_auc_test", "frame_auc_test_anomalous",
-                                      "per_category_auc_test", "per_category_auc_val")}
-    result.update(probe.settings)
+    result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
+    result["head"] = head
+    result["seed"] = int(seed)
+    result["settings"] = _jsonable({k: v for k, v in settings.items() if k != "fit_s"})
     result["annotation_path"] = display_path(resolve_path(annotation_path)) if annotation_path else None
-    n_tr_failed = probe.settings["n_train_failed"]
     result["counts"] = {"train": {"n_clips": int(len(y_tr)), "n_scored": int(len(y_tr)) - n_tr_failed,
                                   "n_failed": n_tr_failed, "n_videos": int(rows_tr["video"].nunique())},
                         **metrics["counts"]}
@@ -490,7 +650,7 @@ def _metrics_record(metrics: dict[str, Any], probe: LinearProbe, man: dict[str, 
     result["embeddings"] = {"source": display_path(source), "checkpoint": man.get("model", {}).get("checkpoint"),
                             "embedding_dim": man.get("embedding_dim"), "pooling": man.get("pooling"),
                             "index_sha256": man.get("index", {}).get("sha256")}
-    result["versions"] = package_versions(("ucf-nb", "scikit-learn", "numpy"))
+    result["versions"] = package_versions(("ucf-nb", "scikit-learn", "numpy", "torch"))
     return result
 
 

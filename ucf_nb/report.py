@@ -80,10 +80,34 @@ def _get(mapping: Mapping | None, *keys: str, default: Any = None) -> Any:
     return default
 
 
-_HEADLINE = (("clip_auc_val", "Clip ROC AUC, val"), ("clip_auc_test", "Clip ROC AUC, test"),
+_HEADLINE = (("frame_auc_test_field", "Frame ROC AUC, test, field protocol (headline)"),
+             ("frame_auc_test_field_ci95", "95% CI, bootstrap over test videos"),
+             ("frame_far_test_field", "False-alarm rate at 0.5, normal test videos"),
+             ("frame_auc_test", "Frame ROC AUC, test, every frame"),
+             ("frame_auc_test_ci95", "95% CI, bootstrap over test videos (every frame)"),
+             ("frame_far_test", "False-alarm rate at 0.5, normal test videos (every frame)"),
+             ("frame_auc_test_anomalous", "Frame ROC AUC, test, anomalous videos only"),
+             ("clip_auc_val", "Clip ROC AUC, val"), ("clip_auc_test", "Clip ROC AUC, test"),
              ("clip_ap_val", "Clip average precision, val"), ("clip_ap_test", "Clip average precision, test"),
-             ("video_auc_test", "Video ROC AUC, test"), ("frame_auc_test", "Frame ROC AUC, test"),
-             ("frame_auc_test_anomalous", "Frame ROC AUC, test, anomalous videos only"))
+             ("video_auc_test", "Video ROC AUC, test"))
+PROTOCOL_NOTE = ("The headline, *field protocol*, is the frame-level ROC AUC as RTFM, UR-DMU and VadCLIP "
+                 "compute it (annotation frames 0-based, both ends inclusive; only the frames before the "
+                 "last full 16-frame block of each video, f < 16·floor(n/16)), the number papers report; "
+                 "*every frame* uses all decoded frames. Both use the same frame scores (the mean of the "
+                 "clips covering each frame).")
+MIL_NOTE = ("The MIL head (Sultani et al. 2018) is trained on videos with video labels only; its "
+            "iteration count is chosen on val, then it is refit on train + val, as the published "
+            "protocol trains on the whole official training list.")
+
+
+def _scalar_settings(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar settings of a metrics.json: flat (older files) and under ``settings``."""
+    out = {k: v for k, v in metrics.items()
+           if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list)) and not k.startswith(("frame_", "clip_", "video_"))}
+    nested = metrics.get("settings")
+    if isinstance(nested, Mapping):
+        out.update({k: v for k, v in nested.items() if not isinstance(v, (Mapping, list)) and v is not None})
+    return out
 
 
 def _split_devices(info: Mapping[str, Any]) -> str | None:
@@ -92,7 +116,7 @@ def _split_devices(info: Mapping[str, Any]) -> str | None:
 
 
 def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, *,
-                dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
+                metrics_mil: Mapping[str, Any] | None = None, dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
                 versions: Mapping[str, str] | None = None, demo: bool = False,
                 title: str = "UCF-Crime clip embeddings: run report") -> str:
     """Write the book's intro page (MyST markdown) for one run.
@@ -107,7 +131,9 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         preprocessing, precision, and per split the clip counts, extraction seconds and clips
         per second.
     metrics : mapping, optional
-        The probe's ``metrics.json``; None when the probe has not run.
+        The linear probe's ``metrics.json``; None when the probe has not run.
+    metrics_mil : mapping, optional
+        The MIL head's ``metrics.json`` (``probe-mil/``), shown beside the probe's.
     dataset_root : str, optional
         The dataset root the index was built from (``00_build_index``'s parameter).
     index_parameters : mapping, optional
@@ -164,12 +190,18 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
 
     parts += ["## Probe", ""]
     if metrics:
-        rows = [(label, _fmt(metrics.get(key))) for key, label in _HEADLINE if key in metrics]
-        parts += [_table(rows, ("Metric", "Value")), ""]
-        settings = {k: v for k, v in metrics.items()
-                    if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))}
-        if settings:
-            parts += ["Probe settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", ""]
+        heads = [("Linear probe", metrics)] + ([("MIL head", metrics_mil)] if metrics_mil else [])
+        rows = [(label, *[_fmt(h.get(key)) for _, h in heads]) for key, label in _HEADLINE
+                if any(key in h for _, h in heads)]
+        parts += [_table(rows, ("Metric", *[name for name, _ in heads])), ""]
+        if any(k in h for _, h in heads for k in ("frame_auc_test_field", "frame_auc_test")):
+            parts += [PROTOCOL_NOTE, ""]
+        if metrics_mil:
+            parts += [MIL_NOTE, ""]
+        for name, h in heads:
+            settings = _scalar_settings(h)
+            if settings:
+                parts += [f"{name} settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", ""]
     else:
         parts += ["The probe has not run (no `probe/metrics.json`).", ""]
 
@@ -195,10 +227,12 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
     manifest = read_manifest(manifest_path)
     metrics_path = out_dir / "probe" / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    mil_path = out_dir / "probe-mil" / "metrics.json"
+    metrics_mil = json.loads(mil_path.read_text()) if mil_path.is_file() else None
     index_step = dict(index_step or {})
     root = index_step.pop("dataset_root", None)
     shown = {k: index_step[k] for k in INDEX_PARAMETERS_SHOWN if k in index_step}
-    text = write_intro(manifest, metrics, dataset_root=display_path(resolve_path(root)) if root else None,
+    text = write_intro(manifest, metrics, metrics_mil=metrics_mil, dataset_root=display_path(resolve_path(root)) if root else None,
                        index_parameters=shown, demo=demo)
     dest = resolve_path(dest)
     dest.write_text(text)

@@ -54,6 +54,8 @@ __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embedd
 
 WORK = ".extract"
 PENDING, DONE, FAILED = 0, 1, 2
+# how a session ran, recorded per shard (ShardWriter.add_time) and in the manifest's shard entries
+RUNTIME_KEYS = ("attention", "compile", "batch_size", "num_workers")
 
 
 class ExtractMismatchError(ValueError):
@@ -161,14 +163,21 @@ class ShardWriter:
         path = self.folder / "stats.json"
         return _read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
-    def add_time(self, seconds: float, n_clips: int, device: str | None = None) -> None:
-        """Add a session's compute time and clip count to the shard's running totals."""
+    def add_time(self, seconds: float, n_clips: int, device: str | None = None,
+                 runtime: Mapping[str, Any] | None = None) -> None:
+        """Add a session's compute time and clip count to the shard's running totals.
+
+        ``runtime``: how this session ran (e.g. attention, compile, batch_size, num_workers);
+        recorded as the shard's, the latest session's values winning.
+        """
         s = self.stats()
         s["seconds"] = float(s.get("seconds", 0.0)) + float(seconds)
         s["n_embedded"] = int(s.get("n_embedded", 0)) + int(n_clips)
         s["host"] = socket.gethostname()
         if device:
             s["device"] = device
+        if runtime:
+            s.update({k: v for k, v in runtime.items() if k in RUNTIME_KEYS})
         _atomic_write_json(self.folder / "stats.json", s)
 
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
@@ -521,7 +530,8 @@ class EmbeddingStore:
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
                 shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
-                               "host": s.get("host"), "device": s.get("device")})
+                               "host": s.get("host"), "device": s.get("device"),
+                               **{key: s[key] for key in RUNTIME_KEYS if key in s}})
             out.flush()
             os.fsync(out.fileno())
         for k, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
@@ -532,6 +542,7 @@ class EmbeddingStore:
             os.replace(tmp[k], self.out_dir / files[k])
         failed = np.flatnonzero(status == FAILED)
         short = np.flatnonzero((status == DONE) & (n_real < T))
+        attentions = sorted({str(sh["attention"]) for sh in shards if sh.get("attention")})
         return {
             "complete": True,
             "completed_at": _now(),
@@ -547,6 +558,7 @@ class EmbeddingStore:
             "rows_sha256": layout["rows_sha256"],
             "limit": layout.get("limit"),
             "num_shards": len(folders),
+            "attention": ", ".join(attentions) if attentions else None,
             "shards": shards,
             "short_clips": [{"row": int(rows[i]), "n_real": int(n_real[i])} for i in short],
             "failed_clips": [{"row": int(rows[i]), "error": errors.get(int(rows[i]), "unreadable video")}

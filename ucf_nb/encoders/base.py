@@ -81,9 +81,25 @@ class EncoderAdapter:
 
         return Preprocessing.from_pretrained(source)
 
+    def attention_kwargs(self, attention: str) -> dict[str, Any]:
+        """``from_pretrained`` keyword arguments that select ``attention`` (``"sdpa"`` or
+        ``"eager"``). The default asks transformers for its own implementation
+        (``attn_implementation``); families whose transformers class has no SDPA return ``{}``
+        and switch the loaded model in :meth:`set_attention` instead."""
+        return {"attn_implementation": attention}
+
+    def set_attention(self, model: "torch.nn.Module", attention: str) -> None:
+        """Switch the loaded ``model`` to ``attention`` when loading could not; default: nothing."""
+
+    def attention(self, model: "torch.nn.Module") -> str:
+        """The attention implementation ``model`` runs (``"sdpa"``, ``"eager"``, ...); the
+        default reads transformers' ``config._attn_implementation``."""
+        return str(getattr(model.config, "_attn_implementation", None) or "eager")
+
     def info(self, model: "torch.nn.Module") -> dict[str, Any]:
-        """Extra facts for ``Encoder.info`` and the manifest (e.g. the attention kernel)."""
-        return {}
+        """Extra facts for ``Encoder.info`` and the manifest; the default says which attention
+        implementation runs (``{"attention": "sdpa"}``)."""
+        return {"attention": self.attention(model)}
 
 
 def register_adapter(cls: type[EncoderAdapter]) -> type[EncoderAdapter]:

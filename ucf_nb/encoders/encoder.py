@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Encoder", "load_encoder", "EncoderLoadError", "resolve_device", "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ATTENTIONS = ("auto", "sdpa", "eager")
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -132,10 +134,11 @@ class Encoder:
     """A frozen video transformer that maps clips to one vector each.
 
     Build it with :func:`load_encoder`. ``info`` records what was loaded and how it runs:
-    checkpoint, revision, model_type, family, embedding_dim, device, precision, pooling
-    (and what the family's adapter adds). ``adapter`` is the family's
+    checkpoint, revision, model_type, family, embedding_dim, device, precision, pooling,
+    attention (``"sdpa"`` or ``"eager"``), compile (whether ``torch.compile`` runs it) and what
+    the family's adapter adds. ``adapter`` is the family's
     :class:`~ucf_nb.encoders.base.EncoderAdapter` (found from ``info["model_type"]`` when
-    not given).
+    not given). ``compiled`` is the ``torch.compile`` wrapper of ``model`` (None: eager).
     """
 
     model: torch.nn.Module
@@ -145,6 +148,8 @@ class Encoder:
     info: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where from_pretrained read it: local folder or hub id
     adapter: EncoderAdapter | None = None
+    compiled: torch.nn.Module | None = None
+    _compiled_batch: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.adapter is None:
@@ -183,9 +188,38 @@ class Encoder:
             raise ValueError(f"pixel_values must be floating point (normalised), got dtype {pixel_values.dtype}: "
                              "use Preprocessing.normalize first")
         x = pixel_values.to(self.device, non_blocking=True)
-        with torch.inference_mode(), self._autocast():
-            pooled = self.adapter.embed(self.model, x, self.pooling)
-        return pooled.float().cpu()
+        return self._forward(x).float().cpu()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The adapter's pooled forward pass, through the compiled model when there is one.
+
+        A compiled graph is specialised to one batch size: a smaller batch is padded with
+        zero clips up to the largest batch seen (so the last, short batch of a run does not
+        compile again) and the padding's rows are dropped. If the compiled model fails (a
+        compiler error shows at the first call), the encoder warns once and runs eagerly
+        from then on (``info["compile"]`` becomes False).
+        """
+        if self.compiled is None:
+            with torch.inference_mode(), self._autocast():
+                return self.adapter.embed(self.model, x, self.pooling)
+        n = x.shape[0]
+        if n < self._compiled_batch:  # padded outside inference mode, like the input, so the graph's guards hold
+            x = torch.cat([x, x.new_zeros((self._compiled_batch - n, *x.shape[1:]))])
+        try:
+            with torch.inference_mode(), self._autocast():
+                out = self.adapter.embed(self.compiled, x, self.pooling)[:n]
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say so once
+            warnings.warn(f"torch.compile failed for {self.info.get('checkpoint')!r} ({_root_cause(exc)}); "
+                          "running it without compile from now on (pass compile=False to skip the attempt)",
+                          RuntimeWarning, stacklevel=3)
+            self.compiled = None
+            self.info["compile"] = False
+            with torch.inference_mode(), self._autocast():
+                return self.adapter.embed(self.model, x[:n], self.pooling)
+        self._compiled_batch = max(self._compiled_batch, n)
+        return out
 
     def preprocessing(self, kind: str = "checkpoint", img_size: int = 224) -> "Preprocessing":
         """The preprocessing to feed this encoder.
@@ -207,6 +241,19 @@ class Encoder:
         return _checkpoint_preprocessing(self.adapter, self.info["checkpoint"], img_size)
 
 
+def _root_cause(exc: BaseException) -> str:
+    """``Type: first line`` of the innermost cause of ``exc`` (compiler errors wrap the real one)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "inner_exception", None) or exc.__cause__
+        if inner is None:
+            break
+        exc = inner
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0].strip()[:300]}" if lines else type(exc).__name__
+
+
 def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int) -> "Preprocessing":
     prep = adapter.preprocessing(checkpoint, img_size)
     if prep.output_size != int(img_size):
@@ -217,7 +264,8 @@ def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size
 
 
 def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precision: str = "auto",
-                 pooling: str | None = None, model_kwargs: Mapping[str, Any] | None = None) -> Encoder:
+                 pooling: str | None = None, attention: str = "auto", compile: bool = False,
+                 model_kwargs: Mapping[str, Any] | None = None) -> Encoder:
     """Load a frozen video encoder.
 
     Parameters
@@ -237,8 +285,19 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
         One of the family's poolings (TimeSformer: ``"cls"``, token 0 of
         ``last_hidden_state``, or ``"mean"``, the average of the patch tokens; VideoMAE,
         which has no CLS token: ``"mean"``). None: the family's default (its first).
+    attention : {"auto", "sdpa", "eager"}
+        The attention kernels. ``"sdpa"``: ``torch.nn.functional.scaled_dot_product_attention``
+        (fused: flash / memory-efficient on CUDA); TimeSformer gets it from
+        :mod:`ucf_nb.encoders.timesformer_sdpa` (transformers has none for it), the other
+        families from transformers (``attn_implementation="sdpa"``). ``"eager"``:
+        transformers' plain attention. ``"auto"``: ``"sdpa"`` where the family has it, else
+        eager. The outcome is ``info["attention"]``.
+    compile : bool
+        Run the model through ``torch.compile`` (compiled at the first batch, for that batch
+        size; a failure falls back to eager with one warning). Off by default.
     model_kwargs : mapping, optional
-        Passed to the family's ``from_pretrained`` (e.g. ``attn_implementation``).
+        Passed to the family's ``from_pretrained`` (an ``attn_implementation`` here overrides
+        ``attention="auto"``).
 
     Returns
     -------
@@ -249,12 +308,16 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
     EncoderLoadError
         When the folder does not exist, or the hub id is neither reachable nor cached.
     ValueError
-        For a bad device, precision or pooling, or a model_type no adapter serves.
+        For a bad device, precision, pooling or attention, or a model_type no adapter serves.
     """
     if pooling is not None and not isinstance(pooling, str):
         raise ValueError(f"pooling must be a pooling name such as 'cls' or 'mean', or None, got pooling={pooling!r}")
     if not isinstance(checkpoint, (str, os.PathLike)) or not str(checkpoint).strip():
         raise ValueError(f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}")
+    if attention not in ATTENTIONS:
+        raise ValueError(f"attention must be 'auto', 'sdpa' or 'eager', got attention={attention!r}")
+    if not isinstance(compile, bool):
+        raise ValueError(f"compile must be True or False, got compile={compile!r}")
     checkpoint = os.fspath(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
@@ -265,7 +328,7 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
     adapter = adapter_for(config.model_type)
     pooling = adapter.poolings[0] if pooling is None else pooling
     adapter.check_pooling(pooling, checkpoint)
-    model = _load_model(adapter, checkpoint, source, config, folder, dict(model_kwargs or {}))
+    model = _load_with_attention(adapter, checkpoint, source, config, folder, dict(model_kwargs or {}), attention)
 
     model.requires_grad_(False)
     model.eval()
@@ -279,8 +342,41 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
     info = dict(checkpoint=checkpoint, revision=revision, model_type=config.model_type, family=adapter.family,
                 embedding_dim=adapter.embedding_dim(model, pooling), device=str(dev), precision=prec,
                 pooling=pooling, **adapter.info(model))
+    info.setdefault("attention", adapter.attention(model))
+    info["compile"] = compile
+    compiled = torch.compile(model, dynamic=False) if compile else None
     return Encoder(model=model, device=dev, precision=prec, pooling=pooling, info=info, source=source,
-                   adapter=adapter)
+                   adapter=adapter, compiled=compiled)
+
+
+def _load_with_attention(adapter: EncoderAdapter, checkpoint: str, source: str, config: Any, folder: Path | None,
+                         kwargs: dict[str, Any], attention: str) -> torch.nn.Module:
+    """Load the model with the attention asked for (see :func:`load_encoder`)."""
+    if "attn_implementation" in kwargs:
+        if attention != "auto":
+            raise ValueError(f"attention={attention!r} and model_kwargs['attn_implementation']="
+                             f"{kwargs['attn_implementation']!r} both choose the attention: pass only one")
+        return _load_model(adapter, checkpoint, source, config, folder, kwargs)
+    wanted = "sdpa" if attention == "auto" else attention
+    try:
+        model = _load_model(adapter, checkpoint, source, config, folder, {**kwargs, **adapter.attention_kwargs(wanted)})
+    except ValueError as exc:  # transformers: "... does not support ... scaled_dot_product_attention ..."
+        if wanted != "sdpa" or "scaled_dot_product_attention" not in str(exc):
+            raise
+        if attention == "sdpa":
+            raise ValueError(f"attention='sdpa' is not available for {adapter.family} ({checkpoint!r}) in this "
+                             f"transformers version: use attention='auto' or 'eager'") from exc
+        wanted = "eager"
+        model = _load_model(adapter, checkpoint, source, config, folder, {**kwargs, **adapter.attention_kwargs(wanted)})
+    try:
+        adapter.set_attention(model, wanted)
+    except TypeError as exc:  # the family's SDPA needs something this transformers version lacks
+        if attention == "sdpa":
+            raise ValueError(f"attention='sdpa' is not available for {adapter.family} ({checkpoint!r}): {exc}") from exc
+        warnings.warn(f"{adapter.family}: SDPA attention is not available ({exc}); running eager attention",
+                      RuntimeWarning, stacklevel=3)
+        adapter.set_attention(model, "eager")
+    return model
 
 
 def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLoadError:
