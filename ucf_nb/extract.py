@@ -199,7 +199,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     """The loop: decode, normalise on the device, embed, write. Returns (done, failed, seconds)."""
     import torch
     from torch.utils.data import DataLoader
-    from tqdm import tqdm  # text bars: the same in a terminal, Jupyter and the book
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     from .dataset import VideoClipStream, collate_clips
 

@@ -27,12 +27,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .paths import display_path, project_root, resolve_path
+from .progress import text_progress
 
 __all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report",
            "clean_notebook", "notebook_problems", "write_intro", "write_intro_file",
@@ -83,7 +85,7 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     out = _rel(out_dir) if out_dir is not None else f"{demo}/processed"
     index = _rel(index_path) if index_path is not None else f"{out}/index_clips.csv"
     return {
-        "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, num_workers=0),
+        "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, probe_threads=0),
         "01_index_checks": dict(index_path=index),
         "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
                            batch_size=8, num_workers=0, device="cpu", precision="fp32",
@@ -248,6 +250,36 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     return problems
 
 
+def _kernel_manager_class():
+    """jupyter_client's kernel manager, set up for unattended runs that print nothing.
+
+    - ipykernel 7 warns "Kernel is running over TCP without encryption" because
+      jupyter_client provisions no CurveZMQ keys unless asked (``transport_encryption`` is
+      "disabled" by default): ask for them ("auto": when libzmq has CURVE and the kernelspec
+      declares it).
+    - ``shutdown_kernel`` sends SIGINT to the kernel's process group before its
+      shutdown_request (jupyter_client, for kernels stuck in a cell); when it lands while the
+      kernel is still handling a message, ipykernel logs "ERROR | KeyboardInterrupt caught in
+      kernel" after a run that succeeded. A run's kernel is idle when it is shut down, so the
+      shutdown here skips that interrupt; shutdown_request, then SIGTERM and SIGKILL, remain.
+    """
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class RunKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _transport_encryption_default(self) -> str:
+            return "auto" if zmq.has("curve") else "disabled"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return RunKernelManager
+
+
 def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool = False) -> Path:
     import nbformat
     import papermill
@@ -259,9 +291,11 @@ def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool 
     out = dest / f"{step.name}.ipynb"
     error = None
     try:
-        papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
-                                   kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
-                                   prepare_only=prepare_only, cwd=str(notebooks_dir))
+        kwargs = {} if prepare_only else {"kernel_manager_class": _kernel_manager_class()}
+        with text_progress():
+            papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
+                                       kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
+                                       prepare_only=prepare_only, cwd=str(notebooks_dir), **kwargs)
     except papermill.PapermillExecutionError as exc:
         error = exc
     nb = clean_notebook(nbformat.read(out, as_version=4))
@@ -288,11 +322,14 @@ def _retitle(nb, suffix: str) -> None:
 
 
 def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/executed", *,
-                  notebooks_dir: str | os.PathLike = "notebooks", log=print) -> list[Path]:
+                  notebooks_dir: str | os.PathLike = "notebooks", log=print,
+                  progress: bool = False) -> list[Path]:
     """Execute ``steps`` in order with papermill into ``dest`` and clean the executed copies.
 
-    Stops at the first notebook that raises, naming it, the failing cell and the executed
-    copy that shows the traceback.
+    Logs one line per notebook once it has run (``[2/6] 01_index_checks  3.1 s``); with
+    ``progress``, a text bar over the steps on stderr (gone when the run ends). Stops at the
+    first notebook that raises, naming it, the failing cell and the executed copy that shows
+    the traceback.
 
     Returns
     -------
@@ -301,10 +338,22 @@ def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/execute
     """
     notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    from tqdm import tqdm
+
     done = []
-    for step in steps:
-        log(f"running {step.notebook}.ipynb -> {display_path(dest / step.name)}.ipynb")
-        done.append(_execute(step, notebooks_dir, dest))
+    width = max((len(s.name) for s in steps), default=0)
+    with tqdm(total=len(steps), desc="notebooks", unit="notebook", leave=False, disable=not progress,
+              file=sys.stderr) as bar:
+        for i, step in enumerate(steps, 1):
+            bar.set_postfix_str(step.name, refresh=True)
+            t0 = time.perf_counter()
+            done.append(_execute(step, notebooks_dir, dest))
+            line = f"[{i}/{len(steps)}] {step.name:<{width}}  {time.perf_counter() - t0:5.1f} s"
+            if progress and log is print:
+                bar.write(line)
+            else:
+                log(line)
+            bar.update()
     return done
 
 
@@ -472,7 +521,8 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
 
 def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
-               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print) -> Path:
+               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print,
+               progress: bool = False) -> Path:
     """Execute a run into ``book_dir/executed`` (emptied first) and write ``book_dir/intro.md``.
 
     What a reader must not see in the executed notebooks (see :func:`notebook_problems`) is
@@ -484,7 +534,7 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
     dest = book_dir / "executed"
     if dest.exists():
         shutil.rmtree(dest)
-    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir, log=log)
+    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir, log=log, progress=progress)
     for path in executed:
         for msg in notebook_problems(nbformat.read(path, as_version=4)):
             log(f"warning: {display_path(path)}: {msg}")
@@ -507,13 +557,15 @@ def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> 
             raise FileNotFoundError(f"{display_path(book_dir / needed)} not found: run "
                                     f"`python -m ucf_nb.report run` first.")
     exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
+    t0 = time.perf_counter()
     proc = subprocess.run([exe, "build", str(book_dir), "--all", "-W", "--builder", "html"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build {display_path(book_dir)} failed (a warning fails "
                            f"the build):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     if not quiet:
-        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning")
+        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning "
+              f"({time.perf_counter() - t0:.1f} s)")
     index = book_dir / "_build" / "html" / "index.html"
     if not index.is_file():
         raise RuntimeError(f"jupyter-book finished but {display_path(index)} is missing.")
@@ -541,13 +593,13 @@ def _run(args) -> int:
         params = demo_parameters(args.demo)
         out_dir = resolve_path(params["03_probe"]["out_dir"])
         if out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
-            print(f"demo: removing the previous run's {display_path(out_dir)}")
             shutil.rmtree(out_dir)
         steps = pipeline_steps(params)
     else:
         steps = pipeline_steps()
     steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
-    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None)
+    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None,
+                       progress=True)
     print(f"intro page: {display_path(intro)}")
     return 0
 
@@ -585,7 +637,8 @@ def _smoke(args) -> int:
     # pytest keeps the order of its arguments: the notebooks run in pipeline order.
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
            "--rootdir", str(smoke), "-q", *map(str, files)]
-    return subprocess.call(cmd, cwd=project_root())
+    with text_progress():  # the kernels nbval starts draw text bars, as in the book
+        return subprocess.call(cmd, cwd=project_root())
 
 
 def read_sanitize_patterns(path: Path) -> list[tuple[str, str]]:
