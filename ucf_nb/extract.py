@@ -89,7 +89,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         ``manifest`` (path of the manifest, relative to the project root when inside it).
     """
     from .encoder import load_encoder
-    from .paths import display_path, resolve_path
+    from .paths import demo_hint, display_path, resolve_path
     from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
 
     if not isinstance(split, str) or not split:
@@ -106,7 +106,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
 
     index_file = resolve_path(index_path)
     if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
+        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
+                                f"first{demo_hint(index_file, 'index_path')}")
     from .index import read_index
 
     df = read_index(index_file, video_root=video_root)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ._compat import rename_deprecated
-from .paths import display_path, resolve_path
+from .paths import demo_hint, display_path, resolve_path
 from .sampling import clip_windows
 
 __all__ = [
@@ -749,7 +749,7 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     path = resolve_path(index_path)
     if not path.is_file():
         raise FileNotFoundError(f"{display_path(path)} not found: run "
-                                "notebooks/00_build_index.ipynb first")
+                                f"notebooks/00_build_index.ipynb first{demo_hint(path, 'index_path')}")
     df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
                      keep_default_na=True)
     absent = [c for c in INDEX_COLUMNS if c not in df.columns]

@@ -12,6 +12,7 @@ Command line (the Makefile calls these)::
     python -m ucf_nb.report build                                  # jupyter-book build, offline
     python -m ucf_nb.report regold [--demo DIR]                    # rewrite tests/golden/*.ipynb
     python -m ucf_nb.report smoke [--demo DIR]                     # notebooks/ under nbval-lax
+    python -m ucf_nb.report prepare [--demo DIR] [-p NAME=VALUE ...]  # copies to open in Jupyter
 
 The intro page is :func:`write_intro`, a pure function of the run's manifest and probe
 metrics; everything else here is I/O at the edges.
@@ -36,7 +37,7 @@ from typing import Any
 from .paths import display_path, project_root, resolve_path
 from .progress import text_progress
 
-__all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report",
+__all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report", "prepare_notebooks",
            "clean_notebook", "notebook_problems", "write_intro", "write_intro_file",
            "build_book"]
 
@@ -46,6 +47,7 @@ KERNEL_NAME = "python3"
 GOLDEN_DIR = "tests/golden"
 GOLDEN_OUT = "build/golden/processed"
 SMOKE_DIR = "build/smoke"
+PREPARED_DIR = "build/prepared"  # git-ignored: notebooks with parameters injected, for Jupyter
 SANITIZE_FILE = "tests/golden/sanitize.cfg"
 DEMO_NOTE = ("Demo run: every number on these pages comes from a random tiny encoder on "
              "synthetic videos. They show that the pipeline runs end to end, not how well any "
@@ -587,17 +589,50 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _run(args) -> int:
+def _cli_steps(args, *, fresh_demo: bool) -> list[Step]:
+    """The run's steps from ``--demo`` and ``-p``; ``fresh_demo`` empties the demo's out_dir."""
     notebooks_dir = resolve_path(args.notebooks)
     if args.demo is not None:
         params = demo_parameters(args.demo)
         out_dir = resolve_path(params["03_probe"]["out_dir"])
-        if out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
+        if fresh_demo and out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
             shutil.rmtree(out_dir)
         steps = pipeline_steps(params)
     else:
         steps = pipeline_steps()
-    steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+    return _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+
+
+def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_DIR, *,
+                      notebooks_dir: str | os.PathLike = "notebooks") -> list[Path]:
+    """Write each step's notebook with its parameters injected (papermill ``prepare_only``).
+
+    Nothing is executed: the copies in ``dest`` are for opening in Jupyter (``jupyter lab``)
+    and running top to bottom there; every path in them resolves against the project root.
+    ``dest`` is emptied first. Returns the prepared notebooks, in run order.
+    """
+    notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    return [_execute(step, notebooks_dir, dest, prepare_only=True) for step in steps]
+
+
+def _prepare(args) -> int:
+    steps = _cli_steps(args, fresh_demo=False)
+    files = prepare_notebooks(steps, args.dest, notebooks_dir=args.notebooks)
+    which = f"the demo's parameters ({display_path(resolve_path(args.demo))})" if args.demo else "their defaults"
+    print(f"{len(files)} notebooks prepared with {which} in {display_path(resolve_path(args.dest))}; "
+          f"open them, from the project root, with:\n    jupyter lab {display_path(files[0])}")
+    if args.demo is not None and not resolve_path(demo_parameters(args.demo)["01_index_checks"]["index_path"]).is_file():
+        print(f"(run `make demo` first: the demo's outputs are not in {display_path(resolve_path(args.demo))} yet; "
+              f"or run the prepared notebooks in order, 00 first)")
+    return 0
+
+
+def _run(args) -> int:
+    notebooks_dir = resolve_path(args.notebooks)
+    steps = _cli_steps(args, fresh_demo=True)
     intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None,
                        progress=True)
     print(f"intro page: {display_path(intro)}")
@@ -675,15 +710,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ucf_nb.report", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("run", "execute the notebooks into BOOK/executed and write BOOK/intro.md"),
+                        ("prepare", f"write the notebooks with parameters injected into {PREPARED_DIR}, "
+                                    "to open in Jupyter"),
                         ("regold", "rewrite the golden notebooks under tests/golden from the demo"),
                         ("smoke", "run the source notebooks on the demo data under pytest --nbval-lax")):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--demo", metavar="DIR", default=None if name == "run" else "demo",
-                       nargs="?" if name == "run" else None, const="demo" if name == "run" else None,
+        optional = name in ("run", "prepare")
+        p.add_argument("--demo", metavar="DIR", default=None if optional else "demo",
+                       nargs="?" if optional else None, const="demo" if optional else None,
                        help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
         p.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
         if name == "run":
             p.add_argument("--book", default="book", help="the book's folder")
+        if name == "prepare":
+            p.add_argument("--dest", default=PREPARED_DIR, help="folder for the prepared notebooks (emptied)")
+        if optional:
             p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                            help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
@@ -698,6 +739,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "regold":
             return _regold(args)
+        if args.command == "prepare":
+            return _prepare(args)
         return _smoke(args)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -43,7 +43,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .paths import display_path, resolve_path
+from .paths import demo_hint, display_path, resolve_path
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "read_manifest",
            "embedding_stats", "shard_bounds", "file_sha256", "package_versions"]
@@ -428,7 +428,8 @@ class EmbeddingStore:
         m = self.manifest()
         if not m:
             raise FileNotFoundError(f"{display_path(self.manifest_path)} not found: run ucf_nb.extract_split "
-                                    "(notebooks/02_extract.ipynb) for this out_dir first")
+                                    "(notebooks/02_extract.ipynb) for this out_dir first"
+                                    f"{demo_hint(self.manifest_path, 'out_dir', folder=True)}")
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
             have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
@@ -784,7 +785,7 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
     path = _manifest_file(out_dir_or_manifest)
     if not path.exists():
         raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
-                                "(notebooks/02_extract.ipynb) first")
+                                f"(notebooks/02_extract.ipynb) first{demo_hint(path, 'out_dir', folder=True)}")
     return _read_json(path)
 
 
