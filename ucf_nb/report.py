@@ -52,6 +52,8 @@ SANITIZE_FILE = "tests/golden/sanitize.cfg"
 DEMO_NOTE = ("Demo run: every number on these pages comes from a random tiny encoder on "
              "synthetic videos. They show that the pipeline runs end to end, not how well any "
              "model detects anomalies.")
+# Notebook parameters renamed in ucf-nb 0.2 (old -> new); the notebooks accept the old names until 0.3.
+RENAMED_PARAMETERS = {"00_build_index": {"annotation_file": "annotation_path", "num_workers": "probe_threads"}}
 # 00_build_index parameters the intro page shows next to the index.
 INDEX_PARAMETERS_SHOWN = ("clip_len", "stride", "val_fraction", "seed", "label_mode")
 
@@ -151,8 +153,16 @@ def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_
     if unknown:
         raise ValueError(f"-p {sorted(unknown)[0]}=...: no notebook in {display_path(notebooks_dir)} "
                          f"has a parameter of that name; see their `parameters` cells.")
+    # An old name kept for one release (00's num_workers, now probe_threads) reaches its notebook
+    # only when no notebook uses it as a current name: -p num_workers=N means DataLoader workers.
+    current = {nb: {k for k in names if k not in RENAMED_PARAMETERS.get(nb, {})} for nb, names in declared.items()}
+    in_use = set().union(*current.values())
+
+    def takes(nb: str, name: str) -> bool:
+        return name in current[nb] or (name in declared[nb] and name not in in_use)
+
     return [Step(s.notebook, s.name, {**s.parameters,
-                                      **{k: v for k, v in overrides.items() if k in declared[s.notebook]}})
+                                      **{k: v for k, v in overrides.items() if takes(s.notebook, k)}})
             for s in steps]
 
 
