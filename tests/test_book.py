@@ -44,7 +44,7 @@ def test_intro_says_what_was_run():
     assert text.startswith("# ")
     for shown in ("`demo/UCF_Crime`", "`demo/processed/index_clips.csv`", "ab" * 32, "`demo/encoder`",
                   "timesformer", "clip_len=32, stride=16", "fp32", "kind=checkpoint", "| torch | 9.9.9 |",
-                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "`seed=0`", "`C=1.0`"):
+                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "| `seed` | 0 |", "| `C` | 1 |"):
         assert shown in text, shown
     # NaN metrics are not numbers a reader should compare: they say so.
     assert "| Frame ROC AUC, test, anomalous videos only | n/a |" in text
@@ -60,6 +60,22 @@ def test_intro_of_a_demo_says_the_numbers_mean_nothing():
     assert "random tiny encoder on synthetic videos" in text
     assert text.index("random tiny encoder") < text.index("## What was run")
     assert "The probe has not run" in text
+
+
+def test_intro_keeps_the_probe_settings_apart_from_its_metrics():
+    metrics = {**METRICS, "video_auc_val": 1.0, "video_auc_test_mean": 0.25, "C_note": None,
+               "C_grid": [0.01, 1.0], "max_train": None, "class_weight": "balanced"}
+    text = report.write_intro(_manifest(train=3), metrics)
+    metrics_part, settings_part = text.split("| Setting | Value |")
+    # every metric in the metrics table, none among the settings, which come after the metrics
+    for shown in ("| Video ROC AUC, val | 1.000 |",
+                  "| Video ROC AUC, test, videos scored by the mean of their clips | 0.250 |"):
+        assert shown in metrics_part and shown not in settings_part, shown
+    for shown in ("| `C_grid` | 0.01, 1 |", "| `class_weight` | balanced |", "| `seed` | 0 |"):
+        assert shown in settings_part, shown
+    assert "auc" not in settings_part.lower()
+    # None is not a setting: left out
+    assert "C_note" not in text and "max_train" not in text and "None" not in text
 
 
 def test_intro_is_pure_and_rejects_a_path_for_a_manifest():

@@ -415,6 +415,56 @@ _HEADLINE = (("clip_auc_val", "Clip ROC AUC, val"), ("clip_auc_test", "Clip ROC 
              ("frame_auc_test_anomalous", "Frame ROC AUC, test, anomalous videos only"))
 
 
+# A scalar metric of metrics.json: {clip,video,frame}_{auc,ap}_{split}[_{variant}].
+_METRIC_KEY = re.compile(r"^(clip|video|frame)_(auc|ap)_(train|val|test)(?:_(\w+))?$")
+_METRIC_WORDS = {"auc": "ROC AUC", "ap": "average precision"}
+_VARIANT_WORDS = {"mean": "videos scored by the mean of their clips",
+                  "anomalous": "anomalous videos only"}
+
+
+def _metric_label(key: str) -> str | None:
+    """``video_auc_test_mean`` -> "Video ROC AUC, test, videos scored by the mean of their clips"."""
+    match = _METRIC_KEY.match(key)
+    if not match:
+        return None
+    level, kind, split, variant = match.groups()
+    label = f"{level.capitalize()} {_METRIC_WORDS[kind]}, {split}"
+    return f"{label}, {_VARIANT_WORDS.get(variant, variant)}" if variant else label
+
+
+def _setting(value: Any) -> str:
+    """A setting as written: floats in their shortest form (0.01, 1e-04), lists comma-joined."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_setting(v) for v in value)
+    if isinstance(value, float) and value == value:
+        return f"{value:g}"
+    if isinstance(value, str) and ("/" in value or "." in value):
+        return f"`{value}`"  # paths and file names: code, never broken by the table
+    return _fmt(value)
+
+
+def _probe_scores_and_settings(metrics: Mapping[str, Any]) -> tuple[list[tuple], list[tuple]]:
+    """The probe's scalar metrics (headline ones first) and its settings, as table rows.
+
+    Settings are the other scalar (or list-of-scalars) entries; values that are None are
+    left out, and nested records (per-category AUCs, counts, timing) are shown by notebook 03.
+    """
+    headline = dict(_HEADLINE)
+    scores = [(label, _fmt(metrics[key])) for key, label in _HEADLINE if key in metrics]
+    settings = []
+    for key, value in metrics.items():
+        if key in headline or value is None or isinstance(value, Mapping):
+            continue
+        if isinstance(value, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in value):
+            continue
+        label = _metric_label(key)
+        if label is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            scores.append((label, _fmt(value)))
+        else:
+            settings.append((f"`{key}`", _setting(value)))
+    return scores, settings
+
+
 def _split_devices(info: Mapping[str, Any]) -> str | None:
     devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
     return ", ".join(dict.fromkeys(devices)) or None
@@ -493,12 +543,11 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
 
     parts += ["## Probe", ""]
     if metrics:
-        rows = [(label, _fmt(metrics.get(key))) for key, label in _HEADLINE if key in metrics]
-        parts += [_table(rows, ("Metric", "Value")), ""]
-        settings = {k: v for k, v in metrics.items()
-                    if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))}
+        scores, settings = _probe_scores_and_settings(metrics)
+        if scores:
+            parts += [_table(scores, ("Metric", "Value")), ""]
         if settings:
-            parts += ["Probe settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", ""]
+            parts += ["How the probe was fitted:", "", _table(settings, ("Setting", "Value")), ""]
     else:
         parts += ["The probe has not run (no `probe/metrics.json`).", ""]
 
