@@ -131,6 +131,32 @@ def test_overrides_reach_every_notebook_that_declares_the_parameter():
         report._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
 
 
+def test_a_renamed_parameter_reaches_only_the_notebook_that_still_takes_it():
+    steps = report._apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
+                                                              "probe_threads": 1},
+                                    resolve_path("notebooks"))
+    by_name = {s.name: s.parameters for s in steps}
+    # num_workers is the DataLoader's (02); 00's old name for probe_threads is not given it
+    assert by_name["02_extract_train"]["num_workers"] == 2 and "num_workers" not in by_name["00_build_index"]
+    assert by_name["00_build_index"] == {"annotation_file": "a.txt", "probe_threads": 1}
+    assert "annotation_file" not in by_name["03_probe"]
+
+
+def test_prepare_writes_parameterised_notebooks_without_running_them(tmp_path):
+    steps = report.pipeline_steps(report.demo_parameters("demo"))
+    files = report.prepare_notebooks(steps, tmp_path / "prepared")
+    assert [f.name for f in files] == [f"{s.name}.ipynb" for s in steps]
+    nb = nbformat.read(tmp_path / "prepared" / "02_extract_val.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    for line in ("split = \"val\"", "checkpoint = \"demo/encoder\"", "index_path = \"demo/processed/index_clips.csv\""):
+        assert line in injected[0].source, line
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None
+               for c in nb.cells if c.cell_type == "code")
+    assert report.main(["prepare", "--demo", "demo", "--dest", str(tmp_path / "cli")]) == 0
+    assert len(list((tmp_path / "cli").glob("*.ipynb"))) == len(steps)
+
+
 def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
@@ -144,6 +170,10 @@ def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
 
 def test_book_config_never_executes_notebooks():
     config = yaml.safe_load((BOOK / "_config.yml").read_text())
+    # jupyter-book 1 does not pass html.use_download_button on: the theme options must say it
+    theme = config["sphinx"]["config"]["html_theme_options"]
+    assert theme["use_download_button"] is False and theme["use_fullscreen_button"] is False
+    assert config["sphinx"]["recursive_update"] is True
     assert config["execute"]["execute_notebooks"] == "off"
     assert config["only_build_toc_files"] is True
 
@@ -247,6 +277,24 @@ def _tiny_book(folder: Path, code: str, output_text: str) -> Path:
     (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: executed/only\n")
     (folder / "intro.md").write_text(report.write_intro(_manifest(train=1), None, demo=True))
     return folder
+
+
+@pytest.mark.slow
+def test_a_run_prints_step_lines_only(tmp_path, capfd):
+    """No kernel chatter (TCP without encryption, KeyboardInterrupt at shutdown), one line per step."""
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                               "language": "python"}})
+    nb.cells = [new_code_cell("x = 1", metadata={"tags": ["parameters"]}), new_code_cell("print(x)")]
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "one.ipynb")
+    lines = []
+    steps = [report.Step("one", f"one_{i}", {"x": i}) for i in range(3)]
+    report.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
+    out, err = capfd.readouterr()
+    assert [re.sub(r"\d+\.\d s$", "T s", line) for line in lines] == \
+        [f"[{i + 1}/3] one_{i}    T s" for i in range(3)]
+    assert out == "" and err == "", (out, err)
+    assert "2" in nbformat.read(tmp_path / "out" / "one_2.ipynb", as_version=4).cells[-1].outputs[0]["text"]
 
 
 @pytest.mark.slow
