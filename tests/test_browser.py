@@ -206,7 +206,8 @@ PAGE_PROBE = """
 
 
 # Layout problems a reader sees, per page: table cells narrower than their longest word (the
-# word broken over lines, or sticking out of the cell) and images that overlap the text column's
+# word broken over lines, or sticking out of the cell; a line may break after a hyphen), the
+# page's own tables wider than the text column, and images that overlap the text column's
 # neighbours (sidebars) or run past it. Each problem is one sentence naming what is wrong.
 LAYOUT_PROBE = """
 (() => {
@@ -222,7 +223,7 @@ LAYOUT_PROBE = """
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     let bad = null;
     for (let node = walker.nextNode(); node && !bad; node = walker.nextNode()) {
-      for (const m of node.data.matchAll(/\\S+/g)) {
+      for (const m of node.data.matchAll(/[^\\s-]+-?/g)) {  // a line may break after a hyphen
         range.setStart(node, m.index);
         range.setEnd(node, m.index + m[0].length);
         const rects = Array.from(range.getClientRects()).filter(r => r.width > 0);
@@ -236,6 +237,12 @@ LAYOUT_PROBE = """
   }
   const article = document.querySelector("article.bd-article, article");
   const column = article ? article.getBoundingClientRect() : null;
+  // The page's own tables (not a DataFrame, which scrolls sideways in its output) fit the column.
+  for (const table of document.querySelectorAll("article table:not(.dataframe)")) {
+    const r = table.getBoundingClientRect();
+    if (column && r.width > 0 && r.right > column.right + 1)
+      problems.push(`table "${short(table.innerText)}" is wider than the text column (${Math.round(r.width)} px)`);
+  }
   const sidebars = Array.from(document.querySelectorAll(".bd-sidebar-primary, .bd-sidebar-secondary"))
     .map(el => el.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
   for (const img of document.querySelectorAll("article img")) {
