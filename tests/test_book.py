@@ -157,6 +157,27 @@ def test_prepare_writes_parameterised_notebooks_without_running_them(tmp_path):
     assert len(list((tmp_path / "cli").glob("*.ipynb"))) == len(steps)
 
 
+@pytest.mark.slow
+def test_a_prepared_notebook_runs_in_jupyter_with_a_widget_bar(tmp_path, demo_dir):
+    """The newcomer's path: prepare, then run in Jupyter (nbconvert --execute, as Jupyter Lab's
+    kernel would): it runs top to bottom, its bar is a widget, tqdm does not warn."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("nbconvert")
+    pytest.importorskip("ipywidgets")
+    steps = report.pipeline_steps(report.demo_parameters(demo_dir, out_dir=tmp_path / "processed"))
+    prepared = report.prepare_notebooks(steps[:1], tmp_path / "prepared")[0]
+    env = {k: v for k, v in os.environ.items() if k != "UCF_NB_PROGRESS"}  # as in Jupyter Lab
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                           str(prepared), "--output-dir", str(tmp_path / "ran")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ran = (tmp_path / "ran" / prepared.name).read_text()
+    assert "application/vnd.jupyter.widget-view+json" in ran and "TqdmWarning" not in ran
+    assert (tmp_path / "processed" / "index_clips.csv").is_file()
+
+
 def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
