@@ -500,7 +500,18 @@ def test_index_figures_draw_the_counts(good_index):
     fig2 = plots.plot_clips_per_category(good_index)
     assert sum(p.get_width() for p in fig2.axes[0].patches) == len(good_index)
     fig3 = plots.plot_video_lengths(good_index)
-    assert len(fig3.axes[0].get_legend().get_texts()) == good_index["split"].nunique()
+    # one filled panel per split, in split order, each counting that split's videos
+    videos = good_index.drop_duplicates("path")
+    splits = [s for s in ("train", "val", "test") if s in set(videos["split"])]
+    assert len(fig3.axes) == len(splits)
+    for ax, split in zip(fig3.axes, splits):
+        assert sum(p.get_height() for p in ax.patches) == (videos["split"] == split).sum()
+        assert ax.texts[0].get_text().startswith(f"{split}: ")
+    # legends sit outside the axes: no bar is under them
+    for f in (fig, fig2):
+        f.canvas.draw()
+        legend = f.axes[0].get_legend().get_window_extent()
+        assert legend.x0 >= f.axes[0].get_window_extent().x1
     for f in (fig, fig2, fig3):
         plt.close(f)
 
