@@ -176,13 +176,21 @@ class Chromium:
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         """Save a PNG of the page (the whole page, not just the window, by default)."""
-        params = {"format": "png"}
-        if full_page:
-            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"],
-                                "height": min(size["height"], 12000), "scale": 1})
-        data = self.send("Page.captureScreenshot", **params)["data"]
+        if not full_page:
+            data = self.send("Page.captureScreenshot", format="png")["data"]
+            path.write_bytes(b64decode(data))
+            return path
+        # A window as tall as the page, then back: a clip beyond the viewport
+        # (captureBeyondViewport) came out shifted sideways on some pages.
+        metrics = self.send("Page.getLayoutMetrics")
+        width = metrics["cssVisualViewport"]["clientWidth"]
+        height = min(int(metrics["cssContentSize"]["height"]) + 1, 12000)
+        self.send("Emulation.setDeviceMetricsOverride", width=int(width), height=height,
+                  deviceScaleFactor=1, mobile=False)
+        try:
+            data = self.send("Page.captureScreenshot", format="png")["data"]
+        finally:
+            self.send("Emulation.clearDeviceMetricsOverride")
         path.write_bytes(b64decode(data))
         return path
 
@@ -316,10 +324,12 @@ def check_book(book_dir: Path, html_dir: Path, exe: str, workdir: Path,
             toc_targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in info["toc"]}
             missing = [p for p in pages[1:] if p not in toc_targets]
             assert not missing, f"{page}: the sidebar does not link {missing}"
-            if screenshots is not None:
-                browser.screenshot(screenshots / (page.replace("/", "__").replace(".html", ".png")))
+            # Layout first, at the window's size: a full-page screenshot lays the page out again
+            # in a viewport as tall as the page (no scrollbar, so 15 px wider).
             layout = browser.evaluate(LAYOUT_PROBE)
             info.update(layout)
+            if screenshots is not None:
+                browser.screenshot(screenshots / (page.replace("/", "__").replace(".html", ".png")))
             assert not layout["problems"], f"{page}: " + "; ".join(layout["problems"][:10])
     return seen
 
