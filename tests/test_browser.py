@@ -214,7 +214,8 @@ PAGE_PROBE = """
 
 
 # Layout problems a reader sees, per page: table cells narrower than their longest word (the
-# word broken over lines, or sticking out of the cell; a line may break after a hyphen), the
+# word broken over lines, or sticking out of the cell; a line may break after a hyphen, and
+# identifiers set as code are not words), the
 # page's own tables wider than the text column, and images that overlap the text column's
 # neighbours (sidebars) or run past it. Each problem is one sentence naming what is wrong.
 LAYOUT_PROBE = """
@@ -228,7 +229,9 @@ LAYOUT_PROBE = """
     if (box.width === 0) continue;  // hidden (a collapsed output)
     const left = box.left + parseFloat(style.paddingLeft) - 1;
     const right = box.right - parseFloat(style.paddingRight) + 1;
-    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    // identifiers set as code (hashes, paths) are not words: they may break where they must
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT,
+      {acceptNode: n => n.parentElement.closest("code") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
     let bad = null;
     for (let node = walker.nextNode(); node && !bad; node = walker.nextNode()) {
       for (const m of node.data.matchAll(/[^\\s-]+-?/g)) {  // a line may break after a hyphen
@@ -248,7 +251,8 @@ LAYOUT_PROBE = """
   // The page's own tables (not a DataFrame, which scrolls sideways in its output) fit the column.
   for (const table of document.querySelectorAll("article table:not(.dataframe)")) {
     const r = table.getBoundingClientRect();
-    if (column && r.width > 0 && r.right > column.right + 1)
+    const box = table.parentElement;  // pydata-sphinx-theme's scrollable container, when there is one
+    if (r.width > 0 && ((column && r.right > column.right + 1) || box.scrollWidth > box.clientWidth + 1))
       problems.push(`table "${short(table.innerText)}" is wider than the text column (${Math.round(r.width)} px)`);
   }
   const sidebars = Array.from(document.querySelectorAll(".bd-sidebar-primary, .bd-sidebar-secondary"))
