@@ -116,8 +116,10 @@ def test_demo_encoder_old_parameter_names_warn_and_new_ones_win(tmp_path):
 
     import pytest
 
-    with pytest.warns(FutureWarning, match="image_size= is renamed img_size="):
+    with pytest.warns(FutureWarning) as record:
         old = make_demo_encoder(tmp_path / "old", image_size=64, num_frames=4)
+    assert sorted(str(w.message).split(":")[1].split(" is renamed")[0].strip() for w in record) == \
+        ["image_size=", "num_frames="]
     config = json.loads((old / "config.json").read_text())
     assert (config["image_size"], config["num_frames"]) == (64, 4)
     with pytest.warns(FutureWarning, match="both were given; using img_size=96"):

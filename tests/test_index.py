@@ -529,7 +529,8 @@ def test_old_parameter_names_work_with_a_future_warning(tree):
         both = build_index(tree, annotation_path=ann, annotation_file=tree / "absent.txt",
                            clip_len=L, stride=S, probe_threads=0)
     pd.testing.assert_frame_equal(both, reference)
-    with pytest.raises(ValueError, match=r"probe_threads must be an integer >= 0, got probe_threads=-1"):
+    with pytest.raises(ValueError, match=r"probe_threads must be an integer >= 0, got probe_threads=-1"), \
+            pytest.warns(FutureWarning, match="num_workers= is renamed"):
         build_index(tree, clip_len=L, stride=S, num_workers=-1)
 
 
