@@ -49,10 +49,10 @@ unit-test: install
 # Any non-zero pytest exit fails make, exit 5 (no test collected) included.
 test: demo-data
 	$(PYTHON) -m pytest tests $(NBVAL)
-	$(PYTHON) -m ucf_nb.report smoke --demo $(DEMO_DIR)
+	$(PYTHON) tests/golden_tools.py smoke --demo $(DEMO_DIR)
 
 regold: demo-data
-	$(PYTHON) -m ucf_nb.report regold --demo $(DEMO_DIR)
+	$(PYTHON) tests/golden_tools.py regold --demo $(DEMO_DIR)
 
 clean:
 	rm -rf build book/_build book/executed book/intro.md .make

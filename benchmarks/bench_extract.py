@@ -106,7 +106,7 @@ def ours(index: Path, encoder_dir: Path, out_dir: Path, *, precision: str, devic
 
     shutil.rmtree(out_dir, ignore_errors=True)
     t0 = time.perf_counter()
-    r = extract_split("train", index, out_dir, encoder_dir, T=8, img_size=img_size, batch_size=batch_size,
+    r = extract_split("train", index, out_dir=out_dir, checkpoint=encoder_dir, T=8, img_size=img_size, batch_size=batch_size,
                       num_workers=num_workers, device=device, precision=precision, preprocessing="seed",
                       progress=False)
     return time.perf_counter() - t0, r
@@ -119,7 +119,7 @@ def model_alone(encoder_dir: Path, precision: str, repeats: int = 3, batch_size:
     import torch
 
     from ucf_nb import Preprocessing
-    from ucf_nb.encoder import load_encoder
+    from ucf_nb.encoders import load_encoder
     from ucf_nb.extract import _n_cpus
 
     enc = load_encoder(encoder_dir, device="cpu", precision=precision)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> str:
     import torch
 
     from ucf_nb.demo import make_demo_encoder
-    from ucf_nb.encoder import resolve_precision
+    from ucf_nb.encoders import resolve_precision
 
     work = (ROOT / args.work) if not os.path.isabs(args.work) else Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     """Write index, store and annotation of the synthetic run; return (out_dir, annotation)."""
     import pandas as pd
 
-    from ucf_nb.store import EmbeddingStore, file_sha256
+    from ucf_nb.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(seed)
     frames_parts, ann_lines = [], []
@@ -91,11 +91,6 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
                 ann_lines.append(f"{nm}  {cats[i]}  {pair}  -1  -1")
         frames_parts.append(part)
     df = pd.concat(frames_parts, ignore_index=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    index_path = folder / "index_clips.csv"
-    df.to_csv(index_path, index=False)
-    ann_path = folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    ann_path.write_text("\n".join(ann_lines) + "\n")
 
     # correlated features: random rotation of a 1/k spectrum; signal in a few mid-spectrum directions
     Q, _ = np.linalg.qr(rng.standard_normal((D, D)))
@@ -103,29 +98,23 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     mix = (spectrum[:, None] * Q.T).astype(np.float32)          # (D, D)
     w = np.zeros(D, np.float32)
     w[rng.choice(np.arange(5, 300), 40, replace=False)] = 1.0
-    settings = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
-                    model_type="synthetic", embedding_dim=D, pooling="cls", precision="fp16", T=8, img_size=224,
-                    preprocessing={"kind": "synthetic"}, index_path=str(index_path), versions={})
-    store = EmbeddingStore(folder / "out")
-    store.clear()
-    store.check_settings(settings)
-    for split in N_CLIPS:
-        rows = np.flatnonzero(df["split"].to_numpy() == split)
-        sub = df.loc[rows]
+
+    def embed(split: str, sub: pd.DataFrame):
         strength = sub["anomaly_frac"].fillna(sub["y"]).to_numpy(np.float32)
-        n_real = np.full(len(rows), 8)
-        n_real[rng.choice(len(rows), 25, replace=False)] = 0     # failed clips
-        writer = store.open_shard(split, rows, sub["path"].to_numpy(), D)
-        for a in range(0, len(rows), 8192):
-            z = rng.standard_normal((min(8192, len(rows) - a), D), dtype=np.float32)
-            z += 0.12 * strength[a:a + 8192, None] * w
-            emb = z @ mix
-            emb = emb / emb.std() * 0.97
-            ok = n_real[a:a + 8192] > 0
-            writer.write(rows[a:a + 8192], emb[ok], n_real[a:a + 8192])
-        writer.commit()
-        assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
-    return folder / "out", ann_path
+        n_real = np.full(len(sub), 8)
+        n_real[rng.choice(len(sub), 25, replace=False)] = 0     # failed clips
+
+        def chunks():
+            for a in range(0, len(sub), 8192):
+                z = rng.standard_normal((min(8192, len(sub) - a), D), dtype=np.float32)
+                z += 0.12 * strength[a:a + 8192, None] * w
+                emb = z @ mix
+                yield emb / emb.std() * 0.97
+        return chunks(), n_real
+
+    out, _, ann_path = write_synthetic_store(folder, df, embed, embedding_dim=D, annotation_lines=ann_lines,
+                                             settings={"precision": "fp16"})
+    return out, ann_path
 
 
 def _peak_rss_mib() -> float:
@@ -145,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[var] = str(args.threads)
 
     from ucf_nb.paths import display_path, resolve_path
-    from ucf_nb.probe import fit_probe, frame_level_auc, run_probe
+    from ucf_nb.metrics import frame_level_auc
+    from ucf_nb.probe import fit_probe, run_probe
     from ucf_nb.store import load_embeddings
 
     folder = resolve_path(args.folder)
@@ -163,9 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     res = run_probe(out, annotation_path=ann, seed=0)
     total = time.perf_counter() - t
     m = res.metrics
-    print(f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={m['C']} (grid on "
-          f"{m['grid_n_train']} clips: {m['val_auc_by_C']}), final fit n_iter={m['n_iter']}, "
-          f"converged={m['converged']}")
+    st = m["settings"]
+    print(f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={st['C']} (grid on "
+          f"{st['grid_n_train']} clips: {st['val_auc_by_C']}), final fit n_iter={st['n_iter']}, "
+          f"converged={st['converged']}")
     print(f"  clip AUC val/test {m['clip_auc_val']:.4f}/{m['clip_auc_test']:.4f}, frame AUC "
           f"{m['frame_auc_test']:.4f} over {m['frame_level']['all']['n_frames']} frames; "
           f"failed clips dropped: train {m['counts']['train']['n_failed']}, test {m['counts']['test']['n_failed']}")
@@ -175,12 +166,12 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         fast = run_probe(out, seed=0, fast=True)
         print(f"run_probe (fast=True): {time.perf_counter() - t:.1f} s total [{fast.metrics['timing']}], "
-              f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['converged']}")
+              f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['settings']['converged']}")
 
     X, y, _ = load_embeddings(out, "train")
     Xv, yv, _ = load_embeddings(out, "val")
     t = time.perf_counter()
-    fit_probe(X, y, Xv, yv, Cs=[m["C"]])
+    fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[st["C"]])
     print(f"fit_probe, one C, no grid, all {len(y)} train clips: {time.perf_counter() - t:.1f} s")
     test = res.scores["test"]
     t = time.perf_counter()

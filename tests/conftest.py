@@ -85,12 +85,12 @@ def demo_book():
 
     Returns a dict: ``root`` (build/test_book), ``book`` (the book's folder), ``html``
     (its _build/html), ``out_dir``, ``demo`` (the demo folder, project-relative),
-    ``executed`` (paths, run order), ``steps`` (ucf_nb.report.Step list), ``project_root``,
-    ``warnings`` (what ucf_nb.report.notebook_problems found in the executed notebooks).
+    ``executed`` (paths, run order), ``steps`` (ucf_nb.pipeline.Step list), ``project_root``,
+    ``warnings`` (what ucf_nb.pipeline.notebook_problems found in the executed notebooks).
     """
     import shutil
 
-    from ucf_nb import report
+    from ucf_nb import pipeline, report
     from ucf_nb.paths import project_root, resolve_path
 
     root = resolve_path("build/test_book")
@@ -108,7 +108,7 @@ def demo_book():
     shutil.copytree(resolve_path("book"), book,
                     ignore=shutil.ignore_patterns("_build", "executed", "intro.md"))
     out_dir = "build/test_book/processed"
-    steps = report.pipeline_steps(report.demo_parameters(demo, out_dir=out_dir))
+    steps = pipeline.pipeline_steps(pipeline.demo_parameters(demo, out_dir=out_dir))
     warnings = []
     report.run_report(steps, book, demo=True, log=warnings.append)
     executed = [book / "executed" / f"{step.name}.ipynb" for step in steps]

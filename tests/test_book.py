@@ -12,7 +12,9 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from ucf_nb import report
+import golden_tools
+from ucf_nb import pipeline, report
+from ucf_nb.annotations import SPLITS
 from ucf_nb.paths import project_root, resolve_path
 
 BOOK = resolve_path("book")
@@ -44,7 +46,8 @@ def test_intro_says_what_was_run():
     assert text.startswith("# ")
     for shown in ("`demo/UCF_Crime`", "`demo/processed/index_clips.csv`", "ab" * 32, "`demo/encoder`",
                   "timesformer", "clip_len=32, stride=16", "fp32", "kind=checkpoint", "| torch | 9.9.9 |",
-                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "| `seed` | 0 |", "| `C` | 1 |"):
+                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "| `seed` | 0 |", "| `C` | 1 |",
+                  "| Frame ROC AUC, test, every frame | 0.660 |"):
         assert shown in text, shown
     # NaN metrics are not numbers a reader should compare: they say so.
     assert "| Frame ROC AUC, test, anomalous videos only | n/a |" in text
@@ -66,12 +69,10 @@ def test_intro_keeps_the_probe_settings_apart_from_its_metrics():
     metrics = {**METRICS, "video_auc_val": 1.0, "video_auc_test_mean": 0.25, "C_note": None,
                "C_grid": [0.01, 1.0], "max_train": None, "class_weight": "balanced"}
     text = report.write_intro(_manifest(train=3), metrics)
-    metrics_part, settings_part = text.split("## Probe")[1].split("How the probe was fitted:")
+    metrics_part, settings_part = text.split("## Probe")[1].split("How the linear probe was fitted:")
     # every metric in the metrics table, none among the settings, which come after the metrics
-    for shown in ("| Video ROC AUC, val | 1.000 |",
-                  "| Video ROC AUC, test, videos scored by the mean of their clips | 0.250 |"):
-        assert shown in metrics_part and shown not in settings_part, shown
-    for shown in ("| `C_grid` | 0.01, 1 |", "| `class_weight` | balanced |", "| `seed` | 0 |"):
+    assert "| Clip ROC AUC, val | 0.612 |" in metrics_part
+    for shown in ("| `class_weight` | balanced |", "| `seed` | 0 |"):
         assert shown in settings_part, shown
     assert "auc" not in settings_part.lower()
     # None is not a setting: left out
@@ -98,7 +99,7 @@ def test_intro_is_valid_myst_table_markup():
 # --- which notebooks run, with which parameters -----------------------------------------------
 
 def test_pipeline_runs_every_notebook_in_order_and_02_once_per_split():
-    steps = report.pipeline_steps(report.demo_parameters("demo"))
+    steps = pipeline.pipeline_steps(pipeline.demo_parameters("demo"))
     assert [s.name for s in steps] == ["00_build_index", "01_index_checks", "02_extract_train",
                                        "02_extract_val", "02_extract_test", "03_probe"]
     assert [s.parameters["split"] for s in steps if s.notebook == "02_extract"] == ["train", "val", "test"]
@@ -109,7 +110,7 @@ def test_pipeline_runs_every_notebook_in_order_and_02_once_per_split():
 
 
 def test_demo_parameters_are_project_relative_even_when_given_absolute():
-    params = report.demo_parameters(project_root() / "demo", out_dir=project_root() / "build" / "x")
+    params = pipeline.demo_parameters(project_root() / "demo", out_dir=project_root() / "build" / "x")
     values = [v for p in params.values() for v in p.values() if isinstance(v, str)]
     assert not [v for v in values if os.path.isabs(v)]
     assert params["02_extract"]["out_dir"] == "build/x"
@@ -119,16 +120,16 @@ def test_demo_parameters_are_project_relative_even_when_given_absolute():
 
 
 def test_overrides_reach_every_notebook_that_declares_the_parameter():
-    steps = report._apply_overrides(report.pipeline_steps(report.demo_parameters("demo")),
-                                    {"device": "cuda", "seed": 3}, resolve_path("notebooks"))
+    steps = pipeline._apply_overrides(pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
+                                      {"device": "cuda", "seed": 3}, resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}
-    assert [by_name[f"02_extract_{x}"]["device"] for x in report.SPLITS] == ["cuda"] * 3
+    assert [by_name[f"02_extract_{x}"]["device"] for x in SPLITS] == ["cuda"] * 3
     assert "device" not in by_name["00_build_index"] and by_name["00_build_index"]["seed"] == 3
     assert by_name["03_probe"]["seed"] == 3 and by_name["02_extract_val"]["split"] == "val"
     with pytest.raises(ValueError, match="no notebook .* has a parameter of that name"):
-        report._apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
+        pipeline._apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
     with pytest.raises(ValueError, match="once per split"):
-        report._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
+        pipeline._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
 
 
 def test_a_renamed_parameter_reaches_only_the_notebook_that_still_takes_it():
@@ -182,7 +183,7 @@ def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
     executed = [f for f in files if f.startswith("executed/")]
-    assert executed == [f"executed/{s.name}" for s in report.pipeline_steps()]
+    assert executed == [f"executed/{s.name}" for s in pipeline.pipeline_steps()]
     assert toc["root"] == "intro"
     for f in files:
         if not f.startswith("executed/"):
@@ -225,16 +226,16 @@ def _executed_like_papermill():
 def test_clean_notebook_keeps_what_a_reader_needs_and_nothing_that_changes_per_run():
     nb, params, injected, work = _executed_like_papermill()
     nb.cells = [new_markdown_cell("# T"), params, injected, work]
-    clean = report.clean_notebook(nb)
+    clean = pipeline.clean_notebook(nb)
     assert clean.metadata["papermill"] == {"parameters": {"split": "val"}}
     assert all("papermill" not in c.metadata and "execution" not in c.metadata for c in clean.cells)
-    assert clean.cells[2]["id"] == report.INJECTED_CELL_ID
+    assert clean.cells[2]["id"] == pipeline.INJECTED_CELL_ID
     assert "hide-input" in clean.cells[1].metadata["tags"]
     outs = clean.cells[3].outputs
     # streams merged per name, the progress bar reduced to its final state, tqdm's notice gone
     assert [(o.name, o.text) for o in outs] == [
         ("stderr", "100%|██████████| 3/3 [00:01<00:00,  2.9it/s]\n"), ("stdout", "val: 3 clips\n")]
-    assert report.clean_notebook(clean) == clean  # idempotent
+    assert pipeline.clean_notebook(clean) == clean  # idempotent
     assert nb.cells[3].outputs[0].text != outs[0].text  # the input is left alone
 
 
@@ -245,17 +246,17 @@ def test_notebook_problems_name_tracebacks_absolute_paths_and_raw_bars():
     leak = new_code_cell("p", outputs=[new_output("execute_result", data={"text/plain": str(project_root() / "x.csv")},
                                                   execution_count=1)])
     nb.cells = [params, work, err, leak]
-    problems = report.notebook_problems(nb)
+    problems = pipeline.notebook_problems(nb)
     assert any("cell 1" in p and "raw progress bar" in p for p in problems)
     assert any("cell 2 raised ZeroDivisionError" in p for p in problems)
     assert any("cell 3" in p and "absolute path" in p for p in problems)
-    nb.cells = [params, report.clean_notebook(nb).cells[1]]
-    assert report.notebook_problems(nb) == []
+    nb.cells = [params, pipeline.clean_notebook(nb).cells[1]]
+    assert pipeline.notebook_problems(nb) == []
 
 
 def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
-    cfg = resolve_path(report.SANITIZE_FILE).read_text()
-    patterns = report.read_sanitize_patterns(resolve_path(report.SANITIZE_FILE))
+    cfg = resolve_path(golden_tools.SANITIZE_FILE).read_text()
+    patterns = golden_tools.read_sanitize_patterns(resolve_path(golden_tools.SANITIZE_FILE))
     # every [section] yields a pair: a malformed one would be dropped by nbval without a word
     assert len(patterns) == len(re.findall(r"(?m)^\[\w+\]$", cfg)) >= 5
     text = ("/opt/py/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter\n"
@@ -268,8 +269,8 @@ def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
     nb = new_notebook()
     nb.cells = [new_code_cell("x", outputs=[new_output("stream", name="stdout", text=text),
                                             new_output("display_data", data={"text/html": html})])]
-    once = report.sanitize_notebook(nb, patterns)
-    assert report.sanitize_notebook(once, patterns) == once
+    once = golden_tools.sanitize_notebook(nb, patterns)
+    assert golden_tools.sanitize_notebook(once, patterns) == once
     out, out_html = once.cells[0].outputs[0].text, once.cells[0].outputs[1].data["text/html"]
     assert out.startswith("train: 100%")
     for gone in ("00:19", "9.34", "19.282", "9.335", "19:43:07", "0x7f3a", "TqdmWarning"):
@@ -277,7 +278,7 @@ def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
     for kept in ("180/180", "n_clips          180", "0.6123", "32 frames", "stride 16", "<td>180</td>"):
         assert kept in out + out_html, kept
     # a value of another width normalises to the same text: the padding goes too
-    other = report.sanitize_notebook(nbformat.from_dict(
+    other = golden_tools.sanitize_notebook(nbformat.from_dict(
         {**nb, "cells": [new_code_cell("x", outputs=[new_output("stream", name="stdout",
                                                                 text=text.replace("      19.282", "     119.282")),
                                                      new_output("display_data", data={"text/html": html})])]}), patterns)
@@ -349,7 +350,7 @@ def test_demo_run_executed_every_notebook_cleanly(demo_book):
     assert demo_book["warnings"] == []
     for path, step in zip(demo_book["executed"], demo_book["steps"]):
         nb = nbformat.read(path, as_version=4)
-        assert report.notebook_problems(nb) == [], path.name
+        assert pipeline.notebook_problems(nb) == [], path.name
         injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1, f"{path.name}: papermill injected no parameters"
         for name, value in step.parameters.items():
@@ -383,3 +384,17 @@ def test_demo_book_pages_show_figures_tables_and_no_machine_paths(demo_book):
     assert "random tiny encoder on synthetic videos" in intro
     metrics = json.loads((demo_book["out_dir"] / "probe" / "metrics.json").read_text())
     assert f"{metrics['clip_auc_test']:.3f}" in intro
+
+
+def test_intro_shows_the_mil_head_beside_the_probe_with_the_field_headline():
+    lin = {**METRICS, "frame_auc_test_field": 0.7, "frame_auc_test_field_ci95": [0.65, 0.75],
+           "frame_far_test_field": 0.125, "head": "linear", "settings": {"C": 0.1, "mode": "full"}}
+    mil = {**lin, "frame_auc_test_field": 0.8, "head": "mil", "settings": {"best_iter": 300, "val_curve": [1]}}
+    text = report.write_intro(_manifest(train=3), lin, metrics_mil=mil)
+    lines = text.splitlines()
+    assert "| Metric | Linear probe | MIL head |" in lines
+    first = lines[lines.index("| Metric | Linear probe | MIL head |") + 2]
+    assert first == "| Frame ROC AUC, test, field protocol (headline) | 0.700 | 0.800 |"
+    assert "| 95% CI, bootstrap over test videos | 0.650, 0.750 | 0.650, 0.750 |" in lines
+    assert "f < 16·floor(n/16)" in text and "refit on train + val" in text
+    assert "| `best_iter` | 300 |" in text and "| `C` | 0.1 |" in text and "val_curve" not in text

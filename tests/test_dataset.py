@@ -11,9 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows,
-                    collate_clips, read_frame_number)
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb import ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows, collate_clips
+from ucf_nb.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import probe_video
 
 

@@ -14,7 +14,8 @@ import shutil
 import numpy as np
 import pytest
 
-from ucf_nb import report
+from ucf_nb import pipeline
+from ucf_nb.annotations import SPLITS
 from ucf_nb.paths import display_path, resolve_path
 
 # Keys of metrics.json that are measurements of the run rather than results:
@@ -28,9 +29,9 @@ def second_run(demo_book):
     if root.exists():
         shutil.rmtree(root)
     out_dir = "build/test_determinism/processed"
-    steps = report.pipeline_steps(report.demo_parameters(demo_book["demo"], out_dir=out_dir))
+    steps = pipeline.pipeline_steps(pipeline.demo_parameters(demo_book["demo"], out_dir=out_dir))
     steps = [s for s in steps if s.notebook != "01_index_checks"]  # 01 only reads
-    report.run_notebooks(steps, root / "executed", log=lambda *a: None)
+    pipeline.run_notebooks(steps, root / "executed", log=lambda *a: None)
     yield resolve_path(out_dir)
     shutil.rmtree(root)
 
@@ -47,7 +48,7 @@ def test_two_demo_runs_give_the_same_index(demo_book, second_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split", report.SPLITS)
+@pytest.mark.parametrize("split", SPLITS)
 def test_two_demo_runs_give_identical_embeddings(demo_book, second_run, split):
     files_a, files_b = _split_files(demo_book["out_dir"], split), _split_files(second_run, split)
     assert set(files_a) == set(files_b)

@@ -15,7 +15,8 @@ import torch
 
 from ucf_nb.demo import make_demo_encoder
 from ucf_nb.sampling import clip_windows
-from ucf_nb.store import ExtractMismatchError, load_embeddings, read_manifest
+from ucf_nb.manifest import read_manifest
+from ucf_nb.store import ExtractMismatchError, load_embeddings
 from ucf_nb.synthetic import write_synthetic_video
 
 S = 64
@@ -68,7 +69,7 @@ def _run(data, out, split="train", **kw):
     from ucf_nb import extract_split
 
     args = {**FAST, **kw}
-    return extract_split(split, data["index"], out, data["encoder"], **args)
+    return extract_split(split, data["index"], out_dir=out, checkpoint=data["encoder"], **args)
 
 
 def _arrays(out, split):
@@ -180,6 +181,7 @@ def test_two_shards_in_sequence_equal_one(data, tmp_path):
     assert read_manifest(tmp_path / "two")["splits"]["train"]["num_shards"] == 2
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     kw = dict(batch_size=1)
     _run(data, tmp_path / "ref", split="train", **kw)
@@ -187,7 +189,7 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     # commit after every batch, so that the kill can land between two commits mid-split
     code = ("import sys; from ucf_nb import extract_split; from ucf_nb.store import ShardWriter\n"
             "ShardWriter.COMMIT_EVERY = 0.0\n"
-            f"extract_split('train', {str(data['index'])!r}, {str(out)!r}, {str(data['encoder'])!r}, "
+            f"extract_split('train', {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, "
             f"img_size={S}, preprocessing='seed', num_workers=0, batch_size=1, precision='fp32', progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     status_file = out / ".extract" / "train" / "shard-0-of-1" / "status.npy"
@@ -223,7 +225,7 @@ def test_other_settings_are_never_mixed_in(data, tmp_path):
     from ucf_nb import extract_split
 
     with pytest.raises(ExtractMismatchError, match="checkpoint.*revision"):
-        extract_split("val", data["index"], out, other, **FAST)
+        extract_split("val", data["index"], out_dir=out, checkpoint=other, **FAST)
     with pytest.raises(ExtractMismatchError, match="T: 8 before, 4 now"):
         _run(data, out, split="val", T=4)
     with pytest.raises(ExtractMismatchError, match="preprocessing"):
@@ -235,14 +237,14 @@ def test_other_settings_are_never_mixed_in(data, tmp_path):
     from ucf_nb import extract_split as ex
 
     with pytest.raises(ExtractMismatchError, match="index file differs"):
-        ex("val", changed, out, data["encoder"], **FAST)
+        ex("val", changed, out_dir=out, checkpoint=data["encoder"], **FAST)
     # limit changes the rows of the split: refused too
     with pytest.raises(ExtractMismatchError, match="limit: None before, 3 now"):
         _run(data, out, split="val", limit=3)
     # nothing of the above touched the outputs; asked to, a run starts over
-    r = ex("val", changed, out, data["encoder"], **{**FAST, "resume": False})
+    r = ex("val", changed, out_dir=out, checkpoint=data["encoder"], **{**FAST, "resume": False})
     assert r["complete"] and r["n_embedded"] == r["n_clips"]
-    from ucf_nb.store import file_sha256
+    from ucf_nb.files import file_sha256
 
     assert read_manifest(out)["index"]["sha256"] == file_sha256(changed)
 
@@ -252,8 +254,8 @@ def test_limit_and_mean_pooling_with_videomae(data, tmp_path):
     from ucf_nb import extract_split
 
     with pytest.raises(ValueError, match="no CLS token"):
-        extract_split("val", data["index"], tmp_path / "out", vm, **FAST)
-    r = extract_split("val", data["index"], tmp_path / "out", vm, pooling="mean", limit=3, **FAST)
+        extract_split("val", data["index"], out_dir=tmp_path / "out", checkpoint=vm, **FAST)
+    r = extract_split("val", data["index"], out_dir=tmp_path / "out", checkpoint=vm, pooling="mean", limit=3, **FAST)
     assert r["complete"] and r["n_clips"] == 3
     X, y, rows = load_embeddings(tmp_path / "out", "val")
     assert X.shape == (3, 64) and np.isfinite(np.asarray(X, np.float32)).all()
@@ -289,7 +291,7 @@ def test_notebook_has_exactly_the_extract_split_parameters():
     for node in ast.parse(tagged[0].source).body:
         assigned[node.targets[0].id] = ast.literal_eval(node.value)
     sig = inspect.signature(extract_split)
-    expected = {k: p.default for k, p in sig.parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
+    expected = {k: p.default for k, p in sig.parameters.items() if k != "progress"}
     assert assigned == expected
     assert list(assigned) == list(expected)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")

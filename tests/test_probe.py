@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.index import VideoAnnotation
-from ucf_nb.probe import (clip_metrics, evaluate_probe, fit_probe, frame_level_auc,
-                          frame_scores, per_category_auc, run_probe, video_auc)
+from ucf_nb.annotations import VideoAnnotation
+from ucf_nb.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores, per_category_auc,
+                            video_auc)
+from ucf_nb.probe import fit_probe, run_probe
 
 
 def _pairs_auc(pos, neg):
@@ -103,7 +104,6 @@ def test_frame_scores_overlaps_uncovered_frames_and_gaps_by_hand():
 def test_frame_scores_of_the_same_clips_tie_exactly():
     # frames 4-5 of "a" are covered by the .3 clip alone after the .1 clip has ended; a naive
     # running float sum gives (.1 + .3) - .1 != .3 there, which would break the tie with "b"
-    assert (0.1 + 0.3) - 0.1 != 0.3
     rows = pd.DataFrame({"video": ["a", "a", "b"], "start_frame": [0, 2, 0], "end_frame": [4, 6, 2],
                          "n_frames": [6, 6, 2], "score": [0.1, 0.3, 0.3]})
     fs = frame_scores(rows)
@@ -141,7 +141,7 @@ def test_frame_level_auc_all_videos_and_anomalous_only_by_hand():
 
 
 def test_frame_level_auc_accepts_annotation_objects_and_rejects_unannotated_videos():
-    from ucf_nb.index import VideoAnnotation
+    from ucf_nb.annotations import VideoAnnotation
 
     rows, intervals, *_ = _frame_fixture()
     ann = {"v1": VideoAnnotation("Abuse", ((3, 7),)), "v2": VideoAnnotation("Normal", ())}
@@ -222,15 +222,15 @@ def test_fit_probe_matches_sklearn_pipeline_and_drops_nan_rows():
 def test_fit_probe_chooses_C_on_val_and_is_deterministic():
     X, y = _blobs(600, seed=1)
     Xv, yv = _blobs(300, seed=2)
-    a = fit_probe(X, y, Xv, yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
-    b = fit_probe(X, y, Xv, yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
+    a = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
+    b = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=3, grid_n_train=200)
     s = a.settings
     assert set(s["val_auc_by_C"]) == {repr(c) for c in (1e-4, 1e-2, 1.0)}
     assert s["val_auc_by_C"][repr(s["C"])] == max(s["val_auc_by_C"].values())
     assert (s["n_train"], s["grid_n_train"]) == (500, 200)
     np.testing.assert_array_equal(a.coef, b.coef)
     assert a.settings == b.settings
-    c = fit_probe(X, y, Xv, yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=4, grid_n_train=200)
+    c = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=4, grid_n_train=200)
     assert not np.array_equal(a.coef, c.coef)   # another seed draws another subsample
 
 
@@ -266,13 +266,15 @@ CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
 
 
 def _write_store(tmp_path, *, test_videos=None):
-    """An index CSV, a store written through EmbeddingStore, and an annotation file."""
-    from ucf_nb.store import EmbeddingStore, file_sha256
+    """An index CSV, an annotation file and a store of every split (ucf_nb.synthetic's builder)."""
+    from ucf_nb.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(0)
     recs, ann_lines = [], []
     for split, cats in CATS.items():
         for v, cat in enumerate(cats):
+            if split == "test" and test_videos is not None and v >= test_videos:
+                break
             name = f"{cat}{split}{v:03d}_x264.mp4"
             n_frames = 32 + 16 * 9 + 7          # 10 clips, 7 uncovered tail frames
             event = (40, 120) if cat != "Normal" else None
@@ -283,37 +285,25 @@ def _write_store(tmp_path, *, test_videos=None):
                 recs.append(dict(split=split, y=int(cat != "Normal"), category=cat, path=f"videos/{name}",
                                  clip_idx=k, start_frame=s, end_frame=e, clip_len=32, stride=16, fps=30.0,
                                  n_frames=n_frames, video=name, anomaly_frac=frac))
-            if split == "test":
-                a, b = event if event else (-1, -1)
-                ann_lines.append(f"{name}  {cat}  {a}  {b}  -1  -1")
-    index_path = tmp_path / "index.csv"
+        if split == "test":
+            for v, cat in enumerate(cats):  # the annotation names every test video, extracted or not
+                event = (40, 120) if cat != "Normal" else (-1, -1)
+                ann_lines.append(f"{cat}{split}{v:03d}_x264.mp4  {cat}  {event[0]}  {event[1]}  -1  -1")
     df = pd.DataFrame(recs)
-    df.to_csv(index_path, index=False)
-    ann_path = tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    ann_path.write_text("\n".join(ann_lines) + "\n")
 
-    settings = dict(index_sha256=file_sha256(index_path), checkpoint="enc", revision=None,
-                    model_type="timesformer", embedding_dim=D, pooling="cls", precision="fp32", T=8,
-                    img_size=64, preprocessing={"size": 64}, index_path=str(index_path), versions={})
-    store = EmbeddingStore(tmp_path / "out")
-    store.check_settings(settings)
-    for split in CATS:
-        rows = np.flatnonzero(df["split"].to_numpy() == split)
-        if test_videos is not None and split == "test":
-            rows = rows[:test_videos * 10]
-        sub = df.loc[rows]
+    def embed(split, sub):
         # signal: anomalous clips inside the event shift the first dims
         frac = sub["anomaly_frac"].fillna(sub["y"]).to_numpy()
-        emb = rng.standard_normal((len(rows), D)).astype(np.float32)
+        emb = rng.standard_normal((len(sub), D)).astype(np.float32)
         emb[:, :2] += 2.0 * frac[:, None]
-        n_real = np.full(len(rows), 8)
+        n_real = np.full(len(sub), 8)
         if split == "test":
             n_real[3] = 0                     # a failed clip
-        w = store.open_shard(split, rows, sub["path"].to_numpy(), D)
-        w.write(rows, emb[n_real > 0], n_real, errors=[None] * len(rows))
-        w.commit()
-        assert store.finalize(split, settings, rows, sub["y"].to_numpy(), 8)
-    return tmp_path / "out", ann_path, df
+        return [emb], n_real
+
+    out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=D, annotation_lines=ann_lines,
+                                             index_name="index.csv", settings={"img_size": 64, "T": 8})
+    return out, ann_path, df
 
 
 def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
@@ -326,7 +316,10 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
         assert isinstance(m[k], float) and 0 <= m[k] <= 1, k
     assert m["missing_reasons"] == {}
     assert set(m["per_category_auc_test"]) == {"Abuse", "Arson"}
-    assert m["counts"]["test"]["n_failed"] == 1 and m["mode"] == "full" and m["seed"] == 0
+    assert m["counts"]["test"]["n_failed"] == 1 and m["settings"]["mode"] == "full" and m["seed"] == 0
+    assert m["head"] == "linear" and m["frame_auc_test_field"] is not None
+    lo, hi = m["frame_auc_test_field_ci95"]
+    assert lo <= m["frame_auc_test_field"] <= hi and 0 <= m["frame_far_test_field"] <= 1
 
     scores = pd.read_csv(out / "probe" / "scores_test.csv")
     assert list(scores.columns) == ["row", "video", "clip_idx", "y", "score"]
@@ -336,7 +329,7 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
     # the written scores recompute the written metrics
     sc = df.loc[scores["row"]].assign(score=scores["score"].to_numpy())
     assert clip_metrics(sc["y"], sc["score"])["auc"] == pytest.approx(m["clip_auc_test"])
-    from ucf_nb.index import read_temporal_annotation
+    from ucf_nb.annotations import read_temporal_annotation
 
     assert frame_level_auc(sc, read_temporal_annotation(ann)) == pytest.approx(m["frame_auc_test"])
 
@@ -344,6 +337,53 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
     strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
     assert strip(again.metrics) == strip(res.metrics)
     assert pd.read_csv(out / "probe" / "scores_test.csv").equals(scores)
+
+
+def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_path):
+    from ucf_nb.metrics import frame_metrics
+    from ucf_nb.annotations import read_temporal_annotation
+
+    out, ann, df = _write_store(tmp_path)
+    lin = run_probe(out, annotation_path=ann, seed=0, n_boot=50)
+    kw = dict(max_iter=60, eval_every=20, patience=2, hidden=(16, 8))
+    mil = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)
+    m = json.loads((out / "probe-mil" / "metrics.json").read_text())
+    assert m == mil.metrics and m["head"] == "mil"
+    assert set(m) == set(lin.metrics)                       # the comparison page reads both
+    from ucf_nb import compare_heads
+
+    table = compare_heads({"linear": lin.metrics, "mil": m})
+    assert list(table.columns) == ["linear", "mil"] and table.index[0] == "frame AUC, field protocol"
+    assert table.loc["frame AUC, field protocol", "mil"] == round(m["frame_auc_test_field"], 4)
+    lo, hi = m["frame_auc_test_field_ci95"]
+    assert table["mil"].iloc[1] == f"[{lo:.4f}, {hi:.4f}]"
+    assert (out / "probe" / "metrics.json").exists()       # the linear probe's results stay
+    assert m["missing_reasons"] == {}
+    s = m["settings"]
+    assert s["fitted_on"] == "train + val" and s["n_refit_videos"] == 9 and s["val_source"] == "given"
+    assert s["n_train_videos"] == 6 and s["n_val_videos"] == 3
+    # the written test scores are the refit head's clip scores and recompute the field AUC
+    scores = pd.read_csv(out / "probe-mil" / "scores_test.csv")
+    assert scores["score"].isna().sum() == 1 and np.isnan(scores["score"].iloc[3])
+    sc = df.loc[scores["row"]].assign(score=scores["score"].to_numpy())
+    fm = frame_metrics(sc, read_temporal_annotation(ann), convention="field", n_boot=50)
+    assert fm["auc"] == pytest.approx(m["frame_auc_test_field"]) and fm["ci95"] == m["frame_auc_test_field_ci95"]
+    from ucf_nb.store import load_embeddings
+
+    X, _, rows = load_embeddings(out, "test")
+    first = (rows["video"] == rows["video"].iloc[0]).to_numpy()
+    np.testing.assert_allclose(mil.probe.score(X[first]), scores["score"].to_numpy()[first])
+    # val scored by the train-only head
+    X, _, rows = load_embeddings(out, "val")
+    v0 = (rows["video"] == rows["video"].iloc[0]).to_numpy()
+    np.testing.assert_allclose(mil.probe.selected.score(X[v0]),
+                               pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0])
+    # seeded
+    again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)
+    strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
+    assert strip(again.metrics) == strip(m)
+    with pytest.raises(ValueError, match="head must be one of"):
+        run_probe(out, head="svm")
 
 
 def test_run_probe_says_why_frame_metrics_are_missing(tmp_path):
@@ -402,12 +442,16 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
     assert [c.metadata.get("tags") for c in nb.cells].count(["parameters"]) == 1
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     done = tmp_path / "03.ipynb"
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out)), kernel_name="python3",
+    short = {"max_iter": 40, "eval_every": 20, "patience": 1, "hidden": [16, 8]}
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), mil_params=short), kernel_name="python3",
                         progress_bar=False, cwd=str(tmp_path))
     text = done.read_text()
     assert (out / "probe" / "metrics.json").exists()
     assert "no temporal annotation was given" in text        # the missing frame AUC, explained
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann)),
+    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann),
+                                                             mil_params=short),
                         kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
-    assert "Every metric was computed." in done.read_text()
+    text = done.read_text()
+    assert "**linear**: every metric was computed." in text and "**mil**: every metric was computed." in text
+    assert (out / "probe-mil" / "metrics.json").exists()
     assert json.loads((out / "probe" / "metrics.json").read_text())["frame_auc_test"] is not None

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.store import (EmbeddingStore, ExtractMismatchError, _file_lock, embedding_stats,
-                          load_embeddings, read_manifest, shard_bounds)
+from ucf_nb.files import _file_lock
+from ucf_nb.manifest import read_manifest
+from ucf_nb.store import EmbeddingStore, ExtractMismatchError, embedding_stats, load_embeddings, shard_bounds
 
 D = 8
 T = 8
@@ -34,7 +35,7 @@ def _index(tmp_path, n_per_video=(5, 3, 4), split="val"):
 
 
 def _settings(index_path, **change):
-    from ucf_nb.store import file_sha256
+    from ucf_nb.files import file_sha256
 
     s = dict(index_sha256=file_sha256(index_path), checkpoint="enc", revision="sha256:abc", model_type="timesformer",
              embedding_dim=D, pooling="cls", precision="fp32", T=T, img_size=64,
@@ -259,7 +260,7 @@ def test_concurrent_manifest_updates_are_not_lost(tmp_path):
 
 
 def test_a_live_lock_is_never_broken(tmp_path):
-    from ucf_nb.store import _break_stale_lock
+    from ucf_nb.files import _break_stale_lock
 
     lock = tmp_path / "x.lock"
     live = f"{socket.gethostname()} {os.getpid()}"
@@ -272,6 +273,7 @@ def test_a_live_lock_is_never_broken(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_lock_left_by_a_killed_process_is_broken(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ucf_nb import VideoError, iter_video_frames, probe_video, read_frame_number
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb import VideoError, iter_video_frames, probe_video
+from ucf_nb.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import read_frame
 
 

@@ -1,98 +1,94 @@
 """ucf_nb: clip-level embeddings of UCF-Crime from frozen video transformers.
 
-The public API, by concern (one module each):
+Data flows one way, one module (room) per step::
 
-- ``ucf_nb.paths``       project root; every relative path resolves from it
-- ``ucf_nb.sampling``    clip windows and frame sampling, pure functions of frame numbers
-- ``ucf_nb.index``       build, validate and remap the clip index
-- ``ucf_nb.video``       decode a video once, in order, handing out the frames clips need
-- ``ucf_nb.preprocess``  preprocessing as a value (resize, crop, mean, std), with presets
-- ``ucf_nb.dataset``     the map-style reference dataset and the per-video clip stream
-- ``ucf_nb.encoder``     load a frozen Hugging Face video encoder and pool its tokens
-- ``ucf_nb.store``       per-split embedding arrays on disk, resume state and manifest
-- ``ucf_nb.extract``     index rows -> clip stream -> encoder -> store
-- ``ucf_nb.probe``       linear probes and the UCF-Crime metrics
-- ``ucf_nb.plots``       the figures the notebooks show
-- ``ucf_nb.report``      the book's intro page, written from a run's manifest and metrics
-- ``ucf_nb.synthetic``   synthetic videos with frame numbers drawn into the pixels
-- ``ucf_nb.demo``        the bundled demo dataset and the tiny demo encoder
+    dataset tree ──► index ──► clip stream ──► encoder ──► store ──► probe ──► book
+    annotations       index     sampling        encoders/   store     metrics   pipeline
+    locate            validate  video           (one        manifest  probe     report
+                                preprocess       adapter              plots
+                                dataset          per family)
+                                          extract (index rows -> stream -> encoder -> store)
 
-Names are imported lazily, so ``import ucf_nb`` is cheap and reading an index does not
-import torch.
+- ``annotations``  UCF-Crime's categories, split lists and temporal annotation (frame labels)
+- ``locate``       find the videos under any official layout; remap an index to another root
+- ``index``        build_index / read_index: the clip index CSV (one row per clip window)
+- ``validate``     validate_index: one small check per rule, a report naming rows and fixes
+- ``sampling``     clip windows and uniform T-frame sampling, pure functions of frame numbers
+- ``video``        open a video, decode it once in order, hand out the frames clips need
+- ``preprocess``   Preprocessing as a value: spatial part in workers, normalise on the device
+- ``dataset``      ClipDataset (the prototype's reference) and VideoClipStream (per video)
+- ``encoders``     load_encoder / Encoder over one registered adapter per model family
+- ``extract``      extract_split: one split of the index embedded into the store, resumable
+- ``store``        per-split embedding arrays, shard writers, resume state
+- ``manifest``     what was extracted, how and from what; the settings fingerprint
+- ``metrics``      clip, video, per-category and frame-level AUCs, the field's protocol (pure)
+- ``probe``        fit_probe (linear probe) and run_probe (either head: metrics.json + scores)
+- ``mil``          fit_mil: the weakly supervised MIL ranking head (Sultani et al. 2018)
+- ``export``       export_features: per-video block features, lists and frame labels for the
+                   field's training code
+- ``plots``        the figures the notebooks show
+- ``pipeline``     the notebooks run in order with papermill, cleaned for the book
+- ``report``       the book's intro page and the book build
+- ``paths``        the project root; every relative path resolves from it
+
+Helpers that are not part of the public face: ``files`` (atomic writes, lock, sha256),
+``checks`` (argument checks), ``synthetic`` (test videos with frame numbers drawn into the
+pixels) and ``demo`` (the demo dataset and tiny encoders) are imported from their modules.
+
+The top-level names are every public module's ``__all__``, imported lazily: ``import ucf_nb``
+is cheap and reading an index does not import torch.
 """
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS: dict[str, str] = {
-    # paths
-    "project_root": "paths",
-    "resolve_path": "paths",
-    "display_path": "paths",
-    # sampling
-    "uniform_sample_indices": "sampling",
-    "clip_windows": "sampling",
-    # index
-    "build_index": "index",
-    "validate_index": "index",
-    "remap_video_root": "index",
-    "read_index": "index",
-    "IndexReport": "index",
-    "IndexValidationError": "index",
-    "INDEX_COLUMNS": "index",
-    "IndexBuildError": "index",
-    "read_temporal_annotation": "index",
-    "VideoAnnotation": "index",
-    # video
-    "VideoError": "video",
-    "probe_video": "video",
-    "iter_video_frames": "video",
-    # preprocess
-    "Preprocessing": "preprocess",
-    # dataset
-    "ClipDataset": "dataset",
-    "VideoClipStream": "dataset",
-    "collate_clips": "dataset",
-    # encoder
-    "Encoder": "encoder",
-    "load_encoder": "encoder",
-    # store
-    "EmbeddingStore": "store",
-    "load_embeddings": "store",
-    "read_manifest": "store",
-    "embedding_stats": "store",
-    # extract
-    "extract_split": "extract",
-    # probe
-    "fit_probe": "probe",
-    "evaluate_probe": "probe",
-    "frame_level_auc": "probe",
-    "frame_scores": "probe",
-    "run_probe": "probe",
-    "LinearProbe": "probe",
-    "ProbeResult": "probe",
-    # report
-    "write_intro": "report",
-    "run_notebooks": "report",
-    "build_book": "report",
-    # synthetic
-    "write_video": "synthetic",
-    "stamp_frame_number": "synthetic",
-    "read_frame_number": "synthetic",
-    # demo
-    "make_demo_dataset": "demo",
-    "make_demo_encoder": "demo",
-}
+# the modules whose __all__ make up the public face, in data-flow order
+PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
+                  "dataset", "encoders", "extract", "store", "manifest", "metrics", "probe", "mil", "export",
+                  "plots",
+                  "pipeline", "report")
 
-__all__ = sorted(_EXPORTS)
+_EXPORTS: dict[str, str] | None = None  # public name -> module, read from the sources on first use
+
+
+def _module_all(module: str) -> list[str]:
+    """The names a module lists in ``__all__`` (``=`` and ``+=`` of literal lists), read from
+    its source without importing it."""
+    here = Path(__file__).resolve().parent
+    path = here / module / "__init__.py" if (here / module).is_dir() else here / f"{module}.py"
+    names: list[str] = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+                value = ast.literal_eval(node.value)
+                names = names + list(value) if isinstance(node, ast.AugAssign) else list(value)
+    return names
+
+
+def _exports() -> dict[str, str]:
+    global _EXPORTS
+    if _EXPORTS is None:
+        table: dict[str, str] = {}
+        for module in PUBLIC_MODULES:
+            for name in _module_all(module):
+                if name in table and table[name] != module:
+                    raise ImportError(f"ucf_nb.{module} and ucf_nb.{table[name]} both export {name!r}: "
+                                      "a public name has one home")
+                table[name] = module
+        _EXPORTS = table
+    return _EXPORTS
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+    if name == "__all__":  # read on demand: `from ucf_nb import *`, help(ucf_nb)
+        return sorted(_exports())
+    module = _exports().get(name) if not name.startswith("__") else None
     if module is None:
         raise AttributeError(f"module 'ucf_nb' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
@@ -101,4 +97,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+    return sorted(set(globals()) | set(_exports()))

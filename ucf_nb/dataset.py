@@ -24,6 +24,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .checks import check_int
 from .paths import resolve_path
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
@@ -34,12 +35,9 @@ __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 _ON_ERROR = ("raise", "skip")
 _REQUIRED = ("path", "start_frame", "end_frame")
 
-try:  # the stream is a torch IterableDataset; torch is imported with this module
-    from torch.utils.data import Dataset as _TorchDataset
-    from torch.utils.data import IterableDataset as _TorchIterable
-except ImportError:  # pragma: no cover - torch is a hard dependency
-    _TorchDataset = object  # type: ignore[assignment,misc]
-    _TorchIterable = object  # type: ignore[assignment,misc]
+# the stream is a torch IterableDataset; torch is imported with this module
+from torch.utils.data import Dataset as _TorchDataset  # noqa: E402
+from torch.utils.data import IterableDataset as _TorchIterable  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -52,8 +50,7 @@ def _check_rows(df, T: int, who: str, extra: Sequence[str] = ()) -> None:
     if missing:
         raise ValueError(f"{who}: the rows lack column(s) {missing}; pass rows of the clip "
                          f"index (ucf_nb.read_index)")
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"{who}: T must be a positive int (frames per clip), got {T!r}")
+    check_int("T", T, 1, who=f"{who}: ")
     if not df.index.is_unique:
         raise ValueError(f"{who}: the DataFrame index must be unique index row numbers; "
                          f"do not reset or concatenate it without ignore_index")
@@ -101,6 +98,19 @@ def _spatial_rgb(pre: Preprocessing, bgr: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.cvtColor(pre.spatial_frame(bgr), cv2.COLOR_BGR2RGB)
+
+
+def _last_real_frame(pre: Preprocessing, path: Any, n_dec: int, have: Any,
+                     decode_threads: int) -> np.ndarray | None:
+    """The video's last real frame (``n_dec - 1``), spatially preprocessed, that fills the
+    positions of a clip past the end: from ``have`` (frame number -> frame) when it was
+    decoded already, else read again; None when it does not decode."""
+    last = have.get(n_dec - 1)
+    if last is None:
+        bgr = read_frame(path, n_dec - 1, color="bgr", decode_threads=decode_threads)
+        if bgr is not None:
+            last = _spatial_rgb(pre, bgr)
+    return last
 
 
 def _end_message(path, first: int, n_decoded: int) -> str:
@@ -195,10 +205,9 @@ class ClipDataset(_TorchDataset):
                     got[f] = _spatial_rgb(pre, frame)
             last = got.get(n_dec - 1)
             if last is None and any(f >= n_dec for f in missing):
-                frame = read_frame(path, n_dec - 1, color="bgr", decode_threads=self.decode_threads)
-                if frame is None:
+                last = _last_real_frame(pre, path, n_dec, got, self.decode_threads)
+                if last is None:
                     raise VideoError(path, f"its last frame ({n_dec - 1}) does not decode")
-                last = _spatial_rgb(pre, frame)
             n_real = int((ids < n_dec).sum())
             for f in missing:
                 if f >= n_dec:
@@ -286,9 +295,7 @@ class VideoClipStream(_TorchIterable):
         if on_error not in _ON_ERROR:
             raise ValueError(f"VideoClipStream: on_error={on_error!r} is not allowed; use "
                              f"'raise' or 'skip'")
-        if isinstance(segment_clips, bool) or int(segment_clips) < 1:
-            raise ValueError(f"VideoClipStream: segment_clips must be a positive int, got "
-                             f"{segment_clips!r}")
+        check_int("segment_clips", segment_clips, 1, who="VideoClipStream: ")
         self.T = int(T)
         self.preprocessing = _check_preprocessing(preprocessing, None, "VideoClipStream")
         self.segment_clips = int(segment_clips)
@@ -389,14 +396,11 @@ class VideoClipStream(_TorchIterable):
             yield from self._failed(seg, VideoError(seg.path, "no frame decodes",
                                                     "re-encode or replace the file"))
             return
-        last = cache.get(n_dec - 1)
+        last = _last_real_frame(pre, seg.path, n_dec, cache, self.decode_threads)
         if last is None:
-            bgr = read_frame(seg.path, n_dec - 1, color="bgr", decode_threads=self.decode_threads)
-            if bgr is None:
-                yield from self._failed(seg, VideoError(
-                    seg.path, f"its last frame ({n_dec - 1}) does not decode on a second read"))
-                return
-            last = _spatial_rgb(pre, bgr)
+            yield from self._failed(seg, VideoError(
+                seg.path, f"its last frame ({n_dec - 1}) does not decode on a second read"))
+            return
         for j in emit[p:].tolist():
             fr = ids[j].tolist()
             n_real = sum(f < n_dec for f in fr)

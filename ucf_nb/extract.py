@@ -13,26 +13,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["extract_split"]
-
-PREPROCESSING_KINDS = ("checkpoint", "seed")
+__all__ = ["extract_split"]  # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 
 
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"extract_split: {name} must be an int >= {minimum}{extra}, got {name}={value!r}")
-
-
-def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv",
+def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
                   out_dir: str | os.PathLike = "processed",
-                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int = 8,
-                  img_size: int = 224, batch_size: int = 16, num_workers: int = 8, device: str = "auto",
-                  precision: str = "auto", pooling: str = "cls", preprocessing: str = "checkpoint",
-                  video_root: str | os.PathLike | None = None, resume: bool = True, limit: int | None = None,
-                  shard_index: int = 0, num_shards: int = 1, *, progress: bool = True) -> dict[str, Any]:
+                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int | None = 8,
+                  img_size: int | None = 224, batch_size: int | str = "auto", num_workers: int | str = "auto",
+                  device: str = "auto", precision: str = "auto", pooling: str | None = "cls",
+                  preprocessing: str = "checkpoint", video_root: str | os.PathLike | None = None,
+                  resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
+                  attention: str = "auto", compile: bool = False, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -45,21 +36,28 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         Where ``emb_{split}.npy`` and friends and ``manifest.json`` go.
     checkpoint : str or path-like
         Hugging Face hub id, or a local folder written by ``save_pretrained``.
-    T : int
-        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``.
-    img_size : int
-        Side of the square frames the encoder sees, in pixels.
-    batch_size : int
-        Clips per forward pass.
-    num_workers : int
-        DataLoader worker processes decoding videos (0: decode in this process).
+    T : int, optional
+        Frames sampled per clip, uniformly over ``[start_frame, end_frame)``. None: the
+        encoder family's default (``EncoderAdapter.default_T``).
+    img_size : int, optional
+        Side of the square frames the encoder sees, in pixels. None: the family's default
+        (``EncoderAdapter.default_img_size``).
+    batch_size : int or "auto"
+        Clips per forward pass. ``"auto"``: 16 on the CPU; on CUDA the largest power of two
+        up to 64 whose activations fit in half the free GPU memory (measured with a forward
+        pass of 4 blank clips).
+    num_workers : int or "auto"
+        DataLoader worker processes decoding videos (0: decode in this process). ``"auto"``:
+        on CUDA one per CPU core this process may use, less one for this process, at most
+        16; on the CPU 1 (the model needs the other cores).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast dtype; ``"auto"``: bf16 where the device computes it natively, else fp32.
         Embeddings are stored as float16 whatever the precision.
-    pooling : {"cls", "mean"}
-        CLS token (TimeSformer) or mean of the patch tokens (any model, VideoMAE included).
+    pooling : str, optional
+        One of the family's poolings: CLS token (TimeSformer) or mean of the patch tokens
+        (any model, VideoMAE included). None: the family's default.
     preprocessing : {"checkpoint", "seed"}
         The checkpoint's own preprocessor config, or the prototype's (squash, ImageNet stats).
     video_root : str or path-like, optional
@@ -76,6 +74,14 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         This process embeds shard ``shard_index`` of ``num_shards`` blocks of whole videos.
         Shards may run at once on machines sharing ``out_dir``; the split is finished, and
         its arrays assembled, when all of them are.
+    attention : {"auto", "sdpa", "eager"}
+        Attention kernels of the encoder (see :func:`ucf_nb.load_encoder`); ``"auto"`` is
+        ``F.scaled_dot_product_attention`` where the family has it. Recorded in the manifest
+        (per shard and per split); not part of the settings a resumed run must match, since
+        it changes embeddings by rounding only.
+    compile : bool
+        Run the encoder through ``torch.compile`` (compiled before the loop, for
+        ``batch_size``; a failure falls back to eager with one warning).
     progress : bool
         Show a tqdm progress bar (clips and clips/s).
 
@@ -85,53 +91,32 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         ``split``, ``complete`` (all shards done), ``n_clips`` (in the split), ``n_shard``
         (clips of this shard), ``n_embedded`` (clips embedded by this call; 0 when there was
         nothing left to do), ``n_failed`` (unreadable clips met by this call), ``seconds``,
-        ``clips_per_s``, ``device``, ``precision``, ``shard_index``, ``num_shards`` and
+        ``clips_per_s``, ``device``, ``precision``, ``attention``, ``compile``,
+        ``batch_size``, ``num_workers``, ``shard_index``, ``num_shards`` and
         ``manifest`` (path of the manifest, relative to the project root when inside it).
     """
-    from .encoder import load_encoder
-    from .paths import demo_hint, display_path, resolve_path
-    from .store import EmbeddingStore, file_sha256, package_versions, shard_bounds
+    from .encoders import load_encoder
+    from .paths import display_path, resolve_path
+    from .store import EmbeddingStore, shard_bounds
 
-    if not isinstance(split, str) or not split:
-        raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
-    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("batch_size", batch_size, 1),
-                            ("num_workers", num_workers, 0), ("num_shards", num_shards, 1),
-                            ("shard_index", shard_index, 0)):
-        _check_int(name, value, lo)
-    _check_int("limit", limit, 1, allow_none=True)
-    if shard_index >= num_shards:
-        raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
-    if preprocessing not in PREPROCESSING_KINDS:
-        raise ValueError(f"extract_split: preprocessing must be 'checkpoint' or 'seed', got {preprocessing!r}")
-
+    _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
+                     num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
     index_file = resolve_path(index_path)
-    if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
-                                f"first{demo_hint(index_file, 'index_path')}")
-    from .index import read_index
+    df, rows = _split_rows(index_file, split, video_root=video_root, limit=limit)
 
-    df = read_index(index_file, video_root=video_root)
-    rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
-    if len(rows) == 0:
-        raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
-                         f"(its splits: {sorted(df['split'].unique().tolist())})")
-    if limit is not None:
-        rows = rows[:limit]
-    rows = df.index.to_numpy()[rows].astype(np.int64)
-
-    encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling)
+    encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling, attention=attention,
+                           compile=compile)
+    T = encoder.adapter.default_T if T is None else T
+    img_size = encoder.adapter.default_img_size if img_size is None else img_size
     prep = encoder.preprocessing(preprocessing, img_size)
     info = encoder.info
-    settings = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
-                    revision=info["revision"], model_type=info["model_type"],
-                    embedding_dim=info["embedding_dim"], pooling=pooling, precision=info["precision"],
-                    T=int(T), img_size=int(img_size), preprocessing=prep.to_dict(),
-                    index_path=display_path(index_file), versions=package_versions())
+    settings = _settings(info, prep, index_file, T=int(T), img_size=int(img_size))
     store = EmbeddingStore(out_dir)
     store.check_settings(settings, resume=resume)
     result = dict(split=split, complete=False, n_clips=int(len(rows)), n_shard=0, n_embedded=0, n_failed=0,
                   seconds=0.0, clips_per_s=None, device=info["device"], precision=info["precision"],
-                  shard_index=int(shard_index), num_shards=int(num_shards),
+                  attention=info["attention"], compile=info["compile"], batch_size=batch_size,
+                  num_workers=num_workers, shard_index=int(shard_index), num_shards=int(num_shards),
                   manifest=display_path(store.manifest_path))
     if resume and store.is_complete(split, settings, rows):
         bounds = shard_bounds(df.loc[rows, "path"].to_numpy(), num_shards)
@@ -145,14 +130,80 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     pending = writer.pending_rows()
     if len(pending):
         _check_videos_exist(df.loc[pending, "path"], split)
-        _check_encoder_input(encoder, prep, T)
+        compiled, encoder.compiled = encoder.compiled, None  # check eagerly: compiling for 1 clip would be waste
+        try:
+            _check_encoder_input(encoder, prep, T)
+        finally:
+            encoder.compiled = compiled
+        if batch_size == "auto":
+            batch_size = auto_batch_size(encoder, prep, int(T))
+        if num_workers == "auto":
+            num_workers = auto_num_workers(encoder.device)
+        if encoder.compiled is not None:  # compile now, for this batch size, not inside the timed loop
+            _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)))
+        result.update(batch_size=batch_size, num_workers=num_workers)
         n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=int(T), batch_size=batch_size,
                                          num_workers=num_workers, progress=progress,
                                          desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""))
-        result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3),
+        result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3), compile=info["compile"],
                       clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
     return result
+
+
+def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, batch_size: Any, num_workers: Any,
+                     limit: Any, shard_index: Any, num_shards: Any) -> None:
+    """Every argument of :func:`extract_split` checked before anything is loaded."""
+    from .checks import check_int
+    from .preprocess import check_preprocessing_kind
+
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
+    for name, value, lo in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+        if isinstance(value, str) and value == "auto":
+            continue
+        try:
+            check_int(name, value, lo, who="extract_split: ")
+        except ValueError:
+            raise ValueError(f"extract_split: {name} must be an int >= {lo} or 'auto', got {name}={value!r}") from None
+    for name, value, lo in (("num_shards", num_shards, 1), ("shard_index", shard_index, 0)):
+        check_int(name, value, lo, who="extract_split: ")
+    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("limit", limit, 1)):
+        check_int(name, value, lo, allow_none=True, who="extract_split: ")
+    if shard_index >= num_shards:
+        raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
+    check_preprocessing_kind(preprocessing, "extract_split: ")
+
+
+def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
+    """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
+    from .index import read_index
+    from .paths import demo_hint, display_path
+
+    if not index_file.is_file():
+        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
+                                f"first{demo_hint(index_file, 'index_path')}")
+    df = read_index(index_file, video_root=video_root)
+    rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
+    if len(rows) == 0:
+        raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
+                         f"(its splits: {sorted(df['split'].unique().tolist())})")
+    if limit is not None:
+        rows = rows[:limit]
+    return df, df.index.to_numpy()[rows].astype(np.int64)
+
+
+def _settings(info: dict[str, Any], prep: Any, index_file: Any, *, T: int, img_size: int) -> dict[str, Any]:
+    """What the outputs are made with: the store's fingerprint and the manifest's provenance."""
+    from .files import file_sha256
+    from .manifest import package_versions
+    from .paths import display_path
+
+    return dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
+                revision=info["revision"], model_type=info["model_type"],
+                embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
+                T=T, img_size=img_size, preprocessing=prep.to_dict(),
+                index_path=display_path(index_file), versions=package_versions())
 
 
 def _n_cpus() -> int:
@@ -178,13 +229,59 @@ def _check_videos_exist(paths: Any, split: str) -> None:
             "machine, or rebuild the index with notebooks/00_build_index.ipynb")
 
 
-def _check_encoder_input(encoder: Any, prep: Any, T: int) -> None:
-    """One forward pass on a blank clip, so that a T/img_size the model cannot take fails
-    here with a clear message rather than in the middle of the loop."""
+def auto_num_workers(device: Any) -> int:
+    """DataLoader decode workers for ``device`` on this machine (see ``extract_split``)."""
+    n = _n_cpus()
+    if getattr(device, "type", str(device)) == "cuda":
+        return max(1, min(n - 1, 16))
+    return 1 if n >= 2 else 0
+
+
+def pick_batch_size(per_clip_bytes: float, free_bytes: float, *, cap: int = 64, fraction: float = 0.5) -> int:
+    """The largest power of two <= ``cap`` whose clips (``per_clip_bytes`` each) fit in
+    ``fraction`` of ``free_bytes``; at least 1."""
+    if per_clip_bytes <= 0:
+        return cap
+    fit = int(fraction * free_bytes // per_clip_bytes)
+    b = 1
+    while b * 2 <= min(cap, fit):
+        b *= 2
+    return b
+
+
+def auto_batch_size(encoder: Any, prep: Any, T: int, *, probe: int = 4, cap: int = 64) -> int:
+    """``batch_size="auto"``: 16 on the CPU; on CUDA measured, see :func:`pick_batch_size`.
+
+    The memory of one clip is the peak CUDA memory of an eager forward pass of ``probe``
+    blank clips (normalisation included) over what was allocated before, divided by ``probe``.
+    """
+    import torch
+
+    if encoder.device.type != "cuda":
+        return 16
+    dev = encoder.device
+    s = prep.output_size
+    torch.cuda.synchronize(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    before = torch.cuda.memory_allocated(dev)
+    x = prep.normalize(torch.zeros((probe, T, s, s, 3), dtype=torch.uint8, device=dev))
+    with torch.inference_mode(), encoder._autocast():
+        encoder.adapter.embed(encoder.model, x, encoder.pooling)
+    torch.cuda.synchronize(dev)
+    per_clip = (torch.cuda.max_memory_allocated(dev) - before) / probe
+    del x
+    free, _total = torch.cuda.mem_get_info(dev)
+    return pick_batch_size(per_clip, free, cap=cap)
+
+
+def _check_encoder_input(encoder: Any, prep: Any, T: int, batch: int = 1) -> None:
+    """One forward pass on ``batch`` blank clips, so that a T/img_size the model cannot take
+    fails here with a clear message rather than in the middle of the loop (and a compiled
+    model compiles here, for the loop's batch size)."""
     import torch
 
     s = prep.output_size
-    blank = torch.zeros((1, T, s, s, 3), dtype=torch.uint8)
+    blank = torch.zeros((batch, T, s, s, 3), dtype=torch.uint8)
     try:
         encoder.embed(prep.normalize(blank.to(encoder.device)))
     except (RuntimeError, ValueError, IndexError) as exc:
@@ -205,8 +302,12 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     from .dataset import VideoClipStream, collate_clips
 
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip")
+    # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
+    prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
-                        pin_memory=encoder.device.type == "cuda", persistent_workers=False)
+                        pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch)
+    runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
+                   batch_size=int(batch_size), num_workers=int(num_workers))
     n_done = n_failed = 0
     t0 = last_save = time.perf_counter()
     unsaved_n = 0
@@ -232,12 +333,13 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
             bar.update(len(rows))
             now = time.perf_counter()
             if now - last_save > 5.0:  # keep the running time on disk, so a killed run still counts
-                writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))
+                writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device), runtime=runtime)
                 unsaved_n, last_save = n_done, now
     finally:
         torch.set_num_threads(threads)
         bar.close()
         writer.commit()
         now = time.perf_counter()
-        writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device))
+        runtime["compile"] = encoder.info.get("compile")  # False when compiling failed and it fell back
+        writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device), runtime=runtime)
     return n_done, n_failed, time.perf_counter() - t0

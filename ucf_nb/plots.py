@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from .annotations import SPLITS
+from .metrics import SCORED_SPLITS
+
 __all__: list[str] = []  # each section appends its names
 
 # --- index figures (01_index_checks) -------------------------------------------------------
 
 __all__ += ["plot_clips_per_split", "plot_clips_per_category", "plot_video_lengths"]
 
-_INDEX_SPLITS = ("train", "val", "test")
-
-
 def _split_order(df) -> list[str]:
     present = list(dict.fromkeys(df["split"].astype(str)))
-    return [s for s in _INDEX_SPLITS if s in present] + [s for s in present
-                                                         if s not in _INDEX_SPLITS]
+    return [s for s in SPLITS if s in present] + [s for s in present if s not in SPLITS]
 
 
 def _legend_outside(ax, **kwargs) -> None:
@@ -176,11 +175,10 @@ def plot_embedding_projection(X, y, *, sample: int = 2000, seed: int = 0, title:
     fig.tight_layout()
     return fig
 
+
 # --- probe figures (03_probe) --------------------------------------------------------------
 
 __all__ += ["plot_roc_curves", "plot_pr_curves", "plot_per_category_auc", "plot_score_timelines"]
-
-_PROBE_SPLITS = ("val", "test")
 
 
 def _scored_arrays(df):
@@ -204,7 +202,7 @@ def plot_roc_curves(scores):
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    for split in [s for s in _PROBE_SPLITS if s in scores]:
+    for split in [s for s in SCORED_SPLITS if s in scores]:
         y, s = _scored_arrays(scores[split])
         if np.unique(y).size < 2:
             continue
@@ -233,7 +231,7 @@ def plot_pr_curves(scores):
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    for split in [s for s in _PROBE_SPLITS if s in scores]:
+    for split in [s for s in SCORED_SPLITS if s in scores]:
         y, s = _scored_arrays(scores[split])
         if np.unique(y).size < 2:
             continue
@@ -262,7 +260,7 @@ def plot_per_category_auc(metrics):
     """
     import numpy as np
 
-    splits = [s for s in _PROBE_SPLITS if metrics.get(f"per_category_auc_{s}")]
+    splits = [s for s in SCORED_SPLITS if metrics.get(f"per_category_auc_{s}")]
     cats = sorted({c for s in splits for c in metrics[f"per_category_auc_{s}"]})
     fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(cats), 1) * max(len(splits), 1) + 1.5))
     y = np.arange(len(cats))
@@ -286,7 +284,7 @@ def plot_per_category_auc(metrics):
     return fig
 
 
-def plot_score_timelines(scored, intervals=None, videos=None, *, n_anomalous=3, n_normal=2):
+def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, n_normal=2):
     """Frame-level score of a few test videos, annotated anomalous intervals shaded.
 
     Parameters
@@ -302,7 +300,7 @@ def plot_score_timelines(scored, intervals=None, videos=None, *, n_anomalous=3, 
     """
     import numpy as np
 
-    from .probe import frame_scores
+    from .metrics import frame_scores
 
     names = sorted(scored["video"].astype(str).unique())
     if videos is None:

@@ -23,7 +23,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS"]
+from .checks import check_int
+
+__all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
+           "PREPROCESSING_KINDS"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,6 +44,17 @@ INTERPOLATIONS = {
     "area": "INTER_AREA",
     "lanczos": "INTER_LANCZOS4",
 }
+
+#: what an encoder is fed: "checkpoint" (its own processor config) or "seed" (the prototype's)
+PREPROCESSING_KINDS = ("checkpoint", "seed")
+
+
+def check_preprocessing_kind(kind: Any, who: str = "") -> None:
+    """Raise ValueError unless ``kind`` is one of :data:`PREPROCESSING_KINDS`; ``who``
+    prefixes the message (e.g. ``"extract_split: "``)."""
+    if kind not in PREPROCESSING_KINDS:
+        raise ValueError(f"{who}preprocessing must be 'checkpoint' or 'seed', got preprocessing={kind!r}")
+
 
 # PIL resample codes used in Hugging Face preprocessor configs -> our interpolation names.
 # PIL's BOX (4) averages like OpenCV's INTER_AREA; HAMMING (5) has no OpenCV twin.
@@ -105,9 +119,7 @@ class Preprocessing:
             v = getattr(self, name)
             if v is None and name == "crop_size":
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Preprocessing.{name} must be a positive int (pixels), got {v!r}")
-            object.__setattr__(self, name, int(v))
+            object.__setattr__(self, name, check_int(name, v, 1, who="Preprocessing: "))
         if self.crop_size is None and self.resize == "shortest_edge":
             object.__setattr__(self, "crop_size", self.size)
         if self.crop_size is not None and self.crop_size > self.size:

@@ -1,375 +1,46 @@
-"""The run report: execute the notebooks with papermill, write the book's intro page, build the book.
+"""The run report: execute the pipeline, write the book's intro page, build the book.
 
-A run is the four notebooks executed in order, ``00_build_index`` -> ``01_index_checks`` ->
-``02_extract`` (once per split: train, val, test) -> ``03_probe``, each into
-``book/executed/`` (``02_extract_train.ipynb`` and so on). The executed copies are cleaned
-for reading (progress bars collapsed to their final line, papermill's timing metadata
-dropped) and then never executed again: the Jupyter Book is built from them as they are.
+The notebooks are executed and cleaned by :mod:`ucf_nb.pipeline`; the executed copies go to
+``book/executed/`` and the Jupyter Book is built from them as they are.
 
 Command line (the Makefile calls these)::
 
     python -m ucf_nb.report run [--demo DIR] [-p NAME=VALUE ...]   # execute, write book/intro.md
     python -m ucf_nb.report build                                  # jupyter-book build, offline
-    python -m ucf_nb.report regold [--demo DIR]                    # rewrite tests/golden/*.ipynb
-    python -m ucf_nb.report smoke [--demo DIR]                     # notebooks/ under nbval-lax
-    python -m ucf_nb.report prepare [--demo DIR] [-p NAME=VALUE ...]  # copies to open in Jupyter
 
-The intro page is :func:`write_intro`, a pure function of the run's manifest and probe
-metrics; everything else here is I/O at the edges.
+(the golden and smoke runs of the tests: ``tests/golden_tools.py``). The intro page is
+:func:`write_intro`, a pure function of the run's manifest and probe metrics; everything else
+here is I/O at the edges.
 """
 from __future__ import annotations
 
 import argparse
 import ast
-import copy
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import display_path, project_root, resolve_path
-from .progress import text_progress
+from .annotations import SPLITS
+from .paths import display_path, resolve_path
+from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_parameters, notebook_problems, \
+    pipeline_steps, prepare_notebooks, run_notebooks
 
-__all__ = ["Step", "demo_parameters", "pipeline_steps", "run_notebooks", "run_report", "prepare_notebooks",
-           "clean_notebook", "notebook_problems", "write_intro", "write_intro_file",
-           "build_book"]
+__all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
-NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe")
-SPLITS = ("train", "val", "test")
-KERNEL_NAME = "python3"
-GOLDEN_DIR = "tests/golden"
-GOLDEN_OUT = "build/golden/processed"
-SMOKE_DIR = "build/smoke"
-PREPARED_DIR = "build/prepared"  # git-ignored: notebooks with parameters injected, for Jupyter
-SANITIZE_FILE = "tests/golden/sanitize.cfg"
 DEMO_NOTE = ("Demo run: every number on these pages comes from a random tiny encoder on "
              "synthetic videos. They show that the pipeline runs end to end, not how well any "
              "model detects anomalies.")
-# Notebook parameters renamed in ucf-nb 0.2 (old -> new); the notebooks accept the old names until 0.3.
-RENAMED_PARAMETERS = {"00_build_index": {"annotation_file": "annotation_path", "num_workers": "probe_threads"}}
 # 00_build_index parameters the intro page shows next to the index.
 INDEX_PARAMETERS_SHOWN = ("clip_len", "stride", "val_fraction", "seed", "label_mode")
 
 
-# --- which notebooks run, with which parameters ---------------------------------------------
 
-@dataclass(frozen=True)
-class Step:
-    """One notebook execution: ``notebooks/{notebook}.ipynb`` -> ``{name}.ipynb``."""
-
-    notebook: str
-    name: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-def _rel(path: str | os.PathLike) -> str:
-    """``path`` as the notebooks should see it: relative to the project root when inside it."""
-    return display_path(resolve_path(path))
-
-
-def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
-                    out_dir: str | None = None, index_path: str | None = None) -> dict[str, dict]:
-    """The demo parameter set, per notebook: the demo data and encoder under ``demo_dir``.
-
-    ``out_dir`` (default ``{demo_dir}/processed``) and ``index_path`` (default
-    ``{out_dir}/index_clips.csv``) let the golden notebooks and the tests write elsewhere.
-    Device and precision are pinned (CPU, float32) so that two runs give the same numbers; the
-    probe gets the demo's temporal annotation so that frame-level AUCs are computed. The
-    random demo encoder's CLS token carries little of the picture, so the demo pools the
-    patch tokens (``pooling="mean"``); a real run keeps the default, ``"cls"``.
-    """
-    demo = _rel(demo_dir)
-    out = _rel(out_dir) if out_dir is not None else f"{demo}/processed"
-    index = _rel(index_path) if index_path is not None else f"{out}/index_clips.csv"
-    return {
-        "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, probe_threads=0),
-        "01_index_checks": dict(index_path=index),
-        "02_extract": dict(index_path=index, out_dir=out, checkpoint=f"{demo}/encoder",
-                           batch_size=8, num_workers=0, device="cpu", precision="fp32",
-                           pooling="mean"),
-        "03_probe": dict(out_dir=out,
-                         annotation_path=f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"),
-    }
-
-
-def pipeline_steps(parameters: Mapping[str, Mapping[str, Any]] | None = None) -> list[Step]:
-    """The run, in order: 00, 01, 02 per split (train, val, test), 03.
-
-    Parameters
-    ----------
-    parameters : mapping notebook name -> {parameter: value}, optional
-        Values papermill injects into each notebook (``split`` is set here for 02). Notebooks
-        not named run with their own defaults.
-    """
-    parameters = parameters or {}
-    steps = []
-    for nb in NOTEBOOKS:
-        params = dict(parameters.get(nb, {}))
-        if nb == "02_extract":
-            steps += [Step(nb, f"{nb}_{split}", {"split": split, **params}) for split in SPLITS]
-        else:
-            steps.append(Step(nb, nb, params))
-    return steps
-
-
-def _notebook_defaults(path: Path) -> dict[str, Any]:
-    """The names and values assigned in a notebook's ``parameters`` cell (literals; else the source)."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{display_path(path)} has {len(cells)} cells tagged `parameters`: papermill "
-                         f"needs exactly one; tag the cell of defaults.")
-    out = {}
-    for node in ast.parse(cells[0].source).body:
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and node.value is not None:
-                    try:
-                        out[target.id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        out[target.id] = ast.unparse(node.value)
-    return out
-
-
-def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_dir: Path) -> list[Step]:
-    """Give each ``NAME=VALUE`` override to every notebook that declares ``NAME``."""
-    if not overrides:
-        return steps
-    if "split" in overrides:
-        raise ValueError("-p split=...: a run executes 02_extract once per split (train, val, test); "
-                         "to extract one split, run notebooks/02_extract.ipynb with papermill directly.")
-    declared = {nb: _notebook_defaults(notebooks_dir / f"{nb}.ipynb") for nb in NOTEBOOKS}
-    unknown = set(overrides) - set().union(*map(set, declared.values()))
-    if unknown:
-        raise ValueError(f"-p {sorted(unknown)[0]}=...: no notebook in {display_path(notebooks_dir)} "
-                         f"has a parameter of that name; see their `parameters` cells.")
-    # An old name kept for one release (00's num_workers, now probe_threads) reaches its notebook
-    # only when no notebook uses it as a current name: -p num_workers=N means DataLoader workers.
-    current = {nb: {k for k in names if k not in RENAMED_PARAMETERS.get(nb, {})} for nb, names in declared.items()}
-    in_use = set().union(*current.values())
-
-    def takes(nb: str, name: str) -> bool:
-        return name in current[nb] or (name in declared[nb] and name not in in_use)
-
-    return [Step(s.notebook, s.name, {**s.parameters,
-                                      **{k: v for k, v in overrides.items() if takes(s.notebook, k)}})
-            for s in steps]
-
-
-def _effective(step: Step, notebooks_dir: Path) -> dict[str, Any]:
-    return {**_notebook_defaults(notebooks_dir / f"{step.notebook}.ipynb"), **step.parameters}
-
-
-# --- executed notebooks: clean for reading, check ---------------------------------------------
-
-# What is left of a line once a carriage return not followed by a newline rewinds it: the rule
-# nbval applies (nbval.plugin.coalesce_streams), so cleaned and fresh outputs compare equal.
-_CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)
-# tqdm.auto inside a kernel without ipywidgets warns once, from site-packages (an absolute path
-# of the machine), that it falls back to the text bar. The text bar is what we want.
-_TQDM_IPROGRESS = re.compile(r"^.*TqdmWarning: IProgress not found.*\n(?:[ \t]+.*\n)?", re.MULTILINE)
-INJECTED_CELL_ID = "injected-parameters"
-
-
-def _coalesce_streams(outputs: list) -> list:
-    """Merge a cell's stream outputs by name and apply carriage returns as a terminal would.
-
-    The same rule nbval applies before comparing, so a cleaned notebook compares equal to a
-    fresh execution. A progress bar keeps only its final state.
-    """
-    merged, streams = [], {}
-    for out in outputs:
-        if out.get("output_type") == "stream":
-            if out["name"] in streams:
-                streams[out["name"]]["text"] += out["text"]
-                continue
-            out = copy.deepcopy(out)
-            streams[out["name"]] = out
-        merged.append(out)
-    for out in streams.values():
-        text = _CARRIAGE_RETURN.sub("", out["text"])
-        out["text"] = _TQDM_IPROGRESS.sub("", text)
-    return [o for o in merged if o.get("output_type") != "stream" or o["text"]]
-
-
-def clean_notebook(nb):
-    """Return a copy of an executed notebook fit for the book and for byte-stable goldens.
-
-    Drops papermill's and nbclient's timing metadata (start/end times, durations, input and
-    output paths), gives papermill's injected-parameters cell a fixed id (and folds the
-    default ``parameters`` cell it overrides), merges stream outputs per cell and collapses
-    carriage-return progress bars to their final line.
-    """
-    nb = copy.deepcopy(nb)
-    params = nb.metadata.get("papermill", {}).get("parameters")
-    nb.metadata.pop("papermill", None)
-    if params is not None:
-        nb.metadata["papermill"] = {"parameters": params}
-    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
-    for cell in nb.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags:
-            cell["id"] = INJECTED_CELL_ID
-        elif injected and "parameters" in tags and "hide-input" not in tags:
-            # The defaults were overridden by the injected cell below: fold them away.
-            cell.metadata["tags"] = [*tags, "hide-input"]
-        if cell.cell_type == "code":
-            cell.outputs = _coalesce_streams(cell.outputs)
-    return nb
-
-
-def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]:
-    """What a reader must not see in an executed notebook, one sentence each.
-
-    Error outputs (tracebacks), absolute paths of this machine (project root, home folder,
-    Python prefix) and leftover carriage returns of progress bars.
-    """
-    machine_paths = {str(Path(root) if root is not None else project_root()),
-                     str(Path.home()), sys.prefix, sys.base_prefix}
-    machine_paths = sorted({p for p in machine_paths if len(p) > 1}, key=len, reverse=True)
-    problems = []
-    for i, cell in enumerate(nb.cells):
-        where = f"cell {i}"
-        texts = [cell.source]
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                problems.append(f"{where} raised {out.get('ename')}: {out.get('evalue')}")
-            if "text" in out:
-                texts.append(out["text"])
-                if "\r" in out["text"]:
-                    problems.append(f"{where} has a raw progress bar (carriage returns) in its {out['name']}")
-            for mime, data in out.get("data", {}).items():
-                if mime.startswith("text/"):
-                    texts.append(data if isinstance(data, str) else "".join(data))
-        for text in texts:
-            hit = next((p for p in machine_paths if p in text), None)
-            if hit:
-                problems.append(f"{where} shows the absolute path {hit!r} of this machine; print "
-                                f"paths with ucf_nb.display_path")
-                break
-    return problems
-
-
-def _kernel_manager_class():
-    """jupyter_client's kernel manager, set up for unattended runs that print nothing.
-
-    - ipykernel 7 warns "Kernel is running over TCP without encryption" because
-      jupyter_client provisions no CurveZMQ keys unless asked (``transport_encryption`` is
-      "disabled" by default): ask for them ("auto": when libzmq has CURVE and the kernelspec
-      declares it).
-    - ``shutdown_kernel`` sends SIGINT to the kernel's process group before its
-      shutdown_request (jupyter_client, for kernels stuck in a cell); when it lands while the
-      kernel is still handling a message, ipykernel logs "ERROR | KeyboardInterrupt caught in
-      kernel" after a run that succeeded. A run's kernel is idle when it is shut down, so the
-      shutdown here skips that interrupt; shutdown_request, then SIGTERM and SIGKILL, remain.
-    """
-    import zmq
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class RunKernelManager(AsyncKernelManager):
-        @default("transport_encryption")
-        def _transport_encryption_default(self) -> str:
-            return "auto" if zmq.has("curve") else "disabled"
-
-        async def _async_interrupt_kernel(self) -> None:
-            if self.shutting_down:
-                return
-            await super()._async_interrupt_kernel()
-
-    return RunKernelManager
-
-
-def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool = False) -> Path:
-    import nbformat
-    import papermill
-
-    src = notebooks_dir / f"{step.notebook}.ipynb"
-    if not src.is_file():
-        raise FileNotFoundError(f"{display_path(src)} not found: the run needs notebooks "
-                                f"{', '.join(NOTEBOOKS)} in {display_path(notebooks_dir)}.")
-    out = dest / f"{step.name}.ipynb"
-    error = None
-    try:
-        kwargs = {} if prepare_only else {"kernel_manager_class": _kernel_manager_class()}
-        with text_progress():
-            papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
-                                       kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
-                                       prepare_only=prepare_only, cwd=str(notebooks_dir), **kwargs)
-    except papermill.PapermillExecutionError as exc:
-        error = exc
-    nb = clean_notebook(nbformat.read(out, as_version=4))
-    if "split" in step.parameters:  # one page per split: say which in the page's title
-        _retitle(nb, f"{step.parameters['split']} split")
-    nbformat.write(nb, out)
-    if error is not None:
-        raise RuntimeError(f"{display_path(src)} failed in cell {error.exec_count} with "
-                           f"{error.ename}: {error.evalue} (executed copy: {display_path(out)})") from None
-    return out
-
-
-def _retitle(nb, suffix: str) -> None:
-    """Append ``: suffix`` to the notebook's first ``#`` heading (its page title)."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            lines = cell.source.split("\n")
-            for i, line in enumerate(lines):
-                if line.startswith("# ") and not line.rstrip().endswith(suffix):
-                    lines[i] = f"{line.rstrip()}: {suffix}"
-                    cell.source = "\n".join(lines)
-                    return
-            return
-
-
-def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/executed", *,
-                  notebooks_dir: str | os.PathLike = "notebooks", log=print,
-                  progress: bool = False) -> list[Path]:
-    """Execute ``steps`` in order with papermill into ``dest`` and clean the executed copies.
-
-    Logs one line per notebook once it has run (``[2/6] 01_index_checks  3.1 s``); with
-    ``progress``, a text bar over the steps on stderr (gone when the run ends). Stops at the
-    first notebook that raises, naming it, the failing cell and the executed copy that shows
-    the traceback.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The executed notebooks, in run order.
-    """
-    notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    from tqdm import tqdm
-
-    done = []
-    width = max((len(s.name) for s in steps), default=0)
-    with tqdm(total=len(steps), desc="notebooks", unit="notebook", leave=False, disable=not progress,
-              file=sys.stderr) as bar:
-        for i, step in enumerate(steps, 1):
-            bar.set_postfix_str(step.name, refresh=True)
-            t0 = time.perf_counter()
-            done.append(_execute(step, notebooks_dir, dest))
-            line = f"[{i}/{len(steps)}] {step.name:<{width}}  {time.perf_counter() - t0:5.1f} s"
-            if progress and log is print:
-                bar.write(line)
-            else:
-                log(line)
-            bar.update()
-    return done
-
-
-# --- the intro page ---------------------------------------------------------------------------
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -409,27 +80,34 @@ def _get(mapping: Mapping | None, *keys: str, default: Any = None) -> Any:
     return default
 
 
-_HEADLINE = (("clip_auc_val", "Clip ROC AUC, val"), ("clip_auc_test", "Clip ROC AUC, test"),
+_HEADLINE = (("frame_auc_test_field", "Frame ROC AUC, test, field protocol (headline)"),
+             ("frame_auc_test_field_ci95", "95% CI, bootstrap over test videos"),
+             ("frame_far_test_field", "False-alarm rate at 0.5, normal test videos"),
+             ("frame_auc_test", "Frame ROC AUC, test, every frame"),
+             ("frame_auc_test_ci95", "95% CI, bootstrap over test videos (every frame)"),
+             ("frame_far_test", "False-alarm rate at 0.5, normal test videos (every frame)"),
+             ("frame_auc_test_anomalous", "Frame ROC AUC, test, anomalous videos only"),
+             ("clip_auc_val", "Clip ROC AUC, val"), ("clip_auc_test", "Clip ROC AUC, test"),
              ("clip_ap_val", "Clip average precision, val"), ("clip_ap_test", "Clip average precision, test"),
-             ("video_auc_test", "Video ROC AUC, test"), ("frame_auc_test", "Frame ROC AUC, test"),
-             ("frame_auc_test_anomalous", "Frame ROC AUC, test, anomalous videos only"))
+             ("video_auc_test", "Video ROC AUC, test"))
+PROTOCOL_NOTE = ("The headline, *field protocol*, is the frame-level ROC AUC as RTFM, UR-DMU and VadCLIP "
+                 "compute it (annotation frames 0-based, both ends inclusive; only the frames before the "
+                 "last full 16-frame block of each video, f < 16·floor(n/16)), the number papers report; "
+                 "*every frame* uses all decoded frames. Both use the same frame scores (the mean of the "
+                 "clips covering each frame).")
+MIL_NOTE = ("The MIL head (Sultani et al. 2018) is trained on videos with video labels only; its "
+            "iteration count is chosen on val, then it is refit on train + val, as the published "
+            "protocol trains on the whole official training list.")
 
 
-# A scalar metric of metrics.json: {clip,video,frame}_{auc,ap}_{split}[_{variant}].
-_METRIC_KEY = re.compile(r"^(clip|video|frame)_(auc|ap)_(train|val|test)(?:_(\w+))?$")
-_METRIC_WORDS = {"auc": "ROC AUC", "ap": "average precision"}
-_VARIANT_WORDS = {"mean": "videos scored by the mean of their clips",
-                  "anomalous": "anomalous videos only"}
-
-
-def _metric_label(key: str) -> str | None:
-    """``video_auc_test_mean`` -> "Video ROC AUC, test, videos scored by the mean of their clips"."""
-    match = _METRIC_KEY.match(key)
-    if not match:
-        return None
-    level, kind, split, variant = match.groups()
-    label = f"{level.capitalize()} {_METRIC_WORDS[kind]}, {split}"
-    return f"{label}, {_VARIANT_WORDS.get(variant, variant)}" if variant else label
+def _scalar_settings(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar settings of a metrics.json: flat (older files) and under ``settings``."""
+    out = {k: v for k, v in metrics.items()
+           if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list)) and not k.startswith(("frame_", "clip_", "video_"))}
+    nested = metrics.get("settings")
+    if isinstance(nested, Mapping):
+        out.update({k: v for k, v in nested.items() if not isinstance(v, (Mapping, list)) and v is not None})
+    return out
 
 
 def _setting(value: Any) -> str:
@@ -443,35 +121,13 @@ def _setting(value: Any) -> str:
     return _fmt(value)
 
 
-def _probe_scores_and_settings(metrics: Mapping[str, Any]) -> tuple[list[tuple], list[tuple]]:
-    """The probe's scalar metrics (headline ones first) and its settings, as table rows.
-
-    Settings are the other scalar (or list-of-scalars) entries; values that are None are
-    left out, and nested records (per-category AUCs, counts, timing) are shown by notebook 03.
-    """
-    headline = dict(_HEADLINE)
-    scores = [(label, _fmt(metrics[key])) for key, label in _HEADLINE if key in metrics]
-    settings = []
-    for key, value in metrics.items():
-        if key in headline or value is None or isinstance(value, Mapping):
-            continue
-        if isinstance(value, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in value):
-            continue
-        label = _metric_label(key)
-        if label is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-            scores.append((label, _fmt(value)))
-        else:
-            settings.append((f"`{key}`", _setting(value)))
-    return scores, settings
-
-
 def _split_devices(info: Mapping[str, Any]) -> str | None:
     devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
     return ", ".join(dict.fromkeys(devices)) or None
 
 
 def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, *,
-                dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
+                metrics_mil: Mapping[str, Any] | None = None, dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
                 versions: Mapping[str, str] | None = None, demo: bool = False,
                 title: str = "UCF-Crime clip embeddings: run report") -> str:
     """Write the book's intro page (MyST markdown) for one run.
@@ -486,13 +142,15 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         preprocessing, precision, and per split the clip counts, extraction seconds and clips
         per second.
     metrics : mapping, optional
-        The probe's ``metrics.json``; None when the probe has not run.
+        The linear probe's ``metrics.json``; None when the probe has not run.
+    metrics_mil : mapping, optional
+        The MIL head's ``metrics.json`` (``probe-mil/``), shown beside the probe's.
     dataset_root : str, optional
         The dataset root the index was built from (``00_build_index``'s parameter).
     index_parameters : mapping, optional
         The other parameters of ``00_build_index`` worth showing (clip_len, stride, ...).
     versions : mapping, optional
-        Package -> version (see :func:`ucf_nb.store.package_versions`); default: the ones the
+        Package -> version (see :func:`ucf_nb.manifest.package_versions`); default: the ones the
         extraction recorded in the manifest.
     demo : bool
         Say plainly that the numbers come from the random tiny demo encoder on synthetic videos.
@@ -520,7 +178,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         ("Index SHA-256", code(_get(m, "index.sha256"))),
         ("Index parameters", index_parameters or None),
         ("Encoder checkpoint", code(model.get("checkpoint"))),
-        ("Encoder revision", code(model.get("revision")) or "none (a local folder)"),
+        ("Encoder revision", model.get("revision") or "none (a local folder)"),
         ("Model type", model.get("model_type")),
         ("Embedding dimension", m.get("embedding_dim")),
         ("Pooling", m.get("pooling")),
@@ -543,11 +201,18 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
 
     parts += ["## Probe", ""]
     if metrics:
-        scores, settings = _probe_scores_and_settings(metrics)
-        if scores:
-            parts += [_table(scores, ("Metric", "Value")), ""]
-        if settings:
-            parts += ["How the probe was fitted:", "", _table(settings, ("Setting", "Value")), ""]
+        heads = [("Linear probe", metrics)] + ([("MIL head", metrics_mil)] if metrics_mil else [])
+        rows = [(label, *[_fmt(h.get(key)) for _, h in heads]) for key, label in _HEADLINE
+                if any(key in h for _, h in heads)]
+        parts += [_table(rows, ("Metric", *[name for name, _ in heads])), ""]
+        if any(k in h for _, h in heads for k in ("frame_auc_test_field", "frame_auc_test")):
+            parts += [PROTOCOL_NOTE, ""]
+        if metrics_mil:
+            parts += [MIL_NOTE, ""]
+        for name, h in heads:
+            settings = [(f"`{k}`", _setting(v)) for k, v in _scalar_settings(h).items() if v is not None]
+            if settings:
+                parts += [f"How the {name.lower()} was fitted:", "", _table(settings, ("Setting", "Value")), ""]
     else:
         parts += ["The probe has not run (no `probe/metrics.json`).", ""]
 
@@ -563,18 +228,22 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
     ``index_step``: the parameters ``00_build_index`` ran with (dataset root, clip length...).
     """
+    from .manifest import MANIFEST, read_manifest
+
     out_dir = resolve_path(out_dir)
-    manifest_path = out_dir / "manifest.json"
+    manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{display_path(manifest_path)} not found: run notebooks/02_extract.ipynb "
                                 f"(python -m ucf_nb.report run) first.")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(manifest_path)
     metrics_path = out_dir / "probe" / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    mil_path = out_dir / "probe-mil" / "metrics.json"
+    metrics_mil = json.loads(mil_path.read_text()) if mil_path.is_file() else None
     index_step = dict(index_step or {})
     root = index_step.pop("dataset_root", None)
     shown = {k: index_step[k] for k in INDEX_PARAMETERS_SHOWN if k in index_step}
-    text = write_intro(manifest, metrics, dataset_root=display_path(resolve_path(root)) if root else None,
+    text = write_intro(manifest, metrics, metrics_mil=metrics_mil, dataset_root=display_path(resolve_path(root)) if root else None,
                        index_parameters=shown, demo=demo)
     dest = resolve_path(dest)
     dest.write_text(text)
@@ -604,8 +273,6 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
                             index_step=_effective(steps[0], notebooks_dir))
 
 
-# --- the book ---------------------------------------------------------------------------------
-
 def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> Path:
     """Build the book's HTML with ``jupyter-book build --all -W`` (no notebook is executed).
 
@@ -632,8 +299,6 @@ def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> 
         raise RuntimeError(f"jupyter-book finished but {display_path(index)} is missing.")
     return index
 
-
-# --- command line -----------------------------------------------------------------------------
 
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     out = {}
@@ -662,21 +327,6 @@ def _cli_steps(args, *, fresh_demo: bool) -> list[Step]:
     return _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
 
 
-def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_DIR, *,
-                      notebooks_dir: str | os.PathLike = "notebooks") -> list[Path]:
-    """Write each step's notebook with its parameters injected (papermill ``prepare_only``).
-
-    Nothing is executed: the copies in ``dest`` are for opening in Jupyter (``jupyter lab``)
-    and running top to bottom there; every path in them resolves against the project root.
-    ``dest`` is emptied first. Returns the prepared notebooks, in run order.
-    """
-    notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    return [_execute(step, notebooks_dir, dest, prepare_only=True) for step in steps]
-
-
 def _prepare(args) -> int:
     steps = _cli_steps(args, fresh_demo=False)
     files = prepare_notebooks(steps, args.dest, notebooks_dir=args.notebooks)
@@ -698,109 +348,35 @@ def _run(args) -> int:
     return 0
 
 
-def _regold(args) -> int:
-    """Execute the demo into tests/golden with outputs in build/golden, sanitized for nbval."""
-    import nbformat
-
-    golden, out = resolve_path(GOLDEN_DIR), resolve_path(GOLDEN_OUT)
-    if out.exists():
-        shutil.rmtree(out)
-    params = demo_parameters(args.demo, out_dir=GOLDEN_OUT)
-    for old in golden.glob("*.ipynb"):
-        old.unlink()
-    executed = run_notebooks(pipeline_steps(params), golden, notebooks_dir=args.notebooks)
-    patterns = read_sanitize_patterns(resolve_path(SANITIZE_FILE))
-    for path in executed:
-        nb = sanitize_notebook(nbformat.read(path, as_version=4), patterns)
-        nbformat.write(nb, path)
-        for msg in notebook_problems(nb):
-            print(f"warning: {display_path(path)}: {msg}", file=sys.stderr)
-    print(f"golden notebooks: {display_path(golden)} ({len(executed)} files)")
-    return 0
-
-
-def _smoke(args) -> int:
-    """Inject the demo parameters into copies of notebooks/ and run them under nbval-lax."""
-    smoke = resolve_path(SMOKE_DIR)
-    if smoke.exists():
-        shutil.rmtree(smoke)
-    smoke.mkdir(parents=True)
-    params = demo_parameters(args.demo, out_dir=f"{SMOKE_DIR}/processed")
-    notebooks_dir = resolve_path(args.notebooks)
-    files = [_execute(step, notebooks_dir, smoke, prepare_only=True) for step in pipeline_steps(params)]
-    # pytest keeps the order of its arguments: the notebooks run in pipeline order.
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-           "--rootdir", str(smoke), "-q", *map(str, files)]
-    with text_progress():  # the kernels nbval starts draw text bars, as in the book
-        return subprocess.call(cmd, cwd=project_root())
-
-
-def read_sanitize_patterns(path: Path) -> list[tuple[str, str]]:
-    """The (regex, replacement) pairs of an nbval sanitize file, in order."""
-    from nbval.plugin import get_sanitize_patterns
-
-    return list(get_sanitize_patterns(path.read_text()))
-
-
-def sanitize_notebook(nb, patterns: Sequence[tuple[str, str]]):
-    """Apply nbval's sanitize patterns to every text output, as nbval does before comparing.
-
-    The patterns are idempotent, so comparing a sanitized golden with a fresh run compares
-    the same text; the golden files themselves no longer hold times that change every run.
-    """
-    nb = copy.deepcopy(nb)
-
-    def sub(s):
-        for regex, repl in patterns:
-            s = re.sub(regex, repl, s)
-        return s
-
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if "text" in out:
-                out["text"] = sub(out["text"])
-            for mime, data in out.get("data", {}).items():
-                if mime.startswith("text/") and isinstance(data, str):
-                    out["data"][mime] = sub(data)
-    return nb
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ucf_nb.report", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "execute the notebooks into BOOK/executed and write BOOK/intro.md"),
-                        ("prepare", f"write the notebooks with parameters injected into {PREPARED_DIR}, "
-                                    "to open in Jupyter"),
-                        ("regold", "rewrite the golden notebooks under tests/golden from the demo"),
-                        ("smoke", "run the source notebooks on the demo data under pytest --nbval-lax")):
-        p = sub.add_parser(name, help=help_)
-        optional = name in ("run", "prepare")
-        p.add_argument("--demo", metavar="DIR", default=None if optional else "demo",
-                       nargs="?" if optional else None, const="demo" if optional else None,
-                       help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
-        p.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
-        if name == "run":
-            p.add_argument("--book", default="book", help="the book's folder")
-        if name == "prepare":
-            p.add_argument("--dest", default=PREPARED_DIR, help="folder for the prepared notebooks (emptied)")
-        if optional:
-            p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                           help="set a notebook parameter in every notebook that has it (repeatable)")
+    p = sub.add_parser("run", help="execute the notebooks into BOOK/executed and write BOOK/intro.md")
+    p.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
+    p.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
+    p.add_argument("--book", default="book", help="the book's folder")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="set a notebook parameter in every notebook that has it (repeatable)")
+    q = sub.add_parser("prepare", help=f"write the notebooks with parameters injected into {PREPARED_DIR}, "
+                                        "to open in Jupyter")
+    q.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
+    q.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
+    q.add_argument("--dest", default=PREPARED_DIR, help="folder for the prepared notebooks (emptied)")
+    q.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
-        if args.command == "build":
-            index = build_book(args.book)
-            print(f"book: {index}")
-            return 0
-        if args.command == "regold":
-            return _regold(args)
         if args.command == "prepare":
             return _prepare(args)
-        return _smoke(args)
+        index = build_book(args.book)
+        print(f"book: {index}")
+        return 0
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

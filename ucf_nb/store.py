@@ -1,4 +1,7 @@
-"""Per-split embedding arrays on disk, their resume state and the manifest.
+"""Per-split embedding arrays on disk and their resume state (the manifest: :mod:`ucf_nb.manifest`).
+
+(About 650 lines, on purpose: :class:`EmbeddingStore` and :class:`ShardWriter` share one
+on-disk layout and one kill-safe commit protocol, described here, and are read together.)
 
 Layout of ``out_dir`` (every array a ``.npy`` file, readable with
 ``np.load(path, mmap_mode="r")``; ``N`` clips in the split, ``D`` the embedding width)::
@@ -28,33 +31,31 @@ pending.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
 import shutil
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .paths import demo_hint, display_path, resolve_path
+from .files import _atomic_write_json, _file_lock, _read_json, _uid, file_sha256
+from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
+                       _now, _put_split)
+from .paths import display_path, resolve_path
 
-__all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "read_manifest",
-           "embedding_stats", "shard_bounds", "file_sha256", "package_versions"]
+__all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
+           "shard_bounds"]
 
-MANIFEST = "manifest.json"
 WORK = ".extract"
-FORMAT = "ucf_nb.embeddings/1"
 PENDING, DONE, FAILED = 0, 1, 2
-# settings that must agree for outputs to be mixed in one out_dir
-FINGERPRINT_KEYS = ("index_sha256", "checkpoint", "revision", "model_type", "embedding_dim",
-                    "pooling", "precision", "T", "img_size", "preprocessing")
+# how a session ran, recorded per shard (ShardWriter.add_time) and in the manifest's shard entries
+RUNTIME_KEYS = ("attention", "compile", "batch_size", "num_workers")
 
 
 class ExtractMismatchError(ValueError):
@@ -63,136 +64,9 @@ class ExtractMismatchError(ValueError):
 
 # ---------------------------------------------------------------------------------- helpers
 
-# Distributions whose versions a run records, in this order.
-VERSIONED_PACKAGES = ("ucf-nb", "torch", "transformers", "numpy", "pandas", "scikit-learn",
-                      "av", "opencv-python-headless", "papermill", "jupyter-book")
-
-
-def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
-    """Installed versions of Python and of ``names`` (distribution names), ``"not installed"``
-    where absent. Recorded in the manifest and shown on the book's intro page."""
-    import platform
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _array_sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
-def _uid() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{_uid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Round-trip through JSON so that tuples/lists and numpy scalars compare equal."""
-    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -> Iterator[None]:
-    """An exclusive lock file created with O_EXCL (works on local disks and NFS).
-
-    A lock left by a dead process on this host, or older than ``stale_after`` seconds, is
-    broken.
-    """
-    me = f"{socket.gethostname()} {os.getpid()}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if _lock_is_stale(path, stale_after):
-                _break_stale_lock(path, stale_after)
-                continue
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"lock file {path} is held by another process for more than {timeout:.0f} s: "
-                                   "delete it if no extraction is running") from None
-            time.sleep(0.05)
-            continue
-        try:
-            os.write(fd, me.encode())
-        finally:
-            os.close(fd)
-        break
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
-def _break_stale_lock(path: Path, stale_after: float) -> None:
-    """Remove a stale lock file without ever removing a live one.
-
-    Two waiters may both judge the same lock stale; a plain unlink by the slower one would
-    delete the lock the faster one has just taken. So the lock is first moved aside (one
-    rename wins), and what was moved is looked at again: if it turns out to be a live lock
-    (taken between the check and the rename), it is put back.
-    """
-    moved = path.with_name(f"{path.name}.stale-{_uid()}")
-    try:
-        os.rename(path, moved)
-    except FileNotFoundError:  # someone else broke (or released) it first
-        return
-    if not _lock_is_stale(moved, stale_after):
-        with contextlib.suppress(FileExistsError):
-            os.link(moved, path)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(moved)
-
-
-def _lock_is_stale(path: Path, stale_after: float) -> bool:
-    try:
-        text = path.read_text().split()
-        age = time.time() - path.stat().st_mtime
-    except (FileNotFoundError, OSError):
-        return False
-    if age > stale_after:
-        return True
-    if len(text) == 2 and text[0] == socket.gethostname():
-        try:
-            os.kill(int(text[1]), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, ValueError):
-            return False
-    return False
 
 
 def _create_npy(path: Path, dtype: Any, shape: tuple[int, ...]) -> None:
@@ -289,14 +163,21 @@ class ShardWriter:
         path = self.folder / "stats.json"
         return _read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
-    def add_time(self, seconds: float, n_clips: int, device: str | None = None) -> None:
-        """Add a session's compute time and clip count to the shard's running totals."""
+    def add_time(self, seconds: float, n_clips: int, device: str | None = None,
+                 runtime: Mapping[str, Any] | None = None) -> None:
+        """Add a session's compute time and clip count to the shard's running totals.
+
+        ``runtime``: how this session ran (e.g. attention, compile, batch_size, num_workers);
+        recorded as the shard's, the latest session's values winning.
+        """
         s = self.stats()
         s["seconds"] = float(s.get("seconds", 0.0)) + float(seconds)
         s["n_embedded"] = int(s.get("n_embedded", 0)) + int(n_clips)
         s["host"] = socket.gethostname()
         if device:
             s["device"] = device
+        if runtime:
+            s.update({k: v for k, v in runtime.items() if k in RUNTIME_KEYS})
         _atomic_write_json(self.folder / "stats.json", s)
 
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
@@ -428,8 +309,7 @@ class EmbeddingStore:
         m = self.manifest()
         if not m:
             raise FileNotFoundError(f"{display_path(self.manifest_path)} not found: run ucf_nb.extract_split "
-                                    "(notebooks/02_extract.ipynb) for this out_dir first"
-                                    f"{demo_hint(self.manifest_path, 'out_dir', folder=True)}")
+                                    "(notebooks/02_extract.ipynb) for this out_dir first")
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
             have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
@@ -650,7 +530,8 @@ class EmbeddingStore:
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
                 shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
-                               "host": s.get("host"), "device": s.get("device")})
+                               "host": s.get("host"), "device": s.get("device"),
+                               **{key: s[key] for key in RUNTIME_KEYS if key in s}})
             out.flush()
             os.fsync(out.fileno())
         for k, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
@@ -661,6 +542,7 @@ class EmbeddingStore:
             os.replace(tmp[k], self.out_dir / files[k])
         failed = np.flatnonzero(status == FAILED)
         short = np.flatnonzero((status == DONE) & (n_real < T))
+        attentions = sorted({str(sh["attention"]) for sh in shards if sh.get("attention")})
         return {
             "complete": True,
             "completed_at": _now(),
@@ -676,6 +558,7 @@ class EmbeddingStore:
             "rows_sha256": layout["rows_sha256"],
             "limit": layout.get("limit"),
             "num_shards": len(folders),
+            "attention": ", ".join(attentions) if attentions else None,
             "shards": shards,
             "short_clips": [{"row": int(rows[i]), "n_real": int(n_real[i])} for i in short],
             "failed_clips": [{"row": int(rows[i]), "error": errors.get(int(rows[i]), "unreadable video")}
@@ -698,60 +581,6 @@ class EmbeddingStore:
             _atomic_write_json(self.manifest_path, m)
 
 
-def _put_split(m: dict[str, Any], split: str, entry: dict[str, Any], settings: Mapping[str, Any]) -> None:
-    if not m.get("splits"):
-        m.clear()
-        m.update(_manifest_header(settings))
-    m.setdefault("splits", {})[split] = entry
-
-
-def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
-    s = _jsonable(dict(settings))
-    return {
-        "format": FORMAT,
-        "created_at": _now(),
-        "updated_at": _now(),
-        "model": {"checkpoint": s["checkpoint"], "revision": s["revision"], "model_type": s["model_type"]},
-        "T": s["T"],
-        "img_size": s["img_size"],
-        "embedding_dim": s["embedding_dim"],
-        "pooling": s["pooling"],
-        "precision": s["precision"],
-        "preprocessing": s["preprocessing"],
-        "index": {"path": s.get("index_path"), "sha256": s["index_sha256"]},
-        "versions": s.get("versions", {}),
-        "splits": {},
-    }
-
-
-def _manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
-    """The fingerprint settings recorded in a manifest, under FINGERPRINT_KEYS names."""
-    model = m.get("model", {})
-    return {"index_sha256": m.get("index", {}).get("sha256"), "checkpoint": model.get("checkpoint"),
-            "revision": model.get("revision"), "model_type": model.get("model_type"),
-            "embedding_dim": m.get("embedding_dim"), "pooling": m.get("pooling"),
-            "precision": m.get("precision"), "T": m.get("T"), "img_size": m.get("img_size"),
-            "preprocessing": m.get("preprocessing")}
-
-
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Human-readable differences between two fingerprints, one per key."""
-    old, new = _jsonable(dict(old)), _jsonable(dict(new))
-    out = []
-    for k in FINGERPRINT_KEYS:
-        a, b = old.get(k), new.get(k)
-        if a == b:
-            continue
-        if k == "index_sha256":
-            out.append("the index file differs (sha256 {} before, {} now)".format(str(a)[:12], str(b)[:12]))
-        elif isinstance(a, dict) and isinstance(b, dict):
-            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
-            out.append(f"{k} ({', '.join(sub)})")
-        else:
-            out.append(f"{k}: {a!r} before, {b!r} now")
-    return out
-
-
 def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> pd.DataFrame:
 
     recorded = m.get("index", {})
@@ -763,36 +592,12 @@ def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> p
     if recorded.get("sha256") and sha != recorded["sha256"]:
         raise ValueError(f"index {display_path(path)} is not the one the embeddings were extracted from "
                          f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path")
-    try:
-        from .index import read_index
-    except ImportError:  # pragma: no cover - index module not available
-        return pd.read_csv(path)
+    from .index import read_index
+
     return read_index(path)
 
 
 # ------------------------------------------------------------------------- public helpers
-
-def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
-    """Read ``manifest.json`` from an output folder (or a manifest file path).
-
-    Top-level keys: ``format``, ``created_at``, ``updated_at``, ``model`` (checkpoint,
-    revision, model_type), ``T``, ``img_size``, ``embedding_dim``, ``pooling``,
-    ``precision``, ``preprocessing``, ``index`` (path, sha256), ``versions`` and ``splits``:
-    per split ``files``, ``shape``, ``dtype``, ``n_clips``, ``n_done``, ``n_failed``,
-    ``n_short``, ``seconds``, ``clips_per_s``, ``short_clips``, ``failed_clips``,
-    ``shards`` and more. File names are relative to the manifest's folder.
-    """
-    path = _manifest_file(out_dir_or_manifest)
-    if not path.exists():
-        raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
-                                f"(notebooks/02_extract.ipynb) first{demo_hint(path, 'out_dir', folder=True)}")
-    return _read_json(path)
-
-
-def _manifest_file(out_dir_or_manifest: str | os.PathLike) -> Path:
-
-    p = resolve_path(out_dir_or_manifest)
-    return p if p.suffix == ".json" else p / MANIFEST
 
 
 def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,

@@ -1,6 +1,7 @@
-"""Synthetic surveillance-like videos with their frame numbers drawn into the pixels.
+"""Synthetic surveillance-like videos with their frame numbers drawn into the pixels, and
+synthetic embedding stores.
 
-Used by the demo dataset and by the tests. Each frame carries its own frame number as a
+Used by the demo dataset, the tests and the benchmarks (not part of ucf_nb's top level). Each frame carries its own frame number as a
 band of 16 black/white cells across the top (bit 15 on the left), which survives lossy
 coding, so a decoder's output can be checked frame by frame with :func:`read_frame_number`.
 Writing needs PyAV (``pip install av``); reading the stamp needs only numpy.
@@ -10,11 +11,15 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-__all__ = ["stamp_frame_number", "read_frame_number", "synthetic_frame", "write_video"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["stamp_frame_number", "read_frame_number", "synthetic_frame", "write_video", "write_synthetic_video",
+           "write_synthetic_store"]
 
 N_BITS = 16
 BAND_HEIGHT = 16
@@ -142,3 +147,70 @@ def write_synthetic_video(path: str | os.PathLike, n_frames: int, *, fps: int = 
     gen = (frame_fn(k, width, height, seed=seed, event=any(a <= k < b for a, b in events))
            for k in range(n_frames))
     return write_video(path, gen, fps=fps, **codec_options)
+
+
+def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
+                          embed: Callable[[str, "pd.DataFrame"], tuple[Iterable[np.ndarray], np.ndarray]], *,
+                          embedding_dim: int, annotation_lines: Iterable[str] | None = None,
+                          index_name: str = "index_clips.csv", settings: dict | None = None
+                          ) -> tuple[Path, Path, Path | None]:
+    """Write a whole extraction run without a model: the index CSV, the temporal annotation and
+    a finished store of every split, through :class:`ucf_nb.store.EmbeddingStore`. One builder
+    for the tests and the benchmarks.
+
+    Parameters
+    ----------
+    folder : path
+        Gets ``index_name``, ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt`` (when
+        ``annotation_lines`` is given) and the store ``out/`` (emptied first).
+    index : pandas.DataFrame
+        Index rows (:data:`ucf_nb.index.INDEX_COLUMNS` and ``video``), in index order.
+    embed : callable
+        ``embed(split, rows) -> (chunks, n_real)``: ``n_real`` int (n,), real frames per clip
+        (0: a failed clip, stored as NaN), and ``chunks`` float32 arrays (n_i, embedding_dim)
+        of consecutive rows of the split, all of them, a failed clip's row included (it is
+        dropped). Called once per split, in index order; chunks are consumed one at a time.
+    embedding_dim : int
+        D.
+    settings : dict, optional
+        Changes to the store settings (checkpoint ``"synthetic"``, T 8, fp32, ...).
+
+    Returns
+    -------
+    (out_dir, index_path, annotation_path or None)
+    """
+    from .files import file_sha256
+    from .store import EmbeddingStore
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    index_path = folder / index_name
+    index.to_csv(index_path, index=False)
+    ann_path = None
+    if annotation_lines is not None:
+        ann_path = folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+        ann_path.write_text("\n".join(annotation_lines) + "\n")
+    run = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
+               model_type="synthetic", embedding_dim=int(embedding_dim), pooling="cls", precision="fp32", T=8,
+               img_size=224, preprocessing={"kind": "synthetic"}, index_path=str(index_path), versions={})
+    run.update(settings or {})
+    store = EmbeddingStore(folder / "out")
+    store.clear()
+    store.check_settings(run)
+    for split in dict.fromkeys(index["split"]):
+        rows = np.flatnonzero(index["split"].to_numpy() == split)
+        sub = index.loc[rows]
+        chunks, n_real = embed(split, sub)
+        writer = store.open_shard(split, rows, sub["path"].to_numpy(), int(embedding_dim))
+        a = 0
+        for emb in chunks:
+            b = a + len(emb)
+            ok = n_real[a:b] > 0
+            writer.write(rows[a:b], emb[ok], n_real[a:b])
+            a = b
+        if a != len(rows):
+            raise ValueError(f"embed({split!r}) gave {a} embeddings for {len(rows)} rows")
+        writer.commit()
+        if not store.finalize(split, run, rows, sub["y"].to_numpy(), int(run["T"])):
+            raise RuntimeError(f"split {split!r} of the synthetic store did not finish")
+    return folder / "out", index_path, ann_path

@@ -3,7 +3,7 @@
 The goldens are the demo run's executed notebooks (``make regold``). nbval re-executes each
 one in its own kernel and compares every output cell with the stored one, after the patterns
 in ``sanitize.cfg``. The goldens write their outputs to ``build/golden/`` (see
-``ucf_nb.report.GOLDEN_OUT``): that folder is emptied before the session so extraction really
+``tests/golden_tools.py``'s ``GOLDEN_OUT``): that folder is emptied before the session so extraction really
 runs instead of resuming a finished split, and the notebooks run in pipeline order
 (00, 01, 02 train/val/test, 03) rather than alphabetically.
 
@@ -30,7 +30,7 @@ nbval.kernel.RunningKernel.execute_cell_input = _execute_like_jupyter
 
 
 def _golden_rank(item) -> tuple[int, int] | None:
-    from ucf_nb.report import pipeline_steps
+    from ucf_nb.pipeline import pipeline_steps
 
     path = Path(str(item.fspath)).resolve()
     if path.parent != HERE or path.suffix != ".ipynb":
@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = new
 
     from ucf_nb.paths import resolve_path
-    from ucf_nb.report import GOLDEN_OUT
+    from golden_tools import GOLDEN_OUT
 
     out = resolve_path(GOLDEN_OUT)
     if out.exists():

@@ -1,0 +1,134 @@
+"""The encoder seam: one small, registered adapter per model family.
+
+An :class:`EncoderAdapter` says, for one family of Hugging Face video models, how to load
+it (its ``from_pretrained`` class, never remote code), how to call it and which tokens to
+pool into one vector per clip, its default clip length and image size, and where its
+preprocessing comes from. :func:`ucf_nb.load_encoder` reads a checkpoint's config, picks
+the adapter by ``config.model_type`` (:func:`adapter_for`) and lets it do the rest, so a
+new family is one module with one decorated class (:func:`register_adapter`), imported by
+``ucf_nb/encoders/__init__.py``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..preprocess import Preprocessing
+
+__all__ = ["EncoderAdapter", "register_adapter", "adapter_for", "families"]
+
+# config.model_type -> adapter instance; filled by @register_adapter at import time
+_REGISTRY: dict[str, "EncoderAdapter"] = {}
+
+
+class EncoderAdapter:
+    """How one family of video models is loaded, called and pooled.
+
+    Subclasses set the class attributes and override :meth:`embed` (and :meth:`load_model`
+    when ``AutoModel`` is not the family's class); the other methods have defaults.
+
+    Attributes
+    ----------
+    family : str
+        Short name of the family (``"timesformer"``).
+    model_types : tuple of str
+        The ``config.model_type`` values this adapter serves.
+    default_T : int
+        Frames per clip the family's checkpoints are trained with.
+    default_img_size : int
+        Side of the square frames, in pixels.
+    poolings : tuple of str
+        Accepted poolings; ``poolings[0]`` is the family default.
+    """
+
+    family: ClassVar[str] = ""
+    model_types: ClassVar[tuple[str, ...]] = ()
+    default_T: ClassVar[int] = 8
+    default_img_size: ClassVar[int] = 224
+    poolings: ClassVar[tuple[str, ...]] = ()
+
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> "torch.nn.Module":
+        """Load the model from ``source`` (a local folder or a hub id) with ``config``.
+
+        The default is ``AutoModel.from_pretrained`` without remote code; ``kwargs`` (e.g.
+        ``attn_implementation``) are passed on.
+        """
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
+
+    def check_pooling(self, pooling: str, checkpoint: str) -> None:
+        """Raise ValueError, naming the accepted values, when ``pooling`` is not one of ours."""
+        if pooling not in self.poolings:
+            accepted = " or ".join(repr(p) for p in self.poolings)
+            raise ValueError(f"pooling must be {accepted} for {self.family} ({checkpoint!r}), "
+                             f"got pooling={pooling!r}")
+
+    def embed(self, model: "torch.nn.Module", pixel_values: "torch.Tensor", pooling: str) -> "torch.Tensor":
+        """Pool ``pixel_values`` (B, T, 3, S, S), normalised, on the model's device, into (B, D) float."""
+        raise NotImplementedError(f"{type(self).__name__}.embed")
+
+    def embedding_dim(self, model: "torch.nn.Module", pooling: str) -> int:
+        """D, the length of one embedding; the default is ``config.hidden_size``."""
+        return int(model.config.hidden_size)
+
+    def preprocessing(self, source: str, img_size: int | None) -> "Preprocessing":
+        """The checkpoint's own preprocessing (its processor config); ``img_size`` may be
+        used by families whose processor config does not fix the size."""
+        from ..preprocess import Preprocessing
+
+        return Preprocessing.from_pretrained(source)
+
+    def attention_kwargs(self, attention: str) -> dict[str, Any]:
+        """``from_pretrained`` keyword arguments that select ``attention`` (``"sdpa"`` or
+        ``"eager"``). The default asks transformers for its own implementation
+        (``attn_implementation``); families whose transformers class has no SDPA return ``{}``
+        and switch the loaded model in :meth:`set_attention` instead."""
+        return {"attn_implementation": attention}
+
+    def set_attention(self, model: "torch.nn.Module", attention: str) -> None:
+        """Switch the loaded ``model`` to ``attention`` when loading could not; default: nothing."""
+
+    def attention(self, model: "torch.nn.Module") -> str:
+        """The attention implementation ``model`` runs (``"sdpa"``, ``"eager"``, ...); the
+        default reads transformers' ``config._attn_implementation``."""
+        return str(getattr(model.config, "_attn_implementation", None) or "eager")
+
+    def info(self, model: "torch.nn.Module") -> dict[str, Any]:
+        """Extra facts for ``Encoder.info`` and the manifest; the default says which attention
+        implementation runs (``{"attention": "sdpa"}``)."""
+        return {"attention": self.attention(model)}
+
+
+def register_adapter(cls: type[EncoderAdapter]) -> type[EncoderAdapter]:
+    """Class decorator: register one instance of ``cls`` for each of its ``model_types``."""
+    if not (isinstance(cls, type) and issubclass(cls, EncoderAdapter)):
+        raise TypeError(f"register_adapter takes an EncoderAdapter subclass, got {cls!r}")
+    if not cls.family or not cls.model_types or not cls.poolings:
+        raise ValueError(f"{cls.__name__} must set family, model_types and poolings (poolings[0] is the default)")
+    adapter = cls()
+    for model_type in cls.model_types:
+        other = _REGISTRY.get(model_type)
+        if other is not None and type(other) is not cls:
+            raise ValueError(f"model_type {model_type!r} is served by both {type(other).__name__} and "
+                             f"{cls.__name__}: register it once")
+        _REGISTRY[model_type] = adapter
+    return cls
+
+
+def adapter_for(model_type: str) -> EncoderAdapter:
+    """The registered adapter serving ``config.model_type == model_type``."""
+    adapter = _REGISTRY.get(model_type)
+    if adapter is None:
+        known = ", ".join(f"{a.family} ({', '.join(a.model_types)})"
+                          for a in sorted(set(_REGISTRY.values()), key=lambda a: a.family))
+        raise ValueError(f"model_type={model_type!r} has no encoder adapter: the known families are {known}; "
+                         "add one in ucf_nb/encoders/ (an EncoderAdapter subclass with @register_adapter)")
+    return adapter
+
+
+def families() -> list[str]:
+    """Names of the registered families, sorted."""
+    return sorted({a.family for a in _REGISTRY.values()})

@@ -1,0 +1,51 @@
+"""TimeSformer (divided space-time attention): CLS token, or the mean of the patch tokens.
+
+transformers' TimeSformer has eager attention only; ``attention="sdpa"`` switches its
+temporal and spatial attention to ``F.scaled_dot_product_attention`` after loading
+(:mod:`ucf_nb.encoders.timesformer_sdpa`, same weights).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import EncoderAdapter, register_adapter
+
+__all__ = ["TimesformerAdapter"]
+
+
+@register_adapter
+class TimesformerAdapter(EncoderAdapter):
+    """``TimesformerModel``; ``pixel_values`` (B, T, 3, S, S); token 0 of
+    ``last_hidden_state`` is a CLS token."""
+
+    family = "timesformer"
+    model_types = ("timesformer",)
+    default_T = 8
+    default_img_size = 224
+    poolings = ("cls", "mean")
+
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
+        from transformers import TimesformerModel
+
+        return TimesformerModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
+
+    def attention_kwargs(self, attention: str) -> dict[str, Any]:
+        return {}  # transformers refuses attn_implementation="sdpa" for TimeSformer: see set_attention
+
+    def set_attention(self, model: torch.nn.Module, attention: str) -> None:
+        from .timesformer_sdpa import set_timesformer_attention
+
+        set_timesformer_attention(model, attention)
+
+    def attention(self, model: torch.nn.Module) -> str:
+        from .timesformer_sdpa import timesformer_attention
+
+        return timesformer_attention(model)
+
+    def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
+        hidden = model(pixel_values=pixel_values).last_hidden_state.float()
+        if pooling == "cls":
+            return hidden[:, 0]
+        return hidden[:, 1:].mean(dim=1)  # the patch tokens, CLS left out

@@ -1,0 +1,139 @@
+"""Small file-system helpers: atomic writes, an exclusive lock file, sha256 of a file.
+
+One home for each: the index CSV, the probe's outputs and the store's JSON files are all
+written with :func:`atomic_write`; the store's lock (O_EXCL, safe on NFS, stale locks of dead
+processes broken without ever removing a live one) is :func:`_file_lock`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+__all__ = ["atomic_write", "atomic_write_csv", "file_sha256"]
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _uid() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def atomic_write(path: Path, write: Callable[[IO], None], *, mode: str = "w", newline: str | None = None) -> None:
+    """Write ``path`` all at once or not at all: ``write(f)`` fills a temporary file beside it,
+    which is synced and then renamed over ``path`` (readers see the old or the new file,
+    never half of one); the temporary file is removed when ``write`` fails."""
+    tmp = path.with_name(f".{path.name}.tmp-{_uid()}")
+    try:
+        with open(tmp, mode, newline=newline) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write_json(path: Path, obj: Any, *, allow_nan: bool = True) -> None:
+    """``obj`` as indented JSON (one trailing newline), written with :func:`atomic_write`."""
+    def write(f: IO) -> None:
+        json.dump(obj, f, indent=2, sort_keys=False, allow_nan=allow_nan)
+        f.write("\n")
+
+    atomic_write(path, write)
+
+
+def atomic_write_csv(path: Path, df: Any) -> None:
+    """A DataFrame as CSV without its index, written with :func:`atomic_write`."""
+    atomic_write(path, lambda f: df.to_csv(f, index=False), newline="")
+
+
+def _read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -> Iterator[None]:
+    """An exclusive lock file created with O_EXCL (works on local disks and NFS).
+
+    A lock left by a dead process on this host, or older than ``stale_after`` seconds, is
+    broken.
+    """
+    me = f"{socket.gethostname()} {os.getpid()}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _lock_is_stale(path, stale_after):
+                _break_stale_lock(path, stale_after)
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"lock file {path} is held by another process for more than {timeout:.0f} s: "
+                                   "delete it if no extraction is running") from None
+            time.sleep(0.05)
+            continue
+        try:
+            os.write(fd, me.encode())
+        finally:
+            os.close(fd)
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _break_stale_lock(path: Path, stale_after: float) -> None:
+    """Remove a stale lock file without ever removing a live one.
+
+    Two waiters may both judge the same lock stale; a plain unlink by the slower one would
+    delete the lock the faster one has just taken. So the lock is first moved aside (one
+    rename wins), and what was moved is looked at again: if it turns out to be a live lock
+    (taken between the check and the rename), it is put back.
+    """
+    moved = path.with_name(f"{path.name}.stale-{_uid()}")
+    try:
+        os.rename(path, moved)
+    except FileNotFoundError:  # someone else broke (or released) it first
+        return
+    if not _lock_is_stale(moved, stale_after):
+        with contextlib.suppress(FileExistsError):
+            os.link(moved, path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(moved)
+
+
+def _lock_is_stale(path: Path, stale_after: float) -> bool:
+    try:
+        text = path.read_text().split()
+        age = time.time() - path.stat().st_mtime
+    except (FileNotFoundError, OSError):
+        return False
+    if age > stale_after:
+        return True
+    if len(text) == 2 and text[0] == socket.gethostname():
+        try:
+            os.kill(int(text[1]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            return False
+    return False
