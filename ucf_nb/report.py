@@ -178,7 +178,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         ("Index SHA-256", code(_get(m, "index.sha256"))),
         ("Index parameters", index_parameters or None),
         ("Encoder checkpoint", code(model.get("checkpoint"))),
-        ("Encoder revision", model.get("revision") or "none (a local folder)"),
+        ("Encoder revision", code(model.get("revision")) or "none (a local folder)"),
         ("Model type", model.get("model_type")),
         ("Embedding dimension", m.get("embedding_dim")),
         ("Pooling", m.get("pooling")),
