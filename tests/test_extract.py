@@ -61,7 +61,7 @@ def _write_index(folder: Path, videos=VIDEOS) -> Path:
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("extract")
     index_path = _write_index(folder)
-    enc = make_demo_encoder(folder / "encoder", image_size=S)
+    enc = make_demo_encoder(folder / "encoder", img_size=S)
     return {"folder": folder, "index": index_path, "encoder": enc}
 
 
@@ -221,7 +221,7 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
 def test_other_settings_are_never_mixed_in(data, tmp_path):
     out = tmp_path / "out"
     _run(data, out, split="val")
-    other = make_demo_encoder(tmp_path / "other_encoder", image_size=S, seed=1)
+    other = make_demo_encoder(tmp_path / "other_encoder", img_size=S, seed=1)
     from ucf_nb import extract_split
 
     with pytest.raises(ExtractMismatchError, match="checkpoint.*revision"):
@@ -250,7 +250,7 @@ def test_other_settings_are_never_mixed_in(data, tmp_path):
 
 
 def test_limit_and_mean_pooling_with_videomae(data, tmp_path):
-    vm = make_demo_encoder(tmp_path / "videomae", arch="videomae", image_size=S)
+    vm = make_demo_encoder(tmp_path / "videomae", arch="videomae", img_size=S)
     from ucf_nb import extract_split
 
     with pytest.raises(ValueError, match="no CLS token"):

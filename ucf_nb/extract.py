@@ -260,10 +260,11 @@ def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, b
 def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
     """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
     from .index import read_index
-    from .paths import display_path
+    from .paths import demo_hint, display_path
 
     if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
+        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
+                                f"first{demo_hint(index_file, 'index_path')}")
     df = read_index(index_file, video_root=video_root)
     rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
     if len(rows) == 0:
@@ -381,7 +382,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
 
     import torch
     from torch.utils.data import DataLoader
-    from tqdm import tqdm  # text bars: the same in a terminal, Jupyter and the book
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     from . import workers
     from .dataset import VideoClipStream, collate_clips

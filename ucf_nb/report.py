@@ -7,6 +7,7 @@ Command line (the Makefile calls these)::
 
     python -m ucf_nb.report run [--demo DIR] [-p NAME=VALUE ...]   # execute, write book/intro.md
     python -m ucf_nb.report build                                  # jupyter-book build, offline
+    python -m ucf_nb.report extract --num-shards N [...]           # SLURM / local tasks (ucf_nb.launch)
 
 (the golden and smoke runs of the tests: ``tests/golden_tools.py``). The intro page is
 :func:`write_intro`, a pure function of the run's manifest and probe metrics; everything else
@@ -21,14 +22,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .annotations import SPLITS
 from .paths import display_path, resolve_path
-from .pipeline import Step, _apply_overrides, _effective, demo_parameters, notebook_problems, pipeline_steps, \
-    run_notebooks
+from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_parameters, notebook_problems, \
+    pipeline_steps, prepare_notebooks, run_notebooks
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
@@ -109,6 +111,17 @@ def _scalar_settings(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _setting(value: Any) -> str:
+    """A setting as written: floats in their shortest form (0.01, 1e-04), lists comma-joined."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_setting(v) for v in value)
+    if isinstance(value, float) and value == value:
+        return f"{value:g}"
+    if isinstance(value, str) and ("/" in value or "." in value):
+        return f"`{value}`"  # paths and file names: code, never broken by the table
+    return _fmt(value)
+
+
 def _split_devices(info: Mapping[str, Any]) -> str | None:
     devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
     return ", ".join(dict.fromkeys(devices)) or None
@@ -166,7 +179,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         ("Index SHA-256", code(_get(m, "index.sha256"))),
         ("Index parameters", index_parameters or None),
         ("Encoder checkpoint", code(model.get("checkpoint"))),
-        ("Encoder revision", model.get("revision") or "none (a local folder)"),
+        ("Encoder revision", code(model.get("revision")) or "none (a local folder)"),
         ("Model type", model.get("model_type")),
         ("Embedding dimension", m.get("embedding_dim")),
         ("Pooling", m.get("pooling")),
@@ -200,9 +213,9 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         if metrics_mil:
             parts += [MIL_NOTE, ""]
         for name, h in heads:
-            settings = _scalar_settings(h)
+            settings = [(f"`{k}`", _setting(v)) for k, v in _scalar_settings(h).items() if v is not None]
             if settings:
-                parts += [f"{name} settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", ""]
+                parts += [f"How the {name.lower()} was fitted:", "", _table(settings, ("Setting", "Value")), ""]
     else:
         parts += ["The probe has not run (no `probe/metrics.json`).", ""]
 
@@ -260,7 +273,8 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
 
 def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
-               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print) -> Path:
+               notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print,
+               progress: bool = False) -> Path:
     """Execute a run into ``book_dir/executed`` (emptied first) and write ``book_dir/intro.md``.
 
     What a reader must not see in the executed notebooks (see :func:`notebook_problems`) is
@@ -272,7 +286,7 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
     dest = book_dir / "executed"
     if dest.exists():
         shutil.rmtree(dest)
-    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir, log=log)
+    executed = run_notebooks(steps, dest, notebooks_dir=notebooks_dir, log=log, progress=progress)
     for path in executed:
         for msg in notebook_problems(nbformat.read(path, as_version=4)):
             log(f"warning: {display_path(path)}: {msg}")
@@ -293,13 +307,15 @@ def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> 
             raise FileNotFoundError(f"{display_path(book_dir / needed)} not found: run "
                                     f"`python -m ucf_nb.report run` first.")
     exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
+    t0 = time.perf_counter()
     proc = subprocess.run([exe, "build", str(book_dir), "--all", "-W", "--builder", "html"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build {display_path(book_dir)} failed (a warning fails "
                            f"the build):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     if not quiet:
-        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning")
+        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning "
+              f"({time.perf_counter() - t0:.1f} s)")
     index = book_dir / "_build" / "html" / "index.html"
     if not index.is_file():
         raise RuntimeError(f"jupyter-book finished but {display_path(index)} is missing.")
@@ -319,19 +335,37 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _run(args) -> int:
+def _cli_steps(args, *, fresh_demo: bool) -> list[Step]:
+    """The run's steps from ``--demo`` and ``-p``; ``fresh_demo`` empties the demo's out_dir."""
     notebooks_dir = resolve_path(args.notebooks)
     if args.demo is not None:
         params = demo_parameters(args.demo)
         out_dir = resolve_path(params["03_probe"]["out_dir"])
-        if out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
-            print(f"demo: removing the previous run's {display_path(out_dir)}")
+        if fresh_demo and out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
             shutil.rmtree(out_dir)
         steps = pipeline_steps(params)
     else:
         steps = pipeline_steps()
-    steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
-    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None)
+    return _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+
+
+def _prepare(args) -> int:
+    steps = _cli_steps(args, fresh_demo=False)
+    files = prepare_notebooks(steps, args.dest, notebooks_dir=args.notebooks)
+    which = f"the demo's parameters ({display_path(resolve_path(args.demo))})" if args.demo else "their defaults"
+    print(f"{len(files)} notebooks prepared with {which} in {display_path(resolve_path(args.dest))}; "
+          f"open them, from the project root, with:\n    jupyter lab {display_path(files[0])}")
+    if args.demo is not None and not resolve_path(demo_parameters(args.demo)["01_index_checks"]["index_path"]).is_file():
+        print(f"(run `make demo` first: the demo's outputs are not in {display_path(resolve_path(args.demo))} yet; "
+              f"or run the prepared notebooks in order, 00 first)")
+    return 0
+
+
+def _run(args) -> int:
+    notebooks_dir = resolve_path(args.notebooks)
+    steps = _cli_steps(args, fresh_demo=True)
+    intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None,
+                       progress=True)
     print(f"intro page: {display_path(intro)}")
     return 0
 
@@ -346,12 +380,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--book", default="book", help="the book's folder")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                    help="set a notebook parameter in every notebook that has it (repeatable)")
+    q = sub.add_parser("prepare", help=f"write the notebooks with parameters injected into {PREPARED_DIR}, "
+                                        "to open in Jupyter")
+    q.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
+    q.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
+    q.add_argument("--dest", default=PREPARED_DIR, help="folder for the prepared notebooks (emptied)")
+    q.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
+    from . import launch  # submitit itself is imported only when a run is submitted
+
+    x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.launch)")
+    x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="start from the demo run's 02_extract parameters (data and encoder under DIR)")
+    launch.add_cli_arguments(x)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "extract":
+            params = dict(demo_parameters(args.demo)["02_extract"]) if args.demo is not None else {}
+            return launch.run_cli(args, {**params, **_parse_overrides(args.param)})
+        if args.command == "prepare":
+            return _prepare(args)
         index = build_book(args.book)
         print(f"book: {index}")
         return 0
