@@ -62,7 +62,7 @@ def _write_index(folder: Path, videos=VIDEOS, name="index_clips.csv") -> Path:
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("reliability")
     index_path = _write_index(folder)
-    enc = make_demo_encoder(folder / "encoder", image_size=S)
+    enc = make_demo_encoder(folder / "encoder", img_size=S)
     return {"folder": folder, "index": index_path, "encoder": enc}
 
 
@@ -403,7 +403,7 @@ def test_a_pickle_checkpoint_that_runs_code_is_refused(tmp_path):
 
     from ucf_nb.encoders import EncoderLoadError, load_encoder
 
-    folder = Path(make_demo_encoder(tmp_path / "evil", image_size=S))
+    folder = Path(make_demo_encoder(tmp_path / "evil", img_size=S))
     marker = tmp_path / "code_ran"
 
     class RunsCode:
