@@ -17,19 +17,21 @@ install: .make/installed
 
 .make/installed: pyproject.toml
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install -e ".[dev]"
+	@echo "installing ucf-nb and its tools (pip install -e .[dev])"
+	@$(PYTHON) -m pip install -q -e ".[dev]"
 	@mkdir -p .make && touch $@
 
 demo-data: install $(DEMO_DIR)/.made
 
 # rewritten only when the code that makes it changes (it is deterministic)
 $(DEMO_DIR)/.made: ucf_nb/demo.py ucf_nb/synthetic.py ucf_nb/tiny.py
-	$(PYTHON) -m ucf_nb.demo $(DEMO_DIR)
+	@$(PYTHON) -m ucf_nb.demo $(DEMO_DIR)
 	@touch $@
 
+# Quiet: one line per step with its time, a progress bar while it runs, the book's path at the end.
 demo: demo-data
-	$(PYTHON) -m ucf_nb.report run --demo $(DEMO_DIR)
-	$(PYTHON) -m ucf_nb.report build
+	@$(PYTHON) -m ucf_nb.report run --demo $(DEMO_DIR)
+	@$(PYTHON) -m ucf_nb.report build
 
 book: install
 	$(PYTHON) -m ucf_nb.report run

@@ -6,6 +6,10 @@ import os
 import numpy as np
 import pytest
 
+# Kernels started by the tests (papermill, nbval) inherit this: text progress bars, as in the book
+# and the golden notebooks, even where ipywidgets is installed (see ucf_nb.progress).
+os.environ["UCF_NB_PROGRESS"] = "text"
+
 from ucf_nb.synthetic import write_synthetic_video
 
 

@@ -47,7 +47,7 @@ def test_intro_says_what_was_run():
     assert text.startswith("# ")
     for shown in ("`demo/UCF_Crime`", "`demo/processed/index_clips.csv`", "ab" * 32, "`demo/encoder`",
                   "timesformer", "clip_len=32, stride=16", "fp32", "kind=checkpoint", "| torch | 9.9.9 |",
-                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "`seed=0`", "`C=1.0`",
+                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "| `seed` | 0 |", "| `C` | 1 |",
                   "| Frame ROC AUC, test, every frame | 0.660 |"):
         assert shown in text, shown
     # NaN metrics are not numbers a reader should compare: they say so.
@@ -64,6 +64,20 @@ def test_intro_of_a_demo_says_the_numbers_mean_nothing():
     assert "random tiny encoder on synthetic videos" in text
     assert text.index("random tiny encoder") < text.index("## What was run")
     assert "The probe has not run" in text
+
+
+def test_intro_keeps_the_probe_settings_apart_from_its_metrics():
+    metrics = {**METRICS, "video_auc_val": 1.0, "video_auc_test_mean": 0.25, "C_note": None,
+               "C_grid": [0.01, 1.0], "max_train": None, "class_weight": "balanced"}
+    text = report.write_intro(_manifest(train=3), metrics)
+    metrics_part, settings_part = text.split("## Probe")[1].split("How the linear probe was fitted:")
+    # every metric in the metrics table, none among the settings, which come after the metrics
+    assert "| Clip ROC AUC, val | 0.612 |" in metrics_part
+    for shown in ("| `class_weight` | balanced |", "| `seed` | 0 |"):
+        assert shown in settings_part, shown
+    assert "auc" not in settings_part.lower()
+    # None is not a setting: left out
+    assert "C_note" not in text and "max_train" not in text and "None" not in text
 
 
 def test_intro_is_pure_and_rejects_a_path_for_a_manifest():
@@ -131,6 +145,53 @@ def test_overrides_reach_every_notebook_that_declares_the_parameter():
         pipeline._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
 
 
+def test_a_renamed_parameter_reaches_only_the_notebook_that_still_takes_it():
+    steps = report._apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
+                                                              "probe_threads": 1},
+                                    resolve_path("notebooks"))
+    by_name = {s.name: s.parameters for s in steps}
+    # num_workers is the DataLoader's (02); 00's old name for probe_threads is not given it
+    assert by_name["02_extract_train"]["num_workers"] == 2 and "num_workers" not in by_name["00_build_index"]
+    assert by_name["00_build_index"] == {"annotation_file": "a.txt", "probe_threads": 1}
+    assert "annotation_file" not in by_name["03_probe"]
+
+
+def test_prepare_writes_parameterised_notebooks_without_running_them(tmp_path):
+    steps = report.pipeline_steps(report.demo_parameters("demo"))
+    files = report.prepare_notebooks(steps, tmp_path / "prepared")
+    assert [f.name for f in files] == [f"{s.name}.ipynb" for s in steps]
+    nb = nbformat.read(tmp_path / "prepared" / "02_extract_val.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    for line in ("split = \"val\"", "checkpoint = \"demo/encoder\"", "index_path = \"demo/processed/index_clips.csv\""):
+        assert line in injected[0].source, line
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None
+               for c in nb.cells if c.cell_type == "code")
+    assert report.main(["prepare", "--demo", "demo", "--dest", str(tmp_path / "cli")]) == 0
+    assert len(list((tmp_path / "cli").glob("*.ipynb"))) == len(steps)
+
+
+@pytest.mark.slow
+def test_a_prepared_notebook_runs_in_jupyter_with_a_widget_bar(tmp_path, demo_dir):
+    """The newcomer's path: prepare, then run in Jupyter (nbconvert --execute, as Jupyter Lab's
+    kernel would): it runs top to bottom, its bar is a widget, tqdm does not warn."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("nbconvert")
+    pytest.importorskip("ipywidgets")
+    steps = report.pipeline_steps(report.demo_parameters(demo_dir, out_dir=tmp_path / "processed"))
+    prepared = report.prepare_notebooks(steps[:1], tmp_path / "prepared")[0]
+    env = {k: v for k, v in os.environ.items() if k != "UCF_NB_PROGRESS"}  # as in Jupyter Lab
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                           str(prepared), "--output-dir", str(tmp_path / "ran")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ran = (tmp_path / "ran" / prepared.name).read_text()
+    assert "application/vnd.jupyter.widget-view+json" in ran and "TqdmWarning" not in ran
+    assert (tmp_path / "processed" / "index_clips.csv").is_file()
+
+
 def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
@@ -144,6 +205,10 @@ def test_toc_lists_exactly_the_executed_notebooks_of_a_run():
 
 def test_book_config_never_executes_notebooks():
     config = yaml.safe_load((BOOK / "_config.yml").read_text())
+    # jupyter-book 1 does not pass html.use_download_button on: the theme options must say it
+    theme = config["sphinx"]["config"]["html_theme_options"]
+    assert theme["use_download_button"] is False and theme["use_fullscreen_button"] is False
+    assert config["sphinx"]["recursive_update"] is True
     assert config["execute"]["execute_notebooks"] == "off"
     assert config["only_build_toc_files"] is True
 
@@ -250,6 +315,24 @@ def _tiny_book(folder: Path, code: str, output_text: str) -> Path:
 
 
 @pytest.mark.slow
+def test_a_run_prints_step_lines_only(tmp_path, capfd):
+    """No kernel chatter (TCP without encryption, KeyboardInterrupt at shutdown), one line per step."""
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                               "language": "python"}})
+    nb.cells = [new_code_cell("x = 1", metadata={"tags": ["parameters"]}), new_code_cell("print(x)")]
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "one.ipynb")
+    lines = []
+    steps = [report.Step("one", f"one_{i}", {"x": i}) for i in range(3)]
+    report.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
+    out, err = capfd.readouterr()
+    assert [re.sub(r"\d+\.\d s$", "T s", line) for line in lines] == \
+        [f"[{i + 1}/3] one_{i}    T s" for i in range(3)]
+    assert out == "" and err == "", (out, err)
+    assert "2" in nbformat.read(tmp_path / "out" / "one_2.ipynb", as_version=4).cells[-1].outputs[0]["text"]
+
+
+@pytest.mark.slow
 def test_build_shows_stored_outputs_and_never_executes(tmp_path):
     # Executing this cell would fail; the page must show the output stored by papermill.
     book = _tiny_book(resolve_path("build") / "test_book_tiny", "raise SystemExit('executed!')", "stored output 4217\n")
@@ -342,4 +425,4 @@ def test_intro_shows_the_mil_head_beside_the_probe_with_the_field_headline():
     assert first == "| Frame ROC AUC, test, field protocol (headline) | 0.700 | 0.800 |"
     assert "| 95% CI, bootstrap over test videos | 0.650, 0.750 | 0.650, 0.750 |" in lines
     assert "f < 16·floor(n/16)" in text and "refit on train + val" in text
-    assert "`best_iter=300`" in text and "`C=0.1`" in text and "val_curve" not in text
+    assert "| `best_iter` | 300 |" in text and "| `C` | 0.1 |" in text and "val_curve" not in text

@@ -176,13 +176,21 @@ class Chromium:
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         """Save a PNG of the page (the whole page, not just the window, by default)."""
-        params = {"format": "png"}
-        if full_page:
-            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"],
-                                "height": min(size["height"], 12000), "scale": 1})
-        data = self.send("Page.captureScreenshot", **params)["data"]
+        if not full_page:
+            data = self.send("Page.captureScreenshot", format="png")["data"]
+            path.write_bytes(b64decode(data))
+            return path
+        # A window as tall as the page, then back: a clip beyond the viewport
+        # (captureBeyondViewport) came out shifted sideways on some pages.
+        metrics = self.send("Page.getLayoutMetrics")
+        width = metrics["cssVisualViewport"]["clientWidth"]
+        height = min(int(metrics["cssContentSize"]["height"]) + 1, 12000)
+        self.send("Emulation.setDeviceMetricsOverride", width=int(width), height=height,
+                  deviceScaleFactor=1, mobile=False)
+        try:
+            data = self.send("Page.captureScreenshot", format="png")["data"]
+        finally:
+            self.send("Emulation.clearDeviceMetricsOverride")
         path.write_bytes(b64decode(data))
         return path
 
@@ -201,6 +209,68 @@ PAGE_PROBE = """
     prevnext: hrefs(".prev-next-area a"),
     articleImages: document.querySelectorAll("article img, .bd-article img").length,
   };
+})()
+"""
+
+
+# Layout problems a reader sees, per page: table cells narrower than their longest word (the
+# word broken over lines, or sticking out of the cell; a line may break after a hyphen, and
+# identifiers set as code are not words), the
+# page's own tables wider than the text column, and images that overlap the text column's
+# neighbours (sidebars) or run past it. Each problem is one sentence naming what is wrong.
+LAYOUT_PROBE = """
+(() => {
+  const problems = [];
+  const short = t => t.replace(/\\s+/g, " ").trim().slice(0, 60);
+  const range = document.createRange();
+  for (const cell of document.querySelectorAll("article td, article th")) {
+    const style = getComputedStyle(cell);
+    const box = cell.getBoundingClientRect();
+    if (box.width === 0) continue;  // hidden (a collapsed output)
+    const left = box.left + parseFloat(style.paddingLeft) - 1;
+    const right = box.right - parseFloat(style.paddingRight) + 1;
+    // identifiers set as code (hashes, paths) are not words: they may break where they must
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT,
+      {acceptNode: n => n.parentElement.closest("code") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
+    let bad = null;
+    for (let node = walker.nextNode(); node && !bad; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/[^\\s-]+-?/g)) {  // a line may break after a hyphen
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const rects = Array.from(range.getClientRects()).filter(r => r.width > 0);
+        const lines = new Set(rects.map(r => Math.round(r.top)));
+        if (lines.size > 1) { bad = `breaks the word "${short(m[0])}" over ${lines.size} lines`; break; }
+        const r = range.getBoundingClientRect();
+        if (r.left < left || r.right > right) { bad = `is narrower than its word "${short(m[0])}"`; break; }
+      }
+    }
+    if (bad) problems.push(`table cell "${short(cell.innerText)}" ${bad}`);
+  }
+  const article = document.querySelector("article.bd-article, article");
+  const column = article ? article.getBoundingClientRect() : null;
+  // The page's own tables (not a DataFrame, which scrolls sideways in its output) fit the column.
+  for (const table of document.querySelectorAll("article table:not(.dataframe)")) {
+    const r = table.getBoundingClientRect();
+    const box = table.parentElement;  // pydata-sphinx-theme's scrollable container, when there is one
+    if (r.width > 0 && ((column && r.right > column.right + 1) || box.scrollWidth > box.clientWidth + 1))
+      problems.push(`table "${short(table.innerText)}" is wider than the text column (${Math.round(r.width)} px)`);
+  }
+  const sidebars = Array.from(document.querySelectorAll(".bd-sidebar-primary, .bd-sidebar-secondary"))
+    .map(el => el.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+  for (const img of document.querySelectorAll("article img")) {
+    const r = img.getBoundingClientRect();
+    if (r.width === 0) continue;
+    const name = (img.currentSrc || img.src).split("/").pop();
+    if (column && (r.left < column.left - 1 || r.right > column.right + 1))
+      problems.push(`image ${name} (${Math.round(r.left)}-${Math.round(r.right)} px) runs past the text column (${Math.round(column.left)}-${Math.round(column.right)} px)`);
+    for (const s of sidebars)
+      if (r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom)
+        problems.push(`image ${name} overlaps a sidebar`);
+  }
+  const buttons = Array.from(document.querySelectorAll(
+      ".btn-download-source-button, .btn-download-pdf-button, .fullscreen-button, .dropdown-download-buttons"))
+    .map(el => el.className.split(" ")[0]);
+  return {problems, buttons};
 })()
 """
 
@@ -258,8 +328,13 @@ def check_book(book_dir: Path, html_dir: Path, exe: str, workdir: Path,
             toc_targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in info["toc"]}
             missing = [p for p in pages[1:] if p not in toc_targets]
             assert not missing, f"{page}: the sidebar does not link {missing}"
+            # Layout first, at the window's size: a full-page screenshot lays the page out again
+            # in a viewport as tall as the page (no scrollbar, so 15 px wider).
+            layout = browser.evaluate(LAYOUT_PROBE)
+            info.update(layout)
             if screenshots is not None:
                 browser.screenshot(screenshots / (page.replace("/", "__").replace(".html", ".png")))
+            assert not layout["problems"], f"{page}: " + "; ".join(layout["problems"][:10])
     return seen
 
 
@@ -270,11 +345,19 @@ def test_every_toc_page_loads_with_its_images_and_links(demo_book, tmp_path):
         pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it "
                     "so that CI runs this test")
     book_dir, html_dir = demo_book["book"], demo_book["html"]
-    shots = demo_book["root"] / "screenshots"
-    shots.mkdir(exist_ok=True)
+    # For review: a full-page screenshot of every page, next to the built HTML.
+    shots = book_dir / "_build" / "screenshots"
+    if shots.exists():
+        shutil.rmtree(shots)
+    shots.mkdir(parents=True)
     seen = check_book(book_dir, html_dir, exe, tmp_path, screenshots=shots)
 
     assert len(seen) == len(toc_pages(book_dir))
+    assert sorted(p.name for p in shots.glob("*.png")) == sorted(
+        p.replace("/", "__").replace(".html", ".png") for p in toc_pages(book_dir))
+    # _config.yml turns the download and fullscreen buttons off: they are not on any page.
+    for page, info in seen.items():
+        assert not info["buttons"], f"{page} shows {info['buttons']}"
     # Pages with figures show them: 01 (index checks) and 03 (probe) draw at least one each.
     for page in ("executed/01_index_checks.html", "executed/03_probe.html"):
         assert any(img["src"].endswith(".png") for img in seen[page]["images"]), f"{page} shows no figure"

@@ -109,3 +109,30 @@ def test_demo_encoder_is_seeded(tmp_path):
     c = make_demo_encoder(tmp_path / "c", seed=1)
     assert filecmp.cmp(a / "model.safetensors", b / "model.safetensors", shallow=False)
     assert not filecmp.cmp(a / "model.safetensors", c / "model.safetensors", shallow=False)
+
+
+def test_demo_encoder_old_parameter_names_warn_and_new_ones_win(tmp_path):
+    import json
+
+    import pytest
+
+    with pytest.warns(FutureWarning) as record:
+        old = make_demo_encoder(tmp_path / "old", image_size=64, num_frames=4)
+    assert sorted(str(w.message).split(":")[1].split(" is renamed")[0].strip() for w in record) == \
+        ["image_size=", "num_frames="]
+    config = json.loads((old / "config.json").read_text())
+    assert (config["image_size"], config["num_frames"]) == (64, 4)
+    with pytest.warns(FutureWarning, match="both were given; using img_size=96"):
+        both = make_demo_encoder(tmp_path / "both", img_size=96, image_size=64)
+    assert json.loads((both / "config.json").read_text())["image_size"] == 96
+    with pytest.raises(TypeError, match="unexpected keyword argument 'imgsize'"):
+        make_demo_encoder(tmp_path / "typo", imgsize=64)
+
+
+def test_demo_encoder_is_saved_without_a_word(tmp_path, capfd, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        make_demo_encoder(tmp_path / "quiet", img_size=64)
+    out, err = capfd.readouterr()
+    assert (out + err).strip() == "" and not caplog.records, (out, err, caplog.records)

@@ -17,12 +17,12 @@ S = 64  # tiny encoders take 64x64 frames: fast on two shared cores
 
 @pytest.fixture(scope="module")
 def ts_dir(tmp_path_factory):
-    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "timesformer", image_size=S)
+    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "timesformer", img_size=S)
 
 
 @pytest.fixture(scope="module")
 def vm_dir(tmp_path_factory):
-    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "videomae", arch="videomae", image_size=S)
+    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "videomae", arch="videomae", img_size=S)
 
 
 def _clips(b=2, t=8, seed=0):
@@ -50,7 +50,7 @@ def test_loads_frozen_in_eval_mode_with_its_identity(ts_dir):
 
 
 def test_revision_follows_the_weights(tmp_path, ts_dir):
-    other = make_demo_encoder(tmp_path / "other", image_size=S, seed=1)
+    other = make_demo_encoder(tmp_path / "other", img_size=S, seed=1)
     assert load_encoder(other, device="cpu").info["revision"] != load_encoder(ts_dir, device="cpu").info["revision"]
 
 

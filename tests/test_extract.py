@@ -61,7 +61,7 @@ def _write_index(folder: Path, videos=VIDEOS) -> Path:
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("extract")
     index_path = _write_index(folder)
-    enc = make_demo_encoder(folder / "encoder", image_size=S)
+    enc = make_demo_encoder(folder / "encoder", img_size=S)
     return {"folder": folder, "index": index_path, "encoder": enc}
 
 
@@ -218,10 +218,25 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     _assert_same(_arrays(tmp_path / "ref", "train"), _arrays(out, "train"))
 
 
+def test_auto_precision_resumes_with_the_recorded_one(data, tmp_path):
+    """A node that resolves precision="auto" differently (a CPU login node after GPU jobs)
+    finds a finished split finished, instead of refusing it."""
+    from ucf_nb.encoders import resolve_precision
+
+    here = resolve_precision("auto", torch.device("cpu"))
+    other = "fp32" if here == "bf16" else "bf16"
+    out = tmp_path / "out"
+    _run(data, out, split="val", precision=other)
+    r = _run(data, out, split="val", precision="auto")
+    assert r["complete"] and r["n_embedded"] == 0 and r["precision"] == other
+    with pytest.raises(ExtractMismatchError, match=f"precision: '{other}' before, '{here}' now"):
+        _run(data, out, split="val", precision=here)
+
+
 def test_other_settings_are_never_mixed_in(data, tmp_path):
     out = tmp_path / "out"
     _run(data, out, split="val")
-    other = make_demo_encoder(tmp_path / "other_encoder", image_size=S, seed=1)
+    other = make_demo_encoder(tmp_path / "other_encoder", img_size=S, seed=1)
     from ucf_nb import extract_split
 
     with pytest.raises(ExtractMismatchError, match="checkpoint.*revision"):
@@ -250,7 +265,7 @@ def test_other_settings_are_never_mixed_in(data, tmp_path):
 
 
 def test_limit_and_mean_pooling_with_videomae(data, tmp_path):
-    vm = make_demo_encoder(tmp_path / "videomae", arch="videomae", image_size=S)
+    vm = make_demo_encoder(tmp_path / "videomae", arch="videomae", img_size=S)
     from ucf_nb import extract_split
 
     with pytest.raises(ValueError, match="no CLS token"):

@@ -79,7 +79,7 @@ def n_clips(n: int) -> int:
 def build(root, **kw):
     kw.setdefault("clip_len", L)
     kw.setdefault("stride", S)
-    kw.setdefault("num_workers", 2)
+    kw.setdefault("probe_threads", 2)
     return build_index(root, **kw)
 
 
@@ -239,11 +239,11 @@ def test_anomaly_test_list_is_accepted(tree):
     test_list = tree / "Anomaly_Test.txt"
     test_list.write_text("Abuse/Abuse028_x264.mp4\nArrest/Arrest001_x264.mp4\n"
                          "Testing_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4\n")
-    df = build(tree, annotation_file=test_list)
+    df = build(tree, annotation_path=test_list)
     test = df[df["split"] == "test"]
     assert set(test["video"]) == set(EVENTS) and test["anomaly_frac"].isna().all()
     with pytest.raises(ValueError, match="label_mode='temporal' needs frame intervals"):
-        build(tree, annotation_file=test_list, label_mode="temporal")
+        build(tree, annotation_path=test_list, label_mode="temporal")
 
 
 def test_count_frames_decodes_when_the_container_is_wrong(tree):
@@ -492,9 +492,38 @@ def test_index_figures_draw_the_counts(good_index):
     fig2 = plots.plot_clips_per_category(good_index)
     assert sum(p.get_width() for p in fig2.axes[0].patches) == len(good_index)
     fig3 = plots.plot_video_lengths(good_index)
-    assert len(fig3.axes[0].get_legend().get_texts()) == good_index["split"].nunique()
+    # one filled panel per split, in split order, each counting that split's videos
+    videos = good_index.drop_duplicates("path")
+    splits = [s for s in ("train", "val", "test") if s in set(videos["split"])]
+    assert len(fig3.axes) == len(splits)
+    for ax, split in zip(fig3.axes, splits):
+        assert sum(p.get_height() for p in ax.patches) == (videos["split"] == split).sum()
+        assert ax.texts[0].get_text().startswith(f"{split}: ")
+    # legends sit outside the axes: no bar is under them
+    for f in (fig, fig2):
+        f.canvas.draw()
+        legend = f.axes[0].get_legend().get_window_extent()
+        assert legend.x0 >= f.axes[0].get_window_extent().x1
     for f in (fig, fig2, fig3):
         plt.close(f)
+
+
+def test_old_parameter_names_work_with_a_future_warning(tree):
+    ann = tree / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    reference = build(tree, annotation_path=ann, probe_threads=0)
+    with pytest.warns(FutureWarning, match=r"annotation_file= is renamed annotation_path="):
+        old = build_index(tree, annotation_file=ann, clip_len=L, stride=S, probe_threads=0)
+    pd.testing.assert_frame_equal(old, reference)
+    with pytest.warns(FutureWarning, match=r"num_workers= is renamed probe_threads="):
+        build_index(tree, clip_len=L, stride=S, num_workers=0)
+    # both names: the new one wins, and the warning says the old one was ignored
+    with pytest.warns(FutureWarning, match=r"both were given; using annotation_path="):
+        both = build_index(tree, annotation_path=ann, annotation_file=tree / "absent.txt",
+                           clip_len=L, stride=S, probe_threads=0)
+    pd.testing.assert_frame_equal(both, reference)
+    with pytest.raises(ValueError, match=r"probe_threads must be an int >= 0, got probe_threads=-1"), \
+            pytest.warns(FutureWarning, match="num_workers= is renamed"):
+        build_index(tree, clip_len=L, stride=S, num_workers=-1)
 
 
 def test_no_warning_on_a_clean_build(tree):
@@ -508,10 +537,10 @@ def test_no_warning_on_a_clean_build(tree):
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {
     "00_build_index.ipynb": {
-        "dataset_root": "data/UCF_Crime", "split_file": None, "annotation_file": None,
+        "dataset_root": "data/UCF_Crime", "split_file": None, "annotation_path": None,
         "index_path": "processed/index_clips.csv", "clip_len": 32, "stride": 16,
         "val_fraction": 0.15, "seed": 0, "label_mode": "video", "count_frames": False,
-        "on_missing": "raise", "num_workers": 8},
+        "on_missing": "raise", "probe_threads": 8, "annotation_file": None, "num_workers": None},
     "01_index_checks.ipynb": {"index_path": "processed/index_clips.csv", "video_root": None},
 }
 
@@ -545,7 +574,7 @@ def test_notebooks_run_with_papermill_from_another_folder(pristine_tree, tmp_pat
     papermill.execute_notebook(
         str(REPO / "notebooks" / "00_build_index.ipynb"), str(tmp_path / "00.ipynb"),
         parameters={"dataset_root": str(pristine_tree), "index_path": str(index),
-                    "clip_len": L, "stride": S, "num_workers": 2},
+                    "clip_len": L, "stride": S, "probe_threads": 2},
         cwd=str(cwd), kernel_name="python3", progress_bar=False)
     assert validate_index(read_index(index)).ok
     # an index written on another machine, checked with video_root

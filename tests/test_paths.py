@@ -38,3 +38,19 @@ def test_display_path_hides_the_machine(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO / "notebooks")
     assert display_path("data/UCF_Crime/x.mp4") == "data/UCF_Crime/x.mp4"
 
+
+
+def test_demo_hint_names_the_demos_copy(tmp_path, monkeypatch):
+    from ucf_nb.paths import demo_hint
+
+    monkeypatch.setenv("UCF_NB_ROOT", str(tmp_path))
+    assert demo_hint("processed/index_clips.csv", "index_path") == ""
+    (tmp_path / "demo" / "processed").mkdir(parents=True)
+    (tmp_path / "demo" / "processed" / "index_clips.csv").write_text("x")
+    assert demo_hint("processed/index_clips.csv", "index_path") == \
+        " (after `make demo`, the demo's is index_path='demo/processed/index_clips.csv')"
+    assert demo_hint("processed/manifest.json", "out_dir", folder=True) == ""
+    (tmp_path / "demo" / "processed" / "manifest.json").write_text("{}")
+    assert demo_hint(tmp_path / "processed/manifest.json", "out_dir", folder=True) == \
+        " (after `make demo`, the demo's is out_dir='demo/processed')"
+    assert demo_hint("demo/processed/absent.csv", "index_path") == ""

@@ -148,7 +148,7 @@ def test_failed_clips_are_nan_and_listed(tmp_path):
     assert e["n_failed"] == 4 and [f["row"] for f in e["failed_clips"]] == [4, 5, 6, 7]
     assert "videos/v1.mp4" in e["failed_clips"][0]["error"]
     stats = embedding_stats(X)
-    assert stats.loc[0, "n_failed"] == 4 and bool(stats.loc[0, "all_finite"])
+    assert stats.loc[0, "n_failed"] == 4 and stats.loc[0, "n_finite"] == 4 and not bool(stats.loc[0, "all_finite"])
 
 
 def test_two_shards_assemble_the_same_arrays_as_one(tmp_path):
@@ -291,12 +291,16 @@ def test_embedding_stats_match_numpy():
     y = np.array([0] * 20 + [1] * 30, dtype=np.int8)
     s = embedding_stats(X, y, chunk=7).iloc[0]
     good = np.delete(X, 3, axis=0).astype(np.float64)
-    assert s["n_clips"] == 50 and s["n_failed"] == 1 and bool(s["all_finite"])
+    # a failed (NaN) row is counted, and the split is never called all finite (issue 10)
+    assert s["n_clips"] == 50 and s["n_failed"] == 1 and s["n_embedded"] == 49 and s["n_finite"] == 49
+    assert not bool(s["all_finite"])
+    assert bool(embedding_stats(np.delete(X, 3, axis=0)).iloc[0]["all_finite"])
     assert s["mean"] == pytest.approx(good.mean()) and s["std"] == pytest.approx(good.std())
     assert s["min"] == good.min() and s["max"] == good.max()
     assert s["n_y=0"] == 20 and s["n_y=1"] == 30
     X[5, 2] = np.inf
-    assert not bool(embedding_stats(X).iloc[0]["all_finite"])
+    s2 = embedding_stats(X).iloc[0]
+    assert not bool(s2["all_finite"]) and s2["n_finite"] == 48 and s2["n_embedded"] == 49
 
 
 def test_manifest_is_json_with_the_promised_fields(tmp_path):

@@ -19,6 +19,10 @@ Data flows one way, one module (room) per step::
 - ``dataset``      ClipDataset (the prototype's reference) and VideoClipStream (per video)
 - ``encoders``     load_encoder / Encoder over one registered adapter per model family
 - ``extract``      extract_split: one split of the index embedded into the store, resumable
+- ``shardlock``    ShardBusyError: one run per shard, a lock file with owner and heartbeat
+- ``workers``      ExtractStalledError: DataLoader workers safe after OpenCV use, and their watchdog
+- ``launch``       submit_extraction: each shard a SLURM array task or a local process
+                   (submitit, the optional ``cluster`` extra: the only module importing it)
 - ``store``        per-split embedding arrays, shard writers, resume state
 - ``manifest``     what was extracted, how and from what; the settings fingerprint
 - ``metrics``      clip, video, per-category and frame-level AUCs, the field's protocol (pure)
@@ -51,7 +55,8 @@ __version__ = "0.1.0"
 
 # the modules whose __all__ make up the public face, in data-flow order
 PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
-                  "dataset", "encoders", "extract", "store", "manifest", "metrics", "probe", "mil", "export",
+                  "dataset", "encoders", "extract", "shardlock", "workers", "launch", "store", "manifest", "metrics",
+                  "probe", "mil", "export",
                   "runs", "plots",
                   "pipeline", "report")
 

@@ -277,6 +277,9 @@ class VideoClipStream(_TorchIterable):
         error message (``"skip"``; such frames must not be embedded).
     decode_threads : int
         FFmpeg threads per decoder (1 suits one decoder per DataLoader worker).
+    progress_dir : str, optional
+        A folder where each DataLoader worker notes the segment it starts decoding
+        (:func:`ucf_nb.workers.note_segment`), read by the extraction's watchdog.
 
     Yields
     ------
@@ -289,7 +292,8 @@ class VideoClipStream(_TorchIterable):
     """
 
     def __init__(self, df, T: int = 8, preprocessing: Preprocessing | None = None, *,
-                 segment_clips: int = 256, on_error: str = "raise", decode_threads: int = 1):
+                 segment_clips: int = 256, on_error: str = "raise", decode_threads: int = 1,
+                 progress_dir: str | None = None):
         super().__init__()
         _check_rows(df, T, "VideoClipStream")
         if on_error not in _ON_ERROR:
@@ -301,6 +305,7 @@ class VideoClipStream(_TorchIterable):
         self.segment_clips = int(segment_clips)
         self.on_error = on_error
         self.decode_threads = int(decode_threads)
+        self.progress_dir = progress_dir
         self.segments = self._plan(df)
         self._n = len(df)
 
@@ -341,14 +346,30 @@ class VideoClipStream(_TorchIterable):
 
         info = get_worker_info()
         wid, nw = (0, 1) if info is None else (info.id, info.num_workers)
-        if info is not None:
-            # one OpenCV thread per DataLoader worker: the workers already fill the cores, and
-            # each one's own thread pool for resize / colour conversion would oversubscribe them
-            import cv2
+        if info is None:
+            for seg in self.worker_segments(wid, nw):
+                yield from self._run(seg)
+            return
+        yield from self._worker_iter(wid, nw)
 
-            cv2.setNumThreads(1)
-        for seg in self.worker_segments(wid, nw):
-            yield from self._run(seg)
+    def _worker_iter(self, wid: int, nw: int) -> Iterator[dict[str, Any]]:
+        """A DataLoader worker's share. Workers start from a fresh interpreter (see
+        :mod:`ucf_nb.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
+        log lines go to a temporary file, never to the notebook or the terminal (a video
+        that fails says why in its error)."""
+        from .video import captured_stderr
+        from .workers import note_segment
+
+        with captured_stderr():
+            for i, seg in enumerate(self.worker_segments(wid, nw)):
+                note_segment(self.progress_dir, wid, path=seg.path, rows=seg.rows, frames=seg.ids)
+                if i == 0:
+                    # one OpenCV thread per DataLoader worker: the workers already fill the cores,
+                    # and each one's own pool for resize / colour conversion would oversubscribe them
+                    import cv2
+
+                    cv2.setNumThreads(1)
+                yield from self._run(seg)
 
     # ------------------------------------------------------------------ one segment
     def _failed(self, seg: _Segment, err: VideoError) -> Iterator[dict[str, Any]]:

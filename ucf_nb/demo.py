@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from ._compat import rename_deprecated
 from .paths import resolve_path
 
 __all__ = ["make_demo_encoder", "make_demo_dataset", "DEMO_ENCODER_SEED", "DEMO_EXTRA_FAMILIES"]
@@ -36,27 +40,36 @@ _PREPROCESSOR = dict(
 
 
 def make_demo_encoder(out_dir: str | os.PathLike, arch: str = "timesformer", *,
-                      seed: int = DEMO_ENCODER_SEED, num_frames: int = 8,
-                      image_size: int = 224) -> Path:
+                      seed: int = DEMO_ENCODER_SEED, T: int = 8, img_size: int = 224,
+                      **deprecated: Any) -> Path:
     """Save a tiny, seeded, randomly initialised video transformer to ``out_dir``.
 
     Same architecture family and input contract as the real checkpoints (pixel_values of
-    shape (B, T, 3, image_size, image_size)), with a 64-wide, 2-layer trunk on 32-pixel patches, so it
+    shape (B, T, 3, img_size, img_size)), with a 64-wide, 2-layer trunk on 32-pixel patches, so it
     runs in milliseconds on a CPU. Saved as safetensors with a matching ``preprocessor_config.json``.
 
     Parameters
     ----------
     arch : {"timesformer", "videomae"}
+    T : int
+        Frames per clip the model is built for.
+    img_size : int
+        Side of the square input frames, in pixels. (``num_frames`` and ``image_size``, the
+        names before 0.2, still work for one release, with a FutureWarning.)
     """
+    renamed = rename_deprecated(deprecated, {"num_frames": "T", "image_size": "img_size"},
+                                {"T": (T, 8), "img_size": (img_size, 224)}, where="make_demo_encoder")
+    T, img_size = renamed["T"], renamed["img_size"]
     import torch
-    from transformers import (TimesformerConfig, TimesformerModel, VideoMAEConfig,
-                              VideoMAEImageProcessor, VideoMAEModel)
+    from transformers import TimesformerConfig, TimesformerModel, VideoMAEConfig, VideoMAEModel
+
+    VideoMAEImageProcessor = _image_processor_class()
 
     # 32-pixel patches (7x7 per 224-pixel frame) keep the forward pass a few ms per clip on
     # one CPU core, so the demo's time goes where a real run's goes: decoding.
     small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 intermediate_size=128, image_size=image_size, patch_size=32,
-                 num_frames=num_frames)
+                 intermediate_size=128, image_size=img_size, patch_size=32,
+                 num_frames=T)
     if arch == "timesformer":
         config, model_cls = TimesformerConfig(**small), TimesformerModel
     elif arch == "videomae":
@@ -66,9 +79,38 @@ def make_demo_encoder(out_dir: str | os.PathLike, arch: str = "timesformer", *,
     torch.manual_seed(seed)
     model = model_cls(config).eval()
     out = resolve_path(out_dir)
-    model.save_pretrained(out, safe_serialization=True)
+    with _no_transformers_progress():
+        model.save_pretrained(out, safe_serialization=True)
     VideoMAEImageProcessor(**_PREPROCESSOR).save_pretrained(out)
     return out
+
+
+def _image_processor_class():
+    """The (PIL) VideoMAE image processor class; it saves the same preprocessor_config.json.
+
+    transformers 5 names the torchvision-backed class ``VideoMAEImageProcessor`` and, without
+    torchvision, warns and falls back to ``VideoMAEImageProcessorPil``: ask for that one. In
+    transformers 4, ``VideoMAEImageProcessor`` is the PIL class.
+    """
+    try:
+        from transformers import VideoMAEImageProcessorPil as cls
+    except ImportError:
+        from transformers import VideoMAEImageProcessor as cls
+    return cls
+
+
+@contextmanager
+def _no_transformers_progress():
+    """transformers' own progress bars ("Writing model shards") off within the block."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 # (category, folder it lives in, as in the official release)
@@ -132,13 +174,13 @@ def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     -1 for none) and the training videos in ``Anomaly_Train.txt``, both in the official
     formats. Deterministic in ``seed``; rewriting an existing tree gives the same bytes.
     """
-    from tqdm import tqdm  # text bars: the same in a terminal, Jupyter and the book
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     from .synthetic import write_synthetic_video
 
     root = resolve_path(out_dir)
     plan = _demo_plan(seed)
-    for k, video in enumerate(tqdm(plan, desc="demo videos", unit="video")):
+    for k, video in enumerate(tqdm(plan, desc="demo videos", unit="video", leave=False)):
         write_synthetic_video(root / video["path"], video["n_frames"], fps=FPS, seed=seed * 1000 + k,
                               events=video["events"], codec="libx264", gop=250, bframes=2,
                               lossless=True)
@@ -167,14 +209,18 @@ def main(argv: list[str] | None = None) -> None:
     from .paths import display_path
 
     out = resolve_path(args.out_dir)
+    t0 = time.perf_counter()
     root = make_demo_dataset(out / "UCF_Crime", seed=args.seed)
+    print(f"demo dataset: {display_path(root)} ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
     enc = make_demo_encoder(out / "encoder")
-    print(f"demo dataset: {display_path(root)}\ndemo encoder: {display_path(enc)}")
+    print(f"demo encoder: {display_path(enc)} ({time.perf_counter() - t0:.1f} s)")
     from .tiny import make_tiny_encoder
 
     for family in DEMO_EXTRA_FAMILIES:
+        t0 = time.perf_counter()
         extra = make_tiny_encoder(out / "encoders" / family, family, seed=DEMO_ENCODER_SEED)
-        print(f"demo encoder ({family}): {display_path(extra)}")
+        print(f"demo encoder ({family}): {display_path(extra)} ({time.perf_counter() - t0:.1f} s)")
 
 
 if __name__ == "__main__":

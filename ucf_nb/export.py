@@ -122,7 +122,7 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     dict
         The content of ``export.json``.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     from .paths import display_path, resolve_path
     from .manifest import read_manifest

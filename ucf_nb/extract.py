@@ -7,13 +7,28 @@ with a frozen encoder (:func:`ucf_nb.load_encoder`) and writes them, in index or
 """
 from __future__ import annotations
 
+import errno
 import os
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["extract_split"]  # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
+__all__ = ["extract_split", "StoreWriteError", "extraction_failures", "ExtractionFailures"]
+# auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
+
+ON_ERROR = ("skip", "raise")
+# errors of a write that the user fixes by making room or pointing out_dir elsewhere
+_DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
+                         if hasattr(errno, n))
+
+
+class StoreWriteError(OSError):
+    """Writing the embeddings into ``out_dir`` failed mid-run (disk full, quota, I/O error).
+
+    Everything committed before the failure is kept: the same command resumes.
+    """
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
@@ -23,7 +38,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                   device: str = "auto", precision: str = "auto", pooling: str | None = None,
                   preprocessing: str = "checkpoint", video_root: str | os.PathLike | None = None,
                   resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
-                  attention: str = "auto", compile: bool = False, progress: bool = True) -> dict[str, Any]:
+                  attention: str = "auto", compile: bool = False, on_error: str = "skip",
+                  stall_timeout: float = 300.0, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -76,7 +92,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     shard_index, num_shards : int
         This process embeds shard ``shard_index`` of ``num_shards`` blocks of whole videos.
         Shards may run at once on machines sharing ``out_dir``; the split is finished, and
-        its arrays assembled, when all of them are.
+        its arrays assembled, when all of them are. Only one process at a time works on a
+        shard: a second one stops at once with :class:`ucf_nb.ShardBusyError`.
     attention : {"auto", "sdpa", "eager"}
         Attention kernels of the encoder (see :func:`ucf_nb.load_encoder`); ``"auto"`` is
         ``F.scaled_dot_product_attention`` where the family has it. Recorded in the manifest
@@ -85,6 +102,15 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     compile : bool
         Run the encoder through ``torch.compile`` (compiled before the loop, for
         ``batch_size``; a failure falls back to eager with one warning).
+    on_error : {"skip", "raise"}
+        A video that exists but cannot be decoded: ``"skip"`` records its clips as failed
+        (NaN rows, listed in the manifest, see :func:`ucf_nb.extraction_failures`) and goes
+        on; ``"raise"`` stops at the first one with :class:`ucf_nb.VideoError` (what was
+        embedded before is kept; fix the file and run again).
+    stall_timeout : float
+        Seconds without a batch from the DataLoader workers after which the run stops with
+        :class:`ucf_nb.workers.ExtractStalledError`, naming the video each worker was
+        decoding (with ``num_workers >= 1``; the run stays resumable).
     progress : bool
         Show a tqdm progress bar (clips and clips/s).
 
@@ -97,16 +123,95 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         ``clips_per_s``, ``device``, ``precision``, ``attention``, ``compile``,
         ``batch_size``, ``num_workers``, ``shard_index``, ``num_shards`` and
         ``manifest`` (path of the manifest, relative to the project root when inside it).
+
+    Raises
+    ------
+    ucf_nb.IndexValidationError
+        The split's rows fail the cheap checks of :func:`ucf_nb.validate_index` (before
+        any work).
+    ucf_nb.ShardBusyError
+        Another live process works on this shard (before the model loads).
+    PermissionError
+        ``out_dir`` is not writable (before the model loads).
+    StoreWriteError
+        A write into ``out_dir`` failed mid-run (disk full...); the same command resumes.
     """
-    from .encoders import load_encoder
-    from .paths import display_path, resolve_path
-    from .store import EmbeddingStore, shard_bounds
+    from .paths import resolve_path
 
     _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
                      num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
     index_file = resolve_path(index_path)
     df, rows = _split_rows(index_file, split, video_root=video_root, limit=limit)
+    if on_error not in ON_ERROR:
+        raise ValueError(f"extract_split: on_error must be 'skip' or 'raise', got on_error={on_error!r}")
+    if isinstance(stall_timeout, bool) or not isinstance(stall_timeout, (int, float)) or not stall_timeout > 0:
+        raise ValueError(f"extract_split: stall_timeout must be a number of seconds > 0, got stall_timeout={stall_timeout!r}")
+    check_split_rows(df.loc[rows], split)
 
+    from .shardlock import hold_shard_lock
+
+    with hold_shard_lock(out_dir, split, shard_index, num_shards):  # ShardBusyError before the model loads
+        return _extract_locked(df, rows, index_file, split=split, out_dir=out_dir, checkpoint=checkpoint, T=T,
+                               img_size=img_size, batch_size=batch_size, num_workers=num_workers, device=device,
+                               precision=precision, pooling=pooling, preprocessing=preprocessing, resume=resume,
+                               limit=limit, shard_index=shard_index, num_shards=num_shards, attention=attention,
+                               compile=compile, on_error=on_error, stall_timeout=float(stall_timeout),
+                               progress=progress)
+
+
+def check_split_rows(rows: Any, split: str) -> None:
+    """The cheap checks of :func:`ucf_nb.validate_index` (types, empty cells, clip ranges
+    within ``n_frames``, ``end - start == clip_len``, the clip grid, labels, duplicates) on
+    one split's rows, before any work: raises :class:`ucf_nb.IndexValidationError` with the
+    message notebook 01 gives. File existence is checked later, on the pending rows only."""
+    from .validate import validate_index
+
+    validate_index(rows, strict=True, check_files=False)
+
+
+def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: bool) -> str:
+    """``precision="auto"`` resumes with the precision an earlier run in ``out_dir`` recorded.
+
+    A CPU login node resolves ``"auto"`` to fp32 where the GPU nodes chose bf16: without this,
+    re-running notebook 02 there on finished splits (after a cluster extraction) would stop on
+    the difference, and a partial split would refuse to go on. The recorded precision is kept
+    whenever this device can run it; an explicit precision is returned unchanged.
+    """
+    if precision != "auto" or not resume:
+        return precision
+    from .encoders import resolve_device, resolve_precision
+    from .files import _read_json
+    from .manifest import MANIFEST
+    from .paths import resolve_path
+
+    path = resolve_path(out_dir) / MANIFEST
+    if not path.is_file():
+        return precision
+    recorded = _read_json(path).get("precision")
+    if recorded not in ("fp32", "bf16", "fp16"):
+        return precision
+    try:
+        resolve_precision(recorded, resolve_device(device))
+    except ValueError:  # fp16 recorded on CUDA, resumed on a CPU: the mismatch message explains
+        return precision
+    return recorded
+
+
+def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, out_dir: Any, checkpoint: Any,
+                    T: int | None, img_size: int | None, batch_size: int | str, num_workers: int | str,
+                    device: str, precision: str, pooling: str | None, preprocessing: str, resume: bool,
+                    limit: int | None, shard_index: int, num_shards: int, attention: str, compile: bool,
+                    on_error: str, stall_timeout: float, progress: bool) -> dict[str, Any]:
+    """extract_split once the rows are checked and this process holds the shard's lock."""
+    from .encoders import load_encoder
+    from .paths import display_path
+    from .store import EmbeddingStore, shard_bounds
+
+    if num_workers == "auto" or num_workers > 0:
+        from .workers import start_early
+
+        start_early()  # the fork server imports torch while the model loads
+    precision = _resumed_precision(out_dir, precision, device, resume=resume)
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling, attention=attention,
                            compile=compile)
     T = encoder.adapter.clip_length(encoder.model.config) if T is None else T
@@ -145,9 +250,15 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         if encoder.compiled is not None:  # compile now, for this batch size, not inside the timed loop
             _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)))
         result.update(batch_size=batch_size, num_workers=num_workers)
-        n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=int(T), batch_size=batch_size,
-                                         num_workers=num_workers, progress=progress,
-                                         desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""))
+        try:
+            n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=int(T), batch_size=batch_size,
+                                             num_workers=num_workers, progress=progress,
+                                             desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""),
+                                             on_error=on_error, stall_timeout=stall_timeout, split=split)
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRNOS or isinstance(exc, FileNotFoundError):
+                raise
+            raise _write_error(exc, store.out_dir, writer) from exc
         result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3), compile=info["compile"],
                       clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
@@ -181,10 +292,11 @@ def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, b
 def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
     """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
     from .index import read_index
-    from .paths import display_path
+    from .paths import demo_hint, display_path
 
     if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb first")
+        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
+                                f"first{demo_hint(index_file, 'index_path')}")
     df = read_index(index_file, video_root=video_root)
     rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
     if len(rows) == 0:
@@ -295,19 +407,28 @@ def _check_encoder_input(encoder: Any, prep: Any, T: int, batch: int = 1) -> Non
 
 
 def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, T: int, batch_size: int,
-         num_workers: int, progress: bool, desc: str) -> tuple[int, int, float]:
+         num_workers: int, progress: bool, desc: str, on_error: str = "skip", stall_timeout: float = 300.0,
+         split: str = "") -> tuple[int, int, float]:
     """The loop: decode, normalise on the device, embed, write. Returns (done, failed, seconds)."""
+    import tempfile
+
     import torch
     from torch.utils.data import DataLoader
-    from tqdm import tqdm  # text bars: the same in a terminal, Jupyter and the book
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
+    from . import workers
     from .dataset import VideoClipStream, collate_clips
 
-    stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip")
+    notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
+    stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
+                             progress_dir=notes.name if notes else None)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
-                        pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch)
+                        pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
+                        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV cannot hang them
+                        multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
+                        timeout=stall_timeout if num_workers > 0 else 0)
     runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
                    batch_size=int(batch_size), num_workers=int(num_workers))
     n_done = n_failed = 0
@@ -315,15 +436,30 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     unsaved_n = 0
     bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
     threads = torch.get_num_threads()
+    batches = None
     try:
         if encoder.device.type == "cpu" and num_workers > 0:
             # decode workers and the model's intra-op threads must not fight over the cores:
             # oversubscribed OpenMP threads wait on each other (2x slower on a 2-core machine)
             torch.set_num_threads(max(1, min(threads, _n_cpus() - num_workers)))
-        for batch in loader:
+        with workers.main_not_reimported():  # workers start here; they need nothing of the user's script
+            batches = iter(loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except RuntimeError as exc:
+                if notes is None or "timed out" not in str(exc):
+                    raise
+                raise workers.ExtractStalledError(workers.stalled_message(
+                    notes.name, num_workers=num_workers, stall_timeout=stall_timeout, split=split,
+                    n_done=n_done + n_failed, n_pending=len(pending))) from None
             rows = batch["row"].numpy()
             n_real = batch["n_real"].numpy()
             ok = n_real > 0
+            if on_error == "raise" and not ok.all():
+                _raise_first_failure(df, rows, ok, batch["error"])
             emb = None
             if ok.any():
                 frames = batch["frames"][torch.from_numpy(ok)] if not ok.all() else batch["frames"]
@@ -340,8 +476,142 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     finally:
         torch.set_num_threads(threads)
         bar.close()
+        stop = getattr(batches, "_shutdown_workers", None)
+        if stop is not None:  # now, not when the traceback lets go: a stalled worker is stopped here
+            stop()
+        if notes is not None:
+            notes.cleanup()
         writer.commit()
         now = time.perf_counter()
         runtime["compile"] = encoder.info.get("compile")  # False when compiling failed and it fell back
         writer.add_time(now - last_save, n_done - unsaved_n, device=str(encoder.device), runtime=runtime)
     return n_done, n_failed, time.perf_counter() - t0
+
+
+def _raise_first_failure(df: Any, rows: np.ndarray, ok: np.ndarray, errors: Any) -> None:
+    """on_error='raise': stop at the first clip that has nothing real to embed (its batch
+    is not written; what was committed before stays, and a rerun starts from there)."""
+    from .paths import display_path, resolve_path
+    from .video import VideoError
+
+    i = int(np.flatnonzero(~ok)[0])
+    path = display_path(resolve_path(df.loc[int(rows[i]), "path"]))
+    reason = str(errors[i] or "no frame decodes")
+    prefix = "cannot read video "
+    if reason.startswith(prefix) and ": " in reason:
+        reason = reason.split(": ", 1)[1]
+    raise VideoError(path, f"{reason} [index row {int(rows[i])}; extraction stopped because on_error='raise']",
+                     "replace or re-encode the file and run the same command again to resume, or pass "
+                     "on_error='skip' to record its clips as failed (NaN rows) and go on")
+
+
+def _write_error(exc: OSError, out_dir: Any, writer: Any) -> StoreWriteError:
+    """One sentence for a write into out_dir that failed mid-run: where, why, what to do."""
+    from .paths import display_path
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    kept = int((writer.status != 0).sum()) if len(writer.rows) else 0
+    return StoreWriteError(exc.errno, f"writing embeddings into out_dir {display_path(out_dir)} failed "
+                                      f"({exc.strerror or exc}{', ' + name if name else ''}): make room there "
+                                      f"(or fix the disk or quota) and run the same command again; the {kept} "
+                                      "clips of this shard already on disk are kept and only the rest are embedded")
+
+
+# ------------------------------------------------------------------- what failed, shown
+
+@dataclass
+class ExtractionFailures:
+    """The clips of a finished split that failed (NaN rows), grouped by video.
+
+    Made by :func:`extraction_failures`. Shown in a notebook it is a warning block (or one
+    line saying that nothing failed); ``str()`` gives the same as plain text.
+
+    Attributes
+    ----------
+    split : str
+    n_clips : int
+        Clips in the split.
+    n_failed : int
+        Failed clips (NaN rows of ``emb_{split}.npy``, status 2).
+    videos : pandas.DataFrame
+        One row per video with failed clips: ``video``, ``path``, ``failed_clips``, ``reason``.
+    """
+
+    split: str
+    n_clips: int
+    n_failed: int
+    videos: Any
+
+    FIX: ClassVar[str] = ("these clips are stored as NaN rows and every later step (notebook 03's probe "
+                          "included) leaves them out and counts them; to embed them, replace or re-encode "
+                          "the files and run this split again with resume=False")
+
+    def __bool__(self) -> bool:
+        return self.n_failed > 0
+
+    def message(self) -> str:
+        if not self.n_failed:
+            return f"No clip of split {self.split!r} failed: all {self.n_clips} clips have embeddings."
+        per_video = "; ".join(f"{r.video} ({r.failed_clips} clips): {r.reason}" for r in self.videos.itertuples())
+        return (f"{self.n_failed} of {self.n_clips} clips of split {self.split!r} failed, from "
+                f"{len(self.videos)} video(s): {per_video}. Fix: {self.FIX}.")
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def __repr__(self) -> str:
+        return self.message()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if not self.n_failed:
+            return f"<p>{html.escape(self.message())}</p>"
+        items = "".join(f"<li><code>{html.escape(str(r.video))}</code> ({r.failed_clips} clips): "
+                        f"{html.escape(str(r.reason))}</li>" for r in self.videos.itertuples())
+        return ('<div class="admonition warning"><p class="admonition-title">Warning: failed clips</p>'
+                f"<p><b>{self.n_failed} of {self.n_clips} clips of split {html.escape(repr(self.split))} failed</b>, "
+                f"from {len(self.videos)} video(s):</p><ul>{items}</ul>"
+                f"<p>Fix: {html.escape(self.FIX)}.</p></div>")
+
+
+def extraction_failures(out_dir: str | os.PathLike = "processed", split: str = "train", *,
+                        index_path: str | os.PathLike | None = None) -> ExtractionFailures:
+    """The failed clips of a finished split, grouped by video, with each video's reason.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The ``out_dir`` of :func:`extract_split` (or its ``manifest.json``).
+    split : str
+    index_path : str or path-like, optional
+        The index the embeddings came from (default: the one in the manifest).
+
+    Returns
+    -------
+    ExtractionFailures
+    """
+    import pandas as pd
+
+    from .paths import display_path, resolve_path
+    from .manifest import read_manifest
+    from .store import load_embeddings
+
+    entry = (read_manifest(out_dir).get("splits") or {}).get(split) or {}
+    _, _, rows = load_embeddings(out_dir, split, index_path=index_path)
+    failed = entry.get("failed_clips") or []
+    recs = []
+    for f in failed:
+        r = int(f["row"])
+        path = rows.loc[r, "path"] if r in rows.index else "?"
+        video = rows.loc[r, "video"] if r in rows.index and "video" in rows.columns else os.path.basename(str(path))
+        recs.append({"video": str(video), "path": display_path(resolve_path(path)) if path != "?" else path,
+                     "reason": str(f.get("error") or "unreadable video")})
+    df = pd.DataFrame(recs, columns=["video", "path", "reason"])
+    if len(df):
+        videos = (df.groupby(["video", "path"], sort=False)
+                  .agg(failed_clips=("reason", "size"), reason=("reason", "first")).reset_index())
+    else:
+        videos = pd.DataFrame(columns=["video", "path", "failed_clips", "reason"])
+    return ExtractionFailures(split=split, n_clips=int(entry.get("n_clips", len(rows))), n_failed=len(failed),
+                              videos=videos)

@@ -37,7 +37,8 @@ from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NA
                           _parse_annotation, _parse_video_list, _problem)
 from .checks import check_int
 from .locate import _find_list_file, _scan_videos, remap_video_root
-from .paths import display_path, resolve_path
+from ._compat import rename_deprecated
+from .paths import demo_hint, display_path, resolve_path
 from .sampling import clip_windows
 
 __all__ = [
@@ -87,7 +88,7 @@ def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
                ) -> list[tuple[float, int] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
     import cv2
-    from tqdm import tqdm  # text bars: they read the same in a terminal, Jupyter and the book
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     results: list[tuple[float, int] | Exception] = [None] * len(paths)  # type: ignore[list-item]
 
@@ -160,12 +161,13 @@ def _overlap_fraction(starts: np.ndarray, ends: np.ndarray,
 
 
 def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike | None = None,
-                annotation_file: str | os.PathLike | None = None,
+                annotation_path: str | os.PathLike | None = None,
                 index_path: str | os.PathLike | None = None, *, clip_len: int = 32,
                 stride: int = 16, val_fraction: float = 0.15, seed: int = 0,
                 label_mode: str = "video", anomaly_threshold: float = 0.5,
                 count_frames: bool = False, on_missing: str = "raise",
-                num_workers: int = 8) -> pd.DataFrame:
+                probe_threads: int = 8, annotation_file: str | os.PathLike | None = None,
+                num_workers: int | None = None) -> pd.DataFrame:
     """Build the clip index of UCF-Crime from the dataset as downloaded.
 
     Videos are found by file name anywhere under ``dataset_root`` (any official layout:
@@ -186,7 +188,7 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
         relative in the index's ``path`` column.
     split_file : str or os.PathLike, optional
         ``Anomaly_Train.txt``; None searches ``dataset_root`` for it.
-    annotation_file : str or os.PathLike, optional
+    annotation_path : str or os.PathLike, optional
         ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt`` or, without the temporal
         intervals, ``Anomaly_Test.txt`` (recognised by its content; then ``anomaly_frac`` is
         empty). None searches ``dataset_root`` for the first, then the second.
@@ -211,8 +213,11 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
         ``"raise"``: raise :class:`IndexBuildError` listing all of it. ``"skip"``: leave
         those videos out and, with ``index_path``, list them in ``<index>.skipped.csv``
         (columns ``file, reason, kind, source``).
-    num_workers : int
+    probe_threads : int
         Threads probing the videos (0 or 1: in this thread).
+    annotation_file, num_workers
+        The names of ``annotation_path`` and ``probe_threads`` before ucf-nb 0.2: still
+        accepted, with a FutureWarning; when both names are given the new one wins.
 
     Returns
     -------
@@ -225,9 +230,14 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     IndexBuildError
         Bad input with ``on_missing="raise"``; its ``problems`` attribute lists all of it.
     """
+    renamed = rename_deprecated({"annotation_file": annotation_file, "num_workers": num_workers},
+                                {"annotation_file": "annotation_path", "num_workers": "probe_threads"},
+                                {"annotation_path": (annotation_path, None), "probe_threads": (probe_threads, 8)},
+                                where="build_index")
+    annotation_path, probe_threads = renamed["annotation_path"], renamed["probe_threads"]
     clip_len = check_int("clip_len", clip_len, 1)
     stride = check_int("stride", stride, 1)
-    num_workers = check_int("num_workers", num_workers, 0)
+    probe_threads = check_int("probe_threads", probe_threads, 0)
     seed = check_int("seed", seed, 0)
     if not 0 <= float(val_fraction) < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got val_fraction={val_fraction!r}")
@@ -247,11 +257,11 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
             "run `python -m ucf_nb.demo` and pass dataset_root='demo/UCF_Crime'")
     root_prefix = PurePosixPath(Path(root_str).as_posix())
 
-    split_path, ann_path = _list_files(root, split_file, annotation_file)
+    split_path, ann_path = _list_files(root, split_file, annotation_path)
     train_entries, test_entries, problems = _read_lists(split_path, ann_path, label_mode)
     chosen = _one_entry_per_video(test_entries, train_entries, problems)
     located = _locate(root, chosen, problems)
-    results = _probe_all([root / rel for _, _, rel in located], count_frames, num_workers)
+    results = _probe_all([root / rel for _, _, rel in located], count_frames, probe_threads)
     videos = _usable_videos(located, results, clip_len, problems)
 
     problem_frame = pd.DataFrame(problems, columns=["file", "reason", "kind", "source"])
@@ -276,7 +286,7 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
 
 
 def _list_files(root: Path, split_file: str | os.PathLike | None,
-                annotation_file: str | os.PathLike | None) -> tuple[Path, Path]:
+                annotation_path: str | os.PathLike | None) -> tuple[Path, Path]:
     """The training list and the test annotation (or list): as given, else found under ``root``."""
     if split_file is None:
         split_path = _find_list_file(root, (TRAIN_LIST_NAME,), "split_file")
@@ -288,15 +298,15 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
         if not split_path.is_file():
             raise FileNotFoundError(f"split_file {display_path(split_path)} not found: pass "
                                     f"the path of {TRAIN_LIST_NAME}")
-    if annotation_file is None:
-        ann_path = _find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_file")
+    if annotation_path is None:
+        ann_path = _find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_path")
         if ann_path is None:
             raise FileNotFoundError(f"{ANNOTATION_NAME} (or {TEST_LIST_NAME}) not found under "
-                                    f"{display_path(root)}: pass annotation_file= its path")
+                                    f"{display_path(root)}: pass annotation_path= its path")
     else:
-        ann_path = resolve_path(annotation_file)
+        ann_path = resolve_path(annotation_path)
         if not ann_path.is_file():
-            raise FileNotFoundError(f"annotation_file {display_path(ann_path)} not found: pass "
+            raise FileNotFoundError(f"annotation_path {display_path(ann_path)} not found: pass "
                                     f"the path of {ANNOTATION_NAME}")
     return split_path, ann_path
 
@@ -309,7 +319,7 @@ def _read_lists(split_path: Path, ann_path: Path, label_mode: str) -> tuple[list
         if label_mode == "temporal":
             raise ValueError(f"label_mode='temporal' needs frame intervals, but "
                              f"{display_path(ann_path)} is a plain list: pass "
-                             f"annotation_file={ANNOTATION_NAME!r} or use label_mode='video'")
+                             f"annotation_path={ANNOTATION_NAME!r} or use label_mode='video'")
     else:
         test_entries, more = _parse_annotation(ann_path)
     problems += more
@@ -470,7 +480,7 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     path = resolve_path(index_path)
     if not path.is_file():
         raise FileNotFoundError(f"{display_path(path)} not found: run "
-                                "notebooks/00_build_index.ipynb first")
+                                f"notebooks/00_build_index.ipynb first{demo_hint(path, 'index_path')}")
     df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
                      keep_default_na=True)
     absent = [c for c in INDEX_COLUMNS if c not in df.columns]
@@ -478,8 +488,19 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
         raise ValueError(f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
                          "(write one with notebooks/00_build_index.ipynb)")
     df.index = pd.RangeIndex(len(df))
+    df = derive_missing_columns(df)
     if video_root is not None:
         df = remap_video_root(df, video_root)
+    return df
+
+
+def derive_missing_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Add what an index with only :data:`INDEX_COLUMNS` (the prototype's 11 columns) lacks
+    and can be derived: ``video``, the file name of ``path`` (the key the probe, the temporal
+    annotation and the split-leak check use). Present columns are never changed."""
+    if "video" not in df.columns and "path" in df.columns:
+        df = df.copy()
+        df["video"] = [None if pd.isna(p) else str(p).replace("\\", "/").rsplit("/", 1)[-1] for p in df["path"]]
     return df
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .files import _read_json
-from .paths import display_path, resolve_path
+from .paths import demo_hint, display_path, resolve_path
 
 __all__ = ["read_manifest", "package_versions"]
 
@@ -122,7 +122,7 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
     path = _manifest_file(out_dir_or_manifest)
     if not path.exists():
         raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
-                                "(notebooks/02_extract.ipynb) first")
+                                f"(notebooks/02_extract.ipynb) first{demo_hint(path, 'out_dir', folder=True)}")
     return _read_json(path)
 
 

@@ -69,3 +69,25 @@ def display_path(path: str | os.PathLike, root: str | os.PathLike | None = None)
         return p.resolve().relative_to(base).as_posix()
     except ValueError:
         return str(p)
+
+
+DEMO_DIR = "demo"
+"""Where ``make demo`` writes the demo data and its run (``demo/processed``)."""
+
+
+def demo_hint(missing: str | os.PathLike, parameter: str, *, folder: bool = False) -> str:
+    """A sentence to append to a "not found" message when the demo has the file a default names.
+
+    A notebook run with its defaults (the real run's ``processed/...``) after ``make demo``
+    finds nothing there; the demo's copy is under ``demo/``. Returns ``""`` when there is no
+    such copy (or ``missing`` is absolute). With ``folder``, the parameter names the file's
+    folder (``out_dir``), not the file.
+    """
+    rel = Path(display_path(missing))
+    if rel.is_absolute() or (rel.parts and rel.parts[0] == DEMO_DIR):
+        return ""
+    candidate = resolve_path(Path(DEMO_DIR) / rel)
+    if not candidate.exists():
+        return ""
+    value = display_path(candidate.parent if folder else candidate)
+    return f" (after `make demo`, the demo's is {parameter}={value!r})"

@@ -21,6 +21,7 @@ from typing import Any
 
 from .annotations import SPLITS
 from .paths import display_path, project_root, resolve_path
+from .progress import text_progress
 
 __all__ = ["Step", "demo_parameters", "demo_extra_runs", "pipeline_steps", "run_notebooks", "run_with_extra_runs",
            "main_run_dir", "clean_notebook", "notebook_problems"]
@@ -63,7 +64,7 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     annotation = f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     encoder = dict(checkpoint=f"{demo}/encoder", T=8, pooling="mean", run_name="timesformer_T8_mean")
     return {
-        "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, num_workers=0),
+        "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, probe_threads=0),
         "01_index_checks": dict(index_path=index),
         "02_extract": dict(index_path=index, runs_dir=runs, **encoder, batch_size=8, num_workers=0,
                            device="cpu", precision="fp32"),
@@ -146,9 +147,21 @@ def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_
     if unknown:
         raise ValueError(f"-p {sorted(unknown)[0]}=...: no notebook in {display_path(notebooks_dir)} "
                          f"has a parameter of that name; see their `parameters` cells.")
+    # An old name kept for one release (00's num_workers, now probe_threads) reaches its notebook
+    # only when no notebook uses it as a current name: -p num_workers=N means DataLoader workers.
+    current = {nb: {k for k in names if k not in RENAMED_PARAMETERS.get(nb, {})} for nb, names in declared.items()}
+    in_use = set().union(*current.values())
+
+    def takes(nb: str, name: str) -> bool:
+        return name in current[nb] or (name in declared[nb] and name not in in_use)
+
     return [Step(s.notebook, s.name, {**s.parameters,
-                                      **{k: v for k, v in overrides.items() if k in declared[s.notebook]}})
+                                      **{k: v for k, v in overrides.items() if takes(s.notebook, k)}})
             for s in steps]
+
+
+# Notebook parameters renamed in ucf-nb 0.2 (old -> new); the notebooks accept the old names until 0.3.
+RENAMED_PARAMETERS = {"00_build_index": {"annotation_file": "annotation_path", "num_workers": "probe_threads"}}
 
 
 def _effective(step: Step, notebooks_dir: Path) -> dict[str, Any]:
@@ -249,6 +262,36 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     return problems
 
 
+def _kernel_manager_class():
+    """jupyter_client's kernel manager, set up for unattended runs that print nothing.
+
+    - ipykernel 7 warns "Kernel is running over TCP without encryption" because
+      jupyter_client provisions no CurveZMQ keys unless asked (``transport_encryption`` is
+      "disabled" by default): ask for them ("auto": when libzmq has CURVE and the kernelspec
+      declares it).
+    - ``shutdown_kernel`` sends SIGINT to the kernel's process group before its
+      shutdown_request (jupyter_client, for kernels stuck in a cell); when it lands while the
+      kernel is still handling a message, ipykernel logs "ERROR | KeyboardInterrupt caught in
+      kernel" after a run that succeeded. A run's kernel is idle when it is shut down, so the
+      shutdown here skips that interrupt; shutdown_request, then SIGTERM and SIGKILL, remain.
+    """
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class RunKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _transport_encryption_default(self) -> str:
+            return "auto" if zmq.has("curve") else "disabled"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return RunKernelManager
+
+
 def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool = False) -> Path:
     import nbformat
     import papermill
@@ -260,9 +303,11 @@ def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool 
     out = dest / f"{step.name}.ipynb"
     error = None
     try:
-        papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
-                                   kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
-                                   prepare_only=prepare_only, cwd=str(notebooks_dir))
+        kwargs = {} if prepare_only else {"kernel_manager_class": _kernel_manager_class()}
+        with text_progress():
+            papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
+                                       kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
+                                       prepare_only=prepare_only, cwd=str(notebooks_dir), **kwargs)
     except papermill.PapermillExecutionError as exc:
         error = exc
     nb = clean_notebook(nbformat.read(out, as_version=4))
@@ -289,11 +334,14 @@ def _retitle(nb, suffix: str) -> None:
 
 
 def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/executed", *,
-                  notebooks_dir: str | os.PathLike = "notebooks", log=print) -> list[Path]:
+                  notebooks_dir: str | os.PathLike = "notebooks", log=print,
+                  progress: bool = False) -> list[Path]:
     """Execute ``steps`` in order with papermill into ``dest`` and clean the executed copies.
 
-    Stops at the first notebook that raises, naming it, the failing cell and the executed
-    copy that shows the traceback.
+    Logs one line per notebook once it has run (``[2/6] 01_index_checks  3.1 s``); with
+    ``progress``, a text bar over the steps on stderr (gone when the run ends). Stops at the
+    first notebook that raises, naming it, the failing cell and the executed copy that shows
+    the traceback.
 
     Returns
     -------
@@ -302,11 +350,46 @@ def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/execute
     """
     notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    import sys
+    import time
+
+    from tqdm import tqdm
+
     done = []
-    for step in steps:
-        log(f"running {step.notebook}.ipynb -> {display_path(dest / step.name)}.ipynb")
-        done.append(_execute(step, notebooks_dir, dest))
+    width = max((len(s.name) for s in steps), default=0)
+    with tqdm(total=len(steps), desc="notebooks", unit="notebook", leave=False, disable=not progress,
+              file=sys.stderr) as bar:
+        for i, step in enumerate(steps, 1):
+            bar.set_postfix_str(step.name, refresh=True)
+            t0 = time.perf_counter()
+            done.append(_execute(step, notebooks_dir, dest))
+            line = f"[{i}/{len(steps)}] {step.name:<{width}}  {time.perf_counter() - t0:5.1f} s"
+            if progress and log is print:
+                bar.write(line)
+            else:
+                log(line)
+            bar.update()
     return done
+
+
+PREPARED_DIR = "build/prepared"  # git-ignored: notebooks with parameters injected, for Jupyter
+
+
+def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_DIR, *,
+                      notebooks_dir: str | os.PathLike = "notebooks") -> list[Path]:
+    """Write each step's notebook with its parameters injected (papermill ``prepare_only``).
+
+    Nothing is executed: the copies in ``dest`` are for opening in Jupyter (``jupyter lab``)
+    and running top to bottom there; every path in them resolves against the project root.
+    ``dest`` is emptied first. Returns the prepared notebooks, in run order.
+    """
+    import shutil
+
+    notebooks_dir, dest = resolve_path(notebooks_dir), resolve_path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    return [_execute(step, notebooks_dir, dest, prepare_only=True) for step in steps]
 
 
 def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "notebooks") -> str:
@@ -323,17 +406,18 @@ def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "note
 
 def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
                         extra_runs: Sequence[Mapping[str, Any]] = (),
-                        notebooks_dir: str | os.PathLike = "notebooks", log=print) -> list[Path]:
+                        notebooks_dir: str | os.PathLike = "notebooks", log=print,
+                        progress: bool = False) -> list[Path]:
     """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
     :func:`ucf_nb.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
     from .runs import run_encoder
 
     cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))
-    executed = run_notebooks(steps[:cut], dest, notebooks_dir=notebooks_dir, log=log)
+    executed = run_notebooks(steps[:cut], dest, notebooks_dir=notebooks_dir, log=log, progress=progress)
     for kwargs in extra_runs:
         log(f"extra run: {kwargs['checkpoint']}")
         out = run_encoder(**kwargs, progress=False)
         log(f"extra run: {kwargs['checkpoint']} -> {out}")
     if cut < len(steps):
-        executed += run_notebooks(steps[cut:], dest, notebooks_dir=notebooks_dir, log=log)
+        executed += run_notebooks(steps[cut:], dest, notebooks_dir=notebooks_dir, log=log, progress=progress)
     return executed

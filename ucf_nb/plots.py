@@ -20,6 +20,11 @@ def _split_order(df) -> list[str]:
     return [s for s in SPLITS if s in present] + [s for s in present if s not in SPLITS]
 
 
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend to the right of the axes, where it can cover no bar and no label."""
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
+
+
 def plot_clips_per_split(df):
     """Bars of clips per split, normal (y=0) beside anomalous (y=1), counts on the bars.
 
@@ -44,8 +49,8 @@ def plot_clips_per_split(df):
     ax.set_xticks(x, splits)
     ax.set_ylabel("clips")
     ax.set_title("Clips per split and class")
-    ax.margins(y=0.3)
-    ax.legend(frameon=False, ncol=2, loc="upper left")
+    ax.margins(y=0.15)
+    _legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -71,14 +76,15 @@ def plot_clips_per_category(df):
         left += table[split].to_numpy()
     ax.set_xlabel("clips")
     ax.set_title("Clips per category")
-    ax.legend(frameon=False, loc="lower right")
+    _legend_outside(ax)
     fig.tight_layout()
     return fig
 
 
 def plot_video_lengths(df):
-    """Histogram of video lengths in seconds (``n_frames / fps``), one outline per split,
-    on log-spaced bins (UCF-Crime spans seconds to an hour).
+    """Histogram of video lengths in seconds (``n_frames / fps``), one filled panel per split
+    on a shared axis, log-spaced bins when lengths span more than 10x (UCF-Crime: seconds to
+    an hour).
 
     Parameters
     ----------
@@ -90,25 +96,31 @@ def plot_video_lengths(df):
 
     videos = df.drop_duplicates("path")
     seconds = (videos["n_frames"] / videos["fps"]).to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    splits = _split_order(videos)
+    fig, axes = plt.subplots(len(splits), 1, figsize=(6, 1.0 + 1.2 * len(splits)), sharex=True,
+                             squeeze=False)
+    axes = axes[:, 0]
     lo, hi = float(np.nanmin(seconds)), float(np.nanmax(seconds))
     log = lo > 0 and hi / lo > 10
     if log:
         bins = np.geomspace(lo * 0.95, hi * 1.05, 30)
     else:
         bins = np.linspace(lo * 0.95, hi * 1.05 if hi > lo else lo * 1.05 + 1, 30)
-    for split in _split_order(videos):
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (ax, split) in enumerate(zip(axes, splits)):
         sel = videos["split"].astype(str).to_numpy() == split
-        ax.hist(seconds[sel], bins=bins, histtype="step", linewidth=1.6,
-                label=f"{split} ({int(sel.sum())} videos)")
-    if log:
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("video length (s)" + (", log scale" if log else ""))
-    ax.set_ylabel("videos")
-    ax.set_title("Video lengths")
-    ax.legend(frameon=False)
+        ax.hist(seconds[sel], bins=bins, color=colors[i % len(colors)], alpha=0.85,
+                edgecolor="white", linewidth=0.5)
+        ax.set_ylabel("videos")
+        ax.text(0.99, 0.9, f"{split}: {int(sel.sum())} videos", transform=ax.transAxes,
+                ha="right", va="top", fontsize=9)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
+        ax.margins(y=0.35)
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[-1].set_xlabel("video length (s)" + (", log scale" if log else ""))
+    axes[0].set_title("Video lengths")
     fig.tight_layout()
     return fig
 
@@ -265,7 +277,7 @@ def plot_per_category_auc(metrics):
     ax.set_xlabel("ROC AUC (category's clips against normal clips)")
     ax.set_title("Clip ROC AUC per anomaly category")
     if splits:
-        ax.legend(frameon=False, fontsize=8, loc="lower right")
+        _legend_outside(ax, fontsize=8)
     else:
         ax.text(0.5, 0.5, "no per-category AUC", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()

@@ -9,6 +9,7 @@ Command line (the Makefile calls these)::
 
     python -m ucf_nb.report run [--demo DIR] [-p NAME=VALUE ...]   # execute, write book/intro.md
     python -m ucf_nb.report build                                  # jupyter-book build, offline
+    python -m ucf_nb.report extract --num-shards N [...]           # SLURM / local tasks (ucf_nb.launch)
 
 (the golden and smoke runs of the tests: ``tests/golden_tools.py``). The intro page is
 :func:`write_intro`, a pure function of the run's manifest and probe metrics; everything else
@@ -23,14 +24,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .annotations import SPLITS
 from .paths import display_path, resolve_path
-from .pipeline import Step, _apply_overrides, _effective, demo_extra_runs, demo_parameters, main_run_dir, \
-    notebook_problems, pipeline_steps, run_with_extra_runs
+from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_extra_runs, demo_parameters, \
+    main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_with_extra_runs
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
@@ -111,6 +113,17 @@ def _scalar_settings(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _setting(value: Any) -> str:
+    """A setting as written: floats in their shortest form (0.01, 1e-04), lists comma-joined."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_setting(v) for v in value)
+    if isinstance(value, float) and value == value:
+        return f"{value:g}"
+    if isinstance(value, str) and ("/" in value or "." in value):
+        return f"`{value}`"  # paths and file names: code, never broken by the table
+    return _fmt(value)
+
+
 def _split_devices(info: Mapping[str, Any]) -> str | None:
     devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
     return ", ".join(dict.fromkeys(devices)) or None
@@ -168,7 +181,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         ("Index SHA-256", code(_get(m, "index.sha256"))),
         ("Index parameters", index_parameters or None),
         ("Encoder checkpoint", code(model.get("checkpoint"))),
-        ("Encoder revision", model.get("revision") or "none (a local folder)"),
+        ("Encoder revision", code(model.get("revision")) or "none (a local folder)"),
         ("Model type", model.get("model_type")),
         ("Embedding dimension", m.get("embedding_dim")),
         ("Pooling", m.get("pooling")),
@@ -188,6 +201,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     parts += ["## Extraction", ""]
     parts += [_table(rows, ("Split", "Clips", "Embedded", "Failed", "Device", "Time (s)", "Clips/s")) if rows
               else "No split has been extracted.", ""]
+    parts += _failed_clips_warning(splits)
 
     parts += ["## Probe", ""]
     if metrics:
@@ -195,14 +209,15 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         rows = [(label, *[_fmt(h.get(key)) for _, h in heads]) for key, label in _HEADLINE
                 if any(key in h for _, h in heads)]
         parts += [_table(rows, ("Metric", *[name for name, _ in heads])), ""]
+        parts += _probe_left_out(metrics.get("counts") or {})
         if any(k in h for _, h in heads for k in ("frame_auc_test_field", "frame_auc_test")):
             parts += [PROTOCOL_NOTE, ""]
         if metrics_mil:
             parts += [MIL_NOTE, ""]
         for name, h in heads:
-            settings = _scalar_settings(h)
+            settings = [(f"`{k}`", _setting(v)) for k, v in _scalar_settings(h).items() if v is not None]
             if settings:
-                parts += [f"{name} settings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", ""]
+                parts += [f"How the {name.lower()} was fitted:", "", _table(settings, ("Setting", "Value")), ""]
     else:
         parts += ["The probe has not run (no `probe/metrics.json`).", ""]
 
@@ -210,6 +225,25 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     if versions:
         parts += ["## Software", "", _table(list(versions.items()), ("Package", "Version")), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _failed_clips_warning(splits: Mapping[str, Any]) -> list[str]:
+    """A warning block when some split has failed (NaN) clips, else nothing."""
+    bad = [(s, e) for s, e in splits.items() if e and int(e.get("n_failed") or 0) > 0]
+    if not bad:
+        return []
+    each = "; ".join(f"{s}: {e['n_failed']} of {e.get('n_clips')} clips" for s, e in bad)
+    return ["```{warning}", f"Some clips could not be embedded ({each}). They are NaN rows, left out of "
+            "the probe and its metrics; notebook 02 of each split lists the videos and why.", "```", ""]
+
+
+def _probe_left_out(counts: Mapping[str, Any]) -> list[str]:
+    """One sentence: per split, how many clips the probe left out (failed, NaN rows)."""
+    have = [(s, c) for s, c in counts.items() if isinstance(c, Mapping) and "n_failed" in c]
+    if not have:
+        return []
+    each = ", ".join(f"{s} {int(c['n_failed'])} of {int(c.get('n_clips', 0))}" for s, c in have)
+    return [f"Clips left out of the probe because their embedding failed (NaN rows): {each}.", ""]
 
 
 def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, demo: bool = False,
@@ -242,7 +276,7 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
 def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
                notebooks_dir: str | os.PathLike = "notebooks", demo: bool = False, log=print,
-               extra_runs: Sequence[Mapping[str, Any]] = ()) -> Path:
+               progress: bool = False, extra_runs: Sequence[Mapping[str, Any]] = ()) -> Path:
     """Execute a run into ``book_dir/executed`` (emptied first) and write ``book_dir/intro.md``.
 
     ``extra_runs``: other encoders extracted and probed before ``04_compare`` (see
@@ -256,7 +290,8 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
     dest = book_dir / "executed"
     if dest.exists():
         shutil.rmtree(dest)
-    executed = run_with_extra_runs(steps, dest, extra_runs=extra_runs, notebooks_dir=notebooks_dir, log=log)
+    executed = run_with_extra_runs(steps, dest, extra_runs=extra_runs, notebooks_dir=notebooks_dir, log=log,
+                                   progress=progress)
     for path in executed:
         for msg in notebook_problems(nbformat.read(path, as_version=4)):
             log(f"warning: {display_path(path)}: {msg}")
@@ -276,13 +311,15 @@ def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> 
             raise FileNotFoundError(f"{display_path(book_dir / needed)} not found: run "
                                     f"`python -m ucf_nb.report run` first.")
     exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
+    t0 = time.perf_counter()
     proc = subprocess.run([exe, "build", str(book_dir), "--all", "-W", "--builder", "html"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build {display_path(book_dir)} failed (a warning fails "
                            f"the build):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     if not quiet:
-        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning")
+        print(f"jupyter-book build {display_path(book_dir)} --all -W: no warning "
+              f"({time.perf_counter() - t0:.1f} s)")
     index = book_dir / "_build" / "html" / "index.html"
     if not index.is_file():
         raise RuntimeError(f"jupyter-book finished but {display_path(index)} is missing.")
@@ -302,20 +339,38 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _run(args) -> int:
+def _cli_steps(args, *, fresh_demo: bool) -> list[Step]:
+    """The run's steps from ``--demo`` and ``-p``; ``fresh_demo`` empties the demo's out_dir."""
     notebooks_dir = resolve_path(args.notebooks)
     if args.demo is not None:
         params = demo_parameters(args.demo)
         out_dir = resolve_path(params["02_extract"]["index_path"]).parent  # the index and the runs
-        if out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
-            print(f"demo: removing the previous run's {display_path(out_dir)}")
+        if fresh_demo and out_dir.exists():  # a demo run starts from nothing: its outputs are regenerated
             shutil.rmtree(out_dir)
-        steps, extra = pipeline_steps(params), demo_extra_runs(args.demo)
+        steps = pipeline_steps(params)
     else:
-        steps, extra = pipeline_steps(), []
-    steps = _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+        steps = pipeline_steps()
+    return _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+
+
+def _prepare(args) -> int:
+    steps = _cli_steps(args, fresh_demo=False)
+    files = prepare_notebooks(steps, args.dest, notebooks_dir=args.notebooks)
+    which = f"the demo's parameters ({display_path(resolve_path(args.demo))})" if args.demo else "their defaults"
+    print(f"{len(files)} notebooks prepared with {which} in {display_path(resolve_path(args.dest))}; "
+          f"open them, from the project root, with:\n    jupyter lab {display_path(files[0])}")
+    if args.demo is not None and not resolve_path(demo_parameters(args.demo)["01_index_checks"]["index_path"]).is_file():
+        print(f"(run `make demo` first: the demo's outputs are not in {display_path(resolve_path(args.demo))} yet; "
+              f"or run the prepared notebooks in order, 00 first)")
+    return 0
+
+
+def _run(args) -> int:
+    notebooks_dir = resolve_path(args.notebooks)
+    steps = _cli_steps(args, fresh_demo=True)
+    extra = demo_extra_runs(args.demo) if args.demo is not None else []
     intro = run_report(steps, args.book, notebooks_dir=notebooks_dir, demo=args.demo is not None,
-                       extra_runs=extra)
+                       progress=True, extra_runs=extra)
     print(f"intro page: {display_path(intro)}")
     return 0
 
@@ -330,12 +385,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--book", default="book", help="the book's folder")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                    help="set a notebook parameter in every notebook that has it (repeatable)")
+    q = sub.add_parser("prepare", help=f"write the notebooks with parameters injected into {PREPARED_DIR}, "
+                                        "to open in Jupyter")
+    q.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
+    q.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
+    q.add_argument("--dest", default=PREPARED_DIR, help="folder for the prepared notebooks (emptied)")
+    q.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
+    from . import launch  # submitit itself is imported only when a run is submitted
+
+    x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.launch)")
+    x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
+                   help="start from the demo run's 02_extract parameters (data and encoder under DIR)")
+    launch.add_cli_arguments(x)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "extract":
+            params = dict(demo_parameters(args.demo)["02_extract"]) if args.demo is not None else {}
+            return launch.run_cli(args, {**params, **_parse_overrides(args.param)})
+        if args.command == "prepare":
+            return _prepare(args)
         index = build_book(args.book)
         print(f"book: {index}")
         return 0

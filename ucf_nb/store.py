@@ -130,6 +130,15 @@ def shard_bounds(videos: Sequence[Any] | np.ndarray, num_shards: int) -> np.ndar
 
 # ------------------------------------------------------------------------------ the store
 
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of ``fd``: the one seam every array write of the
+    store goes through (an ``OSError`` such as ENOSPC surfaces here)."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
 @dataclass
 class ShardWriter:
     """Writes one shard's embeddings of one split; made by :meth:`EmbeddingStore.open_shard`.
@@ -215,9 +224,9 @@ class ShardWriter:
         row_bytes = self.embedding_dim * 2
         with open(self.folder / "emb.npy", "r+b") as f_emb, open(self.folder / "n_real.npy", "r+b") as f_nr:
             for p, e in zip(pos[ok], emb if n_ok else []):
-                os.pwrite(f_emb.fileno(), np.ascontiguousarray(e).tobytes(), self._off["emb"] + int(p) * row_bytes)
+                _write_at(f_emb.fileno(), np.ascontiguousarray(e).tobytes(), self._off["emb"] + int(p) * row_bytes)
             for p, k in zip(pos, n_real):
-                os.pwrite(f_nr.fileno(), np.int16(min(int(k), 32767)).tobytes(), self._off["n_real"] + int(p) * 2)
+                _write_at(f_nr.fileno(), np.int16(min(int(k), 32767)).tobytes(), self._off["n_real"] + int(p) * 2)
         if not ok.all():
             with open(self.folder / "errors.jsonl", "a") as f:
                 for r, bad, msg in zip(rows, ~ok, errors if errors is not None else [None] * len(rows)):
@@ -247,7 +256,7 @@ class ShardWriter:
         with open(self.folder / "status.npy", "r+b") as f_st:
             for pos, codes in self._unmarked:
                 for p, code in zip(pos, codes):
-                    os.pwrite(f_st.fileno(), bytes([int(code)]), self._off["status"] + int(p))
+                    _write_at(f_st.fileno(), bytes([int(code)]), self._off["status"] + int(p))
             os.fdatasync(f_st.fileno())
         self._unmarked.clear()
         self._last_commit = time.monotonic()
@@ -530,8 +539,8 @@ class EmbeddingStore:
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
                 shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
-                               "host": s.get("host"), "device": s.get("device"),
-                               **{key: s[key] for key in RUNTIME_KEYS if key in s}})
+                               "n_embedded": int(s.get("n_embedded", 0)), "host": s.get("host"),
+                               "device": s.get("device"), **{key: s[key] for key in RUNTIME_KEYS if key in s}})
             out.flush()
             os.fsync(out.fileno())
         for k, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
@@ -631,22 +640,24 @@ def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
 def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 8192) -> pd.DataFrame:
     """Sanity statistics of an (N, D) embedding array, computed chunk by chunk.
 
-    Returns a one-row DataFrame: ``n_clips``, ``n_failed`` (all-NaN rows), ``all_finite``
-    (over the other rows), ``mean``, ``std``, ``min``, ``max`` (over finite values) and, when
+    Returns a one-row DataFrame: ``n_clips`` (rows), ``n_embedded`` (rows that are not
+    failed), ``n_failed`` (all-NaN rows: clips whose video could not be read), ``n_finite``
+    (rows whose every value is finite), ``all_finite`` (every row finite: False as soon as
+    one clip failed), ``mean``, ``std``, ``min``, ``max`` (over the finite values) and, when
     ``y`` is given, one ``n_y=<label>`` column per label.
     """
     X = np.asarray(X) if not isinstance(X, np.memmap) else X
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (N, D), got shape {X.shape}")
     n, s, ss, cnt = X.shape[0], 0.0, 0.0, 0
-    lo, hi, failed, finite = np.inf, -np.inf, 0, True
+    lo, hi, failed, n_finite = np.inf, -np.inf, 0, 0
     for a in range(0, n, chunk):
         block = np.asarray(X[a:a + chunk], dtype=np.float32)
         nan_rows = np.isnan(block).all(axis=1) if block.shape[1] else np.zeros(len(block), bool)
         failed += int(nan_rows.sum())
+        n_finite += int(np.isfinite(block).all(axis=1).sum())
         good = block[~nan_rows]
         fin = np.isfinite(good)
-        finite &= bool(fin.all())
         v = good[fin].astype(np.float64)
         if v.size:
             s += float(v.sum())
@@ -655,7 +666,8 @@ def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 819
             lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
     mean = s / cnt if cnt else float("nan")
     std = float(np.sqrt(max(ss / cnt - mean * mean, 0.0))) if cnt else float("nan")
-    out: dict[str, Any] = {"n_clips": n, "n_failed": failed, "all_finite": finite, "mean": mean, "std": std,
+    out: dict[str, Any] = {"n_clips": n, "n_embedded": n - failed, "n_failed": failed, "n_finite": n_finite,
+                           "all_finite": bool(n_finite == n), "mean": mean, "std": std,
                            "min": lo if cnt else float("nan"), "max": hi if cnt else float("nan")}
     if y is not None:
         labels, counts = np.unique(np.asarray(y), return_counts=True)

@@ -13,15 +13,19 @@ frame that was asked for (otherwise the reader decodes forward from the start).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
+import tempfile
+import threading
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
-           "open_video"]
+           "open_video", "captured_stderr"]
 
 _COLORS = ("bgr", "rgb")
 
@@ -83,13 +87,92 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
                          "to point at the folder that holds the dataset")
     if p.is_dir():
         raise VideoError(p, "the path is a folder, not a video file")
-    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
-    if not cap.isOpened():
+    with captured_stderr() as log:  # FFmpeg/OpenCV print to fd 2: keep it for the reason
+        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
+        opened = cap.isOpened()
+    if not opened:
         cap.release()
+        said = log_summary(log)
         raise VideoError(p, "OpenCV/FFmpeg could not open it (not a video, truncated before "
-                         "its header or index, or an unsupported codec)",
-                         "re-download or re-encode the file, or run with on_error='skip'")
+                         "its header or index, or an unsupported codec"
+                         + (f"; FFmpeg/OpenCV said: {said}" if said else "") + ")",
+                         "re-download or re-encode the file, or extract with on_error='skip' to "
+                         "record its clips as failed and go on")
     return cap
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Send this process's file descriptor 2 (where FFmpeg and OpenCV write their log lines,
+    below Python) to a temporary file while the block runs.
+
+    Yields a list that holds the captured text once the block has ended. Python's own
+    ``sys.stderr`` is flushed first so nothing of it is lost. Nested uses are fine; uses in
+    several threads take turns (file descriptor 2 belongs to the whole process).
+    """
+    with _STDERR_LOCK:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        with _fd2_to_tempfile() as out:
+            yield out
+
+
+# fd 2 is process-wide: captures in different threads must not interleave (re-entrant for nesting)
+_STDERR_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _fd2_to_tempfile() -> Iterator[list[str]]:
+    out: list[str] = []
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield out
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                out.append(tmp.read(1 << 16).decode("utf-8", errors="replace"))
+    finally:
+        os.close(saved)
+
+
+class _Fd2Sink:
+    """One temporary file that FFmpeg's per-frame log lines go to: :meth:`call` points fd 2
+    at it around a single decoder call (a few microseconds, against a frame's decode time),
+    so that nothing else the process prints meanwhile (a progress bar) is swallowed."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryFile()
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        with _STDERR_LOCK:
+            saved = os.dup(2)
+            os.dup2(self._tmp.fileno(), 2)
+            try:
+                return fn(*args)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+
+    def close(self) -> None:
+        self._tmp.close()
+
+
+def log_summary(log: list[str], limit: int = 300) -> str:
+    """The distinct lines of a :func:`captured_stderr` capture, ``"; "``-joined, shortened."""
+    import re
+
+    lines: list[str] = []
+    for line in "".join(log).splitlines():
+        # drop what changes from run to run: FFmpeg's context addresses, OpenCV's timestamps
+        line = re.sub(r"\s*@\s*0x[0-9a-fA-F]+", "", line)
+        line = re.sub(r"\[\s*(\w+):\d+@[\d.]+\]", r"[\1]", line).strip()
+        if line and line not in lines:
+            lines.append(line)
+    text = "; ".join(lines)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def probe_video(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
@@ -161,11 +244,12 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     if len(wanted) == 0:
         return
     cap = open_video(path, decode_threads=decode_threads)
+    sink = _Fd2Sink()  # FFmpeg's complaints about a damaged stream never reach the user's screen
     try:
         first = int(wanted[0])
         k = 0
         if seek and first > 0:
-            if _seek(cap, first):
+            if sink.call(_seek, cap, first):
                 k = first
                 state.seeked = True
             else:  # the decoder did not land on the frame asked for: start over
@@ -176,10 +260,10 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
         last = int(wanted[-1])
         j = 0
         while k <= last:
-            if not cap.grab():
+            if not sink.call(cap.grab):
                 break
             if k == wanted[j]:
-                ok, frame = cap.retrieve()
+                ok, frame = sink.call(cap.retrieve)
                 if not ok or frame is None:
                     break  # a frame that decodes but cannot be converted ends the video
                 if color == "rgb":
@@ -202,6 +286,7 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     finally:
         if cap is not None:
             cap.release()
+        sink.close()
 
 
 def _wanted_array(frames: Iterable[int] | None, path) -> np.ndarray | None:
@@ -265,10 +350,11 @@ def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[
     import cv2
 
     cap = open_video(path, decode_threads=decode_threads)
+    sink = _Fd2Sink()
     try:
         k = 0
         while True:
-            ok, frame = cap.read()
+            ok, frame = sink.call(cap.read)
             if not ok or frame is None:
                 return
             if color == "rgb":
@@ -277,6 +363,7 @@ def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[
             k += 1
     finally:
         cap.release()
+        sink.close()
 
 
 def read_frame(path: str | os.PathLike, frame: int, *, color: str = "rgb",

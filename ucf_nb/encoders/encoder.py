@@ -112,6 +112,33 @@ def _weights_sha256(folder: Path) -> str | None:
     return h.hexdigest()
 
 
+def check_pickled_weights(folder: Path) -> None:
+    """Read every ``.bin`` weight file of a local checkpoint that has no safetensors file
+    through torch's ``weights_only`` loader, which only rebuilds tensors and plain
+    containers and refuses anything else: a pickle that would run code stops here with
+    :class:`EncoderLoadError`, before ``from_pretrained`` sees the file. (``trust_remote_code``
+    stays off as well: no Python file of a checkpoint is ever imported.)"""
+    import pickle
+
+    if any(p.name.endswith(".safetensors") for p in folder.iterdir()):
+        return  # from_pretrained prefers safetensors: the .bin files are not read
+    for path in sorted(folder.glob("*.bin")):
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except pickle.UnpicklingError as exc:
+            raise EncoderLoadError(_refused_pickle_message(str(path), exc)) from None
+
+
+def _refused_pickle_message(what: str, exc: BaseException) -> str:
+    import re
+
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    return (f"checkpoint {what!r} was refused: its .bin weights are a pickle that holds more than tensors "
+            f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; get the checkpoint as "
+            "safetensors (model.safetensors), or re-save it with save_pretrained where you trust its source, "
+            "never load it with weights_only=False")
+
+
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     """Silence transformers' progress bars and info/warning chatter, then restore them."""
@@ -409,9 +436,15 @@ def _read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
 def _load_model(adapter: EncoderAdapter, checkpoint: str, source: str, config: Any, folder: Path | None,
                 kwargs: dict[str, Any]) -> torch.nn.Module:
     """The family's ``from_pretrained``, quietly; a missing or broken weight file is an EncoderLoadError."""
+    import pickle
+
+    if folder is not None:
+        check_pickled_weights(folder)
     try:
         with _quiet_transformers():
             return adapter.load_model(source, config, **kwargs)
+    except pickle.UnpicklingError as exc:  # a hub .bin that is more than tensors
+        raise EncoderLoadError(_refused_pickle_message(checkpoint, exc)) from None
     except OSError as exc:
         raise _load_error(checkpoint, folder, exc) from exc
 
