@@ -32,7 +32,7 @@ from typing import Any
 from .annotations import SPLITS
 from .paths import display_path, resolve_path
 from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_extra_runs, demo_parameters, \
-    main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_with_extra_runs
+    main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_notebooks, run_with_extra_runs
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
