@@ -340,7 +340,7 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
 
 
 def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_path):
-    from ucf_nb.metrics import frame_metrics
+    from ucf_nb.field import frame_metrics
     from ucf_nb.annotations import read_temporal_annotation
 
     out, ann, df = _write_store(tmp_path)

@@ -4,7 +4,8 @@ Data flows one way, one module (room) per step::
 
     dataset tree ──► index ──► clip stream ──► encoder ──► store ──► probe ──► book
     annotations       index     sampling        encoders/   store     metrics   pipeline
-    locate            validate  video           (one        manifest  probe     report
+    locate            validate  video           (one        manifest  field     report
+                                                                      probe
                                 preprocess       adapter              plots
                                 dataset          per family)
                                           extract (index rows -> stream -> encoder -> store)
@@ -25,7 +26,8 @@ Data flows one way, one module (room) per step::
                    (submitit, the optional ``cluster`` extra: the only module importing it)
 - ``store``        per-split embedding arrays, shard writers, resume state
 - ``manifest``     what was extracted, how and from what; the settings fingerprint
-- ``metrics``      clip, video, per-category and frame-level AUCs, the field's protocol (pure)
+- ``metrics``      clip, video, per-category and frame-level AUCs (pure)
+- ``field``        the field's frame protocol: 16-frame blocks, bootstrap CIs, false-alarm rate
 - ``probe``        fit_probe (linear probe) and run_probe (either head: metrics.json + scores)
 - ``mil``          fit_mil: the weakly supervised MIL ranking head (Sultani et al. 2018)
 - ``export``       export_features: per-video block features, lists and frame labels for the
@@ -54,7 +56,7 @@ __version__ = "0.1.0"
 # the modules whose __all__ make up the public face, in data-flow order
 PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
                   "dataset", "encoders", "extract", "shardlock", "workers", "launch", "store", "manifest", "metrics",
-                  "probe", "mil", "export",
+                  "field", "probe", "mil", "export",
                   "plots",
                   "pipeline", "report")
 
