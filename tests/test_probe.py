@@ -10,7 +10,8 @@ import pytest
 from ucf_nb.annotations import VideoAnnotation
 from ucf_nb.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores, per_category_auc,
                             video_auc)
-from ucf_nb.probe import fit_probe, run_probe
+from ucf_nb.linear import fit_probe
+from ucf_nb.probe import run_probe
 
 
 def _pairs_auc(pos, neg):

@@ -5,6 +5,7 @@ Data flows one way, one module (room) per step::
     dataset tree ──► index ──► clip stream ──► encoder ──► store ──► probe ──► book
     annotations       index     sampling        encoders/   store     metrics   pipeline
     locate            validate  video           (one        manifest  field     report
+                                                                      linear, mil
                                                                       probe
                                 preprocess       adapter              plots
                                 dataset          per family)
@@ -28,7 +29,8 @@ Data flows one way, one module (room) per step::
 - ``manifest``     what was extracted, how and from what; the settings fingerprint
 - ``metrics``      clip, video, per-category and frame-level AUCs (pure)
 - ``field``        the field's frame protocol: 16-frame blocks, bootstrap CIs, false-alarm rate
-- ``probe``        fit_probe (linear probe) and run_probe (either head: metrics.json + scores)
+- ``linear``       fit_probe: the linear probe (standardised, class-balanced logistic regression)
+- ``probe``        run_probe (either head: metrics.json + scores), the tables comparing heads
 - ``mil``          fit_mil: the weakly supervised MIL ranking head (Sultani et al. 2018)
 - ``export``       export_features: per-video block features, lists and frame labels for the
                    field's training code
@@ -56,7 +58,7 @@ __version__ = "0.1.0"
 # the modules whose __all__ make up the public face, in data-flow order
 PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
                   "dataset", "encoders", "extract", "shardlock", "workers", "launch", "store", "manifest", "metrics",
-                  "field", "probe", "mil", "export",
+                  "field", "linear", "probe", "mil", "export",
                   "plots",
                   "pipeline", "report")
 
