@@ -21,6 +21,7 @@ Data flows one way, one module (room) per step::
 - ``dataset``      ClipDataset (the prototype's reference) and VideoClipStream (per video)
 - ``encoders``     load_encoder / Encoder over one registered adapter per model family
 - ``extract``      extract_split: one split of the index embedded into the store, resumable
+- ``failures``     extraction_failures: the failed clips of a finished split, by video, with the fix
 - ``shardlock``    ShardBusyError: one run per shard, a lock file with owner and heartbeat
 - ``workers``      ExtractStalledError: DataLoader workers safe after OpenCV use, and their watchdog
 - ``launch``       submit_extraction: each shard a SLURM array task or a local process
@@ -57,8 +58,8 @@ __version__ = "0.1.0"
 
 # the modules whose __all__ make up the public face, in data-flow order
 PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
-                  "dataset", "encoders", "extract", "shardlock", "workers", "launch", "store", "manifest", "metrics",
-                  "field", "linear", "probe", "mil", "export",
+                  "dataset", "encoders", "extract", "failures", "shardlock", "workers", "launch", "store",
+                  "manifest", "metrics", "field", "linear", "probe", "mil", "export",
                   "plots",
                   "pipeline", "report")
 
