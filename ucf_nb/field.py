@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .metrics import FRAME_KEYS, _examples, _frame_axis, _frame_ground_truth, annotation_coverage
+from .metrics import FRAME_KEYS, _examples, _labelled_frame_axis, annotation_coverage
 
 __all__ = [
     "FIELD_BLOCK",
@@ -123,15 +123,7 @@ def frame_table(scored: pd.DataFrame, intervals: Mapping[str, Any], *, conventio
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got convention={convention!r}")
-    if not isinstance(intervals, Mapping):
-        raise TypeError(f"intervals must be a mapping video name -> [(start, end_exclusive), ...], "
-                        f"got {type(intervals).__name__}")
-    ax = _frame_axis(scored)
-    absent = [v for v in ax.videos if v not in intervals]
-    if absent:
-        raise ValueError(f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
-                         "pass the temporal annotation of every test video")
-    labels, anomalous = _frame_ground_truth(ax, intervals)
+    ax, labels, anomalous = _labelled_frame_axis(scored, intervals)
     n_all = np.diff(ax.offsets)
     video = np.repeat(np.arange(len(ax.videos), dtype=np.int64), n_all)
     frame = np.arange(int(ax.offsets[-1]), dtype=np.int64) - ax.offsets[video]

@@ -311,6 +311,22 @@ def _frame_ground_truth(ax: _FrameAxis, intervals: Mapping[str, Any]) -> tuple[n
     return labels, anomalous
 
 
+def _labelled_frame_axis(scored: pd.DataFrame, intervals: Mapping[str, Any]
+                         ) -> tuple[_FrameAxis, np.ndarray, np.ndarray]:
+    """The frame axis of ``scored`` with its ground truth (see :func:`_frame_ground_truth`);
+    ``intervals`` checked to be a mapping holding every scored video."""
+    if not isinstance(intervals, Mapping):
+        raise TypeError(f"intervals must be a mapping video name -> [(start, end_exclusive), ...], "
+                        f"got {type(intervals).__name__}")
+    ax = _frame_axis(scored)
+    absent = [v for v in ax.videos if v not in intervals]
+    if absent:
+        raise ValueError(f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
+                         "pass the temporal annotation of every test video")
+    labels, anomalous = _frame_ground_truth(ax, intervals)
+    return ax, labels, anomalous
+
+
 def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
                     anomalous_only: bool = False, return_details: bool = False
                     ) -> float | None | tuple[float | None, dict[str, Any]]:
@@ -337,15 +353,7 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
     float or None
         None when the frames hold a single class.
     """
-    if not isinstance(intervals, Mapping):
-        raise TypeError(f"intervals must be a mapping video name -> [(start, end_exclusive), ...], "
-                        f"got {type(intervals).__name__}")
-    ax = _frame_axis(scored)
-    absent = [v for v in ax.videos if v not in intervals]
-    if absent:
-        raise ValueError(f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
-                         "pass the temporal annotation of every test video")
-    labels, anomalous = _frame_ground_truth(ax, intervals)
+    ax, labels, anomalous = _labelled_frame_axis(scored, intervals)
     video_of_frame = np.repeat(np.arange(len(ax.videos)), np.diff(ax.offsets))
     sel = np.isfinite(ax.score)
     if anomalous_only:
