@@ -218,6 +218,21 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     _assert_same(_arrays(tmp_path / "ref", "train"), _arrays(out, "train"))
 
 
+def test_auto_precision_resumes_with_the_recorded_one(data, tmp_path):
+    """A node that resolves precision="auto" differently (a CPU login node after GPU jobs)
+    finds a finished split finished, instead of refusing it."""
+    from ucf_nb.encoders import resolve_precision
+
+    here = resolve_precision("auto", torch.device("cpu"))
+    other = "fp32" if here == "bf16" else "bf16"
+    out = tmp_path / "out"
+    _run(data, out, split="val", precision=other)
+    r = _run(data, out, split="val", precision="auto")
+    assert r["complete"] and r["n_embedded"] == 0 and r["precision"] == other
+    with pytest.raises(ExtractMismatchError, match=f"precision: '{other}' before, '{here}' now"):
+        _run(data, out, split="val", precision=here)
+
+
 def test_other_settings_are_never_mixed_in(data, tmp_path):
     out = tmp_path / "out"
     _run(data, out, split="val")

@@ -166,6 +166,34 @@ def check_split_rows(rows: Any, split: str) -> None:
     validate_index(rows, strict=True, check_files=False)
 
 
+def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: bool) -> str:
+    """``precision="auto"`` resumes with the precision an earlier run in ``out_dir`` recorded.
+
+    A CPU login node resolves ``"auto"`` to fp32 where the GPU nodes chose bf16: without this,
+    re-running notebook 02 there on finished splits (after a cluster extraction) would stop on
+    the difference, and a partial split would refuse to go on. The recorded precision is kept
+    whenever this device can run it; an explicit precision is returned unchanged.
+    """
+    if precision != "auto" or not resume:
+        return precision
+    from .encoders import resolve_device, resolve_precision
+    from .files import _read_json
+    from .manifest import MANIFEST
+    from .paths import resolve_path
+
+    path = resolve_path(out_dir) / MANIFEST
+    if not path.is_file():
+        return precision
+    recorded = _read_json(path).get("precision")
+    if recorded not in ("fp32", "bf16", "fp16"):
+        return precision
+    try:
+        resolve_precision(recorded, resolve_device(device))
+    except ValueError:  # fp16 recorded on CUDA, resumed on a CPU: the mismatch message explains
+        return precision
+    return recorded
+
+
 def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, out_dir: Any, checkpoint: Any,
                     T: int | None, img_size: int | None, batch_size: int | str, num_workers: int | str,
                     device: str, precision: str, pooling: str | None, preprocessing: str, resume: bool,
@@ -180,6 +208,7 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
         from .workers import start_early
 
         start_early()  # the fork server imports torch while the model loads
+    precision = _resumed_precision(out_dir, precision, device, resume=resume)
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling, attention=attention,
                            compile=compile)
     T = encoder.adapter.default_T if T is None else T
