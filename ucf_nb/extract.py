@@ -5,6 +5,9 @@ the clip index, decodes each video once (:class:`ucf_nb.VideoClipStream`), embed
 with a frozen encoder (:func:`ucf_nb.load_encoder`) and writes them, in index order, into
 ``out_dir`` (:class:`ucf_nb.EmbeddingStore`), resuming where an earlier run stopped. What
 failed in a finished split is shown by :func:`ucf_nb.extraction_failures` (:mod:`ucf_nb.failures`).
+
+(A little over 500 lines: the "auto" batch-size and worker rules stay beside the run loop that
+uses them, and importable from here.)
 """
 from __future__ import annotations
 
