@@ -25,7 +25,8 @@ Data flows one way, one module (room) per step::
 - ``shardlock``    ShardBusyError: one run per shard, a lock file with owner and heartbeat
 - ``workers``      ExtractStalledError: DataLoader workers safe after OpenCV use, and their watchdog
 - ``launch``       submit_extraction: each shard a SLURM array task or a local process
-                   (submitit, the optional ``cluster`` extra: the only module importing it)
+                   (submitit, the optional ``cluster`` extra, imported only here and in its
+                   task tracking, ``tasks``)
 - ``store``        per-split embedding arrays, shard writers, resume state
 - ``manifest``     what was extracted, how and from what; the settings fingerprint
 - ``metrics``      clip, video, per-category and frame-level AUCs (pure)
