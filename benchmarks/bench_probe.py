@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from ucf_nb.paths import display_path, resolve_path
     from ucf_nb.metrics import frame_level_auc
-    from ucf_nb.probe import fit_probe, run_probe
+    from ucf_nb.linear import fit_probe
+    from ucf_nb.probe import run_probe
     from ucf_nb.store import load_embeddings
 
     folder = resolve_path(args.folder)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from ucf_nb.export import block_features, export_features
-from ucf_nb.metrics import frame_metrics
+from ucf_nb.field import frame_metrics
 from ucf_nb.annotations import read_temporal_annotation
 from ucf_nb.mil import fit_mil
 from ucf_nb.store import load_embeddings

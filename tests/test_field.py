@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ucf_nb.metrics import (auc_bootstrap_ci, false_alarm_rate, field_frame_count, frame_metrics,
+from ucf_nb.field import (auc_bootstrap_ci, false_alarm_rate, field_frame_count, frame_metrics,
                           frame_table, weighted_auc)
 from ucf_nb.metrics import frame_level_auc
 
@@ -148,7 +148,7 @@ def test_frame_metrics_false_alarms_only_on_normal_videos_and_only_evaluated_fra
 
 
 def test_bootstrap_pair_counts_give_the_exact_auc_of_any_resample():
-    from ucf_nb.metrics import _video_pair_counts
+    from ucf_nb.field import _video_pair_counts
 
     rng = np.random.default_rng(7)
     y, s, g = _videos(12, rng)

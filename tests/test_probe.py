@@ -10,7 +10,8 @@ import pytest
 from ucf_nb.annotations import VideoAnnotation
 from ucf_nb.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores, per_category_auc,
                             video_auc)
-from ucf_nb.probe import fit_probe, run_probe
+from ucf_nb.linear import fit_probe
+from ucf_nb.probe import run_probe
 
 
 def _pairs_auc(pos, neg):
@@ -340,7 +341,7 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
 
 
 def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_path):
-    from ucf_nb.metrics import frame_metrics
+    from ucf_nb.field import frame_metrics
     from ucf_nb.annotations import read_temporal_annotation
 
     out, ann, df = _write_store(tmp_path)

@@ -4,7 +4,9 @@ Data flows one way, one module (room) per step::
 
     dataset tree ──► index ──► clip stream ──► encoder ──► store ──► probe ──► book
     annotations       index     sampling        encoders/   store     metrics   pipeline
-    locate            validate  video           (one        manifest  probe     report
+    locate            validate  video           (one        manifest  field     report
+                                                                      linear, mil
+                                                                      probe
                                 preprocess       adapter              plots
                                 dataset          per family)
                                           extract (index rows -> stream -> encoder -> store)
@@ -19,14 +21,18 @@ Data flows one way, one module (room) per step::
 - ``dataset``      ClipDataset (the prototype's reference) and VideoClipStream (per video)
 - ``encoders``     load_encoder / Encoder over one registered adapter per model family
 - ``extract``      extract_split: one split of the index embedded into the store, resumable
+- ``failures``     extraction_failures: the failed clips of a finished split, by video, with the fix
 - ``shardlock``    ShardBusyError: one run per shard, a lock file with owner and heartbeat
 - ``workers``      ExtractStalledError: DataLoader workers safe after OpenCV use, and their watchdog
 - ``launch``       submit_extraction: each shard a SLURM array task or a local process
-                   (submitit, the optional ``cluster`` extra: the only module importing it)
+                   (submitit, the optional ``cluster`` extra, imported only here and in its
+                   task tracking, ``tasks``)
 - ``store``        per-split embedding arrays, shard writers, resume state
 - ``manifest``     what was extracted, how and from what; the settings fingerprint
-- ``metrics``      clip, video, per-category and frame-level AUCs, the field's protocol (pure)
-- ``probe``        fit_probe (linear probe) and run_probe (either head: metrics.json + scores)
+- ``metrics``      clip, video, per-category and frame-level AUCs (pure)
+- ``field``        the field's frame protocol: 16-frame blocks, bootstrap CIs, false-alarm rate
+- ``linear``       fit_probe: the linear probe (standardised, class-balanced logistic regression)
+- ``probe``        run_probe (either head: metrics.json + scores), the tables comparing heads
 - ``mil``          fit_mil: the weakly supervised MIL ranking head (Sultani et al. 2018)
 - ``export``       export_features: per-video block features, lists and frame labels for the
                    field's training code
@@ -55,8 +61,8 @@ __version__ = "0.1.0"
 
 # the modules whose __all__ make up the public face, in data-flow order
 PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
-                  "dataset", "encoders", "extract", "shardlock", "workers", "launch", "store", "manifest", "metrics",
-                  "probe", "mil", "export",
+                  "dataset", "encoders", "extract", "failures", "shardlock", "workers", "launch", "store",
+                  "manifest", "metrics", "field", "linear", "probe", "mil", "export",
                   "runs", "plots",
                   "pipeline", "report")
 

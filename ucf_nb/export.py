@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,75 @@ def _order(videos: pd.DataFrame) -> pd.DataFrame:
     return videos.assign(_normal=(videos["category"] == "Normal")).sort_values(["_normal", "video"])
 
 
+def _finished_splits(man: Mapping[str, Any], source: Path) -> set[str]:
+    """The splits the manifest records as complete; train and test must be among them."""
+    from .paths import display_path
+
+    finished = {s for s, e in (man.get("splits") or {}).items() if e and e.get("complete")}
+    for need in ("train", "test"):
+        if need not in finished:
+            raise FileNotFoundError(f"the {need} split of {display_path(source)} is not finished: run "
+                                    f"notebooks/02_extract.ipynb with split='{need}' first")
+    return finished
+
+
+def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: dict[str, list[tuple[bool, str]]],
+                  test_blocks: dict[str, int], skipped: list[dict[str, str]], progress: bool) -> int:
+    """One split's videos as block features under ``out/features``; adds to ``lists``,
+    ``test_blocks`` and ``skipped``; returns the embedding width D."""
+    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+    from .store import load_embeddings
+
+    X, _, rows = load_embeddings(source, split)
+    D = X.shape[1]
+    pos = pd.Series(np.arange(len(rows)), index=rows.index)
+    rows = rows.assign(_pos=pos.to_numpy())
+    videos = _order(rows.groupby("video", sort=False).agg(category=("category", "first"),
+                                                          n_frames=("n_frames", "max")).reset_index())
+    groups = rows.groupby("video", sort=False)["_pos"].apply(np.asarray)
+    target = "test" if split == "test" else "train"
+    for v in tqdm(videos.itertuples(index=False), total=len(videos), desc=f"export {split}",
+                  disable=not progress, ascii=True, mininterval=5):
+        p = np.sort(groups[v.video])
+        sub = rows.iloc[p]
+        Xv = np.asarray(X[p], dtype=np.float32)
+        ok = np.isfinite(Xv).all(axis=1)
+        nb = int(v.n_frames) // BLOCK
+        if not ok.any() or nb == 0:
+            skipped.append({"video": v.video, "split": split,
+                            "reason": "no clip was embedded" if not ok.any() else
+                            f"{int(v.n_frames)} frames: shorter than one {BLOCK}-frame block"})
+            continue
+        F = block_features(Xv[ok], sub["start_frame"].to_numpy()[ok], sub["end_frame"].to_numpy()[ok],
+                           int(v.n_frames))
+        if layout == "n1d":
+            F = F[:, None, :]
+        stem = Path(v.video).stem
+        _write_npy(out / "features" / f"{stem}.npy", F)
+        lists[target].append((v.category == "Normal", f"features/{stem}.npy"))
+        if split == "test":
+            test_blocks[v.video] = nb
+    del X
+    return D
+
+
+def _write_frame_labels(out: Path, intervals: Mapping[str, Any], test_blocks: Mapping[str, int],
+                        annotation_path: str | os.PathLike) -> dict[str, Any]:
+    """``test_frame_labels.npy``: 16 x n_blocks frame labels per test video, in test-list order."""
+    from .paths import display_path, resolve_path
+
+    test_videos = list(test_blocks)
+    absent = [v for v in test_videos if v not in intervals]
+    if absent:
+        raise ValueError(f"{len(absent)} test video(s) have no line in {display_path(resolve_path(annotation_path))} "
+                         f"(e.g. {absent[0]!r}): pass the annotation the index was built from")
+    parts = [intervals[v].frame_labels(BLOCK * test_blocks[v]).astype(np.uint8) for v in test_videos]
+    gt = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+    _write_npy(out / "test_frame_labels.npy", gt)
+    return {"file": "test_frame_labels.npy", "dtype": "uint8", "n_frames": int(len(gt)),
+            "n_anomalous": int(gt.sum())}
+
+
 def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
                     annotation_path: str | os.PathLike | None = None, layout: str = "nd",
                     manifest: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
@@ -122,21 +191,14 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     dict
         The content of ``export.json``.
     """
-    from .progress import progress_bar as tqdm  # widget in Jupyter, text in the book
-
     from .paths import display_path, resolve_path
     from .manifest import read_manifest
-    from .store import load_embeddings
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'nd' ((n, D)) or 'n1d' ((n, 1, D)), got layout={layout!r}")
     source = resolve_path(manifest) if manifest is not None else resolve_path(run_dir)
     man = read_manifest(source)
-    finished = {s for s, e in (man.get("splits") or {}).items() if e and e.get("complete")}
-    for need in ("train", "test"):
-        if need not in finished:
-            raise FileNotFoundError(f"the {need} split of {display_path(source)} is not finished: run "
-                                    f"notebooks/02_extract.ipynb with split='{need}' first")
+    finished = _finished_splits(man, source)
     intervals = None
     if annotation_path is not None:
         from .annotations import read_temporal_annotation
@@ -150,38 +212,9 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     skipped: list[dict[str, str]] = []
     D = None
     for split in ("train", "val", "test"):
-        if split not in finished:
-            continue
-        X, _, rows = load_embeddings(source, split)
-        D = X.shape[1]
-        pos = pd.Series(np.arange(len(rows)), index=rows.index)
-        rows = rows.assign(_pos=pos.to_numpy())
-        videos = _order(rows.groupby("video", sort=False).agg(category=("category", "first"),
-                                                              n_frames=("n_frames", "max")).reset_index())
-        groups = rows.groupby("video", sort=False)["_pos"].apply(np.asarray)
-        target = "test" if split == "test" else "train"
-        for v in tqdm(videos.itertuples(index=False), total=len(videos), desc=f"export {split}",
-                      disable=not progress, ascii=True, mininterval=5):
-            p = np.sort(groups[v.video])
-            sub = rows.iloc[p]
-            Xv = np.asarray(X[p], dtype=np.float32)
-            ok = np.isfinite(Xv).all(axis=1)
-            nb = int(v.n_frames) // BLOCK
-            if not ok.any() or nb == 0:
-                skipped.append({"video": v.video, "split": split,
-                                "reason": "no clip was embedded" if not ok.any() else
-                                f"{int(v.n_frames)} frames: shorter than one {BLOCK}-frame block"})
-                continue
-            F = block_features(Xv[ok], sub["start_frame"].to_numpy()[ok], sub["end_frame"].to_numpy()[ok],
-                               int(v.n_frames))
-            if layout == "n1d":
-                F = F[:, None, :]
-            stem = Path(v.video).stem
-            _write_npy(out / "features" / f"{stem}.npy", F)
-            lists[target].append((v.category == "Normal", f"features/{stem}.npy"))
-            if split == "test":
-                test_blocks[v.video] = nb
-        del X
+        if split in finished:
+            D = _export_split(source, split, out, layout=layout, lists=lists, test_blocks=test_blocks,
+                              skipped=skipped, progress=progress)
     # train.list: train + val together, anomalous first (each group sorted by name)
     entries = {"train": [p for _, p in sorted(lists["train"])], "test": [p for _, p in lists["test"]]}
     for name, paths in entries.items():
@@ -189,16 +222,7 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
 
     labels_info = None
     if intervals is not None:
-        test_videos = list(test_blocks)
-        absent = [v for v in test_videos if v not in intervals]
-        if absent:
-            raise ValueError(f"{len(absent)} test video(s) have no line in {display_path(resolve_path(annotation_path))} "
-                             f"(e.g. {absent[0]!r}): pass the annotation the index was built from")
-        parts = [intervals[v].frame_labels(BLOCK * test_blocks[v]).astype(np.uint8) for v in test_videos]
-        gt = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-        _write_npy(out / "test_frame_labels.npy", gt)
-        labels_info = {"file": "test_frame_labels.npy", "dtype": "uint8", "n_frames": int(len(gt)),
-                       "n_anomalous": int(gt.sum())}
+        labels_info = _write_frame_labels(out, intervals, test_blocks, annotation_path)
     info = {
         "source": display_path(source), "checkpoint": (man.get("model") or {}).get("checkpoint"),
         "embedding_dim": D, "pooling": man.get("pooling"), "index_sha256": (man.get("index") or {}).get("sha256"),

@@ -8,12 +8,8 @@ per batch), and reports a task that keeps failing with its log file and last err
 the other shards and splits go on. The last shard of a split to finish assembles it, exactly
 as when the shards are run by hand.
 
-Task state. submitit reads SLURM job states with ``sacct``, which needs SLURM accounting;
-without it (many small clusters, and the test cluster) ``sacct`` has nothing. So the
-launcher decides from ``squeue`` (is the task still queued or running?) and from the files
-the task leaves: submitit's result file (the task returned or raised) and the shard's own
-status file in ``out_dir`` (which rows are done). A task that is neither queued nor running
-and left no result was killed: it is resubmitted at the next poll (``poll_s``).
+Task state comes from ``squeue`` and the files a task leaves, not from ``sacct`` (see
+:mod:`ucf_nb.tasks`, which submits the tasks and tells what became of them).
 
 Files, under ``out_dir/logs/``: per split, submitit's job files and logs, and
 ``shard-{k}-of-{n}.log`` (a link to the log of the shard's latest attempt, stdout and stderr
@@ -21,41 +17,30 @@ together); ``jobs.json`` lists the tasks submitted and not yet finished, so that
 same command again (after ``wait=False``, or after the launcher itself was stopped) waits for
 them instead of submitting them twice.
 
-This is the only module of ``ucf_nb`` that imports submitit: ``pip install -e .[cluster]``.
+Only this module and :mod:`ucf_nb.tasks` use submitit: ``pip install -e .[cluster]``. A little over
+500 lines: the launcher's job bookkeeping and its command line stay beside the loop they serve.
 """
 from __future__ import annotations
 
 import contextlib
-import getpass
 import inspect
 import json
-import logging
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
 from .checks import check_int
-from .paths import display_path, resolve_path
+from .paths import display_path
+from .tasks import (_Backend, _finished_before, _link_log, _outcome, _result, _shown_log, _split_rows,
+                    _unfinished_shards, last_error_line)  # noqa: F401 (last_error_line: re-exported)
 
 __all__ = ["submit_extraction", "ShardJob", "ExtractionFailedError", "parse_slurm_options"]
 
 EXECUTORS = ("auto", "slurm", "local")
-# submitit's cluster-independent names -> sbatch's (the rest of `slurm` goes to sbatch as is)
-_GENERIC = {"timeout_min": "time", "mem_gb": "mem", "cpus_per_task": "cpus_per_task",
-            "gpus_per_node": "gpus_per_node", "tasks_per_node": "ntasks_per_node", "nodes": "nodes",
-            "name": "job_name"}
-# squeue states of a task that is not over yet
-_LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
-         "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
-_NEVER_MIN = 60 * 24 * 365 * 10  # the local executor's timeout when none is asked for (10 years)
 _JOBS_FILE = "jobs.json"
 
 
@@ -195,236 +180,6 @@ def _which_executor(executor: str) -> str:
     return executor
 
 
-def _import_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("submit_extraction needs submitit: pip install -e '.[cluster]' "
-                          "(or pip install submitit)") from exc
-    return submitit
-
-
-# ------------------------------------------------------------------- what is already done
-
-def _split_rows(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
-    """Index row numbers of each split (after ``limit``), exactly as extract_split selects them."""
-    from .extract import _split_rows as rows_of
-
-    index_file = resolve_path(params["index_path"])
-    return {split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
-            for split in splits}
-
-
-def _checkpoint_name(checkpoint: Any) -> str:
-    """How the manifest spells ``checkpoint`` (a local folder: relative to the project root)."""
-    folder = resolve_path(checkpoint)
-    return display_path(folder) if folder.is_dir() else os.fspath(checkpoint)
-
-
-def _finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[str, Any]) -> bool:
-    """True when the manifest records ``split`` as finished from this index, these rows and the
-    settings known without loading the model (checkpoint, T, img_size, pooling; precision when
-    one is asked for). A difference in anything else is found, and reported, by the task."""
-    from .files import file_sha256
-    from .store import _array_sha256
-
-    m = store.manifest()
-    entry = m.get("splits", {}).get(split)
-    if not store.is_complete(split) or not entry:
-        return False
-    want = {"index": file_sha256(resolve_path(params["index_path"])), "rows": _array_sha256(rows),
-            "checkpoint": _checkpoint_name(params["checkpoint"])}
-    have = {"index": m.get("index", {}).get("sha256"), "rows": entry.get("rows_sha256"),
-            "checkpoint": m.get("model", {}).get("checkpoint")}
-    for key in ("T", "img_size", "pooling", "precision"):  # None / "auto": the checkpoint's or device's own
-        if params.get(key) not in (None, "auto"):
-            want[key], have[key] = params[key], m.get(key)
-    return want == have
-
-
-def _unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
-    """Shards of ``split`` with rows still pending (all of them when the split was not started).
-
-    When every shard is done but the split was not assembled (its last task died while
-    assembling), shard 0 is returned: running it assembles the split.
-    """
-    from .store import PENDING
-
-    split_dir = store.work_dir / split
-    layout_file = split_dir / "layout.json"
-    if not layout_file.exists():
-        return list(range(num_shards))
-    layout = json.loads(layout_file.read_text())
-    if layout["num_shards"] != num_shards:
-        raise ValueError(f"split {split!r} in {display_path(store.out_dir)} was started with num_shards="
-                         f"{layout['num_shards']}: pass num_shards={layout['num_shards']} to finish it, or delete "
-                         f"{display_path(split_dir)} to start it over with {num_shards} shards")
-    todo = []
-    for k in range(num_shards):
-        folder = split_dir / f"shard-{k}-of-{num_shards}"
-        a, b = layout["bounds"][k], layout["bounds"][k + 1]
-        if not folder.exists() or (b > a and (np.load(folder / "status.npy", mmap_mode="r") == PENDING).any()):
-            todo.append(k)
-    return todo or [0]
-
-
-def _shard_finished(store: Any, split: str, k: int, n: int) -> bool:
-    """True when the split is assembled, or shard ``k`` of it has no pending row left."""
-    from .store import PENDING
-
-    if store.is_complete(split):
-        return True
-    folder = store.work_dir / split / f"shard-{k}-of-{n}"
-    try:
-        return not (np.load(folder / "status.npy", mmap_mode="r") == PENDING).any()
-    except (FileNotFoundError, ValueError, OSError):
-        return False
-
-
-# --------------------------------------------------------------------------- executors
-
-class _Backend:
-    """Submits shard tasks through a submitit executor and tells what became of them."""
-
-    def __init__(self, kind: str, logs: Path, options: Mapping[str, Any], max_parallel: int | None,
-                 log: Callable[[str], None]) -> None:
-        self.kind, self.logs, self.log = kind, logs, log
-        self.submitit = _import_submitit()
-        self.options = dict(options)
-        self.max_parallel = max_parallel
-        self._squeue_warned = False
-
-    def executor(self, split: str, gpu: int | None = None) -> Any:
-        folder = self.logs / split
-        if self.kind == "slurm":
-            ex = self.submitit.SlurmExecutor(folder=folder)
-            params: dict[str, Any] = {"time": None, "job_name": f"ucf_nb-{split}", "stderr_to_stdout": True}
-            for k, v in self.options.items():
-                if k == "mem_gb":
-                    v = f"{int(v)}GB" if float(v) == int(v) else f"{int(float(v) * 1024)}MB"
-                params[_GENERIC.get(k, k)] = v
-            if self.max_parallel:
-                params["array_parallelism"] = int(self.max_parallel)
-            try:
-                ex.update_parameters(**params)
-            except ValueError as exc:
-                raise ValueError(f"--slurm {self.options}: {exc}") from None
-            return ex
-        ex = self.submitit.LocalExecutor(folder=folder)
-        params = {"timeout_min": self.options.get("timeout_min", _NEVER_MIN), "stderr_to_stdout": True}
-        if gpu is not None:
-            params.update(gpus_per_node=1, visible_gpus=[gpu])
-        else:  # submitit hides every GPU from a local task that asks for none: give back this process's
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-            params["setup"] = ["unset CUDA_VISIBLE_DEVICES" if visible is None
-                               else f"export CUDA_VISIBLE_DEVICES={shlex.quote(visible)}"]
-        ex.update_parameters(**params)
-        return ex
-
-    def submit(self, split: str, tasks: list[ShardTask], gpu: int | None = None) -> list[Any]:
-        ex = self.executor(split, gpu)
-        if len(tasks) == 1:
-            return [ex.submit(tasks[0])]
-        return ex.submit_array(tasks)
-
-    def attach(self, split: str, job_id: str) -> Any:
-        cls = self.submitit.SlurmJob if self.kind == "slurm" else self.submitit.LocalJob
-        return cls(folder=self.logs / split, job_id=job_id)
-
-    def live_states(self, jobs: Sequence[ShardJob]) -> dict[str, str] | None:
-        """SLURM state of each job id still known to ``squeue`` (None when squeue fails)."""
-        if self.kind != "slurm":
-            return {}
-        try:
-            out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T"],
-                                 capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            out = None
-            err = str(exc)
-        else:
-            err = out.stderr.strip()
-        if out is None or out.returncode != 0:
-            if not self._squeue_warned:
-                self.log(f"warning: squeue failed ({err}); waiting for the controller")
-                self._squeue_warned = True
-            return None
-        states = {}
-        for line in out.stdout.splitlines():
-            job_id, _, state = line.partition("|")
-            states[job_id.strip()] = state.strip().split()[0] if state.strip() else "UNKNOWN"
-        return states
-
-    def is_live(self, sj: ShardJob, states: Mapping[str, str]) -> bool | None:
-        if self.kind == "slurm":
-            state = states.get(str(sj.job_id))
-            return state in _LIVE if state is not None else False
-        job = sj.job
-        if getattr(job, "_process", None) is not None:
-            return job._process.poll() is None
-        try:  # a process started by an earlier launcher
-            os.kill(int(sj.job_id), 0)
-        except (ProcessLookupError, ValueError):
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def final_state(self, sj: ShardJob, states: Mapping[str, str]) -> str:
-        """How SLURM says the job ended: squeue (recent jobs), else sacct through submitit."""
-        if self.kind != "slurm":
-            return "ended"
-        state = states.get(str(sj.job_id))
-        if state is None:
-            logger = logging.getLogger("submitit")
-            level = logger.level
-            logger.setLevel(logging.ERROR)  # without accounting submitit warns at every sacct call
-            try:
-                state = sj.job.watcher.get_state(str(sj.job_id), mode="force")
-            except Exception:  # noqa: BLE001 - sacct is a hint only
-                state = "UNKNOWN"
-            finally:
-                logger.setLevel(level)
-        return state if state and state != "UNKNOWN" else "ended (no accounting record)"
-
-
-# ------------------------------------------------------------------------------- reading
-
-def _result(job: Any) -> tuple[str, Any] | None:
-    """submitit's result file of ``job``: ("success", value) or ("error", traceback), else None."""
-    from submitit.core.utils import pickle_load
-
-    path = job.paths.result_pickle
-    if not path.exists():
-        return None
-    try:  # our own tasks wrote it (never from elsewhere)
-        return pickle_load(path)
-    except (EOFError, OSError, ValueError):
-        return None
-
-
-def last_error_line(text: str) -> str | None:
-    """The last line of ``text`` that reads like an error (progress bars ignored), else its last line."""
-    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith("submitit INFO")]
-    keys = ("Error", "error:", "Exception", "CANCELLED", "Killed", "killed", "Traceback", "DUE TO")
-    for ln in reversed(lines):
-        if any(k in ln for k in keys) and not ln.startswith("Traceback"):
-            return ln
-    return lines[-1] if lines else None
-
-
-def _log_tail(path: Path | None) -> str:
-    if path is None:
-        return ""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 20000))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 # ---------------------------------------------------------------------------- the launcher
 
 def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor: str = "auto",
@@ -480,6 +235,35 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         When some shard failed ``max_retries + 1`` times (after every other task ended): the
         message names each with its log file and last error line; ``.jobs`` has them all.
     """
+    splits, num_shards, max_retries, max_parallel, options, params, kind, gpus = _check_submission(
+        splits, num_shards, executor=executor, slurm=slurm, max_retries=max_retries, max_parallel=max_parallel,
+        gpus=gpus, extract_params=extract_params, log=log)
+
+    from .store import EmbeddingStore
+
+    store = EmbeddingStore(params["out_dir"])
+    jobs = _plan_jobs(store, splits, num_shards, params, log)
+    if all(sj.state == "finished" for sj in jobs):
+        log("every split is finished: nothing submitted")
+        return jobs
+
+    run = _Launcher(_Backend(kind, store.out_dir / "logs", options, max_parallel, log), jobs, params,
+                    num_shards=num_shards, max_parallel=max_parallel, gpus=gpus, log=log)
+    run.start()
+    if not wait:
+        run.say_not_waiting()
+        return jobs
+    run.wait(store, max_retries=max_retries, poll_s=poll_s)
+    _raise_failed(jobs, store, splits, max_retries)
+    return jobs
+
+
+def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor: str,
+                      slurm: Mapping[str, Any] | str | None, max_retries: int, max_parallel: int | None,
+                      gpus: Sequence[int] | None, extract_params: Mapping[str, Any], log: Callable[[str], None]
+                      ) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str, list[int] | None]:
+    """submit_extraction's arguments checked: (splits, num_shards, max_retries, max_parallel,
+    slurm options, extract_split parameters, executor kind, gpus)."""
     if isinstance(splits, str):
         splits = [splits]
     splits = list(splits)
@@ -503,10 +287,12 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         if ignored:
             log(f"note: the local executor ignores --slurm {', '.join(ignored)}")
         max_parallel = max_parallel or (len(gpus) if gpus else 1)
+    return splits, num_shards, max_retries, max_parallel, options, params, kind, gpus
 
-    from .store import EmbeddingStore
 
-    store = EmbeddingStore(params["out_dir"])
+def _plan_jobs(store: Any, splits: Sequence[str], num_shards: int, params: Mapping[str, Any],
+               log: Callable[[str], None]) -> list[ShardJob]:
+    """One ShardJob per (split, shard): ``"finished"`` when nothing is left to do, else ``"queued"``."""
     rows = _split_rows(params, splits)
     logs = store.out_dir / "logs"
     jobs: list[ShardJob] = []
@@ -519,96 +305,112 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         todo[split] = _unfinished_shards(store, split, num_shards)
         jobs += [ShardJob(split, k, num_shards, state="finished" if k not in todo[split] else "queued",
                           log=logs / split / f"shard-{k}-of-{num_shards}.log") for k in range(num_shards)]
-    if not todo:
-        log("every split is finished: nothing submitted")
-        return jobs
+    return jobs
 
-    backend = _Backend(kind, logs, options, max_parallel, log)
-    logs.mkdir(parents=True, exist_ok=True)
-    _attach(backend, jobs, logs, log)
-    free_gpus = list(gpus or [])
-    for sj in jobs:
-        if sj.gpu is not None and sj.gpu in free_gpus:
-            free_gpus.remove(sj.gpu)
 
-    def launch(batch: list[ShardJob]) -> None:
+class _Launcher:
+    """The shard jobs of one submit_extraction call: submits them (local tasks one per free
+    slot and GPU), polls them, resubmits the failed ones."""
+
+    def __init__(self, backend: _Backend, jobs: list[ShardJob], params: Mapping[str, Any], *, num_shards: int,
+                 max_parallel: int | None, gpus: Sequence[int] | None, log: Callable[[str], None]) -> None:
+        self.backend, self.kind, self.logs = backend, backend.kind, backend.logs
+        self.jobs, self.params, self.num_shards, self.max_parallel, self.log = (
+            jobs, params, num_shards, max_parallel, log)
+        self.free_gpus = list(gpus or [])
+
+    def start(self) -> None:
+        """Take over the tasks an earlier launcher left running, submit what there is room for."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        _attach(self.backend, self.jobs, self.logs, self.log)
+        for sj in self.jobs:
+            if sj.gpu is not None and sj.gpu in self.free_gpus:
+                self.free_gpus.remove(sj.gpu)
+        queued = [sj for sj in self.jobs if sj.state == "queued"]
+        self.launch(queued[:self.slots()])
+
+    def launch(self, batch: list[ShardJob]) -> None:
         by_split: dict[str, list[ShardJob]] = {}
         for sj in batch:
             by_split.setdefault(sj.split, []).append(sj)
         for split, group in by_split.items():
-            if kind == "local":  # one process each, with its GPU
+            if self.kind == "local":  # one process each, with its GPU
                 for sj in group:
-                    sj.gpu = free_gpus.pop(0) if free_gpus else None
-                    _submitted(backend.submit(split, [_task(sj, params)], sj.gpu), [sj])
+                    sj.gpu = self.free_gpus.pop(0) if self.free_gpus else None
+                    self._submitted(self.backend.submit(split, [_task(sj, self.params)], sj.gpu), [sj])
             else:
-                _submitted(backend.submit(split, [_task(sj, params) for sj in group]), group)
-        _save_jobs(logs, kind, jobs)
+                self._submitted(self.backend.submit(split, [_task(sj, self.params) for sj in group]), group)
+        _save_jobs(self.logs, self.kind, self.jobs)
 
-    def _submitted(sjobs: list[Any], group: list[ShardJob]) -> None:
+    def _submitted(self, sjobs: list[Any], group: list[ShardJob]) -> None:
         for job, sj in zip(sjobs, group):
             sj.job, sj.job_id, sj.state, sj._ended_polls = job, str(job.job_id), "running", 0
             sj.attempts += 1
             _link_log(sj, job)
         ids = sorted({str(j.job_id).split("_")[0] for j in sjobs})
-        what = "SLURM job array" if kind == "slurm" and len(sjobs) > 1 else (
-            "SLURM job" if kind == "slurm" else "local process")
-        log(f"{group[0].split}: submitted shard{'s' if len(group) > 1 else ''} "
-            f"{', '.join(str(sj.shard_index + 1) for sj in group)} of {num_shards} as {what} {', '.join(ids)}")
+        what = "SLURM job array" if self.kind == "slurm" and len(sjobs) > 1 else (
+            "SLURM job" if self.kind == "slurm" else "local process")
+        self.log(f"{group[0].split}: submitted shard{'s' if len(group) > 1 else ''} "
+                 f"{', '.join(str(sj.shard_index + 1) for sj in group)} of {self.num_shards} as {what} "
+                 f"{', '.join(ids)}")
 
-    def slots() -> int:
-        if kind != "local":
+    def slots(self) -> int:
+        if self.kind != "local":
             return 1 << 30
-        return max_parallel - sum(sj.state == "running" for sj in jobs)
+        return self.max_parallel - sum(sj.state == "running" for sj in self.jobs)
 
-    queued = [sj for sj in jobs if sj.state == "queued"]
-    launch(queued[:slots()])
-
-    if not wait:
-        running = [sj for sj in jobs if sj.state == "running"]
+    def say_not_waiting(self) -> None:
+        running = [sj for sj in self.jobs if sj.state == "running"]
         ids = sorted({str(sj.job_id).split("_")[0] for sj in running})
-        how = (f"squeue -j {','.join(ids)}" if kind == "slurm" else f"ps -p {','.join(ids)}")
-        log(f"not waiting: {len(running)} task(s), job id(s) {', '.join(ids)}; follow them with `{how}` and the "
-            f"logs in {display_path(logs)}/; run the same command again to wait for them (nothing running is "
-            "submitted twice, failed shards are resubmitted)")
-        return jobs
+        how = (f"squeue -j {','.join(ids)}" if self.kind == "slurm" else f"ps -p {','.join(ids)}")
+        self.log(f"not waiting: {len(running)} task(s), job id(s) {', '.join(ids)}; follow them with `{how}` and "
+                 f"the logs in {display_path(self.logs)}/; run the same command again to wait for them (nothing "
+                 "running is submitted twice, failed shards are resubmitted)")
 
-    shown: dict[str, str] = {}
-    _progress(jobs, store, shown, log)
-    while _requeue_unassembled(jobs, store, max_retries) or any(sj.state in ("running", "queued") for sj in jobs):
-        if not any(sj.state == "running" for sj in jobs):
-            launch([sj for sj in jobs if sj.state == "queued"][:slots()])
-        time.sleep(poll_s)
-        states = backend.live_states([sj for sj in jobs if sj.state == "running"])
-        if states is None:
-            continue
-        retry: list[ShardJob] = []
-        for sj in jobs:
-            if sj.state != "running":
+    def wait(self, store: Any, *, max_retries: int, poll_s: float) -> None:
+        """Poll until every job is done or failed; resubmit failures up to ``max_retries`` times."""
+        jobs = self.jobs
+        shown: dict[str, str] = {}
+        _progress(jobs, store, shown, self.log)
+        while _requeue_unassembled(jobs, store, max_retries) or any(sj.state in ("running", "queued") for sj in jobs):
+            if not any(sj.state == "running" for sj in jobs):
+                self.launch([sj for sj in jobs if sj.state == "queued"][:self.slots()])
+            time.sleep(poll_s)
+            states = self.backend.live_states([sj for sj in jobs if sj.state == "running"])
+            if states is None:
                 continue
-            outcome, reason = _outcome(backend, store, sj, states)
-            if outcome == "running":
-                continue
-            if sj.gpu is not None:
-                free_gpus.append(sj.gpu)
-                sj.gpu = None
-            if outcome == "done":
-                sj.state, sj.error = "done", None
-                continue
-            sj.error = reason
-            if sj.attempts <= max_retries:
-                log(f"{sj.name}: {reason}; resubmitting (attempt {sj.attempts + 1} of {max_retries + 1})")
-                sj.state = "queued"
-                retry.append(sj)
+            for sj in jobs:
+                if sj.state == "running":
+                    self._settle(sj, store, states, max_retries)
+            queued = [sj for sj in jobs if sj.state == "queued"]
+            if queued:
+                self.launch(queued[:self.slots()])
             else:
-                sj.state = "failed"
-                log(f"{sj.name} failed {sj.attempts} time(s), giving up: {reason} (log: {_shown_log(sj)})")
-        queued = [sj for sj in jobs if sj.state == "queued"]
-        if queued:
-            launch(queued[:slots()])
-        else:
-            _save_jobs(logs, kind, jobs)
-        _progress(jobs, store, shown, log)
+                _save_jobs(self.logs, self.kind, jobs)
+            _progress(jobs, store, shown, self.log)
 
+    def _settle(self, sj: ShardJob, store: Any, states: Mapping[str, str], max_retries: int) -> None:
+        """A running job's latest outcome: still running, done, queued again, or failed."""
+        outcome, reason = _outcome(self.backend, store, sj, states)
+        if outcome == "running":
+            return
+        if sj.gpu is not None:
+            self.free_gpus.append(sj.gpu)
+            sj.gpu = None
+        if outcome == "done":
+            sj.state, sj.error = "done", None
+            return
+        sj.error = reason
+        if sj.attempts <= max_retries:
+            self.log(f"{sj.name}: {reason}; resubmitting (attempt {sj.attempts + 1} of {max_retries + 1})")
+            sj.state = "queued"
+        else:
+            sj.state = "failed"
+            self.log(f"{sj.name} failed {sj.attempts} time(s), giving up: {reason} (log: {_shown_log(sj)})")
+
+
+def _raise_failed(jobs: list[ShardJob], store: Any, splits: Sequence[str], max_retries: int) -> None:
+    """ExtractionFailedError naming every failed shard with its log and last error line."""
     failed = [sj for sj in jobs if sj.state == "failed"]
     if failed:
         lines = [f"{sj.name}: {sj.error} (log: {_shown_log(sj)})" for sj in failed]
@@ -617,7 +419,6 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
             f"{len(failed)} shard(s) failed after {max_retries + 1} attempt(s) each:\n  " + "\n  ".join(lines)
             + f"\nfinished splits: {', '.join(done_splits) or 'none'}; the other shards' work is kept in "
             f"{display_path(store.out_dir)}: fix the cause and run the same command again", jobs)
-    return jobs
 
 
 def _requeue_unassembled(jobs: list[ShardJob], store: Any, max_retries: int) -> bool:
@@ -635,55 +436,6 @@ def _requeue_unassembled(jobs: list[ShardJob], store: Any, max_retries: int) -> 
 
 def _task(sj: ShardJob, params: Mapping[str, Any]) -> ShardTask:
     return ShardTask(sj.split, sj.shard_index, sj.num_shards, dict(params))
-
-
-def _outcome(backend: _Backend, store: Any, sj: ShardJob, states: Mapping[str, str]) -> tuple[str, str | None]:
-    """("running" | "done" | "failed", reason) for the latest attempt of ``sj``."""
-    res = _result(sj.job)
-    if res is not None:
-        status, value = res
-        if status == "success":
-            if _shard_finished(store, sj.split, sj.shard_index, sj.num_shards):
-                return "done", None
-            return "failed", "the task returned with rows of its shard still pending"
-        return "failed", last_error_line(str(value)) or "the task raised (see its log)"
-    live = backend.is_live(sj, states)
-    if live:
-        sj._ended_polls = 0
-        return "running", None
-    # Ended without a result file: killed (scancel, kill -9, node failure, out of memory), or the
-    # result file is not visible yet on a shared filesystem: decide at the second look.
-    sj._ended_polls += 1
-    if sj._ended_polls < 2:
-        return "running", None
-    if _shard_finished(store, sj.split, sj.shard_index, sj.num_shards):
-        return "done", None
-    state = backend.final_state(sj, states)
-    line = last_error_line(_log_tail(_real_log(sj)))
-    return "failed", f"{state} without a result" + (f", last log line: {line}" if line else "")
-
-
-def _real_log(sj: ShardJob) -> Path | None:
-    return Path(sj.job.paths.stdout) if sj.job is not None else None
-
-
-def _shown_log(sj: ShardJob) -> str:
-    real = _real_log(sj)
-    if real is not None and sj.log is not None:
-        return f"{display_path(sj.log)} -> {real.name}"
-    return display_path(sj.log) if sj.log is not None else "n/a"
-
-
-def _link_log(sj: ShardJob, job: Any) -> None:
-    """``logs/{split}/shard-{k}-of-{n}.log`` -> this attempt's submitit log (same folder)."""
-    if sj.log is None:
-        return
-    target = Path(job.paths.stdout).name
-    tmp = sj.log.with_name(f".{sj.log.name}.tmp-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    tmp.symlink_to(target)
-    os.replace(tmp, sj.log)
 
 
 def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Callable[[str], None]) -> None:

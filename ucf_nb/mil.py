@@ -21,6 +21,9 @@ without improvement and the best iteration count is the chosen setting. The repo
 then refit on train + val with that count (the published protocol trains on the whole
 official training list). Seeded: the same inputs, seed and number of torch threads give the
 same head on CPU.
+
+(Over 500 lines on purpose: segments, losses, head and training are one published model,
+read and checked against the paper together.)
 """
 from __future__ import annotations
 
@@ -484,40 +487,12 @@ def _fit_mil(bags, labels, *, n_segments, seed, val_bags, val_labels, refit, max
     if np.unique(y).size < 2:
         raise ValueError(f"the {len(y)} training videos hold only label(s) {np.unique(y).tolist()}: the MIL "
                          "head needs anomalous and normal videos")
-    for name, value in (("max_iter", max_iter), ("eval_every", eval_every), ("patience", patience),
-                        ("batch_size", batch_size), ("n_segments", n_segments)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be at least 1, got {name}={value!r}")
-    if not 0 <= float(dropout) < 1:
-        raise ValueError(f"dropout must lie in [0, 1), got dropout={dropout!r}")
-    if len(tuple(hidden)) != 2:
-        raise ValueError(f"hidden must give two layer widths, e.g. (512, 32), got hidden={hidden!r}")
-    p = dict(hidden=[int(h) for h in hidden], dropout=float(dropout), lr=float(lr),
-             weight_decay=float(weight_decay), batch_size=int(batch_size), max_iter=int(max_iter),
-             eval_every=int(eval_every), patience=int(patience), margin=float(margin),
-             lambda_smooth=float(lambda_smooth), lambda_sparse=float(lambda_sparse))
+    p = _training_params(n_segments=n_segments, max_iter=max_iter, eval_every=eval_every, patience=patience,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, dropout=dropout, hidden=hidden,
+                         lambda_smooth=lambda_smooth, lambda_sparse=lambda_sparse, margin=margin)
     seed = int(seed)
-
-    if (val_bags is None) != (val_labels is None):
-        raise ValueError("pass val_bags and val_labels together (or neither, to hold out training videos)")
-    if val_bags is not None:
-        val_bags, yv, Dv = _check_bags(val_bags, val_labels, "val_bags")
-        if val_bags and Dv != D:
-            raise ValueError(f"val_bags have {Dv} features but bags have {D}: use the same encoder")
-        tr_bags, tr_y, source = bags, y, "given"
-    else:
-        if not 0 < float(val_fraction) < 1:
-            raise ValueError(f"val_fraction must lie in (0, 1), got val_fraction={val_fraction!r}")
-        rng = np.random.default_rng([seed, 13])
-        hold = np.zeros(len(y), bool)
-        for lab in (0, 1):
-            idx = np.flatnonzero(y == lab)
-            k = min(max(int(round(float(val_fraction) * len(idx))), 1), len(idx) - 1) if len(idx) > 1 else 0
-            hold[rng.choice(idx, k, replace=False)] = True
-        tr_bags = [b for b, h in zip(bags, hold) if not h]
-        tr_y = y[~hold]
-        val_bags, yv = [b for b, h in zip(bags, hold) if h], y[hold]
-        source = "held out"
+    tr_bags, tr_y, val_bags, yv, source = _train_val(bags, y, D, val_bags, val_labels, val_fraction=val_fraction,
+                                                     seed=seed)
 
     mean, scale, n_clips = _mean_scale(tr_bags, D)
     prep = MILHead(mean=mean, scale=scale, weights={}, settings={"n_segments": int(n_segments)})
@@ -548,8 +523,59 @@ def _fit_mil(bags, labels, *, n_segments, seed, val_bags, val_labels, refit, max
         selected.settings["fit_s"] = round(time.perf_counter() - t0, 3)
         return selected
 
-    all_bags = list(tr_bags) + list(val_bags)
-    all_y = np.concatenate([tr_y, np.asarray(yv, dtype=np.int8)])
+    return _refit(list(tr_bags) + list(val_bags), np.concatenate([tr_y, np.asarray(yv, dtype=np.int8)]), D,
+                  n_segments=n_segments, seed=seed, best_iter=best_iter, p=p, progress=progress, settings=settings,
+                  selected=selected, t0=t0)
+
+
+def _training_params(*, n_segments, max_iter, eval_every, patience, batch_size, lr, weight_decay, dropout, hidden,
+                     lambda_smooth, lambda_sparse, margin) -> dict[str, Any]:
+    """fit_mil's training settings checked, as the plain values ``settings`` records."""
+    for name, value in (("max_iter", max_iter), ("eval_every", eval_every), ("patience", patience),
+                        ("batch_size", batch_size), ("n_segments", n_segments)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {name}={value!r}")
+    if not 0 <= float(dropout) < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got dropout={dropout!r}")
+    if len(tuple(hidden)) != 2:
+        raise ValueError(f"hidden must give two layer widths, e.g. (512, 32), got hidden={hidden!r}")
+    p = dict(hidden=[int(h) for h in hidden], dropout=float(dropout), lr=float(lr),
+             weight_decay=float(weight_decay), batch_size=int(batch_size), max_iter=int(max_iter),
+             eval_every=int(eval_every), patience=int(patience), margin=float(margin),
+             lambda_smooth=float(lambda_smooth), lambda_sparse=float(lambda_sparse))
+    return p
+
+
+def _train_val(bags: list, y: np.ndarray, D: int, val_bags: Sequence[Any] | None, val_labels: Any, *,
+               val_fraction: float, seed: int) -> tuple[list, np.ndarray, list, np.ndarray, str]:
+    """(train bags, train labels, val bags, val labels, "given" | "held out"): the given val
+    videos, else a seeded, stratified ``val_fraction`` of the training videos held out."""
+    if (val_bags is None) != (val_labels is None):
+        raise ValueError("pass val_bags and val_labels together (or neither, to hold out training videos)")
+    if val_bags is not None:
+        val_bags, yv, Dv = _check_bags(val_bags, val_labels, "val_bags")
+        if val_bags and Dv != D:
+            raise ValueError(f"val_bags have {Dv} features but bags have {D}: use the same encoder")
+        tr_bags, tr_y, source = bags, y, "given"
+    else:
+        if not 0 < float(val_fraction) < 1:
+            raise ValueError(f"val_fraction must lie in (0, 1), got val_fraction={val_fraction!r}")
+        rng = np.random.default_rng([seed, 13])
+        hold = np.zeros(len(y), bool)
+        for lab in (0, 1):
+            idx = np.flatnonzero(y == lab)
+            k = min(max(int(round(float(val_fraction) * len(idx))), 1), len(idx) - 1) if len(idx) > 1 else 0
+            hold[rng.choice(idx, k, replace=False)] = True
+        tr_bags = [b for b, h in zip(bags, hold) if not h]
+        tr_y = y[~hold]
+        val_bags, yv = [b for b, h in zip(bags, hold) if h], y[hold]
+        source = "held out"
+    return tr_bags, tr_y, val_bags, yv, source
+
+
+def _refit(all_bags: list, all_y: np.ndarray, D: int, *, n_segments: int, seed: int, best_iter: int, p: dict,
+           progress: bool, settings: dict[str, Any], selected: MILHead, t0: float) -> MILHead:
+    """The head refit on train + val for the selected number of iterations."""
     mean2, scale2, n_clips2 = _mean_scale(all_bags, D)
     prep2 = MILHead(mean=mean2, scale=scale2, weights={}, settings={"n_segments": int(n_segments)})
     S2, kept2 = _segments(prep2, all_bags, int(n_segments))

@@ -1,6 +1,6 @@
 """Per-split embedding arrays on disk and their resume state (the manifest: :mod:`ucf_nb.manifest`).
 
-(About 650 lines, on purpose: :class:`EmbeddingStore` and :class:`ShardWriter` share one
+(About 680 lines, on purpose: :class:`EmbeddingStore` and :class:`ShardWriter` share one
 on-disk layout and one kill-safe commit protocol, described here, and are read together.)
 
 Layout of ``out_dir`` (every array a ``.npy`` file, readable with
