@@ -4,11 +4,13 @@ PYTHON ?= python3
 # want first (or override: make demo TORCH_SPEC="torch==2.5.1").
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= demo
+# pip's advice about running as root is noise on a GPU server or container run as root
+export PIP_ROOT_USER_ACTION ?= ignore
 
 .PHONY: install demo demo-data book test unit-test regold clean help
 
 help:
-	@echo "make demo   - demo dataset + encoder, run notebooks 00-03, build the book"
+	@echo "make demo   - demo dataset + encoder, run notebooks 00-04 (three encoder families), build the book"
 	@echo "make test   - unit tests and notebook regression tests"
 	@echo "make book   - run the notebooks with their default (real-run) parameters and build the book"
 	@echo "make regold - regenerate the golden notebooks under tests/golden/"

@@ -89,7 +89,8 @@ def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None
     demo = _rel(demo_dir)
     return [dict(checkpoint=f"{demo}/encoders/{family}", index_path=ex["index_path"], runs_dir=ex["runs_dir"],
                  T=8, pooling=None, annotation_path=probe["annotation_path"], batch_size=ex["batch_size"],
-                 num_workers=ex["num_workers"], device=ex["device"], precision=ex["precision"])
+                 num_workers=ex["num_workers"], device=ex["device"], precision=ex["precision"],
+                 mil_params=probe["mil_params"])
             for family in DEMO_EXTRA_FAMILIES]
 
 

@@ -355,13 +355,16 @@ def literature_note(table: pd.DataFrame, *, demo: bool = False) -> str:
 def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike = "processed/index_clips.csv",
                 runs_dir: str | os.PathLike = RUNS_DIR, name: str | None = None, T: int | None = None,
                 pooling: str | None = None, annotation_path: str | os.PathLike | None = None,
-                splits: Sequence[str] = ("train", "val", "test"), progress: bool = True,
+                splits: Sequence[str] = ("train", "val", "test"), heads: Sequence[str] = ("linear", "mil"),
+                mil_params: Mapping[str, Any] | None = None, progress: bool = True,
                 **extract_kwargs: Any) -> str:
     """Extract ``splits`` with one encoder into :func:`run_dir` and probe them there.
 
     What notebooks 02 (once per split) and 03 do for one encoder, in this process; the
     demo uses it for its extra encoders. ``extract_kwargs`` go to :func:`ucf_nb.extract_split`
-    (``img_size``, ``batch_size``, ``num_workers``, ``device``, ``precision``...).
+    (``img_size``, ``batch_size``, ``num_workers``, ``device``, ``precision``...); ``heads``
+    are the probe heads fitted (``"linear"`` writes ``probe/``, ``"mil"`` writes ``probe-mil/``,
+    with ``mil_params`` passed to :func:`ucf_nb.fit_mil`), as notebook 03 fits them.
 
     Returns
     -------
@@ -371,10 +374,15 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     from .extract import extract_split
     from .probe import run_probe
 
-    out_dir = run_dir(checkpoint, T=T, pooling=pooling, name=name, root=runs_dir)
     extract_kwargs.setdefault("img_size", None)  # the checkpoint's own size (extract_split's default is 224)
+    unknown = sorted(set(heads) - {"linear", "mil"})
+    if unknown:
+        raise ValueError(f"run_encoder: heads must be 'linear' and/or 'mil', got {unknown}")
+    out_dir = run_dir(checkpoint, T=T, pooling=pooling, name=name, root=runs_dir)
     for split in splits:
         extract_split(split, index_path, out_dir=out_dir, checkpoint=checkpoint, T=T, pooling=pooling,
                       progress=progress, **extract_kwargs)
-    run_probe(out_dir=out_dir, annotation_path=annotation_path)
+    for head in heads:
+        run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head,
+                  **({"mil_params": dict(mil_params or {})} if head == "mil" else {}))
     return out_dir
