@@ -308,8 +308,8 @@ def test_notebook_has_exactly_the_extract_split_parameters():
     sig = inspect.signature(extract_split)
     expected = {}
     for k, p in sig.parameters.items():
-        if k == "out_dir":  # the notebook writes into runs_dir/<run_name>/ (ucf_nb.run_dir)
-            expected.update(runs_dir="processed/runs", run_name=None)
+        if k == "out_dir":  # runs_dir/<run_name>/ (ucf_nb.run_dir) unless out_dir is given
+            expected.update(runs_dir="processed/runs", run_name=None, out_dir=None)
         elif k != "progress":
             expected[k] = p.default
     assert assigned == expected

@@ -441,7 +441,7 @@ def test_prototype_index_runs_01_02_03_with_frame_level_auc(demo_dir, tmp_path):
 
     from ucf_nb import INDEX_COLUMNS, build_index
 
-    full = build_index(demo_dir / "UCF_Crime", index_path=tmp_path / "full.csv", num_workers=0)
+    full = build_index(demo_dir / "UCF_Crime", index_path=tmp_path / "full.csv", probe_threads=0)
     proto = tmp_path / "index_clips.csv"
     pd.read_csv(tmp_path / "full.csv")[INDEX_COLUMNS].to_csv(proto, index=False)
     assert list(pd.read_csv(proto).columns) == INDEX_COLUMNS and len(full)

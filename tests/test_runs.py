@@ -49,7 +49,8 @@ def runs_root(tmp_path):
     _write_run(root, "clip_T8_mean", _manifest("openai/clip-vit-base-patch16", "clip", 512, 8, seconds=(2.0, 2.0)),
                {"linear": {"clip_auc_test": 0.60, "video_auc_test": 0.7, "frame_auc_test": 0.81,
                            "per_category_auc_test": {"Arson": 0.5, "Abuse": 0.75}},
-                "mil": {"clip_auc_test": 0.65, "frame_auc_test": 0.84, "frame_auc_test_field": 0.83}})
+                "mil": {"clip_auc_test": 0.65, "frame_auc_test": 0.84, "frame_auc_test_field": 0.83,
+                        "frame_auc_test_field_ci95": [0.79, 0.87], "frame_far_test_field": 0.02}})
     _write_run(root, "unprobed_T16_mean", _manifest("MCG-NJU/videomae-base-finetuned-kinetics", "videomae", 768, 16),
                {})
     (root / "not_a_run").mkdir()
@@ -86,6 +87,9 @@ def test_compare_runs_one_row_per_head_sorted_by_the_headline(runs_root):
     first = table.iloc[0]
     assert (first["family"], first["embedding_dim"], first["T"], first["img_size"]) == ("clip", 512, 8, 224)
     assert first["clips_per_s"] == 50.0 and first["device"] == "cpu"
+    # the headline's bootstrap interval and false-alarm rate travel with it; absent where not reported
+    assert (first["frame_auc_test_field_ci_low"], first["frame_auc_test_field_ci_high"]) == (0.79, 0.87)
+    assert first["frame_far_test_field"] == 0.02 and np.isnan(table.loc[1, "frame_auc_test_field_ci_low"])
     assert np.isnan(table.loc[2, "frame_auc_test_field"]) and table.loc[2, "frame_auc_test"] == 0.66
     # without the MIL head: frame_auc_test leads and no field column is invented
     linear = compare_runs(["vivit_T32_cls"], root=runs_root)

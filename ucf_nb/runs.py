@@ -40,7 +40,11 @@ RUNS_DIR = "processed/runs"
 #: value) is its headline. ``frame_auc_test_field`` is the field's evaluation protocol.
 HEADLINE_METRICS = ("frame_auc_test_field", "frame_auc_test", "video_auc_test", "clip_auc_test")
 METRIC_COLUMNS = ("clip_auc_test", "video_auc_test", "frame_auc_test", "frame_auc_test_field",
+                  "frame_auc_test_field_ci_low", "frame_auc_test_field_ci_high", "frame_far_test_field",
                   "frame_auc_test_anomalous")
+#: metrics whose 95% bootstrap interval (``<name>_ci95`` in metrics.json) the table shows as
+#: ``<name>_ci_low`` / ``<name>_ci_high``, so a ranking shows which gaps are within noise
+INTERVAL_METRICS = ("frame_auc_test_field",)
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 
@@ -176,6 +180,16 @@ def _family(model_type: str | None) -> str | None:
         return model_type
 
 
+def _interval_columns(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``<name>_ci_low`` / ``<name>_ci_high`` from the ``<name>_ci95`` pairs of a metrics.json."""
+    out = {}
+    for name in INTERVAL_METRICS:
+        ci = metrics.get(f"{name}_ci95")
+        if isinstance(ci, (list, tuple)) and len(ci) == 2:
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = ci
+    return out
+
+
 def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR) -> pd.DataFrame:
     """One row per run and probe head, best first.
 
@@ -192,7 +206,9 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         Columns ``run``, ``head``, ``family``, ``checkpoint``, ``embedding_dim``, ``T``,
         ``img_size`` (pixels), ``pooling``, ``clips_per_s`` (all splits, on ``device``), then
         whichever of ``clip_auc_test``, ``video_auc_test``, ``frame_auc_test``,
-        ``frame_auc_test_field``, ``frame_auc_test_anomalous`` some head reports. Sorted by
+        ``frame_auc_test_field`` (with its 95% bootstrap interval, ``_ci_low``/``_ci_high``,
+        and ``frame_far_test_field``, the false-alarm rate at 0.5), ``frame_auc_test_anomalous``
+        some head reports. Sorted by
         the headline metric (``attrs["headline"]``: the first of :data:`HEADLINE_METRICS` with
         a value), descending, missing values last, rows without it by the next metric. A run
         whose probe has not run has one row with head ``"(no probe)"``.
@@ -208,7 +224,8 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         if not run["heads"]:
             rows.append(base)
         for head, metrics in run["heads"].items():
-            rows.append({**base, "head": head, **{k: metrics[k] for k in METRIC_COLUMNS if k in metrics}})
+            values = {**metrics, **_interval_columns(metrics)}
+            rows.append({**base, "head": head, **{k: values[k] for k in METRIC_COLUMNS if k in values}})
     columns = ["run", "head", "family", "checkpoint", "embedding_dim", "T", "img_size", "pooling", "clips_per_s",
                "device"]
     present = [k for k in METRIC_COLUMNS if any(r.get(k) is not None for r in rows)]
