@@ -132,5 +132,8 @@ def test_readme_commands_run_verbatim_on_a_fresh_copy(tmp_path, demo_dir):
             proc = subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True)
             assert proc.returncode == 0, (f"README command failed: {cmd}\n(run as {shlex.join(argv)})\n"
                                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    for made in ("out/00.ipynb", "out/03.ipynb", "processed/probe/metrics.json", "book/_build/html/index.html"):
+    for made in ("out/00.ipynb", "out/03.ipynb", "book/_build/html/index.html"):
         assert (clone / made).is_file(), f"after the README's commands, {made} is missing"
+    for head in ("probe", "probe-mil"):  # 02 and 03 write into processed/runs/<run name>/
+        assert list((clone / "processed" / "runs").glob(f"*/{head}/metrics.json")), \
+            f"after the README's commands, no processed/runs/*/{head}/metrics.json"
