@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import re
 import shutil
 import sys
 import time
@@ -45,7 +44,6 @@ import numpy as np
 from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- extract:begin -->", "<!-- extract:end -->"
 
 
 def _make_index(folder: Path, n_videos: int, seconds: int) -> Path:
@@ -299,15 +297,9 @@ def main(argv: list[str] | None = None) -> str:
 
 
 def _write_readme(body: str) -> None:
-    """Replace only the text between the extract markers of benchmarks/README.md."""
-    readme = ROOT / "benchmarks" / "README.md"
-    old = readme.read_text() if readme.exists() else ""
-    block = f"{BEGIN}\n{body}\n{END}"
-    if BEGIN in old and END in old:
-        new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + f"## extract\n\n{block}\n"
-    readme.write_text(new)
+    from machine import write_readme_block  # benchmarks/machine.py
+
+    write_readme_block("extract", body)
 
 
 if __name__ == "__main__":

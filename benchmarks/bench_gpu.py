@@ -40,7 +40,6 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -49,7 +48,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 CLIP_LEN, STRIDE, T, SIZE = 32, 16, 8, 224
 
 
@@ -597,15 +595,9 @@ def main(argv: list[str] | None = None) -> str:
 
 
 def _write_readme(body: str) -> None:
-    """Replace only the text between the gpu markers of benchmarks/README.md."""
-    readme = ROOT / "benchmarks" / "README.md"
-    old = readme.read_text() if readme.exists() else ""
-    block = f"{BEGIN}\n{body}\n{END}"
-    if BEGIN in old and END in old:
-        new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + f"## gpu\n\n{block}\n"
-    readme.write_text(new)
+    from machine import write_readme_block  # benchmarks/machine.py
+
+    write_readme_block("gpu", body)
 
 
 if __name__ == "__main__":

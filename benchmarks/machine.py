@@ -1,8 +1,12 @@
-"""What machine a benchmark ran on, for the results tables."""
+"""What machine a benchmark ran on, and the results tables it writes into benchmarks/README.md."""
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
+from pathlib import Path
+
+README = Path(__file__).resolve().parent / "README.md"
 
 
 def cpu_model() -> str:
@@ -15,3 +19,16 @@ def cpu_model() -> str:
     except (OSError, subprocess.CalledProcessError):
         pass
     return platform.processor() or "unknown CPU"
+
+
+def write_readme_block(section: str, body: str, readme: Path = README) -> None:
+    """Replace the text between ``<!-- {section}:begin -->`` and ``<!-- {section}:end -->`` in
+    benchmarks/README.md with ``body`` (a new ``## {section}`` part at the end when absent)."""
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+    old = readme.read_text() if readme.exists() else ""
+    block = f"{begin}\n{body}\n{end}"
+    if begin in old and end in old:
+        new = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: block, old, flags=re.S)
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + f"## {section}\n\n{block}\n"
+    readme.write_text(new)

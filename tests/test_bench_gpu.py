@@ -29,14 +29,19 @@ def test_script_imports_without_pyav_papermill_or_matplotlib(monkeypatch, tmp_pa
         bench._videos_in(tmp_path)
 
 
-def test_readme_block_is_replaced_in_place(tmp_path, monkeypatch):
-    bench = _load_script()
-    readme = tmp_path / "benchmarks" / "README.md"
-    readme.parent.mkdir()
-    readme.write_text(f"# B\n\n## gpu\n\n{bench.BEGIN}\nold\n{bench.END}\n\n## next\n")
-    monkeypatch.setattr(bench, "ROOT", tmp_path)
-    bench._write_readme("new table")
-    assert readme.read_text() == f"# B\n\n## gpu\n\n{bench.BEGIN}\nnew table\n{bench.END}\n\n## next\n"
+def test_readme_block_is_replaced_in_place(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_machine", ROOT / "benchmarks" / "machine.py")
+    machine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(machine)
+    readme = tmp_path / "README.md"
+    begin, end = "<!-- gpu:begin -->", "<!-- gpu:end -->"
+    readme.write_text(f"# B\n\n## gpu\n\n{begin}\nold\n{end}\n\n## next\n")
+    machine.write_readme_block("gpu", "new table", readme)
+    assert readme.read_text() == f"# B\n\n## gpu\n\n{begin}\nnew table\n{end}\n\n## next\n"
+    machine.write_readme_block("extract", "t", readme)  # absent: appended as its own part
+    assert readme.read_text().endswith("## next\n\n## extract\n\n<!-- extract:begin -->\nt\n<!-- extract:end -->\n")
 
 
 @pytest.mark.slow
