@@ -26,11 +26,6 @@ class TimesformerAdapter(EncoderAdapter):
     default_img_size = 224
     poolings = ("cls", "mean")
 
-    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
-        from transformers import TimesformerModel
-
-        return TimesformerModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
-
     def clip_length(self, config: Any) -> int:
         return int(config.num_frames)  # the frames its position (or time) embeddings were learnt for
 

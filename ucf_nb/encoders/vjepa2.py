@@ -11,7 +11,6 @@ crops ``crop_size``: :meth:`VJepa2Adapter.preprocessing` does the same.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import torch
 
@@ -29,11 +28,6 @@ class VJepa2Adapter(EncoderAdapter):
     default_T = 16
     default_img_size = 256
     poolings = ("mean",)
-
-    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
-        from transformers import VJEPA2Model
-
-        return VJEPA2Model.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
 
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         tubelet = int(model.config.tubelet_size)

@@ -28,11 +28,6 @@ class XClipAdapter(EncoderAdapter):
     default_img_size = 224
     poolings = ("video",)
 
-    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
-        from transformers import XCLIPModel
-
-        return XCLIPModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
-
     def clip_length(self, config: Any) -> int:
         return int(config.vision_config.num_frames)  # the frames its position (or time) embeddings were learnt for
 
