@@ -28,6 +28,11 @@ GOLDEN_OUT = "build/golden/processed"
 SMOKE_DIR = "build/smoke"
 SANITIZE_FILE = "tests/golden/sanitize.cfg"
 
+# This pytest session's outcomes of the golden notebooks' cells (tests/golden/conftest.py fills
+# it): notebook name -> one outcome per cell phase ("passed", "failed", "skipped"). Emptied
+# with GOLDEN_OUT when the golden notebooks are collected.
+GOLDEN_RESULTS: dict[str, list[str]] = {}
+
 
 def regold(args) -> int:
     """Execute the demo into tests/golden with outputs in build/golden, sanitized for nbval."""
@@ -64,6 +69,42 @@ def smoke(args) -> int:
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
            "--rootdir", str(smoke), "-q", *map(str, files)]
     return subprocess.call(cmd, cwd=project_root())
+
+
+def golden_run_of_this_session(demo: str, steps: Sequence[str], *, notebooks_dir: str = "notebooks"
+                                ) -> Path | None:
+    """GOLDEN_OUT when this session's nbval run of the golden notebooks was a complete run of
+    exactly these pipeline ``steps`` (names) on ``demo``, else None.
+
+    It is one when, for every step, the golden notebook's injected parameters are
+    ``demo_parameters(demo, out_dir=GOLDEN_OUT)``'s, its other code cells are the source
+    notebook's cells, unchanged and in order, and every one of its cells ran and passed in this
+    session. Then GOLDEN_OUT holds what a papermill run of those steps into GOLDEN_OUT writes.
+    """
+    import ast
+
+    import nbformat
+
+    wanted = {step.name: step for step in pipeline_steps(demo_parameters(demo, out_dir=GOLDEN_OUT))}
+    for name in steps:
+        step = wanted.get(name)
+        path = resolve_path(GOLDEN_DIR) / f"{name}.ipynb"
+        if step is None or not path.is_file():
+            return None
+        code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        injected = [c for c in code if "injected-parameters" in c.metadata.get("tags", [])]
+        if len(injected) != 1:
+            return None
+        params = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(injected[0].source).body}
+        source = nbformat.read(resolve_path(notebooks_dir) / f"{step.notebook}.ipynb", as_version=4)
+        if params != dict(step.parameters) or [c.source for c in code if c is not injected[0]] != \
+                [c.source for c in source.cells if c.cell_type == "code"]:
+            return None
+        outcomes = GOLDEN_RESULTS.get(name, [])
+        # each cell reports setup, call and teardown: all passed, for every cell
+        if outcomes.count("passed") != 3 * len(code) or len(outcomes) != 3 * len(code):
+            return None
+    return resolve_path(GOLDEN_OUT)
 
 
 def read_sanitize_patterns(path: Path) -> list[tuple[str, str]]:

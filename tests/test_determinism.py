@@ -4,16 +4,20 @@ The demo data, the demo encoder and the probe are seeded; the demo parameter set
 and precision (CPU, float32). A second run of the pipeline (00 -> 02 train/val/test -> 03,
 through papermill like the first) on fresh output folders must reproduce the first one's
 index, embeddings and metrics exactly. The first run is the session's ``demo_book`` (see
-conftest.py); the demo dataset's own determinism is tested in test_demo.py.
+conftest.py); the second is this session's golden run when ``make test`` made one (nbval ran
+the same notebooks with the same parameters into build/golden), else one run here. The demo
+dataset's own determinism is tested in test_demo.py.
 """
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import golden_tools
 from ucf_nb import pipeline
 from ucf_nb.annotations import SPLITS
 from ucf_nb.paths import display_path, resolve_path
@@ -25,12 +29,23 @@ VOLATILE_METRICS: frozenset[str] = frozenset({"timing"})
 
 @pytest.fixture(scope="module")
 def second_run(demo_book):
+    """The second run's folder (``<processed>/runs/<run name>``).
+
+    When this session ran the golden notebooks (``make test``: ``pytest tests --nbval``) and that
+    run was exactly these steps on the same demo, all of it passing, it is the second run: its
+    notebooks are the source notebooks' cells with the same parameters, out_dir aside (see
+    golden_tools.golden_run_of_this_session). Otherwise the steps run here, through papermill.
+    """
     root = resolve_path("build/test_determinism")
-    if root.exists():
-        shutil.rmtree(root)
     processed = "build/test_determinism/processed"
     steps = pipeline.pipeline_steps(pipeline.demo_parameters(demo_book["demo"], out_dir=processed))
     steps = [s for s in steps if s.notebook not in ("01_index_checks", "04_compare")]  # 01 and 04 only read
+    golden = golden_tools.golden_run_of_this_session(demo_book["demo"], [s.name for s in steps])
+    if golden is not None:
+        yield golden / Path(pipeline.main_run_dir(steps)).relative_to(processed)
+        return
+    if root.exists():
+        shutil.rmtree(root)
     pipeline.run_notebooks(steps, root / "executed", log=lambda *a: None)
     yield resolve_path(pipeline.main_run_dir(steps))
     shutil.rmtree(root)
@@ -44,7 +59,7 @@ def _split_files(out_dir, split):
 @pytest.mark.slow
 def test_two_demo_runs_give_the_same_index(demo_book, second_run):
     first = (demo_book["processed"] / "index_clips.csv").read_bytes()
-    assert (resolve_path("build/test_determinism/processed") / "index_clips.csv").read_bytes() == first
+    assert (second_run.parents[1] / "index_clips.csv").read_bytes() == first  # <processed>/runs/<run name>
 
 
 @pytest.mark.slow

@@ -65,6 +65,14 @@ def data(tmp_path_factory):
     return {"folder": folder, "index": index_path, "encoder": enc}
 
 
+@pytest.fixture(scope="module")
+def train_run(data, tmp_path_factory):
+    """One uninterrupted, single-process run of train with the FAST settings, for the tests that
+    compare with it (read only): ``(extract_split's result, out_dir)``."""
+    out = tmp_path_factory.mktemp("train_run") / "out"
+    return _run(data, out, split="train"), out
+
+
 def _run(data, out, split="train", **kw):
     from ucf_nb import extract_split
 
@@ -151,7 +159,7 @@ def test_short_and_unreadable_videos_are_recorded(data, tmp_path):
     assert e["n_failed"] == len(failed_rows) and e["n_done"] == int(ok.sum())
 
 
-def test_missing_videos_stop_the_run_before_any_work(data, tmp_path):
+def test_missing_videos_stop_the_run_before_any_work(data, train_run, tmp_path):
     """A wrong video_root must not turn a split into NaN rows marked done."""
     moved = pd.read_csv(data["index"])
     moved["path"] = moved["path"].str.replace(str(data["folder"]), str(tmp_path / "elsewhere"), regex=False)
@@ -164,20 +172,20 @@ def test_missing_videos_stop_the_run_before_any_work(data, tmp_path):
     # the same index with video_root pointing at where the files are runs, and equals the original
     r = _run({**data, "index": index_path}, tmp_path / "out", video_root=str(data["folder"]))
     assert r["complete"] and r["n_failed"] == 0
-    ref = _run(data, tmp_path / "ref")
+    ref, ref_out = train_run  # _run(data, <fresh out_dir>)
     assert ref["complete"]
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "emb_train.npy"),
-                                  np.load(tmp_path / "ref" / "emb_train.npy"))
+                                  np.load(ref_out / "emb_train.npy"))
 
 
-def test_two_shards_in_sequence_equal_one(data, tmp_path):
-    _run(data, tmp_path / "one", split="train")
+def test_two_shards_in_sequence_equal_one(data, train_run, tmp_path):
+    _, one = train_run  # _run(data, <fresh out_dir>, split="train")
     r0 = _run(data, tmp_path / "two", split="train", shard_index=0, num_shards=2)
     assert not r0["complete"] and 0 < r0["n_shard"] < r0["n_clips"]
     assert not (tmp_path / "two" / "emb_train.npy").exists()
     r1 = _run(data, tmp_path / "two", split="train", shard_index=1, num_shards=2)
     assert r1["complete"] and r0["n_shard"] + r1["n_shard"] == r1["n_clips"]
-    _assert_same(_arrays(tmp_path / "one", "train"), _arrays(tmp_path / "two", "train"))
+    _assert_same(_arrays(one, "train"), _arrays(tmp_path / "two", "train"))
     assert read_manifest(tmp_path / "two")["splits"]["train"]["num_shards"] == 2
 
 

@@ -13,6 +13,10 @@ nbval 0.11 executes cells with ``store_history=False``; IPython then cannot see 
 running when deciding whether a trailing ``;`` silences the result, so ``plot(df);`` shows the
 Figure's repr under nbval but not under Jupyter or papermill, which made the goldens. The
 cells are executed here as Jupyter executes them (``store_history=True``).
+
+Every golden cell's outcome is recorded (``golden_tools.GOLDEN_RESULTS``): when all of it passed,
+tests/test_determinism.py takes this run as its second run of the pipeline instead of running
+the same notebooks once more.
 """
 from __future__ import annotations
 
@@ -48,6 +52,16 @@ def pytest_runtest_setup(item):
         run_encoder(**kwargs, progress=False)
 
 
+def pytest_runtest_logreport(report):
+    """Every golden cell's outcome, per phase, in golden_tools.GOLDEN_RESULTS: a later test may
+    use this session's golden run as a run of the pipeline only when all of it passed."""
+    from golden_tools import GOLDEN_RESULTS
+
+    path = Path(report.nodeid.split("::")[0])
+    if path.suffix == ".ipynb" and path.parent.name == HERE.name:
+        GOLDEN_RESULTS.setdefault(path.stem, []).append(report.outcome)
+
+
 def _golden_rank(item) -> tuple[int, int] | None:
     from ucf_nb.pipeline import pipeline_steps
 
@@ -73,8 +87,9 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = new
 
     from ucf_nb.paths import resolve_path
-    from golden_tools import GOLDEN_OUT
+    from golden_tools import GOLDEN_OUT, GOLDEN_RESULTS
 
+    GOLDEN_RESULTS.clear()
     out = resolve_path(GOLDEN_OUT)
     if out.exists():
         shutil.rmtree(out)
