@@ -97,6 +97,21 @@ def test_stream_is_frame_accurate_and_equals_the_seek_reference(request, fixture
         np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
 
 
+@pytest.mark.parametrize("segment_clips", [256, 1])
+def test_a_video_with_timestamp_gaps_gives_the_frames_the_index_names(gappy_video, segment_clips):
+    """Frame numbers count decoded frames even where the timestamps jump (dropped frames):
+    both readers give clip k the frames it samples, and a segment that starts mid-video
+    (segment_clips=1) does not land elsewhere."""
+    df = rows_for(gappy_video, 150, first_row=0)
+    ref = reference(df)
+    got = stream_items(VideoClipStream(df, T=8, segment_clips=segment_clips))
+    assert sorted(got) == list(df.index)
+    for r, it in got.items():
+        assert [read_frame_number(f) for f in it["frames"]] == ref[r]["frame_ids"].tolist()
+        assert [read_frame_number(f) for f in ref[r]["frames"]] == ref[r]["frame_ids"].tolist()
+        np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
 def test_stream_handles_any_subset_of_rows_and_odd_windows(offset_video):
     df = rows_for(offset_video, 130)
     df = pd.concat([df.iloc[[6, 1, 2]],

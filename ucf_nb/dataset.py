@@ -28,7 +28,7 @@ from .checks import check_int
 from .paths import resolve_path
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .video import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame
+from .video import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame, seek_is_exact
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -142,7 +142,9 @@ class ClipDataset(_TorchDataset):
     replaced by the video's last real frame when the video ended early (the count of real
     positions is in :meth:`read_clip`'s ``n_real`` and a warning is issued), and a video
     that cannot be opened raises :class:`ucf_nb.VideoError` naming the file. A seek is
-    trusted only if the decoder lands on the requested frame.
+    trusted only if the decoder lands on the requested frame, and only on a video whose
+    timestamps are one frame apart (:func:`ucf_nb.video.seek_is_exact`); any other video is
+    decoded from its first frame.
     """
 
     def __init__(self, df, T: int = 8, img_size: int | None = None,
@@ -181,7 +183,10 @@ class ClipDataset(_TorchDataset):
         got: dict[int, np.ndarray] = {}
         cap = open_video(path, decode_threads=self.decode_threads)
         try:
-            for f in np.unique(ids).tolist():
+            # OpenCV numbers a landed frame from its timestamp: on a file whose timestamps are
+            # not one frame apart its seeks land elsewhere while saying they did not
+            exact = seek_is_exact(path, float(cap.get(cv2.CAP_PROP_FPS) or 0.0))
+            for f in np.unique(ids).tolist() if exact else ():
                 cap.set(cv2.CAP_PROP_POS_FRAMES, f)
                 if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) != f:
                     continue  # the seek landed elsewhere: do not trust what it reads
@@ -190,6 +195,10 @@ class ClipDataset(_TorchDataset):
                     got[f] = _spatial_rgb(pre, frame)
         finally:
             cap.release()
+        if not exact:  # one decode from the first frame, numbering frames as they come
+            for f, frame in _decode(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
+                                    state=_DecodeState(), seek=False):
+                got[f] = _spatial_rgb(pre, frame)
         n_real, error = self.T, None
         missing = [f for f in np.unique(ids).tolist() if f not in got]
         if missing:

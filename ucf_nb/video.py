@@ -10,10 +10,20 @@ Files can lie: the frame count stored in a container may be wrong and a truncate
 stops decoding early. Nothing here trusts the container's count: the real end of a
 video is where decoding stops, and a seek is trusted only when the decoder lands on the
 frame that was asked for (otherwise the reader decodes forward from the start).
+
+OpenCV seeks by time and then *derives* the frame number from the landed frame's
+timestamp (``round((pts - first_pts) * time_base * fps)``), so its own check
+(``CAP_PROP_POS_FRAMES`` after ``set``) agrees with itself even when it is wrong: on a file
+whose timestamps are not one frame apart (variable frame rate, dropped frames, timestamp
+gaps) a seek to frame 60 can land on decoded frame 62. A seek is therefore used only on
+videos whose timestamps map onto 0, 1, 2, ... under that formula (:func:`seek_is_exact`,
+which reads the packet timestamps with PyAV, no decoding, as torchcodec's ``exact`` mode
+scans a file); any other video is decoded from its first frame.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -25,7 +35,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import numpy as np
 
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
-           "open_video", "captured_stderr"]
+           "open_video", "captured_stderr", "seek_is_exact"]
 
 _COLORS = ("bgr", "rgb")
 
@@ -218,6 +228,89 @@ def probe_video(path: str | os.PathLike, count_frames: bool = False) -> VideoInf
     return VideoInfo(fps, n, width, height)
 
 
+def _packet_times(path: str) -> tuple[np.ndarray, float] | None:
+    """Presentation timestamps of the first video stream's packets, sorted (one per frame),
+    and the stream's time base in seconds; None when PyAV cannot read them all."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            tb = float(stream.time_base)
+            pts = []
+            for pkt in container.demux(stream):
+                if pkt.size == 0:  # the demuxer's flush packet
+                    continue
+                if pkt.is_discard:  # decoded as a reference, never shown
+                    continue
+                t = pkt.pts if pkt.pts is not None else pkt.dts
+                if t is None:
+                    return None
+                pts.append(t)
+    except (av.FFmpegError, IndexError, ValueError, OSError):
+        return None
+    return np.sort(np.asarray(pts, dtype=np.int64)), tb
+
+
+@functools.lru_cache(maxsize=256)
+def _seek_is_exact_cached(path: str, size: int, mtime_ns: int, fps: float) -> bool:
+    got = _packet_times(path)
+    if got is None:
+        return False
+    pts, tb = got
+    if len(pts) == 0 or not (math.isfinite(fps) and fps > 0):
+        return False
+    # OpenCV's frame number of each frame, from its timestamp (cap_ffmpeg_impl.hpp,
+    # dts_to_frame_number minus first_frame_number): it must be the decode order
+    number = np.rint((pts - pts[0]) * tb * fps).astype(np.int64)
+    return bool(np.array_equal(number, np.arange(len(pts), dtype=np.int64)))
+
+
+_WARNED_NO_AV = False
+
+
+def seek_is_exact(path: str | os.PathLike, fps: float | None = None) -> bool:
+    """Whether OpenCV's seek to frame ``k`` of ``path`` lands on the ``k``-th decoded frame.
+
+    True when the video's packet timestamps, sorted, map onto ``0, 1, 2, ...`` under the
+    formula OpenCV numbers a landed frame with (``round((pts - first_pts) * time_base *
+    fps)``): constant frame rate without gaps. False for variable frame rate, dropped
+    frames or timestamp gaps (a seek there lands frames away from where it says), and when
+    the timestamps cannot be read. Reads packets only (no decoding); the answer is cached per
+    file (path, size, modification time).
+
+    Parameters
+    ----------
+    path : path-like
+        The video file.
+    fps : float, optional
+        The frame rate OpenCV reports for it (``CAP_PROP_FPS``); read from the file when None.
+
+    Returns
+    -------
+    bool
+        False also when PyAV is not installed (a warning says so once): readers then decode
+        from the first frame, which is always right but slower.
+    """
+    global _WARNED_NO_AV
+    p = Path(path)
+    if fps is None:
+        fps = probe_video(p).fps
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        if not _WARNED_NO_AV:
+            _WARNED_NO_AV = True
+            import warnings
+
+            warnings.warn("PyAV is not installed, so OpenCV's seeks cannot be checked against the videos' "
+                          "timestamps: every video is decoded from its first frame (right, but slower); "
+                          "pip install av", RuntimeWarning, stacklevel=2)
+        return False
+    st = p.stat()
+    return _seek_is_exact_cached(str(p), int(st.st_size), int(st.st_mtime_ns), float(fps))
+
+
 class _DecodeState:
     """Filled in by :func:`_decode`: where the video really ended, if decoding reached it."""
 
@@ -248,7 +341,7 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     try:
         first = int(wanted[0])
         k = 0
-        if seek and first > 0:
+        if seek and first > 0 and seek_is_exact(path, float(cap.get(cv2.CAP_PROP_FPS) or 0.0)):
             if sink.call(_seek, cap, first):
                 k = first
                 state.seeked = True
