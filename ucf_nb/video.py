@@ -233,8 +233,8 @@ def _packet_times(path: str) -> tuple[np.ndarray, float] | None:
     and the stream's time base in seconds; None when PyAV cannot read them all."""
     import av
 
-    try:
-        with av.open(path) as container:
+    try:  # FFmpeg's complaints about a damaged file go to a temporary file, not the screen
+        with captured_stderr(), av.open(path) as container:
             stream = container.streams.video[0]
             tb = float(stream.time_base)
             pts = []
@@ -247,7 +247,7 @@ def _packet_times(path: str) -> tuple[np.ndarray, float] | None:
                 if t is None:
                     return None
                 pts.append(t)
-    except (av.FFmpegError, IndexError, ValueError, OSError):
+    except Exception:  # noqa: BLE001 - unreadable timestamps: no seek is trusted, the reader decodes from frame 0
         return None
     return np.sort(np.asarray(pts, dtype=np.int64)), tb
 
