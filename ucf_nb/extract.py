@@ -42,7 +42,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                   preprocessing: str = "checkpoint", video_root: str | os.PathLike | None = None,
                   resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
                   attention: str = "auto", compile: bool = False, on_error: str = "skip",
-                  stall_timeout: float = 300.0, progress: bool = True, retry_failed: bool = True) -> dict[str, Any]:
+                  retry_failed: bool = True, stall_timeout: float = 300.0, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -111,12 +111,6 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         (NaN rows, listed in the manifest, see :func:`ucf_nb.extraction_failures`) and goes
         on; ``"raise"`` stops at the first one with :class:`ucf_nb.VideoError` (what was
         embedded before is kept; fix the file and run again).
-    stall_timeout : float
-        Seconds without a batch from the DataLoader workers after which the run stops with
-        :class:`ucf_nb.workers.ExtractStalledError`, naming the video each worker was
-        decoding (with ``num_workers >= 1``; the run stays resumable).
-    progress : bool
-        Show a tqdm progress bar (clips and clips/s).
     retry_failed : bool
         With ``resume=True``, decode and embed again this shard's failed clips (videos that
         could not be read by an earlier run), finished split or not: fix or replace the file
@@ -126,6 +120,12 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         split counts as finished once every clip was attempted, failed ones included, so
         :func:`ucf_nb.submit_extraction` submits nothing for it. False: failed clips count
         as done.
+    stall_timeout : float
+        Seconds without a batch from the DataLoader workers after which the run stops with
+        :class:`ucf_nb.workers.ExtractStalledError`, naming the video each worker was
+        decoding (with ``num_workers >= 1``; the run stays resumable).
+    progress : bool
+        Show a tqdm progress bar (clips and clips/s).
 
     Returns
     -------

@@ -227,7 +227,10 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
     -------
     list of ShardJob
         One per (split, shard), in order. With ``wait=True`` every one is ``"finished"``
-        (before this call) or ``"done"``.
+        (before this call) or ``"done"``. A shard is finished once every clip of it was
+        attempted, failed clips included: nothing is submitted again for a video that cannot
+        be read (the log line says how many clips failed); ``extract_split`` or notebook 02
+        for that split retries them (``retry_failed``).
 
     Raises
     ------
