@@ -193,22 +193,23 @@ def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, 
 
 
 def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: "ShardWriter",
-                   T: int) -> dict[str, Any]:
-    """The manifest fields of a finished split that change once a retry is written into it."""
-    got = writer.status
-    n_real = np.load(writer.folder / "n_real.npy")
-    errors = writer.errors()
+                   take: np.ndarray, T: int) -> dict[str, Any]:
+    """The manifest fields of a finished split that change once the rows ``take`` (a mask)
+    of a retry are written into it; ``rows`` and ``status`` are the split's, after."""
+    got, retried = writer.status[take], writer.rows[take]
+    n_real, errors = np.load(writer.folder / "n_real.npy")[take], writer.errors()
     reasons = {int(f["row"]): str(f["error"]) for f in entry.get("failed_clips", [])}
-    reasons.update({int(r): errors.get(int(r), "unreadable video") for r in writer.rows})
+    reasons.update({int(r): errors.get(int(r), "unreadable video") for r in retried})
     short = {int(c["row"]): int(c["n_real"]) for c in entry.get("short_clips", [])}
-    short.update({int(r): int(k) for r, st, k in zip(writer.rows, got, n_real) if st == DONE and k < T})
+    short.update({int(r): int(k) for r, st, k in zip(retried, got, n_real) if st == DONE and k < T})
     s = writer.stats()
     seconds = float(entry.get("seconds") or 0.0) + float(s.get("seconds", 0.0))
     before = [*entry.get("shards", []), *entry.get("retries", [])]
     n_embedded = sum(int(x.get("n_embedded") or 0) for x in before) + int(s.get("n_embedded", 0))
-    retry = {"shard_index": s.get("shard_index"), "num_shards": s.get("num_shards"), "n_clips": int(len(writer.rows)), "n_embedded": int((got == DONE).sum()),
-             "n_failed": int((got == FAILED).sum()), "seconds": round(float(s.get("seconds", 0.0)), 3),
-             "host": s.get("host"), "device": s.get("device"), "completed_at": _now()}
+    retry = {"shard_index": s.get("shard_index"), "num_shards": s.get("num_shards"), "n_clips": int(len(retried)),
+             "n_embedded": int((got == DONE).sum()), "n_failed": int((got == FAILED).sum()),
+             "seconds": round(float(s.get("seconds", 0.0)), 3), "host": s.get("host"), "device": s.get("device"),
+             "completed_at": _now()}
     return {"n_done": int((status == DONE).sum()), "n_failed": int((status == FAILED).sum()),
             "n_short": len(short), "seconds": round(seconds, 3),
             "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
@@ -594,11 +595,12 @@ class EmbeddingStore:
         """Write what a retry (:meth:`open_retry`) got into the finished split's public arrays.
 
         Rows now done get their embedding and status 1; rows that failed again keep their NaN
-        row with the new reason. Every other row stays byte for byte as it was; ``emb`` and
-        ``status`` are replaced atomically, and only when something in them changed. The
-        manifest's counts, ``failed_clips``, ``short_clips`` and time follow, and the retry
-        is listed under ``retries``. Safe to repeat after ``kill -9`` (the folder goes last).
-        Returns False (changing nothing) while some row of the retry is still pending.
+        row with the new reason. Rows the manifest lists as done are never touched (every
+        other row stays byte for byte as it was); ``emb`` and ``status`` are replaced atomically, and
+        only when something in them changed. The manifest's counts, ``failed_clips``,
+        ``short_clips`` and time follow, and the retry is listed under ``retries``. Safe to
+        repeat after ``kill -9`` (the folder goes last). Returns False (changing nothing)
+        while some row of the retry is still pending.
         """
         got = writer.status
         if (got == PENDING).any():
@@ -609,16 +611,20 @@ class EmbeddingStore:
                 return False
             self._remove_leftovers(split)
             files = {k: self.out_dir / f for k, f in entry["files"].items()}
-            pos = np.searchsorted(np.load(files["rows"]), writer.rows)
+            rows = np.load(files["rows"])
             before = np.load(files["status"])
+            pos = np.searchsorted(rows, writer.rows)
+            # the manifest (written last) says which rows are still failed: a row done meanwhile by
+            # another retry stays as it is; one this retry wrote before being killed is written again
+            take = np.isin(writer.rows, [int(f["row"]) for f in entry.get("failed_clips", [])])
             status = before.copy()
-            status[pos] = got
-            done = np.flatnonzero(got == DONE)
+            status[pos[take]] = got[take]
+            done = np.flatnonzero(take & (got == DONE))
             if len(done):
                 _patch_rows(files["emb"], writer.folder / "emb.npy", pos[done], done, writer.embedding_dim)
             if not np.array_equal(status, before):
                 atomic_write(files["status"], lambda f: np.save(f, status, allow_pickle=False), mode="wb")
-            change = _retried_entry(entry, np.load(files["rows"]), status, writer, int(T))
+            change = _retried_entry(entry, rows, status, writer, take, int(T))
             self._update_manifest(lambda m: m["splits"][split].update(change))
         _rmtree(writer.folder)
         with contextlib.suppress(OSError):  # the split's work folder, unless another retry uses it
