@@ -420,10 +420,11 @@ def test_a_video_still_broken_stays_failed_with_its_latest_reason_and_nothing_el
     junky, _, junk = _junk_copy(data, tmp_path, "Normal_Videos004_x264.mp4")
     out = tmp_path / "out"
     assert _run(junky, out, split="test")["n_failed"] == 3
-    files = _untouched(out, "test")
+    files, manifest = _untouched(out, "test"), (out / "manifest.json").read_bytes()
     r = _run(junky, out, split="test")  # still junk: its 3 clips, and only they, are tried again
     assert r["complete"] and (r["n_embedded"], r["n_failed"]) == (0, 3)
     assert _untouched(out, "test") == files
+    assert (out / "manifest.json").read_bytes() == manifest  # a retry that changed nothing is not recorded
     e = read_manifest(out)["splits"]["test"]
     assert [c["row"] for c in e["failed_clips"]] == sorted({c["row"] for c in e["failed_clips"]})
     assert len(e["failed_clips"]) == 3 and all("moov atom not found" in c["error"] for c in e["failed_clips"])
@@ -441,7 +442,7 @@ def test_a_video_still_broken_stays_failed_with_its_latest_reason_and_nothing_el
     assert kept.sum() == 3 and new["emb"][kept].tobytes() == old["emb"][kept].tobytes()
     assert new["status"].tolist() == [1, 1, 1, 1, 2, 2] and np.isfinite(new["emb"][3].astype(np.float32)).all()
     e = read_manifest(out)["splits"]["test"]
-    assert (e["n_done"], e["n_failed"], e["n_short"]) == (4, 2, 1) and len(e["retries"]) == 2
+    assert (e["n_done"], e["n_failed"], e["n_short"]) == (4, 2, 1) and len(e["retries"]) == 1
     assert [c["row"] for c in e["failed_clips"]] == new["rows"][4:].tolist()
     assert all("only 10 frames decode" in c["error"] and "moov" not in c["error"] for c in e["failed_clips"])
     assert [c["row"] for c in e["short_clips"]] == [int(new["rows"][3])] and 0 < e["short_clips"][0]["n_real"] < T

@@ -598,7 +598,8 @@ class EmbeddingStore:
         row with the new reason. Rows the manifest lists as done are never touched (every
         other row stays byte for byte as it was); ``emb`` and ``status`` are replaced atomically, and
         only when something in them changed. The manifest's counts, ``failed_clips``,
-        ``short_clips`` and time follow, and the retry is listed under ``retries``. Safe to
+        ``short_clips`` and time follow, and the retry is listed under ``retries`` (unless it
+        changed nothing: the same rows failed again for the same reasons). Safe to
         repeat after ``kill -9`` (the folder goes last). Returns False (changing nothing)
         while some row of the retry is still pending.
         """
@@ -625,7 +626,10 @@ class EmbeddingStore:
             if not np.array_equal(status, before):
                 atomic_write(files["status"], lambda f: np.save(f, status, allow_pickle=False), mode="wb")
             change = _retried_entry(entry, rows, status, writer, take, int(T))
-            self._update_manifest(lambda m: m["splits"][split].update(change))
+            # a retry that changed nothing (the same rows failed for the same reasons) leaves the
+            # manifest as it was: rerunning with a video still broken adds no entry, every time
+            if not np.array_equal(status, before) or change["failed_clips"] != entry.get("failed_clips", []):
+                self._update_manifest(lambda m: m["splits"][split].update(change))
         _rmtree(writer.folder)
         with contextlib.suppress(OSError):  # the split's work folder, unless another retry uses it
             (self.work_dir / split).rmdir()
