@@ -27,6 +27,15 @@ def mpeg4_video(tmp_path_factory):
     return write_synthetic_video(path, 150, codec="mpeg4", gop=12, bframes=0)
 
 
+@pytest.fixture(scope="session")
+def gappy_video(tmp_path_factory):
+    """A 30 fps H.264 file of 150 frames whose timestamps jump by 10 frames after frame 49
+    (dropped frames, as in variable-frame-rate footage); B-frames, keyframe every 30."""
+    path = tmp_path_factory.mktemp("videos") / "gappy_timestamps.mp4"
+    return write_synthetic_video(path, 150, codec="libx264", gop=30, bframes=2,
+                                 frame_pts=[i + (10 if i >= 50 else 0) for i in range(150)])
+
+
 def faststart_truncated(src, dst, keep: float = 0.6):
     """A file whose container lies: the header (moved to the front) lists every frame, but
     the bytes end after ``keep`` of the file, so decoding stops early."""

@@ -2,6 +2,7 @@
 frame, on real files, including files that lie."""
 from __future__ import annotations
 
+import sys
 import warnings
 
 import cv2
@@ -11,7 +12,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ucf_nb import ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows, collate_clips
+from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows, collate_clips,
+                    uniform_sample_indices)
 from ucf_nb.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import probe_video
 
@@ -95,6 +97,97 @@ def test_stream_is_frame_accurate_and_equals_the_seek_reference(request, fixture
         assert (it["n_real"], it["error"]) == (8, None)
         assert [read_frame_number(f) for f in it["frames"]] == ref[r]["frame_ids"].tolist()
         np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
+@pytest.mark.parametrize("segment_clips", [256, 1])
+def test_a_video_with_timestamp_gaps_gives_the_frames_the_index_names(gappy_video, segment_clips):
+    """Frame numbers count decoded frames even where the timestamps jump (dropped frames):
+    both readers give clip k the frames it samples, and a segment that starts mid-video
+    (segment_clips=1) does not land elsewhere."""
+    df = rows_for(gappy_video, 150, first_row=0)
+    ref = reference(df)
+    got = stream_items(VideoClipStream(df, T=8, segment_clips=segment_clips))
+    assert sorted(got) == list(df.index)
+    for r, it in got.items():
+        assert [read_frame_number(f) for f in it["frames"]] == ref[r]["frame_ids"].tolist()
+        assert [read_frame_number(f) for f in ref[r]["frames"]] == ref[r]["frame_ids"].tolist()
+        np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
+def frame_numbers_are_the_index(got, df, T=8):
+    """Each item's frames are the ones its row samples (frame numbers drawn into the pixels)."""
+    for r, it in got.items():
+        start, end = int(df.loc[r, "start_frame"]), int(df.loc[r, "end_frame"])
+        assert [read_frame_number(f) for f in it["frames"]] == (start + uniform_sample_indices(0, end - start, T)).tolist()
+        assert it["n_real"] == T and it["error"] is None
+
+
+def test_a_long_video_whose_seeks_are_not_exact_is_one_pass_from_frame_0(gappy_video):
+    """Its timestamps jump, so a segment starting mid-video would have to decode from frame 0:
+    the plan makes the whole video one segment (linear, not one decode from 0 per segment),
+    and every clip has the frames the index names."""
+    df = rows_for(gappy_video, 150)
+    assert len(df) > 4  # several segments of 2 clips, were it seek-exact
+    stream = VideoClipStream(df, T=8, segment_clips=2)
+    assert len(stream.segments) == 1 and stream.segments[0].seek is False
+    assert stream.segments[0].rows.tolist() == list(df.index)
+    got = stream_items(stream)
+    assert sorted(got) == list(df.index)
+    frame_numbers_are_the_index(got, df)
+    # resuming mid-video (first pending clip past frame 0) reads from frame 0 too, rightly
+    stream = VideoClipStream(df.iloc[3:], T=8)
+    assert [s.seek for s in stream.segments] == [False]
+    frame_numbers_are_the_index(stream_items(stream), df.iloc[3:])
+
+
+def test_an_exact_video_is_split_into_seeking_segments_that_never_rescan_it(offset_video, monkeypatch):
+    """Seek-exact (decided once, in the plan): several segments, each after the first starting
+    with a verified seek; the decision travels on the segment, so a worker (fresh process,
+    empty cache) reads no packet timestamps again."""
+    import ucf_nb.dataset as dataset_mod
+    import ucf_nb.video as video_mod
+
+    df = rows_for(offset_video, 130)
+    stream = VideoClipStream(df, T=8, segment_clips=2)
+    assert len(stream.segments) == -(-len(df) // 2) > 2
+    assert all(s.seek for s in stream.segments)
+
+    def no_scan(path):
+        raise AssertionError(f"packet timestamps of {path} read again after the plan")
+
+    video_mod._seek_is_exact_cached.cache_clear()
+    monkeypatch.setattr(video_mod, "_packet_times", no_scan)
+    states = []
+
+    class Recorded(dataset_mod._DecodeState):
+        def __init__(self):
+            super().__init__()
+            states.append(self)
+
+    monkeypatch.setattr(dataset_mod, "_DecodeState", Recorded)
+    got = stream_items(stream)
+    assert sorted(got) == list(df.index)
+    frame_numbers_are_the_index(got, df)
+    assert [s.seeked for s in states] == [False] + [True] * (len(stream.segments) - 1)
+
+
+def test_without_pyav_long_videos_are_single_segments_with_one_warning(h264_video, gappy_video, monkeypatch):
+    """No PyAV (the GPU image): no seek can be checked, so each video that would need one is a
+    single pass from frame 0; right frames, and one warning for the whole plan."""
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` raises ImportError
+    a, b = rows_for(h264_video, 200), rows_for(gappy_video, 150, first_row=100)
+    df = pd.concat([a, b.iloc[2:]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own filter: once per calling line
+        stream = VideoClipStream(df, T=8, segment_clips=2)
+        VideoClipStream(df, T=8, segment_clips=2)
+    assert [str(w.message)[:24] for w in caught] == ["PyAV is not installed, s"]
+    assert caught[0].category is RuntimeWarning
+    assert [(s.path.name, s.seek, len(s.rows)) for s in stream.segments] == [
+        (h264_video.name, False, len(a)), (gappy_video.name, False, len(b) - 2)]
+    got = stream_items(stream)
+    assert sorted(got) == list(df.index)
+    frame_numbers_are_the_index(got, df)
 
 
 def test_stream_handles_any_subset_of_rows_and_odd_windows(offset_video):

@@ -258,6 +258,41 @@ def test_local_kill_9_failing_shard_then_rerun(data, tmp_path):
     _assert_identical(out, data["ref"], "val")
 
 
+@pytest.mark.slow
+def test_local_launcher_never_resubmits_a_finished_shard_with_failed_clips(data, tmp_path, monkeypatch):
+    """Val's second video is junk: its shard (run by hand first) is finished with failed clips,
+    so the launcher runs only the other shard; once the file is replaced the launcher still
+    submits nothing and says how to retry, and extract_split embeds just those 4 clips."""
+    from ucf_nb import extract_split, read_manifest
+    from ucf_nb.launch import submit_extraction
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    df = pd.read_csv(data["index"])
+    junk = tmp_path / _val_video(data).name
+    junk.write_bytes(b"this is not an mp4 file" * 10)
+    df.loc[df["path"] == str(_val_video(data)), "path"] = str(junk)
+    df.to_csv(tmp_path / "index.csv", index=False)
+    params = dict(FAST, index_path=str(tmp_path / "index.csv"), out_dir=str(tmp_path / "out"),
+                  checkpoint=str(data["encoder"]))
+    r = extract_split("val", shard_index=1, num_shards=2, **params)
+    assert not r["complete"] and r["n_failed"] == 4
+    said: list[str] = []
+    jobs = submit_extraction(["val"], 2, executor="local", poll_s=0.2, log=said.append, **params)
+    text = "\n".join(said)
+    assert [sj.state for sj in jobs] == ["done", "finished"], text
+    assert "val: submitted shard 1 of 2 as local process" in text and "shard 2" not in text, text
+    assert read_manifest(tmp_path / "out")["splits"]["val"]["n_failed"] == 4
+    shutil.copyfile(_val_video(data), junk)
+    said.clear()
+    jobs = submit_extraction(["val"], 2, executor="local", poll_s=0.2, log=said.append, **params)
+    text = "\n".join(said)
+    assert [sj.state for sj in jobs] == ["finished", "finished"] and "nothing submitted" in text, text
+    assert "4 of its clips failed" in text and "ucf_nb.extract_split(split='val'" in text, text
+    r = extract_split("val", **params)
+    assert r["complete"] and (r["n_embedded"], r["n_failed"]) == (4, 0)
+    _assert_identical(tmp_path / "out", data["ref"], "val")
+
+
 # ------------------------------------------------------------------------------ real SLURM
 
 @pytest.fixture(scope="module")

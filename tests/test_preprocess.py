@@ -193,3 +193,46 @@ def test_rescale_and_offset_round_trip_and_are_checked():
         Preprocessing(rescale_factor=0)
     with pytest.raises(ValueError, match="offset"):
         Preprocessing(offset="yes")
+
+
+def test_fields_a_legacy_config_lacks_take_its_processor_classes_defaults(tmp_path):
+    """VideoMAE-era ``*FeatureExtractor`` configs write ``size: N`` and no ``crop_size`` or
+    ``do_rescale``; Hugging Face fills them from the processor class (crop 224, rescale 1/255).
+    ucf_nb follows the same values instead of refusing a crop it says is missing."""
+    from transformers import AutoImageProcessor, VideoMAEConfig
+
+    VideoMAEConfig(image_size=224, num_frames=16).save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
+        "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "feature_extractor_type": "VideoMAEFeatureExtractor", "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225], "resample": 2, "size": 224}))
+    pre = Preprocessing.from_pretrained(tmp_path)
+    assert (pre.resize, pre.size, pre.crop_size, pre.rescale_factor) == ("shortest_edge", 224, 224, 1 / 255)
+    frames = _identity_frames(h=224, w=260)
+    ours = pre.normalize(torch.from_numpy(pre.spatial(frames)))
+    theirs = AutoImageProcessor.from_pretrained(tmp_path)(list(frames), return_tensors="pt")["pixel_values"][0]
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+
+
+def test_mean_std_and_resample_a_config_lacks_are_the_processor_classes(tmp_path):
+    """A CLIP config without image_mean/std or resample: CLIP's own mean/std and bicubic, not
+    ImageNet's and bilinear."""
+    from transformers import CLIPConfig
+
+    CLIPConfig().save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
+        "feature_extractor_type": "CLIPFeatureExtractor", "size": 224, "crop_size": 224,
+        "do_center_crop": True, "do_normalize": True, "do_resize": True}))
+    pre = Preprocessing.from_pretrained(tmp_path)
+    assert pre.mean == pytest.approx((0.48145466, 0.4578275, 0.40821073))
+    assert pre.std == pytest.approx((0.26862954, 0.26130258, 0.27577711))
+    assert pre.interpolation == "cubic"
+
+
+def test_shortest_edge_without_a_centre_crop_is_refused_not_cropped():
+    """Hugging Face keeps the aspect ratio there (64 x 85 from 48 x 64): ucf_nb, whose frames are
+    square, says so instead of cropping in silence."""
+    config = {"do_resize": True, "size": {"shortest_edge": 64}, "do_center_crop": False,
+              "crop_size": {"height": 64, "width": 64}}
+    with pytest.raises(ValueError, match="do_center_crop=False"):
+        Preprocessing.from_processor_config(config, source="ckpt")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -291,7 +292,7 @@ def test_failed_clips_are_reported_with_reason_and_never_called_all_finite(data,
     assert fail.videos["video"].tolist() == ["Normal_Videos004_x264.mp4"] and fail.videos["failed_clips"].tolist() == [3]
     text = str(fail)
     assert text.startswith("3 of 6 clips of split 'test' failed, from 1 video(s): Normal_Videos004_x264.mp4 (3 clips)")
-    assert "moov atom not found" in text and "resume=False" in text
+    assert "moov atom not found" in text and "run the same command again" in text and "resume=False" not in text
     html = fail._repr_html_()
     assert 'class="admonition warning"' in html and "Normal_Videos004_x264.mp4" in html
     assert _run(data, tmp_path / "ok", split="val")["complete"]
@@ -347,6 +348,109 @@ def test_intro_says_how_many_clips_the_probe_left_out():
     text = write_intro(manifest, metrics)
     assert "```{warning}\nSome clips could not be embedded (train: 2 of 10 clips)" in text
     assert "Clips left out of the probe because their embedding failed (NaN rows): train 2 of 10, test 0 of 5." in text
+
+
+# ------------------------------------------------- 3b. failed clips are retried by the same command
+
+def _junk_copy(data, tmp_path, video):
+    """data with its own index, whose ``video`` rows read a file of junk in tmp_path (the
+    index rows, and so the arrays' rows, stay those of data's index). Returns (data, the
+    good file, the junk file)."""
+    df = pd.read_csv(data["index"])
+    mine = df["video"] == video
+    good = Path(df.loc[mine, "path"].iloc[0])
+    junk = tmp_path / "videos" / video
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"this is not an mp4 file" * 10)
+    df.loc[mine, "path"] = str(junk)
+    df.to_csv(tmp_path / "index_clips.csv", index=False)
+    return {**data, "index": tmp_path / "index_clips.csv"}, good, junk
+
+
+def _untouched(out, split):
+    """Bytes, inode and mtime of each public array of ``split``."""
+    return {f: (p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns)
+            for f in ("emb", "y", "rows", "status") for p in [Path(out) / f"{f}_{split}.npy"]}
+
+
+SHARD = [dict(shard_index=0, num_shards=2), dict(shard_index=1, num_shards=2)]  # Abuse001 is all of shard 2
+
+
+@pytest.mark.parametrize("first, again", [([{}], [{}]), (SHARD, [{}]), (SHARD[1:], SHARD[::-1])],
+                         ids=["finished", "finished-in-shards-then-one-call", "unfinished-shard"])
+def test_a_replaced_video_is_embedded_by_the_same_command_and_nothing_else_changes(data, reference, tmp_path,
+                                                                                   first, again):
+    """Run 1 cannot read Abuse001 (5 clips); the file is replaced; the same call embeds exactly
+    those 5 clips, every other row stays byte for byte, and the split equals a clean run's."""
+    from ucf_nb import extraction_failures, load_embeddings, read_manifest
+    from ucf_nb.store import embedding_stats
+
+    junky, good, junk = _junk_copy(data, tmp_path, "Abuse001_x264.mp4")
+    out = tmp_path / "out"
+    runs = [_run(junky, out, batch_size=1, **kw) for kw in first]
+    assert sum(r["n_failed"] for r in runs) == 5 and sum(r["n_embedded"] for r in runs) == 9 * runs[-1]["complete"]
+    before = _arrays(out, "train") if runs[-1]["complete"] else None
+    shutil.copyfile(good, junk)
+    r = _run(junky, out, batch_size=1, **again[0])
+    assert r["n_embedded"] == 5 and r["n_failed"] == 0, r
+    assert [_run(junky, out, batch_size=1, **kw)["complete"] for kw in again[1:]] == [True] * (len(again) - 1)
+    after = _arrays(out, "train")
+    if before is not None:
+        ok = before["status"] == 1
+        assert ok.sum() == 9 and np.isnan(before["emb"][~ok].astype(np.float32)).all()
+        assert after["emb"][ok].tobytes() == before["emb"][ok].tobytes()
+    _assert_same(after, _arrays(reference, "train"))
+    e = read_manifest(out)["splits"]["train"]
+    assert (e["n_done"], e["n_failed"], e["failed_clips"], e["n_short"]) == (14, 0, [], 0)
+    assert [x["n_embedded"] for x in e.get("retries", [])] == ([5] if before is not None else [])
+    X, y, _ = load_embeddings(out, "train")
+    stats = embedding_stats(X, y).iloc[0]  # notebook 02's counts
+    assert (stats["n_embedded"], stats["n_failed"], stats["n_finite"], bool(stats["all_finite"])) == (14, 0, 14, True)
+    assert not extraction_failures(out, "train")
+    files = _untouched(out, "train")
+    r = _run(junky, out, batch_size=1, **again[0])  # and again: nothing left to do
+    assert r["complete"] and r["n_embedded"] == r["n_failed"] == 0 and _untouched(out, "train") == files
+    assert not (out / ".extract" / "train").exists()
+
+
+def test_a_video_still_broken_stays_failed_with_its_latest_reason_and_nothing_else_is_touched(data, tmp_path):
+    from ucf_nb import extraction_failures, load_embeddings, read_manifest
+    from ucf_nb.store import embedding_stats
+
+    junky, _, junk = _junk_copy(data, tmp_path, "Normal_Videos004_x264.mp4")
+    out = tmp_path / "out"
+    assert _run(junky, out, split="test")["n_failed"] == 3
+    files, manifest = _untouched(out, "test"), (out / "manifest.json").read_bytes()
+    r = _run(junky, out, split="test")  # still junk: its 3 clips, and only they, are tried again
+    assert r["complete"] and (r["n_embedded"], r["n_failed"]) == (0, 3)
+    assert _untouched(out, "test") == files
+    assert (out / "manifest.json").read_bytes() == manifest  # a retry that changed nothing is not recorded
+    e = read_manifest(out)["splits"]["test"]
+    assert [c["row"] for c in e["failed_clips"]] == sorted({c["row"] for c in e["failed_clips"]})
+    assert len(e["failed_clips"]) == 3 and all("moov atom not found" in c["error"] for c in e["failed_clips"])
+    fail = extraction_failures(out, "test")
+    assert fail.n_failed == 3 and fail.videos["failed_clips"].tolist() == [3]
+    # now a real file of 10 frames where the index expects 64: clip [0, 32) is embedded (short),
+    # [16, 48) and [32, 64) fail again, for a new reason that replaces the old one
+    old = _arrays(out, "test")
+    junk.unlink()
+    write_synthetic_video(junk, 10, seed=5, width=160, height=120)
+    r = _run(junky, out, split="test")
+    assert (r["n_embedded"], r["n_failed"]) == (1, 2)
+    new = _arrays(out, "test")
+    kept = old["status"] == 1  # Fighting001's 3 clips
+    assert kept.sum() == 3 and new["emb"][kept].tobytes() == old["emb"][kept].tobytes()
+    assert new["status"].tolist() == [1, 1, 1, 1, 2, 2] and np.isfinite(new["emb"][3].astype(np.float32)).all()
+    e = read_manifest(out)["splits"]["test"]
+    assert (e["n_done"], e["n_failed"], e["n_short"]) == (4, 2, 1) and len(e["retries"]) == 1
+    assert [c["row"] for c in e["failed_clips"]] == new["rows"][4:].tolist()
+    assert all("only 10 frames decode" in c["error"] and "moov" not in c["error"] for c in e["failed_clips"])
+    assert [c["row"] for c in e["short_clips"]] == [int(new["rows"][3])] and 0 < e["short_clips"][0]["n_real"] < T
+    X, y, _ = load_embeddings(out, "test")
+    stats = embedding_stats(X, y).iloc[0]
+    assert (stats["n_embedded"], stats["n_failed"], stats["n_finite"]) == (4, 2, 4)
+    text = str(extraction_failures(out, "test"))
+    assert text.startswith("2 of 6 clips of split 'test' failed") and "moov atom" not in text
 
 
 # ----------------------------------------------------------------------- 4. faults while writing

@@ -151,6 +151,80 @@ def test_failed_clips_are_nan_and_listed(tmp_path):
     assert stats.loc[0, "n_failed"] == 4 and stats.loc[0, "n_finite"] == 4 and not bool(stats.loc[0, "all_finite"])
 
 
+def _finished_with_failures(tmp_path):
+    """Split val of videos v0, v1 (failed: 'broken'), v2, finished; returns (store, settings, df)."""
+    index_path, df = _index(tmp_path, (4, 3, 2))
+    rows = df.index.to_numpy()
+    store = EmbeddingStore(tmp_path / "out")
+    settings = _settings(index_path)
+    store.check_settings(settings)
+    w = store.open_shard("val", rows, df["path"].to_numpy(), D)
+    n_real = np.array([T] * 4 + [0] * 3 + [T] * 2)
+    w.write(rows, _vectors(rows[n_real > 0]), n_real, [None] * 4 + ["broken"] * 3 + [None] * 2)
+    w.commit()
+    assert store.finalize("val", settings, rows, df["y"], T)
+    return store, settings, df
+
+
+def test_a_retry_killed_before_the_manifest_is_taken_up_and_patches_only_its_rows(tmp_path, monkeypatch):
+    store, settings, df = _finished_with_failures(tmp_path)
+    rows, videos, out = df.index.to_numpy(), df["path"].to_numpy(), tmp_path / "out"
+    emb0 = np.load(out / "emb_val.npy")
+    assert store.open_retry("val", rows, videos, D, shard_index=0, num_shards=2) is None  # v0: nothing failed
+    w = store.open_retry("val", rows, videos, D)
+    assert w.pending_rows().tolist() == [4, 5, 6]
+    w.write(np.array([6, 4, 5]), _vectors([6, 4]), np.array([T, 3, 0]), [None, None, "still broken"])
+    w.commit()
+    monkeypatch.setattr(EmbeddingStore, "_update_manifest", lambda self, change, create=False: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # killed after the arrays were replaced
+        store.apply_retry("val", w, T)
+    monkeypatch.undo()
+    w2 = store.open_retry("val", rows, videos, D)  # the same command again takes the retry up
+    assert w2.folder == w.folder and w2.pending_rows().tolist() == []
+    assert store.apply_retry("val", w2, T) and not w.folder.exists()
+    emb = np.load(out / "emb_val.npy")
+    assert emb[[0, 1, 2, 3, 7, 8]].tobytes() == emb0[[0, 1, 2, 3, 7, 8]].tobytes()
+    np.testing.assert_array_equal(emb[[4, 6]], _vectors([4, 6]))
+    assert np.isnan(emb[5].astype(np.float32)).all()
+    assert np.load(out / "status_val.npy").tolist() == [1] * 5 + [2] + [1] * 3
+    e = read_manifest(out)["splits"]["val"]
+    assert e["failed_clips"] == [{"row": 5, "error": "still broken"}] and (e["n_done"], e["n_failed"]) == (8, 1)
+    assert e["short_clips"] == [{"row": 4, "n_real": 3}] and len(e["retries"]) == 1
+    assert store.is_complete("val", settings, rows)
+    w3 = store.open_retry("val", rows, videos, D)  # a new retry: only the row still failed
+    assert w3.pending_rows().tolist() == [5]
+
+
+def test_a_row_another_retry_embedded_meanwhile_stays_as_it_is(tmp_path):
+    store, _, df = _finished_with_failures(tmp_path)
+    rows, videos, out = df.index.to_numpy(), df["path"].to_numpy(), tmp_path / "out"
+    one = store.open_retry("val", rows, videos, D)                           # notebook 02
+    two = store.open_retry("val", rows, videos, D, shard_index=1, num_shards=2)  # a shard, at the same time
+    assert one.folder != two.folder and one.pending_rows().tolist() == two.pending_rows().tolist() == [4, 5, 6]
+    one.write(np.array([4, 5, 6]), _vectors([4, 5, 6]), np.full(3, T))
+    two.write(np.array([4, 5, 6]), None, np.zeros(3), ["gone again"] * 3)
+    one.commit()
+    two.commit()
+    assert store.apply_retry("val", one, T) and store.apply_retry("val", two, T)
+    np.testing.assert_array_equal(np.load(out / "emb_val.npy")[4:7], _vectors([4, 5, 6]))
+    e = read_manifest(out)["splits"]["val"]
+    assert e["n_failed"] == 0 and e["failed_clips"] == [] and [r["n_clips"] for r in e["retries"]] == [3]  # the second changed nothing
+
+
+def test_requeue_failed_puts_failed_rows_back_to_pending_without_their_reasons(tmp_path):
+    index_path, df = _index(tmp_path, (2, 2))
+    rows = df.index.to_numpy()
+    store = EmbeddingStore(tmp_path / "out")
+    store.check_settings(_settings(index_path))
+    w = store.open_shard("val", rows, df["path"].to_numpy(), D, shard_index=0, num_shards=1)
+    w.write(rows[:3], _vectors(rows[:1]), np.array([T, 0, 0]), [None, "gone", "gone"])
+    w.commit()
+    assert w.errors() == {1: "gone", 2: "gone"} and w.pending_rows().tolist() == [3]
+    assert w.requeue_failed() == 2 and w.requeue_failed() == 0
+    assert w.pending_rows().tolist() == [1, 2, 3] and w.errors() == {}
+    assert w.status.tolist() == [1, 0, 0, 0]
+
+
 def test_two_shards_assemble_the_same_arrays_as_one(tmp_path):
     index_path, df = _index(tmp_path, (5, 3, 4, 2))
     rows, videos = df.index.to_numpy(), df["path"].to_numpy()

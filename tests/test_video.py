@@ -8,7 +8,7 @@ import pytest
 
 from ucf_nb import VideoError, iter_video_frames, probe_video
 from ucf_nb.synthetic import read_frame_number, write_synthetic_video
-from ucf_nb.video import read_frame
+from ucf_nb.video import read_frame, seek_is_exact
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,23 @@ def test_bad_arguments_are_named(h264_video):
     with pytest.raises(ValueError, match="-3"):
         iter_video_frames(h264_video, [2, -3])
     assert list(iter_video_frames(h264_video, [])) == []
+
+
+def test_seeks_are_only_used_where_timestamps_make_them_land_right(gappy_video, h264_video, mpeg4_video,
+                                                                   offset_video):
+    """OpenCV numbers the frame a seek lands on from its timestamp, so on a file whose timestamps
+    jump its own position check passes while the frame is another one (frame 60 gave decoded
+    frame 62): such a file is decoded from the start, and every frame is the one asked for."""
+    assert seek_is_exact(h264_video) and seek_is_exact(mpeg4_video) and seek_is_exact(offset_video)
+    assert not seek_is_exact(gappy_video)
+    # the trap itself: OpenCV's verified seek is off on this file
+    cap = cv2.VideoCapture(str(gappy_video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 60)
+    assert int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == 60
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and read_frame_number(frame) != 60
+    for start in (20, 60, 95, 120):
+        got = [(k, read_frame_number(f)) for k, f in iter_video_frames(gappy_video, range(start, start + 5))]
+        assert got == [(k, k) for k in range(start, start + 5)]
+    assert read_frame_number(read_frame(gappy_video, 140)) == 140

@@ -28,7 +28,7 @@ from .checks import check_int
 from .paths import resolve_path
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .video import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame
+from .video import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame, seek_is_exact
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -142,7 +142,9 @@ class ClipDataset(_TorchDataset):
     replaced by the video's last real frame when the video ended early (the count of real
     positions is in :meth:`read_clip`'s ``n_real`` and a warning is issued), and a video
     that cannot be opened raises :class:`ucf_nb.VideoError` naming the file. A seek is
-    trusted only if the decoder lands on the requested frame.
+    trusted only if the decoder lands on the requested frame, and only on a video whose
+    timestamps are one frame apart (:func:`ucf_nb.video.seek_is_exact`); any other video is
+    decoded from its first frame.
     """
 
     def __init__(self, df, T: int = 8, img_size: int | None = None,
@@ -181,7 +183,10 @@ class ClipDataset(_TorchDataset):
         got: dict[int, np.ndarray] = {}
         cap = open_video(path, decode_threads=self.decode_threads)
         try:
-            for f in np.unique(ids).tolist():
+            # OpenCV numbers a landed frame from its timestamp: on a file whose timestamps are
+            # not one frame apart its seeks land elsewhere while saying they did not
+            exact = seek_is_exact(path, float(cap.get(cv2.CAP_PROP_FPS) or 0.0))
+            for f in np.unique(ids).tolist() if exact else ():
                 cap.set(cv2.CAP_PROP_POS_FRAMES, f)
                 if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) != f:
                     continue  # the seek landed elsewhere: do not trust what it reads
@@ -190,6 +195,10 @@ class ClipDataset(_TorchDataset):
                     got[f] = _spatial_rgb(pre, frame)
         finally:
             cap.release()
+        if not exact:  # one decode from the first frame, numbering frames as they come
+            for f, frame in _decode(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
+                                    state=_DecodeState(), seek=False):
+                got[f] = _spatial_rgb(pre, frame)
         n_real, error = self.T, None
         missing = [f for f in np.unique(ids).tolist() if f not in got]
         if missing:
@@ -237,6 +246,15 @@ class ClipDataset(_TorchDataset):
 
 
 # --------------------------------------------------------------------- VideoClipStream
+def _seek_is_exact(path: Path) -> bool:
+    """:func:`ucf_nb.video.seek_is_exact`, False for a file that cannot be read (its segment
+    then fails in the worker, which says why)."""
+    try:
+        return seek_is_exact(path)
+    except (VideoError, OSError):
+        return False
+
+
 @dataclass(frozen=True)
 class _Segment:
     """Contiguous clips of one video, decoded together by one worker."""
@@ -244,6 +262,7 @@ class _Segment:
     path: Path
     rows: np.ndarray  # (K,) int64 index row numbers
     ids: np.ndarray   # (K, T) int64 sampled frame numbers
+    seek: bool = False  # start with a verified seek to the first sampled frame (file is seek-exact)
 
 
 class VideoClipStream(_TorchIterable):
@@ -270,7 +289,12 @@ class VideoClipStream(_TorchIterable):
         ``preprocessing.normalize`` on collated batches.
     segment_clips : int
         Maximum clips per segment (balances workers on long videos; each extra segment
-        costs one seek, i.e. decoding up to one keyframe interval).
+        costs one seek, i.e. decoding up to one keyframe interval). Seeks are used only on
+        videos whose timestamps make them land on the frame they name
+        (:func:`ucf_nb.video.seek_is_exact`, decided once per video here, in the parent,
+        and only for a video that needs a seek: more than ``segment_clips`` clips, or a first
+        clip past frame 0); any other video, and every video when PyAV is not installed,
+        is one segment decoded from its first frame (right and linear, but one worker's).
     on_error : {"raise", "skip"}
         A video that cannot be opened or decoded raises :class:`ucf_nb.VideoError`
         (``"raise"``) or yields each of its rows with ``n_real=0``, zero frames and the
@@ -332,9 +356,14 @@ class VideoClipStream(_TorchIterable):
             pos = np.asarray(positions, dtype=np.int64)
             order = np.lexsort((rows[pos], ids[pos, -1], ids[pos, 0]))
             pos = pos[order]
-            for a in range(0, len(pos), self.segment_clips):
-                p = pos[a:a + self.segment_clips]
-                segments.append(_Segment(Path(keys_arr[p[0]]), rows[p], ids[p]))
+            path = Path(keys_arr[pos[0]])
+            # a seek is needed only past frame 0: by a segment after the first, or by a first
+            # clip that starts later; only then is the file's seek exactness worth a packet scan
+            seek = (len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0) and _seek_is_exact(path)
+            step = self.segment_clips if seek else len(pos)  # not seek-exact: one pass from frame 0
+            for a in range(0, len(pos), step):
+                p = pos[a:a + step]
+                segments.append(_Segment(path, rows[p], ids[p], seek=seek))
         return segments
 
     def worker_segments(self, worker_id: int = 0, num_workers: int = 1) -> list[_Segment]:
@@ -393,7 +422,7 @@ class VideoClipStream(_TorchIterable):
         p = 0
         try:
             for k, bgr in _decode(seg.path, np.unique(ids), color="bgr",
-                                  decode_threads=self.decode_threads, state=state):
+                                  decode_threads=self.decode_threads, state=state, seek=seg.seek):
                 cache[k] = _spatial_rgb(pre, bgr)
                 while p < K and ids[emit[p], -1] <= k:
                     j = emit[p]

@@ -42,7 +42,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                   preprocessing: str = "checkpoint", video_root: str | os.PathLike | None = None,
                   resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
                   attention: str = "auto", compile: bool = False, on_error: str = "skip",
-                  stall_timeout: float = 300.0, progress: bool = True) -> dict[str, Any]:
+                  retry_failed: bool = True, stall_timeout: float = 300.0, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -85,8 +85,9 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     video_root : str or path-like, optional
         Dataset root to read the videos from instead of the one recorded in the index.
     resume : bool
-        True: continue an interrupted run, a finished split is left untouched, and outputs
-        made with other settings stop the run with a message naming the difference.
+        True: continue an interrupted run (the clips still pending, and the failed ones when
+        ``retry_failed``); the embedded clips of a finished split are never recomputed, and
+        outputs made with other settings stop the run with a message naming the difference.
         False: start this split (this shard) over; outputs made with other settings are
         deleted.
     limit : int, optional
@@ -110,6 +111,15 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         (NaN rows, listed in the manifest, see :func:`ucf_nb.extraction_failures`) and goes
         on; ``"raise"`` stops at the first one with :class:`ucf_nb.VideoError` (what was
         embedded before is kept; fix the file and run again).
+    retry_failed : bool
+        With ``resume=True``, decode and embed again this shard's failed clips (videos that
+        could not be read by an earlier run), finished split or not: fix or replace the file
+        and run the same command again. Clips that now work get their embedding and status
+        "done", the others stay failed with the new reason; no other row is touched (a
+        finished split's arrays are replaced atomically, the other rows byte for byte). A
+        split counts as finished once every clip was attempted, failed ones included, so
+        :func:`ucf_nb.submit_extraction` submits nothing for it. False: failed clips count
+        as done.
     stall_timeout : float
         Seconds without a batch from the DataLoader workers after which the run stops with
         :class:`ucf_nb.workers.ExtractStalledError`, naming the video each worker was
@@ -121,8 +131,9 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     -------
     dict
         ``split``, ``complete`` (all shards done), ``n_clips`` (in the split), ``n_shard``
-        (clips of this shard), ``n_embedded`` (clips embedded by this call; 0 when there was
-        nothing left to do), ``n_failed`` (unreadable clips met by this call), ``seconds``,
+        (clips of this shard), ``n_embedded`` (clips embedded by this call, retried ones
+        included; 0 when there was nothing left to do), ``n_failed`` (unreadable clips met by
+        this call), ``seconds``,
         ``clips_per_s``, ``device``, ``precision``, ``attention``, ``compile``,
         ``batch_size``, ``num_workers``, ``shard_index``, ``num_shards`` and
         ``manifest`` (path of the manifest, relative to the project root when inside it).
@@ -149,6 +160,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         raise ValueError(f"extract_split: on_error must be 'skip' or 'raise', got on_error={on_error!r}")
     if isinstance(stall_timeout, bool) or not isinstance(stall_timeout, (int, float)) or not stall_timeout > 0:
         raise ValueError(f"extract_split: stall_timeout must be a number of seconds > 0, got stall_timeout={stall_timeout!r}")
+    if not isinstance(retry_failed, bool):
+        raise ValueError(f"extract_split: retry_failed must be True or False, got retry_failed={retry_failed!r}")
     check_split_rows(df.loc[rows], split)
 
     from .shardlock import hold_shard_lock
@@ -159,7 +172,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                                precision=precision, pooling=pooling, preprocessing=preprocessing, resume=resume,
                                limit=limit, shard_index=shard_index, num_shards=num_shards, attention=attention,
                                compile=compile, on_error=on_error, stall_timeout=float(stall_timeout),
-                               progress=progress)
+                               progress=progress, retry_failed=retry_failed)
 
 
 def check_split_rows(rows: Any, split: str) -> None:
@@ -204,7 +217,7 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
                     T: int | None, img_size: int | None, batch_size: int | str, num_workers: int | str,
                     device: str, precision: str, pooling: str | None, preprocessing: str, resume: bool,
                     limit: int | None, shard_index: int, num_shards: int, attention: str, compile: bool,
-                    on_error: str, stall_timeout: float, progress: bool) -> dict[str, Any]:
+                    on_error: str, stall_timeout: float, progress: bool, retry_failed: bool) -> dict[str, Any]:
     """extract_split once the rows are checked and this process holds the shard's lock."""
     from .encoders import load_encoder
     from .paths import display_path
@@ -229,43 +242,63 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
                   attention=info["attention"], compile=info["compile"], batch_size=batch_size,
                   num_workers=num_workers, shard_index=int(shard_index), num_shards=int(num_shards),
                   manifest=display_path(store.manifest_path))
+    run = dict(T=int(T), split=split, shard_index=shard_index, num_shards=num_shards, on_error=on_error,
+               stall_timeout=stall_timeout, progress=progress)
+    videos = df.loc[rows, "path"].to_numpy()
     if resume and store.is_complete(split, settings, rows):
-        bounds = shard_bounds(df.loc[rows, "path"].to_numpy(), num_shards)
+        bounds = shard_bounds(videos, num_shards)
         result.update(complete=True, n_shard=int(bounds[shard_index + 1] - bounds[shard_index]))
+        retry = store.open_retry(split, rows, videos, info["embedding_dim"], shard_index=shard_index,
+                                 num_shards=num_shards) if retry_failed else None
+        if retry is not None:  # the failed clips of a finished split, tried again
+            _embed_pending(encoder, prep, df, retry, store, result, **run)
+            store.apply_retry(split, retry, int(T))
         return result
 
     y = df.loc[rows, "y"].to_numpy()
-    writer = store.open_shard(split, rows, df.loc[rows, "path"].to_numpy(), info["embedding_dim"],
+    writer = store.open_shard(split, rows, videos, info["embedding_dim"],
                               shard_index=shard_index, num_shards=num_shards, resume=resume, limit=limit)
+    if retry_failed:
+        writer.requeue_failed()
     result["n_shard"] = int(len(writer.rows))
-    pending = writer.pending_rows()
-    if len(pending):
-        _check_videos_exist(df.loc[pending, "path"], split)
-        compiled, encoder.compiled = encoder.compiled, None  # check eagerly: compiling for 1 clip would be waste
-        try:
-            _check_encoder_input(encoder, prep, T)
-        finally:
-            encoder.compiled = compiled
-        if batch_size == "auto":
-            batch_size = auto_batch_size(encoder, prep, int(T))
-        if num_workers == "auto":
-            num_workers = auto_num_workers(encoder.device)
-        if encoder.compiled is not None:  # compile now, for this batch size, not inside the timed loop
-            _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)))
-        result.update(batch_size=batch_size, num_workers=num_workers)
-        try:
-            n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=int(T), batch_size=batch_size,
-                                             num_workers=num_workers, progress=progress,
-                                             desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""),
-                                             on_error=on_error, stall_timeout=stall_timeout, split=split)
-        except OSError as exc:
-            if exc.errno not in _DISK_ERRNOS or isinstance(exc, FileNotFoundError):
-                raise
-            raise _write_error(exc, store.out_dir, writer) from exc
-        result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3), compile=info["compile"],
-                      clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
+    _embed_pending(encoder, prep, df, writer, store, result, **run)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
     return result
+
+
+def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, result: dict[str, Any], *, T: int,
+                   split: str, shard_index: int, num_shards: int, on_error: str, stall_timeout: float,
+                   progress: bool) -> None:
+    """Embed the pending rows of ``writer`` (none: nothing to do) and record how in ``result``:
+    the checks before the loop, the "auto" batch size and workers, the loop itself."""
+    pending = writer.pending_rows()
+    if not len(pending):
+        return
+    _check_videos_exist(df.loc[pending, "path"], split)
+    compiled, encoder.compiled = encoder.compiled, None  # check eagerly: compiling for 1 clip would be waste
+    try:
+        _check_encoder_input(encoder, prep, T)
+    finally:
+        encoder.compiled = compiled
+    batch_size, num_workers = result["batch_size"], result["num_workers"]
+    if batch_size == "auto":
+        batch_size = auto_batch_size(encoder, prep, T)
+    if num_workers == "auto":
+        num_workers = auto_num_workers(encoder.device)
+    if encoder.compiled is not None:  # compile now, for this batch size, not inside the timed loop
+        _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)))
+    result.update(batch_size=batch_size, num_workers=num_workers)
+    try:
+        n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=T, batch_size=batch_size,
+                                         num_workers=num_workers, progress=progress,
+                                         desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""),
+                                         on_error=on_error, stall_timeout=stall_timeout, split=split)
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS or isinstance(exc, FileNotFoundError):
+            raise
+        raise _write_error(exc, store.out_dir, writer) from exc
+    result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3), compile=encoder.info["compile"],
+                  clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
 
 
 def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, batch_size: Any, num_workers: Any,

@@ -227,7 +227,10 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
     -------
     list of ShardJob
         One per (split, shard), in order. With ``wait=True`` every one is ``"finished"``
-        (before this call) or ``"done"``.
+        (before this call) or ``"done"``. A shard is finished once every clip of it was
+        attempted, failed clips included: nothing is submitted again for a video that cannot
+        be read (the log line says how many clips failed); ``extract_split`` or notebook 02
+        for that split retries them (``retry_failed``).
 
     Raises
     ------
@@ -299,13 +302,24 @@ def _plan_jobs(store: Any, splits: Sequence[str], num_shards: int, params: Mappi
     todo: dict[str, list[int]] = {}
     for split in splits:
         if _finished_before(store, split, rows[split], params):
-            log(f"{split}: already finished in {display_path(store.out_dir)}; nothing to submit")
+            log(f"{split}: already finished in {display_path(store.out_dir)}; nothing to submit"
+                + _failed_note(store, split, params))
             jobs += [ShardJob(split, k, num_shards, state="finished") for k in range(num_shards)]
             continue
         todo[split] = _unfinished_shards(store, split, num_shards)
         jobs += [ShardJob(split, k, num_shards, state="finished" if k not in todo[split] else "queued",
                           log=logs / split / f"shard-{k}-of-{num_shards}.log") for k in range(num_shards)]
     return jobs
+
+
+def _failed_note(store: Any, split: str, params: Mapping[str, Any]) -> str:
+    """How to retry the failed clips of a finished split (the launcher never does), or ""."""
+    n = int((store.manifest().get("splits", {}).get(split) or {}).get("n_failed") or 0)
+    if not n:
+        return ""
+    return (f" ({n} of its clips failed: after replacing their videos, ucf_nb.extract_split(split={split!r}, "
+            f"out_dir={os.fspath(params['out_dir'])!r}, ...) or notebook 02 with the same parameters embeds "
+            "only those)")
 
 
 class _Launcher:

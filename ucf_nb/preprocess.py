@@ -70,6 +70,26 @@ _HONOURED_SWITCHES = ("do_resize", "do_center_crop", "do_rescale", "do_normalize
 _REFUSED_FIELDS = ("crop_pct", "size_divisor", "size_divisibility", "pad_size")
 
 
+def _resolved_image_config(ckpt: str, config: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as Hugging Face's image processor resolves it: the fields the file lacks take
+    the processor class's defaults (``AutoImageProcessor.from_pretrained(...).to_dict()``); the
+    file's other keys (e.g. ``crop_pct``) are kept for :meth:`Preprocessing.from_processor_config`
+    to follow or refuse. When transformers cannot build the processor here, the file as written."""
+    from transformers import AutoImageProcessor
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "requires torchvision, falling back to the PIL class" and the like
+    try:
+        processor = AutoImageProcessor.from_pretrained(ckpt, trust_remote_code=False, **kwargs)
+        resolved = processor.to_dict()
+    except Exception:  # noqa: BLE001 - no processor class for it here: read the file as written
+        return dict(config)
+    finally:
+        hf_logging.set_verbosity(level)
+    return {**config, **resolved}
+
+
 def _triple(value: Any, name: str) -> tuple[float, float, float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value,) * 3
@@ -177,7 +197,10 @@ class Preprocessing:
         Reads ``preprocessor_config.json`` through transformers (a local folder saved with
         ``save_pretrained`` or a hub id; no remote code is run), or, when the checkpoint has
         none, its ``video_preprocessor_config.json`` (V-JEPA 2), and maps it onto a value with
-        ``preset="checkpoint"``: see :meth:`from_processor_config`.
+        ``preset="checkpoint"``: see :meth:`from_processor_config`. A field the file does not
+        write (older ``*FeatureExtractor`` configs often lack ``crop_size``, ``do_rescale``...)
+        takes the value the checkpoint's own image processor class gives it, as
+        ``AutoImageProcessor.from_pretrained`` does, never a ucf_nb default.
 
         Parameters
         ----------
@@ -197,6 +220,7 @@ class Preprocessing:
             ckpt = str(local)
         try:
             config, _ = ImageProcessingMixin.get_image_processor_dict(ckpt, **kwargs)
+            config = _resolved_image_config(ckpt, config, kwargs)
         except OSError as image_error:
             from transformers.video_processing_utils import BaseVideoProcessor
 
@@ -215,8 +239,9 @@ class Preprocessing:
         ``do_resize``/``size`` (``shortest_edge``, or a square ``height``/``width``),
         ``resample`` (PIL codes 0-4), ``do_center_crop``/``crop_size`` (square),
         ``do_rescale``/``rescale_factor``/``offset``, ``do_normalize``/``image_mean``/
-        ``image_std``. Any other ``do_*`` switch that is on (padding, channel flips...) and
-        ``crop_pct``-style fields are refused; ``do_convert_rgb`` and ``do_sample_frames``
+        ``image_std``. Any other ``do_*`` switch that is on (padding, channel flips...),
+        ``crop_pct``-style fields and a ``shortest_edge`` resize with ``do_center_crop=False``
+        (non-square frames) are refused; ``do_convert_rgb`` and ``do_sample_frames``
         change nothing here (frames are decoded as RGB, and the index chooses the frames).
         """
         where = f"the preprocessor config of {source}" if source else "the preprocessor config"
@@ -251,6 +276,10 @@ class Preprocessing:
             raise ValueError(f"{where} has size={dict(size)}: expected 'shortest_edge' or "
                              f"'height' and 'width'")
         crop = None
+        if resize == "shortest_edge" and "do_center_crop" in config and not config["do_center_crop"]:
+            raise ValueError(f"{where} has do_center_crop=False with size={dict(size)}: its frames keep their "
+                             f"aspect ratio (not square), which ucf_nb does not follow; build "
+                             f"Preprocessing(...) by hand (it always centre crops a square)")
         if config.get("do_center_crop", False):
             cs = config.get("crop_size")
             if isinstance(cs, (int, float)) and not isinstance(cs, bool):

@@ -1,7 +1,8 @@
 """Per-split embedding arrays on disk and their resume state (the manifest: :mod:`ucf_nb.manifest`).
 
-(About 680 lines, on purpose: :class:`EmbeddingStore` and :class:`ShardWriter` share one
-on-disk layout and one kill-safe commit protocol, described here, and are read together.)
+(About 800 lines, on purpose: :class:`EmbeddingStore` and :class:`ShardWriter` share one
+on-disk layout and one kill-safe commit protocol, described here, and are read together;
+retrying failed rows reuses both.)
 
 Layout of ``out_dir`` (every array a ``.npy`` file, readable with
 ``np.load(path, mmap_mode="r")``; ``N`` clips in the split, ``D`` the embedding width)::
@@ -17,6 +18,8 @@ Layout of ``out_dir`` (every array a ``.npy`` file, readable with
         {split}/shard-{k}-of-{n}/       one folder per shard, written by that shard only:
             emb.npy float16 (n_k, D), n_real.npy int16 (n_k,), status.npy uint8 (n_k,)
             (0 pending, 1 done, 2 failed), errors.jsonl, stats.json
+        {split}/retry-{k}-of-{n}/       the failed rows of shard k of a finished split, tried
+            again: the same files for those rows only, and rows.npy int64 (their index rows)
 
 The public ``*_{split}.npy`` files appear only once every shard of the split is done: a
 split is never half-written where a consumer looks. Each shard writes only its own folder,
@@ -27,6 +30,13 @@ Resume is safe against ``kill -9`` at any moment: embeddings are written (and sy
 before the status bytes that mark their rows done, a couple of seconds' worth at a time, so a
 row marked done always has its embedding on disk, and a rerun embeds exactly the rows still
 pending.
+
+A split is *complete* when every row was attempted (done or failed) and the public arrays are
+assembled. Failed rows can be tried again: in an unfinished split
+:meth:`ShardWriter.requeue_failed` puts a shard's failed rows back to pending; in a finished
+one :meth:`EmbeddingStore.open_retry` gives them a folder of their own and
+:meth:`EmbeddingStore.apply_retry` writes what that run got into the public arrays (the other
+rows stay byte for byte as they were; the files are replaced atomically).
 """
 from __future__ import annotations
 
@@ -44,7 +54,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .files import _atomic_write_json, _file_lock, _read_json, _uid, file_sha256
+from .files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256
 from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
                        _now, _put_split)
 from .paths import display_path, resolve_path
@@ -90,6 +100,16 @@ def _npy_offset(path: Path) -> int:
 
 def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _error_lines(path: Path) -> list[tuple[str, int, str]]:
+    """(line, index row, reason) of each readable line of a shard's ``errors.jsonl``."""
+    out = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            rec = json.loads(line)
+            out.append((line, int(rec["row"]), str(rec["error"])))
+    return out
 
 
 # ------------------------------------------------------------------------------- sharding
@@ -139,6 +159,66 @@ def _write_at(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[n:], offset + n
 
 
+def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[str, Any],
+                      rows: np.ndarray | None = None) -> None:
+    """A shard folder for ``n`` rows, all pending: built aside, then renamed into place (a
+    shard folder exists only once complete). ``rows``: the index rows, for a retry folder."""
+    tmp = folder.with_name(f".{folder.name}.tmp-{_uid()}")
+    tmp.mkdir(parents=True)
+    _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
+    _create_npy(tmp / "n_real.npy", np.int16, (n,))
+    _create_npy(tmp / "status.npy", np.uint8, (n,))
+    if rows is not None:
+        np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
+    _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
+    os.rename(tmp, folder)
+
+
+def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, embedding_dim: int) -> None:
+    """Replace ``dst`` (an (N, D) float16 .npy) by a copy whose rows ``dst_pos`` are rows
+    ``src_pos`` of ``src``: the other rows byte for byte, readers see the old or the new file."""
+    row_bytes = embedding_dim * 2
+    off_src, off_dst = _npy_offset(src), _npy_offset(dst)
+
+    def write(f: Any) -> None:
+        with open(dst, "rb") as old:
+            shutil.copyfileobj(old, f, 1 << 22)
+        f.flush()
+        with open(src, "rb") as new:
+            for d, s_ in zip(dst_pos, src_pos):
+                new.seek(off_src + int(s_) * row_bytes)
+                _write_at(f.fileno(), new.read(row_bytes), off_dst + int(d) * row_bytes)
+
+    atomic_write(dst, write, mode="wb")
+
+
+def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: "ShardWriter",
+                   take: np.ndarray, T: int) -> dict[str, Any]:
+    """The manifest fields of a finished split that change once the rows ``take`` (a mask)
+    of a retry are written into it; ``rows`` and ``status`` are the split's, after."""
+    got, retried = writer.status[take], writer.rows[take]
+    n_real, errors = np.load(writer.folder / "n_real.npy")[take], writer.errors()
+    reasons = {int(f["row"]): str(f["error"]) for f in entry.get("failed_clips", [])}
+    reasons.update({int(r): errors.get(int(r), "unreadable video") for r in retried})
+    short = {int(c["row"]): int(c["n_real"]) for c in entry.get("short_clips", [])}
+    short.update({int(r): int(k) for r, st, k in zip(retried, got, n_real) if st == DONE and k < T})
+    s = writer.stats()
+    seconds = float(entry.get("seconds") or 0.0) + float(s.get("seconds", 0.0))
+    before = [*entry.get("shards", []), *entry.get("retries", [])]
+    n_embedded = sum(int(x.get("n_embedded") or 0) for x in before) + int(s.get("n_embedded", 0))
+    retry = {"shard_index": s.get("shard_index"), "num_shards": s.get("num_shards"), "n_clips": int(len(retried)),
+             "n_embedded": int((got == DONE).sum()), "n_failed": int((got == FAILED).sum()),
+             "seconds": round(float(s.get("seconds", 0.0)), 3), "host": s.get("host"), "device": s.get("device"),
+             "completed_at": _now()}
+    return {"n_done": int((status == DONE).sum()), "n_failed": int((status == FAILED).sum()),
+            "n_short": len(short), "seconds": round(seconds, 3),
+            "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
+            "short_clips": [{"row": r, "n_real": short[r]} for r in sorted(short)],
+            "failed_clips": [{"row": int(r), "error": reasons.get(int(r), "unreadable video")}
+                             for r in rows[status == FAILED]],
+            "retries": [*entry.get("retries", []), retry]}
+
+
 @dataclass
 class ShardWriter:
     """Writes one shard's embeddings of one split; made by :meth:`EmbeddingStore.open_shard`.
@@ -167,6 +247,29 @@ class ShardWriter:
     def pending_rows(self) -> np.ndarray:
         """Index row numbers not yet embedded (status 0), ascending."""
         return self.rows[self.status == PENDING]
+
+    def requeue_failed(self) -> int:
+        """Put the shard's failed rows (status 2) back to pending, durably, so that the next
+        run embeds them again; their reasons leave ``errors.jsonl`` (a row that fails again
+        gets its new one). Returns how many rows were failed."""
+        pos = np.flatnonzero(self.status == FAILED)
+        if not len(pos):
+            return 0
+        with open(self.folder / "status.npy", "r+b") as f_st:
+            for p in pos:
+                _write_at(f_st.fileno(), bytes([PENDING]), self._off["status"] + int(p))
+            os.fdatasync(f_st.fileno())
+        path = self.folder / "errors.jsonl"
+        if path.exists():
+            requeued = set(self.rows[pos].tolist())
+            keep = [ln for ln, row, _ in _error_lines(path) if row not in requeued]
+            atomic_write(path, lambda f: f.write("".join(ln + "\n" for ln in keep)))
+        return int(len(pos))
+
+    def errors(self) -> dict[int, str]:
+        """Why each failed row of the shard failed: {index row: reason}, the latest line winning."""
+        path = self.folder / "errors.jsonl"
+        return {row: reason for _, row, reason in _error_lines(path)} if path.exists() else {}
 
     def stats(self) -> dict[str, Any]:
         path = self.folder / "stats.json"
@@ -299,7 +402,13 @@ class EmbeddingStore:
 
     def is_complete(self, split: str, settings: Mapping[str, Any] | None = None,
                     rows: np.ndarray | None = None) -> bool:
-        """True when ``split`` is finished (and made with ``settings`` / ``rows`` when given)."""
+        """True when ``split`` is finished (and made with ``settings`` / ``rows`` when given).
+
+        Finished: every row was attempted (embedded, or failed because its video could not be
+        read) and the public arrays are assembled. Failed rows do not make a split unfinished
+        (a broken video would otherwise keep it open for ever); :func:`ucf_nb.extract_split`
+        tries them again when run again (``retry_failed=True``).
+        """
         m = self.manifest()
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
@@ -458,14 +567,79 @@ class EmbeddingStore:
         a, b = layout["bounds"][shard_index], layout["bounds"][shard_index + 1]
         folder = self._shard_dir(split, shard_index, num_shards)
         if not folder.exists():
-            tmp = folder.with_name(f".{folder.name}.tmp-{_uid()}")
-            tmp.mkdir(parents=True)
-            _create_npy(tmp / "emb.npy", np.float16, (b - a, int(embedding_dim)))
-            _create_npy(tmp / "n_real.npy", np.int16, (b - a,))
-            _create_npy(tmp / "status.npy", np.uint8, (b - a,))
-            _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, "rows": [int(a), int(b)]})
-            os.rename(tmp, folder)  # a shard folder exists only once complete
+            _new_shard_folder(folder, b - a, int(embedding_dim), {"rows": [int(a), int(b)]})
         return ShardWriter(folder=folder, rows=rows[a:b], embedding_dim=int(embedding_dim))
+
+    def open_retry(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray, embedding_dim: int,
+                   shard_index: int = 0, num_shards: int = 1) -> ShardWriter | None:
+        """Reopen the failed rows of shard ``shard_index`` of a finished split, to embed them again.
+
+        The rows get a folder of their own, ``.extract/{split}/retry-{k}-of-{n}/`` (the public
+        arrays stay as they are until :meth:`apply_retry`); a folder left by an interrupted
+        retry is taken up as it is. ``rows`` and ``videos`` are those of the whole split, as
+        for :meth:`open_shard`. Returns None when the shard has no failed row to retry.
+        """
+        folder = self.work_dir / split / f"retry-{int(shard_index)}-of-{int(num_shards)}"
+        if not folder.exists():
+            bounds = shard_bounds(videos, num_shards)
+            a, b = int(bounds[shard_index]), int(bounds[shard_index + 1])
+            status = np.load(self.out_dir / self.files(split)["status"], mmap_mode="r")
+            failed = np.asarray(rows, np.int64)[a + np.flatnonzero(status[a:b] == FAILED)]
+            if not len(failed):
+                return None
+            _new_shard_folder(folder, len(failed), int(embedding_dim),
+                              {"shard_index": int(shard_index), "num_shards": int(num_shards)}, rows=failed)
+        return ShardWriter(folder=folder, rows=np.load(folder / "rows.npy"), embedding_dim=int(embedding_dim))
+
+    def apply_retry(self, split: str, writer: ShardWriter, T: int) -> bool:
+        """Write what a retry (:meth:`open_retry`) got into the finished split's public arrays.
+
+        Rows now done get their embedding and status 1; rows that failed again keep their NaN
+        row with the new reason. Rows the manifest lists as done are never touched (every
+        other row stays byte for byte as it was); ``emb`` and ``status`` are replaced atomically, and
+        only when something in them changed. The manifest's counts, ``failed_clips``,
+        ``short_clips`` and time follow, and the retry is listed under ``retries`` (unless it
+        changed nothing: the same rows failed again for the same reasons). Safe to
+        repeat after ``kill -9`` (the folder goes last). Returns False (changing nothing)
+        while some row of the retry is still pending.
+        """
+        got = writer.status
+        if (got == PENDING).any():
+            return False
+        with _file_lock(self.work_dir / f"{split}.lock"):
+            entry = (self.manifest().get("splits") or {}).get(split)
+            if not entry or not entry.get("complete"):  # cleared meanwhile (resume=False): nothing to patch
+                return False
+            self._remove_leftovers(split)
+            files = {k: self.out_dir / f for k, f in entry["files"].items()}
+            rows = np.load(files["rows"])
+            before = np.load(files["status"])
+            pos = np.searchsorted(rows, writer.rows)
+            # the manifest (written last) says which rows are still failed: a row done meanwhile by
+            # another retry stays as it is; one this retry wrote before being killed is written again
+            take = np.isin(writer.rows, [int(f["row"]) for f in entry.get("failed_clips", [])])
+            status = before.copy()
+            status[pos[take]] = got[take]
+            done = np.flatnonzero(take & (got == DONE))
+            if len(done):
+                _patch_rows(files["emb"], writer.folder / "emb.npy", pos[done], done, writer.embedding_dim)
+            if not np.array_equal(status, before):
+                atomic_write(files["status"], lambda f: np.save(f, status, allow_pickle=False), mode="wb")
+            change = _retried_entry(entry, rows, status, writer, take, int(T))
+            # a retry that changed nothing (the same rows failed for the same reasons) leaves the
+            # manifest as it was: rerunning with a video still broken adds no entry, every time
+            if not np.array_equal(status, before) or change["failed_clips"] != entry.get("failed_clips", []):
+                self._update_manifest(lambda m: m["splits"][split].update(change))
+        _rmtree(writer.folder)
+        with contextlib.suppress(OSError):  # the split's work folder, unless another retry uses it
+            (self.work_dir / split).rmdir()
+        return True
+
+    def _remove_leftovers(self, split: str) -> None:
+        """Temporary files of an assembly (or retry) of ``split`` that was killed."""
+        for name in self.files(split).values():
+            for leftover in self.out_dir.glob(f".{name}.tmp-*"):
+                leftover.unlink()
 
     def finalize(self, split: str, settings: Mapping[str, Any], rows: np.ndarray, y: np.ndarray,
                  T: int, extra: Mapping[str, Any] | None = None) -> bool:
@@ -491,9 +665,7 @@ class EmbeddingStore:
                 return True
             if not lpath.exists():
                 return False
-            for name in self.files(split).values():  # leftovers of an assembly that was killed
-                for leftover in self.out_dir.glob(f".{name}.tmp-*"):
-                    leftover.unlink()
+            self._remove_leftovers(split)
             entry = self._assemble(split, folders, bounds, layout, settings, rows, y, int(T), extra or {})
             self._update_manifest(lambda m: _put_split(m, split, entry, settings), create=True)
             _rmtree(split_dir)
@@ -531,10 +703,7 @@ class EmbeddingStore:
                             block[i * D * 2:(i + 1) * D * 2] = nan_row
                         out.write(block)
                 if (folder / "errors.jsonl").exists():
-                    for line in (folder / "errors.jsonl").read_text().splitlines():
-                        with contextlib.suppress(ValueError):
-                            rec = json.loads(line)
-                            errors[int(rec["row"])] = str(rec["error"])
+                    errors.update({row: reason for _, row, reason in _error_lines(folder / "errors.jsonl")})
                 s = _read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -78,7 +78,8 @@ def synthetic_frame(k: int, width: int = 320, height: int = 240, *, seed: int = 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: int = 30,
                 codec: str = "libx264", gop: int = 250, bframes: int = 2,
-                pts_offset: int = 0, crf: int = 18, lossless: bool = False) -> Path:
+                pts_offset: int = 0, crf: int = 18, lossless: bool = False,
+                frame_pts: "Sequence[int] | None" = None) -> Path:
     """Encode RGB uint8 frames (H, W, 3) into ``path`` with PyAV.
 
     Parameters
@@ -92,6 +93,9 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
     pts_offset : int
         First presentation timestamp, in frames: a non-zero value makes a file whose
         timestamps do not start at zero.
+    frame_pts : sequence of int, optional
+        Presentation timestamp of each frame, in 1 / ``fps`` units, increasing (default
+        ``pts_offset + i``): gaps make a file with dropped frames / a variable frame rate.
     crf : int
         H.264 quality (lower is better); ignored when ``lossless``.
     lossless : bool
@@ -123,7 +127,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
 
         def emit(i: int, arr: np.ndarray) -> None:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
-            vf.pts = pts_offset + i
+            vf.pts = pts_offset + i if frame_pts is None else int(frame_pts[i])
             vf.time_base = Fraction(1, fps)
             for packet in stream.encode(vf):
                 container.mux(packet)
