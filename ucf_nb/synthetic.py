@@ -8,6 +8,7 @@ Writing needs PyAV (``pip install av``); reading the stamp needs only numpy.
 """
 from __future__ import annotations
 
+import functools
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -53,6 +54,17 @@ def read_frame_number(frame: np.ndarray) -> int:
     return k
 
 
+@functools.lru_cache(maxsize=16)
+def _background(seed: int, width: int, height: int) -> np.ndarray:
+    """The textured static background of :func:`synthetic_frame` (read-only; made once per
+    seed and size, since every frame of a video shares it)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 120, size=(height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    frame = np.repeat(np.repeat(base, 8, axis=0), 8, axis=1)[:height, :width].copy()
+    frame.setflags(write=False)
+    return frame
+
+
 def synthetic_frame(k: int, width: int = 320, height: int = 240, *, seed: int = 0,
                     event: bool = False) -> np.ndarray:
     """One RGB frame (height, width, 3) uint8 of a quiet synthetic scene at frame ``k``.
@@ -61,16 +73,14 @@ def synthetic_frame(k: int, width: int = 320, height: int = 240, *, seed: int = 
     ``event`` is true, a fast bright disc crossing the scene: the visible anomaly of the
     demo videos. The frame number is stamped into the top band.
     """
-    rng = np.random.default_rng(seed)
-    base = rng.integers(40, 120, size=(height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-    frame = np.repeat(np.repeat(base, 8, axis=0), 8, axis=1)[:height, :width].copy()
-    yy, xx = np.mgrid[0:height, 0:width]
+    frame = _background(seed, width, height).copy()
     # slow walker: a grey box moving left to right
     px = int((k * 1.5 + seed * 37) % (width + 40)) - 20
     frame[height // 2:height // 2 + 40, max(0, px):max(0, px + 16)] = 170
     if event:
         cx = (k * 11 + seed * 13) % width
         cy = height // 2 + int(60 * np.sin(k / 5.0))
+        yy, xx = np.ogrid[0:height, 0:width]
         disc = (xx - cx) ** 2 + (yy - cy) ** 2 < 22 ** 2
         frame[disc] = (255, 240, 60)
     return stamp_frame_number(frame, k)
