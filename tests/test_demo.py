@@ -21,7 +21,7 @@ def second_demo(request, tmp_path_factory):
     test, so that it is written while ``demo_dir`` writes the first one (two cores, half the
     wait). Yields ``(process, its UCF_Crime folder, its stderr file)``; None when the test that
     needs it was not selected."""
-    if not any(item.originalname == "test_demo_is_deterministic" for item in request.session.items):
+    if not any(getattr(item, "originalname", None) == "test_demo_is_deterministic" for item in request.session.items):
         yield None
         return
     out = tmp_path_factory.mktemp("demo_again")
