@@ -18,12 +18,12 @@ S = 64
 
 @pytest.fixture(scope="module")
 def ts_dir(tmp_path_factory):
-    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "timesformer", image_size=S)
+    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "timesformer", img_size=S)
 
 
 @pytest.fixture(scope="module")
 def vm_dir(tmp_path_factory):
-    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "videomae", arch="videomae", image_size=S)
+    return make_demo_encoder(tmp_path_factory.mktemp("enc") / "videomae", arch="videomae", img_size=S)
 
 
 def _clips(b=2, t=8, seed=0):

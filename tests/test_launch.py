@@ -63,7 +63,7 @@ def data(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("launch")
     index = _write_index(folder, VIDEOS, "index.csv")
-    encoder = make_demo_encoder(folder / "encoder", image_size=S)
+    encoder = make_demo_encoder(folder / "encoder", img_size=S)
     ref = folder / "ref"
     for split in ("train", "val"):
         assert extract_split(split, index, out_dir=ref, checkpoint=encoder, **FAST)["complete"]
