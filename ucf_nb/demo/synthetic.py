@@ -193,8 +193,8 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
     -------
     (out_dir, index_path, annotation_path or None)
     """
-    from .files import file_sha256
-    from .store import EmbeddingStore
+    from ..files import file_sha256
+    from ..store.arrays import EmbeddingStore
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-from .paths import resolve_path
+from ..paths import resolve_path
 
 __all__ = ["TINY_FAMILIES", "make_tiny_encoder"]
 

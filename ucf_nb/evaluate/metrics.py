@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .annotations import SPLITS, frame_labels
+from ..index.annotations import SPLITS, frame_labels
 
 __all__ = [
     "clip_metrics",

@@ -147,13 +147,13 @@ class ProbeResult:
 
 
 def _finished_splits(source: Any) -> set[str]:
-    from .manifest import read_manifest
+    from ..store.manifest import read_manifest
 
     return {s for s, e in (read_manifest(source).get("splits") or {}).items() if e and e.get("complete")}
 
 
 def _write_scores(path: Path, df: pd.DataFrame) -> None:
-    from .files import atomic_write_csv
+    from ..files import atomic_write_csv
 
     out = pd.DataFrame({"row": df.index.to_numpy(dtype=np.int64), "video": df["video"].astype(str).to_numpy(),
                         "clip_idx": df["clip_idx"].to_numpy(), "y": df["y"].to_numpy(),
@@ -265,9 +265,9 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     -------
     ProbeResult
     """
-    from .manifest import read_manifest
-    from .paths import display_path, resolve_path
-    from .store import load_embeddings
+    from ..store.manifest import read_manifest
+    from ..paths import display_path, resolve_path
+    from ..store.arrays import load_embeddings
 
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got head={head!r}")
@@ -321,7 +321,7 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     """The temporal annotation as video -> [(start, end_exclusive), ...]; None without one."""
     if annotation_path is None:
         return None
-    from .annotations import read_temporal_annotation
+    from ..index.annotations import read_temporal_annotation
 
     ann = read_temporal_annotation(annotation_path)
     return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
@@ -348,8 +348,8 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
                     seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
                     annotation_path: str | os.PathLike | None, source: Path) -> dict[str, Any]:
     """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
-    from .manifest import package_versions
-    from .paths import display_path, resolve_path
+    from ..store.manifest import package_versions
+    from ..paths import display_path, resolve_path
 
     result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
     result["head"] = head
@@ -370,7 +370,7 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
 
 def _write_probe(probe_dir: Path, result: dict[str, Any], scores: dict[str, pd.DataFrame]) -> dict[str, Path]:
     """Write ``scores_{split}.csv`` and ``metrics.json`` into ``probe_dir``; returns their paths."""
-    from .files import _atomic_write_json
+    from ..files import _atomic_write_json
 
     probe_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": probe_dir / "metrics.json"}

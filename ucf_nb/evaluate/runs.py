@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .paths import display_path, resolve_path
+from ..paths import display_path, resolve_path
 
 __all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
            "read_run", "compare_runs", "run_settings", "per_category_table", "roc_points", "literature_note",
@@ -54,8 +54,8 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
     Reads the checkpoint's config only (``AutoConfig``, never remote code), not its weights.
     """
-    from .encoders import adapter_for
-    from .encoders.encoder import _local_folder, _read_config
+    from ..encoders import adapter_for
+    from ..encoders.encoder import _local_folder, _read_config
 
     checkpoint = os.fspath(checkpoint)
     folder = _local_folder(checkpoint)
@@ -172,7 +172,7 @@ def _devices(manifest: Mapping[str, Any]) -> str | None:
 
 
 def _family(model_type: str | None) -> str | None:
-    from .encoders import adapter_for
+    from ..encoders import adapter_for
 
     try:
         return adapter_for(model_type).family if model_type else None
@@ -299,8 +299,8 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .annotations import read_temporal_annotation
-    from .index import read_index
+    from ..index.annotations import read_temporal_annotation
+    from ..index.build import read_index
     from .metrics import frame_scores
 
     ann = read_temporal_annotation(annotation_path) if annotation_path is not None else None
@@ -388,7 +388,7 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     str
         The run's folder, project-relative when inside the project.
     """
-    from .extract import extract_split
+    from ..extract.split import extract_split
     from .probe import run_probe
 
     extract_kwargs.setdefault("img_size", None)  # the checkpoint's own size (extract_split's default is 224)

@@ -86,9 +86,9 @@ def extraction_failures(out_dir: str | os.PathLike = "processed", split: str = "
     """
     import pandas as pd
 
-    from .paths import display_path, resolve_path
-    from .manifest import read_manifest
-    from .store import load_embeddings
+    from ..paths import display_path, resolve_path
+    from ..store.manifest import read_manifest
+    from ..store.arrays import load_embeddings
 
     entry = (read_manifest(out_dir).get("splits") or {}).get(split) or {}
     _, _, rows = load_embeddings(out_dir, split, index_path=index_path)

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .checks import check_int
-from .paths import display_path
+from ..checks import check_int
+from ..paths import display_path
 from .tasks import (_Backend, _finished_before, _link_log, _outcome, _result, _shown_log, _split_rows,
                     _unfinished_shards, last_error_line)  # noqa: F401 (last_error_line: re-exported)
 
@@ -99,7 +99,7 @@ class ShardTask:
     def __call__(self) -> dict[str, Any]:
         import socket
 
-        from .extract import extract_split
+        from .split import extract_split
 
         print(f"ucf_nb: split {self.split!r}, shard {self.shard_index + 1} of {self.num_shards} on "
               f"{socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})",
@@ -147,7 +147,7 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
 
 
 def _extract_defaults() -> dict[str, Any]:
-    from .extract import extract_split
+    from .split import extract_split
 
     return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()}
 
@@ -242,7 +242,7 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         splits, num_shards, executor=executor, slurm=slurm, max_retries=max_retries, max_parallel=max_parallel,
         gpus=gpus, extract_params=extract_params, log=log)
 
-    from .store import EmbeddingStore
+    from ..store.arrays import EmbeddingStore
 
     store = EmbeddingStore(params["out_dir"])
     jobs = _plan_jobs(store, splits, num_shards, params, log)
@@ -473,7 +473,7 @@ def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Call
 
 def _save_jobs(logs: Path, kind: str, jobs: list[ShardJob]) -> None:
     """Record the tasks still running, so that a second launcher waits for them."""
-    from .files import _atomic_write_json
+    from ..files import _atomic_write_json
 
     entries = [{"split": sj.split, "shard_index": sj.shard_index, "num_shards": sj.num_shards,
                 "job_id": sj.job_id, "gpu": sj.gpu} for sj in jobs if sj.state == "running"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .paths import display_path, resolve_path
+from ..paths import display_path, resolve_path
 
 if TYPE_CHECKING:
     from .launch import ShardJob, ShardTask
@@ -195,7 +195,7 @@ def _log_tail(path: Path | None) -> str:
 
 def _split_rows(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
     """Index row numbers of each split (after ``limit``), exactly as extract_split selects them."""
-    from .extract import _split_rows as rows_of
+    from .split import _split_rows as rows_of
 
     index_file = resolve_path(params["index_path"])
     return {split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
@@ -212,8 +212,8 @@ def _finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[s
     """True when the manifest records ``split`` as finished from this index, these rows and the
     settings known without loading the model (checkpoint, T, img_size, pooling; precision when
     one is asked for). A difference in anything else is found, and reported, by the task."""
-    from .files import file_sha256
-    from .store import _array_sha256
+    from ..files import file_sha256
+    from ..store.arrays import _array_sha256
 
     m = store.manifest()
     entry = m.get("splits", {}).get(split)
@@ -235,7 +235,7 @@ def _unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
     When every shard is done but the split was not assembled (its last task died while
     assembling), shard 0 is returned: running it assembles the split.
     """
-    from .store import PENDING
+    from ..store.arrays import PENDING
 
     split_dir = store.work_dir / split
     layout_file = split_dir / "layout.json"
@@ -257,7 +257,7 @@ def _unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
 
 def _shard_finished(store: Any, split: str, k: int, n: int) -> bool:
     """True when the split is assembled, or shard ``k`` of it has no pending row left."""
-    from .store import PENDING
+    from ..store.arrays import PENDING
 
     if store.is_complete(split):
         return True

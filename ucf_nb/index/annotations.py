@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .paths import display_path, resolve_path
+from ..paths import display_path, resolve_path
 
 __all__ = ["SPLITS", "ANOMALY_CATEGORIES", "CATEGORIES", "VideoAnnotation", "read_temporal_annotation",
            "frame_labels"]

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .annotations import _canonical_category, _is_video_name
-from .paths import display_path, resolve_path
+from ..paths import display_path, resolve_path
 
 __all__ = ["remap_video_root"]
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .annotations import CATEGORIES, SPLITS
-from .index import INDEX_COLUMNS, read_index
-from .paths import display_path, resolve_path
+from .build import INDEX_COLUMNS, read_index
+from ..paths import display_path, resolve_path
 
 __all__ = ["IndexValidationError", "IndexCheck", "IndexReport", "validate_index"]
 

@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .annotations import SPLITS
-from .paths import display_path, resolve_path
+from ..index.annotations import SPLITS
+from ..paths import display_path, resolve_path
 from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_extra_runs, demo_parameters, \
     main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_notebooks, run_with_extra_runs
 
@@ -252,7 +252,7 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
     ``index_step``: the parameters ``00_build_index`` ran with (dataset root, clip length...).
     """
-    from .manifest import MANIFEST, read_manifest
+    from ..store.manifest import MANIFEST, read_manifest
 
     out_dir = resolve_path(out_dir)
     manifest_path = out_dir / MANIFEST
@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
-    from . import launch  # submitit itself is imported only when a run is submitted
+    from ..extract import launch# submitit itself is imported only when a run is submitted
 
     x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.launch)")
     x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",

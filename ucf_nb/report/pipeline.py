@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .annotations import SPLITS
-from .paths import display_path, project_root, resolve_path
-from .progress import text_progress
+from ..index.annotations import SPLITS
+from ..paths import display_path, project_root, resolve_path
+from ..progress import text_progress
 
 __all__ = ["Step", "demo_parameters", "demo_extra_runs", "pipeline_steps", "run_notebooks", "run_with_extra_runs",
            "main_run_dir", "clean_notebook", "notebook_problems"]
@@ -82,7 +82,7 @@ def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None
     :func:`demo_parameters`; one run per family of ``ucf_nb.demo.DEMO_EXTRA_FAMILIES``, read
     from ``{demo_dir}/encoders/<family>``.
     """
-    from .demo import DEMO_EXTRA_FAMILIES
+    from ..demo.make import DEMO_EXTRA_FAMILIES
 
     params = demo_parameters(demo_dir, out_dir=out_dir, index_path=index_path)
     ex, probe = params["02_extract"], params["03_probe"]
@@ -395,7 +395,7 @@ def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_
 
 def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "notebooks") -> str:
     """The run folder 03_probe of ``steps`` probes (the one the intro page describes)."""
-    from .runs import run_dir
+    from ..evaluate.runs import run_dir
 
     probe = next((s for s in steps if s.notebook == "03_probe"), None)
     if probe is None:
@@ -411,7 +411,7 @@ def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
                         progress: bool = False) -> list[Path]:
     """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
     :func:`ucf_nb.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
-    from .runs import run_encoder
+    from ..evaluate.runs import run_encoder
 
     cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))
     executed = run_notebooks(steps[:cut], dest, notebooks_dir=notebooks_dir, log=log, progress=progress)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .annotations import SPLITS
-from .metrics import SCORED_SPLITS
+from ..index.annotations import SPLITS
+from ..evaluate.metrics import SCORED_SPLITS
 
 __all__: list[str] = []  # each section appends its names
 
@@ -300,7 +300,7 @@ def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, 
     """
     import numpy as np
 
-    from .metrics import frame_scores
+    from ..evaluate.metrics import frame_scores
 
     names = sorted(scored["video"].astype(str).unique())
     if videos is None:

@@ -54,10 +54,10 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256
+from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256
 from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
                        _now, _put_split)
-from .paths import display_path, resolve_path
+from ..paths import display_path, resolve_path
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
            "shard_bounds"]
@@ -770,7 +770,7 @@ def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> p
     if recorded.get("sha256") and sha != recorded["sha256"]:
         raise ValueError(f"index {display_path(path)} is not the one the embeddings were extracted from "
                          f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path")
-    from .index import read_index
+    from ..index.build import read_index
 
     return read_index(path)
 

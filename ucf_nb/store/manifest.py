@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .files import _read_json
-from .paths import demo_hint, display_path, resolve_path
+from ..files import _read_json
+from ..paths import demo_hint, display_path, resolve_path
 
 __all__ = ["read_manifest", "package_versions"]
 

@@ -67,7 +67,7 @@ def check_out_dir_writable(out_dir: str | os.PathLike) -> Path:
         One sentence naming ``out_dir``, the cause and the fix (any ``OSError`` met while
         creating the folder or a probe file is reported this way, with its errno).
     """
-    from .paths import display_path, resolve_path
+    from ..paths import display_path, resolve_path
 
     out = resolve_path(out_dir)
     probe = out / f".write-test-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -178,7 +178,7 @@ def _break(path: Path, stale_after: float) -> None:
 
 def _busy_message(path: Path, owner: dict[str, Any], age: float, split: str, shard_index: int,
                   num_shards: int, out_dir: Path, stale_after: float) -> str:
-    from .paths import display_path
+    from ..paths import display_path
 
     who = f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started_at', '?')}"
     if owner.get("slurm_job_id"):

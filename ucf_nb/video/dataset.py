@@ -24,11 +24,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .checks import check_int
-from .paths import resolve_path
+from ..checks import check_int
+from ..paths import resolve_path
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .video import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame, seek_is_exact
+from .decode import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame, seek_is_exact
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -386,7 +386,7 @@ class VideoClipStream(_TorchIterable):
         :mod:`ucf_nb.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
         log lines go to a temporary file, never to the notebook or the terminal (a video
         that fails says why in its error)."""
-        from .video import captured_stderr
+        from .decode import captured_stderr
         from .workers import note_segment
 
         with captured_stderr():

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .checks import check_int
+from ..checks import check_int
 
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
            "PREPROCESSING_KINDS"]
@@ -212,7 +212,7 @@ class Preprocessing:
         """
         from transformers.image_processing_utils import ImageProcessingMixin
 
-        from .paths import resolve_path
+        from ..paths import resolve_path
 
         ckpt = str(checkpoint)
         local = resolve_path(ckpt)

@@ -8,14 +8,14 @@ started with ``forkserver`` (``spawn`` where there is none): they begin from a f
 interpreter, whatever the parent did. :func:`worker_context` says which.
 
 Start-up cost: the fork server is started once per process (it imports torch and
-:mod:`ucf_nb.dataset`, preloaded), then each worker is forked from it; see
+:mod:`ucf_nb.video.dataset`, preloaded), then each worker is forked from it; see
 ``benchmarks/worker_start.py`` for the numbers, a few seconds at most against hours of
 extraction.
 
 A start method other than ``fork`` normally re-runs the user's script (``__main__``) in
 every worker, so an unguarded script calling :func:`ucf_nb.extract_split` would run again
 inside its own workers. The workers need nothing from ``__main__`` (the stream and its
-collate function live in :mod:`ucf_nb.dataset`), so :func:`main_not_reimported` hides the
+collate function live in :mod:`ucf_nb.video.dataset`), so :func:`main_not_reimported` hides the
 script from them while they start: a script needs no ``if __name__ == "__main__":``.
 
 Watchdog: each worker writes, before each video segment, a small JSON note (worker id,
@@ -40,7 +40,7 @@ __all__ = ["ExtractStalledError"]  # public; the rest is used by extract_split f
 #: the start method of DataLoader workers, first available of these
 START_METHODS = ("forkserver", "spawn")
 START_METHOD = next(m for m in START_METHODS if m in multiprocessing.get_all_start_methods())
-_PRELOAD = ["torch", "ucf_nb.dataset"]
+_PRELOAD = ["torch", "ucf_nb.video.dataset"]
 
 
 class ExtractStalledError(TimeoutError):
@@ -50,7 +50,7 @@ class ExtractStalledError(TimeoutError):
 def worker_context() -> multiprocessing.context.BaseContext:
     """The multiprocessing context DataLoader workers start with (:data:`START_METHOD`).
 
-    With ``forkserver``, the server preloads torch and :mod:`ucf_nb.dataset` so that each
+    With ``forkserver``, the server preloads torch and :mod:`ucf_nb.video.dataset` so that each
     worker forks from an interpreter that has imported them but never used OpenCV.
     """
     ctx = multiprocessing.get_context(START_METHOD)
@@ -98,7 +98,7 @@ def note_segment(folder: str | os.PathLike | None, worker_id: int, *, path: Any,
     """
     if folder is None:
         return
-    from .paths import display_path
+    from ..paths import display_path
 
     note = {"worker": int(worker_id), "pid": os.getpid(), "video": display_path(path),
             "first_frame": int(frames.min()) if len(frames) else None,
