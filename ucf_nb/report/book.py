@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
-    from ..extract import launch# submitit itself is imported only when a run is submitted
+    from ..extract import launch  # submitit itself is imported only when a run is submitted
 
     x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.launch)")
     x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
