@@ -9,7 +9,7 @@ folder layout plus ``Anomaly_Train.txt`` and
 TimeSformer saved with ``save_pretrained``, loadable with ``from_pretrained`` exactly like
 ``facebook/timesformer-base-finetuned-k400``), plus ``OUT_DIR/encoders/<family>`` for the
 other families the comparison page ranks (:data:`DEMO_EXTRA_FAMILIES`, written by
-:func:`ucf_nb.tiny.make_tiny_encoder`).
+:func:`ucf_nb.encoders.tiny.make_tiny_encoder`).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The linear probe: a standardised, class-balanced logistic regression on clip embeddings
 whose ``C`` is chosen on val (:func:`fit_probe`), returned as a :class:`LinearProbe` value
 (plain arrays, no pickle). :func:`ucf_nb.run_probe` runs it (or the MIL head,
-:mod:`ucf_nb.mil`) over a finished extraction.
+:mod:`ucf_nb.evaluate.mil`) over a finished extraction.
 """
 from __future__ import annotations
 

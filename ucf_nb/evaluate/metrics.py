@@ -19,7 +19,7 @@ Conventions
   :func:`evaluate_probe` says why in ``missing_reasons``.
 
 The field's protocol (16-frame blocks, bootstrap CIs, false-alarm rate) lives in
-:mod:`ucf_nb.field`.
+:mod:`ucf_nb.evaluate.field`.
 """
 from __future__ import annotations
 
@@ -339,7 +339,7 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
         must appear in ``intervals``.
     intervals : mapping
         Video file name -> half-open anomalous intervals ``[(start, end_exclusive), ...]``
-        (empty for normal videos), or the :class:`ucf_nb.annotations.VideoAnnotation` values of
+        (empty for normal videos), or the :class:`ucf_nb.index.annotations.VideoAnnotation` values of
         :func:`ucf_nb.read_temporal_annotation`.
     anomalous_only : bool
         Only the videos with at least one annotated interval inside the video.

@@ -1,7 +1,8 @@
 """Heads on clip embeddings: run a head (linear or MIL) over a finished extraction.
 
-The heads live in :mod:`ucf_nb.linear` (:func:`fit_probe`, :class:`LinearProbe`) and
-:mod:`ucf_nb.mil`; the metrics are pure functions in :mod:`ucf_nb.metrics` and :mod:`ucf_nb.field`.
+The heads live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`LinearProbe`) and
+:mod:`ucf_nb.evaluate.mil`; the metrics are pure functions in :mod:`ucf_nb.evaluate.metrics` and
+:mod:`ucf_nb.evaluate.field`.
 
 - :func:`run_probe`: reads a run's embeddings with :func:`ucf_nb.load_embeddings`, fits,
   scores val and test, and writes ``out_dir/probe/metrics.json`` and

@@ -293,7 +293,7 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
     """ROC curves of every run and head on ``split``: label -> ``fpr``, ``tpr``, ``auc``, ``level``.
 
     With ``annotation_path`` (the temporal annotation) the curves are frame-level, the
-    field's benchmark (clip scores spread onto frames as :func:`ucf_nb.metrics.frame_scores`
+    field's benchmark (clip scores spread onto frames as :func:`ucf_nb.evaluate.metrics.frame_scores`
     does, all test videos concatenated); else clip-level. Labels are ``run`` for the linear
     head and ``run (head)`` for the others.
     """

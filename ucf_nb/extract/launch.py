@@ -9,7 +9,7 @@ the other shards and splits go on. The last shard of a split to finish assembles
 as when the shards are run by hand.
 
 Task state comes from ``squeue`` and the files a task leaves, not from ``sacct`` (see
-:mod:`ucf_nb.tasks`, which submits the tasks and tells what became of them).
+:mod:`ucf_nb.extract.tasks`, which submits the tasks and tells what became of them).
 
 Files, under ``out_dir/logs/``: per split, submitit's job files and logs, and
 ``shard-{k}-of-{n}.log`` (a link to the log of the shard's latest attempt, stdout and stderr
@@ -17,7 +17,7 @@ together); ``jobs.json`` lists the tasks submitted and not yet finished, so that
 same command again (after ``wait=False``, or after the launcher itself was stopped) waits for
 them instead of submitting them twice.
 
-Only this module and :mod:`ucf_nb.tasks` use submitit: ``pip install -e .[cluster]``. A little over
+Only this module and :mod:`ucf_nb.extract.tasks` use submitit: ``pip install -e .[cluster]``. A little over
 500 lines: the launcher's job bookkeeping and its command line stay beside the loop they serve.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ class ShardJob:
 class ShardTask:
     """What a task runs: ``extract_split`` for one (split, shard) with the run's parameters.
 
-    Picklable by reference (``ucf_nb.launch.ShardTask``), so the node imports the installed
+    Picklable by reference (``ucf_nb.extract.launch.ShardTask``), so the node imports the installed
     ``ucf_nb``. ``checkpoint`` lets submitit requeue the task itself when SLURM signals a
     timeout or pre-emption; the store resumes it where it stopped.
     """

@@ -4,7 +4,7 @@
 the clip index, decodes each video once (:class:`ucf_nb.VideoClipStream`), embeds the clips
 with a frozen encoder (:func:`ucf_nb.load_encoder`) and writes them, in index order, into
 ``out_dir`` (:class:`ucf_nb.EmbeddingStore`), resuming where an earlier run stopped. What
-failed in a finished split is shown by :func:`ucf_nb.extraction_failures` (:mod:`ucf_nb.failures`).
+failed in a finished split is shown by :func:`ucf_nb.extraction_failures` (:mod:`ucf_nb.extract.failures`).
 
 (A little over 500 lines: the "auto" batch-size and worker rules stay beside the run loop that
 uses them, and importable from here.)
@@ -122,7 +122,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         as done.
     stall_timeout : float
         Seconds without a batch from the DataLoader workers after which the run stops with
-        :class:`ucf_nb.workers.ExtractStalledError`, naming the video each worker was
+        :class:`ucf_nb.video.workers.ExtractStalledError`, naming the video each worker was
         decoding (with ``num_workers >= 1``; the run stays resumable).
     progress : bool
         Show a tqdm progress bar (clips and clips/s).

@@ -1,6 +1,6 @@
 """Shard tasks on submitit: submit them, and tell from squeue, result files and logs what
 became of each (running, done, or failed and why). The launcher's machinery, kept apart from
-:mod:`ucf_nb.launch` (what to run, when to retry, the command line); not public.
+:mod:`ucf_nb.extract.launch` (what to run, when to retry, the command line); not public.
 
 Task state. submitit reads SLURM job states with ``sacct``, which needs SLURM accounting;
 without it (many small clusters, and the test cluster) ``sacct`` has nothing. So the

@@ -13,15 +13,15 @@ Conventions
 -----------
 - Frame numbers count decoded frames from 0. ``end_frame`` is exclusive: clip ``k`` of a
   video covers ``[k * stride, k * stride + clip_len)``; windows reaching past the video's
-  last frame are not emitted (:func:`ucf_nb.sampling.clip_windows`).
+  last frame are not emitted (:func:`ucf_nb.video.sampling.clip_windows`).
 - Rows are ordered by split (train, val, test), then video file name, then ``clip_idx``. The
   position of a row in the CSV (0-based) is its *index row number*, the clip's identity in
   every later step; :func:`read_index` returns it as the DataFrame's RangeIndex.
 - ``path`` is the dataset root as it was given joined with the file's path under it: relative
   (to the project root, see :mod:`ucf_nb.paths`) when the root was relative, absolute when it
   was absolute. Open a clip's video with ``resolve_path(row.path)``.
-- The split lists and the temporal annotation are read by :mod:`ucf_nb.annotations`, the
-  videos found by :mod:`ucf_nb.locate`; :mod:`ucf_nb.validate` checks an index.
+- The split lists and the temporal annotation are read by :mod:`ucf_nb.index.annotations`, the
+  videos found by :mod:`ucf_nb.index.locate`; :mod:`ucf_nb.index.validate` checks an index.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The run report: execute the pipeline, write the book's intro page, build the book.
 
-The notebooks are executed and cleaned by :mod:`ucf_nb.pipeline`; the executed copies go to
+The notebooks are executed and cleaned by :mod:`ucf_nb.report.pipeline`; the executed copies go to
 ``book/executed/`` and the Jupyter Book is built from them as they are. 02 and 03 write one
 encoder's run into ``runs_dir/<run_name>/``; extra encoders (the demo runs three families)
 are extracted and probed in this process before ``04_compare`` compares every run.
@@ -9,7 +9,7 @@ Command line (the Makefile calls these)::
 
     python -m ucf_nb.report run [--demo DIR] [-p NAME=VALUE ...]   # execute, write book/intro.md
     python -m ucf_nb.report build                                  # jupyter-book build, offline
-    python -m ucf_nb.report extract --num-shards N [...]           # SLURM / local tasks (ucf_nb.launch)
+    python -m ucf_nb.report extract --num-shards N [...]           # SLURM / local tasks (ucf_nb.extract.launch)
 
 (the golden and smoke runs of the tests: ``tests/golden_tools.py``). The intro page is
 :func:`write_intro`, a pure function of the run's manifest and probe metrics; everything else
@@ -153,7 +153,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     index_parameters : mapping, optional
         The other parameters of ``00_build_index`` worth showing (clip_len, stride, ...).
     versions : mapping, optional
-        Package -> version (see :func:`ucf_nb.manifest.package_versions`); default: the ones the
+        Package -> version (see :func:`ucf_nb.store.manifest.package_versions`); default: the ones the
         extraction recorded in the manifest.
     demo : bool
         Say plainly that the numbers come from the random tiny demo encoder on synthetic videos.
@@ -280,7 +280,7 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
     """Execute a run into ``book_dir/executed`` (emptied first) and write ``book_dir/intro.md``.
 
     ``extra_runs``: other encoders extracted and probed before ``04_compare`` (see
-    :func:`ucf_nb.pipeline.run_with_extra_runs`). What a reader must not see in the executed
+    :func:`ucf_nb.report.pipeline.run_with_extra_runs`). What a reader must not see in the executed
     notebooks (see :func:`notebook_problems`) is reported through ``log`` as warnings. Returns
     the intro page's path (the intro describes the run 03_probe probed).
     """
@@ -397,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--book", default="book")
     from ..extract import launch  # submitit itself is imported only when a run is submitted
 
-    x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.launch)")
+    x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.extract.launch)")
     x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",
                    help="start from the demo run's 02_extract parameters (data and encoder under DIR)")
     launch.add_cli_arguments(x)

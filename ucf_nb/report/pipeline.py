@@ -5,7 +5,7 @@ A run is the four notebooks executed in order, ``00_build_index`` -> ``01_index_
 each into a folder of executed copies (``02_extract_train.ipynb`` and so on;
 :func:`run_notebooks`). The executed copies are cleaned for reading (progress bars collapsed
 to their final line, papermill's timing metadata dropped; :func:`clean_notebook`) and then
-never executed again: the book is built from them as they are (:mod:`ucf_nb.report`).
+never executed again: the book is built from them as they are (:mod:`ucf_nb.report.book`).
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
 
 def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None = None,
                     index_path: str | None = None) -> list[dict[str, Any]]:
-    """The demo's other encoders, as keyword arguments of :func:`ucf_nb.runs.run_encoder`.
+    """The demo's other encoders, as keyword arguments of :func:`ucf_nb.evaluate.runs.run_encoder`.
 
     Same index, annotation, T (8, matched frames), device and precision as
     :func:`demo_parameters`; one run per family of ``ucf_nb.demo.DEMO_EXTRA_FAMILIES``, read
@@ -410,7 +410,7 @@ def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
                         notebooks_dir: str | os.PathLike = "notebooks", log=print,
                         progress: bool = False) -> list[Path]:
     """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
-    :func:`ucf_nb.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
+    :func:`ucf_nb.evaluate.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
     from ..evaluate.runs import run_encoder
 
     cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))

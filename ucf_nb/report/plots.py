@@ -346,7 +346,7 @@ def plot_compare_roc(points):
     Parameters
     ----------
     points : mapping label -> {"fpr", "tpr", "auc", "level"}
-        :func:`ucf_nb.runs.roc_points`; ``level`` ("frame" or "clip") names the plot.
+        :func:`ucf_nb.evaluate.runs.roc_points`; ``level`` ("frame" or "clip") names the plot.
     """
     fig, ax = plt.subplots(figsize=(5.6, 5))
     levels = sorted({p["level"] for p in points.values()})
@@ -370,7 +370,7 @@ def plot_category_heatmap(table):
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`ucf_nb.runs.per_category_table`; NaN cells (AUC not computable) stay blank.
+        :func:`ucf_nb.evaluate.runs.per_category_table`; NaN cells (AUC not computable) stay blank.
     """
     import numpy as np
 

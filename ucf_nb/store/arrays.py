@@ -1,4 +1,4 @@
-"""Per-split embedding arrays on disk and their resume state (the manifest: :mod:`ucf_nb.manifest`).
+"""Per-split embedding arrays on disk and their resume state (the manifest: :mod:`ucf_nb.store.manifest`).
 
 (About 800 lines, on purpose: :class:`EmbeddingStore` and :class:`ShardWriter` share one
 on-disk layout and one kill-safe commit protocol, described here, and are read together;

@@ -303,7 +303,7 @@ class VideoClipStream(_TorchIterable):
         FFmpeg threads per decoder (1 suits one decoder per DataLoader worker).
     progress_dir : str, optional
         A folder where each DataLoader worker notes the segment it starts decoding
-        (:func:`ucf_nb.workers.note_segment`), read by the extraction's watchdog.
+        (:func:`ucf_nb.video.workers.note_segment`), read by the extraction's watchdog.
 
     Yields
     ------
@@ -383,7 +383,7 @@ class VideoClipStream(_TorchIterable):
 
     def _worker_iter(self, wid: int, nw: int) -> Iterator[dict[str, Any]]:
         """A DataLoader worker's share. Workers start from a fresh interpreter (see
-        :mod:`ucf_nb.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
+        :mod:`ucf_nb.video.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
         log lines go to a temporary file, never to the notebook or the terminal (a video
         that fails says why in its error)."""
         from .decode import captured_stderr
