@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import torch
 
 from .base import EncoderAdapter, adapter_for
+from ..checks import UcfNbError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..video.preprocess import Preprocessing
@@ -31,7 +32,7 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-class EncoderLoadError(OSError):
+class EncoderLoadError(UcfNbError, OSError):
     """A checkpoint could not be loaded (missing folder, or offline and not cached)."""
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..checks import check_int
+from ..checks import UcfNbError, check_int
 from ..paths import display_path
 from .tasks import (_Backend, _finished_before, _link_log, _outcome, _result, _shown_log, _split_rows,
                     _unfinished_shards, last_error_line)  # noqa: F401 (last_error_line: re-exported)
@@ -44,7 +44,7 @@ EXECUTORS = ("auto", "slurm", "local")
 _JOBS_FILE = "jobs.json"
 
 
-class ExtractionFailedError(RuntimeError):
+class ExtractionFailedError(UcfNbError, RuntimeError):
     """Some shard still failed after every retry; ``jobs`` holds every :class:`ShardJob`."""
 
     def __init__(self, message: str, jobs: list["ShardJob"]) -> None:
@@ -149,7 +149,8 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
 def _extract_defaults() -> dict[str, Any]:
     from .split import extract_split
 
-    return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()}
+    return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()
+            if n != "settings"}  # one value for all the options: a task passes them one by one
 
 
 def _check_params(extract_params: Mapping[str, Any]) -> dict[str, Any]:

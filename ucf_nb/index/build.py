@@ -35,7 +35,7 @@ import pandas as pd
 
 from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, _Entry, _is_list_format,
                           _parse_annotation, _parse_video_list, _problem)
-from ..checks import check_int
+from ..checks import UcfNbError, check_int
 from .locate import _find_list_file, _scan_videos, remap_video_root
 from .._compat import rename_deprecated
 from ..paths import demo_hint, display_path, resolve_path
@@ -112,7 +112,7 @@ def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
     return results
 
 
-class IndexBuildError(ValueError):
+class IndexBuildError(UcfNbError, ValueError):
     """The build found bad input. ``problems`` is a DataFrame (file, reason, kind, source)."""
 
     def __init__(self, message: str, problems: pd.DataFrame):

@@ -58,6 +58,7 @@ from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_wri
 from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
                        _now, _put_split)
 from ..paths import display_path, resolve_path
+from ..checks import UcfNbError
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
            "shard_bounds"]
@@ -68,7 +69,7 @@ PENDING, DONE, FAILED = 0, 1, 2
 RUNTIME_KEYS = ("attention", "compile", "batch_size", "num_workers")
 
 
-class ExtractMismatchError(ValueError):
+class ExtractMismatchError(UcfNbError, ValueError):
     """Outputs already in ``out_dir`` were made with different settings."""
 
 

@@ -34,13 +34,15 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..checks import UcfNbError
+
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
            "open_video", "captured_stderr", "seek_is_exact"]
 
 _COLORS = ("bgr", "rgb")
 
 
-class VideoError(RuntimeError):
+class VideoError(UcfNbError, RuntimeError):
     """A video file cannot be opened or decoded. The message names the file."""
 
     def __init__(self, path: str | os.PathLike, reason: str, fix: str | None = None):
