@@ -215,7 +215,7 @@ def test_fit_probe_matches_sklearn_pipeline_and_drops_nan_rows():
     ok = np.isfinite(X).all(axis=1)
     ref = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, class_weight="balanced", max_iter=1000))
     ref.fit(X[ok].astype(np.float64), y[ok])
-    p = probe.predict_proba(X)
+    p = probe.score_clips(X)
     assert np.isnan(p[[5, 17]]).all()
     np.testing.assert_allclose(p[ok], ref.predict_proba(X[ok].astype(np.float64))[:, 1], atol=2e-3)
 
@@ -373,11 +373,11 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
 
     X, _, rows = load_embeddings(out, "test")
     first = (rows["video"] == rows["video"].iloc[0]).to_numpy()
-    np.testing.assert_allclose(mil.probe.score(X[first]), scores["score"].to_numpy()[first])
+    np.testing.assert_allclose(mil.probe.score_clips(X[first]), scores["score"].to_numpy()[first])
     # val scored by the train-only head
     X, _, rows = load_embeddings(out, "val")
     v0 = (rows["video"] == rows["video"].iloc[0]).to_numpy()
-    np.testing.assert_allclose(mil.probe.selected.score(X[v0]),
+    np.testing.assert_allclose(mil.probe.selected.score_clips(X[v0]),
                                pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0])
     # seeded
     again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)

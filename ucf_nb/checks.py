@@ -37,9 +37,11 @@ def _bound(minimum: float | None, maximum: float | None, lo_open: bool, hi_open:
 
 
 def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
-              allow_none: bool = False, who: str = "", also: str = "") -> int | None:
+              allow_none: bool = False, who: str = "", also: str = "", hint: str = "") -> int | None:
     """``int(value)`` when it is an integer (not a bool, not a float) within
-    ``[minimum, maximum]``, or None with ``allow_none``.
+    ``[minimum, maximum]``, or None with ``allow_none`` (``also``: another accepted form named
+    in the message, e.g. ``"'auto'"``; ``hint``: appended to the requirement, e.g.
+    ``", e.g. 16"``).
 
     Raises
     ------
@@ -53,7 +55,7 @@ def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int
     extra = " or None" if allow_none else ""
     extra += f" or {also}" if also else ""
     bound = _bound(minimum, maximum, False, False)
-    what = f"an int{' ' + bound if bound else ''}{extra}"
+    what = f"an int{' ' + bound if bound else ''}{extra}{hint}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{who}{name} must be {what}, got {name}={value!r} ({type(value).__name__})")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -63,7 +65,7 @@ def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int
 
 def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
                 lo_open: bool = False, hi_open: bool = False, allow_none: bool = False,
-                who: str = "") -> float | None:
+                who: str = "", hint: str = "") -> float | None:
     """``float(value)`` when it is a finite real number (an int is fine, a bool is not) within
     the bounds (``lo_open``/``hi_open``: the bound itself is excluded), or None with
     ``allow_none``.
@@ -79,7 +81,7 @@ def check_float(name: str, value: Any, minimum: float | None = None, *, maximum:
         return None
     extra = " or None" if allow_none else ""
     bound = _bound(minimum, maximum, lo_open, hi_open)
-    what = f"a finite number{' ' + bound if bound else ''}{extra}"
+    what = f"a finite number{' ' + bound if bound else ''}{extra}{hint}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{who}{name} must be {what}, got {name}={value!r} ({type(value).__name__})")
     v = float(value)

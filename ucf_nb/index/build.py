@@ -35,7 +35,7 @@ import pandas as pd
 
 from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, _Entry, _is_list_format,
                           _parse_annotation, _parse_video_list, _problem)
-from ..checks import UcfNbError, check_int
+from ..checks import UcfNbError, check_float, check_int
 from .locate import _find_list_file, _scan_videos, remap_video_root
 from .._compat import rename_deprecated
 from ..paths import demo_hint, display_path, resolve_path
@@ -239,8 +239,7 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     stride = check_int("stride", stride, 1)
     probe_threads = check_int("probe_threads", probe_threads, 0)
     seed = check_int("seed", seed, 0)
-    if not 0 <= float(val_fraction) < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got val_fraction={val_fraction!r}")
+    val_fraction = check_float("val_fraction", val_fraction, 0, maximum=1, hi_open=True, who="build_index: ")
     if label_mode not in ("video", "temporal"):
         raise ValueError(f"label_mode must be 'video' or 'temporal', got {label_mode!r}")
     if not 0 < float(anomaly_threshold) <= 1:
