@@ -252,7 +252,7 @@ def test_fit_probe_validates_inputs():
         fit_probe(X, y[:-1])
     with pytest.raises(ValueError, match="must hold 0"):
         fit_probe(X, np.full(50, 2))
-    with pytest.raises(ValueError, match="Cs must be positive"):
+    with pytest.raises(ValueError, match=r"Cs\[0\] must be a finite number > 0, got Cs\[0\]=0.0"):
         fit_probe(X, y, Cs=[0.0])
     with pytest.raises(ValueError, match="only y="):
         fit_probe(X, np.zeros(50, np.int8))
