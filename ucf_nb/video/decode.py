@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from ..checks import UcfNbError
+from ..checks import UcfNbError, check_int
 
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
            "open_video", "captured_stderr", "seek_is_exact"]
@@ -90,9 +90,7 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
     """
     import cv2
 
-    decode_threads = int(decode_threads)
-    if decode_threads < 0:
-        raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
+    decode_threads = check_int("decode_threads", decode_threads, 0)
     p = Path(path)
     if not p.exists():
         raise VideoError(p, "the file does not exist", "check the path, or pass video_root= "
