@@ -34,6 +34,7 @@ def _callers(tmp_path):
                                                                    out_dir=tmp_path, **kw),
         "uniform_sample_indices": lambda **kw: ucf_nb.uniform_sample_indices(0, 10, **kw),
         "clip_windows": lambda **kw: ucf_nb.clip_windows(100, **kw),
+        "build_index": lambda **kw: ucf_nb.build_index(tmp_path / "no_dataset", **kw),
     }
 
 
@@ -50,6 +51,8 @@ INT_PARAMS = [
     ("submit_extraction", "T", 1), ("submit_extraction", "batch_size", 1),
     ("uniform_sample_indices", "T", 1),
     ("clip_windows", "clip_len", 1), ("clip_windows", "stride", 1),
+    ("build_index", "clip_len", 1), ("build_index", "stride", 1), ("build_index", "seed", 0),
+    ("build_index", "probe_threads", 0),
 ]
 
 # (function, real parameter, a value of the right type that it must refuse)
@@ -59,6 +62,8 @@ FLOAT_PARAMS = [
     ("fit_mil", "lambda_smooth", -1.0), ("fit_mil", "lambda_sparse", -1.0), ("fit_mil", "val_fraction", 1.0),
     ("fit_mil", "val_fraction", 0.0), ("fit_probe", "tol", 0.0), ("extract_split", "stall_timeout", 0.0),
     ("submit_extraction", "poll_s", -1.0), ("submit_extraction", "stall_timeout", -5.0),
+    ("build_index", "val_fraction", 1.0), ("build_index", "anomaly_threshold", 0.0),
+    ("build_index", "anomaly_threshold", 1.5),
 ]
 
 
@@ -102,7 +107,8 @@ def test_nan_and_infinity_are_refused(tmp_path, func, name, bad):
 
 
 @pytest.mark.parametrize("func,name", [("fit_mil", "refit"), ("fit_probe", "fast"), ("extract_split", "resume"),
-                                       ("extract_split", "retry_failed"), ("extract_split", "compile")])
+                                       ("extract_split", "retry_failed"), ("extract_split", "compile"),
+                                       ("build_index", "count_frames")])
 def test_a_flag_must_be_a_bool(tmp_path, func, name):
     with pytest.raises(TypeError, match=_named(name, 1)):
         _callers(tmp_path)[func](**{name: 1})
