@@ -191,8 +191,10 @@ def test_fit_mil_with_params_is_fit_mil_with_the_keywords():
     keys = list(a.settings)
     assert keys[:2] == ["head", "n_segments"] and keys[2:2 + len(MILParams().training())] == list(
         MILParams().training())
-    with pytest.raises(ValueError, match="pass max_iter=6 inside settings="):
+    with pytest.raises(ValueError, match="pass max_iter=6 inside params="):
         fit_mil(bags, labels, params=MILParams(), max_iter=6)
+    with pytest.raises(TypeError, match="params must be a MILParams or None"):
+        fit_mil(bags, labels, params={"max_iter": 6})
 
 
 # ------------------------------------------------------------------------------ heads as a seam

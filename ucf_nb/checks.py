@@ -114,7 +114,7 @@ def check_choice(name: str, value: Any, choices: Sequence[Any], *, who: str = ""
     return value
 
 
-def settings_from_call(cls: type, values: dict[str, Any], settings: Any, *, who: str) -> Any:
+def settings_from_call(cls: type, values: dict[str, Any], settings: Any, *, who: str, keyword: str = "settings") -> Any:
     """The settings of a public call: ``cls`` made from the keywords in ``values`` (a
     function's ``locals()``: one entry per field of ``cls``), or ``settings`` itself when given
     (then every keyword must be left at its default; ValueError naming the first that is not)."""
@@ -122,11 +122,11 @@ def settings_from_call(cls: type, values: dict[str, Any], settings: Any, *, who:
     if settings is None:
         return cls(**{f.name: values[f.name] for f in fields})
     if not isinstance(settings, cls):
-        raise TypeError(f"{who}: settings must be a {cls.__name__} or None, got settings={settings!r}")
+        raise TypeError(f"{who}: {keyword} must be a {cls.__name__} or None, got {keyword}={settings!r}")
     for f in fields:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         value = values[f.name]
         if value is not default and value != default:
-            raise ValueError(f"{who}: pass {f.name}={value!r} inside settings= (settings.replace({f.name}=...)), "
-                             "not beside it: with settings given, the keywords stay at their defaults")
+            raise ValueError(f"{who}: pass {f.name}={value!r} inside {keyword}= ({keyword}.replace({f.name}=...)), "
+                             f"not beside it: with {keyword} given, the other keywords stay at their defaults")
     return settings

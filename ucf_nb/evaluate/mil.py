@@ -554,7 +554,7 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
         ``val_curve`` (iteration, train loss, val video AUC, val objective), ``val_source``
         ("given" or "held out"), the video counts and the fit time.
     """
-    p = settings_from_call(MILParams, locals(), params, who="fit_mil")  # first: reads the keywords
+    p = settings_from_call(MILParams, locals(), params, who="fit_mil", keyword="params")  # first: reads the keywords
     seed = check_int("seed", seed, 0, who="fit_mil: ")
     progress = check_bool("progress", progress, who="fit_mil: ")
     import torch
