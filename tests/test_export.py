@@ -38,7 +38,7 @@ def _read_export_as_the_readme_says(root):
 def test_export_layout_and_frame_auc_recomputed_from_exported_files(tmp_path):
     out, ann, df = _write_store(tmp_path)
     dest = tmp_path / "export"
-    info = export_features(out, dest, annotation_path=ann, progress=False)
+    info = export_features(out, dest, annotation_path=ann, progress=False, paths="relative")
     assert json.loads((dest / "export.json").read_text()) == info
 
     train, test, gt = _read_export_as_the_readme_says(dest)
