@@ -90,3 +90,142 @@ def test_ten_crop_resize_follows_the_checkpoint_crop_and_centre_dicts_are_unchan
         center.with_views("five")
     with pytest.raises(ValueError, match="needs resize='shortest_edge'"):
         Preprocessing(resize="squash", size=64, views="ten_crop")
+
+
+# ------------------------------------------------------------------ a real ten-crop extraction
+
+@pytest.fixture(scope="module")
+def ten_run(data, tmp_path_factory):
+    """Every split of ``data``'s index extracted with ten views (read only)."""
+    out = tmp_path_factory.mktemp("ten_run") / "out"
+    for split in ("train", "val", "test"):
+        assert _run(data, out, split=split, **TEN)["complete"]
+    return out
+
+
+def _reference_views(data, rows_df) -> np.ndarray:
+    """Each clip's ten views cut by hand from its decoded frames and embedded one by one:
+    (n_clips, 10, D)."""
+    from transformers import AutoModel
+
+    from ucf_nb.sampling import uniform_sample_indices
+    from ucf_nb.video import iter_video_frames
+
+    model = AutoModel.from_pretrained(data["encoder"]).eval()
+    prep = Preprocessing.seed(S)
+    out = []
+    for _, r in rows_df.iterrows():
+        ids = uniform_sample_indices(int(r.start_frame), int(r.end_frame), T)
+        got = dict(iter_video_frames(r.path, np.unique(ids)))
+        views = np.stack([_ten_views_by_hand(got[f], S, 73) for f in ids.tolist()], axis=1)  # (10, T, S, S, 3)
+        with torch.no_grad():
+            x = prep.normalize(torch.from_numpy(np.ascontiguousarray(views)))
+            out.append(model(pixel_values=x).last_hidden_state[:, 0].numpy())
+    return np.stack(out)
+
+
+def test_a_ten_crop_run_stores_the_ten_views_of_every_clip(data, ten_run):
+    X, y, rows = load_embeddings(ten_run, "val")
+    m = read_manifest(ten_run)
+    assert m["views"] == "ten_crop" and m["splits"]["val"]["shape"] == [len(rows), 10, X.shape[2]]
+    assert X.dtype == np.float16 and X.shape == (len(rows), 10, 64)
+    assert m["preprocessing"]["views"] == "ten_crop" and m["preprocessing"]["size"] == 73
+    ref = _reference_views(data, rows)
+    np.testing.assert_allclose(np.asarray(X, np.float32), ref.astype(np.float16).astype(np.float32),
+                               rtol=2e-3, atol=2e-3)
+    # the views differ from one another: a view out of place would not pass the check above
+    assert np.abs(ref[:, 1:] - ref[:, :-1]).max(axis=2).min() > 1e-3
+    # a failed clip is NaN in every view, a done one finite in every view
+    Xt = np.asarray(load_embeddings(ten_run, "test")[0], np.float32)
+    status = np.load(ten_run / "status_test.npy")
+    assert np.isnan(Xt[status == 2]).all() and np.isfinite(Xt[status == 1]).all() and (status == 2).any()
+
+
+def test_views_enter_the_fingerprint_resume_and_shards_work(data, ten_run, tmp_path):
+    before = _arrays(ten_run, "train")
+    work = tmp_path / "copy"
+    shutil.copytree(ten_run, work)
+    r = _run(data, work, split="train", **TEN)
+    assert r["complete"] and r["n_embedded"] == 0
+    _assert_same(before, _arrays(work, "train"))
+    with pytest.raises(ExtractMismatchError, match="views: 'ten_crop' before, 'center' now"):
+        _run(data, work, split="train", **FAST)
+    r0 = _run(data, tmp_path / "two", split="train", shard_index=0, num_shards=2, **TEN)
+    fp = json.loads((tmp_path / "two" / ".extract" / "fingerprint.json").read_text())
+    assert fp["views"] == "ten_crop" and not r0["complete"]
+    assert _run(data, tmp_path / "two", split="train", shard_index=1, num_shards=2, **TEN)["complete"]
+    _assert_same(before, _arrays(tmp_path / "two", "train"))
+
+
+# the fingerprint keys of every run made before views existed
+OLD_FINGERPRINT = ["index_sha256", "checkpoint", "revision", "model_type", "embedding_dim", "pooling",
+                   "precision", "T", "img_size", "preprocessing"]
+
+
+def test_a_centre_run_keeps_its_fingerprint_and_runs_made_before_keep_resuming(data, tmp_path):
+    r0 = _run(data, tmp_path / "part", split="train", shard_index=0, num_shards=2, **FAST)
+    assert not r0["complete"]
+    fp = json.loads((tmp_path / "part" / ".extract" / "fingerprint.json").read_text())
+    assert list(fp) == OLD_FINGERPRINT and "views" not in fp["preprocessing"]
+    out = tmp_path / "old"
+    _run(data, out, split="val", **FAST)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["views"] == "center"
+    del m["views"]                                   # as ucf-nb wrote it before views existed
+    (out / "manifest.json").write_text(json.dumps(m))
+    before = _arrays(out, "val")
+    r = _run(data, out, split="val", **FAST)
+    assert r["complete"] and r["n_embedded"] == 0
+    _assert_same(before, _arrays(out, "val"))
+    assert load_embeddings(out, "val")[0].ndim == 2
+
+
+def test_failed_clips_of_a_ten_crop_run_are_retried_and_the_rest_kept(data, tmp_path):
+    from test_extract import VIDEOS, _write_index
+
+    from ucf_nb import extract_split
+
+    videos = [v for v in VIDEOS if v[0] == "test"]
+    index = _write_index(tmp_path, videos)
+    run = dict(TEN, checkpoint=data["encoder"], out_dir=tmp_path / "out")
+    extract_split("test", index, **run)
+    before = _arrays(tmp_path / "out", "test")
+    bad = before["status"] == 2
+    assert bad.any() and np.isnan(before["emb"][bad]).all()
+    # the file that was not a video is replaced by a real one: only its clips are embedded again
+    from ucf_nb.synthetic import write_synthetic_video
+
+    broken = tmp_path / "videos" / "Normal_Videos004_x264.mp4"
+    broken.unlink()
+    write_synthetic_video(broken, 64, seed=9, width=160, height=120)
+    r = extract_split("test", index, **run)
+    after = _arrays(tmp_path / "out", "test")
+    fixed = bad & (after["status"] == 1)
+    assert fixed.sum() == 3 and r["n_embedded"] == 3
+    assert np.isfinite(after["emb"][fixed]).all() and after["emb"].shape[1:] == (10, 64)
+    assert np.array_equal(after["emb"][~bad], before["emb"][~bad])
+    assert read_manifest(tmp_path / "out")["splits"]["test"]["retries"][-1]["n_embedded"] == 3
+
+
+def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_path):
+    from ucf_nb import run_probe
+    from ucf_nb.probe import mean_over_views
+
+    work = tmp_path / "run"
+    shutil.copytree(ten_run, work)
+    lin = run_probe(work, seed=0, n_boot=10)
+    Xt, _, _ = load_embeddings(work, "test")
+    mean = mean_over_views(Xt)
+    assert mean.shape == (len(Xt), 64) and np.isnan(mean[np.isnan(np.asarray(Xt, np.float32)).all(axis=(1, 2))]).all()
+    np.testing.assert_array_equal(lin.scores["test"]["score"].to_numpy(), lin.probe.predict_proba(mean))
+    mil = run_probe(work, head="mil", seed=0, n_boot=10, mil_params={"max_iter": 20, "eval_every": 10})
+    for res, folder in ((lin, "probe"), (mil, "probe-mil")):
+        saved = json.loads((work / folder / "metrics.json").read_text())["embeddings"]
+        assert saved["views"] == "ten_crop" and saved["n_views"] == 10
+        assert saved["features"] == "the mean over each clip's 10 views (fit and scored on it)"
+    assert np.isfinite(mil.scores["test"]["score"].dropna()).all()
+    # the MIL head scored the mean too: its test scores are those of the mean's bags
+    from ucf_nb.probe import _mil_scores
+
+    np.testing.assert_allclose(mil.scores["test"]["score"].to_numpy(),
+                               _mil_scores(mil.probe, mean, mil.scores["test"]), equal_nan=True)
