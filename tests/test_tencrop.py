@@ -229,3 +229,46 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
 
     np.testing.assert_allclose(mil.scores["test"]["score"].to_numpy(),
                                _mil_scores(mil.probe, mean, mil.scores["test"]), equal_nan=True)
+
+
+def test_views_reach_notebooks_02_and_03_and_name_the_run():
+    from ucf_nb import pipeline
+    from ucf_nb.paths import resolve_path
+    from ucf_nb.runs import run_name
+
+    ckpt = "facebook/timesformer-base-finetuned-k400"
+    assert run_name(ckpt, T=8, pooling="cls", views="ten_crop") == "timesformer-base-finetuned-k400_T8_cls_tencrop"
+    assert run_name(ckpt, T=8, pooling="cls") == "timesformer-base-finetuned-k400_T8_cls"
+    with pytest.raises(ValueError, match="run_name: views must be 'center' or 'ten_crop', got views='10crop'"):
+        run_name(ckpt, T=8, pooling="cls", views="10crop")
+    # python -m ucf_nb.report run -p views=ten_crop: both notebooks get it, and the run's folder says it
+    steps = pipeline._apply_overrides(pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"},
+                                      resolve_path("notebooks"))
+    by_name = {s.name: s.parameters for s in steps}
+    assert by_name["02_extract_test"]["views"] == by_name["03_probe"]["views"] == "ten_crop"
+    assert "views" not in by_name["00_build_index"]
+    assert pipeline.main_run_dir(steps) == "processed/runs/timesformer-base-finetuned-k400_T8_cls_tencrop"
+
+
+@pytest.mark.slow
+def test_notebooks_02_and_03_run_a_ten_crop_run_with_papermill(data, tmp_path):
+    import nbformat
+    import papermill as pm
+
+    nbs = Path(__file__).parents[1] / "notebooks"
+    runs = tmp_path / "runs"
+    common = dict(runs_dir=str(runs), checkpoint=str(data["encoder"]), T=T, pooling="cls", views="ten_crop")
+    for split in ("train", "val", "test"):
+        pm.execute_notebook(str(nbs / "02_extract.ipynb"), str(tmp_path / f"02_{split}.ipynb"), cwd=str(tmp_path),
+                            parameters=dict(common, split=split, index_path=str(data["index"]), img_size=S,
+                                            preprocessing="seed", num_workers=0, batch_size=4, precision="fp32"),
+                            progress_bar=False, kernel_name="python3")
+    out = runs / "encoder_T8_cls_tencrop"
+    assert load_embeddings(out, "val")[0].shape == (7, 10, 64)
+    pm.execute_notebook(str(nbs / "03_probe.ipynb"), str(tmp_path / "03.ipynb"), cwd=str(tmp_path),
+                        parameters=dict(common, n_boot=10, mil_params={"max_iter": 20, "eval_every": 10}),
+                        progress_bar=False, kernel_name="python3")
+    assert json.loads((out / "probe-mil" / "metrics.json").read_text())["embeddings"]["n_views"] == 10
+    run = nbformat.read(tmp_path / "02_val.ipynb", as_version=4)
+    outputs = [o for c in run.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the projection of the mean over views
