@@ -272,3 +272,15 @@ def test_notebooks_02_and_03_run_a_ten_crop_run_with_papermill(data, tmp_path):
     run = nbformat.read(tmp_path / "02_val.ipynb", as_version=4)
     outputs = [o for c in run.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the projection of the mean over views
+
+
+def test_the_intro_page_names_the_views_of_a_ten_crop_run_only():
+    from test_book import METRICS, _manifest
+
+    from ucf_nb import report
+
+    centre = report.write_intro(_manifest(train=4, test=2), METRICS)
+    assert "Views per clip" not in centre
+    assert "Views per clip" not in report.write_intro({**_manifest(train=4, test=2), "views": "center"}, METRICS)
+    ten = report.write_intro({**_manifest(train=4, test=2), "views": "ten_crop"}, METRICS)
+    assert "| Views per clip | ten_crop (emb arrays (N, 10, D); the probes use their mean) |" in ten

@@ -1,4 +1,10 @@
-"""Export a run's embeddings in the layout the field's training code reads (RTFM, UR-DMU, ...).
+"""Export a run's embeddings in the layout the field's training code reads (RTFM, UR-DMU, MGFN).
+
+Layouts: ``"nd"`` (n_blocks, D) and ``"n1d"`` (n_blocks, 1, D) per video; for a run extracted
+with ``views="ten_crop"`` also ``"ten_crop"`` (n_blocks, 10, D) per video (RTFM, MGFN) and
+``"per_crop"`` (one (n_blocks, D) file per crop, ten list lines per video: UR-DMU). List lines
+are absolute paths by default; ``export.json``'s ``split_index`` says where the anomalous lines
+of ``train.list`` end, the number those loaders hard-code.
 
 The field's code expects one feature file per video with one row per non-overlapping
 16-frame block, list files naming those files, and one ground-truth array of frame labels for
