@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ucf_nb.export import block_features, export_features
-from ucf_nb.field import frame_metrics
-from ucf_nb.annotations import read_temporal_annotation
-from ucf_nb.mil import fit_mil
+from ucf_nb.evaluate.export import block_features, export_features
+from ucf_nb.evaluate.field import frame_metrics
+from ucf_nb.index.annotations import read_temporal_annotation
+from ucf_nb.evaluate.mil import fit_mil
 from ucf_nb.store import load_embeddings
 
 from test_probe import _write_store
@@ -96,7 +96,7 @@ def test_export_n1d_layout_without_labels_and_bad_layout(tmp_path):
 
 
 def test_export_command_line(tmp_path, capsys):
-    from ucf_nb.export import main
+    from ucf_nb.evaluate.export import main
 
     out, ann, _ = _write_store(tmp_path)
     assert main([str(out), str(tmp_path / "cli"), "--annotation", str(ann), "--layout", "n1d"]) == 0
@@ -222,7 +222,7 @@ def test_per_crop_export_reads_as_ur_dmu_reads_it(demo_tencrop, tmp_path, monkey
 def _ten_crop_store(tmp_path, *, fail_video=None):
     """A synthetic ten-crop run (views="ten_crop", (n, 10, 8) rows), optionally with every clip of
     one video failed."""
-    from ucf_nb.synthetic import write_synthetic_store
+    from ucf_nb.demo.synthetic import write_synthetic_store
 
     recs, ann = [], []
     for split, cats in (("train", ["Abuse", "Arson", "Normal"]), ("test", ["Abuse", "Normal"])):
@@ -257,7 +257,7 @@ def test_one_view_runs_refuse_the_ten_crop_layouts_with_one_sentence(tmp_path):
 
 
 def test_split_index_names_the_training_videos_left_out(tmp_path, capsys):
-    from ucf_nb.export import main
+    from ucf_nb.evaluate.export import main
 
     out, ann = _ten_crop_store(tmp_path, fail_video="Arsontrain001_x264.mp4")
     info = export_features(out, tmp_path / "per", layout="per_crop", progress=False)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ucf_nb import Preprocessing
-from ucf_nb.manifest import read_manifest
+from ucf_nb.store.manifest import read_manifest
 from ucf_nb.store import ExtractMismatchError, load_embeddings
 
 from test_extract import FAST, S, T, _arrays, _assert_same, _run, data  # noqa: F401 (data: fixture)
@@ -108,7 +108,7 @@ def _reference_views(data, rows_df) -> np.ndarray:
     (n_clips, 10, D)."""
     from transformers import AutoModel
 
-    from ucf_nb.sampling import uniform_sample_indices
+    from ucf_nb.video.sampling import uniform_sample_indices
     from ucf_nb.video import iter_video_frames
 
     model = AutoModel.from_pretrained(data["encoder"]).eval()
@@ -193,7 +193,7 @@ def test_failed_clips_of_a_ten_crop_run_are_retried_and_the_rest_kept(data, tmp_
     bad = before["status"] == 2
     assert bad.any() and np.isnan(before["emb"][bad]).all()
     # the file that was not a video is replaced by a real one: only its clips are embedded again
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     broken = tmp_path / "videos" / "Normal_Videos004_x264.mp4"
     broken.unlink()
@@ -209,7 +209,7 @@ def test_failed_clips_of_a_ten_crop_run_are_retried_and_the_rest_kept(data, tmp_
 
 def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_path):
     from ucf_nb import run_probe
-    from ucf_nb.probe import mean_over_views
+    from ucf_nb.evaluate.probe import mean_over_views
 
     work = tmp_path / "run"
     shutil.copytree(ten_run, work)
@@ -225,16 +225,16 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
         assert saved["features"] == "the mean over each clip's 10 views (fit and scored on it)"
     assert np.isfinite(mil.scores["test"]["score"].dropna()).all()
     # the MIL head scored the mean too: its test scores are those of the mean's bags
-    from ucf_nb.probe import _mil_scores
+    from ucf_nb.evaluate.probe import _mil_scores
 
     np.testing.assert_allclose(mil.scores["test"]["score"].to_numpy(),
                                _mil_scores(mil.probe, mean, mil.scores["test"]), equal_nan=True)
 
 
 def test_views_reach_notebooks_02_and_03_and_name_the_run():
-    from ucf_nb import pipeline
+    from ucf_nb.report import pipeline
     from ucf_nb.paths import resolve_path
-    from ucf_nb.runs import run_name
+    from ucf_nb.evaluate.runs import run_name
 
     ckpt = "facebook/timesformer-base-finetuned-k400"
     assert run_name(ckpt, T=8, pooling="cls", views="ten_crop") == "timesformer-base-finetuned-k400_T8_cls_tencrop"
@@ -277,7 +277,7 @@ def test_notebooks_02_and_03_run_a_ten_crop_run_with_papermill(data, tmp_path):
 def test_the_intro_page_names_the_views_of_a_ten_crop_run_only():
     from test_book import METRICS, _manifest
 
-    from ucf_nb import report
+    from ucf_nb.report import book as report
 
     centre = report.write_intro(_manifest(train=4, test=2), METRICS)
     assert "Views per clip" not in centre
