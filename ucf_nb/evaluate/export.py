@@ -187,7 +187,7 @@ def _crops_note(layout: str, views: str) -> str:
     if layout in ("nd", "n1d"):
         return "the mean over each clip's ten crops (extracted with views='ten_crop')"
     return ("ten crops per clip, torchvision's TenCrop order: top-left, top-right, bottom-left, bottom-right, centre, "
-            "then the same five flipped horizontally")
+            "then the same five crops of the frame flipped horizontally")
 
 
 def _split_index(n_anomalous: int, per_video: int, layout: str, skipped: list[dict[str, str]],

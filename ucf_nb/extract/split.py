@@ -132,7 +132,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         (N, D). ``"ten_crop"``: ten views of every clip, as the field's features are made
         (:meth:`ucf_nb.Preprocessing.with_views`): the shorter side resized to the
         checkpoint's crop size x 256 / 224, then the four corner crops and the centre crop,
-        then the same five flipped horizontally (torchvision's TenCrop order); each frame is
+        then the same five crops of the frame flipped horizontally (torchvision's TenCrop
+        order); each frame is
         decoded once and cropped ten times, and the clip's ten views are embedded together
         (ten forward passes' worth of compute). ``emb_{split}.npy`` is (N, 10, D). Part of the
         settings a resumed run must match (a centre run's fingerprint is the one it had
@@ -526,7 +527,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
                 frames = frames.to(encoder.device, non_blocking=True)
                 if prep.n_views == 1:
                     emb = encoder.embed(prep.normalize(frames)).numpy()
-                else:  # (B, T, 5, S, S, 3) -> the B x V views as one batch -> (B, V x D), views in order
+                else:  # (B, T, 6, S, S, 3) crops -> the B x V views as one batch -> (B, V x D), views in order
                     views = prep.expand_views(frames)
                     emb = encoder.embed(prep.normalize(views.reshape(-1, *views.shape[2:]))).numpy()
                     emb = emb.reshape(len(frames), -1)

@@ -810,7 +810,7 @@ def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
     X : numpy.memmap, float16, shape (N, D), or (N, V, D) for a run with V views per clip
         Opened read-only from disk; NaN rows are clips whose video could not be read. A
         ten-crop run (``extract_split(views="ten_crop")``) has V = 10, in torchvision's
-        TenCrop order (four corners, centre, then the same five flipped); the manifest's
+        TenCrop order (four corners, centre, then the same five of the flipped frame); the manifest's
         ``views`` says which.
     y : numpy.ndarray, int8, shape (N,)
     rows : pandas.DataFrame
