@@ -47,9 +47,10 @@ class ExtractSettings:
     retry_failed: bool = True
     stall_timeout: float = 300.0
     progress: bool = True
+    views: str = "center"
 
     def __post_init__(self) -> None:
-        from ..video.preprocess import check_preprocessing_kind
+        from ..video.preprocess import check_preprocessing_kind, check_views
 
         who = "extract_split: "
         for name, lo in (("batch_size", 1), ("num_workers", 0)):
@@ -66,6 +67,7 @@ class ExtractSettings:
         object.__setattr__(self, "stall_timeout",
                            check_float("stall_timeout", self.stall_timeout, 0, lo_open=True, who=who))
         check_preprocessing_kind(self.preprocessing, who)
+        check_views(self.views, who)
         for name in ("device", "precision", "attention"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{who}{name} must be a string, got {name}={getattr(self, name)!r}")
