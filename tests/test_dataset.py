@@ -293,6 +293,69 @@ def test_truncated_file_whose_header_lists_every_frame(lying_video, segment_clip
             assert "lying.mp4" in got[r]["error"] and f"only {real} frames" in got[r]["error"]
 
 
+def test_a_seek_exact_h264_video_is_read_by_the_skipping_reader_alone(offset_video, monkeypatch):
+    """On a seek-exact H.264 file every sampled frame comes from the skipping reader (PyAV,
+    unsampled non-reference frames skipped): OpenCV's reader is never needed, and the clips
+    are the seek reference's."""
+    import ucf_nb.video as video_mod
+
+    def no_opencv(*args, **kwargs):
+        raise AssertionError("OpenCV's reader was used")
+        yield
+
+    df = rows_for(offset_video, 130)
+    stream = VideoClipStream(df, T=8, segment_clips=3)
+    assert all(s.numbering is not None for s in stream.segments)
+    monkeypatch.setattr(video_mod, "_decode_opencv", no_opencv)
+    got = stream_items(stream)
+    monkeypatch.undo()
+    ref = reference(df)
+    assert sorted(got) == list(df.index)
+    for r, it in got.items():
+        np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
+def test_where_pyav_converts_differently_opencv_reads_everything(offset_video, monkeypatch):
+    import ucf_nb.video as video_mod
+
+    df = rows_for(offset_video, 130)
+    monkeypatch.setattr(video_mod, "_pyav_converts_like_opencv", lambda path, frame: False)
+    got = stream_items(VideoClipStream(df, T=8, segment_clips=3))
+    ref = reference(df)
+    for r, it in got.items():
+        np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
+@pytest.mark.parametrize("fixture", ["lying_video", "mpeg4_video", "h264_video"])
+def test_decoding_in_the_consuming_process_redirects_no_file_descriptor_per_frame(request, fixture, monkeypatch,
+                                                                                  capfd):
+    """Without DataLoader workers the stream decodes in the notebook's own process: FFmpeg's
+    complaints about a damaged stream stay off the screen by log level, not by pointing file
+    descriptor 2 elsewhere around each decoder call (which would swallow a progress bar's
+    output and cost two system calls a frame). Only opening a file is captured (its
+    complaints go into the error), and the log levels come back afterwards."""
+    import os
+
+    from ucf_nb.video import _opencv_av_log
+
+    path = request.getfixturevalue(fixture)
+    df = rows_for(path, probe_video(path).n_frames)  # the lying video: clips past its real end
+    stream = VideoClipStream(df, T=8, segment_clips=4)
+    calls = []
+    real_dup2 = os.dup2
+    monkeypatch.setattr(os, "dup2", lambda *a: calls.append(a) or real_dup2(*a))
+    get_level = _opencv_av_log()[0]
+    level = get_level(), cv2.utils.logging.getLogLevel()
+    n_items = 0
+    for _ in stream:
+        n_items += 1
+        assert len(calls) <= 4 * (len(stream.segments) + 2), f"{len(calls)} redirects for {n_items} clips"
+    assert n_items == len(df)
+    assert (get_level(), cv2.utils.logging.getLogLevel()) == level
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", err[-1000:]
+
+
 def test_unopenable_video_raises_or_is_skipped_with_its_error(garbage_video, mpeg4_video):
     df = pd.concat([rows_for(garbage_video, 64), rows_for(mpeg4_video, 150)], ignore_index=True)
     with pytest.raises(VideoError, match="Garbage001_x264.mp4"):

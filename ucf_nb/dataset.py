@@ -17,7 +17,6 @@ that last real frame, and ``n_real`` says how many sampled positions hold real f
 from __future__ import annotations
 
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -28,7 +27,8 @@ from .checks import check_int
 from .paths import resolve_path
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .video import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame, seek_is_exact
+from .video import (FrameNumbering, VideoError, _decode, _DecodeState, _frame_numbering, open_video, probe_video,
+                    read_frame, seek_is_exact)
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -246,13 +246,18 @@ class ClipDataset(_TorchDataset):
 
 
 # --------------------------------------------------------------------- VideoClipStream
-def _seek_is_exact(path: Path) -> bool:
-    """:func:`ucf_nb.video.seek_is_exact`, False for a file that cannot be read (its segment
-    then fails in the worker, which says why)."""
+def _exact_numbering(path: Path, needs_seek: bool) -> FrameNumbering | None:
+    """How frames of ``path`` are numbered from their timestamps when it is seek-exact
+    (:func:`ucf_nb.video.seek_is_exact`), else None; None also for a file that cannot be read
+    (its segment then fails in the worker, which says why). Only a video that ``needs_seek``
+    warns when PyAV is missing (the others lose nothing but the skipping of frames)."""
     try:
-        return seek_is_exact(path)
+        fps = probe_video(path).fps
+        if needs_seek and not seek_is_exact(path, fps):
+            return None
+        return _frame_numbering(path, fps)
     except (VideoError, OSError):
-        return False
+        return None
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,7 @@ class _Segment:
     rows: np.ndarray  # (K,) int64 index row numbers
     ids: np.ndarray   # (K, T) int64 sampled frame numbers
     seek: bool = False  # start with a verified seek to the first sampled frame (file is seek-exact)
+    numbering: FrameNumbering | None = None  # seek-exact: frame numbers from timestamps, skipping allowed
 
 
 class VideoClipStream(_TorchIterable):
@@ -358,12 +364,15 @@ class VideoClipStream(_TorchIterable):
             pos = pos[order]
             path = Path(keys_arr[pos[0]])
             # a seek is needed only past frame 0: by a segment after the first, or by a first
-            # clip that starts later; only then is the file's seek exactness worth a packet scan
-            seek = (len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0) and _seek_is_exact(path)
+            # clip that starts later. The packet scan (1/60 of a decode) is worth it on every
+            # video: on a seek-exact one the decoder skips the unsampled non-reference frames
+            needs_seek = len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0
+            numbering = _exact_numbering(path, needs_seek)
+            seek = needs_seek and numbering is not None
             step = self.segment_clips if seek else len(pos)  # not seek-exact: one pass from frame 0
             for a in range(0, len(pos), step):
                 p = pos[a:a + step]
-                segments.append(_Segment(path, rows[p], ids[p], seek=seek))
+                segments.append(_Segment(path, rows[p], ids[p], seek=seek, numbering=numbering))
         return segments
 
     def worker_segments(self, worker_id: int = 0, num_workers: int = 1) -> list[_Segment]:
@@ -412,27 +421,48 @@ class VideoClipStream(_TorchIterable):
     def _run(self, seg: _Segment) -> Iterator[dict[str, Any]]:
         pre = self.preprocessing
         ids = seg.ids
-        K = len(ids)
+        K, T = ids.shape
+        S = pre.output_size
         emit = np.argsort(ids[:, -1], kind="stable")  # emission order: by last sampled frame
-        # smallest first sampled frame among clips still pending after the p-th emission
-        first = ids[emit, 0]
-        keep_from = np.minimum.accumulate(first[::-1])[::-1]
-        cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        # where each sampled frame goes: the (clip, position) slots of frame wanted[i] are
+        # slots[bounds[i]:bounds[i + 1]], as flat positions clip * T + position
+        flat = ids.ravel()
+        slots = np.argsort(flat, kind="stable")
+        wanted, bounds = np.unique(flat[slots], return_index=True)
+        bounds = np.append(bounds, len(flat)).tolist()
+        slots = slots.tolist()
+        # each clip's frames are written straight into its own array, made when its first
+        # frame arrives and handed out whole (never written again after it is yielded)
+        clips: list[np.ndarray | None] = [None] * K
+        newest: tuple[int, list[int]] = (-1, [])  # the newest frame's number and the clips it went to
         state = _DecodeState()
         p = 0
+        i = 0
         try:
-            for k, bgr in _decode(seg.path, np.unique(ids), color="bgr",
-                                  decode_threads=self.decode_threads, state=state, seek=seg.seek):
-                cache[k] = _spatial_rgb(pre, bgr)
+            for k, rgb in _decode(seg.path, wanted, color="rgb", decode_threads=self.decode_threads,
+                                  state=state, seek=seg.seek, numbering=seg.numbering, reuse=True):
+                while wanted[i] < k:  # pragma: no cover - the reader yields every wanted frame in order
+                    i += 1
+                src = None
+                owners = []
+                for flat_pos in slots[bounds[i]:bounds[i + 1]]:
+                    j, t = divmod(flat_pos, T)
+                    owners.append(flat_pos)
+                    clip = clips[j]
+                    if clip is None:
+                        clip = clips[j] = np.empty((T, S, S, 3), dtype=np.uint8)
+                    if src is None:  # resized straight into the slot
+                        src = pre.spatial_frame(rgb, out=clip[t])
+                    else:  # the same frame in another clip
+                        clip[t] = src
+                newest = (k, owners)
+                i += 1
                 while p < K and ids[emit[p], -1] <= k:
                     j = emit[p]
-                    yield {"row": int(seg.rows[j]),
-                           "frames": np.stack([cache[f] for f in ids[j].tolist()]),
+                    yield {"row": int(seg.rows[j]), "frames": clips[j],
                            "n_real": self.T, "error": None}
+                    clips[j] = None
                     p += 1
-                if p < K:
-                    while cache and next(iter(cache)) < keep_from[p]:
-                        cache.popitem(last=False)
         except VideoError as err:
             if p:  # pragma: no cover - open errors happen before any frame
                 raise
@@ -446,18 +476,29 @@ class VideoClipStream(_TorchIterable):
             yield from self._failed(seg, VideoError(seg.path, "no frame decodes",
                                                     "re-encode or replace the file"))
             return
-        last = _last_real_frame(pre, seg.path, n_dec, cache, self.decode_threads)
+        # the last real frame, from a clip not handed out yet (one handed out is the user's), else read again
+        have = {}
+        for flat_pos in newest[1]:
+            j, t = divmod(flat_pos, T)
+            if clips[j] is not None:
+                have[newest[0]] = clips[j][t].copy()
+                break
+        last = _last_real_frame(pre, seg.path, n_dec, have, self.decode_threads)
         if last is None:
             yield from self._failed(seg, VideoError(
                 seg.path, f"its last frame ({n_dec - 1}) does not decode on a second read"))
             return
         for j in emit[p:].tolist():
-            fr = ids[j].tolist()
-            n_real = sum(f < n_dec for f in fr)
-            yield {"row": int(seg.rows[j]),
-                   "frames": np.stack([cache[f] if f < n_dec else last for f in fr]),
-                   "n_real": int(n_real),
-                   "error": None if n_real else _end_message(seg.path, fr[0], n_dec)}
+            fr = ids[j]
+            real = fr < n_dec
+            n_real = int(real.sum())
+            clip = clips[j]
+            if clip is None:  # none of its frames decoded
+                clip = np.empty((T, S, S, 3), dtype=np.uint8)
+            clip[~real] = last  # its real frames are in place already
+            yield {"row": int(seg.rows[j]), "frames": clip, "n_real": n_real,
+                   "error": None if n_real else _end_message(seg.path, int(fr[0]), n_dec)}
+            clips[j] = None
 
 
 def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -355,19 +355,34 @@ class Preprocessing:
         new_long = int(self.size * long / short)
         return (self.size, new_long) if height <= width else (new_long, self.size)
 
-    def spatial_frame(self, frame: np.ndarray) -> np.ndarray:
-        """Resize and crop one uint8 frame (H, W, C) -> (S, S, C); channel order kept."""
+    def spatial_frame(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Resize and crop one uint8 frame (H, W, C) -> (S, S, C); channel order kept.
+
+        ``out``: a C-contiguous uint8 (S, S, C) array to write the result into (e.g. a slot
+        of a preallocated clip); without a crop the resize writes there directly. Returned."""
         import cv2
 
         h, w = frame.shape[:2]
         rh, rw = self.resized_shape(h, w)
         flag = getattr(cv2, INTERPOLATIONS[self.interpolation])
-        out = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
         c = self.crop_size
-        if c is not None and (rh, rw) != (c, c):
+        crop = c is not None and (rh, rw) != (c, c)
+        if out is not None:
+            s = self.output_size
+            if out.shape != (s, s) + frame.shape[2:] or out.dtype != np.uint8 or not out.flags.c_contiguous:
+                raise ValueError(f"Preprocessing.spatial_frame: out must be a C-contiguous uint8 array of "
+                                 f"shape {(s, s) + frame.shape[2:]}, got {out.dtype} {out.shape}")
+            if (rh, rw) != (h, w) and not crop:
+                cv2.resize(frame, (rw, rh), dst=out, interpolation=flag)
+                return out
+        res = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
+        if crop:
             top, left = (rh - c) // 2, (rw - c) // 2
-            out = out[top:top + c, left:left + c]
-        return np.ascontiguousarray(out)
+            res = res[top:top + c, left:left + c]
+        if out is not None:
+            out[...] = res
+            return out
+        return np.ascontiguousarray(res)
 
     def spatial(self, frames: np.ndarray) -> np.ndarray:
         """Resize (then centre crop) uint8 RGB frames.
