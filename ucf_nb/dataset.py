@@ -278,9 +278,11 @@ class VideoClipStream(_TorchIterable):
     contiguous segments of at most ``segment_clips`` clips, and DataLoader worker ``i`` of
     ``W`` takes segments ``i, i + W, ...`` (deterministic). A segment decodes from a
     verified seek to its first sampled frame, converts and resizes only the frames its
-    clips sample (each once, shared by overlapping clips), emits a clip as soon as its last
-    sampled frame is decoded and forgets frames no pending clip needs, so memory stays flat
-    on long videos.
+    clips sample (each once, shared by overlapping clips), writes each straight into the
+    clips' own arrays, emits a clip as soon as its last sampled frame is decoded and keeps
+    nothing else, so memory stays flat on long videos. On a seek-exact H.264 video the
+    decoder does not decode the non-reference frames no clip samples (same pixels; see
+    :mod:`ucf_nb.video`).
 
     Parameters
     ----------

@@ -204,7 +204,9 @@ class _NoSink:
 _AV_LOG_QUIET = -8
 
 
-@functools.lru_cache(maxsize=1)
+_AV_LOG_FUNCS: list[tuple[Any, Any]] = []  # found once, kept for the process
+
+
 def _opencv_av_log() -> tuple[Any, Any] | None:
     """``(av_log_get_level, av_log_set_level)`` of the ``libavutil`` that OpenCV's FFmpeg
     backend loaded, or None where it cannot be told apart (not Linux, OpenCV without
@@ -212,7 +214,10 @@ def _opencv_av_log() -> tuple[Any, Any] | None:
 
     OpenCV reads its FFmpeg log level (``OPENCV_FFMPEG_LOGLEVEL``) once per process, so the
     level is set here, on the library itself. PyAV's own ``libavutil`` (in ``av.libs``) is
-    left alone."""
+    left alone. Only a success is remembered (a build that loads FFmpeg later is looked at
+    again)."""
+    if _AV_LOG_FUNCS:
+        return _AV_LOG_FUNCS[0]
     import ctypes
 
     import cv2  # noqa: F401 - loads OpenCV's libraries
@@ -237,7 +242,8 @@ def _opencv_av_log() -> tuple[Any, Any] | None:
         return None
     get.restype, get.argtypes = ctypes.c_int, []
     put.restype, put.argtypes = None, [ctypes.c_int]
-    return get, put
+    _AV_LOG_FUNCS.append((get, put))
+    return _AV_LOG_FUNCS[0]
 
 
 class _QuietDecoders:
@@ -535,8 +541,9 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     decode with :func:`_decode_skipping` first (non-reference frames nobody wants are not
     decoded), then with OpenCV whatever it left.
 
-    ``reuse``: the caller is done with each yielded frame before asking for the next one, so
-    one buffer may hold them all (OpenCV's path); otherwise every frame is a new array."""
+    ``reuse``: the caller is done with each yielded frame before asking for the next one and
+    only reads it, so one buffer may hold them all (OpenCV's path) and a frame may be a
+    read-only view (PyAV's path); otherwise every frame is a new, writable array."""
     if len(wanted) == 0:
         return
     with _QUIET.active():
@@ -544,7 +551,7 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
             done = -1
             for k, frame in _decode_skipping(path, wanted, numbering, seek=seek is not False, color=color,
                                              decode_threads=decode_threads, state=state):
-                yield k, frame
+                yield k, frame if reuse else frame.copy()  # a read-only view on PyAV's frame
                 done = k
             wanted = wanted[wanted > done]
             if len(wanted) == 0:
@@ -658,6 +665,14 @@ def _pyav_converts_like_opencv(path: Path, frame: Any) -> bool:
         return bool(same)
 
 
+def _packed_view(frame: Any) -> np.ndarray:
+    """The pixels of a packed 24-bit ``frame`` (rgb24, bgr24) as a read-only (H, W, 3) uint8
+    array on the frame's own buffer (no copy; the array keeps the buffer alive)."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, dtype=np.uint8).reshape(frame.height, plane.line_size)
+    return rows[:, :frame.width * 3].reshape(frame.height, frame.width, 3)
+
+
 _SKIPPING_CODECS = ("h264",)  # where skipping non-reference frames was checked to keep the others' pixels
 
 
@@ -699,7 +714,8 @@ def _decode_skipping(path: Path, wanted: np.ndarray, numbering: FrameNumbering, 
         reformat = av.video.reformatter.VideoReformatter().reformat  # keeps its conversion context
         first, last = int(wanted[0]), int(wanted[-1])
         wanted_set = set(wanted.tolist())
-        number = numbering.number
+        # FrameNumbering.number, inlined (it runs for every packet and frame)
+        p0, tb, fps = numbering.first_pts, numbering.time_base, numbering.fps
         j = 0
         back = 0  # frames before wanted[0] to seek to
         checked = False
@@ -711,17 +727,19 @@ def _decode_skipping(path: Path, wanted: np.ndarray, numbering: FrameNumbering, 
             mode = None
             landed_past = False
             for packet in container.demux(stream):
-                if packet.pts is not None and packet.size:
-                    want = "DEFAULT" if number(packet.pts) in wanted_set else "NONREF"
+                pts = packet.pts
+                if pts is not None and packet.size:
+                    want = "DEFAULT" if round((pts - p0) * tb * fps) in wanted_set else "NONREF"
                 else:
                     want = "DEFAULT"
                 if want != mode:
                     cc.skip_frame = mode = want
                 for frame in cc.decode(packet):
                     state.frames_decoded += 1
-                    if frame.pts is None:
+                    pts = frame.pts
+                    if pts is None:
                         return
-                    k = number(frame.pts)
+                    k = round((pts - p0) * tb * fps)
                     if not trusted:
                         if not frame.key_frame:
                             continue  # a leading frame of the seek point's group
@@ -737,7 +755,7 @@ def _decode_skipping(path: Path, wanted: np.ndarray, numbering: FrameNumbering, 
                         if not _pyav_converts_like_opencv(path, frame):
                             return
                         checked = True
-                    yield k, reformat(frame, format=pix_fmt).to_ndarray()
+                    yield k, _packed_view(reformat(frame, format=pix_fmt))
                     j += 1
                     if j == len(wanted) or k >= last:
                         return
