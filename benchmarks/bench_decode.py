@@ -19,9 +19,11 @@ A second table (``--part limit``) sets the stream against FFmpeg's decode-only l
 nothing), CPU time of the child process (``resource.getrusage(RUSAGE_CHILDREN)``, user +
 system), on ``--limit-videos`` generated 320x240, 30 fps H.264 videos of ``--limit-seconds``
 (keyframe every 250, B-frames, each its own scene). The stream's CPU time
-(``time.process_time``) covers everything from building the ``VideoClipStream`` (its packet
-scan, with the per-process caches emptied first) to the last uint8 clip, in this process on
-the same pinned core. "fraction of the limit" is the stream's clips/s over the clips/s that
+(``time.process_time``) covers building the ``VideoClipStream`` (its packet scan, with the
+per-video cache emptied first) and making every uint8 clip, in this process on the same
+pinned core; each clip is hashed (untimed) and dropped before the next one
+(a per-process check of PyAV's colour conversion, see ``ucf_nb.video``, is paid once per
+process, as in a DataLoader worker). "fraction of the limit" is the stream's clips/s over the clips/s that
 decoding alone would allow, i.e. FFmpeg's CPU seconds over the stream's. ``--against DIR``
 times the stream of another checkout (``PYTHONPATH=DIR``, in a child process that times
 itself the same way, interleaved with the others) and checks, bit for bit, that both
@@ -192,18 +194,26 @@ def ffmpeg_cpu_seconds(path: Path) -> float:
 
 def stream_cpu_seconds(df) -> tuple[float, dict[int, str]]:
     """CPU seconds of :class:`ucf_nb.VideoClipStream` over ``df`` (uint8 clips, as DataLoader
-    workers make them), from building the stream to its last clip, with the per-process
-    caches (seek exactness, colour-conversion check) emptied first; and a SHA-1 of each clip
-    (with its ``n_real``) by row."""
+    workers make them): building the stream (its packet scan, with the per-video cache
+    emptied first) and every ``next()``; and a SHA-1 of each clip (with its ``n_real``) by
+    row, taken between the ``next()`` calls, untimed, after which the clip is dropped (as a
+    DataLoader drops it once collated)."""
     import ucf_nb.video as video_mod
     from ucf_nb import Preprocessing, VideoClipStream
 
     video_mod._seek_is_exact_cached.cache_clear()
-    getattr(video_mod, "_SAME_CONVERSION", {}).clear()
-    t0 = time.process_time()
-    clips = list(VideoClipStream(df, T=8, preprocessing=Preprocessing.seed(224), decode_threads=1))
-    t = time.process_time() - t0
-    return t, {int(c["row"]): hashlib.sha1(c["frames"].tobytes()).hexdigest() + f":{c['n_real']}" for c in clips}
+    hashes = {}
+    clock = time.process_time
+    t0 = clock()
+    it = iter(VideoClipStream(df, T=8, preprocessing=Preprocessing.seed(224), decode_threads=1))
+    t = clock() - t0
+    while True:
+        t0 = clock()
+        item = next(it, None)
+        t += clock() - t0
+        if item is None:
+            return t, hashes
+        hashes[int(item["row"])] = hashlib.sha1(item["frames"].tobytes()).hexdigest() + f":{item['n_real']}"
 
 
 def _time_stream_child(path: str) -> None:

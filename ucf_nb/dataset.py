@@ -426,30 +426,31 @@ class VideoClipStream(_TorchIterable):
         K, T = ids.shape
         S = pre.output_size
         emit = np.argsort(ids[:, -1], kind="stable")  # emission order: by last sampled frame
+        emit_last = ids[emit, -1].tolist()  # (plain lists: they are read once per frame)
+        rows = seg.rows.tolist()
         # where each sampled frame goes: the (clip, position) slots of frame wanted[i] are
         # slots[bounds[i]:bounds[i + 1]], as flat positions clip * T + position
         flat = ids.ravel()
-        slots = np.argsort(flat, kind="stable")
-        wanted, bounds = np.unique(flat[slots], return_index=True)
+        order = np.argsort(flat, kind="stable")
+        wanted, bounds = np.unique(flat[order], return_index=True)
         bounds = np.append(bounds, len(flat)).tolist()
-        slots = slots.tolist()
+        slots = [divmod(f, T) for f in order.tolist()]
+        wanted_l = wanted.tolist()
         # each clip's frames are written straight into its own array, made when its first
         # frame arrives and handed out whole (never written again after it is yielded)
         clips: list[np.ndarray | None] = [None] * K
-        newest: tuple[int, list[int]] = (-1, [])  # the newest frame's number and the clips it went to
+        newest: tuple[int, list[tuple[int, int]]] = (-1, [])  # the newest frame's number and its slots
         state = _DecodeState()
         p = 0
         i = 0
         try:
             for k, rgb in _decode(seg.path, wanted, color="rgb", decode_threads=self.decode_threads,
                                   state=state, seek=seg.seek, numbering=seg.numbering, reuse=True):
-                while wanted[i] < k:  # pragma: no cover - the reader yields every wanted frame in order
+                while wanted_l[i] < k:  # pragma: no cover - the reader yields every wanted frame in order
                     i += 1
                 src = None
-                owners = []
-                for flat_pos in slots[bounds[i]:bounds[i + 1]]:
-                    j, t = divmod(flat_pos, T)
-                    owners.append(flat_pos)
+                owners = slots[bounds[i]:bounds[i + 1]]
+                for j, t in owners:
                     clip = clips[j]
                     if clip is None:
                         clip = clips[j] = np.empty((T, S, S, 3), dtype=np.uint8)
@@ -459,10 +460,9 @@ class VideoClipStream(_TorchIterable):
                         clip[t] = src
                 newest = (k, owners)
                 i += 1
-                while p < K and ids[emit[p], -1] <= k:
-                    j = emit[p]
-                    yield {"row": int(seg.rows[j]), "frames": clips[j],
-                           "n_real": self.T, "error": None}
+                while p < K and emit_last[p] <= k:
+                    j = int(emit[p])
+                    yield {"row": rows[j], "frames": clips[j], "n_real": self.T, "error": None}
                     clips[j] = None
                     p += 1
         except VideoError as err:
@@ -480,8 +480,7 @@ class VideoClipStream(_TorchIterable):
             return
         # the last real frame, from a clip not handed out yet (one handed out is the user's), else read again
         have = {}
-        for flat_pos in newest[1]:
-            j, t = divmod(flat_pos, T)
+        for j, t in newest[1]:
             if clips[j] is not None:
                 have[newest[0]] = clips[j][t].copy()
                 break
