@@ -21,19 +21,21 @@ system), on ``--limit-videos`` generated 320x240, 30 fps H.264 videos of ``--lim
 (keyframe every 250, B-frames, each its own scene). The stream's CPU time
 (``time.process_time``) covers building the ``VideoClipStream`` (its packet scan, with the
 per-video cache emptied first) and making every uint8 clip, in this process on the same
-pinned core; each clip is hashed (untimed) and dropped before the next one
-(a per-process check of PyAV's colour conversion, see ``ucf_nb.video``, is paid once per
-process, as in a DataLoader worker). "fraction of the limit" is the stream's clips/s over the clips/s that
-decoding alone would allow, i.e. FFmpeg's CPU seconds over the stream's. ``--against DIR``
-times the stream of another checkout (``PYTHONPATH=DIR``, in a child process that times
-itself the same way, interleaved with the others) and checks, bit for bit, that both
-streams give the same clips. Needs ``ffmpeg`` on PATH (skipped, with a sentence, without
-it).
+pinned core; each clip is hashed (untimed) and dropped before the next one, as a DataLoader
+drops it once collated (the per-process check of PyAV's colour conversion, see
+``ucf_nb.video``, is paid once per process, as in a DataLoader worker). "fraction of the
+limit" is the stream's clips/s over the clips/s that decoding alone would allow, i.e.
+FFmpeg's CPU seconds over the stream's. ``--against DIR`` times the stream of another
+checkout (``PYTHONPATH=DIR``, in a child process that times itself the same way,
+interleaved with the others) and checks, bit for bit, that both streams give the same
+clips. ``--part breakdown`` times the stream's steps one by one on the first of these
+videos. Both need ``ffmpeg`` on PATH (skipped, with a sentence, without it).
 
 Run from the project root::
 
     python benchmarks/bench_decode.py                      # both tables
     python benchmarks/bench_decode.py --part limit --against /path/to/other/checkout
+    python benchmarks/bench_decode.py --part breakdown     # where the stream's time goes
 """
 from __future__ import annotations
 
@@ -294,6 +296,83 @@ def limit_table(args, cpu: int) -> None:
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+def breakdown_table(args) -> None:
+    """Where the stream's time goes, on the first limit video: cumulative steps, each timed
+    alone (CPU time, best of ``--repeats``, interleaved)."""
+    import av
+    import cv2
+
+    import ucf_nb.video as video_mod
+    from ucf_nb import Preprocessing, VideoClipStream
+    from ucf_nb.paths import resolve_path
+
+    if shutil.which("ffmpeg") is None:
+        print("ffmpeg is not on PATH: the breakdown is skipped.")
+        return
+    path = _limit_videos(resolve_path("build/bench"), args.limit_seconds, 1)[0]
+    df = _rows(path)
+    pre = Preprocessing.seed(224)
+    numbering = video_mod._frame_numbering(path)
+    wanted = np.unique(VideoClipStream(df, T=8, preprocessing=pre).segments[0].ids)
+    wanted_set = set(wanted.tolist())
+
+    def opencv_grab_all():
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        while cap.grab():
+            pass
+        cap.release()
+
+    def skipping_decode_only():  # the skipping reader's decode loop, without conversion
+        p0, tb, fps = numbering
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            cc = stream.codec_context
+            cc.thread_count = 1
+            mode = None
+            for packet in container.demux(stream):
+                pts = packet.pts
+                want = ("DEFAULT" if pts is None or not packet.size or round((pts - p0) * tb * fps) in wanted_set
+                        else "NONREF")
+                if want != mode:
+                    cc.skip_frame = mode = want
+                cc.decode(packet)
+
+    def reader(resize: bool):
+        out = np.empty((224, 224, 3), dtype=np.uint8)
+        state = video_mod._DecodeState()
+        for _, rgb in video_mod._decode_skipping(path, wanted, numbering, seek=False, color="rgb",
+                                                 decode_threads=1, state=state):
+            if resize:
+                pre.spatial_frame(rgb, out=out)
+
+    steps = {
+        "FFmpeg decode-only (`ffmpeg -threads 1 -f null`)": None,
+        "OpenCV `grab()` of every frame (decode only)": opencv_grab_all,
+        "PyAV decode, unsampled non-reference frames skipped": skipping_decode_only,
+        "+ conversion of the sampled frames to RGB (the skipping reader)": lambda: reader(False),
+        "+ resize of the sampled frames into a slot": lambda: reader(True),
+        "the stream (plan, packet scan, clips)": None,
+    }
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(args.repeats):
+        for i, (name, fn) in enumerate(steps.items()):
+            if fn is None:  # these two time themselves
+                t = ffmpeg_cpu_seconds(path) if i == 0 else stream_cpu_seconds(df)[0]
+            else:
+                t0 = time.process_time()
+                fn()
+                t = time.process_time() - t0
+            best[name] = min(best[name], t)
+    ff = next(iter(best.values()))
+    print(f"{path.name}: {len(df)} clips, {len(wanted)} sampled frames; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print()
+    print("| step | CPU s | FFmpeg's CPU s / this |")
+    print("|---|---|---|")
+    for name, t in best.items():
+        print(f"| {name} | {t:.3f} | {ff / t:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="video length (default 60)")
@@ -302,9 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings (default 3)")
     parser.add_argument("--cpu", type=int, default=None,
                         help="CPU core to pin to (default: the first one this process may use)")
-    parser.add_argument("--part", choices=("all", "prototype", "limit"), default="all",
+    parser.add_argument("--part", choices=("all", "prototype", "limit", "breakdown"), default="all",
                         help="the table against the prototype's loader, the one against FFmpeg's "
-                             "decode-only limit, or both (default)")
+                             "decode-only limit, both (default), or where the stream's time goes")
     parser.add_argument("--limit-seconds", type=int, default=120, help="length of the limit table's videos (default 120)")
     parser.add_argument("--limit-videos", type=int, default=4, help="how many (default 4)")
     parser.add_argument("--against", default=None,
@@ -331,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {platform.python_version()}, opencv {cv2.__version__}, PyAV {av.__version__}, "
           f"torch {torch.__version__}")
     print()
+    if args.part == "breakdown":
+        breakdown_table(args)
+        return
     if args.part in ("all", "limit"):
         limit_table(args, cpu)
         print()

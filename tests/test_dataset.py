@@ -402,3 +402,30 @@ def test_bad_inputs_get_one_clear_sentence(h264_video):
         ClipDataset(df, img_size=112, preprocessing=Preprocessing.seed(224))
     with pytest.raises(TypeError, match="Preprocessing"):
         VideoClipStream(df, preprocessing={"size": 224})
+
+
+def test_clip_arrays_are_reused_only_once_nothing_holds_them(offset_video):
+    """A clip the consumer has dropped is written again for a later clip (no fresh pages per
+    clip); one it still holds, as the array, a view or a tensor from ``torch.from_numpy``,
+    is never touched again."""
+    import weakref
+
+    df = rows_for(offset_video, 130)
+    ref = reference(df)
+    kept, dropped = {}, []
+    reused = 0
+    for n, it in enumerate(VideoClipStream(df, T=8, segment_clips=3)):
+        frames = it.pop("frames")
+        reused += any(w() is frames for w in dropped)
+        if n % 3 == 0:
+            kept[it["row"]] = frames
+        elif n % 3 == 1:
+            kept[it["row"]] = torch.from_numpy(frames[2:])  # a view, through a tensor
+        else:
+            dropped.append(weakref.ref(frames))
+        del frames, it
+    assert reused > 0
+    for r, x in kept.items():
+        want = ref[r]["frames"]
+        got = x.numpy() if isinstance(x, torch.Tensor) else x
+        np.testing.assert_array_equal(got, want[2:] if isinstance(x, torch.Tensor) else want)

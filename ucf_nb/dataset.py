@@ -16,6 +16,7 @@ that last real frame, and ``n_real`` says how many sampled positions hold real f
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,6 +261,45 @@ def _exact_numbering(path: Path, needs_seek: bool) -> FrameNumbering | None:
         return None
 
 
+class _ClipPool:
+    """Clip arrays of one shape, handed out again once nobody else holds them.
+
+    A fresh 1 MB array costs its pages on first touch (about a fifth of a clip's decoding
+    time, measured in benchmarks/bench_decode.py's breakdown); a clip the consumer has let
+    go (collated into a batch and dropped, as a DataLoader does) is written again instead.
+    "Let go" is read from the array's reference count: while anything else holds it (the
+    item dict, a view, a tensor from ``torch.from_numpy``, a memoryview), it is never
+    reused. Keeps at most ``max_bytes`` of arrays; past that, new arrays are not kept."""
+
+    def __init__(self, shape: tuple[int, ...], max_bytes: int = 64 << 20) -> None:
+        import collections
+
+        self.shape = shape
+        self._ring: collections.deque[np.ndarray] = collections.deque()
+        self._cap = max(1, max_bytes // max(1, int(np.prod(shape))))
+        # the reference count of an array only the ring holds, measured on the same code path
+        self._ring.append(np.empty(0, dtype=np.uint8))
+        self._free_refs = self._refs_of_first()
+        self._ring.clear()
+
+    def _refs_of_first(self) -> int:
+        arr = self._ring[0]
+        return sys.getrefcount(arr)
+
+    def get(self) -> np.ndarray:
+        """An uint8 array of ``shape`` that nobody else holds (contents undefined)."""
+        for _ in range(len(self._ring)):
+            if self._refs_of_first() == self._free_refs:
+                arr = self._ring[0]
+                self._ring.rotate(-1)
+                return arr
+            self._ring.rotate(-1)
+        arr = np.empty(self.shape, dtype=np.uint8)
+        if len(self._ring) < self._cap:
+            self._ring.append(arr)
+        return arr
+
+
 @dataclass(frozen=True)
 class _Segment:
     """Contiguous clips of one video, decoded together by one worker."""
@@ -387,8 +427,9 @@ class VideoClipStream(_TorchIterable):
         info = get_worker_info()
         wid, nw = (0, 1) if info is None else (info.id, info.num_workers)
         if info is None:
+            pool = self._pool()
             for seg in self.worker_segments(wid, nw):
-                yield from self._run(seg)
+                yield from self._run(seg, pool)
             return
         yield from self._worker_iter(wid, nw)
 
@@ -400,6 +441,7 @@ class VideoClipStream(_TorchIterable):
         from .video import captured_stderr
         from .workers import note_segment
 
+        pool = self._pool()
         with captured_stderr():
             for i, seg in enumerate(self.worker_segments(wid, nw)):
                 note_segment(self.progress_dir, wid, path=seg.path, rows=seg.rows, frames=seg.ids)
@@ -409,7 +451,7 @@ class VideoClipStream(_TorchIterable):
                     import cv2
 
                     cv2.setNumThreads(1)
-                yield from self._run(seg)
+                yield from self._run(seg, pool)
 
     # ------------------------------------------------------------------ one segment
     def _failed(self, seg: _Segment, err: VideoError) -> Iterator[dict[str, Any]]:
@@ -420,11 +462,17 @@ class VideoClipStream(_TorchIterable):
             yield {"row": int(r), "frames": np.zeros((self.T, s, s, 3), dtype=np.uint8),
                    "n_real": 0, "error": str(err)}
 
-    def _run(self, seg: _Segment) -> Iterator[dict[str, Any]]:
+    def _pool(self) -> _ClipPool:
+        s = self.preprocessing.output_size
+        return _ClipPool((self.T, s, s, 3))
+
+    def _run(self, seg: _Segment, pool: _ClipPool | None = None) -> Iterator[dict[str, Any]]:
         pre = self.preprocessing
         ids = seg.ids
         K, T = ids.shape
         S = pre.output_size
+        if pool is None:
+            pool = self._pool()
         emit = np.argsort(ids[:, -1], kind="stable")  # emission order: by last sampled frame
         emit_last = ids[emit, -1].tolist()  # (plain lists: they are read once per frame)
         rows = seg.rows.tolist()
@@ -436,8 +484,8 @@ class VideoClipStream(_TorchIterable):
         bounds = np.append(bounds, len(flat)).tolist()
         slots = [divmod(f, T) for f in order.tolist()]
         wanted_l = wanted.tolist()
-        # each clip's frames are written straight into its own array, made when its first
-        # frame arrives and handed out whole (never written again after it is yielded)
+        # each clip's frames are written straight into its own array, taken from the pool when
+        # its first frame arrives and handed out whole (never written again while anyone holds it)
         clips: list[np.ndarray | None] = [None] * K
         newest: tuple[int, list[tuple[int, int]]] = (-1, [])  # the newest frame's number and its slots
         state = _DecodeState()
@@ -453,7 +501,7 @@ class VideoClipStream(_TorchIterable):
                 for j, t in owners:
                     clip = clips[j]
                     if clip is None:
-                        clip = clips[j] = np.empty((T, S, S, 3), dtype=np.uint8)
+                        clip = clips[j] = pool.get()
                     if src is None:  # resized straight into the slot
                         src = pre.spatial_frame(rgb, out=clip[t])
                     else:  # the same frame in another clip
