@@ -23,7 +23,7 @@ system), on ``--limit-videos`` generated 320x240, 30 fps H.264 videos of ``--lim
 per-video cache emptied first) and making every uint8 clip, in this process on the same
 pinned core; each clip is hashed (untimed) and dropped before the next one, as a DataLoader
 drops it once collated (the per-process check of PyAV's colour conversion, see
-``ucf_nb.video``, is paid once per process, as in a DataLoader worker). "fraction of the
+``ucf_nb.video.decode``, is paid once per process, as in a DataLoader worker). "fraction of the
 limit" is the stream's clips/s over the clips/s that decoding alone would allow, i.e.
 FFmpeg's CPU seconds over the stream's. ``--against DIR`` times the stream of another
 checkout (``PYTHONPATH=DIR``, in a child process that times itself the same way,
@@ -58,7 +58,7 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 
 
 def _make_videos(folder: Path, seconds: int) -> dict[str, Path]:
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     specs = {
         "H.264, keyframe every 250": ("h264_gop250.mp4", dict(codec="libx264", gop=250, bframes=2)),
@@ -78,7 +78,8 @@ def _make_videos(folder: Path, seconds: int) -> dict[str, Path]:
 def _rows(path: Path):
     import pandas as pd
 
-    from ucf_nb import clip_windows, probe_video
+    from ucf_nb import clip_windows
+    from ucf_nb.video.decode import probe_video
 
     n = probe_video(path, count_frames=True).n_frames
     w = clip_windows(n, clip_len=32, stride=16)
@@ -118,7 +119,8 @@ def prototype_clip(path: str, start: int, end: int, T: int = 8, size: int = 224)
 def _bench_one(path: Path, baseline_clips: int, repeats: int, batch_size: int = 16) -> dict:
     import torch
 
-    from ucf_nb import ClipDataset, Preprocessing, VideoClipStream, collate_clips
+    from ucf_nb import ClipDataset, Preprocessing, VideoClipStream
+    from ucf_nb.video.dataset import collate_clips
 
     df = _rows(path)
     pre = Preprocessing.seed(224)
@@ -194,16 +196,25 @@ def ffmpeg_cpu_seconds(path: Path) -> float:
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
+def _decode_module():
+    """``ucf_nb.video.decode`` (``ucf_nb.video`` in checkouts before the stage folders, which
+    ``--against`` may time)."""
+    try:
+        import ucf_nb.video.decode as mod
+    except ImportError:
+        import ucf_nb.video as mod
+    return mod
+
+
 def stream_cpu_seconds(df) -> tuple[float, dict[int, str]]:
     """CPU seconds of :class:`ucf_nb.VideoClipStream` over ``df`` (uint8 clips, as DataLoader
     workers make them): building the stream (its packet scan, with the per-video cache
     emptied first) and every ``next()``; and a SHA-1 of each clip (with its ``n_real``) by
     row, taken between the ``next()`` calls, untimed, after which the clip is dropped (as a
     DataLoader drops it once collated)."""
-    import ucf_nb.video as video_mod
     from ucf_nb import Preprocessing, VideoClipStream
 
-    video_mod._seek_is_exact_cached.cache_clear()
+    _decode_module()._seek_is_exact_cached.cache_clear()
     hashes = {}
     clock = time.process_time
     t0 = clock()
@@ -302,9 +313,10 @@ def breakdown_table(args) -> None:
     import av
     import cv2
 
-    import ucf_nb.video as video_mod
     from ucf_nb import Preprocessing, VideoClipStream
     from ucf_nb.paths import resolve_path
+
+    video_mod = _decode_module()
 
     if shutil.which("ffmpeg") is None:
         print("ffmpeg is not on PATH: the breakdown is skipped.")

@@ -12,9 +12,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows, collate_clips,
+from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows,
                     uniform_sample_indices)
-from ucf_nb.synthetic import read_frame_number, write_synthetic_video
+from ucf_nb.video.dataset import collate_clips
+from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import probe_video
 
 
@@ -144,8 +145,8 @@ def test_an_exact_video_is_split_into_seeking_segments_that_never_rescan_it(offs
     """Seek-exact (decided once, in the plan): several segments, each after the first starting
     with a verified seek; the decision travels on the segment, so a worker (fresh process,
     empty cache) reads no packet timestamps again."""
-    import ucf_nb.dataset as dataset_mod
-    import ucf_nb.video as video_mod
+    import ucf_nb.video.dataset as dataset_mod
+    import ucf_nb.video.decode as video_mod
 
     df = rows_for(offset_video, 130)
     stream = VideoClipStream(df, T=8, segment_clips=2)
@@ -297,7 +298,7 @@ def test_a_seek_exact_h264_video_is_read_by_the_skipping_reader_alone(offset_vid
     """On a seek-exact H.264 file every sampled frame comes from the skipping reader (PyAV,
     unsampled non-reference frames skipped): OpenCV's reader is never needed, and the clips
     are the seek reference's."""
-    import ucf_nb.video as video_mod
+    import ucf_nb.video.decode as video_mod
 
     def no_opencv(*args, **kwargs):
         raise AssertionError("OpenCV's reader was used")
@@ -316,7 +317,7 @@ def test_a_seek_exact_h264_video_is_read_by_the_skipping_reader_alone(offset_vid
 
 
 def test_where_pyav_converts_differently_opencv_reads_everything(offset_video, monkeypatch):
-    import ucf_nb.video as video_mod
+    import ucf_nb.video.decode as video_mod
 
     df = rows_for(offset_video, 130)
     monkeypatch.setattr(video_mod, "_pyav_converts_like_opencv", lambda path, frame: False)
@@ -336,7 +337,7 @@ def test_decoding_in_the_consuming_process_redirects_no_file_descriptor_per_fram
     complaints go into the error), and the log levels come back afterwards."""
     import os
 
-    from ucf_nb.video import _opencv_av_log
+    from ucf_nb.video.decode import _opencv_av_log
 
     path = request.getfixturevalue(fixture)
     df = rows_for(path, probe_video(path).n_frames)  # the lying video: clips past its real end

@@ -10,7 +10,7 @@ import torch
 
 from ucf_nb import Preprocessing
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.synthetic import synthetic_frame
+from ucf_nb.demo.synthetic import synthetic_frame
 
 
 @pytest.fixture(scope="module")
@@ -239,12 +239,13 @@ def test_shortest_edge_without_a_centre_crop_is_refused_not_cropped():
 
 
 @pytest.mark.parametrize("pre", [Preprocessing.seed(96), Preprocessing(resize="shortest_edge", size=112, crop_size=100),
-                                 Preprocessing.seed(240)], ids=["squash", "crop", "no-resize"])
+                                 Preprocessing.seed(240), Preprocessing.seed(64).with_views("ten_crop")],
+                         ids=["squash", "crop", "no-resize", "ten-crop"])
 def test_spatial_frame_writes_into_a_given_slot(frames, pre):
     """``out=``: the result lands in the caller's array (a slot of a preallocated clip), the
     same pixels as without it; a slot of the wrong shape is refused by name."""
     frame = np.ascontiguousarray(frames[3, :240, :240]) if pre.output_size == 240 else frames[3]
-    clip = np.zeros((2, pre.output_size, pre.output_size, 3), dtype=np.uint8)
+    clip = np.zeros((2, *pre.frame_shape), dtype=np.uint8)
     got = pre.spatial_frame(frame, out=clip[1])
     assert np.shares_memory(got, clip) and not clip[0].any()
     np.testing.assert_array_equal(clip[1], pre.spatial_frame(frame))

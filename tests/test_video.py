@@ -1,4 +1,4 @@
-"""ucf_nb.video: probing and the sequential reader, on real encoded files."""
+"""ucf_nb.video.decode: probing and the sequential reader, on real encoded files."""
 from __future__ import annotations
 
 
@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ucf_nb import VideoError, iter_video_frames, probe_video
-from ucf_nb.synthetic import read_frame_number, write_synthetic_video
+from ucf_nb import VideoError
+from ucf_nb.video.decode import iter_video_frames, probe_video
+from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import read_frame, seek_is_exact
 
 
@@ -131,7 +132,7 @@ def test_seeks_are_only_used_where_timestamps_make_them_land_right(gappy_video, 
 
 # ------------------------------------------- the skipping reader (PyAV, seek-exact H.264)
 def _skipping(path, wanted, *, seek, numbering=None, color="rgb"):
-    from ucf_nb.video import _decode_skipping, _DecodeState, _frame_numbering
+    from ucf_nb.video.decode import _decode_skipping, _DecodeState, _frame_numbering
 
     state = _DecodeState()
     got = list(_decode_skipping(path, np.asarray(wanted), numbering or _frame_numbering(path), seek=seek,
@@ -172,7 +173,7 @@ def test_skipping_reader_after_a_seek_gives_the_frames_it_names(offset_video, fi
 def test_a_seek_that_lands_past_the_first_wanted_frame_goes_back_further(offset_video):
     """A seek can land on a key frame after the frame asked for (a container that indexes key
     frames by decode time): the reader then seeks further back instead of giving other frames."""
-    from ucf_nb.video import FrameNumbering, _frame_numbering
+    from ucf_nb.video.decode import FrameNumbering, _frame_numbering
 
     class Late(FrameNumbering):  # asks for a timestamp 5 frames too late
         def pts(self, frame):
@@ -189,7 +190,7 @@ def test_a_pyav_whose_colour_conversion_differs_from_opencvs_is_not_used(h264_vi
     (the stream then reads with OpenCV)."""
     import av.video.reformatter
 
-    import ucf_nb.video as video_mod
+    import ucf_nb.video.decode as video_mod
 
     real = av.video.reformatter.VideoReformatter
 
@@ -210,7 +211,7 @@ def test_a_pyav_whose_colour_conversion_differs_from_opencvs_is_not_used(h264_vi
 def test_other_codecs_and_damaged_files_are_left_to_opencv(mpeg4_video, lying_video):
     """Only H.264 is decoded with skipping; a file whose packets stop decoding ends the
     skipping reader early and quietly (OpenCV's reader goes on from there)."""
-    from ucf_nb.video import _decode, _DecodeState, _frame_numbering
+    from ucf_nb.video.decode import _decode, _DecodeState, _frame_numbering
 
     assert _skipping(mpeg4_video, [3, 4], seek=False)[0] == []
     n = probe_video(lying_video, count_frames=True).n_frames
