@@ -79,9 +79,8 @@ def _rows(path: Path):
     import pandas as pd
 
     from ucf_nb import clip_windows
-    from ucf_nb.video.decode import probe_video
 
-    n = probe_video(path, count_frames=True).n_frames
+    n = _decode_module().probe_video(path, count_frames=True).n_frames
     w = clip_windows(n, clip_len=32, stride=16)
     return pd.DataFrame({"path": str(path), "start_frame": w[:, 0], "end_frame": w[:, 1], "y": 0})
 
@@ -172,7 +171,7 @@ def _bench_one(path: Path, baseline_clips: int, repeats: int, batch_size: int = 
 def _limit_videos(folder: Path, seconds: int, n: int) -> list[Path]:
     """``n`` H.264 videos (320x240, 30 fps, keyframe every 250, B-frames), each with its own
     scene (seed) and a 400-frame event."""
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     out = []
     for i in range(n):
