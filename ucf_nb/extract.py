@@ -12,6 +12,7 @@ uses them, and importable from here.)
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from typing import Any
@@ -455,20 +456,23 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     from . import workers
     from .dataset import VideoClipStream, collate_clips
 
+    # the clock starts before the stream's seek-exactness scan (its own bar): it is part of the run
+    t0 = last_save = time.perf_counter()
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
-                             progress_dir=notes.name if notes else None)
+                             progress_dir=notes.name if notes else None, progress=progress, progress_desc=desc)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
                         pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
                         # workers start from a fresh interpreter (forkserver): a parent that used OpenCV cannot hang them
                         multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
+                        # workers exit when this process dies, even by kill -9 (no orphans)
+                        worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
                         timeout=stall_timeout if num_workers > 0 else 0)
     runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
                    batch_size=int(batch_size), num_workers=int(num_workers))
     n_done = n_failed = 0
-    t0 = last_save = time.perf_counter()
     unsaved_n = 0
     bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
     threads = torch.get_num_threads()
