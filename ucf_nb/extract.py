@@ -23,16 +23,8 @@ __all__ = ["extract_split", "StoreWriteError"]
 # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 
 ON_ERROR = ("skip", "raise")
-# errors of a write that the user fixes by making room or pointing out_dir elsewhere
-_DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
-                         if hasattr(errno, n))
-
-
-class StoreWriteError(OSError):
-    """Writing the embeddings into ``out_dir`` failed mid-run (disk full, quota, I/O error).
-
-    Everything committed before the failure is kept: the same command resumes.
-    """
+# the store's one seam for failed writes (ucf_nb.files.store_writes): public from here
+from .files import DISK_ERRNOS as _DISK_ERRNOS, StoreWriteError  # noqa: E402
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
@@ -369,8 +361,16 @@ def _check_videos_exist(paths: Any, split: str) -> None:
     share): only files that exist but cannot be decoded become failed (NaN) rows."""
     from .paths import display_path, resolve_path
 
+    from .locate import _what_is
+
     videos = paths.drop_duplicates()
     missing = [p for p in videos if not resolve_path(p).is_file()]
+    odd = [(p, _what_is(resolve_path(p))) for p in missing]
+    odd = [(p, what) for p, what in odd if what is not None]
+    if odd:  # there, but not a video file: opening a FIFO would wait for ever
+        shown = "; ".join(f"{display_path(resolve_path(p))} is {what}" for p, what in odd[:3])
+        raise ValueError(f"{len(odd)} of the {len(videos)} videos of split {split!r} are not video files ({shown}): "
+                         "put the video files there, or rebuild the index with notebooks/00_build_index.ipynb")
     if missing:
         n_clips = int(paths.isin(missing).sum())
         examples = ", ".join(display_path(resolve_path(p)) for p in missing[:3])
