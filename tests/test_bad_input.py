@@ -92,7 +92,7 @@ def test_a_dataset_root_whose_path_is_not_utf8_is_one_sentence(pristine_tree, tm
 
 
 def test_open_video_on_a_non_utf8_path_raises_instead_of_crashing(tmp_path):
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     good = write_synthetic_video(tmp_path / "v.mp4", 10, width=64, height=48)
     bad = os.fsencode(tmp_path) + b"/v\xff.mp4"
@@ -252,7 +252,7 @@ def test_a_full_disk_before_the_run_is_a_store_write_error_and_leaves_no_probe(d
 @pytest.mark.parametrize("when", ["open_shard", "finalize"])
 def test_a_disk_full_at_shard_creation_or_assembly_then_resume_byte_identical(data, small_disk, tmp_path,
                                                                               monkeypatch, when):
-    import ucf_nb.store as store
+    import ucf_nb.store.arrays as store
     from ucf_nb import StoreWriteError
 
     ref = tmp_path / "ref"
@@ -279,9 +279,9 @@ def test_a_disk_full_at_shard_creation_or_assembly_then_resume_byte_identical(da
 
 
 def test_a_disk_full_during_a_retry_copy_then_the_retry_succeeds(data, small_disk, monkeypatch):
-    import ucf_nb.store as store
+    import ucf_nb.store.arrays as store
     from ucf_nb import StoreWriteError
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     out = small_disk.path / "out"
     _extract(data, out, "test")  # the garbage video: a finished split with failed clips

@@ -56,7 +56,7 @@ def test_kill_9_of_an_extraction_leaves_no_worker_fork_server_or_tracker(tmp_pat
     # one long video: its worker decodes for many seconds (one commit, with fsync, per clip)
     index = _write_index(tmp_path, [("train", 0, "Normal", "Normal_Videos001_x264.mp4", 2400, 2400)])
     enc = make_demo_encoder(tmp_path / "encoder", img_size=S)
-    code = ("from ucf_nb import extract_split\nfrom ucf_nb.store import ShardWriter\n"
+    code = ("from ucf_nb import extract_split\nfrom ucf_nb.store.arrays import ShardWriter\n"
             "ShardWriter.COMMIT_EVERY = 0.0\n"
             f"extract_split('train', {str(index)!r}, out_dir={str(tmp_path / 'out')!r}, checkpoint={str(enc)!r}, "
             f"img_size={S}, preprocessing='seed', num_workers=1, batch_size=1, precision='fp32', progress=False)\n")

@@ -96,7 +96,7 @@ def test_the_seek_scan_has_its_own_bar_and_counts_in_the_run_time(data, tmp_path
     """In a process of its own, stderr captured as a terminal's: both bars reach it (nothing
     holds fd 2 away from the bars), and the scan's time is in the manifest's."""
     out = tmp_path / "out"
-    code = ("import time\nimport ucf_nb.dataset as d\nreal = d._seek_is_exact\n"
+    code = ("import time\nimport ucf_nb.video.dataset as d\nreal = d._seek_is_exact\n"
             "def slow(path):\n    time.sleep(2.0)\n    return real(path)\n"
             "d._seek_is_exact = slow\nfrom ucf_nb import extract_split\n"
             f"r = extract_split('val', {str(data['index'])!r}, out_dir={str(out)!r}, "
