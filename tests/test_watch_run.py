@@ -177,3 +177,26 @@ def test_the_readme_papermill_line_shows_progress_in_the_terminal_and_the_notebo
     last = [seg for seg in bar.replace("\n", "\r").split("\r") if seg.strip()]
     assert last and re.match(r"val: 100%.* 6/6 ", last[-1]), bar[-1000:]
     assert bar.count("\r") <= 2 * (progress.KERNEL_STEPS + 2), bar.count("\r")
+
+
+@pytest.mark.skipif(not progress._widgets_available(), reason="ipywidgets is not installed")
+def test_a_real_kernel_chooses_by_the_request_allow_stdin(monkeypatch):
+    """In a real ipykernel: a request that allows stdin (Jupyter Lab) gets the widget, one that
+    does not (nbclient: papermill, nbconvert; nbval) the text bar."""
+    from jupyter_client.manager import start_new_kernel
+
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+                              extra_arguments=[])
+    try:
+        seen = {}
+        for allow in (False, True):
+            out = []
+            kc.execute_interactive("from ucf_nb import progress; print(progress._kind())", allow_stdin=allow,
+                                   timeout=60, stdin_hook=lambda msg: None,
+                                   output_hook=lambda msg: out.append(msg["content"].get("text", "")))
+            seen[allow] = "".join(out).strip()
+        assert seen == {False: "text", True: "widget"}, seen
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
