@@ -186,6 +186,7 @@ def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[st
     X_tr, _, rows_tr = loaded_train
     _, bags, labels, _ = _video_bags(X_tr, rows_tr)
     kw = dict(mil_params or {})
+    kw.setdefault("progress", True)  # minutes at full size: notebook 03 shows the bar
     if loaded_val is not None:
         Xv, _, rows_v = loaded_val
         _, vb, vl, _ = _video_bags(Xv, rows_v)

@@ -359,6 +359,12 @@ class VideoClipStream(_TorchIterable):
     progress_dir : str, optional
         A folder where each DataLoader worker notes the segment it starts decoding
         (:func:`ucf_nb.video.workers.note_segment`), read by the extraction's watchdog.
+    progress : bool
+        Show a progress bar (:func:`ucf_nb.progress.progress_bar`) over the seek-exactness
+        scan of the videos that need a seek, done here when the stream is made (a packet
+        scan per video: tens of seconds on a whole UCF-Crime split).
+    progress_desc : str
+        What the scan's bar says before ``seek scan`` (e.g. the split).
 
     Yields
     ------
@@ -372,7 +378,7 @@ class VideoClipStream(_TorchIterable):
 
     def __init__(self, df, T: int = 8, preprocessing: Preprocessing | None = None, *,
                  segment_clips: int = 256, on_error: str = "raise", decode_threads: int = 1,
-                 progress_dir: str | None = None):
+                 progress_dir: str | None = None, progress: bool = False, progress_desc: str = ""):
         super().__init__()
         _check_rows(df, T, "VideoClipStream")
         if on_error not in _ON_ERROR:
@@ -385,6 +391,8 @@ class VideoClipStream(_TorchIterable):
         self.on_error = on_error
         self.decode_threads = int(decode_threads)
         self.progress_dir = progress_dir
+        self.progress = bool(progress)
+        self.progress_desc = f"{progress_desc} " if progress_desc else ""
         self.segments = self._plan(df)
         self._n = len(df)
 
@@ -407,22 +415,42 @@ class VideoClipStream(_TorchIterable):
         seen: dict[str, list[int]] = {}
         for pos, k in enumerate(keys):
             seen.setdefault(k, []).append(pos)
+        groups = []
         for k, positions in seen.items():
             pos = np.asarray(positions, dtype=np.int64)
             order = np.lexsort((rows[pos], ids[pos, -1], ids[pos, 0]))
             pos = pos[order]
-            path = Path(keys_arr[pos[0]])
             # a seek is needed only past frame 0: by a segment after the first, or by a first
             # clip that starts later. The packet scan (1/60 of a decode) is worth it on every
             # video: on a seek-exact one the decoder skips the unsampled non-reference frames
-            needs_seek = len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0
-            numbering = _exact_numbering(path, needs_seek)
+            groups.append((Path(keys_arr[pos[0]]), pos,
+                           len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0))
+        numberings = self._scan_numbering([(path, needs) for path, _, needs in groups])
+        for path, pos, needs_seek in groups:
+            numbering = numberings[path]
             seek = needs_seek and numbering is not None
             step = self.segment_clips if seek else len(pos)  # not seek-exact: one pass from frame 0
             for a in range(0, len(pos), step):
                 p = pos[a:a + step]
                 segments.append(_Segment(path, rows[p], ids[p], seek=seek, numbering=numbering))
         return segments
+
+    def _scan_numbering(self, videos: list[tuple[Path, bool]]) -> dict[Path, FrameNumbering | None]:
+        """How each video's frames are numbered from their timestamps (:func:`_exact_numbering`:
+        a packet scan each, seconds on a long video, checked with
+        :func:`ucf_nb.video.seek_is_exact` where the video needs a seek), under its own progress
+        bar when ``progress``."""
+        from ..progress import progress_bar
+
+        out: dict[Path, FrameNumbering | None] = {}
+        if not videos:
+            return out
+        with progress_bar(total=len(videos), desc=f"{self.progress_desc}seek scan".strip(), unit="video",
+                          disable=not self.progress, smoothing=0.1) as bar:
+            for path, needs_seek in videos:
+                out[path] = _exact_numbering(path, needs_seek)
+                bar.update(1)
+        return out
 
     def worker_segments(self, worker_id: int = 0, num_workers: int = 1) -> list[_Segment]:
         """Segments that worker ``worker_id`` of ``num_workers`` decodes."""

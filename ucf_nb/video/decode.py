@@ -110,6 +110,11 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
     if decode_threads < 0:
         raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
     p = Path(path)
+    from ..checks import printable_path, utf8_path_problem
+
+    if utf8_path_problem(p):  # OpenCV would crash the process (a segfault) on such a path
+        raise VideoError(printable_path(p), "a byte of its path is not UTF-8, which OpenCV cannot open",
+                         "rename the file or its folders in UTF-8")
     if not p.exists():
         raise VideoError(p, "the file does not exist", "check the path, or pass video_root= "
                          "to point at the folder that holds the dataset")
@@ -125,8 +130,7 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
         raise VideoError(p, "OpenCV/FFmpeg could not open it (not a video, truncated before "
                          "its header or index, or an unsupported codec"
                          + (f"; FFmpeg/OpenCV said: {said}" if said else "") + ")",
-                         "re-download or re-encode the file, or extract with on_error='skip' to "
-                         "record its clips as failed and go on")
+                         "re-download or re-encode the file")
     return cap
 
 
