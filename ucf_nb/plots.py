@@ -339,10 +339,11 @@ def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, 
 
 __all__ += ["plot_headline_forest", "plot_compare_roc", "plot_category_heatmap"]
 
-#: Width of the comparison figures, in inches at the inline backend's 100 dpi: the book's text
-#: column at a 1280-pixel window holds about 680 pixels, so a figure this wide is shown at its
-#: own size, never shrunk (its 7-point text stays 7 points).
-COLUMN_WIDTH_IN = 6.6
+#: Width of the comparison figures, in inches. The notebook shows a figure as a PNG at 100 dpi
+#: cropped to its drawing plus 0.1 in on each side (``bbox_inches="tight"``): at most 650 pixels,
+#: which the book's text column (664 pixels for an image at a 1280-pixel window) shows at its
+#: own size, never shrunk, so that its 7-point text stays 7 points.
+COLUMN_WIDTH_IN = 6.3
 
 #: one colour per encoder family, the same in every comparison figure; other families take
 #: the colours after these
