@@ -440,7 +440,9 @@ def plot_headline_forest(table):
         handles.append(Patch(color="0.85", label="CI of the best"))
     if ax.get_xlim()[0] < 0.5 < ax.get_xlim()[1]:
         handles.append(Line2D([], [], color="0.5", linestyle=":", linewidth=1, label="chance"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False, fontsize=7.5)
+    rows = -(-len(handles) // 6)  # at most six entries a row, the rows evenly filled
+    fig.legend(handles=handles, loc="outside lower center", ncol=-(-len(handles) // rows), frameon=False,
+               fontsize=7.5)
     return fig
 
 

@@ -34,8 +34,8 @@ import pandas as pd
 from .paths import display_path, resolve_path
 
 __all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
-           "read_run", "compare_runs", "RankedTable", "ranked_table", "run_settings", "per_category_table", "roc_points", "literature_note",
-           "run_encoder"]
+           "read_run", "compare_runs", "RankedTable", "ranked_table", "run_settings", "per_category_table",
+           "roc_points", "literature_note", "run_encoder"]
 
 RUNS_DIR = "processed/runs"
 
@@ -216,7 +216,8 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
     -------
     pandas.DataFrame
         Columns ``run``, ``head``, ``family``, ``checkpoint``, ``embedding_dim``, ``T``,
-        ``views`` (views embedded per clip: ``"center"`` or ``"ten_crop"``), ``img_size`` (pixels), ``pooling``, ``clips_per_s`` (all splits, on ``device``), then
+        ``views`` (views embedded per clip: ``"center"`` or ``"ten_crop"``), ``img_size``
+        (pixels), ``pooling``, ``clips_per_s`` (all splits, on ``device``), then
         whichever of ``clip_auc_test``, ``video_auc_test``, ``frame_auc_test``,
         ``frame_auc_test_field`` (with its 95% bootstrap interval, ``_ci_low``/``_ci_high``,
         and ``frame_far_test_field``, the false-alarm rate at 0.5), ``frame_auc_test_anomalous``
@@ -231,8 +232,8 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         model = m.get("model") or {}
         base = {"run": run["name"], "head": "(no probe)", "family": _family(model.get("model_type")),
                 "checkpoint": model.get("checkpoint"), "embedding_dim": m.get("embedding_dim"), "T": m.get("T"),
-                "views": _views(m), "img_size": m.get("img_size"), "pooling": m.get("pooling"), "clips_per_s": _clips_per_s(m),
-                "device": _devices(m)}
+                "views": _views(m), "img_size": m.get("img_size"), "pooling": m.get("pooling"),
+                "clips_per_s": _clips_per_s(m), "device": _devices(m)}
         if not run["heads"]:
             rows.append(base)
         for head, metrics in run["heads"].items():
@@ -253,7 +254,6 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
     return table
 
 
-#: what the ranked table's columns mean, in the caption of its HTML and the text under it
 #: what the headline metrics mean, in the ranked table's caption
 _HEADLINE_WORDS = {
     "frame_auc_test_field": "frame-level ROC AUC on the test split, the field's protocol",
@@ -460,7 +460,8 @@ def run_settings(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         sha = (m.get("index") or {}).get("sha256")
         rows.append({"run": run["name"], "checkpoint": model.get("checkpoint"), "revision": model.get("revision"),
                      "model_type": model.get("model_type"), "pooling": m.get("pooling"), "T": m.get("T"),
-                     "views": _views(m), "img_size": m.get("img_size"), "preprocessing": prep_text, "precision": m.get("precision"),
+                     "views": _views(m), "img_size": m.get("img_size"), "preprocessing": prep_text,
+                     "precision": m.get("precision"),
                      "index_sha256": sha[:12] if isinstance(sha, str) else None,
                      "splits": ", ".join(s for s, e in (m.get("splits") or {}).items() if e and e.get("complete"))})
     return pd.DataFrame(rows, columns=["run", "checkpoint", "revision", "model_type", "pooling", "T", "views",
