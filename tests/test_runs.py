@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb import (compare_runs, find_runs, literature_note, per_category_table, ranked_table, roc_points, run_dir,
-                    run_name)
-from ucf_nb.runs import RANKED_COLUMNS, encoder_defaults, read_run, run_settings
-from ucf_nb.tiny import make_tiny_encoder
+from ucf_nb import compare_runs, literature_note, per_category_table, ranked_table, roc_points, run_dir
+from ucf_nb.encoders.tiny import make_tiny_encoder
+from ucf_nb.evaluate.runs import (RANKED_COLUMNS, encoder_defaults, find_runs, read_run, run_name,
+                                  run_settings)
 
 
 def _manifest(checkpoint, model_type, dim, T, seconds=(10.0, 5.0)):
@@ -254,7 +254,7 @@ def _figures_checked(root, n_runs):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ucf_nb import plots
+    from ucf_nb.report import plots
 
     _many_runs(root, n_runs)
     table = compare_runs(root=root)
