@@ -159,8 +159,8 @@ def twelve_runs_book():
 
     Each run is the real pipeline on the demo data (``ucf_nb.run_encoder``: extract_split on
     every split, then run_probe's linear and MIL heads) with a tiny random encoder of its
-    family on 64-pixel frames (:data:`TWELVE_RUNS`), so nothing in the table or the figures is
-    written by hand. ``04_compare`` is executed with papermill into a book of two pages (an
+    family on 64-pixel frames (:data:`TWELVE_RUNS`; T 4 and 8, cls and mean pooling, one
+    ten-crop run), so nothing in the table or the figures is written by hand. ``04_compare`` is executed with papermill into a book of two pages (an
     intro and the comparison) with the project's ``_config.yml`` and CSS, then built.
 
     Returns a dict: ``root`` (build/test_compare), ``runs`` (the runs folder), ``book``,
