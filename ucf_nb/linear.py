@@ -275,10 +275,11 @@ def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: fl
             t *= 0.5
         n_iter += 1
         w, z, f = w_new, z_new, f_new
-        g_new, H_new = grad_hess(z, w, hessian=True)
+        g, _ = grad_hess(z, w, hessian=False)
         # converged: small gradient at the new point and a small Newton decrement of the step taken
-        converged = float(np.abs(g_new).max()) <= tol and 0.5 * float(step @ H @ step) <= tol
-        g, H = g_new, H_new
+        converged = float(np.abs(g).max()) <= tol and 0.5 * float(step @ H @ step) <= tol
+        if not converged and n_iter < max_iter:
+            g, H = grad_hess(z, w, hessian=True)  # the Hessian pass only when another step follows
     return w[:D], float(w[D]), n_iter, converged
 
 
