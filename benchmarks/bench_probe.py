@@ -79,7 +79,7 @@ def build(folder: Path, seed: int = 0, size: str = "prototype") -> tuple[Path, P
     """Write index, store and annotation of the synthetic run; return (out_dir, annotation)."""
     import pandas as pd
 
-    from ucf_nb.synthetic import write_synthetic_store
+    from ucf_nb.demo.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(seed)
     frames_parts, ann_lines = [], []
@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[var] = str(args.threads)
 
     from ucf_nb.paths import display_path, resolve_path
-    from ucf_nb.metrics import frame_level_auc
-    from ucf_nb.linear import fit_probe
-    from ucf_nb.probe import run_probe
+    from ucf_nb.evaluate.metrics import frame_level_auc
+    from ucf_nb.evaluate.linear import fit_probe
+    from ucf_nb.evaluate.probe import run_probe
     from ucf_nb.store import load_embeddings
 
     folder = resolve_path(args.folder or ("build/bench/probe" if args.size == "prototype" else

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ucf_nb.export import block_features, export_features
-from ucf_nb.field import frame_metrics
-from ucf_nb.annotations import read_temporal_annotation
-from ucf_nb.mil import fit_mil
+from ucf_nb.evaluate.export import block_features, export_features
+from ucf_nb.evaluate.field import frame_metrics
+from ucf_nb.index.annotations import read_temporal_annotation
+from ucf_nb.evaluate.mil import fit_mil
 from ucf_nb.store import load_embeddings
 
 from test_probe import _write_store
@@ -95,7 +95,7 @@ def test_export_n1d_layout_without_labels_and_bad_layout(tmp_path):
 
 
 def test_export_command_line(tmp_path, capsys):
-    from ucf_nb.export import main
+    from ucf_nb.evaluate.export import main
 
     out, ann, _ = _write_store(tmp_path)
     assert main([str(out), str(tmp_path / "cli"), "--annotation", str(ann), "--layout", "n1d"]) == 0
