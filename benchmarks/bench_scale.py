@@ -17,7 +17,7 @@ Generates, under ``build/bench/scale-<scale>/`` (ignored by git):
   (about 868,000; 13.9 M frames) of which the test videos hold :data:`TEST_FRAMES` frames
   (1.11 M, as in UCF-Crime). Test events: one or two windows drawn inside each anomalous test
   video, written to the test annotation.
-- ``encoder/``: a tiny random TimeSformer (:func:`ucf_nb.tiny.make_tiny_encoder`: 64 wide, 2
+- ``encoder/``: a tiny random TimeSformer (:func:`ucf_nb.encoders.tiny.make_tiny_encoder`: 64 wide, 2
   layers, 32x32 input, 16-pixel patches, T = 8).
 
 ``--scale 10`` keeps every 10th video (190 videos, about 1/10 of the clips), ``--scale 1``
@@ -209,7 +209,7 @@ def generate(folder: Path, scale: int, seed: int = 0, jobs: int = 2) -> dict:
         lines.append("  ".join([v["name"], v["category"], *map(str, bounds)]) + "  ")
     (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text("\n".join(lines) + "\n")
     if not (folder / "encoder" / "config.json").is_file():
-        from ucf_nb.tiny import make_tiny_encoder
+        from ucf_nb.encoders.tiny import make_tiny_encoder
 
         make_tiny_encoder(folder / "encoder", "timesformer", num_frames=8, image_size=32, patch_size=16)
     n = np.array([v["n_frames"] for v in plan])

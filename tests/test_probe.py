@@ -461,7 +461,7 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
 def test_run_probe_does_not_refit_a_head_whose_inputs_and_settings_are_unchanged(tmp_path, monkeypatch, capsys):
     import os
 
-    import ucf_nb.probe as probe_mod
+    import ucf_nb.evaluate.probe as probe_mod
 
     out, ann, _ = _write_store(tmp_path)
     kw = dict(max_iter=40, eval_every=20, patience=2, hidden=(16, 8))

@@ -25,7 +25,7 @@ _SCRIPT = textwrap.dedent(r"""
     import json, sys, tracemalloc
     import numpy as np
     import scipy.linalg, sklearn.linear_model  # imported before the baseline
-    from ucf_nb.linear import fit_probe
+    from ucf_nb.evaluate.linear import fit_probe
 
     folder = sys.argv[1]
     X = np.load(f"{folder}/train_X.npy", mmap_mode="r")

@@ -352,9 +352,9 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
     ``settings``: the head and its arguments; ``versions``: ucf-nb and the libraries that fit.
     Cheap at any size (a few ``stat`` calls and a hash of the small annotation file).
     """
-    from .files import file_sha256
-    from .manifest import package_versions, read_manifest
-    from .paths import resolve_path
+    from ..files import file_sha256
+    from ..store.manifest import package_versions, read_manifest
+    from ..paths import resolve_path
 
     man = read_manifest(source)
     folder = source.parent if source.is_file() else source
@@ -383,7 +383,7 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
 def _reuse(probe_dir: Path, fingerprint: Mapping[str, Any], source: Path, finished: set[str],
            intervals: dict | None) -> ProbeResult | None:
     """The recorded result of ``probe_dir`` when its fingerprint matches and its files are whole; else None."""
-    from .store import load_embeddings
+    from ..store.arrays import load_embeddings
 
     path = probe_dir / "metrics.json"
     try:
