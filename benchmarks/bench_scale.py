@@ -346,7 +346,8 @@ def table(base: Path) -> str:
                 continue  # a later call only found the videos written: keep the first, which wrote them
             rows.setdefault(r["stage"], {})[scale] = r
     scales = sorted({s for r in rows.values() for s in r}, key=int, reverse=True)
-    head = ["stage"] + [f"1/{s}: {what}" for s in scales for what in ("s", "peak RSS MiB", "tree MiB")]
+    label = {s: "full" if s == "1" else f"1/{s}" for s in scales}
+    head = ["stage"] + [f"{label[s]}: {what}" for s in scales for what in ("s", "peak RSS MiB", "tree MiB")]
     out = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for stage in [s for s in ("generate",) + STAGES if s in rows]:
         cells = [stage]
