@@ -130,3 +130,25 @@ def settings_from_call(cls: type, values: dict[str, Any], settings: Any, *, who:
             raise ValueError(f"{who}: pass {f.name}={value!r} inside {keyword}= ({keyword}.replace({f.name}=...)), "
                              f"not beside it: with {keyword} given, the other keywords stay at their defaults")
     return settings
+
+
+def printable_path(path: Any) -> str:
+    """``path`` as text that can always be printed: bytes that are not UTF-8 (kept by Python
+    as lone surrogates, ``\\udcff``) are shown as ``\\xff``."""
+    import os
+
+    raw = os.fsencode(os.fspath(path))
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def utf8_path_problem(path: Any) -> str | None:
+    """None when ``path`` is valid UTF-8; else the sentence's middle part saying it is not
+    (OpenCV crashes the process on such a path, and no CSV can hold it)."""
+    import os
+
+    try:
+        os.fsencode(os.fspath(path)).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"its path {printable_path(path)} has a byte that is not UTF-8 (0x{exc.object[exc.start]:02x}), "
+                "which OpenCV cannot open and the index cannot store")
+    return None

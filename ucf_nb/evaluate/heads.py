@@ -167,9 +167,15 @@ class MILRankingHead(ProbeHead):
                       "n_val_videos", "fitted_on", "n_refit_videos", "val_scored_by")
 
     def check_options(self, **options: Any) -> dict[str, Any]:
+        from ..checks import check_bool
         from .mil import MILParams
 
-        return {"params": MILParams.from_mapping(options.get("mil_params"), who="run_probe")}
+        given = options.get("mil_params")
+        progress = True  # minutes at full size: notebook 03 shows the bar
+        if given is not None and not isinstance(given, MILParams) and hasattr(given, "keys") and "progress" in given:
+            given = dict(given)
+            progress = check_bool("progress", given.pop("progress"), who="run_probe: mil_params: ")
+        return {"params": MILParams.from_mapping(given, who="run_probe"), "progress": progress}
 
     def fit(self, train: Split, val: Split | None, *, seed: int, **options: Any) -> Any:
         from .mil import fit_mil
@@ -180,7 +186,7 @@ class MILRankingHead(ProbeHead):
             _, vb, vl, _ = video_bags(val[0], val[2])
             if np.unique(vl).size == 2:
                 kw.update(val_bags=vb, val_labels=vl)
-        return fit_mil(bags, labels, seed=seed, params=options["params"], **kw)
+        return fit_mil(bags, labels, seed=seed, params=options["params"], progress=options["progress"], **kw)
 
     def score_clips(self, fitted: Any, split: str, X: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
         head = fitted.selected if split == "val" and fitted.selected is not None else fitted
