@@ -473,7 +473,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     t0 = last_save = time.perf_counter()
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
-                             progress_dir=notes.name if notes else None, progress=progress, progress_desc=desc)
+                             progress_dir=notes.name if notes else None, progress=s.progress, progress_desc=job.desc)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
