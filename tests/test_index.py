@@ -207,6 +207,28 @@ def test_val_split_is_seeded_and_whole_videos(tree):
     assert val_videos(0, frac=0.0) == set()
 
 
+def test_a_skipped_video_moves_no_other_video_between_train_and_val(tree, tmp_path):
+    """Issue 20: leaving one training video out (on_missing='skip') must not redraw val: every
+    other video keeps its split, whichever video is missing and whatever the seed."""
+    def splits(root, seed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the skip warning
+            df = build(root, val_fraction=0.4, seed=seed, on_missing="skip")
+        return dict(zip(df["video"], df["split"]))
+
+    train_files = [rel for rel in VIDEOS if Path(rel).name in {Path(t).name for t in TRAIN_LIST}]
+    for seed in range(3):
+        full = splits(tree, seed)
+        for rel in train_files:
+            root = tmp_path / f"s{seed}-{Path(rel).stem}"
+            shutil.copytree(tree, root)
+            (root / rel).unlink()
+            got = splits(root, seed)
+            name = Path(rel).name
+            assert name not in got
+            assert got == {v: s for v, s in full.items() if v != name}, (seed, name)
+
+
 def test_relative_root_gives_relative_paths(tree, monkeypatch):
     monkeypatch.setenv("UCF_NB_ROOT", str(tree.parent))
     df = build("UCF_Crime", index_path="processed/index.csv")

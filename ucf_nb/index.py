@@ -178,7 +178,9 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     Splits: ``train`` = the training list minus ``val``; ``val`` = per category a seeded
     ``val_fraction`` of the training videos (whole videos; a category with at least 2
     videos keeps at least 1 in train and gives at least 1 to val); ``test`` = the annotated
-    test videos. Labels: ``y = 0`` for ``Normal``, 1 for the 13 anomaly categories; with
+    test videos. The val draw is made over the training list as written, before any video
+    is left out (``on_missing="skip"``): a skipped video leaves its own split one video
+    short and moves no other video between train and val. Labels: ``y = 0`` for ``Normal``, 1 for the 13 anomaly categories; with
     ``label_mode="temporal"`` test rows get ``y = anomaly_frac >= anomaly_threshold``.
 
     Parameters
@@ -268,7 +270,8 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     if problems and on_missing == "raise":
         raise _build_error(problems, problem_frame)
 
-    per_split = _assign_splits(videos, float(val_fraction), seed)
+    listed_train = [e for split, e in chosen.values() if split == "train"]
+    per_split = _assign_splits(videos, listed_train, float(val_fraction), seed)
     df = _clip_rows(per_split, root_prefix, clip_len=clip_len, stride=stride, label_mode=label_mode,
                     anomaly_threshold=float(anomaly_threshold))
     if not len(df):
@@ -399,10 +402,14 @@ def _build_error(problems: list[dict], problem_frame: pd.DataFrame) -> IndexBuil
         problem_frame)
 
 
-def _assign_splits(videos: list[tuple[str, _Entry, str, float, int]], val_fraction: float,
-                   seed: int) -> dict[str, list]:
-    """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val."""
-    val_names = _split_val([e for split, e, *_ in videos if split == "train"], val_fraction, seed)
+def _assign_splits(videos: list[tuple[str, _Entry, str, float, int]], listed_train: list[_Entry],
+                   val_fraction: float, seed: int) -> dict[str, list]:
+    """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val.
+
+    The draw is made over ``listed_train``, every video of the training list (found on disk
+    or not), and only then are the videos that were left out dropped: which video goes to
+    val never depends on which other videos are present."""
+    val_names = _split_val(listed_train, val_fraction, seed)
     per_split: dict[str, list] = {s: [] for s in SPLITS}
     for split, e, rel, fps, n in videos:
         if split == "train" and e.name in val_names:
