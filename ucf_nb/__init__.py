@@ -13,6 +13,8 @@ Data flows one way, one module (room) per step::
 
 - ``annotations``  UCF-Crime's categories, split lists and temporal annotation (frame labels)
 - ``locate``       find the videos under any official layout; remap an index to another root
+- ``framecount``   count_video_frames: the frames a video really has (packets, else a decode);
+                   frame_count_report: the containers whose own count disagreed
 - ``index``        build_index / read_index: the clip index CSV (one row per clip window)
 - ``validate``     validate_index: one small check per rule, a report naming rows and fixes
 - ``sampling``     clip windows and uniform T-frame sampling, pure functions of frame numbers
@@ -60,7 +62,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 # the modules whose __all__ make up the public face, in data-flow order
-PUBLIC_MODULES = ("paths", "annotations", "locate", "index", "validate", "sampling", "video", "preprocess",
+PUBLIC_MODULES = ("paths", "annotations", "locate", "framecount", "index", "validate", "sampling", "video", "preprocess",
                   "dataset", "encoders", "extract", "failures", "shardlock", "workers", "launch", "store",
                   "manifest", "metrics", "field", "linear", "probe", "mil", "export",
                   "runs", "plots",
