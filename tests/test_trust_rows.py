@@ -170,3 +170,45 @@ def test_a_video_still_short_is_tried_again_and_changes_nothing(data, tmp_path):
     assert _arrays(out) == files and (out / "manifest.json").read_bytes() == manifest
     assert not (out / ".extract" / "train").exists()
     assert read_manifest(out)["splits"]["train"]["n_short"] > 0
+
+
+# ------------------------------------------------------------------ 4. a probe without val says so
+
+MIL_SHORT = {"max_iter": 40, "eval_every": 20, "patience": 1, "hidden": [16, 8]}
+
+
+def test_a_probe_whose_val_clips_all_failed_says_so_in_metrics_and_notebook_03(tmp_path):
+    """Issue 20: every val clip failed; the linear probe fell back to C = 1 and the MIL head ran
+    every iteration 'chosen on val' without a word. Now metrics.json's ``warnings`` and notebook
+    03 (a warning block) say so."""
+    import nbformat
+    import papermill as pm
+
+    from test_probe import _write_store
+    from ucf_nb import probe_warnings, run_probe
+
+    out, ann, df = _write_store(tmp_path / "ok")
+    assert run_probe(out, annotation_path=ann).metrics["warnings"] == []  # val chose C: nothing to say
+
+    out, ann, df = _write_store(tmp_path / "val_failed", val_failed=True)
+    n_val = int((df["split"] == "val").sum())
+    lin = run_probe(out, annotation_path=ann)
+    m = json.loads((out / "probe" / "metrics.json").read_text())
+    assert m["settings"]["C"] == 1.0 and m["warnings"] == lin.warnings and len(m["warnings"]) == 1
+    assert f"C was not chosen on val because all {n_val} val clips failed" in m["warnings"][0]
+    mil = run_probe(out, annotation_path=ann, head="mil", mil_params=MIL_SHORT)
+    m = json.loads((out / "probe-mil" / "metrics.json").read_text())
+    assert m["settings"]["best_iter"] == MIL_SHORT["max_iter"] and len(m["warnings"]) == 1
+    assert "iteration count was not chosen on val because all" in m["warnings"][0]
+    assert "(chosen on val)" not in m["settings"]["val_scored_by"]
+    shown = probe_warnings({"linear": lin, "mil": mil})
+    assert shown and "admonition warning" in shown._repr_html_() and str(shown).count("not chosen on val") == 2
+
+    done = tmp_path / "03.ipynb"
+    pm.execute_notebook(str(PROJECT / "notebooks" / "03_probe.ipynb"), str(done),
+                        parameters=dict(out_dir=str(out), annotation_path=str(ann), mil_params=MIL_SHORT),
+                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    cell = next(c for c in nbformat.read(done, as_version=4).cells if c.get("id") == "nb03-fit-warnings")
+    html = cell.outputs[0]["data"]["text/html"]
+    assert "Warning: settings not chosen on val" in html
+    assert html.count(f"all {n_val} val clips failed") == 2
