@@ -212,3 +212,28 @@ def test_a_probe_whose_val_clips_all_failed_says_so_in_metrics_and_notebook_03(t
     html = cell.outputs[0]["data"]["text/html"]
     assert "Warning: settings not chosen on val" in html
     assert html.count(f"all {n_val} val clips failed") == 2
+
+
+def test_the_book_intro_and_the_launcher_name_short_clips_and_fit_warnings():
+    """What notebook 02 and 03 say, the book's intro page and `report extract` say too."""
+    from ucf_nb import report
+    from ucf_nb.launch import _failed_note
+
+    manifest = {"model": {"checkpoint": "demo/encoder", "revision": None, "model_type": "timesformer"},
+                "T": 8, "img_size": 224, "embedding_dim": 64, "pooling": "cls", "precision": "fp32",
+                "preprocessing": {"kind": "checkpoint"}, "index": {"path": "index.csv", "sha256": "ab" * 32},
+                "splits": {"train": {"n_clips": 14, "n_done": 14, "n_failed": 0, "n_short": 2, "seconds": 1.0,
+                                     "clips_per_s": 14.0, "shards": [{"device": "cpu"}]}}}
+    metrics = {"clip_auc_val": None, "clip_auc_test": 0.5, "seed": 0,
+               "warnings": ["linear probe: C was not chosen on val because all 7 val clips failed"]}
+    text = report.write_intro(manifest, metrics)
+    assert "Some clips are short (train: 2 of 14 clips)" in text
+    assert "```{warning}\nlinear probe: C was not chosen on val because all 7 val clips failed.\n```" in text
+
+    class Store:
+        @staticmethod
+        def manifest():
+            return manifest
+
+    note = _failed_note(Store(), "train", {"out_dir": "out"})
+    assert "2 are short (their video ended before the clip did)" in note and "extract_split(split='train'" in note
