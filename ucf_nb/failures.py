@@ -54,8 +54,8 @@ class ExtractionFailures:
     FIX: ClassVar[str] = ("these clips are stored as NaN rows and every later step (notebook 03's probe "
                           "included) leaves them out and counts them; to embed them, replace or re-encode "
                           "the files and run the same command again (extract_split or notebook 02: the "
-                          "launcher submits nothing for a finished split), which decodes and embeds only "
-                          "the failed clips and leaves every other row as it is")
+                          "launcher submits nothing for a finished split), which decodes and embeds again "
+                          "only the clips of these videos and leaves every other row as it is")
 
     def __bool__(self) -> bool:
         return self.n_failed > 0 or self.n_short > 0
