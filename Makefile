@@ -26,7 +26,7 @@ install: .make/installed
 demo-data: install $(DEMO_DIR)/.made
 
 # rewritten only when the code that makes it changes (it is deterministic)
-$(DEMO_DIR)/.made: ucf_nb/demo.py ucf_nb/synthetic.py ucf_nb/tiny.py
+$(DEMO_DIR)/.made: ucf_nb/demo/make.py ucf_nb/demo/synthetic.py ucf_nb/encoders/tiny.py
 	@$(PYTHON) -m ucf_nb.demo $(DEMO_DIR)
 	@touch $@
 

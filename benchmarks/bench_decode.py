@@ -33,7 +33,7 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 
 
 def _make_videos(folder: Path, seconds: int) -> dict[str, Path]:
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     specs = {
         "H.264, keyframe every 250": ("h264_gop250.mp4", dict(codec="libx264", gop=250, bframes=2)),
@@ -53,7 +53,8 @@ def _make_videos(folder: Path, seconds: int) -> dict[str, Path]:
 def _rows(path: Path):
     import pandas as pd
 
-    from ucf_nb import clip_windows, probe_video
+    from ucf_nb import clip_windows
+    from ucf_nb.video.decode import probe_video
 
     n = probe_video(path, count_frames=True).n_frames
     w = clip_windows(n, clip_len=32, stride=16)
@@ -93,7 +94,8 @@ def prototype_clip(path: str, start: int, end: int, T: int = 8, size: int = 224)
 def _bench_one(path: Path, baseline_clips: int, repeats: int, batch_size: int = 16) -> dict:
     import torch
 
-    from ucf_nb import ClipDataset, Preprocessing, VideoClipStream, collate_clips
+    from ucf_nb import ClipDataset, Preprocessing, VideoClipStream
+    from ucf_nb.video.dataset import collate_clips
 
     df = _rows(path)
     pre = Preprocessing.seed(224)

@@ -50,8 +50,8 @@ def _make_index(folder: Path, n_videos: int, seconds: int) -> Path:
     """Generated H.264 videos (kept between runs) and an index of all their clips."""
     import pandas as pd
 
-    from ucf_nb.sampling import clip_windows
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.video.sampling import clip_windows
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     recs = []
     n = 30 * seconds
@@ -118,7 +118,7 @@ def model_alone(encoder_dir: Path, precision: str, repeats: int = 3, batch_size:
 
     from ucf_nb import Preprocessing
     from ucf_nb.encoders import load_encoder
-    from ucf_nb.extract import _n_cpus
+    from ucf_nb.extract.split import _n_cpus
 
     enc = load_encoder(encoder_dir, device="cpu", precision=precision)
     prep = Preprocessing.seed(224)
@@ -226,8 +226,8 @@ def main(argv: list[str] | None = None) -> str:
     import transformers.models.timesformer.modeling_timesformer  # noqa: F401
     from transformers import AutoModel  # noqa: F401
 
-    import ucf_nb.dataset  # noqa: F401
-    import ucf_nb.extract  # noqa: F401
+    import ucf_nb.video.dataset  # noqa: F401
+    import ucf_nb.extract.split  # noqa: F401
     import ucf_nb.index  # noqa: F401
 
     sample = df.iloc[np.linspace(0, n_all - 1, min(args.prototype_clips, n_all)).round().astype(int)]

@@ -54,12 +54,12 @@ CLIP_LEN, STRIDE, T, SIZE = 32, 16, 8, 224
 # ------------------------------------------------------------------------------------ videos
 
 def _grainy_frame(k: int, width: int, height: int, *, seed: int = 0, event: bool = False):
-    """A synthetic scene (``ucf_nb.synthetic.synthetic_frame``) plus per-frame sensor grain
+    """A synthetic scene (``ucf_nb.demo.synthetic.synthetic_frame``) plus per-frame sensor grain
     (Gaussian, sigma 5 grey levels), so that H.264 spends about as many bits on it as on
     UCF-Crime's footage (1-2 MB per minute) instead of the few kB a static scene costs."""
     import numpy as np
 
-    from ucf_nb.synthetic import synthetic_frame
+    from ucf_nb.demo.synthetic import synthetic_frame
 
     f = synthetic_frame(k, width, height, seed=seed, event=event).astype(np.int16)
     f += np.random.default_rng((seed, k)).normal(0, 5.0, size=(height, width, 1)).astype(np.int16)
@@ -70,7 +70,7 @@ def make_videos(folder: str | os.PathLike, *, minutes: float = 4.0, seconds_each
     """Write UCF-Crime-shaped H.264 videos into ``folder`` (needs PyAV): 320x240, 30 fps,
     keyframe every 250 frames (no scene-cut keyframes), 2 B-frames, crf 23, ``seconds_each``
     seconds each, ``minutes`` in all. Existing files are kept. Returns their paths."""
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -232,7 +232,8 @@ def loader_rate(index: Path, *, workers: int, batch: int, clips: int) -> tuple[f
     import pandas as pd
     from torch.utils.data import DataLoader
 
-    from ucf_nb import Preprocessing, VideoClipStream, collate_clips
+    from ucf_nb import Preprocessing, VideoClipStream
+    from ucf_nb.video.dataset import collate_clips
 
     df = pd.read_csv(index).iloc[:clips]
     loader = DataLoader(VideoClipStream(df, T=T, preprocessing=Preprocessing.seed(SIZE), on_error="skip"),
@@ -484,7 +485,7 @@ def main(argv: list[str] | None = None) -> str:
     ckpt = write_checkpoint(work / ("tiny_timesformer" if args.smoke else "timesformer_base_random"), args.smoke)
 
     from ucf_nb.encoders import load_encoder
-    from ucf_nb.extract import auto_batch_size, auto_num_workers
+    from ucf_nb.extract.split import auto_batch_size, auto_num_workers
 
     # the sizes 'auto' picks here, for the model-only runs and the clip counts
     probe_enc = load_encoder(ckpt, device=device, precision=precision)

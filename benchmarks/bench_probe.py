@@ -66,7 +66,7 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     """Write index, store and annotation of the synthetic run; return (out_dir, annotation)."""
     import pandas as pd
 
-    from ucf_nb.synthetic import write_synthetic_store
+    from ucf_nb.demo.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(seed)
     frames_parts, ann_lines = [], []
@@ -134,9 +134,9 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[var] = str(args.threads)
 
     from ucf_nb.paths import display_path, resolve_path
-    from ucf_nb.metrics import frame_level_auc
-    from ucf_nb.linear import fit_probe
-    from ucf_nb.probe import run_probe
+    from ucf_nb.evaluate.metrics import frame_level_auc
+    from ucf_nb.evaluate.linear import fit_probe
+    from ucf_nb.evaluate.probe import run_probe
     from ucf_nb.store import load_embeddings
 
     folder = resolve_path(args.folder)

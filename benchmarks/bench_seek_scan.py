@@ -35,7 +35,7 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 def _video(folder: Path, minutes: float) -> Path:
     from bench_gpu import _grainy_frame  # the UCF-Crime-shaped scene of the GPU benchmark
 
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     path = folder / f"scan_{minutes:g}min_grainy_h264_gop250.mp4"
     if not path.exists():
@@ -70,8 +70,10 @@ def main() -> None:
     import cv2
     import pandas as pd
 
-    from ucf_nb import VideoClipStream, clip_windows, count_video_frames, probe_video
-    from ucf_nb.video import _seek_is_exact_cached, seek_is_exact
+    from ucf_nb import VideoClipStream, clip_windows, count_video_frames
+    from ucf_nb.video.decode import probe_video
+    from ucf_nb.video.decode import _seek_is_exact_cached
+    from ucf_nb.video import seek_is_exact
 
     cv2.setNumThreads(1)
     path = _video(args.work, args.minutes)

@@ -1,14 +1,14 @@
 """Start-up cost of the DataLoader workers' start method (issue 10, part 1).
 
-``extract_split`` starts its decode workers with ``forkserver`` (``ucf_nb.workers``), not
+``extract_split`` starts its decode workers with ``forkserver`` (``ucf_nb.video.workers``), not
 ``fork``, so that a parent that used OpenCV cannot hang them. This measures what that costs:
 seconds from ``iter(DataLoader)`` to the first batch of a ``VideoClipStream`` (one
 generated 64-frame H.264 video, T=8, 64x64, batches of 4), for ``fork``, ``forkserver`` and
 ``spawn``, with 1 and 2 workers, each in a fresh interpreter (the parent has NOT used
 OpenCV, else ``fork`` would hang), and for ``forkserver`` also a second loader in the same
 process (the server is already running: each later split or shard pays only this).
-``forkserver+preload`` is what ``extract_split`` uses (:func:`ucf_nb.workers.worker_context`:
-the server imports torch and ``ucf_nb.dataset`` once, workers fork from it).
+``forkserver+preload`` is what ``extract_split`` uses (:func:`ucf_nb.video.workers.worker_context`:
+the server imports torch and ``ucf_nb.video.dataset`` once, workers fork from it).
 
 Run from the project root::
 
@@ -29,8 +29,9 @@ import json, sys, time
 import pandas as pd
 from torch.utils.data import DataLoader
 import multiprocessing
-from ucf_nb import VideoClipStream, collate_clips, Preprocessing
-from ucf_nb.workers import main_not_reimported, worker_context
+from ucf_nb import VideoClipStream, Preprocessing
+from ucf_nb.video.dataset import collate_clips
+from ucf_nb.video.workers import main_not_reimported, worker_context
 
 video, method, nw = sys.argv[1], sys.argv[2], int(sys.argv[3])
 df = pd.DataFrame({"path": [video] * 3, "start_frame": [0, 16, 32], "end_frame": [32, 48, 64]})
@@ -55,7 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from ucf_nb.synthetic import write_synthetic_video
+    from ucf_nb.demo.synthetic import write_synthetic_video
 
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}

@@ -10,7 +10,7 @@ import pytest
 # and the golden notebooks, even where ipywidgets is installed (see ucf_nb.progress).
 os.environ["UCF_NB_PROGRESS"] = "text"
 
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb.demo.synthetic import write_synthetic_video
 
 
 @pytest.fixture(scope="session")
@@ -95,12 +95,13 @@ def demo_book():
     Returns a dict: ``root`` (build/test_book), ``book`` (the book's folder), ``html``
     (its _build/html), ``out_dir`` (the notebooks' run folder), ``processed`` (the index and
     ``runs/``, three families' runs), ``demo`` (the demo folder, project-relative),
-    ``executed`` (paths, run order), ``steps`` (ucf_nb.pipeline.Step list), ``project_root``,
-    ``warnings`` (what ucf_nb.pipeline.notebook_problems found in the executed notebooks).
+    ``executed`` (paths, run order), ``steps`` (ucf_nb.report.pipeline.Step list), ``project_root``,
+    ``warnings`` (what ucf_nb.report.pipeline.notebook_problems found in the executed notebooks).
     """
     import shutil
 
-    from ucf_nb import pipeline, report
+    from ucf_nb.report import pipeline
+    from ucf_nb.report import book as report
     from ucf_nb.paths import project_root, resolve_path
 
     root = resolve_path("build/test_book")
@@ -113,7 +114,7 @@ def demo_book():
     if not (resolve_path("demo/UCF_Crime").is_dir() and resolve_path("demo/encoder").is_dir()
             and all(resolve_path(f"demo/encoders/{f}").is_dir() for f in DEMO_EXTRA_FAMILIES)):
         from ucf_nb.demo import make_demo_dataset, make_demo_encoder
-        from ucf_nb.tiny import make_tiny_encoder
+        from ucf_nb.encoders.tiny import make_tiny_encoder
 
         demo = "build/test_book/demo"
         make_demo_dataset(resolve_path(demo) / "UCF_Crime")

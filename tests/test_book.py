@@ -14,8 +14,9 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 import golden_tools
-from ucf_nb import pipeline, report
-from ucf_nb.annotations import SPLITS
+from ucf_nb.report import pipeline
+from ucf_nb.report import book as report
+from ucf_nb.index.annotations import SPLITS
 from ucf_nb.paths import project_root, resolve_path
 
 BOOK = resolve_path("book")

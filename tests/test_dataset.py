@@ -12,9 +12,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows, collate_clips,
+from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows,
                     uniform_sample_indices)
-from ucf_nb.synthetic import read_frame_number, write_synthetic_video
+from ucf_nb.video.dataset import collate_clips
+from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import probe_video
 
 
@@ -144,8 +145,8 @@ def test_an_exact_video_is_split_into_seeking_segments_that_never_rescan_it(offs
     """Seek-exact (decided once, in the plan): several segments, each after the first starting
     with a verified seek; the decision travels on the segment, so a worker (fresh process,
     empty cache) reads no packet timestamps again."""
-    import ucf_nb.dataset as dataset_mod
-    import ucf_nb.video as video_mod
+    import ucf_nb.video.dataset as dataset_mod
+    import ucf_nb.video.decode as video_mod
 
     df = rows_for(offset_video, 130)
     stream = VideoClipStream(df, T=8, segment_clips=2)

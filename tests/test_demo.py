@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ucf_nb.demo import DEMO_CATEGORIES, make_demo_encoder
-from ucf_nb.synthetic import read_frame_number
+from ucf_nb.demo.make import DEMO_CATEGORIES
+from ucf_nb.demo import make_demo_encoder
+from ucf_nb.demo.synthetic import read_frame_number
 
 PROJECT = Path(__file__).resolve().parents[1]
 

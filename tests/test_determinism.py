@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import golden_tools
-from ucf_nb import pipeline
-from ucf_nb.annotations import SPLITS
+from ucf_nb.report import pipeline
+from ucf_nb.index.annotations import SPLITS
 from ucf_nb.paths import display_path, resolve_path
 
 # Keys of metrics.json that are measurements of the run rather than results:

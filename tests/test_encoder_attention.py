@@ -11,7 +11,7 @@ import torch
 
 from ucf_nb.demo import make_demo_encoder
 from ucf_nb.encoders import load_encoder
-from ucf_nb.extract import auto_batch_size, auto_num_workers, pick_batch_size
+from ucf_nb.extract.split import auto_batch_size, auto_num_workers, pick_batch_size
 
 S = 64
 
@@ -163,7 +163,7 @@ def test_pick_batch_size_is_the_largest_power_of_two_that_fits():
 
 
 def test_auto_defaults_on_the_cpu(ts_dir, monkeypatch):
-    from ucf_nb import extract as ex
+    from ucf_nb.extract import split as ex
 
     enc = load_encoder(ts_dir, device="cpu")
     assert auto_batch_size(enc, enc.preprocessing("seed", S), 8) == 16
@@ -179,7 +179,7 @@ def test_extract_records_attention_and_sizes_in_result_and_manifest(tmp_path, ts
     import pandas as pd
 
     from ucf_nb import extract_split, read_manifest
-    from ucf_nb.sampling import clip_windows
+    from ucf_nb.video.sampling import clip_windows
 
     w = clip_windows(200, 32, 16)
     index = tmp_path / "index.csv"

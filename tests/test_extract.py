@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.sampling import clip_windows
-from ucf_nb.manifest import read_manifest
+from ucf_nb.video.sampling import clip_windows
+from ucf_nb.store.manifest import read_manifest
 from ucf_nb.store import ExtractMismatchError, load_embeddings
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb.demo.synthetic import write_synthetic_video
 
 S = 64
 T = 8

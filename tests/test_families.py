@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ucf_nb.encoders import adapter_for, families, load_encoder
-from ucf_nb.tiny import make_tiny_encoder
+from ucf_nb.encoders.tiny import make_tiny_encoder
 
 S = 64  # frames the tiny encoders take
 T = 4

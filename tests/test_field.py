@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ucf_nb.field import (auc_bootstrap_ci, false_alarm_rate, field_frame_count, frame_metrics,
-                          frame_table, weighted_auc)
-from ucf_nb.metrics import frame_level_auc
+from ucf_nb.evaluate.field import (auc_bootstrap_ci, false_alarm_rate, field_frame_count, frame_metrics,
+                                   frame_table, weighted_auc)
+from ucf_nb.evaluate.metrics import frame_level_auc
 
 
 def test_field_frame_count_drops_the_last_partial_block():
@@ -42,7 +42,7 @@ def _field_gt_by_hand(lines: list[str], n_frames: dict) -> np.ndarray:
 
 
 def test_field_auc_equals_the_fields_own_recipe(tmp_path):
-    from ucf_nb.annotations import read_temporal_annotation
+    from ucf_nb.index.annotations import read_temporal_annotation
 
     rng = np.random.default_rng(3)
     n_frames = {"Abuse001_x264.mp4": 100, "Arson002_x264.mp4": 70, "Normal_Videos_003_x264.mp4": 53}
@@ -148,7 +148,7 @@ def test_frame_metrics_false_alarms_only_on_normal_videos_and_only_evaluated_fra
 
 
 def test_bootstrap_pair_counts_give_the_exact_auc_of_any_resample():
-    from ucf_nb.field import _video_pair_counts
+    from ucf_nb.evaluate.field import _video_pair_counts
 
     rng = np.random.default_rng(7)
     y, s, g = _videos(12, rng)

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb import (INDEX_COLUMNS, IndexBuildError, IndexReport, IndexValidationError,
-                    build_index, read_index, read_temporal_annotation, remap_video_root,
-                    validate_index)
-from ucf_nb.synthetic import synthetic_frame, write_synthetic_video
+from ucf_nb.index.build import INDEX_COLUMNS
+from ucf_nb import (IndexBuildError, IndexValidationError, build_index, read_index, read_temporal_annotation,
+                    remap_video_root, validate_index)
+from ucf_nb.index.validate import IndexReport
+from ucf_nb.demo.synthetic import synthetic_frame, write_synthetic_video
 
 L, S = 8, 4  # clip_len, stride used with the fixture tree (short videos)
 
@@ -294,7 +295,8 @@ def test_an_avi_whose_header_lies_is_indexed_with_the_frames_that_decode(tree, t
     is named in a warning, in <index>.frame_counts.csv and in notebook 01's report."""
     import cv2 as _cv2
 
-    from ucf_nb import count_video_frames, frame_count_report, frame_counts_path
+    from ucf_nb import count_video_frames, frame_count_report
+    from ucf_nb.index.framecount import frame_counts_path
 
     path = write_lying_avi(tree / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse001_x264.mp4", 96, claim)
     cap = _cv2.VideoCapture(str(path))
@@ -593,7 +595,7 @@ def test_remap_that_cannot_place_a_video_fails_with_examples(tree):
 def test_index_figures_draw_the_counts(good_index):
     import matplotlib.pyplot as plt
 
-    from ucf_nb import plots
+    from ucf_nb.report import plots
 
     fig = plots.plot_clips_per_split(good_index)
     heights = sum(p.get_height() for p in fig.axes[0].patches)

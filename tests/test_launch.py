@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.sampling import clip_windows
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
+from ucf_nb.demo.synthetic import write_synthetic_video
 
 ROOT = Path(__file__).resolve().parents[1]
 S = 64
@@ -100,7 +100,7 @@ def _run(cmd, timeout=600):
 # ----------------------------------------------------------------------- fast: no task runs
 
 def test_slurm_options_parse_and_bad_input_is_named(tmp_path):
-    from ucf_nb.launch import parse_slurm_options, submit_extraction
+    from ucf_nb.extract.launch import parse_slurm_options, submit_extraction
 
     assert parse_slurm_options("partition=gpu, gpus_per_node=1,mem_gb=7.5,timeout_min=120") == {
         "partition": "gpu", "gpus_per_node": 1, "mem_gb": 7.5, "timeout_min": 120}
@@ -123,7 +123,7 @@ def test_slurm_options_parse_and_bad_input_is_named(tmp_path):
 
 
 def test_last_error_line_skips_progress_bars():
-    from ucf_nb.launch import last_error_line
+    from ucf_nb.extract.launch import last_error_line
 
     log = ("ucf_nb: split 'val', shard 2 of 2\ntrain 1/2:  50%|#####     | 3/6 [00:01<00:01]\r"
            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
@@ -134,7 +134,7 @@ def test_last_error_line_skips_progress_bars():
 
 
 def test_only_the_launcher_imports_submitit():
-    code = ("import sys, ucf_nb, ucf_nb.report, ucf_nb.extract, ucf_nb.store, ucf_nb.probe, ucf_nb.index\n"
+    code = ("import sys, ucf_nb, ucf_nb.report, ucf_nb.extract, ucf_nb.store, ucf_nb.evaluate.probe, ucf_nb.index\n"
             "ucf_nb.report.main.__doc__\n"
             "assert 'submitit' not in sys.modules, 'submitit imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, env=_env(), cwd=ROOT)
@@ -264,7 +264,7 @@ def test_local_launcher_never_resubmits_a_finished_shard_with_failed_clips(data,
     so the launcher runs only the other shard; once the file is replaced the launcher still
     submits nothing and says how to retry, and extract_split embeds just those 4 clips."""
     from ucf_nb import extract_split, read_manifest
-    from ucf_nb.launch import submit_extraction
+    from ucf_nb.extract.launch import submit_extraction
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     df = pd.read_csv(data["index"])

@@ -10,7 +10,7 @@ import torch
 
 from ucf_nb import Preprocessing
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.synthetic import synthetic_frame
+from ucf_nb.demo.synthetic import synthetic_frame
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.annotations import VideoAnnotation
-from ucf_nb.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores, per_category_auc,
-                            video_auc)
-from ucf_nb.linear import fit_probe
-from ucf_nb.probe import run_probe
+from ucf_nb.index.annotations import VideoAnnotation
+from ucf_nb.evaluate.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores,
+                                     per_category_auc, video_auc)
+from ucf_nb.evaluate.linear import fit_probe
+from ucf_nb.evaluate.probe import run_probe
 
 
 def _pairs_auc(pos, neg):
@@ -142,7 +142,7 @@ def test_frame_level_auc_all_videos_and_anomalous_only_by_hand():
 
 
 def test_frame_level_auc_accepts_annotation_objects_and_rejects_unannotated_videos():
-    from ucf_nb.annotations import VideoAnnotation
+    from ucf_nb.index.annotations import VideoAnnotation
 
     rows, intervals, *_ = _frame_fixture()
     ann = {"v1": VideoAnnotation("Abuse", ((3, 7),)), "v2": VideoAnnotation("Normal", ())}
@@ -268,7 +268,7 @@ CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
 
 def _write_store(tmp_path, *, test_videos=None, val_failed=False):
     """An index CSV, an annotation file and a store of every split (ucf_nb.synthetic's builder)."""
-    from ucf_nb.synthetic import write_synthetic_store
+    from ucf_nb.demo.synthetic import write_synthetic_store
 
     rng = np.random.default_rng(0)
     recs, ann_lines = [], []
@@ -332,7 +332,7 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
     # the written scores recompute the written metrics
     sc = df.loc[scores["row"]].assign(score=scores["score"].to_numpy())
     assert clip_metrics(sc["y"], sc["score"])["auc"] == pytest.approx(m["clip_auc_test"])
-    from ucf_nb.annotations import read_temporal_annotation
+    from ucf_nb.index.annotations import read_temporal_annotation
 
     assert frame_level_auc(sc, read_temporal_annotation(ann)) == pytest.approx(m["frame_auc_test"])
 
@@ -343,8 +343,8 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
 
 
 def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_path):
-    from ucf_nb.field import frame_metrics
-    from ucf_nb.annotations import read_temporal_annotation
+    from ucf_nb.evaluate.field import frame_metrics
+    from ucf_nb.index.annotations import read_temporal_annotation
 
     out, ann, df = _write_store(tmp_path)
     lin = run_probe(out, annotation_path=ann, seed=0, n_boot=50)
@@ -412,7 +412,7 @@ def test_probe_figures_draw_the_result(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ucf_nb import plots
+    from ucf_nb.report import plots
 
     out, ann, _ = _write_store(tmp_path)
     res = run_probe(out, annotation_path=ann)

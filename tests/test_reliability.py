@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.sampling import clip_windows
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
+from ucf_nb.demo.synthetic import write_synthetic_video
 
 S = 64
 T = 8
@@ -153,19 +153,19 @@ def test_watchdog_names_the_segment_and_the_run_resumes(data, reference, tmp_pat
     out = tmp_path / "out"
     r = _python(OPENCV_FIRST + f"""
 import multiprocessing, time
-import ucf_nb.workers
+import ucf_nb.video.workers
 from ucf_nb import extract_split, ExtractStalledError
 args = ("val", {str(data['index'])!r})
 kw = dict(out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing="seed", num_workers=2, batch_size=1, precision="fp32", progress=False)
-safe = ucf_nb.workers.worker_context
-ucf_nb.workers.worker_context = lambda: multiprocessing.get_context("fork")  # the old, unsafe way
+safe = ucf_nb.video.workers.worker_context
+ucf_nb.video.workers.worker_context = lambda: multiprocessing.get_context("fork")  # the old, unsafe way
 t0 = time.monotonic()
 try:
     extract_split(*args, stall_timeout=10, **kw)
     print("NO STALL")
 except ExtractStalledError as exc:
     print("STALLED", round(time.monotonic() - t0), "|", exc)
-ucf_nb.workers.worker_context = safe
+ucf_nb.video.workers.worker_context = safe
 r = extract_split(*args, stall_timeout=120, **kw)
 print("RESULT", r["complete"], r["n_embedded"])
 """, tmp_path, timeout=280)
@@ -228,7 +228,7 @@ except ShardBusyError as exc:
 
 
 def test_lock_of_a_dead_process_or_a_silent_host_is_broken(tmp_path):
-    from ucf_nb.shardlock import ShardBusyError, hold_shard_lock
+    from ucf_nb.store.shardlock import ShardBusyError, hold_shard_lock
 
     lock = hold_shard_lock(tmp_path, "train", 0, 2)
     with pytest.raises(ShardBusyError, match=rf"pid {os.getpid()} on host"):
@@ -252,7 +252,7 @@ def test_lock_of_a_dead_process_or_a_silent_host_is_broken(tmp_path):
 
 
 def test_a_held_lock_keeps_its_heartbeat(tmp_path):
-    from ucf_nb.shardlock import hold_shard_lock
+    from ucf_nb.store.shardlock import hold_shard_lock
 
     with hold_shard_lock(tmp_path, "val", heartbeat_every=0.2, stale_after=5) as lock:
         old = time.time() - 100
@@ -457,7 +457,7 @@ def test_a_video_still_broken_stays_failed_with_its_latest_reason_and_nothing_el
 
 def test_disk_full_mid_run_stops_with_one_sentence_then_resumes_byte_identical(data, reference, tmp_path,
                                                                                monkeypatch):
-    import ucf_nb.store as store
+    import ucf_nb.store.arrays as store
     from ucf_nb import StoreWriteError
 
     monkeypatch.setattr(store.ShardWriter, "COMMIT_EVERY", 0.0)
@@ -531,7 +531,8 @@ def test_a_pickle_checkpoint_that_runs_code_is_refused(tmp_path):
 # ----------------------------------------------------------------- 5. the prototype's own index
 
 def test_an_index_with_only_the_prototype_columns_gets_its_video_column(data, tmp_path):
-    from ucf_nb import INDEX_COLUMNS, read_index
+    from ucf_nb.index.build import INDEX_COLUMNS
+    from ucf_nb import read_index
 
     df = pd.read_csv(data["index"])[INDEX_COLUMNS]
     df.to_csv(tmp_path / "proto.csv", index=False)
@@ -543,7 +544,8 @@ def test_an_index_with_only_the_prototype_columns_gets_its_video_column(data, tm
 def test_prototype_index_runs_01_02_03_with_frame_level_auc(demo_dir, tmp_path):
     import papermill as pm
 
-    from ucf_nb import INDEX_COLUMNS, build_index
+    from ucf_nb.index.build import INDEX_COLUMNS
+    from ucf_nb import build_index
 
     full = build_index(demo_dir / "UCF_Crime", index_path=tmp_path / "full.csv", probe_threads=0)
     proto = tmp_path / "index_clips.csv"
@@ -571,7 +573,8 @@ def test_decoding_a_damaged_stream_prints_nothing(lying_video, garbage_video, ca
     """FFmpeg's per-frame complaints (``[h264 @ 0x...] Invalid NAL unit size``) and OpenCV's
     ``[ WARN...] global cap.cpp`` lines stay off the screen; an unreadable file's reason
     carries their text."""
-    from ucf_nb import VideoError, iter_video_frames
+    from ucf_nb import VideoError
+    from ucf_nb.video.decode import iter_video_frames
 
     n = sum(1 for _ in iter_video_frames(lying_video, range(0, 200, 10)))
     assert 0 < n < 20

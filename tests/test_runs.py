@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb import compare_runs, find_runs, literature_note, per_category_table, roc_points, run_dir, run_name
-from ucf_nb.runs import encoder_defaults, read_run, run_settings
-from ucf_nb.tiny import make_tiny_encoder
+from ucf_nb import compare_runs, literature_note, per_category_table, roc_points, run_dir
+from ucf_nb.evaluate.runs import find_runs, run_name
+from ucf_nb.evaluate.runs import encoder_defaults, read_run, run_settings
+from ucf_nb.encoders.tiny import make_tiny_encoder
 
 
 def _manifest(checkpoint, model_type, dim, T, seconds=(10.0, 5.0)):

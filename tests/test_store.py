@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ucf_nb.files import _file_lock
-from ucf_nb.manifest import read_manifest
+from ucf_nb.store.manifest import read_manifest
 from ucf_nb.store import EmbeddingStore, ExtractMismatchError, embedding_stats, load_embeddings, shard_bounds
 
 D = 8

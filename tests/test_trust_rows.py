@@ -16,8 +16,8 @@ import pytest
 
 from conftest import faststart_truncated
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.sampling import clip_windows
-from ucf_nb.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
+from ucf_nb.demo.synthetic import write_synthetic_video
 
 S = 64
 T = 8
@@ -216,8 +216,8 @@ def test_a_probe_whose_val_clips_all_failed_says_so_in_metrics_and_notebook_03(t
 
 def test_the_book_intro_and_the_launcher_name_short_clips_and_fit_warnings():
     """What notebook 02 and 03 say, the book's intro page and `report extract` say too."""
-    from ucf_nb import report
-    from ucf_nb.launch import _failed_note
+    from ucf_nb.extract.launch import _failed_note
+    from ucf_nb.report import book as report
 
     manifest = {"model": {"checkpoint": "demo/encoder", "revision": None, "model_type": "timesformer"},
                 "T": 8, "img_size": 224, "embedding_dim": 64, "pooling": "cls", "precision": "fp32",

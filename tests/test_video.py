@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ucf_nb import VideoError, iter_video_frames, probe_video
-from ucf_nb.synthetic import read_frame_number, write_synthetic_video
+from ucf_nb import VideoError
+from ucf_nb.video.decode import iter_video_frames, probe_video
+from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import read_frame, seek_is_exact
 
 

@@ -1,115 +1,232 @@
 """ucf_nb: clip-level embeddings of UCF-Crime from frozen video transformers.
 
-Data flows one way, one module (room) per step::
+Data flows one way, one stage folder per step, one module (room) per concern in it::
 
-    dataset tree ──► index ──► clip stream ──► encoder ──► store ──► probe ──► book
-    annotations       index     sampling        encoders/   store     metrics   pipeline
-    locate            validate  video           (one        manifest  field     report
-                                                                      linear, mil
-                                                                      probe
-                                preprocess       adapter              plots
-                                dataset          per family)
-                                          extract (index rows -> stream -> encoder -> store)
+    dataset tree ──► index/ ──────► video/ ──────► encoders/ ────► store/ ──────► evaluate/ ───► report/
+                     annotations    sampling       base (seam)     arrays         metrics        pipeline
+                     locate         decode         one adapter     manifest       field          book (CLI)
+                     build          preprocess     per family      shardlock      linear, mil    plots
+                     validate       dataset        tiny                           probe, runs
+                                    workers                                       export
+                     extract/: split (index rows -> clip stream -> encoder -> store), failures,
+                               launch and tasks (every shard a SLURM array task or a local process)
+                     demo/: make (the demo dataset and encoders), synthetic (test videos)
 
-- ``annotations``  UCF-Crime's categories, split lists and temporal annotation (frame labels)
-- ``locate``       find the videos under any official layout; remap an index to another root
-- ``framecount``   count_video_frames: the frames a video really has (packets, else a decode);
-                   frame_count_report: the containers whose own count disagreed
-- ``index``        build_index / read_index: the clip index CSV (one row per clip window)
-- ``validate``     validate_index: one small check per rule, a report naming rows and fixes
-- ``sampling``     clip windows and uniform T-frame sampling, pure functions of frame numbers
-- ``video``        open a video, decode it once in order, hand out the frames clips need
-- ``preprocess``   Preprocessing as a value: spatial part in workers, normalise on the device
-- ``dataset``      ClipDataset (the prototype's reference) and VideoClipStream (per video)
-- ``encoders``     load_encoder / Encoder over one registered adapter per model family
-- ``extract``      extract_split: one split of the index embedded into the store, resumable
-- ``failures``     extraction_failures: the failed clips of a finished split, by video, with the fix
-- ``shardlock``    ShardBusyError: one run per shard, a lock file with owner and heartbeat
-- ``workers``      ExtractStalledError: DataLoader workers safe after OpenCV use, and their watchdog
-- ``launch``       submit_extraction: each shard a SLURM array task or a local process
-                   (submitit, the optional ``cluster`` extra, imported only here and in its
-                   task tracking, ``tasks``)
-- ``store``        per-split embedding arrays, shard writers, resume state
-- ``manifest``     what was extracted, how and from what; the settings fingerprint
-- ``metrics``      clip, video, per-category and frame-level AUCs (pure)
-- ``field``        the field's frame protocol: 16-frame blocks, bootstrap CIs, false-alarm rate
-- ``linear``       fit_probe: the linear probe (standardised, class-balanced logistic regression)
-- ``probe``        run_probe (either head: metrics.json + scores), the tables comparing heads
-- ``mil``          fit_mil: the weakly supervised MIL ranking head (Sultani et al. 2018)
-- ``export``       export_features: per-video block features, lists and frame labels for the
-                   field's training code
-- ``runs``         one folder per encoder run (processed/runs/<name>/), runs compared side by side
-- ``plots``        the figures the notebooks show
-- ``pipeline``     the notebooks run in order with papermill, cleaned for the book
-- ``report``       the book's intro page and the book build
-- ``paths``        the project root; every relative path resolves from it
+- ``index/``     annotations (categories, split lists, temporal annotation), locate (find the
+                 videos under any official layout), framecount (count_video_frames: the frames
+                 that really decode; frame_count_report: containers whose own count lied), build
+                 (build_index / read_index: one CSV row per clip window), validate
+                 (validate_index: one check per rule)
+- ``video/``     sampling (clip windows, T-frame sampling), decode (open, decode once in order),
+                 preprocess (Preprocessing), dataset (ClipDataset, VideoClipStream), workers
+                 (DataLoader workers safe after OpenCV use, and their watchdog)
+- ``encoders/``  load_encoder / Encoder over one registered adapter per model family; tiny
+                 (tiny random encoders of every family, for tests and the demo)
+- ``store/``     arrays (per-split embeddings, shard writers, resume), manifest (fingerprint and
+                 provenance), shardlock (one run per shard)
+- ``extract/``   split (extract_split, resumable), failures (extraction_failures), launch
+                 (submit_extraction; submitit, the optional ``cluster`` extra) and tasks
+- ``evaluate/``  metrics (pure AUCs), field (the field's frame protocol), linear (fit_probe), mil
+                 (fit_mil), probe (run_probe for either head), export (export_features for the
+                 field's code), runs (one folder per encoder run, runs compared)
+- ``report/``    pipeline (notebooks run in order with papermill), book (intro page, book build,
+                 the command line), plots (every figure the notebooks show)
+- ``demo/``      make (the demo dataset and encoders: ``python -m ucf_nb.demo``), synthetic
+- ground: ``paths`` (the project root; every relative path resolves from it), ``files`` (atomic
+  writes, lock, sha256), ``checks`` (argument checks), ``progress`` (progress bars), ``_compat``
+  (renamed parameters and moved modules), ``__main__`` (``python -m ucf_nb`` / ``ucf-nb``)
 
-Helpers that are not part of the public face: ``files`` (atomic writes, lock, sha256),
-``checks`` (argument checks), ``synthetic`` (test videos with frame numbers drawn into the
-pixels), ``demo`` (the demo dataset and encoders) and ``tiny`` (tiny random encoders of every
-family) are imported from their modules.
-
-The top-level names are every public module's ``__all__``, imported lazily: ``import ucf_nb``
-is cheap and reading an index does not import torch.
+The top-level names (``__all__``) are what a notebook or a script calls, the building blocks
+people compose and the exceptions; everything else is imported from its stage
+(``from ucf_nb.store import embedding_stats``). They are bound lazily: ``import ucf_nb`` is cheap
+and reading an index does not import torch; type checkers and editors follow the imports in the
+``TYPE_CHECKING`` block. The module paths of ucf-nb 0.1 (``ucf_nb.metrics``, ``ucf_nb.launch``...)
+and the top-level names it had beyond these still work, with a FutureWarning naming the new
+place, until ucf-nb 0.3.
 """
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ._compat import REMOVED_IN, install_moved_module_finder
 
 __version__ = "0.1.0"
 
-# the modules whose __all__ make up the public face, in data-flow order
-PUBLIC_MODULES = ("paths", "annotations", "locate", "framecount", "index", "validate", "sampling", "video", "preprocess",
-                  "dataset", "encoders", "extract", "failures", "shardlock", "workers", "launch", "store",
-                  "manifest", "metrics", "field", "linear", "probe", "mil", "export",
-                  "runs", "plots",
-                  "pipeline", "report")
+__all__ = [
+    # ucf_nb.paths
+    "project_root", "resolve_path", "display_path",
+    # ucf_nb.index.build
+    "build_index", "read_index", "IndexBuildError",
+    # ucf_nb.index.validate
+    "validate_index", "IndexValidationError",
+    # ucf_nb.index.locate
+    "remap_video_root",
+    # ucf_nb.index.framecount
+    "count_video_frames", "frame_count_report",
+    # ucf_nb.index.annotations
+    "read_temporal_annotation", "frame_labels",
+    # ucf_nb.video.sampling
+    "uniform_sample_indices", "clip_windows",
+    # ucf_nb.video.decode
+    "seek_is_exact", "VideoError",
+    # ucf_nb.video.preprocess
+    "Preprocessing",
+    # ucf_nb.video.dataset
+    "ClipDataset", "VideoClipStream",
+    # ucf_nb.video.workers
+    "ExtractStalledError",
+    # ucf_nb.encoders.encoder
+    "load_encoder", "Encoder", "EncoderLoadError",
+    # ucf_nb.encoders.base
+    "EncoderAdapter", "register_adapter", "families",
+    # ucf_nb.extract.split
+    "extract_split", "StoreWriteError",
+    # ucf_nb.extract.failures
+    "extraction_failures",
+    # ucf_nb.extract.launch
+    "submit_extraction", "ShardJob", "ExtractionFailedError",
+    # ucf_nb.store.arrays
+    "load_embeddings", "ExtractMismatchError",
+    # ucf_nb.store.manifest
+    "read_manifest",
+    # ucf_nb.store.shardlock
+    "ShardBusyError",
+    # ucf_nb.evaluate.linear
+    "fit_probe", "LinearProbe",
+    # ucf_nb.evaluate.mil
+    "fit_mil", "MILHead",
+    # ucf_nb.evaluate.probe
+    "run_probe", "ProbeResult", "compare_heads", "probe_warnings",
+    # ucf_nb.evaluate.metrics
+    "frame_scores",
+    # ucf_nb.evaluate.export
+    "export_features",
+    # ucf_nb.evaluate.runs
+    "compare_runs", "run_dir", "run_encoder", "run_settings", "roc_points", "per_category_table",
+    "literature_note",
+    # ucf_nb.report.book
+    "run_report", "build_book",
+]
 
-_EXPORTS: dict[str, str] | None = None  # public name -> module, read from the sources on first use
+if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the lazy __getattr__ below
+    from .paths import display_path, project_root, resolve_path
+    from .index.build import build_index, IndexBuildError, read_index
+    from .index.validate import IndexValidationError, validate_index
+    from .index.locate import remap_video_root
+    from .index.framecount import count_video_frames, frame_count_report
+    from .index.annotations import frame_labels, read_temporal_annotation
+    from .video.sampling import clip_windows, uniform_sample_indices
+    from .video.decode import seek_is_exact, VideoError
+    from .video.preprocess import Preprocessing
+    from .video.dataset import ClipDataset, VideoClipStream
+    from .video.workers import ExtractStalledError
+    from .encoders.encoder import Encoder, EncoderLoadError, load_encoder
+    from .encoders.base import EncoderAdapter, families, register_adapter
+    from .extract.split import extract_split, StoreWriteError
+    from .extract.failures import extraction_failures
+    from .extract.launch import ExtractionFailedError, ShardJob, submit_extraction
+    from .store.arrays import ExtractMismatchError, load_embeddings
+    from .store.manifest import read_manifest
+    from .store.shardlock import ShardBusyError
+    from .evaluate.linear import fit_probe, LinearProbe
+    from .evaluate.mil import fit_mil, MILHead
+    from .evaluate.probe import compare_heads, probe_warnings, ProbeResult, run_probe
+    from .evaluate.metrics import frame_scores
+    from .evaluate.export import export_features
+    from .evaluate.runs import (compare_runs, literature_note, per_category_table, roc_points, run_dir,
+                                run_encoder, run_settings)
+    from .report.book import build_book, run_report
 
+# public name -> the module (relative to ucf_nb) that defines it
+_WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
+    ".paths": ("project_root", "resolve_path", "display_path"),
+    ".index.build": ("build_index", "read_index", "IndexBuildError"),
+    ".index.validate": ("validate_index", "IndexValidationError"),
+    ".index.locate": ("remap_video_root",),
+    ".index.framecount": ("count_video_frames", "frame_count_report"),
+    ".index.annotations": ("read_temporal_annotation", "frame_labels"),
+    ".video.sampling": ("uniform_sample_indices", "clip_windows"),
+    ".video.decode": ("seek_is_exact", "VideoError"),
+    ".video.preprocess": ("Preprocessing",),
+    ".video.dataset": ("ClipDataset", "VideoClipStream"),
+    ".video.workers": ("ExtractStalledError",),
+    ".encoders.encoder": ("load_encoder", "Encoder", "EncoderLoadError"),
+    ".encoders.base": ("EncoderAdapter", "register_adapter", "families"),
+    ".extract.split": ("extract_split", "StoreWriteError"),
+    ".extract.failures": ("extraction_failures",),
+    ".extract.launch": ("submit_extraction", "ShardJob", "ExtractionFailedError"),
+    ".store.arrays": ("load_embeddings", "ExtractMismatchError"),
+    ".store.manifest": ("read_manifest",),
+    ".store.shardlock": ("ShardBusyError",),
+    ".evaluate.linear": ("fit_probe", "LinearProbe"),
+    ".evaluate.mil": ("fit_mil", "MILHead"),
+    ".evaluate.probe": ("run_probe", "ProbeResult", "compare_heads", "probe_warnings"),
+    ".evaluate.metrics": ("frame_scores",),
+    ".evaluate.export": ("export_features",),
+    ".evaluate.runs": ("compare_runs", "run_dir", "run_encoder", "run_settings", "roc_points",
+                       "per_category_table", "literature_note"),
+    ".report.book": ("run_report", "build_book"),
+}
+_WHERE: dict[str, str] = {name: module for module, names in _WHERE_BY_MODULE.items() for name in names}
 
-def _module_all(module: str) -> list[str]:
-    """The names a module lists in ``__all__`` (``=`` and ``+=`` of literal lists), read from
-    its source without importing it."""
-    here = Path(__file__).resolve().parent
-    path = here / module / "__init__.py" if (here / module).is_dir() else here / f"{module}.py"
-    names: list[str] = []
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
-                value = ast.literal_eval(node.value)
-                names = names + list(value) if isinstance(node, ast.AugAssign) else list(value)
-    return names
+# top-level names of ucf-nb 0.1 that are no longer at the top: name -> its module, relative to
+# ucf_nb (still importable from there; from the top with a FutureWarning until REMOVED_IN)
+_DROPPED_BY_MODULE: dict[str, tuple[str, ...]] = {
+    ".index.annotations": ("SPLITS", "ANOMALY_CATEGORIES", "CATEGORIES", "VideoAnnotation"),
+    ".index.build": ("INDEX_COLUMNS", "EXTRA_COLUMNS", "skipped_path"),
+    ".index.validate": ("IndexCheck", "IndexReport"),
+    ".video.decode": ("VideoInfo", "probe_video", "iter_video_frames", "read_frame", "open_video",
+                      "captured_stderr"),
+    ".video.preprocess": ("IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
+                          "PREPROCESSING_KINDS"),
+    ".video.dataset": ("collate_clips",),
+    ".encoders": ("resolve_device", "resolve_precision", "adapter_for"),
+    ".extract.failures": ("ExtractionFailures",),
+    ".extract.launch": ("parse_slurm_options",),
+    ".store.arrays": ("EmbeddingStore", "ShardWriter", "embedding_stats", "shard_bounds"),
+    ".store.manifest": ("package_versions",),
+    ".evaluate.metrics": ("clip_metrics", "per_category_auc", "video_auc", "video_table",
+                          "frame_level_auc", "annotation_coverage", "evaluate_probe", "FRAME_KEYS"),
+    ".evaluate.field": ("FIELD_BLOCK", "CONVENTIONS", "FrameTable", "field_frame_count",
+                        "frame_table", "weighted_auc", "auc_bootstrap_ci", "false_alarm_rate",
+                        "frame_metrics"),
+    ".evaluate.linear": ("DEFAULT_CS",),
+    ".evaluate.probe": ("METRIC_KEYS", "HEADS", "metrics_frame"),
+    ".evaluate.mil": ("N_SEGMENTS", "segment_bag", "mil_ranking_loss", "smoothness_loss",
+                      "sparsity_loss", "mil_objective"),
+    ".evaluate.export": ("BLOCK", "block_features"),
+    ".evaluate.runs": ("RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "find_runs",
+                       "read_run"),
+    ".report.plots": ("plot_clips_per_split", "plot_clips_per_category", "plot_video_lengths",
+                      "plot_embedding_projection", "plot_roc_curves", "plot_pr_curves",
+                      "plot_per_category_auc", "plot_score_timelines", "plot_compare_roc",
+                      "plot_category_heatmap"),
+    ".report.pipeline": ("Step", "demo_parameters", "demo_extra_runs", "pipeline_steps",
+                         "run_notebooks", "run_with_extra_runs", "main_run_dir", "clean_notebook",
+                         "notebook_problems"),
+    ".report.book": ("write_intro", "write_intro_file"),
+}
+_DROPPED: dict[str, str] = {name: module for module, names in _DROPPED_BY_MODULE.items() for name in names}
 
-
-def _exports() -> dict[str, str]:
-    global _EXPORTS
-    if _EXPORTS is None:
-        table: dict[str, str] = {}
-        for module in PUBLIC_MODULES:
-            for name in _module_all(module):
-                if name in table and table[name] != module:
-                    raise ImportError(f"ucf_nb.{module} and ucf_nb.{table[name]} both export {name!r}: "
-                                      "a public name has one home")
-                table[name] = module
-        _EXPORTS = table
-    return _EXPORTS
+install_moved_module_finder()  # the module paths of ucf-nb 0.1 (ucf_nb.metrics...), see _compat
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__all__":  # read on demand: `from ucf_nb import *`, help(ucf_nb)
-        return sorted(_exports())
-    module = _exports().get(name) if not name.startswith("__") else None
+    module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'ucf_nb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        module = _DROPPED.get(name)
+        if module is None:
+            raise AttributeError(f"module 'ucf_nb' has no attribute {name!r}")
+        warnings.warn(f"ucf_nb.{name} is no longer a top-level name (ucf-nb 0.2): import it from "
+                      f"ucf_nb{module} (ucf_nb.{name} is removed in ucf-nb {REMOVED_IN}).",
+                      FutureWarning, stacklevel=2)
+        return getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_exports()))
+    return sorted(set(globals()) | set(__all__))

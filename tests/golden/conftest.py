@@ -7,7 +7,7 @@ in ``sanitize.cfg``. The goldens write their outputs to ``build/golden/`` (see
 runs instead of resuming a finished split, and the notebooks run in pipeline order
 (00, 01, 02 train/val/test, 03) rather than alphabetically. Before 04_compare, the demo's
 other encoder families are extracted and probed into the same folder, as ``make regold`` did
-(``ucf_nb.pipeline.demo_extra_runs``), so the comparison page sees the same runs.
+(``ucf_nb.report.pipeline.demo_extra_runs``), so the comparison page sees the same runs.
 
 nbval 0.11 executes cells with ``store_history=False``; IPython then cannot see the cell it is
 running when deciding whether a trailing ``;`` silences the result, so ``plot(df);`` shows the
@@ -44,8 +44,8 @@ def pytest_runtest_setup(item):
     if path.parent != HERE or path.stem != "04_compare" or _extra_runs_done:
         return
     from golden_tools import GOLDEN_OUT
-    from ucf_nb.pipeline import demo_extra_runs
-    from ucf_nb.runs import run_encoder
+    from ucf_nb.report.pipeline import demo_extra_runs
+    from ucf_nb.evaluate.runs import run_encoder
 
     _extra_runs_done.append(True)
     for kwargs in demo_extra_runs(DEMO_DIR, out_dir=GOLDEN_OUT):
@@ -63,7 +63,7 @@ def pytest_runtest_logreport(report):
 
 
 def _golden_rank(item) -> tuple[int, int] | None:
-    from ucf_nb.pipeline import pipeline_steps
+    from ucf_nb.report.pipeline import pipeline_steps
 
     path = Path(str(item.fspath)).resolve()
     if path.parent != HERE or path.suffix != ".ipynb":

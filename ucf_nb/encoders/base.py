@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..preprocess import Preprocessing
+    from ..video.preprocess import Preprocessing
 
 __all__ = ["EncoderAdapter", "register_adapter", "adapter_for", "families"]
 
@@ -82,7 +82,7 @@ class EncoderAdapter:
     def preprocessing(self, source: str, img_size: int | None) -> "Preprocessing":
         """The checkpoint's own preprocessing (its processor config); ``img_size`` may be
         used by families whose processor config does not fix the size."""
-        from ..preprocess import Preprocessing
+        from ..video.preprocess import Preprocessing
 
         return Preprocessing.from_pretrained(source)
 

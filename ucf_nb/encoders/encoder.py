@@ -21,7 +21,7 @@ import torch
 from .base import EncoderAdapter, adapter_for
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..preprocess import Preprocessing
+    from ..video.preprocess import Preprocessing
 
 __all__ = ["Encoder", "load_encoder", "EncoderLoadError", "resolve_device", "resolve_precision"]
 
@@ -261,7 +261,7 @@ class Encoder:
             Side of the square frames, in pixels. None: the size the checkpoint's processor
             config makes (``"checkpoint"``), or the family's default (``"seed"``).
         """
-        from ..preprocess import Preprocessing, check_preprocessing_kind
+        from ..video.preprocess import Preprocessing, check_preprocessing_kind
 
         check_preprocessing_kind(kind)
         if kind == "seed":

@@ -38,7 +38,7 @@ class VJepa2Adapter(EncoderAdapter):
         return out.last_hidden_state.float().mean(dim=1)
 
     def preprocessing(self, source: str, img_size: int | None):
-        from ..preprocess import Preprocessing
+        from ..video.preprocess import Preprocessing
 
         prep = Preprocessing.from_pretrained(source)
         if prep.resize == "shortest_edge" and prep.crop_size is not None:

@@ -1,0 +1,464 @@
+"""The metrics UCF-Crime results are reported in: pure functions, arrays and DataFrames in,
+numbers out (:func:`clip_metrics`, :func:`per_category_auc`, :func:`video_auc`,
+:func:`frame_scores`, :func:`frame_level_auc`, :func:`evaluate_probe`).
+
+Conventions
+-----------
+- A *scored* table is the index rows of one split (index = index row numbers) with a
+  ``score`` column added: the probe's probability that the clip is anomalous, NaN for clips
+  whose embedding failed (NaN rows of the store). Rows with a NaN score are left out of every
+  metric and counted.
+- Frame numbers count decoded frames from 0 and every interval is half-open:
+  ``(start, end_exclusive)``, as :func:`ucf_nb.read_temporal_annotation` returns them.
+- Frame-level scores: frame ``f`` of a video scores the mean of the clips covering it
+  (``start_frame <= f < end_frame``); a frame no clip covers scores the nearest clip (frame
+  distance to the clip's frames), the mean of them when several are equally near. A frame is
+  anomalous when it lies inside any annotated interval. All test videos are concatenated
+  and one ROC AUC is computed over all frames, the field's benchmark metric.
+- An AUC needs both classes: a metric that cannot be computed is ``None`` and
+  :func:`evaluate_probe` says why in ``missing_reasons``.
+
+The field's protocol (16-frame blocks, bootstrap CIs, false-alarm rate) lives in
+:mod:`ucf_nb.evaluate.field`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..index.annotations import SPLITS, frame_labels
+
+__all__ = [
+    "clip_metrics",
+    "per_category_auc",
+    "video_auc",
+    "video_table",
+    "frame_scores",
+    "frame_level_auc",
+    "annotation_coverage",
+    "evaluate_probe",
+    "FRAME_KEYS",
+]
+
+NORMAL = "Normal"
+FRAME_KEYS = ("frame_auc_test_field", "frame_auc_test_field_ci95", "frame_far_test_field",
+              "frame_auc_test", "frame_auc_test_ci95", "frame_far_test",
+              "frame_auc_test_anomalous", "frame_auc_test_anomalous_ci95")
+"""The frame-level keys of :func:`evaluate_probe`, headline first."""
+SCORED_SPLITS: tuple[str, ...] = SPLITS[1:]  # val and test: the splits a probe scores
+_QUANT_BITS = 36  # frame-score sums are exact integers at 2**-36 of the largest |score|
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC, or None when ``y`` holds a single class (or nothing)."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(y) == 0 or np.unique(y).size < 2:
+        return None
+    return float(roc_auc_score(y, score))
+
+
+def _ap(y: np.ndarray, score: np.ndarray) -> float | None:
+    from sklearn.metrics import average_precision_score
+
+    if len(y) == 0 or np.unique(y).size < 2:
+        return None
+    return float(average_precision_score(y, score))
+
+
+def _need_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame (index rows plus a 'score' column), "
+                        f"got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} lacks the column(s) {missing}: pass the rows DataFrame of "
+                         "load_embeddings with a 'score' column added")
+
+
+def _scored_only(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a finite score."""
+    return df[np.isfinite(df["score"].to_numpy(dtype=np.float64))]
+
+
+def _intervals_of(value: Any) -> list[tuple[int, int]]:
+    """Intervals from a plain list of pairs or an object with ``.intervals`` (VideoAnnotation)."""
+    items = getattr(value, "intervals", value)
+    out = []
+    for pair in items or ():
+        start, end = (int(v) for v in pair)
+        out.append((start, end))
+    return out
+
+
+def _category_label(df: pd.DataFrame) -> np.ndarray:
+    """Video-level ground truth of each row: 1 unless the category is Normal."""
+    if "category" in df.columns:
+        return (df["category"].astype(str).to_numpy() != NORMAL).astype(np.int8)
+    return df["y"].to_numpy().astype(np.int8)
+
+
+def clip_metrics(y: np.ndarray | Sequence[int], score: np.ndarray | Sequence[float]) -> dict[str, Any]:
+    """Clip-level ROC AUC and average precision.
+
+    Parameters
+    ----------
+    y : array-like of int, shape (N,)
+        1 anomalous, 0 normal.
+    score : array-like of float, shape (N,)
+        Higher means more anomalous; NaN scores (failed clips) are left out.
+
+    Returns
+    -------
+    dict
+        ``auc`` and ``ap`` (None when fewer than two classes are left), ``n`` (clips scored),
+        ``n_dropped`` (clips with a NaN score).
+    """
+    y = np.asarray(y).reshape(-1)
+    score = np.asarray(score, dtype=np.float64).reshape(-1)
+    if y.shape != score.shape:
+        raise ValueError(f"y has {len(y)} entries but score has {len(score)}: pass one score per clip")
+    ok = np.isfinite(score)
+    y, score = y[ok], score[ok]
+    return {"auc": _auc(y, score), "ap": _ap(y, score), "n": int(ok.sum()), "n_dropped": int((~ok).sum())}
+
+
+def per_category_auc(scored: pd.DataFrame) -> dict[str, float | None]:
+    """ROC AUC of each anomaly category against the normal clips.
+
+    For category ``c``: positives are the clips of category ``c`` with ``y = 1``, negatives
+    the clips of ``Normal`` videos. Clips with a NaN score are left out.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        Columns ``category``, ``y`` and ``score``.
+
+    Returns
+    -------
+    dict
+        Category -> AUC (None when the category or the normal clips have no scored clip),
+        in sorted category order, ``Normal`` excluded.
+    """
+    _need_columns(scored, ("category", "y", "score"), "scored")
+    d = _scored_only(scored)
+    cat = d["category"].astype(str).to_numpy()
+    y = d["y"].to_numpy()
+    s = d["score"].to_numpy(dtype=np.float64)
+    neg = cat == NORMAL
+    out: dict[str, float | None] = {}
+    for c in sorted(set(scored["category"].astype(str)) - {NORMAL}):
+        pos = (cat == c) & (y == 1)
+        sel = pos | neg
+        out[c] = _auc(pos[sel].astype(np.int8), s[sel]) if pos.any() and neg.any() else None
+    return out
+
+
+def video_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """One row per video: its label and its clips' scores pooled.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``video``; columns ``y`` (1 unless the category is ``Normal``), ``category``
+        (when given), ``n_clips`` (scored clips), ``score_max`` and ``score_mean``. Videos
+        without a scored clip are left out.
+    """
+    _need_columns(scored, ("video", "score"), "scored")
+    d = _scored_only(scored)
+    g = pd.DataFrame({"video": d["video"].astype(str).to_numpy(), "y": _category_label(d),
+                      "score": d["score"].to_numpy(dtype=np.float64)})
+    if "category" in d.columns:
+        g["category"] = d["category"].astype(str).to_numpy()
+    agg = {"y": ("y", "max"), "n_clips": ("score", "size"), "score_max": ("score", "max"),
+           "score_mean": ("score", "mean")}
+    if "category" in g.columns:
+        agg["category"] = ("category", "first")
+    return g.groupby("video", sort=True).agg(**agg)
+
+
+def video_auc(scored: pd.DataFrame, pool: str = "max") -> float | None:
+    """Video-level ROC AUC: each video scored by the max (or mean) of its clips' scores.
+
+    A video's label is 1 unless its category is ``Normal`` (without a ``category`` column:
+    the max of its clips' ``y``).
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        Columns ``video``, ``score`` and ``category`` (or ``y``).
+    pool : {"max", "mean"}
+
+    Returns
+    -------
+    float or None
+        None when the scored videos hold a single class.
+    """
+    if pool not in ("max", "mean"):
+        raise ValueError(f"pool must be 'max' or 'mean', got pool={pool!r}")
+    v = video_table(scored)
+    return _auc(v["y"].to_numpy(), v[f"score_{pool}"].to_numpy())
+
+
+@dataclass(frozen=True)
+class _FrameAxis:
+    """All frames of some videos, concatenated in ``videos`` order."""
+
+    videos: np.ndarray      # (V,) names
+    offsets: np.ndarray     # (V + 1,) int64; video v owns frames [offsets[v], offsets[v+1])
+    score: np.ndarray       # (F,) float64, NaN for videos without a scored clip
+    covered: np.ndarray     # (F,) bool, some clip covers the frame
+
+
+def _frame_axis(scored: pd.DataFrame) -> _FrameAxis:
+    _need_columns(scored, ("video", "start_frame", "end_frame", "score"), "scored")
+    names, codes = np.unique(scored["video"].astype(str).to_numpy(), return_inverse=True)
+    start = scored["start_frame"].to_numpy(dtype=np.int64)
+    end = scored["end_frame"].to_numpy(dtype=np.int64)
+    if (end <= start).any() or (start < 0).any():
+        i = int(np.flatnonzero((end <= start) | (start < 0))[0])
+        raise ValueError(f"row {scored.index[i]} of scored has start_frame={start[i]}, "
+                         f"end_frame={end[i]}: clips need 0 <= start_frame < end_frame")
+    # a video's length: n_frames when known, else its last clip's end
+    last_end = np.zeros(len(names), np.int64)
+    np.maximum.at(last_end, codes, end)
+    n = last_end.copy()
+    if "n_frames" in scored.columns:
+        nf = pd.to_numeric(scored["n_frames"], errors="coerce").to_numpy(dtype=np.float64)
+        known = np.full(len(names), -1.0)
+        np.maximum.at(known, codes, np.where(np.isfinite(nf), nf, -1.0))
+        n = np.where(known > 0, known, last_end).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+    total = int(offsets[-1])
+
+    s = scored["score"].to_numpy(dtype=np.float64)
+    ok = np.isfinite(s)
+    c_, a_, b_ = codes[ok], start[ok], np.minimum(end[ok], n[codes[ok]])
+    keep = b_ > a_                                   # clips starting past n_frames cover nothing
+    c_, a_, b_, s_ = c_[keep], a_[keep], b_[keep], s[ok][keep]
+    # exact integer sums: quantise at a power-of-two step so that equal means compare equal
+    top = float(np.max(np.abs(s_))) if len(s_) else 1.0
+    step = 2.0 ** (np.ceil(np.log2(top)) - _QUANT_BITS) if top > 0 else 1.0
+    q = np.rint(s_ / step).astype(np.int64)
+    ga, gb = offsets[c_] + a_, offsets[c_] + b_
+    d_sum = np.zeros(total + 1, np.int64)
+    d_cnt = np.zeros(total + 1, np.int64)
+    np.add.at(d_sum, ga, q)
+    np.add.at(d_sum, gb, -q)
+    np.add.at(d_cnt, ga, 1)
+    np.add.at(d_cnt, gb, -1)
+    fsum = np.cumsum(d_sum)[:total]
+    fcnt = np.cumsum(d_cnt)[:total]
+    covered = fcnt > 0
+
+    # uncovered frames: the clips covering the nearest covered frame on each side of the same
+    # video are exactly the nearest clips on that side (all of them end / start at that frame)
+    frame = np.arange(total, dtype=np.int64)
+    vid = np.repeat(np.arange(len(names)), n)
+    left = np.maximum.accumulate(np.where(covered, frame, -1)) if total else frame
+    right = np.minimum.accumulate(np.where(covered, frame, total)[::-1])[::-1] if total else frame
+    lo, hi = offsets[vid], offsets[vid + 1]
+    has_l = left >= lo
+    has_r = right < hi
+    dl = np.where(has_l, frame - left, np.iinfo(np.int64).max)
+    dr = np.where(has_r, right - frame, np.iinfo(np.int64).max)
+    use_l = has_l & (dl <= dr)
+    use_r = has_r & (dr <= dl)
+    li, ri = np.clip(left, 0, max(total - 1, 0)), np.clip(right, 0, max(total - 1, 0))
+    tot_sum = np.where(covered, fsum, np.where(use_l, fsum[li], 0) + np.where(use_r, fsum[ri], 0))
+    tot_cnt = np.where(covered, fcnt, np.where(use_l, fcnt[li], 0) + np.where(use_r, fcnt[ri], 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(tot_cnt > 0, tot_sum.astype(np.float64) / np.maximum(tot_cnt, 1) * step, np.nan)
+    return _FrameAxis(videos=names, offsets=offsets, score=score, covered=covered)
+
+
+def frame_scores(scored: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-frame anomaly scores of each video, from its clips' scores.
+
+    Frame ``f`` scores the mean of the clips with ``start_frame <= f < end_frame``; frames no
+    clip covers take the nearest clip's score (the mean when several are equally near).
+    A video's length is its ``n_frames`` (else its last clip's ``end_frame``). Sums over
+    clips are exact (scores are rounded to 2**-36 of the largest ``|score|`` first), so frames
+    covered by the same clips always get bit-identical scores and tie in the AUC.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        Columns ``video``, ``start_frame``, ``end_frame``, ``score`` and optionally
+        ``n_frames``; NaN scores are ignored.
+
+    Returns
+    -------
+    dict
+        Video name -> float64 array of shape (n_frames,), all NaN for a video without a
+        scored clip; videos in sorted name order.
+    """
+    ax = _frame_axis(scored)
+    return {str(v): ax.score[a:b] for v, a, b in zip(ax.videos, ax.offsets[:-1], ax.offsets[1:])}
+
+
+def _frame_ground_truth(ax: _FrameAxis, intervals: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (F,) int8, video_is_anomalous (V,) bool) on the frame axis."""
+    labels = np.zeros(int(ax.offsets[-1]), np.int8)
+    anomalous = np.zeros(len(ax.videos), bool)
+    for v, name in enumerate(ax.videos):
+        a, b = int(ax.offsets[v]), int(ax.offsets[v + 1])
+        labels[a:b] = frame_labels(_intervals_of(intervals[name]), b - a)
+        anomalous[v] = bool(labels[a:b].any())
+    return labels, anomalous
+
+
+def _labelled_frame_axis(scored: pd.DataFrame, intervals: Mapping[str, Any]
+                         ) -> tuple[_FrameAxis, np.ndarray, np.ndarray]:
+    """The frame axis of ``scored`` with its ground truth (see :func:`_frame_ground_truth`);
+    ``intervals`` checked to be a mapping holding every scored video."""
+    if not isinstance(intervals, Mapping):
+        raise TypeError(f"intervals must be a mapping video name -> [(start, end_exclusive), ...], "
+                        f"got {type(intervals).__name__}")
+    ax = _frame_axis(scored)
+    absent = [v for v in ax.videos if v not in intervals]
+    if absent:
+        raise ValueError(f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
+                         "pass the temporal annotation of every test video")
+    labels, anomalous = _frame_ground_truth(ax, intervals)
+    return ax, labels, anomalous
+
+
+def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
+                    anomalous_only: bool = False, return_details: bool = False
+                    ) -> float | None | tuple[float | None, dict[str, Any]]:
+    """Frame-level ROC AUC over the videos of ``scored``, all frames concatenated.
+
+    Parameters
+    ----------
+    scored : pandas.DataFrame
+        The test rows with a ``score`` column (see :func:`frame_scores`). Every video in it
+        must appear in ``intervals``.
+    intervals : mapping
+        Video file name -> half-open anomalous intervals ``[(start, end_exclusive), ...]``
+        (empty for normal videos), or the :class:`ucf_nb.index.annotations.VideoAnnotation` values of
+        :func:`ucf_nb.read_temporal_annotation`.
+    anomalous_only : bool
+        Only the videos with at least one annotated interval inside the video.
+    return_details : bool
+        Also return counts: ``n_videos``, ``n_frames``, ``n_frames_anomalous``,
+        ``n_frames_uncovered`` (scored from the nearest clip) and ``n_videos_unscored``
+        (no scored clip: their frames are left out).
+
+    Returns
+    -------
+    float or None
+        None when the frames hold a single class.
+    """
+    ax, labels, anomalous = _labelled_frame_axis(scored, intervals)
+    video_of_frame = np.repeat(np.arange(len(ax.videos)), np.diff(ax.offsets))
+    sel = np.isfinite(ax.score)
+    if anomalous_only:
+        sel &= anomalous[video_of_frame]
+    scored_videos = np.zeros(len(ax.videos), bool)
+    scored_videos[np.unique(video_of_frame[np.isfinite(ax.score)])] = True
+    in_scope = anomalous if anomalous_only else np.ones(len(ax.videos), bool)
+    auc = _auc(labels[sel], ax.score[sel])
+    if not return_details:
+        return auc
+    details = {"n_videos": int((in_scope & scored_videos).sum()), "n_frames": int(sel.sum()),
+               "n_frames_anomalous": int(labels[sel].sum()),
+               "n_frames_uncovered": int((sel & ~ax.covered).sum()),
+               "n_videos_unscored": int((in_scope & ~scored_videos).sum())}
+    return auc, details
+
+
+def annotation_coverage(scored: pd.DataFrame, intervals: Mapping[str, Any]) -> dict[str, Any]:
+    """How the test split and the annotation match, video by video.
+
+    Returns
+    -------
+    dict
+        ``n_annotated``, ``n_test_videos``, ``not_in_test`` (annotated videos absent from the
+        split, sorted) and ``not_annotated`` (test videos absent from the annotation).
+    """
+    test = set(scored["video"].astype(str))
+    ann = set(map(str, intervals))
+    return {"n_annotated": len(ann), "n_test_videos": len(test),
+            "not_in_test": sorted(ann - test), "not_annotated": sorted(test - ann)}
+
+
+def _examples(names: Sequence[str], k: int = 3) -> str:
+    shown = ", ".join(names[:k])
+    return shown + (", ..." if len(names) > k else "")
+
+
+def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, Any] | None = None, *,
+                   n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Every metric of the probe, from the scored splits.
+
+    Parameters
+    ----------
+    scored : mapping split -> pandas.DataFrame
+        ``"val"`` and/or ``"test"``: the split's index rows with a ``score`` column (columns
+        ``y``, ``category``, ``video``, ``start_frame``, ``end_frame``, ``n_frames``,
+        ``score``). An absent split makes its metrics missing.
+    intervals : mapping, optional
+        The temporal annotation (see :func:`frame_level_auc`); None: no frame-level metrics.
+    n_boot, seed : int
+        Bootstrap resamples of the test videos behind each frame AUC's confidence interval,
+        and their seed (see :func:`ucf_nb.auc_bootstrap_ci`).
+
+    Returns
+    -------
+    dict
+        ``clip_auc_{s}``, ``clip_ap_{s}``, ``video_auc_{s}`` (max-pooled),
+        ``video_auc_{s}_mean`` (mean-pooled) and ``per_category_auc_{s}`` for s in val, test;
+        the frame-level metrics of :data:`FRAME_KEYS`: ``frame_auc_test_field`` (the field's
+        convention: frames before the last full 16-frame block; the headline),
+        ``frame_auc_test`` (every frame) and ``frame_auc_test_anomalous`` (every frame of the
+        anomalous videos), each with ``..._ci95`` ([low, high], 95% bootstrap over test
+        videos), and ``frame_far_test_field`` / ``frame_far_test`` (false-alarm rate at 0.5
+        on the frames of normal test videos); ``counts`` (per split ``n_clips``,
+        ``n_scored``, ``n_failed``, ``n_videos``); ``frame_level`` (counts behind the frame
+        metrics per convention, or None) and ``missing_reasons`` (metric key -> why it is None).
+    """
+    out: dict[str, Any] = {}
+    why: dict[str, str] = {}
+    counts: dict[str, Any] = {}
+    for split in SCORED_SPLITS:
+        _split_metrics(scored.get(split), split, out, why, counts)
+    from .field import _frame_metrics  # the field's protocol builds on this module's frame axis
+
+    _frame_metrics(scored.get("test"), intervals, out, why, n_boot=n_boot, seed=seed)
+    out["counts"] = counts
+    out["missing_reasons"] = why
+    return out
+
+
+def _split_metrics(df: pd.DataFrame | None, split: str, out: dict[str, Any], why: dict[str, str],
+                   counts: dict[str, Any]) -> None:
+    """Clip, video and per-category metrics of one scored split into ``out``; reasons for the
+    missing ones into ``why``; its counts into ``counts``."""
+    keys = [f"clip_auc_{split}", f"clip_ap_{split}", f"video_auc_{split}", f"video_auc_{split}_mean"]
+    if df is None:
+        for k in keys:
+            out[k] = None
+            why[k] = f"the {split} split has no embeddings (extract it with notebooks/02_extract.ipynb)"
+        out[f"per_category_auc_{split}"] = {}
+        return
+    _need_columns(df, ("y", "video", "category", "score"), f"scored[{split!r}]")
+    m = clip_metrics(df["y"].to_numpy(), df["score"].to_numpy())
+    out[f"clip_auc_{split}"], out[f"clip_ap_{split}"] = m["auc"], m["ap"]
+    out[f"video_auc_{split}"] = video_auc(df, "max")
+    out[f"video_auc_{split}_mean"] = video_auc(df, "mean")
+    out[f"per_category_auc_{split}"] = per_category_auc(df)
+    ok = np.isfinite(df["score"].to_numpy(dtype=np.float64))
+    counts[split] = {"n_clips": int(len(df)), "n_scored": int(ok.sum()), "n_failed": int((~ok).sum()),
+                     "n_videos": int(df["video"].nunique())}
+    ys = np.unique(df["y"].to_numpy()[ok])
+    for k in keys[:2]:
+        if out[k] is None:
+            why[k] = (f"the scored {split} clips hold only y={ys.tolist()}: an AUC needs both classes"
+                      if m["n"] else f"no {split} clip has an embedding (all {len(df)} failed)")
+    for k in keys[2:]:
+        if out[k] is None:
+            why[k] = f"the {split} videos with a scored clip are all of one class (normal or anomalous)"

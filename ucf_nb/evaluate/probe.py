@@ -1,0 +1,497 @@
+"""Heads on clip embeddings: run a head (linear or MIL) over a finished extraction.
+
+The heads live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`LinearProbe`) and
+:mod:`ucf_nb.evaluate.mil`; the metrics are pure functions in :mod:`ucf_nb.evaluate.metrics` and
+:mod:`ucf_nb.evaluate.field`.
+
+- :func:`run_probe`: reads a run's embeddings with :func:`ucf_nb.load_embeddings`, fits,
+  scores val and test, and writes ``out_dir/probe/metrics.json`` and
+  ``out_dir/probe/scores_{split}.csv``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .linear import DEFAULT_CS, LinearProbe, _finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
+from .metrics import FRAME_KEYS, SCORED_SPLITS, _category_label, evaluate_probe
+
+__all__ = [
+    "ProbeResult",
+    "run_probe",
+    "METRIC_KEYS",
+    "HEADS",
+    "metrics_frame",
+    "compare_heads",
+    "ProbeWarnings",
+    "probe_warnings",
+]
+
+METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
+               "video_auc_test_mean", "video_auc_val", "video_auc_val_mean") + FRAME_KEYS + (
+               "per_category_auc_test", "per_category_auc_val")
+"""The metric keys of ``metrics.json``, the same for every head."""
+
+HEADS = ("linear", "mil")
+HEAD_DIRS = {"linear": "probe", "mil": "probe-mil"}
+"""Where each head writes under ``out_dir``."""
+
+HEADLINE_ROWS = (
+    ("frame_auc_test_field", "frame AUC, field protocol"),
+    ("frame_auc_test_field_ci95", "  95% CI"),
+    ("frame_far_test_field", "  false alarms at 0.5"),
+    ("frame_auc_test", "frame AUC, every frame"),
+    ("frame_auc_test_ci95", "  95% CI"),
+    ("frame_far_test", "  false alarms at 0.5"),
+    ("frame_auc_test_anomalous", "frame AUC, anomalous videos"),
+    ("frame_auc_test_anomalous_ci95", "  95% CI"),
+    ("clip_auc", "clip ROC AUC"),
+    ("clip_ap", "clip average precision"),
+    ("video_auc", "video ROC AUC (max of clips)"),
+    ("video_auc_mean", "video ROC AUC (mean of clips)"),
+)
+"""Rows of :func:`metrics_frame`: the field protocol (frames before the last full 16-frame
+block, the headline), every frame, the anomalous test videos; CIs are 95% bootstrap intervals
+over test videos, false alarms the share of normal test videos' frames scored >= 0.5."""
+
+
+def _cell(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return f"[{value[0]:.{digits}f}, {value[1]:.{digits}f}]"
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
+def metrics_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """One head's headline metrics as a table: rows metric, columns val and test.
+
+    The frame-level rows (test only) come first, the field protocol's AUC at the top; CIs are
+    shown as ``[low, high]`` strings.
+    """
+    rows = []
+    for key, label in HEADLINE_ROWS:
+        if key.startswith("frame_"):
+            rows.append((label, None, _cell(metrics.get(key))))
+        else:
+            val_key = f"{key}_val" if not key.endswith("_mean") else key.replace("_mean", "_val_mean")
+            test_key = f"{key}_test" if not key.endswith("_mean") else key.replace("_mean", "_test_mean")
+            rows.append((label, _cell(metrics.get(val_key)), _cell(metrics.get(test_key))))
+    return pd.DataFrame(rows, columns=["metric", "val", "test"]).set_index("metric")
+
+
+def compare_heads(metrics_by_head: Mapping[str, Mapping[str, Any]], split: str = "test") -> pd.DataFrame:
+    """The headline metrics of several heads side by side (rows metric, one column per head).
+
+    Parameters
+    ----------
+    metrics_by_head : mapping head name -> metrics (``metrics.json`` content)
+    split : {"test", "val"}
+        Which column of :func:`metrics_frame` to show (frame-level metrics are test only).
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got split={split!r}")
+    cols = {head: metrics_frame(m)[split] for head, m in metrics_by_head.items()}
+    return pd.DataFrame(cols)
+
+
+@dataclass
+class ProbeResult:
+    """What :func:`run_probe` computed and wrote.
+
+    Attributes
+    ----------
+    metrics : dict
+        The content of ``metrics.json``.
+    scores : dict split -> pandas.DataFrame
+        Index rows (index = index row numbers) of val and test with a ``score`` column
+        (the head's anomaly score in [0, 1], NaN for failed clips).
+    probe : LinearProbe or MILHead
+        The fitted head (for ``head="mil"``: the head refit on train + val).
+    intervals : dict or None
+        The temporal annotation used (video -> half-open intervals).
+    paths : dict
+        ``metrics`` and ``scores_{split}`` -> written file.
+    """
+
+    metrics: dict
+    scores: dict
+    probe: Any
+    intervals: dict | None
+    paths: dict
+
+    @property
+    def head(self) -> str:
+        return str(self.metrics.get("head", "linear"))
+
+    @property
+    def missing_reasons(self) -> dict[str, str]:
+        return dict(self.metrics.get("missing_reasons", {}))
+
+    def metrics_table(self) -> pd.DataFrame:
+        """The headline metrics as a table: metric, val, test (see :func:`metrics_frame`)."""
+        return metrics_frame(self.metrics)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Sentences about how the head was fitted that a reader must see (``metrics.json``'s
+        ``warnings``): e.g. settings that should have been chosen on val and were not."""
+        return list(self.metrics.get("warnings") or [])
+
+    def missing_note(self) -> str:
+        """One markdown sentence per missing metric (empty when nothing is missing)."""
+        why = self.missing_reasons
+        if not why:
+            return ""
+        groups: dict[str, list[str]] = {}
+        for k, reason in why.items():
+            groups.setdefault(reason, []).append(f"`{k}`")
+        return "\n".join(f"- {', '.join(keys)} missing: {reason}." for reason, keys in groups.items())
+
+
+def _finished_splits(source: Any) -> set[str]:
+    from ..store.manifest import read_manifest
+
+    return {s for s, e in (read_manifest(source).get("splits") or {}).items() if e and e.get("complete")}
+
+
+def _write_scores(path: Path, df: pd.DataFrame) -> None:
+    from ..files import atomic_write_csv
+
+    out = pd.DataFrame({"row": df.index.to_numpy(dtype=np.int64), "video": df["video"].astype(str).to_numpy(),
+                        "clip_idx": df["clip_idx"].to_numpy(), "y": df["y"].to_numpy(),
+                        "score": df["score"].to_numpy()})
+    atomic_write_csv(path, out)
+
+
+def _video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Split a split's rows by video: names, per-video embeddings (clips in temporal order),
+    video labels (1 unless Normal) and each video's row positions in ``X``."""
+    pos = np.arange(len(rows))
+    order = np.lexsort((rows["start_frame"].to_numpy(), rows["video"].astype(str).to_numpy()))
+    names = rows["video"].astype(str).to_numpy()[order]
+    cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
+    groups = np.split(pos[order], cuts) if len(order) else []
+    label = _category_label(rows)
+    videos, bags, labels = [], [], []
+    for g in groups:
+        videos.append(str(rows["video"].iloc[int(g[0])]))
+        contiguous = bool((np.diff(g) == 1).all())
+        bags.append(X[int(g[0]):int(g[-1]) + 1] if contiguous else np.asarray(X[g]))
+        labels.append(int(label[g].max()))
+    return videos, bags, np.asarray(labels, dtype=np.int8), groups
+
+
+def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[str, Any] | None):
+    from .mil import fit_mil
+
+    X_tr, _, rows_tr = loaded_train
+    _, bags, labels, _ = _video_bags(X_tr, rows_tr)
+    kw = dict(mil_params or {})
+    if loaded_val is not None:
+        Xv, _, rows_v = loaded_val
+        _, vb, vl, _ = _video_bags(Xv, rows_v)
+        if np.unique(vl).size == 2:
+            kw.update(val_bags=vb, val_labels=vl)
+    return fit_mil(bags, labels, seed=seed, **kw)
+
+
+def _mil_scores(head, X: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    out = np.full(len(rows), np.nan)
+    _, bags, _, groups = _video_bags(X, rows)
+    for bag, g in zip(bags, groups):
+        out[g] = head.score(bag)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.PathLike | None = None,
+              annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
+              seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS, head: str = "linear",
+              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000) -> ProbeResult:
+    """Fit a head on a run's embeddings, score val and test, and write its metrics.
+
+    Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
+    split not extracted makes its metrics missing), fits the head, scores val and test,
+    computes :func:`evaluate_probe` and writes, into ``out_dir/probe`` (``head="linear"``)
+    or ``out_dir/probe-mil`` (``head="mil"``):
+
+    - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
+      the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
+      head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
+      ``missing_reasons``, ``warnings`` (sentences a reader must see: a setting that was
+      not chosen on val, e.g. because every val clip failed; see :func:`probe_warnings`),
+      ``embeddings`` (what was probed: with ``views``, ``n_views`` and
+      ``features``, which says that a run of several views per clip, ten-crop, is fitted and
+      scored on the mean over each clip's views), ``versions`` and ``timing``
+      (seconds; the only part that changes between two identical runs);
+    - ``scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
+      ``clip_idx``, ``y``, ``score`` (anomaly score in [0, 1]; empty for failed clips).
+
+    Heads:
+
+    - ``"linear"``: :func:`fit_probe` on the training clips, each labelled with its video's
+      label, ``C`` chosen on val.
+    - ``"mil"``: :func:`ucf_nb.fit_mil` (Sultani et al. 2018) on the training videos as bags
+      of clips with video labels only; its iteration count is chosen on val, then it is refit
+      on train + val (the published protocol trains on the whole official training list).
+      Test is scored by the refit head; val by the head fitted on train only (the one
+      chosen on val), so that val numbers are not scores of training videos.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The extraction's output folder (relative paths resolve against the project root).
+    manifest : str or path-like, optional
+        Read the embeddings from this ``manifest.json`` instead of ``out_dir``'s.
+    annotation_path : str or path-like, optional
+        ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``; None: no frame-level metrics.
+    max_train, fast, Cs
+        Linear head only, see :func:`fit_probe`.
+    seed : int
+        Seeds the head's fit and the bootstrap.
+    head : {"linear", "mil"}
+    mil_params : mapping, optional
+        Extra keyword arguments of :func:`ucf_nb.fit_mil` (e.g. ``max_iter``).
+    n_boot : int
+        Bootstrap resamples behind each frame AUC's confidence interval.
+
+    Returns
+    -------
+    ProbeResult
+    """
+    from ..store.manifest import read_manifest
+    from ..paths import display_path, resolve_path
+    from ..store.arrays import load_embeddings
+
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got head={head!r}")
+    if head == "mil" and (fast or max_train is not None):
+        raise ValueError("fast and max_train apply to the linear head only: leave them at their defaults "
+                         "with head='mil'")
+    t0 = time.perf_counter()
+    out = resolve_path(out_dir)
+    source = resolve_path(manifest) if manifest is not None else out
+    intervals = _read_intervals(annotation_path)
+
+    finished = _finished_splits(source)
+    if "train" not in finished:
+        raise FileNotFoundError(f"the train split of {display_path(source)} is not finished: run "
+                                "notebooks/02_extract.ipynb with split='train' first")
+    X_tr, y_tr, rows_tr = load_embeddings(source, "train")
+    loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
+    n_views = int(X_tr.shape[1]) if X_tr.ndim == 3 else 1
+    if n_views > 1:  # several views per clip (ten-crop): both heads fit and score their mean
+        X_tr = mean_over_views(X_tr)
+        loaded = {s: (mean_over_views(got[0]), *got[1:]) if got else None for s, got in loaded.items()}
+    t_load = time.perf_counter()
+    if head == "linear":
+        X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
+        fitted = fit_probe(X_tr, y_tr, X_val=X_va, y_val=y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
+        settings = dict(fitted.settings)
+        n_tr_failed = settings["n_train_failed"]
+        scorers = {s: (lambda X, rows, p=fitted: p.predict_proba(X)) for s in SCORED_SPLITS}
+    else:
+        fitted = _fit_mil_head((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, mil_params=mil_params)
+        settings = dict(fitted.settings)
+        if fitted.selected is None:
+            settings["val_scored_by"] = "the head itself"
+        elif settings.get("note"):  # no val to choose on: it ran every iteration
+            settings["val_scored_by"] = "the head fitted on train only (run for max_iter iterations: no val to choose on)"
+        else:
+            settings["val_scored_by"] = "the head fitted on train only (chosen on val)"
+        n_tr_failed = int((~_finite_rows(X_tr)).sum())
+        val_head = fitted.selected if fitted.selected is not None else fitted
+        scorers = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
+                   "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
+    t_fit = time.perf_counter()
+    fit_warnings = _fit_warnings(head, settings, loaded["val"])
+    del X_tr
+
+    scores = _score_splits(scorers, loaded)
+    metrics = evaluate_probe(scores, intervals, n_boot=n_boot, seed=seed)
+    t_eval = time.perf_counter()
+
+    result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
+                             n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
+                             source=source, n_views=n_views)
+    result["warnings"] = fit_warnings
+    result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
+                        "score_and_metrics_s": round(t_eval - t_fit, 3)}
+    paths = _write_probe(out / HEAD_DIRS[head], result, scores)
+    return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
+
+
+def _why_no_val(loaded_val: Any) -> str:
+    """Why val could not choose a head's settings, as a clause."""
+    if loaded_val is None:
+        return "the val split is not extracted"
+    X, y, rows = loaded_val
+    ok = _finite_rows(X)
+    if len(ok) and not ok.any():
+        return (f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
+                "lists them and the fix)")
+    labels = np.unique(np.asarray(y)[ok]).tolist()
+    return (f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
+            f"y={labels}, so no ROC AUC can be computed on them")
+
+
+def _fit_warnings(head: str, settings: Mapping[str, Any], loaded_val: Any) -> list[str]:
+    """One sentence per setting that should have been chosen on val and was not."""
+    if head == "linear":
+        if settings.get("mode") == "fast" or not settings.get("C_note") or len(settings.get("C_grid") or ()) < 2:
+            return []
+        return [f"linear probe: C was not chosen on val because {_why_no_val(loaded_val)}: C = {settings['C']:g} "
+                "was used without a search, and the val metrics are not a model selection"]
+    if not settings.get("note"):
+        return []
+    return [f"MIL head: the iteration count was not chosen on val because {_why_no_val(loaded_val)}: it ran all "
+            f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
+            "train + val used that count"]
+
+
+@dataclass
+class ProbeWarnings:
+    """The fit warnings of one or more heads (:func:`probe_warnings`): a warning block in a
+    notebook, one line when there is none; ``str()`` gives the same as plain text."""
+
+    warnings: list
+
+    def __bool__(self) -> bool:
+        return bool(self.warnings)
+
+    def message(self) -> str:
+        if not self.warnings:
+            return "Every head chose its settings on val."
+        return "Warning: " + " ".join(w.rstrip(".") + "." for w in self.warnings)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def __repr__(self) -> str:
+        return self.message()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if not self.warnings:
+            return f"<p>{html.escape(self.message())}</p>"
+        items = "".join(f"<li>{html.escape(w)}.</li>" for w in self.warnings)
+        return ('<div class="admonition warning"><p class="admonition-title">Warning: settings not chosen on '
+                f"val</p><ul>{items}</ul></div>")
+
+
+def probe_warnings(results: "ProbeResult | Mapping[str, ProbeResult]") -> ProbeWarnings:
+    """What a reader must know about how the heads were fitted (``metrics.json``'s
+    ``warnings`` of each): e.g. a val split whose clips all failed, so that neither the
+    linear probe's ``C`` nor the MIL head's iteration count was chosen on val.
+
+    Parameters
+    ----------
+    results : ProbeResult or mapping head name -> ProbeResult
+
+    Returns
+    -------
+    ProbeWarnings
+    """
+    many = results.values() if isinstance(results, Mapping) else [results]
+    return ProbeWarnings([w for r in many for w in r.warnings])
+
+
+def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """The mean over the views of (N, V, D) embeddings, chunk by chunk: float16 (N, D).
+
+    Computed in float32 and stored as float16, like the embeddings themselves; a failed clip
+    (every view NaN) stays a NaN row.
+    """
+    if X.ndim != 3:
+        raise ValueError(f"mean_over_views expects (N, V, D) embeddings, got shape {X.shape}")
+    out = np.empty((X.shape[0], X.shape[2]), np.float16)
+    for a in range(0, X.shape[0], chunk):
+        out[a:a + chunk] = np.asarray(X[a:a + chunk], np.float32).mean(axis=1)
+    return out
+
+
+def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
+    """The temporal annotation as video -> [(start, end_exclusive), ...]; None without one."""
+    if annotation_path is None:
+        return None
+    from ..index.annotations import read_temporal_annotation
+
+    ann = read_temporal_annotation(annotation_path)
+    return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
+
+
+def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """The index rows of each loaded split with the head's ``score`` column added
+    (``scorers[split](X, rows)`` -> one score per row)."""
+    scores: dict[str, pd.DataFrame] = {}
+    for split, got in loaded.items():
+        if got is None:
+            continue
+        X, y, rows = got
+        keep = [c for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame",
+                            "n_frames", "anomaly_frac") if c in rows.columns]
+        df = rows[keep].copy()
+        df["y"] = np.asarray(y).astype(np.int64)
+        df["score"] = scorers[split](X, rows)
+        scores[split] = df
+    return scores
+
+
+def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, Any], man: dict[str, Any], *,
+                    seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
+                    annotation_path: str | os.PathLike | None, source: Path, n_views: int = 1) -> dict[str, Any]:
+    """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
+    from ..store.manifest import package_versions
+    from ..paths import display_path, resolve_path
+
+    result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
+    result["head"] = head
+    result["seed"] = int(seed)
+    result["settings"] = _jsonable({k: v for k, v in settings.items() if k != "fit_s"})
+    result["annotation_path"] = display_path(resolve_path(annotation_path)) if annotation_path else None
+    result["counts"] = {"train": {"n_clips": int(len(y_tr)), "n_scored": int(len(y_tr)) - n_tr_failed,
+                                  "n_failed": n_tr_failed, "n_videos": int(rows_tr["video"].nunique())},
+                        **metrics["counts"]}
+    result["frame_level"] = metrics["frame_level"]
+    result["missing_reasons"] = metrics["missing_reasons"]
+    result["embeddings"] = {"source": display_path(source), "checkpoint": man.get("model", {}).get("checkpoint"),
+                            "embedding_dim": man.get("embedding_dim"), "pooling": man.get("pooling"),
+                            "index_sha256": man.get("index", {}).get("sha256"),
+                            "views": man.get("views", "center"), "n_views": int(n_views),
+                            "features": ("each clip's embedding" if n_views == 1 else
+                                         f"the mean over each clip's {n_views} views (fit and scored on it)")}
+    result["versions"] = package_versions(("ucf-nb", "scikit-learn", "numpy", "torch"))
+    return result
+
+
+def _write_probe(probe_dir: Path, result: dict[str, Any], scores: dict[str, pd.DataFrame]) -> dict[str, Path]:
+    """Write ``scores_{split}.csv`` and ``metrics.json`` into ``probe_dir``; returns their paths."""
+    from ..files import _atomic_write_json
+
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": probe_dir / "metrics.json"}
+    for split, df in scores.items():
+        paths[f"scores_{split}"] = probe_dir / f"scores_{split}.csv"
+        _write_scores(paths[f"scores_{split}"], df)
+    _atomic_write_json(paths["metrics"], result, allow_nan=False)
+    return paths
