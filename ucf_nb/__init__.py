@@ -104,8 +104,8 @@ __all__ = [
     # ucf_nb.evaluate.export
     "export_features",
     # ucf_nb.evaluate.runs
-    "compare_runs", "run_dir", "run_encoder", "run_settings", "roc_points", "per_category_table",
-    "literature_note",
+    "compare_runs", "ranked_table", "RankedTable", "run_dir", "run_encoder", "run_settings", "roc_points",
+    "per_category_table", "literature_note",
     # ucf_nb.report.book
     "run_report", "build_book",
 ]
@@ -135,8 +135,8 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .evaluate.probe import compare_heads, probe_warnings, ProbeResult, run_probe
     from .evaluate.metrics import frame_scores
     from .evaluate.export import export_features
-    from .evaluate.runs import (compare_runs, literature_note, per_category_table, roc_points, run_dir,
-                                run_encoder, run_settings)
+    from .evaluate.runs import (compare_runs, literature_note, per_category_table, RankedTable, ranked_table,
+                                roc_points, run_dir, run_encoder, run_settings)
     from .report.book import build_book, run_report
 
 # public name -> the module (relative to ucf_nb) that defines it
@@ -165,8 +165,8 @@ _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".evaluate.probe": ("run_probe", "ProbeResult", "compare_heads", "probe_warnings"),
     ".evaluate.metrics": ("frame_scores",),
     ".evaluate.export": ("export_features",),
-    ".evaluate.runs": ("compare_runs", "run_dir", "run_encoder", "run_settings", "roc_points",
-                       "per_category_table", "literature_note"),
+    ".evaluate.runs": ("compare_runs", "ranked_table", "RankedTable", "run_dir", "run_encoder", "run_settings",
+                       "roc_points", "per_category_table", "literature_note"),
     ".report.book": ("run_report", "build_book"),
 }
 _WHERE: dict[str, str] = {name: module for module, names in _WHERE_BY_MODULE.items() for name in names}

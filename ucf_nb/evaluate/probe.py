@@ -10,6 +10,8 @@ The heads live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`Line
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ __all__ = [
     "compare_heads",
     "ProbeWarnings",
     "probe_warnings",
+    "probe_fingerprint",
 ]
 
 METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
@@ -118,6 +121,9 @@ class ProbeResult:
         The temporal annotation used (video -> half-open intervals).
     paths : dict
         ``metrics`` and ``scores_{split}`` -> written file.
+    reused : bool
+        True when nothing was fitted: the result was read back from a ``metrics.json`` with
+        the same fingerprint (``probe`` is then None).
     """
 
     metrics: dict
@@ -125,6 +131,7 @@ class ProbeResult:
     probe: Any
     intervals: dict | None
     paths: dict
+    reused: bool = False
 
     @property
     def head(self) -> str:
@@ -194,6 +201,7 @@ def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[st
     X_tr, _, rows_tr = loaded_train
     _, bags, labels, _ = _video_bags(X_tr, rows_tr)
     kw = dict(mil_params or {})
+    kw.setdefault("progress", True)  # minutes at full size: notebook 03 shows the bar
     if loaded_val is not None:
         Xv, _, rows_v = loaded_val
         _, vb, vl, _ = _video_bags(Xv, rows_v)
@@ -226,7 +234,7 @@ def _jsonable(value: Any) -> Any:
 def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.PathLike | None = None,
               annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
               seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS, head: str = "linear",
-              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000) -> ProbeResult:
+              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000, refit: bool = False) -> ProbeResult:
     """Fit a head on a run's embeddings, score val and test, and write its metrics.
 
     Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
@@ -273,6 +281,12 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
         Extra keyword arguments of :func:`ucf_nb.fit_mil` (e.g. ``max_iter``).
     n_boot : int
         Bootstrap resamples behind each frame AUC's confidence interval.
+    refit : bool
+        False (default): when the head's ``metrics.json`` records the same ``fingerprint``
+        (the embeddings probed, the annotation, these arguments and the package versions;
+        see :func:`probe_fingerprint`) and its ``scores_*.csv`` are there, nothing is fitted:
+        the recorded result is read back (``ProbeResult.reused`` is True, ``probe`` None) and
+        one line says so. True: always fit.
 
     Returns
     -------
@@ -296,6 +310,14 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     if "train" not in finished:
         raise FileNotFoundError(f"the train split of {display_path(source)} is not finished: run "
                                 "notebooks/02_extract.ipynb with split='train' first")
+    fingerprint = probe_fingerprint(source, finished, annotation_path=annotation_path, head=head, seed=seed,
+                                    fast=fast, max_train=max_train, Cs=Cs, mil_params=mil_params, n_boot=n_boot)
+    if not refit:
+        reused = _reuse(out / HEAD_DIRS[head], fingerprint, source, finished, intervals)
+        if reused is not None:
+            print(f"{head} head: embeddings, annotation and settings unchanged since "
+                  f"{display_path(reused.paths['metrics'])}: not refitted (refit=True fits again)")
+            return reused
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
     n_views = int(X_tr.shape[1]) if X_tr.ndim == 3 else 1
@@ -334,6 +356,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
                              n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
                              source=source, n_views=n_views)
     result["warnings"] = fit_warnings
+    result["fingerprint"] = fingerprint
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
     paths = _write_probe(out / HEAD_DIRS[head], result, scores)
@@ -430,6 +453,76 @@ def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
     return out
 
 
+def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annotation_path: Any, head: str,
+                      seed: int, fast: bool, max_train: int | None, Cs: Sequence[float],
+                      mil_params: Mapping[str, Any] | None, n_boot: int) -> dict[str, Any]:
+    """What a head's result depends on, as recorded in ``metrics.json``'s ``fingerprint``.
+
+    ``inputs``: a sha256 over the run's manifest (model, preprocessing, index sha256 and each
+    finished split's entry: shape, counts, ``rows_sha256``, completion time) and the size and
+    modification time (ns) of each finished split's array files (no pass over the
+    embeddings: a rewritten array changes its mtime), plus the annotation file's sha256.
+    ``settings``: the head and its arguments; ``versions``: ucf-nb and the libraries that fit.
+    Cheap at any size (a few ``stat`` calls and a hash of the small annotation file).
+    """
+    from ..files import file_sha256
+    from ..store.manifest import package_versions, read_manifest
+    from ..paths import resolve_path
+
+    man = read_manifest(source)
+    folder = source.parent if source.is_file() else source
+    splits = {}
+    for split in sorted(finished):
+        entry = dict((man.get("splits") or {}).get(split) or {})
+        stats = {}
+        for kind, name in sorted((entry.get("files") or {}).items()):
+            st = (folder / name).stat()
+            stats[kind] = [name, st.st_size, st.st_mtime_ns]
+        splits[split] = {"entry": {k: entry.get(k) for k in ("shape", "dtype", "n_clips", "n_done", "n_failed",
+                                                              "n_short", "rows_sha256", "completed_at")},
+                         "files": stats}
+    ann = None if annotation_path is None else file_sha256(resolve_path(annotation_path))
+    inputs = {"manifest": {k: man.get(k) for k in ("model", "T", "img_size", "embedding_dim", "pooling",
+                                                   "precision", "preprocessing", "index")},
+              "splits": splits, "annotation_sha256": ann}
+    digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=str).encode()).hexdigest()
+    settings = {"head": head, "seed": int(seed), "fast": bool(fast),
+                "max_train": None if max_train is None else int(max_train), "Cs": [float(c) for c in Cs],
+                "mil_params": _jsonable(dict(mil_params or {})), "n_boot": int(n_boot)}
+    return {"inputs_sha256": digest, "settings": settings,
+            "versions": package_versions(("ucf-nb", "scikit-learn", "numpy", "scipy", "torch"))}
+
+
+def _reuse(probe_dir: Path, fingerprint: Mapping[str, Any], source: Path, finished: set[str],
+           intervals: dict | None) -> ProbeResult | None:
+    """The recorded result of ``probe_dir`` when its fingerprint matches and its files are whole; else None."""
+    from ..store.arrays import load_embeddings
+
+    path = probe_dir / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if metrics.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+        return None
+    scores, paths = {}, {"metrics": path}
+    for split in SCORED_SPLITS:
+        if split not in finished:
+            continue
+        csv = probe_dir / f"scores_{split}.csv"
+        try:
+            recorded = pd.read_csv(csv)
+        except (OSError, ValueError):
+            return None
+        _, y, rows = load_embeddings(source, split)
+        df = _score_frame(rows, y)
+        if len(recorded) != len(df) or not np.array_equal(recorded["row"].to_numpy(), df.index.to_numpy()):
+            return None
+        df["score"] = recorded["score"].to_numpy(dtype=np.float64)
+        scores[split], paths[f"scores_{split}"] = df, csv
+    return ProbeResult(metrics=metrics, scores=scores, probe=None, intervals=intervals, paths=paths, reused=True)
+
+
 def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     """The temporal annotation as video -> [(start, end_exclusive), ...]; None without one."""
     if annotation_path is None:
@@ -440,6 +533,15 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
 
 
+def _score_frame(rows: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """The columns of a split's rows that ``ProbeResult.scores`` keeps, with ``y`` as int64."""
+    keep = [c for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame",
+                        "n_frames", "anomaly_frac") if c in rows.columns]
+    df = rows[keep].copy()
+    df["y"] = np.asarray(y).astype(np.int64)
+    return df
+
+
 def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """The index rows of each loaded split with the head's ``score`` column added
     (``scorers[split](X, rows)`` -> one score per row)."""
@@ -448,10 +550,7 @@ def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[st
         if got is None:
             continue
         X, y, rows = got
-        keep = [c for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame",
-                            "n_frames", "anomaly_frac") if c in rows.columns]
-        df = rows[keep].copy()
-        df["y"] = np.asarray(y).astype(np.int64)
+        df = _score_frame(rows, y)
         df["score"] = scorers[split](X, rows)
         scores[split] = df
     return scores

@@ -12,6 +12,7 @@ uses them, and importable from here.)
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from typing import Any
@@ -22,16 +23,8 @@ __all__ = ["extract_split", "StoreWriteError"]
 # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 
 ON_ERROR = ("skip", "raise")
-# errors of a write that the user fixes by making room or pointing out_dir elsewhere
-_DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
-                         if hasattr(errno, n))
-
-
-class StoreWriteError(OSError):
-    """Writing the embeddings into ``out_dir`` failed mid-run (disk full, quota, I/O error).
-
-    Everything committed before the failure is kept: the same command resumes.
-    """
+# the store's one seam for failed writes (ucf_nb.files.store_writes): public from here
+from ..files import DISK_ERRNOS as _DISK_ERRNOS, StoreWriteError  # noqa: E402
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
@@ -394,8 +387,16 @@ def _check_videos_exist(paths: Any, split: str) -> None:
     share): only files that exist but cannot be decoded become failed (NaN) rows."""
     from ..paths import display_path, resolve_path
 
+    from ..index.locate import _what_is
+
     videos = paths.drop_duplicates()
     missing = [p for p in videos if not resolve_path(p).is_file()]
+    odd = [(p, _what_is(resolve_path(p))) for p in missing]
+    odd = [(p, what) for p, what in odd if what is not None]
+    if odd:  # there, but not a video file: opening a FIFO would wait for ever
+        shown = "; ".join(f"{display_path(resolve_path(p))} is {what}" for p, what in odd[:3])
+        raise ValueError(f"{len(odd)} of the {len(videos)} videos of split {split!r} are not video files ({shown}): "
+                         "put the video files there, or rebuild the index with notebooks/00_build_index.ipynb")
     if missing:
         n_clips = int(paths.isin(missing).sum())
         examples = ", ".join(display_path(resolve_path(p)) for p in missing[:3])
@@ -484,20 +485,23 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     from ..video import workers
     from ..video.dataset import VideoClipStream, collate_clips
 
+    # the clock starts before the stream's seek-exactness scan (its own bar): it is part of the run
+    t0 = last_save = time.perf_counter()
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
-                             progress_dir=notes.name if notes else None)
+                             progress_dir=notes.name if notes else None, progress=progress, progress_desc=desc)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
                         pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
                         # workers start from a fresh interpreter (forkserver): a parent that used OpenCV cannot hang them
                         multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
+                        # workers exit when this process dies, even by kill -9 (no orphans)
+                        worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
                         timeout=stall_timeout if num_workers > 0 else 0)
     runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
                    batch_size=int(batch_size), num_workers=int(num_workers))
     n_done = n_failed = 0
-    t0 = last_save = time.perf_counter()
     unsaved_n = 0
     bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
     threads = torch.get_num_threads()

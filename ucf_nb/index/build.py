@@ -37,7 +37,7 @@ from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NA
                           _parse_annotation, _parse_video_list, _problem)
 from ..checks import check_int
 from .framecount import REPORT_COLUMNS, frame_counts_path
-from .locate import _find_list_file, _scan_videos, remap_video_root
+from .locate import _find_list_file, _scan_video_entries, remap_video_root
 from .._compat import rename_deprecated
 from ..paths import demo_hint, display_path, resolve_path
 from ..video.sampling import clip_windows
@@ -262,8 +262,13 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     if on_missing not in ("raise", "skip"):
         raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
 
-    root_str = os.path.expanduser(os.fspath(dataset_root))
+    from ..checks import utf8_path_problem
+
+    root_str = os.path.expanduser(os.fsdecode(dataset_root))
     root = resolve_path(root_str)
+    if utf8_path_problem(root):
+        raise ValueError(f"dataset_root cannot be used: {utf8_path_problem(root)}; rename it (or link it "
+                         "from a folder whose path is UTF-8) and pass that path")
     if not root.is_dir():
         raise FileNotFoundError(
             f"dataset_root {display_path(root)} is not a folder: download UCF-Crime there, or "
@@ -366,16 +371,30 @@ def _one_entry_per_video(test_entries: list[_Entry], train_entries: list[_Entry]
 def _locate(root: Path, chosen: dict[str, tuple[str, _Entry]],
             problems: list[dict]) -> list[tuple[str, _Entry, str]]:
     """Find every listed file by name under the root: (split, entry, path under root)."""
-    on_disk = _scan_videos(root)
+    from ..checks import printable_path, utf8_path_problem
+
+    on_disk, odd = _scan_video_entries(root)
     lower: dict[str, list[str]] = {}
     for name, rels in on_disk.items():
         lower.setdefault(name.lower(), []).extend(rels)
+    odd_lower: dict[str, list[tuple[str, str]]] = {}
+    for name, entries in odd.items():
+        odd_lower.setdefault(name.lower(), []).extend(entries)
     located: list[tuple[str, _Entry, str]] = []
     for name, (split, e) in chosen.items():
         rels = on_disk.get(name) or lower.get(name.lower(), [])
-        if not rels:
+        others = odd.get(name) or odd_lower.get(name.lower(), [])
+        if not rels and others:
+            what = "; ".join(f"{printable_path(rel)} is {kind}" for rel, kind in others)
+            problems.append(_problem(name, "not_a_file", f"{e.source}: {name} is not a video file under "
+                                     f"{display_path(root)}: {what}; put the video itself there", e.source))
+        elif not rels:
             problems.append(_problem(name, "missing", f"{e.source}: {name} is not anywhere "
                                      f"under {display_path(root)}", e.source))
+        elif len(rels) == 1 and utf8_path_problem(rels[0]):
+            problems.append(_problem(name, "bad_path", f"{e.source}: {name} cannot be read: "
+                                     f"{utf8_path_problem(rels[0])}; rename the folders on its path in UTF-8",
+                                     e.source))
         elif len(rels) > 1:
             where = ", ".join(rels)
             problems.append(_problem(name, "duplicate_name", f"{e.source}: {name} is found "
@@ -535,8 +554,11 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     if not path.is_file():
         raise FileNotFoundError(f"{display_path(path)} not found: run "
                                 f"notebooks/00_build_index.ipynb first{demo_hint(path, 'index_path')}")
-    df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
-                     keep_default_na=True)
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
+                         keep_default_na=True)
+    except UnicodeDecodeError as exc:
+        raise ValueError(_not_utf8_message(path, exc)) from None
     absent = [c for c in INDEX_COLUMNS if c not in df.columns]
     if absent:
         raise ValueError(f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
@@ -546,6 +568,23 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     if video_root is not None:
         df = remap_video_root(df, video_root)
     return df
+
+
+def _not_utf8_message(path: Path, exc: UnicodeDecodeError) -> str:
+    """One sentence: the index file is not UTF-8 text, where (line, byte), what to do."""
+    data = path.read_bytes()
+    line = 1
+    for i, raw in enumerate(data.split(b"\n"), start=1):  # the first line with a byte that is not UTF-8
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line, byte = i, raw[bad.start]
+            break
+    else:  # pragma: no cover - pandas read it in another encoding's chunks
+        byte = exc.object[exc.start] if isinstance(exc.object, bytes) else 0
+    return (f"{display_path(path)} is not UTF-8 text (byte 0x{byte:02x} on line {line}): an index written by "
+            "build_index is UTF-8; rebuild it with notebooks/00_build_index.ipynb, or save the edited file as "
+            "UTF-8")
 
 
 def derive_missing_columns(df: pd.DataFrame) -> pd.DataFrame:

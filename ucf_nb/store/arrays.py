@@ -58,7 +58,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256
+from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256, writes_into
 from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
                        _now, _put_split, fingerprint)
 from ..paths import display_path, resolve_path
@@ -179,16 +179,20 @@ def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[s
     shard folder exists only once complete). ``rows``: the index rows, for a retry folder;
     ``videos``: the video of each of them (``videos.json``)."""
     tmp = folder.with_name(f".{folder.name}.tmp-{_uid()}")
-    tmp.mkdir(parents=True)
-    _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
-    _create_npy(tmp / "n_real.npy", np.int16, (n,))
-    _create_npy(tmp / "status.npy", np.uint8, (n,))
-    if rows is not None:
-        np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
-    if videos is not None:
-        _atomic_write_json(tmp / "videos.json", [str(v) for v in videos])
-    _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
-    os.rename(tmp, folder)
+    try:
+        tmp.mkdir(parents=True)
+        _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
+        _create_npy(tmp / "n_real.npy", np.int16, (n,))
+        _create_npy(tmp / "status.npy", np.uint8, (n,))
+        if rows is not None:
+            np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
+        if videos is not None:
+            _atomic_write_json(tmp / "videos.json", [str(v) for v in videos])
+        _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
+        os.rename(tmp, folder)
+    except BaseException:  # a full disk: no half-built folder left behind
+        _rmtree(tmp)
+        raise
 
 
 def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, embedding_dim: int,
@@ -271,6 +275,11 @@ class ShardWriter:
     #: seconds between two commits of written rows (see :meth:`commit`)
     COMMIT_EVERY: ClassVar[float] = 2.0
 
+    @property
+    def out_dir(self) -> Path:
+        """The ``out_dir`` this shard's folder is in (``out_dir/.extract/{split}/{shard}``)."""
+        return self.folder.parent.parent.parent
+
     def __post_init__(self) -> None:
         self._off = {name: _npy_offset(self.folder / f"{name}.npy") for name in ("emb", "n_real", "status")}
         self._unmarked: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, status codes) not yet on disk
@@ -286,6 +295,7 @@ class ShardWriter:
         """Index row numbers not yet embedded (status 0), ascending."""
         return self.rows[self.status == PENDING]
 
+    @writes_into(lambda w: w.out_dir)
     def requeue_failed(self, T: int | None = None, videos: Sequence[Any] | np.ndarray | None = None) -> int:
         """Put the shard's failed rows (status 2) back to pending, durably, so that the next
         run embeds them again; their reasons leave ``errors.jsonl`` (a row that fails again
@@ -334,6 +344,7 @@ class ShardWriter:
         path = self.folder / "stats.json"
         return _read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
+    @writes_into(lambda w: w.out_dir)
     def add_time(self, seconds: float, n_clips: int, device: str | None = None,
                  runtime: Mapping[str, Any] | None = None) -> None:
         """Add a session's compute time and clip count to the shard's running totals.
@@ -351,6 +362,7 @@ class ShardWriter:
             s.update({k: v for k, v in runtime.items() if k in RUNTIME_KEYS})
         _atomic_write_json(self.folder / "stats.json", s)
 
+    @writes_into(lambda w: w.out_dir)
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
               errors: Sequence[str | None] | None = None) -> None:
         """Write a batch's embeddings; its rows count as done once :meth:`commit` has run.
@@ -398,6 +410,7 @@ class ShardWriter:
         if time.monotonic() - self._last_commit >= self.COMMIT_EVERY:
             self.commit()
 
+    @writes_into(lambda w: w.out_dir)
     def commit(self) -> None:
         """Mark the rows written since the last commit as done (or failed), durably.
 
@@ -505,6 +518,7 @@ class EmbeddingStore:
         return X, y, df.loc[rows]
 
     # ---- writing
+    @writes_into(lambda st: st.out_dir)
     def check_settings(self, settings: Mapping[str, Any], resume: bool = True) -> None:
         """Make sure everything in ``out_dir`` was made with ``settings``.
 
@@ -537,18 +551,20 @@ class EmbeddingStore:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if not fp.exists():
             tmp = fp.with_name(f".fingerprint.json.tmp-{_uid()}")
-            tmp.write_text(json.dumps(fingerprint(settings), indent=2))
             try:
+                tmp.write_text(json.dumps(fingerprint(settings), indent=2))
                 os.link(tmp, fp)  # atomic create-if-absent, also on NFS
             except FileExistsError:
                 pass
             finally:
-                tmp.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
             diffs = _differences(_read_json(fp), settings)
             if diffs:
                 raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different settings "
                                            f"({'; '.join(diffs)}): use another out_dir")
 
+    @writes_into(lambda st: st.out_dir)
     def clear(self, split: str | None = None) -> None:
         """Delete the outputs of ``split`` (every split when None) from ``out_dir``."""
         splits = [split] if split is not None else None
@@ -568,6 +584,7 @@ class EmbeddingStore:
         else:
             self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
 
+    @writes_into(lambda st: st.out_dir)
     def open_shard(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray,
                    embedding_dim: int, shard_index: int = 0, num_shards: int = 1,
                    resume: bool = True, limit: int | None = None) -> ShardWriter:
@@ -629,6 +646,7 @@ class EmbeddingStore:
             _new_shard_folder(folder, b - a, int(embedding_dim), {"rows": [int(a), int(b)]})
         return ShardWriter(folder=folder, rows=rows[a:b], embedding_dim=int(embedding_dim))
 
+    @writes_into(lambda st: st.out_dir)
     def open_retry(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray, embedding_dim: int,
                    shard_index: int = 0, num_shards: int = 1) -> ShardWriter | None:
         """Reopen the failed and short clips of shard ``shard_index`` of a finished split, to
@@ -658,6 +676,7 @@ class EmbeddingStore:
                               videos=np.asarray(videos)[a:b][take])
         return ShardWriter(folder=folder, rows=np.load(folder / "rows.npy"), embedding_dim=int(embedding_dim))
 
+    @writes_into(lambda st: st.out_dir)
     def apply_retry(self, split: str, writer: ShardWriter, T: int) -> bool:
         """Write what a retry (:meth:`open_retry`) got into the finished split's public arrays.
 
@@ -723,6 +742,7 @@ class EmbeddingStore:
             for leftover in self.out_dir.glob(f".{name}.tmp-*"):
                 leftover.unlink()
 
+    @writes_into(lambda st: st.out_dir)
     def finalize(self, split: str, settings: Mapping[str, Any], rows: np.ndarray, y: np.ndarray,
                  T: int, extra: Mapping[str, Any] | None = None) -> bool:
         """Assemble the public arrays of ``split`` once every shard is done.
@@ -761,6 +781,17 @@ class EmbeddingStore:
         files = self.files(split)
         tag = _uid()
         tmp = {k: self.out_dir / f".{v}.tmp-{tag}" for k, v in files.items()}
+        try:
+            return self._assemble_into(tmp, files, folders, bounds, layout, rows, y, T, extra, D=D, N=N, shape=shape)
+        except BaseException:  # a full disk: no temporary array left behind
+            for path in tmp.values():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            raise
+
+    def _assemble_into(self, tmp: dict[str, Path], files: dict[str, str], folders: list[Path], bounds: list[int],
+                       layout: dict, rows: np.ndarray, y: np.ndarray, T: int, extra: Mapping[str, Any], *, D: int,
+                       N: int, shape: tuple[int, ...]) -> dict[str, Any]:
         status = np.zeros(N, np.uint8)
         n_real = np.zeros(N, np.int16)
         errors: dict[int, str] = {}
@@ -827,6 +858,7 @@ class EmbeddingStore:
             **dict(extra),
         }
 
+    @writes_into(lambda st: st.out_dir)
     def _update_manifest(self, change: Any, create: bool = False) -> None:
         """Read-modify-write the manifest under a lock file, then replace it atomically.
 
