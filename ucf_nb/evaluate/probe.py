@@ -31,6 +31,8 @@ __all__ = [
     "HEADS",
     "metrics_frame",
     "compare_heads",
+    "ProbeWarnings",
+    "probe_warnings",
     "probe_fingerprint",
 ]
 
@@ -143,6 +145,12 @@ class ProbeResult:
         """The headline metrics as a table: metric, val, test (see :func:`metrics_frame`)."""
         return metrics_frame(self.metrics)
 
+    @property
+    def warnings(self) -> list[str]:
+        """Sentences about how the head was fitted that a reader must see (``metrics.json``'s
+        ``warnings``): e.g. settings that should have been chosen on val and were not."""
+        return list(self.metrics.get("warnings") or [])
+
     def missing_note(self) -> str:
         """One markdown sentence per missing metric (empty when nothing is missing)."""
         why = self.missing_reasons
@@ -237,7 +245,9 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
       the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
       head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
-      ``missing_reasons``, ``embeddings`` (what was probed: with ``views``, ``n_views`` and
+      ``missing_reasons``, ``warnings`` (sentences a reader must see: a setting that was
+      not chosen on val, e.g. because every val clip failed; see :func:`probe_warnings`),
+      ``embeddings`` (what was probed: with ``views``, ``n_views`` and
       ``features``, which says that a run of several views per clip, ten-crop, is fitted and
       scored on the mean over each clip's views), ``versions`` and ``timing``
       (seconds; the only part that changes between two identical runs);
@@ -324,13 +334,18 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     else:
         fitted = _fit_mil_head((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, mil_params=mil_params)
         settings = dict(fitted.settings)
-        settings["val_scored_by"] = ("the head fitted on train only (chosen on val)" if fitted.selected is not None
-                                     else "the head itself")
+        if fitted.selected is None:
+            settings["val_scored_by"] = "the head itself"
+        elif settings.get("note"):  # no val to choose on: it ran every iteration
+            settings["val_scored_by"] = "the head fitted on train only (run for max_iter iterations: no val to choose on)"
+        else:
+            settings["val_scored_by"] = "the head fitted on train only (chosen on val)"
         n_tr_failed = int((~_finite_rows(X_tr)).sum())
         val_head = fitted.selected if fitted.selected is not None else fitted
         scorers = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
                    "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
     t_fit = time.perf_counter()
+    fit_warnings = _fit_warnings(head, settings, loaded["val"])
     del X_tr
 
     scores = _score_splits(scorers, loaded)
@@ -340,11 +355,88 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
                              n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
                              source=source, n_views=n_views)
+    result["warnings"] = fit_warnings
     result["fingerprint"] = fingerprint
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
     paths = _write_probe(out / HEAD_DIRS[head], result, scores)
     return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
+
+
+def _why_no_val(loaded_val: Any) -> str:
+    """Why val could not choose a head's settings, as a clause."""
+    if loaded_val is None:
+        return "the val split is not extracted"
+    X, y, rows = loaded_val
+    ok = _finite_rows(X)
+    if len(ok) and not ok.any():
+        return (f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
+                "lists them and the fix)")
+    labels = np.unique(np.asarray(y)[ok]).tolist()
+    return (f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
+            f"y={labels}, so no ROC AUC can be computed on them")
+
+
+def _fit_warnings(head: str, settings: Mapping[str, Any], loaded_val: Any) -> list[str]:
+    """One sentence per setting that should have been chosen on val and was not."""
+    if head == "linear":
+        if settings.get("mode") == "fast" or not settings.get("C_note") or len(settings.get("C_grid") or ()) < 2:
+            return []
+        return [f"linear probe: C was not chosen on val because {_why_no_val(loaded_val)}: C = {settings['C']:g} "
+                "was used without a search, and the val metrics are not a model selection"]
+    if not settings.get("note"):
+        return []
+    return [f"MIL head: the iteration count was not chosen on val because {_why_no_val(loaded_val)}: it ran all "
+            f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
+            "train + val used that count"]
+
+
+@dataclass
+class ProbeWarnings:
+    """The fit warnings of one or more heads (:func:`probe_warnings`): a warning block in a
+    notebook, one line when there is none; ``str()`` gives the same as plain text."""
+
+    warnings: list
+
+    def __bool__(self) -> bool:
+        return bool(self.warnings)
+
+    def message(self) -> str:
+        if not self.warnings:
+            return "Every head chose its settings on val."
+        return "Warning: " + " ".join(w.rstrip(".") + "." for w in self.warnings)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def __repr__(self) -> str:
+        return self.message()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if not self.warnings:
+            return f"<p>{html.escape(self.message())}</p>"
+        items = "".join(f"<li>{html.escape(w)}.</li>" for w in self.warnings)
+        return ('<div class="admonition warning"><p class="admonition-title">Warning: settings not chosen on '
+                f"val</p><ul>{items}</ul></div>")
+
+
+def probe_warnings(results: "ProbeResult | Mapping[str, ProbeResult]") -> ProbeWarnings:
+    """What a reader must know about how the heads were fitted (``metrics.json``'s
+    ``warnings`` of each): e.g. a val split whose clips all failed, so that neither the
+    linear probe's ``C`` nor the MIL head's iteration count was chosen on val.
+
+    Parameters
+    ----------
+    results : ProbeResult or mapping head name -> ProbeResult
+
+    Returns
+    -------
+    ProbeWarnings
+    """
+    many = results.values() if isinstance(results, Mapping) else [results]
+    return ProbeWarnings([w for r in many for w in r.warnings])
 
 
 def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
