@@ -266,7 +266,7 @@ CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
         "test": ["Normal", "Abuse", "Normal", "Arson"]}
 
 
-def _write_store(tmp_path, *, test_videos=None):
+def _write_store(tmp_path, *, test_videos=None, val_failed=False):
     """An index CSV, an annotation file and a store of every split (ucf_nb.synthetic's builder)."""
     from ucf_nb.demo.synthetic import write_synthetic_store
 
@@ -300,6 +300,8 @@ def _write_store(tmp_path, *, test_videos=None):
         n_real = np.full(len(sub), 8)
         if split == "test":
             n_real[3] = 0                     # a failed clip
+        if split == "val" and val_failed:
+            n_real[:] = 0                     # every val clip failed
         return [emb], n_real
 
     out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=D, annotation_lines=ann_lines,

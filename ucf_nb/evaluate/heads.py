@@ -12,7 +12,7 @@ run's ``out_dir``, whether it fits on clips or on videos (bags of clips), which 
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,12 @@ class ProbeHead:
     def settings(self, fitted: Any) -> dict[str, Any]:
         """How ``fitted`` was fitted, as ``metrics.json["settings"]`` records it (JSON-ready)."""
         return dict(fitted.settings)
+
+    def fit_warnings(self, settings: Mapping[str, Any], why_no_val: Callable[[], str]) -> list[str]:
+        """One sentence per setting that should have been chosen on val and was not
+        (``metrics.json``'s ``warnings``); ``why_no_val()`` says why val could not choose, as
+        a clause. The default: none."""
+        return []
 
     def n_train_failed(self, fitted: Any, X_train: np.ndarray) -> int:
         """Training clips left out because their embedding is not finite."""
@@ -150,6 +156,12 @@ class LinearHead(ProbeHead):
     def n_train_failed(self, fitted: Any, X_train: np.ndarray) -> int:
         return int(fitted.settings["n_train_failed"])
 
+    def fit_warnings(self, settings: Mapping[str, Any], why_no_val: Callable[[], str]) -> list[str]:
+        if settings.get("mode") == "fast" or not settings.get("C_note") or len(settings.get("C_grid") or ()) < 2:
+            return []
+        return [f"linear probe: C was not chosen on val because {why_no_val()}: C = {settings['C']:g} "
+                "was used without a search, and the val metrics are not a model selection"]
+
 
 @register_head
 class MILRankingHead(ProbeHead):
@@ -198,9 +210,20 @@ class MILRankingHead(ProbeHead):
 
     def settings(self, fitted: Any) -> dict[str, Any]:
         settings = dict(fitted.settings)
-        settings["val_scored_by"] = ("the head fitted on train only (chosen on val)" if fitted.selected is not None
-                                     else "the head itself")
+        if fitted.selected is None:
+            settings["val_scored_by"] = "the head itself"
+        elif settings.get("note"):  # no val to choose on: it ran every iteration
+            settings["val_scored_by"] = "the head fitted on train only (run for max_iter iterations: no val to choose on)"
+        else:
+            settings["val_scored_by"] = "the head fitted on train only (chosen on val)"
         return settings
+
+    def fit_warnings(self, settings: Mapping[str, Any], why_no_val: Callable[[], str]) -> list[str]:
+        if not settings.get("note"):
+            return []
+        return [f"MIL head: the iteration count was not chosen on val because {why_no_val()}: it ran all "
+                f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
+                "train + val used that count"]
 
 
 def video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:

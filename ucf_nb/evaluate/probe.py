@@ -37,6 +37,8 @@ __all__ = [
     "HEADS",
     "metrics_frame",
     "compare_heads",
+    "ProbeWarnings",
+    "probe_warnings",
     "probe_fingerprint",
 ]
 
@@ -148,6 +150,12 @@ class ProbeResult:
         """The headline metrics as a table: metric, val, test (see :func:`metrics_frame`)."""
         return metrics_frame(self.metrics)
 
+    @property
+    def warnings(self) -> list[str]:
+        """Sentences about how the head was fitted that a reader must see (``metrics.json``'s
+        ``warnings``): e.g. settings that should have been chosen on val and were not."""
+        return list(self.metrics.get("warnings") or [])
+
     def missing_note(self) -> str:
         """One markdown sentence per missing metric (empty when nothing is missing)."""
         why = self.missing_reasons
@@ -207,7 +215,9 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
       the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
       head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
-      ``missing_reasons``, ``embeddings`` (what was probed: with ``views``, ``n_views`` and
+      ``missing_reasons``, ``warnings`` (sentences a reader must see: a setting that was
+      not chosen on val, e.g. because every val clip failed; see :func:`probe_warnings`),
+      ``embeddings`` (what was probed: with ``views``, ``n_views`` and
       ``features``, which says that a run of several views per clip, ten-crop, is fitted and
       scored on the mean over each clip's views), ``versions`` and ``timing``
       (seconds; the only part that changes between two identical runs);
@@ -293,6 +303,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     n_tr_failed = spec.n_train_failed(fitted, X_tr)
     scorers = {s: (lambda X, rows, s=s: spec.score_clips(fitted, s, X, rows)) for s in SCORED_SPLITS}
     t_fit = time.perf_counter()
+    fit_warnings = spec.fit_warnings(settings, lambda: _why_no_val(loaded["val"]))
     del X_tr
 
     scores = _score_splits(scorers, loaded)
@@ -302,6 +313,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
                              n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
                              source=source, n_views=n_views)
+    result["warnings"] = fit_warnings
     result["fingerprint"] = fingerprint
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
@@ -331,6 +343,68 @@ def _same(value: Any, default: Any) -> bool:
         return bool(value == default) or (isinstance(default, tuple) and list(value) == list(default))
     except (TypeError, ValueError):
         return False
+
+
+def _why_no_val(loaded_val: Any) -> str:
+    """Why val could not choose a head's settings, as a clause."""
+    if loaded_val is None:
+        return "the val split is not extracted"
+    X, y, rows = loaded_val
+    ok = _finite_rows(X)
+    if len(ok) and not ok.any():
+        return (f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
+                "lists them and the fix)")
+    labels = np.unique(np.asarray(y)[ok]).tolist()
+    return (f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
+            f"y={labels}, so no ROC AUC can be computed on them")
+
+
+@dataclass
+class ProbeWarnings:
+    """The fit warnings of one or more heads (:func:`probe_warnings`): a warning block in a
+    notebook, one line when there is none; ``str()`` gives the same as plain text."""
+
+    warnings: list
+
+    def __bool__(self) -> bool:
+        return bool(self.warnings)
+
+    def message(self) -> str:
+        if not self.warnings:
+            return "Every head chose its settings on val."
+        return "Warning: " + " ".join(w.rstrip(".") + "." for w in self.warnings)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def __repr__(self) -> str:
+        return self.message()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if not self.warnings:
+            return f"<p>{html.escape(self.message())}</p>"
+        items = "".join(f"<li>{html.escape(w)}.</li>" for w in self.warnings)
+        return ('<div class="admonition warning"><p class="admonition-title">Warning: settings not chosen on '
+                f"val</p><ul>{items}</ul></div>")
+
+
+def probe_warnings(results: "ProbeResult | Mapping[str, ProbeResult]") -> ProbeWarnings:
+    """What a reader must know about how the heads were fitted (``metrics.json``'s
+    ``warnings`` of each): e.g. a val split whose clips all failed, so that neither the
+    linear probe's ``C`` nor the MIL head's iteration count was chosen on val.
+
+    Parameters
+    ----------
+    results : ProbeResult or mapping head name -> ProbeResult
+
+    Returns
+    -------
+    ProbeWarnings
+    """
+    many = results.values() if isinstance(results, Mapping) else [results]
+    return ProbeWarnings([w for r in many for w in r.warnings])
 
 
 def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:

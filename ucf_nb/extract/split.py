@@ -114,13 +114,17 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         embedded before is kept; fix the file and run again).
     retry_failed : bool
         With ``resume=True``, decode and embed again this shard's failed clips (videos that
-        could not be read by an earlier run), finished split or not: fix or replace the file
-        and run the same command again. Clips that now work get their embedding and status
-        "done", the others stay failed with the new reason; no other row is touched (a
-        finished split's arrays are replaced atomically, the other rows byte for byte). A
-        split counts as finished once every clip was attempted, failed ones included, so
-        :func:`ucf_nb.submit_extraction` submits nothing for it. False: failed clips count
-        as done.
+        could not be read by an earlier run) and short clips (the video ended before the
+        clip did: its last real frame was repeated; the manifest's ``short_clips``), with
+        every other clip of their videos (such a file is not the one the index was made
+        from), finished split or not: fix or replace the file and run the same command
+        again. Clips that now work get their embedding and status "done" (and leave
+        ``short_clips`` once whole), the others stay failed or short with the new reason;
+        no other video's row is touched (a finished split's arrays are replaced atomically,
+        the other rows byte for byte), so the split ends as a clean run with the fixed file
+        would. A split counts as finished once every clip was attempted, failed ones
+        included, so :func:`ucf_nb.submit_extraction` submits nothing for it. False: failed
+        and short clips are left as they are.
     stall_timeout : float
         Seconds without a batch from the DataLoader workers after which the run stops with
         :class:`ucf_nb.video.workers.ExtractStalledError`, naming the video each worker was
@@ -285,8 +289,8 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, job: _Job, s: Ex
     y = df.loc[rows, "y"].to_numpy()
     writer = store.open_shard(split, rows, videos, width,
                               shard_index=shard_index, num_shards=num_shards, resume=s.resume, limit=s.limit)
-    if s.retry_failed:
-        writer.requeue_failed()
+    if s.retry_failed:  # failed and short clips (and the other clips of their videos) are embedded again
+        writer.requeue_failed(T=int(T), videos=df.loc[writer.rows, "path"].to_numpy())
     result["n_shard"] = int(len(writer.rows))
     _embed_pending(encoder, prep, df, writer, store, result, T=int(T), job=job, s=s)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
