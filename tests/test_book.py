@@ -173,9 +173,11 @@ def test_prepare_writes_parameterised_notebooks_without_running_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_prepared_notebook_runs_in_jupyter_with_a_widget_bar(tmp_path, demo_dir):
-    """The newcomer's path: prepare, then run in Jupyter (nbconvert --execute, as Jupyter Lab's
-    kernel would): it runs top to bottom, its bar is a widget, tqdm does not warn."""
+def test_a_prepared_notebook_runs_under_nbconvert_and_saves_a_finished_bar(tmp_path, demo_dir):
+    """The newcomer's path: prepare, then execute it as Jupyter's tools do (nbconvert --execute):
+    it runs top to bottom and the saved notebook keeps a finished text bar (N/N), never a widget
+    frozen at its first state; tqdm does not warn. (Jupyter Lab itself, whose requests allow
+    stdin, gets the widget: tests/test_watch_run.py's real-kernel test.)"""
     import subprocess
     import sys
 
@@ -189,7 +191,9 @@ def test_a_prepared_notebook_runs_in_jupyter_with_a_widget_bar(tmp_path, demo_di
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ran = (tmp_path / "ran" / prepared.name).read_text()
-    assert "application/vnd.jupyter.widget-view+json" in ran and "TqdmWarning" not in ran
+    assert "application/vnd.jupyter.widget-view+json" not in ran and "TqdmWarning" not in ran
+    finished = re.findall(r"(\d+)/(\d+) \[", ran)
+    assert finished and all(done == total for done, total in finished[-1:]), finished
     assert (tmp_path / "processed" / "index_clips.csv").is_file()
 
 
