@@ -91,7 +91,7 @@ def test_auto_falls_back_to_eager_where_transformers_has_no_sdpa(ts_dir):
 def test_bad_attention_and_compile_values_are_named(ts_dir, vm_dir):
     with pytest.raises(ValueError, match="attention must be 'auto', 'sdpa' or 'eager', got attention='flash'"):
         load_encoder(ts_dir, device="cpu", attention="flash")
-    with pytest.raises(ValueError, match="compile must be True or False, got compile='yes'"):
+    with pytest.raises(TypeError, match="compile must be True or False, got compile='yes'"):
         load_encoder(ts_dir, device="cpu", compile="yes")
     with pytest.raises(ValueError, match="both choose the attention: pass only one"):
         load_encoder(vm_dir, device="cpu", attention="sdpa", model_kwargs={"attn_implementation": "eager"})

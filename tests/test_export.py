@@ -74,7 +74,7 @@ def test_export_layout_and_frame_auc_recomputed_from_exported_files(tmp_path):
     bags = [np.load(dest / p) for p in train]
     y = np.array([0 if p.split("/")[-1].startswith("Normal") else 1 for p in train])
     head = fit_mil(bags, y, max_iter=20, eval_every=10, hidden=(16, 8), refit=False)
-    block_scores = [head.score(f) for f in feats]
+    block_scores = [head.score_clips(f) for f in feats]
     pred = np.concatenate([np.repeat(s, 16) for s in block_scores])
     auc = roc_auc_score(gt, pred)
     # ... equals ucf_nb's field convention on the same scores, one "clip" per block

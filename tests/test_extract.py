@@ -318,7 +318,7 @@ def test_notebook_has_exactly_the_extract_split_parameters():
     for k, p in sig.parameters.items():
         if k == "out_dir":  # runs_dir/<run_name>/ (ucf_nb.run_dir) unless out_dir is given
             expected.update(runs_dir="processed/runs", run_name=None, out_dir=None)
-        elif k != "progress":
+        elif k not in ("progress", "settings"):  # settings: all the options as one value, for scripts
             expected[k] = p.default
     assert assigned == expected
     assert list(assigned) == list(expected)

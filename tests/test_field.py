@@ -120,7 +120,7 @@ def test_bootstrap_ci_agrees_with_explicit_resampling_and_is_seeded():
 def test_bootstrap_ci_of_one_class_is_none_and_bad_input_is_named():
     out = auc_bootstrap_ci([0, 0, 0], [0.1, 0.2, 0.3], [0, 1, 1], n_boot=5)
     assert out["ci"] is None and out["n_skipped"] == 5
-    with pytest.raises(ValueError, match="level must lie in"):
+    with pytest.raises(ValueError, match="level must be a finite number > 0 and < 1, e.g. 0.95, got level=95"):
         auc_bootstrap_ci([0, 1], [0.1, 0.2], [0, 1], level=95)
     with pytest.raises(ValueError, match="one of each per frame"):
         auc_bootstrap_ci([0, 1], [0.1, 0.2], [0])

@@ -74,7 +74,7 @@ def test_mil_head_ranks_anomalous_clips_above_the_rest_from_video_labels_only():
     te, _, truth = _synthetic(40, rng, direction=direction)
     head = fit_mil(tr, ytr, val_bags=va, val_labels=yva, max_iter=300, eval_every=50, patience=3,
                    hidden=(64, 16), seed=1)
-    scores = np.concatenate([head.score(b) for b in te])
+    scores = np.concatenate([head.score_clips(b) for b in te])
     clip_truth = np.concatenate(truth)
     assert roc_auc_score(clip_truth, scores) > 0.9
     # anomalous clips above the normal clips of their own videos too
@@ -107,7 +107,7 @@ def test_fit_mil_holds_out_videos_without_val_and_scores_nan_for_failed_clips():
     head = fit_mil(bags, y, max_iter=40, eval_every=20, hidden=(16, 8), refit=False)
     assert head.settings["val_source"] == "held out" and head.settings["n_val_videos"] == 4
     assert head.selected is None and head.settings["fitted_on"] == "train"
-    s = head.score(bags[0])
+    s = head.score_clips(bags[0])
     assert np.isnan(s[3]) and np.isfinite(np.delete(s, 3)).all() and ((s[:3] > 0) & (s[:3] < 1)).all()
     assert head.score_segments(bags[0]).shape == (32,)
 
@@ -128,4 +128,4 @@ def test_fit_mil_names_bad_input():
         fit_mil(bags, [0, 1], val_bags=bags)
     head = fit_mil(bags, [0, 1], max_iter=2, eval_every=1, hidden=(4, 2), val_bags=bags, val_labels=[0, 1])
     with pytest.raises(ValueError, match="\\(n_clips, 4\\) for this head"):
-        head.score(np.zeros((3, 5)))
+        head.score_clips(np.zeros((3, 5)))

@@ -191,7 +191,7 @@ def test_rescale_and_offset_round_trip_and_are_checked():
     assert Preprocessing.from_dict(json.loads(json.dumps(pre.to_dict()))) == pre
     with pytest.raises(ValueError, match="rescale_factor"):
         Preprocessing(rescale_factor=0)
-    with pytest.raises(ValueError, match="offset"):
+    with pytest.raises(TypeError, match="offset must be True or False, got offset='yes'"):
         Preprocessing(offset="yes")
 
 

@@ -215,7 +215,7 @@ def test_fit_probe_matches_sklearn_pipeline_and_drops_nan_rows():
     ok = np.isfinite(X).all(axis=1)
     ref = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, class_weight="balanced", max_iter=1000))
     ref.fit(X[ok].astype(np.float64), y[ok])
-    p = probe.predict_proba(X)
+    p = probe.score_clips(X)
     assert np.isnan(p[[5, 17]]).all()
     np.testing.assert_allclose(p[ok], ref.predict_proba(X[ok].astype(np.float64))[:, 1], atol=2e-3)
 
@@ -252,7 +252,7 @@ def test_fit_probe_validates_inputs():
         fit_probe(X, y[:-1])
     with pytest.raises(ValueError, match="must hold 0"):
         fit_probe(X, np.full(50, 2))
-    with pytest.raises(ValueError, match="Cs must be positive"):
+    with pytest.raises(ValueError, match=r"Cs\[0\] must be a finite number > 0, got Cs\[0\]=0.0"):
         fit_probe(X, y, Cs=[0.0])
     with pytest.raises(ValueError, match="only y="):
         fit_probe(X, np.zeros(50, np.int8))
@@ -375,11 +375,11 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
 
     X, _, rows = load_embeddings(out, "test")
     first = (rows["video"] == rows["video"].iloc[0]).to_numpy()
-    np.testing.assert_allclose(mil.probe.score(X[first]), scores["score"].to_numpy()[first])
+    np.testing.assert_allclose(mil.probe.score_clips(X[first]), scores["score"].to_numpy()[first])
     # val scored by the train-only head
     X, _, rows = load_embeddings(out, "val")
     v0 = (rows["video"] == rows["video"].iloc[0]).to_numpy()
-    np.testing.assert_allclose(mil.probe.selected.score(X[v0]),
+    np.testing.assert_allclose(mil.probe.selected.score_clips(X[v0]),
                                pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0])
     # seeded
     again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50, refit=True)
@@ -473,9 +473,9 @@ def test_run_probe_does_not_refit_a_head_whose_inputs_and_settings_are_unchanged
     assert first["linear"].metrics["fingerprint"]["settings"]["head"] == "linear"
     written = {h: (out / d / "metrics.json").stat().st_mtime_ns for h, d in (("linear", "probe"), ("mil", "probe-mil"))}
     fits = []
-    real_fit, real_mil = probe_mod.fit_probe, probe_mod._fit_mil_head
-    monkeypatch.setattr(probe_mod, "fit_probe", lambda *a, **k: fits.append("linear") or real_fit(*a, **k))
-    monkeypatch.setattr(probe_mod, "_fit_mil_head", lambda *a, **k: fits.append("mil") or real_mil(*a, **k))
+    for name in ("linear", "mil"):  # count the fits of each registered head
+        spec = probe_mod.get_head(name)
+        monkeypatch.setattr(spec, "fit", lambda *a, _n=name, _fit=spec.fit, **k: fits.append(_n) or _fit(*a, **k))
     capsys.readouterr()
 
     # the same call again (as notebook 03 makes it on a second `report run`): nothing is fitted

@@ -273,7 +273,7 @@ def test_on_error_raise_stops_at_the_first_unreadable_video(data, tmp_path):
     assert (status == 1).sum() == 3 and not (status == 2).any()  # Fighting001 kept, nothing marked failed
     r = _run(data, out, split="test", on_error="skip", batch_size=1)  # the same command, skipping, resumes
     assert r["complete"] and r["n_embedded"] == 0 and r["n_failed"] == 3
-    with pytest.raises(ValueError, match="on_error must be 'skip' or 'raise', got on_error='ignore'"):
+    with pytest.raises(ValueError, match=r"on_error must be one of \('skip', 'raise'\), got on_error='ignore'"):
         _run(data, tmp_path / "o2", split="test", on_error="ignore")
 
 

@@ -64,7 +64,7 @@ def test_run_name_from_checkpoint_T_and_pooling():
     assert run_name("demo/encoders/clip/", T=16, pooling="mean") == "clip_T16_mean"
     assert run_dir("x/y", T=4, pooling="mean", root="build/r") == "build/r/y_T4_mean"
     assert run_dir("x/y", name="mine", root="build/r") == "build/r/mine"
-    with pytest.raises(ValueError, match="T must be a positive int"):
+    with pytest.raises(ValueError, match="T must be an int >= 1, got T=0"):
         run_name("a/b", T=0, pooling="cls")
     with pytest.raises(ValueError, match=r"run name '\.\./up' must be one folder name"):
         run_dir("a/b", name="../up")

@@ -72,7 +72,7 @@ def test_shard_bounds_are_blocks_of_whole_videos():
     # more shards than videos: some shards are empty, every row still owned exactly once
     b = shard_bounds(videos[:5], 3)
     assert b[0] == 0 and b[-1] == 5 and sorted(np.diff(b).tolist()) == [0, 0, 5]
-    with pytest.raises(ValueError, match="num_shards must be at least 1"):
+    with pytest.raises(ValueError, match="num_shards must be an int >= 1, got num_shards=0"):
         shard_bounds(videos, 0)
 
 

@@ -220,7 +220,7 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
     Xt, _, _ = load_embeddings(work, "test")
     mean = mean_over_views(Xt)
     assert mean.shape == (len(Xt), 64) and np.isnan(mean[np.isnan(np.asarray(Xt, np.float32)).all(axis=(1, 2))]).all()
-    np.testing.assert_array_equal(lin.scores["test"]["score"].to_numpy(), lin.probe.predict_proba(mean))
+    np.testing.assert_array_equal(lin.scores["test"]["score"].to_numpy(), lin.probe.score_clips(mean))
     mil = run_probe(work, head="mil", seed=0, n_boot=10, mil_params={"max_iter": 20, "eval_every": 10})
     for res, folder in ((lin, "probe"), (mil, "probe-mil")):
         saved = json.loads((work / folder / "metrics.json").read_text())["embeddings"]
@@ -228,10 +228,11 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
         assert saved["features"] == "the mean over each clip's 10 views (fit and scored on it)"
     assert np.isfinite(mil.scores["test"]["score"].dropna()).all()
     # the MIL head scored the mean too: its test scores are those of the mean's bags
-    from ucf_nb.evaluate.probe import _mil_scores
+    from ucf_nb import get_head
 
     np.testing.assert_allclose(mil.scores["test"]["score"].to_numpy(),
-                               _mil_scores(mil.probe, mean, mil.scores["test"]), equal_nan=True)
+                               get_head("mil").score_clips(mil.probe, "test", mean, mil.scores["test"]),
+                               equal_nan=True)
 
 
 def test_views_reach_notebooks_02_and_03_and_name_the_run():

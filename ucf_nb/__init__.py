@@ -6,7 +6,8 @@ Data flows one way, one stage folder per step, one module (room) per concern in 
                      annotations    sampling       base (seam)     arrays         metrics        pipeline
                      locate         decode         one adapter     manifest       field          book (CLI)
                      build          preprocess     per family      shardlock      linear, mil    plots
-                     validate       dataset        tiny                           probe, runs
+                     validate       dataset        tiny                           heads (seam)
+                                                                                  probe, runs
                                     workers                                       export
                      extract/: split (index rows -> clip stream -> encoder -> store), failures,
                                launch and tasks (every shard a SLURM array task or a local process)
@@ -24,16 +25,18 @@ Data flows one way, one stage folder per step, one module (room) per concern in 
                  (tiny random encoders of every family, for tests and the demo)
 - ``store/``     arrays (per-split embeddings, shard writers, resume), manifest (fingerprint and
                  provenance), shardlock (one run per shard)
-- ``extract/``   split (extract_split, resumable), failures (extraction_failures), launch
+- ``extract/``   split (extract_split, resumable), settings (ExtractSettings: its options as one
+                 value), failures (extraction_failures), launch
                  (submit_extraction; submitit, the optional ``cluster`` extra) and tasks
 - ``evaluate/``  metrics (pure AUCs), field (the field's frame protocol), linear (fit_probe), mil
-                 (fit_mil), probe (run_probe for either head), export (export_features for the
+                 (fit_mil, MILParams), heads (the head registry: ProbeHead, register_head, linear
+                 and MIL), probe (run_probe for any registered head), export (export_features for the
                  field's code), runs (one folder per encoder run, runs compared)
 - ``report/``    pipeline (notebooks run in order with papermill), book (intro page, book build,
                  the command line), plots (every figure the notebooks show)
 - ``demo/``      make (the demo dataset and encoders: ``python -m ucf_nb.demo``), synthetic
 - ground: ``paths`` (the project root; every relative path resolves from it), ``files`` (atomic
-  writes, lock, sha256), ``checks`` (argument checks), ``progress`` (progress bars), ``_compat``
+  writes, lock, sha256), ``checks`` (argument checks, UcfNbError), ``progress`` (progress bars), ``_compat``
   (renamed parameters and moved modules), ``__main__`` (``python -m ucf_nb`` / ``ucf-nb``)
 
 The top-level names (``__all__``) are what a notebook or a script calls, the building blocks
@@ -81,8 +84,12 @@ __all__ = [
     "load_encoder", "Encoder", "EncoderLoadError",
     # ucf_nb.encoders.base
     "EncoderAdapter", "register_adapter", "families",
+    # ucf_nb.checks
+    "UcfNbError",
     # ucf_nb.extract.split
     "extract_split", "StoreWriteError",
+    # ucf_nb.extract.settings
+    "ExtractSettings",
     # ucf_nb.extract.failures
     "extraction_failures",
     # ucf_nb.extract.launch
@@ -96,7 +103,9 @@ __all__ = [
     # ucf_nb.evaluate.linear
     "fit_probe", "LinearProbe",
     # ucf_nb.evaluate.mil
-    "fit_mil", "MILHead",
+    "fit_mil", "MILHead", "MILParams",
+    # ucf_nb.evaluate.heads
+    "ProbeHead", "register_head", "heads", "get_head",
     # ucf_nb.evaluate.probe
     "run_probe", "ProbeResult", "compare_heads", "probe_warnings",
     # ucf_nb.evaluate.metrics
@@ -124,14 +133,17 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .video.workers import ExtractStalledError
     from .encoders.encoder import Encoder, EncoderLoadError, load_encoder
     from .encoders.base import EncoderAdapter, families, register_adapter
+    from .checks import UcfNbError
     from .extract.split import extract_split, StoreWriteError
+    from .extract.settings import ExtractSettings
     from .extract.failures import extraction_failures
     from .extract.launch import ExtractionFailedError, ShardJob, submit_extraction
     from .store.arrays import ExtractMismatchError, load_embeddings
     from .store.manifest import read_manifest
     from .store.shardlock import ShardBusyError
     from .evaluate.linear import fit_probe, LinearProbe
-    from .evaluate.mil import fit_mil, MILHead
+    from .evaluate.mil import fit_mil, MILHead, MILParams
+    from .evaluate.heads import get_head, heads, ProbeHead, register_head
     from .evaluate.probe import compare_heads, probe_warnings, ProbeResult, run_probe
     from .evaluate.metrics import frame_scores
     from .evaluate.export import export_features
@@ -154,14 +166,17 @@ _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".video.workers": ("ExtractStalledError",),
     ".encoders.encoder": ("load_encoder", "Encoder", "EncoderLoadError"),
     ".encoders.base": ("EncoderAdapter", "register_adapter", "families"),
+    ".checks": ("UcfNbError",),
     ".extract.split": ("extract_split", "StoreWriteError"),
+    ".extract.settings": ("ExtractSettings",),
     ".extract.failures": ("extraction_failures",),
     ".extract.launch": ("submit_extraction", "ShardJob", "ExtractionFailedError"),
     ".store.arrays": ("load_embeddings", "ExtractMismatchError"),
     ".store.manifest": ("read_manifest",),
     ".store.shardlock": ("ShardBusyError",),
     ".evaluate.linear": ("fit_probe", "LinearProbe"),
-    ".evaluate.mil": ("fit_mil", "MILHead"),
+    ".evaluate.mil": ("fit_mil", "MILHead", "MILParams"),
+    ".evaluate.heads": ("ProbeHead", "register_head", "heads", "get_head"),
     ".evaluate.probe": ("run_probe", "ProbeResult", "compare_heads", "probe_warnings"),
     ".evaluate.metrics": ("frame_scores",),
     ".evaluate.export": ("export_features",),

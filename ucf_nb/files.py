@@ -25,6 +25,8 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
+from .checks import UcfNbError
+
 __all__ = ["atomic_write", "atomic_write_csv", "file_sha256"]
 
 
@@ -34,7 +36,7 @@ DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG",
 SPACE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))
 
 
-class StoreWriteError(OSError):
+class StoreWriteError(UcfNbError, OSError):
     """Writing the embeddings into ``out_dir`` failed (disk full, quota, I/O error).
 
     Everything committed before the failure is kept: the same command resumes.

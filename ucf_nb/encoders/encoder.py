@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import torch
 
 from .base import EncoderAdapter, adapter_for
+from ..checks import UcfNbError, check_bool
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..video.preprocess import Preprocessing
@@ -31,7 +32,7 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-class EncoderLoadError(OSError):
+class EncoderLoadError(UcfNbError, OSError):
     """A checkpoint could not be loaded (missing folder, or offline and not cached)."""
 
 
@@ -339,13 +340,13 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
         For a bad device, precision, pooling or attention, or a model_type no adapter serves.
     """
     if pooling is not None and not isinstance(pooling, str):
-        raise ValueError(f"pooling must be a pooling name such as 'cls' or 'mean', or None, got pooling={pooling!r}")
+        raise TypeError(f"pooling must be a pooling name such as 'cls' or 'mean', or None, got pooling={pooling!r}")
     if not isinstance(checkpoint, (str, os.PathLike)) or not str(checkpoint).strip():
-        raise ValueError(f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}")
+        raise (ValueError if isinstance(checkpoint, (str, os.PathLike)) else TypeError)(
+            f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}")
     if attention not in ATTENTIONS:
         raise ValueError(f"attention must be 'auto', 'sdpa' or 'eager', got attention={attention!r}")
-    if not isinstance(compile, bool):
-        raise ValueError(f"compile must be True or False, got compile={compile!r}")
+    compile = check_bool("compile", compile)
     checkpoint = os.fspath(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import FRAME_KEYS, _examples, _labelled_frame_axis, annotation_coverage
+from ..checks import check_float, check_int
 
 __all__ = [
     "FIELD_BLOCK",
@@ -57,8 +58,7 @@ def field_frame_count(n_frames: int | np.ndarray, block: int = FIELD_BLOCK) -> i
     int or numpy.ndarray of int64
         The frames ``0 <= f < result`` are evaluated; the last partial block is left out.
     """
-    if int(block) < 1:
-        raise ValueError(f"block must be a positive number of frames, got block={block!r}")
+    block = check_int("block", block, 1, who="field_frame_count: ")
     n = np.asarray(n_frames, dtype=np.int64)
     if (n < 0).any():
         raise ValueError(f"n_frames must be >= 0, got {n_frames!r}")
@@ -250,10 +250,10 @@ def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
     if not len(labels) == len(scores) == len(groups):
         raise ValueError(f"labels, scores and groups have {len(labels)}, {len(scores)} and {len(groups)} "
                          "entries: pass one of each per frame")
-    if int(n_boot) < 1:
-        raise ValueError(f"n_boot must be at least 1, got n_boot={n_boot!r}")
-    if not 0 < float(level) < 1:
-        raise ValueError(f"level must lie in (0, 1), e.g. 0.95, got level={level!r}")
+    n_boot = check_int("n_boot", n_boot, 1, who="auc_bootstrap_ci: ")
+    level = check_float("level", level, 0, maximum=1, lo_open=True, hi_open=True, who="auc_bootstrap_ci: ",
+                        hint=", e.g. 0.95")
+    seed = check_int("seed", seed, 0, who="auc_bootstrap_ci: ")
     if not np.isfinite(scores).all():
         raise ValueError("scores hold NaN or infinite values: drop the unscored frames first")
     out = {"ci": None, "n_boot": int(n_boot), "n_skipped": int(n_boot), "seed": int(seed), "level": float(level)}

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..checks import check_bool, check_float, check_int
 from .metrics import _auc
 
 __all__ = [
@@ -66,11 +67,19 @@ class LinearProbe:
             out[a:a + chunk] = z
         return out
 
-    def predict_proba(self, X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
+    def score_clips(self, X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
         """Probability that each clip is anomalous, float64 (N,); NaN for non-finite rows."""
         from scipy.special import expit
 
         return expit(self.decision_function(X, chunk))
+
+    def predict_proba(self, X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
+        """Deprecated name of :meth:`score_clips` (scikit-learn's ``predict_proba`` returns one
+        column per class, (N, 2); this returns (N,)); removed in ucf-nb 0.3."""
+        warnings.warn("LinearProbe.predict_proba(X) is deprecated: use LinearProbe.score_clips(X) (the same "
+                      "(N,) anomaly probabilities); LinearProbe.predict_proba is removed in ucf-nb 0.3",
+                      FutureWarning, stacklevel=2)
+        return self.score_clips(X, chunk)
 
 
 def _check_2d(X: Any, name: str, width: int | None = None) -> np.ndarray:
@@ -326,14 +335,14 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
     LinearProbe
         Memory: the training clips are held once as float32 (N x D x 4 bytes).
     """
+    opts = check_probe_options(Cs=Cs, max_train=max_train, fast=fast, who="fit_probe")
+    Cs, max_train, fast = opts["Cs"], opts["max_train"], opts["fast"]
+    seed = check_int("seed", seed, 0, who="fit_probe: ")
+    grid_n_train = check_int("grid_n_train", grid_n_train, 2, who="fit_probe: ")
+    max_iter = check_int("max_iter", max_iter, 1, who="fit_probe: ")
+    tol = check_float("tol", tol, 0, lo_open=True, who="fit_probe: ")
     X_train = _check_2d(X_train, "X_train")
     y_train = _check_labels(y_train, len(X_train), "y_train")
-    Cs = [float(c) for c in Cs]
-    if not Cs or any(not np.isfinite(c) or c <= 0 for c in Cs):
-        raise ValueError(f"Cs must be positive numbers, got Cs={Cs!r}")
-    if max_train is not None and int(max_train) < 2:
-        raise ValueError(f"max_train must be None or at least 2, got max_train={max_train!r}")
-    seed = int(seed)
     idx, n_failed = _training_rows(X_train, fast=fast, max_train=max_train, seed=seed)
     y = y_train[idx]
     if np.unique(y).size < 2:
@@ -369,6 +378,20 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
                     C_note=("no val clips of both classes: C = 1 was used without a search"
                             if val_auc is None and len(Cs) > 1 else None))
     return LinearProbe(mean=mean, scale=scale, coef=coef, intercept=intercept, settings=settings)
+
+
+def check_probe_options(*, Cs: Sequence[float] = DEFAULT_CS, max_train: int | None = None, fast: bool = False,
+                        who: str = "fit_probe") -> dict[str, Any]:
+    """The linear probe's options checked (``Cs`` positive finite numbers, ``max_train``
+    None or an int >= 2, ``fast`` a bool), as :func:`fit_probe` takes them (``Cs`` a list of
+    floats). TypeError for a wrong type, ValueError for a wrong value."""
+    if isinstance(Cs, (str, bytes)) or not hasattr(Cs, "__iter__"):
+        raise TypeError(f"{who}: Cs must be a sequence of positive numbers, got Cs={Cs!r}")
+    Cs = [check_float(f"Cs[{i}]", c, 0, lo_open=True, who=f"{who}: ") for i, c in enumerate(Cs)]
+    if not Cs:
+        raise ValueError(f"{who}: Cs must hold at least one positive number, got Cs={Cs!r}")
+    return {"Cs": Cs, "max_train": check_int("max_train", max_train, 2, allow_none=True, who=f"{who}: "),
+            "fast": check_bool("fast", fast, who=f"{who}: ")}
 
 
 def _training_rows(X_train: np.ndarray, *, fast: bool, max_train: int | None, seed: int) -> tuple[np.ndarray, int]:

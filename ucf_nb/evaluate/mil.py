@@ -27,15 +27,20 @@ read and checked against the paper together.)
 """
 from __future__ import annotations
 
+import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..checks import check_bool, check_float, check_int, settings_from_call
+
 __all__ = [
     "N_SEGMENTS",
     "MILHead",
+    "MILParams",
     "segment_bag",
     "mil_ranking_loss",
     "smoothness_loss",
@@ -72,8 +77,7 @@ def segment_bag(bag: np.ndarray, n_segments: int = N_SEGMENTS) -> np.ndarray:
     bag = np.asarray(bag)
     if bag.ndim != 2 or len(bag) == 0:
         raise ValueError(f"a bag must be a non-empty 2-D array (n_clips, D), got shape {bag.shape}")
-    if int(n_segments) < 1:
-        raise ValueError(f"n_segments must be at least 1, got n_segments={n_segments!r}")
+    n_segments = check_int("n_segments", n_segments, 1, who="segment_bag: ")
     n = len(bag)
     edges = np.round(np.linspace(0, n, int(n_segments) + 1)).astype(np.int64)
     a, b = edges[:-1], edges[1:]
@@ -177,7 +181,7 @@ def _unit_rows(Z: np.ndarray) -> np.ndarray:
 class MILHead:
     """A fitted MIL head: plain arrays, no pickle.
 
-    ``score(bag)`` = ``sigmoid(W3 (W2 relu(W1 z + b1) + b2) + b3)`` for each clip, with
+    ``score_clips(bag)`` = ``sigmoid(W3 (W2 relu(W1 z + b1) + b2) + b3)`` for each clip, with
     ``z = unit((x - mean) / scale)``.
 
     Attributes
@@ -218,6 +222,13 @@ class MILHead:
         return 1.0 / (1.0 + np.exp(-z))
 
     def score(self, bag: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
+        """Deprecated name of :meth:`score_clips` (scikit-learn's ``score`` is a goodness of
+        fit, not per-sample scores); removed in ucf-nb 0.3."""
+        warnings.warn("MILHead.score(bag) is deprecated: use MILHead.score_clips(bag) (the same per-clip "
+                      "scores); MILHead.score is removed in ucf-nb 0.3", FutureWarning, stacklevel=2)
+        return self.score_clips(bag, chunk)
+
+    def score_clips(self, bag: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
         """Anomaly score in (0, 1) of each clip of a video.
 
         Parameters
@@ -254,6 +265,90 @@ class MILHead:
 DEFAULTS: dict[str, Any] = dict(hidden=(512, 32), dropout=0.6, lr=0.01, weight_decay=1e-3, batch_size=30,
                                 max_iter=2000, eval_every=100, patience=5, margin=1.0, lambda_smooth=8e-5,
                                 lambda_sparse=8e-5, val_fraction=0.2)
+
+# the training settings metrics.json records after "n_segments", in this order
+_TRAINING = ("hidden", "dropout", "lr", "weight_decay", "batch_size", "max_iter", "eval_every", "patience",
+             "margin", "lambda_smooth", "lambda_sparse")
+
+
+@dataclass(frozen=True)
+class MILParams:
+    """The settings of :func:`fit_mil` as one value (see there for what each one does).
+
+    Checked when made: a wrong type raises TypeError (``max_iter=2.9``, ``max_iter=True``),
+    a wrong value ValueError (``max_iter=0``, ``lr=-1.0``), each naming the parameter and the
+    value. ``fit_mil(bags, labels, params=MILParams(max_iter=400))`` or
+    ``run_probe(..., head="mil", mil_params=MILParams(...))``; :meth:`to_dict` gives the
+    JSON-ready values.
+    """
+
+    n_segments: int = N_SEGMENTS
+    hidden: tuple[int, int] = DEFAULTS["hidden"]
+    dropout: float = DEFAULTS["dropout"]
+    lr: float = DEFAULTS["lr"]
+    weight_decay: float = DEFAULTS["weight_decay"]
+    batch_size: int = DEFAULTS["batch_size"]
+    max_iter: int = DEFAULTS["max_iter"]
+    eval_every: int = DEFAULTS["eval_every"]
+    patience: int = DEFAULTS["patience"]
+    margin: float = DEFAULTS["margin"]
+    lambda_smooth: float = DEFAULTS["lambda_smooth"]
+    lambda_sparse: float = DEFAULTS["lambda_sparse"]
+    val_fraction: float = DEFAULTS["val_fraction"]
+    refit: bool = True
+    n_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        who = "fit_mil: "
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        for name in ("n_segments", "max_iter", "eval_every", "patience", "batch_size"):
+            put(name, check_int(name, getattr(self, name), 1, who=who))
+        put("n_threads", check_int("n_threads", self.n_threads, 1, allow_none=True, who=who))
+        put("dropout", check_float("dropout", self.dropout, 0, maximum=1, hi_open=True, who=who))
+        put("lr", check_float("lr", self.lr, 0, lo_open=True, who=who))
+        put("margin", check_float("margin", self.margin, 0, lo_open=True, who=who))
+        for name in ("weight_decay", "lambda_smooth", "lambda_sparse"):
+            put(name, check_float(name, getattr(self, name), 0, who=who))
+        put("val_fraction", check_float("val_fraction", self.val_fraction, 0, maximum=1, lo_open=True,
+                                        hi_open=True, who=who))
+        put("refit", check_bool("refit", self.refit, who=who))
+        hidden = self.hidden
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
+            raise TypeError(f"{who}hidden must give two layer widths, e.g. (512, 32), got hidden={hidden!r}")
+        if len(hidden) != 2:
+            raise ValueError(f"{who}hidden must give two layer widths, e.g. (512, 32), got hidden={hidden!r}")
+        put("hidden", tuple(check_int(f"hidden[{i}]", h, 1, who=who) for i, h in enumerate(hidden)))
+
+    def replace(self, **changes: Any) -> "MILParams":
+        """A copy with ``changes`` (checked like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    def training(self) -> dict[str, Any]:
+        """The training settings as ``metrics.json`` records them (``hidden`` as a list)."""
+        return {k: (list(v) if k == "hidden" else v) for k in _TRAINING for v in (getattr(self, k),)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting as plain JSON values, in field order."""
+        return {f.name: (list(v) if f.name == "hidden" else v)
+                for f in dataclasses.fields(self) for v in (getattr(self, f.name),)}
+
+    @classmethod
+    def from_mapping(cls, values: "MILParams | Any | None", *, who: str = "run_probe") -> "MILParams":
+        """``values`` itself when it is a MILParams; else MILParams(**values) (None: the defaults),
+        with a TypeError naming an unknown key."""
+        if values is None:
+            return cls()
+        if isinstance(values, cls):
+            return values
+        if not hasattr(values, "keys"):
+            raise TypeError(f"{who}: mil_params must be a MILParams or a mapping of fit_mil settings, got "
+                            f"mil_params={values!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise TypeError(f"{who}: mil_params has {unknown[0]!r}, not a setting of fit_mil (its settings: "
+                            f"{', '.join(sorted(names))})")
+        return cls(**dict(values))
 
 
 def _check_bags(bags: Sequence[Any], labels: Any, what: str) -> tuple[list, np.ndarray, int]:
@@ -336,7 +431,7 @@ def _video_auc(y: np.ndarray, s: np.ndarray) -> float | None:
     return float(roc_auc_score(y, s)) if np.unique(y).size == 2 else None
 
 
-def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: dict, val: tuple | None,
+def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams, val: tuple | None,
            progress: bool, desc: str) -> tuple[dict, int, list]:
     """Train one MLP on segments S (V, n_seg, D); with ``val`` = (Sv, yv) stop early on it.
 
@@ -348,12 +443,12 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: dict, val
     anom, norm = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     rng = np.random.default_rng([seed, 11])
     St = torch.from_numpy(S)
-    B = int(p["batch_size"])
+    B = p.batch_size
     curve: list = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _model(S.shape[2], p["hidden"], float(p["dropout"]))
-        opt = torch.optim.Adagrad(model.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]))
+        model = _model(S.shape[2], p.hidden, p.dropout)
+        opt = torch.optim.Adagrad(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         best = (None, 0, (-np.inf, -np.inf))
         since = 0
         bar = tqdm(range(1, int(n_iter) + 1), desc=desc, disable=not progress, mininterval=5, ascii=True)
@@ -363,20 +458,19 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: dict, val
             ino = rng.choice(norm, B, replace=len(norm) < B)
             sa = model(St[ia]).squeeze(-1)
             sn = model(St[ino]).squeeze(-1)
-            loss = mil_objective(sa, sn, margin=float(p["margin"]), lambda_smooth=float(p["lambda_smooth"]),
-                                 lambda_sparse=float(p["lambda_sparse"]))
+            loss = mil_objective(sa, sn, margin=p.margin, lambda_smooth=p.lambda_smooth,
+                                 lambda_sparse=p.lambda_sparse)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if val is None or it % int(p["eval_every"]) != 0:
+            if val is None or it % p.eval_every != 0:
                 continue
             model.eval()
             Sv, yv = val
             with torch.no_grad():
                 sv = model(torch.from_numpy(Sv)).squeeze(-1)
-                vloss = float(mil_objective(sv[yv == 1], sv[yv == 0], margin=float(p["margin"]),
-                                            lambda_smooth=float(p["lambda_smooth"]),
-                                            lambda_sparse=float(p["lambda_sparse"])))
+                vloss = float(mil_objective(sv[yv == 1], sv[yv == 0], margin=p.margin,
+                                            lambda_smooth=p.lambda_smooth, lambda_sparse=p.lambda_sparse))
             vauc = _video_auc(yv, sv.max(dim=1).values.numpy())
             curve.append({"iter": it, "train_loss": float(loss.detach()), "val_auc": vauc, "val_loss": vloss})
             key = (vauc if vauc is not None else -np.inf, -vloss)
@@ -385,7 +479,7 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: dict, val
                 best, since = (_weights(model), it, key), 0
             else:
                 since += 1
-                if since >= int(p["patience"]):
+                if since >= p.patience:
                     break
         bar.close()
         if val is None or best[0] is None:
@@ -402,8 +496,12 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
             dropout: float = DEFAULTS["dropout"], hidden: Sequence[int] = DEFAULTS["hidden"],
             lambda_smooth: float = DEFAULTS["lambda_smooth"], lambda_sparse: float = DEFAULTS["lambda_sparse"],
             margin: float = DEFAULTS["margin"], val_fraction: float = DEFAULTS["val_fraction"],
-            n_threads: int | None = 1, progress: bool = False) -> MILHead:
+            n_threads: int | None = 1, progress: bool = False, params: MILParams | None = None) -> MILHead:
     """Fit the MIL ranking head on videos with video-level labels only.
+
+    The settings (every keyword but ``seed``, ``val_bags``, ``val_labels`` and ``progress``)
+    are checked once, into one :class:`MILParams`; pass ``params=MILParams(...)`` instead of
+    the keywords to reuse a set of settings.
 
     Parameters
     ----------
@@ -446,6 +544,8 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
         restored.
     progress : bool
         A text progress bar.
+    params : MILParams, optional
+        All the settings above as one value (then leave their keywords at their defaults).
 
     Returns
     -------
@@ -454,32 +554,27 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
         ``val_curve`` (iteration, train loss, val video AUC, val objective), ``val_source``
         ("given" or "held out"), the video counts and the fit time.
     """
+    p = settings_from_call(MILParams, locals(), params, who="fit_mil", keyword="params")  # first: reads the keywords
+    seed = check_int("seed", seed, 0, who="fit_mil: ")
+    progress = check_bool("progress", progress, who="fit_mil: ")
     import torch
 
-    if n_threads is not None and int(n_threads) < 1:
-        raise ValueError(f"n_threads must be None or at least 1, got n_threads={n_threads!r}")
     before = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
+    if p.n_threads is not None:
+        torch.set_num_threads(p.n_threads)
     # Tiny gradients become denormal floats after a few hundred steps, and CPU arithmetic on
     # denormals is 10x slower or worse: flush them to zero while fitting (torch's default,
     # off, is restored afterwards).
     torch.set_flush_denormal(True)
     try:
-        return _fit_mil(bags, labels, n_segments=n_segments, seed=seed, val_bags=val_bags,
-                        val_labels=val_labels, refit=refit, max_iter=max_iter, eval_every=eval_every,
-                        patience=patience, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                        dropout=dropout, hidden=hidden, lambda_smooth=lambda_smooth,
-                        lambda_sparse=lambda_sparse, margin=margin, val_fraction=val_fraction,
-                        progress=progress)
+        return _fit_mil(bags, labels, val_bags, val_labels, p, seed=seed, progress=progress)
     finally:
         torch.set_num_threads(before)
         torch.set_flush_denormal(False)
 
 
-def _fit_mil(bags, labels, *, n_segments, seed, val_bags, val_labels, refit, max_iter, eval_every, patience,
-             batch_size, lr, weight_decay, dropout, hidden, lambda_smooth, lambda_sparse, margin,
-             val_fraction, progress) -> MILHead:
+def _fit_mil(bags: Sequence[Any], labels: Any, val_bags: Sequence[Any] | None, val_labels: Any, p: MILParams, *,
+             seed: int, progress: bool) -> MILHead:
     import torch
 
     t0 = time.perf_counter()
@@ -487,63 +582,42 @@ def _fit_mil(bags, labels, *, n_segments, seed, val_bags, val_labels, refit, max
     if np.unique(y).size < 2:
         raise ValueError(f"the {len(y)} training videos hold only label(s) {np.unique(y).tolist()}: the MIL "
                          "head needs anomalous and normal videos")
-    p = _training_params(n_segments=n_segments, max_iter=max_iter, eval_every=eval_every, patience=patience,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, dropout=dropout, hidden=hidden,
-                         lambda_smooth=lambda_smooth, lambda_sparse=lambda_sparse, margin=margin)
-    seed = int(seed)
-    tr_bags, tr_y, val_bags, yv, source = _train_val(bags, y, D, val_bags, val_labels, val_fraction=val_fraction,
+    n_segments = p.n_segments
+    tr_bags, tr_y, val_bags, yv, source = _train_val(bags, y, D, val_bags, val_labels, val_fraction=p.val_fraction,
                                                      seed=seed)
 
     mean, scale, n_clips = _mean_scale(tr_bags, D)
-    prep = MILHead(mean=mean, scale=scale, weights={}, settings={"n_segments": int(n_segments)})
-    S, kept = _segments(prep, tr_bags, int(n_segments))
+    prep = MILHead(mean=mean, scale=scale, weights={}, settings={"n_segments": n_segments})
+    S, kept = _segments(prep, tr_bags, n_segments)
     y_tr = tr_y[kept]
     if np.unique(y_tr).size < 2:
         raise ValueError("after leaving out the videos without a finite clip, the training videos hold a "
                          "single label: the MIL head needs anomalous and normal videos")
-    Sv, kept_v = _segments(prep, val_bags, int(n_segments))
+    Sv, kept_v = _segments(prep, val_bags, n_segments)
     yv_k = np.asarray(yv)[kept_v]
     val = (Sv, yv_k) if len(kept_v) and np.unique(yv_k).size == 2 else None
     n_empty = (len(tr_bags) - len(kept)) + (len(val_bags) - len(kept_v))
 
-    w_sel, best_iter, curve = _train(S, y_tr, seed=seed, n_iter=p["max_iter"], p=p, val=val, progress=progress,
+    w_sel, best_iter, curve = _train(S, y_tr, seed=seed, n_iter=p.max_iter, p=p, val=val, progress=progress,
                                      desc="MIL head (train, early stopping on val)")
     note = None if val is not None else ("val holds no videos of both labels: trained for max_iter "
                                          "iterations without early stopping")
     settings: dict[str, Any] = {
-        "head": "mil", "n_segments": int(n_segments), **p, "seed": seed, "best_iter": int(best_iter),
+        "head": "mil", "n_segments": n_segments, **p.training(), "seed": seed, "best_iter": int(best_iter),
         "selection": "video ROC AUC on val (each video scored by its best segment); ties: lower val objective",
-        "val_source": source, "val_curve": curve, "refit": bool(refit), "n_train_videos": int(len(kept)),
+        "val_source": source, "val_curve": curve, "refit": p.refit, "n_train_videos": int(len(kept)),
         "n_val_videos": int(len(kept_v)), "n_videos_without_finite_clip": int(n_empty),
         "n_train_clips": int(n_clips), "standardize": True, "l2_normalize": True,
         "torch_threads": int(torch.get_num_threads()), "note": note}
     selected = MILHead(mean=mean, scale=scale, weights=w_sel,
                        settings={**settings, "refit": False, "fitted_on": "train"})
-    if not refit:
+    if not p.refit:
         selected.settings["fit_s"] = round(time.perf_counter() - t0, 3)
         return selected
 
     return _refit(list(tr_bags) + list(val_bags), np.concatenate([tr_y, np.asarray(yv, dtype=np.int8)]), D,
-                  n_segments=n_segments, seed=seed, best_iter=best_iter, p=p, progress=progress, settings=settings,
-                  selected=selected, t0=t0)
-
-
-def _training_params(*, n_segments, max_iter, eval_every, patience, batch_size, lr, weight_decay, dropout, hidden,
-                     lambda_smooth, lambda_sparse, margin) -> dict[str, Any]:
-    """fit_mil's training settings checked, as the plain values ``settings`` records."""
-    for name, value in (("max_iter", max_iter), ("eval_every", eval_every), ("patience", patience),
-                        ("batch_size", batch_size), ("n_segments", n_segments)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be at least 1, got {name}={value!r}")
-    if not 0 <= float(dropout) < 1:
-        raise ValueError(f"dropout must lie in [0, 1), got dropout={dropout!r}")
-    if len(tuple(hidden)) != 2:
-        raise ValueError(f"hidden must give two layer widths, e.g. (512, 32), got hidden={hidden!r}")
-    p = dict(hidden=[int(h) for h in hidden], dropout=float(dropout), lr=float(lr),
-             weight_decay=float(weight_decay), batch_size=int(batch_size), max_iter=int(max_iter),
-             eval_every=int(eval_every), patience=int(patience), margin=float(margin),
-             lambda_smooth=float(lambda_smooth), lambda_sparse=float(lambda_sparse))
-    return p
+                  seed=seed, best_iter=best_iter, p=p, progress=progress, settings=settings, selected=selected,
+                  t0=t0)
 
 
 def _train_val(bags: list, y: np.ndarray, D: int, val_bags: Sequence[Any] | None, val_labels: Any, *,
@@ -558,8 +632,6 @@ def _train_val(bags: list, y: np.ndarray, D: int, val_bags: Sequence[Any] | None
             raise ValueError(f"val_bags have {Dv} features but bags have {D}: use the same encoder")
         tr_bags, tr_y, source = bags, y, "given"
     else:
-        if not 0 < float(val_fraction) < 1:
-            raise ValueError(f"val_fraction must lie in (0, 1), got val_fraction={val_fraction!r}")
         rng = np.random.default_rng([seed, 13])
         hold = np.zeros(len(y), bool)
         for lab in (0, 1):
@@ -573,12 +645,13 @@ def _train_val(bags: list, y: np.ndarray, D: int, val_bags: Sequence[Any] | None
     return tr_bags, tr_y, val_bags, yv, source
 
 
-def _refit(all_bags: list, all_y: np.ndarray, D: int, *, n_segments: int, seed: int, best_iter: int, p: dict,
+def _refit(all_bags: list, all_y: np.ndarray, D: int, *, seed: int, best_iter: int, p: MILParams,
            progress: bool, settings: dict[str, Any], selected: MILHead, t0: float) -> MILHead:
     """The head refit on train + val for the selected number of iterations."""
+    n_segments = p.n_segments
     mean2, scale2, n_clips2 = _mean_scale(all_bags, D)
-    prep2 = MILHead(mean=mean2, scale=scale2, weights={}, settings={"n_segments": int(n_segments)})
-    S2, kept2 = _segments(prep2, all_bags, int(n_segments))
+    prep2 = MILHead(mean=mean2, scale=scale2, weights={}, settings={"n_segments": n_segments})
+    S2, kept2 = _segments(prep2, all_bags, n_segments)
     w_all, _, _ = _train(S2, all_y[kept2], seed=seed, n_iter=best_iter, p=p, val=None, progress=progress,
                          desc="MIL head (refit on train + val)")
     settings.update(fitted_on="train + val", n_refit_videos=int(len(kept2)), n_refit_clips=int(n_clips2),

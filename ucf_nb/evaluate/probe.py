@@ -1,6 +1,7 @@
-"""Heads on clip embeddings: run a head (linear or MIL) over a finished extraction.
+"""Heads on clip embeddings: run a registered head (linear, MIL, ...) over a finished extraction.
 
-The heads live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`LinearProbe`) and
+The heads are registered in :mod:`ucf_nb.evaluate.heads` (:func:`ucf_nb.heads`); their models
+live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`LinearProbe`) and
 :mod:`ucf_nb.evaluate.mil`; the metrics are pure functions in :mod:`ucf_nb.evaluate.metrics` and
 :mod:`ucf_nb.evaluate.field`.
 
@@ -16,13 +17,18 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..checks import check_bool, check_int
+from .heads import get_head, heads, video_bags
 from .linear import DEFAULT_CS, LinearProbe, _finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
-from .metrics import FRAME_KEYS, SCORED_SPLITS, _category_label, evaluate_probe
+from .metrics import FRAME_KEYS, SCORED_SPLITS, evaluate_probe
+
+if TYPE_CHECKING:
+    from .mil import MILParams
 
 __all__ = [
     "ProbeResult",
@@ -42,8 +48,7 @@ METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "
 """The metric keys of ``metrics.json``, the same for every head."""
 
 HEADS = ("linear", "mil")
-HEAD_DIRS = {"linear": "probe", "mil": "probe-mil"}
-"""Where each head writes under ``out_dir``."""
+"""The built-in heads (:func:`ucf_nb.heads` lists every registered one, these first)."""
 
 HEADLINE_ROWS = (
     ("frame_auc_test_field", "frame AUC, field protocol"),
@@ -178,44 +183,8 @@ def _write_scores(path: Path, df: pd.DataFrame) -> None:
 
 
 def _video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:
-    """Split a split's rows by video: names, per-video embeddings (clips in temporal order),
-    video labels (1 unless Normal) and each video's row positions in ``X``."""
-    pos = np.arange(len(rows))
-    order = np.lexsort((rows["start_frame"].to_numpy(), rows["video"].astype(str).to_numpy()))
-    names = rows["video"].astype(str).to_numpy()[order]
-    cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
-    groups = np.split(pos[order], cuts) if len(order) else []
-    label = _category_label(rows)
-    videos, bags, labels = [], [], []
-    for g in groups:
-        videos.append(str(rows["video"].iloc[int(g[0])]))
-        contiguous = bool((np.diff(g) == 1).all())
-        bags.append(X[int(g[0]):int(g[-1]) + 1] if contiguous else np.asarray(X[g]))
-        labels.append(int(label[g].max()))
-    return videos, bags, np.asarray(labels, dtype=np.int8), groups
-
-
-def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[str, Any] | None):
-    from .mil import fit_mil
-
-    X_tr, _, rows_tr = loaded_train
-    _, bags, labels, _ = _video_bags(X_tr, rows_tr)
-    kw = dict(mil_params or {})
-    kw.setdefault("progress", True)  # minutes at full size: notebook 03 shows the bar
-    if loaded_val is not None:
-        Xv, _, rows_v = loaded_val
-        _, vb, vl, _ = _video_bags(Xv, rows_v)
-        if np.unique(vl).size == 2:
-            kw.update(val_bags=vb, val_labels=vl)
-    return fit_mil(bags, labels, seed=seed, **kw)
-
-
-def _mil_scores(head, X: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
-    out = np.full(len(rows), np.nan)
-    _, bags, _, groups = _video_bags(X, rows)
-    for bag, g in zip(bags, groups):
-        out[g] = head.score(bag)
-    return out
+    """See :func:`ucf_nb.evaluate.heads.video_bags` (kept here for callers of ucf-nb 0.1)."""
+    return video_bags(X, rows)
 
 
 def _jsonable(value: Any) -> Any:
@@ -234,13 +203,14 @@ def _jsonable(value: Any) -> Any:
 def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.PathLike | None = None,
               annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
               seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS, head: str = "linear",
-              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000, refit: bool = False) -> ProbeResult:
+              mil_params: Mapping[str, Any] | MILParams | None = None, n_boot: int = 1000, refit: bool = False) -> ProbeResult:
     """Fit a head on a run's embeddings, score val and test, and write its metrics.
 
     Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
     split not extracted makes its metrics missing), fits the head, scores val and test,
-    computes :func:`evaluate_probe` and writes, into ``out_dir/probe`` (``head="linear"``)
-    or ``out_dir/probe-mil`` (``head="mil"``):
+    computes :func:`evaluate_probe` and writes, into the head's folder under ``out_dir``
+    (``probe`` for ``head="linear"``, ``probe-mil`` for ``head="mil"``; see
+    :func:`ucf_nb.get_head`):
 
     - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
       the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
@@ -254,7 +224,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     - ``scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
       ``clip_idx``, ``y``, ``score`` (anomaly score in [0, 1]; empty for failed clips).
 
-    Heads:
+    Heads (every name of :func:`ucf_nb.heads`; these two are built in):
 
     - ``"linear"``: :func:`fit_probe` on the training clips, each labelled with its video's
       label, ``C`` chosen on val.
@@ -276,9 +246,12 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
         Linear head only, see :func:`fit_probe`.
     seed : int
         Seeds the head's fit and the bootstrap.
-    head : {"linear", "mil"}
-    mil_params : mapping, optional
-        Extra keyword arguments of :func:`ucf_nb.fit_mil` (e.g. ``max_iter``).
+    head : str
+        One of :func:`ucf_nb.heads` (``"linear"``, ``"mil"``). Keywords the head does not
+        read (``max_train``, ``fast``, ``Cs`` for ``"mil"``; ``mil_params`` for ``"linear"``)
+        must stay at their defaults.
+    mil_params : MILParams or mapping, optional
+        The settings of :func:`ucf_nb.fit_mil` (e.g. ``{"max_iter": 500}``), MIL head only.
     n_boot : int
         Bootstrap resamples behind each frame AUC's confidence interval.
     refit : bool
@@ -296,11 +269,11 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     from ..paths import display_path, resolve_path
     from ..store.arrays import load_embeddings
 
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, got head={head!r}")
-    if head == "mil" and (fast or max_train is not None):
-        raise ValueError("fast and max_train apply to the linear head only: leave them at their defaults "
-                         "with head='mil'")
+    spec = get_head(head)
+    options = _head_options(spec, dict(max_train=max_train, fast=fast, Cs=Cs, mil_params=mil_params))
+    seed = check_int("seed", seed, 0, who="run_probe: ")
+    n_boot = check_int("n_boot", n_boot, 1, who="run_probe: ")
+    refit = check_bool("refit", refit, who="run_probe: ")
     t0 = time.perf_counter()
     out = resolve_path(out_dir)
     source = resolve_path(manifest) if manifest is not None else out
@@ -313,7 +286,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     fingerprint = probe_fingerprint(source, finished, annotation_path=annotation_path, head=head, seed=seed,
                                     fast=fast, max_train=max_train, Cs=Cs, mil_params=mil_params, n_boot=n_boot)
     if not refit:
-        reused = _reuse(out / HEAD_DIRS[head], fingerprint, source, finished, intervals)
+        reused = _reuse(out / spec.folder, fingerprint, source, finished, intervals)
         if reused is not None:
             print(f"{head} head: embeddings, annotation and settings unchanged since "
                   f"{display_path(reused.paths['metrics'])}: not refitted (refit=True fits again)")
@@ -325,27 +298,12 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
         X_tr = mean_over_views(X_tr)
         loaded = {s: (mean_over_views(got[0]), *got[1:]) if got else None for s, got in loaded.items()}
     t_load = time.perf_counter()
-    if head == "linear":
-        X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
-        fitted = fit_probe(X_tr, y_tr, X_val=X_va, y_val=y_va, Cs=Cs, max_train=max_train, seed=seed, fast=fast)
-        settings = dict(fitted.settings)
-        n_tr_failed = settings["n_train_failed"]
-        scorers = {s: (lambda X, rows, p=fitted: p.predict_proba(X)) for s in SCORED_SPLITS}
-    else:
-        fitted = _fit_mil_head((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, mil_params=mil_params)
-        settings = dict(fitted.settings)
-        if fitted.selected is None:
-            settings["val_scored_by"] = "the head itself"
-        elif settings.get("note"):  # no val to choose on: it ran every iteration
-            settings["val_scored_by"] = "the head fitted on train only (run for max_iter iterations: no val to choose on)"
-        else:
-            settings["val_scored_by"] = "the head fitted on train only (chosen on val)"
-        n_tr_failed = int((~_finite_rows(X_tr)).sum())
-        val_head = fitted.selected if fitted.selected is not None else fitted
-        scorers = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
-                   "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
+    fitted = spec.fit((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, **options)
+    settings = spec.settings(fitted)
+    n_tr_failed = spec.n_train_failed(fitted, X_tr)
+    scorers = {s: (lambda X, rows, s=s: spec.score_clips(fitted, s, X, rows)) for s in SCORED_SPLITS}
     t_fit = time.perf_counter()
-    fit_warnings = _fit_warnings(head, settings, loaded["val"])
+    fit_warnings = spec.fit_warnings(settings, lambda: _why_no_val(loaded["val"]))
     del X_tr
 
     scores = _score_splits(scorers, loaded)
@@ -359,8 +317,32 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     result["fingerprint"] = fingerprint
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
-    paths = _write_probe(out / HEAD_DIRS[head], result, scores)
+    paths = _write_probe(out / spec.folder, result, scores)
     return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
+
+
+_OPTION_DEFAULTS = {"max_train": None, "fast": False, "Cs": DEFAULT_CS, "mil_params": None}
+
+
+def _head_options(spec: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of run_probe ``spec`` reads, checked by the head; the others must be at
+    their defaults (an option of another head is refused, not ignored)."""
+    for name, value in given.items():
+        default = _OPTION_DEFAULTS[name]
+        at_default = ((value is None or (isinstance(value, Mapping) and not value)) if default is None
+                      else (value is default or _same(value, default)))
+        if name not in spec.options and not at_default:
+            readers = [h for h in heads() if name in get_head(h).options]
+            raise ValueError(f"run_probe: {name}={value!r} applies to the {' and '.join(readers) or 'no'} head only: "
+                             f"leave it at its default with head={spec.name!r}")
+    return spec.check_options(**{k: given[k] for k in spec.options})
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default) or (isinstance(default, tuple) and list(value) == list(default))
+    except (TypeError, ValueError):
+        return False
 
 
 def _why_no_val(loaded_val: Any) -> str:
@@ -375,20 +357,6 @@ def _why_no_val(loaded_val: Any) -> str:
     labels = np.unique(np.asarray(y)[ok]).tolist()
     return (f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
             f"y={labels}, so no ROC AUC can be computed on them")
-
-
-def _fit_warnings(head: str, settings: Mapping[str, Any], loaded_val: Any) -> list[str]:
-    """One sentence per setting that should have been chosen on val and was not."""
-    if head == "linear":
-        if settings.get("mode") == "fast" or not settings.get("C_note") or len(settings.get("C_grid") or ()) < 2:
-            return []
-        return [f"linear probe: C was not chosen on val because {_why_no_val(loaded_val)}: C = {settings['C']:g} "
-                "was used without a search, and the val metrics are not a model selection"]
-    if not settings.get("note"):
-        return []
-    return [f"MIL head: the iteration count was not chosen on val because {_why_no_val(loaded_val)}: it ran all "
-            f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
-            "train + val used that count"]
 
 
 @dataclass
@@ -455,7 +423,7 @@ def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
 
 def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annotation_path: Any, head: str,
                       seed: int, fast: bool, max_train: int | None, Cs: Sequence[float],
-                      mil_params: Mapping[str, Any] | None, n_boot: int) -> dict[str, Any]:
+                      mil_params: Mapping[str, Any] | MILParams | None, n_boot: int) -> dict[str, Any]:
     """What a head's result depends on, as recorded in ``metrics.json``'s ``fingerprint``.
 
     ``inputs``: a sha256 over the run's manifest (model, preprocessing, index sha256 and each
@@ -488,7 +456,7 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
     digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=str).encode()).hexdigest()
     settings = {"head": head, "seed": int(seed), "fast": bool(fast),
                 "max_train": None if max_train is None else int(max_train), "Cs": [float(c) for c in Cs],
-                "mil_params": _jsonable(dict(mil_params or {})), "n_boot": int(n_boot)}
+                "mil_params": _jsonable(mil_params.to_dict() if hasattr(mil_params, "to_dict") else dict(mil_params or {})), "n_boot": int(n_boot)}
     return {"inputs_sha256": digest, "settings": settings,
             "versions": package_versions(("ucf-nb", "scikit-learn", "numpy", "scipy", "torch"))}
 

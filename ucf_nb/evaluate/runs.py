@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..paths import display_path, resolve_path
+from ..checks import check_int
 
 __all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
            "read_run", "compare_runs", "RankedTable", "ranked_table", "run_settings", "per_category_table",
@@ -77,8 +78,7 @@ def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str, views: str 
     check_views(views, "run_name: ")
     base = Path(os.fspath(checkpoint).rstrip("/\\")).name or "encoder"
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "encoder"
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"run_name: T must be a positive int, got T={T!r}")
+    T = check_int("T", T, 1, who="run_name: ")
     if not isinstance(pooling, str) or not pooling:
         raise ValueError(f"run_name: pooling must be a non-empty str, got pooling={pooling!r}")
     return f"{base}_T{int(T)}_{pooling}" + ("" if views == "center" else "_" + views.replace("_", ""))
@@ -123,7 +123,9 @@ def find_runs(root: str | os.PathLike = RUNS_DIR) -> list[str]:
 
 
 def _head_name(folder: str) -> str:
-    return "linear" if folder == "probe" else folder.split("-", 1)[1]
+    from .heads import head_for_folder
+
+    return head_for_folder(folder)
 
 
 def read_run(path: str | os.PathLike) -> dict[str, Any]:
@@ -539,10 +541,17 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
             if len(np.unique(y)) < 2:
                 continue
             fpr, tpr, _ = roc_curve(y, s)
-            label = run["name"] if head == "linear" else f"{run['name']} ({head})"
+            label = run["name"] if head == _first_head() else f"{run['name']} ({head})"
             out[label] = {"fpr": fpr, "tpr": tpr, "auc": float(roc_auc_score(y, s)), "level": level,
                           "run": run["name"], "head": head, "family": family}
     return out
+
+
+def _first_head() -> str:
+    """The head whose curves are labelled by the run alone (the first registered: linear)."""
+    from .heads import heads
+
+    return heads()[0]
 
 
 def literature_note(table: pd.DataFrame, *, demo: bool = False) -> str:
@@ -577,7 +586,7 @@ def literature_note(table: pd.DataFrame, *, demo: bool = False) -> str:
 def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike = "processed/index_clips.csv",
                 runs_dir: str | os.PathLike = RUNS_DIR, name: str | None = None, T: int | None = None,
                 pooling: str | None = None, annotation_path: str | os.PathLike | None = None,
-                splits: Sequence[str] = ("train", "val", "test"), heads: Sequence[str] = ("linear", "mil"),
+                splits: Sequence[str] = ("train", "val", "test"), heads: Sequence[str] | None = None,
                 mil_params: Mapping[str, Any] | None = None, progress: bool = True,
                 **extract_kwargs: Any) -> str:
     """Extract ``splits`` with one encoder into :func:`run_dir` and probe them there.
@@ -585,9 +594,9 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     What notebooks 02 (once per split) and 03 do for one encoder, in this process; the
     demo uses it for its extra encoders. ``extract_kwargs`` go to :func:`ucf_nb.extract_split`
     (``img_size``, ``batch_size``, ``num_workers``, ``device``, ``precision``, ``views``...; a
-    ten-crop run's default name ends in ``_tencrop``); ``heads``
-    are the probe heads fitted (``"linear"`` writes ``probe/``, ``"mil"`` writes ``probe-mil/``,
-    with ``mil_params`` passed to :func:`ucf_nb.fit_mil`), as notebook 03 fits them.
+    ten-crop run's default name ends in ``_tencrop``); ``heads`` are the probe heads fitted
+    (None: every one of :func:`ucf_nb.heads`; ``"linear"`` writes ``probe/``, ``"mil"`` writes
+    ``probe-mil/``, with ``mil_params`` passed to :func:`ucf_nb.fit_mil`), as notebook 03 fits them.
 
     Returns
     -------
@@ -595,12 +604,17 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
         The run's folder, project-relative when inside the project.
     """
     from ..extract.split import extract_split
+    from .heads import get_head
+    from .heads import heads as registered
     from .probe import run_probe
 
     extract_kwargs.setdefault("img_size", None)  # the checkpoint's own size (extract_split's default is 224)
-    unknown = sorted(set(heads) - {"linear", "mil"})
+    heads = registered() if heads is None else heads
+    if isinstance(heads, str):
+        raise TypeError(f"run_encoder: heads must be a list of head names, got the str {heads!r}: write [{heads!r}]")
+    unknown = sorted(set(heads) - set(registered()))
     if unknown:
-        raise ValueError(f"run_encoder: heads must be 'linear' and/or 'mil', got {unknown}")
+        raise ValueError(f"run_encoder: heads must be names of ucf_nb.heads() {registered()}, got {unknown}")
     out_dir = run_dir(checkpoint, T=T, pooling=pooling, name=name, root=runs_dir,
                       views=extract_kwargs.get("views", "center"))
     for split in splits:
@@ -608,5 +622,5 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
                       progress=progress, **extract_kwargs)
     for head in heads:
         run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head,
-                  **({"mil_params": dict(mil_params or {})} if head == "mil" else {}))
+                  **({"mil_params": mil_params} if "mil_params" in get_head(head).options else {}))
     return out_dir

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..checks import check_int
+from ..checks import UcfNbError, check_float, check_int
 from ..paths import display_path
+from .settings import ExtractSettings
 from .tasks import (_Backend, _finished_before, _link_log, _outcome, _result, _shown_log, _split_rows,
                     _unfinished_shards, last_error_line)  # noqa: F401 (last_error_line: re-exported)
 
@@ -44,7 +45,7 @@ EXECUTORS = ("auto", "slurm", "local")
 _JOBS_FILE = "jobs.json"
 
 
-class ExtractionFailedError(RuntimeError):
+class ExtractionFailedError(UcfNbError, RuntimeError):
     """Some shard still failed after every retry; ``jobs`` holds every :class:`ShardJob`."""
 
     def __init__(self, message: str, jobs: list["ShardJob"]) -> None:
@@ -149,7 +150,8 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
 def _extract_defaults() -> dict[str, Any]:
     from .split import extract_split
 
-    return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()}
+    return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()
+            if n != "settings"}  # one value for all the options: a task passes them one by one
 
 
 def _check_params(extract_params: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,7 +168,9 @@ def _check_params(extract_params: Mapping[str, Any]) -> dict[str, Any]:
     if extract_params.get("resume", True) is not True:
         raise ValueError("submit_extraction: resume=False is not supported (shards running at once would delete "
                          "each other's work): delete the split's outputs in out_dir first, or use another out_dir")
-    return {**{k: v for k, v in defaults.items() if k not in reserved}, **dict(extract_params)}
+    params = {**{k: v for k, v in defaults.items() if k not in reserved}, **dict(extract_params)}
+    ExtractSettings(**{k: params[k] for k in ExtractSettings.names()})  # every option checked before submitting
+    return params
 
 
 def _which_executor(executor: str) -> str:
@@ -241,6 +245,7 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
     splits, num_shards, max_retries, max_parallel, options, params, kind, gpus = _check_submission(
         splits, num_shards, executor=executor, slurm=slurm, max_retries=max_retries, max_parallel=max_parallel,
         gpus=gpus, extract_params=extract_params, log=log)
+    poll_s = check_float("poll_s", poll_s, 0, lo_open=True, who="submit_extraction: ")
 
     from ..store.arrays import EmbeddingStore
 

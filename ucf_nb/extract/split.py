@@ -15,16 +15,19 @@ import errno
 import functools
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..checks import check_int, settings_from_call
+from ..files import DISK_ERRNOS as _DISK_ERRNOS, StoreWriteError  # the store's one seam for failed writes
+from .settings import ExtractSettings
+
 __all__ = ["extract_split", "StoreWriteError"]
 # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
+# (StoreWriteError lives in ucf_nb.files, public from here)
 
-ON_ERROR = ("skip", "raise")
-# the store's one seam for failed writes (ucf_nb.files.store_writes): public from here
-from ..files import DISK_ERRNOS as _DISK_ERRNOS, StoreWriteError  # noqa: E402
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
@@ -36,8 +39,12 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                   resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
                   attention: str = "auto", compile: bool = False, on_error: str = "skip",
                   retry_failed: bool = True, stall_timeout: float = 300.0, progress: bool = True,
-                  views: str = "center") -> dict[str, Any]:
+                  views: str = "center", settings: ExtractSettings | None = None) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
+
+    The options (every parameter but ``split``, ``index_path``, ``out_dir``, ``shard_index``
+    and ``num_shards``) are checked once, into one :class:`ucf_nb.ExtractSettings`; pass
+    ``settings=ExtractSettings(...)`` instead of the keywords to reuse a set of options.
 
     Parameters
     ----------
@@ -136,6 +143,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         settings a resumed run must match (a centre run's fingerprint is the one it had
         before views existed). ``batch_size`` counts clips: a batch of B clips is B x 10
         views on the model.
+    settings : ExtractSettings, optional
+        All the options above as one value (then leave their keywords at their defaults).
 
     Returns
     -------
@@ -160,32 +169,44 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     StoreWriteError
         A write into ``out_dir`` failed mid-run (disk full...); the same command resumes.
     """
+    s = settings_from_call(ExtractSettings, locals(), settings, who="extract_split")  # first: reads the keywords
     from ..paths import resolve_path
 
-    _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
-                     num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
-    from ..video.preprocess import check_views
-
-    check_views(views, "extract_split: ")
+    job = _Job.checked(split, out_dir, shard_index, num_shards)
     index_file = resolve_path(index_path)
-    df, rows = _split_rows(index_file, split, video_root=video_root, limit=limit)
-    if on_error not in ON_ERROR:
-        raise ValueError(f"extract_split: on_error must be 'skip' or 'raise', got on_error={on_error!r}")
-    if isinstance(stall_timeout, bool) or not isinstance(stall_timeout, (int, float)) or not stall_timeout > 0:
-        raise ValueError(f"extract_split: stall_timeout must be a number of seconds > 0, got stall_timeout={stall_timeout!r}")
-    if not isinstance(retry_failed, bool):
-        raise ValueError(f"extract_split: retry_failed must be True or False, got retry_failed={retry_failed!r}")
+    df, rows = _split_rows(index_file, split, video_root=s.video_root, limit=s.limit)
     check_split_rows(df.loc[rows], split)
 
     from ..store.shardlock import hold_shard_lock
 
     with hold_shard_lock(out_dir, split, shard_index, num_shards):  # ShardBusyError before the model loads
-        return _extract_locked(df, rows, index_file, split=split, out_dir=out_dir, checkpoint=checkpoint, T=T,
-                               img_size=img_size, batch_size=batch_size, num_workers=num_workers, device=device,
-                               precision=precision, pooling=pooling, preprocessing=preprocessing, resume=resume,
-                               limit=limit, shard_index=shard_index, num_shards=num_shards, attention=attention,
-                               compile=compile, on_error=on_error, stall_timeout=float(stall_timeout),
-                               progress=progress, retry_failed=retry_failed, views=views)
+        return _extract_locked(df, rows, index_file, job, s)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Which part of which split a call extracts, and where to: the call's own arguments."""
+
+    split: str
+    out_dir: Any
+    shard_index: int
+    num_shards: int
+
+    @classmethod
+    def checked(cls, split: Any, out_dir: Any, shard_index: Any, num_shards: Any) -> "_Job":
+        if not isinstance(split, str) or not split:
+            raise (TypeError if not isinstance(split, str) else ValueError)(
+                f"extract_split: split must be a split name such as 'train', got split={split!r}")
+        num_shards = check_int("num_shards", num_shards, 1, who="extract_split: ")
+        shard_index = check_int("shard_index", shard_index, 0, who="extract_split: ")
+        if shard_index >= num_shards:
+            raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
+        return cls(split, out_dir, int(shard_index), int(num_shards))
+
+    @property
+    def desc(self) -> str:
+        """The progress bar's label."""
+        return self.split + (f" {self.shard_index + 1}/{self.num_shards}" if self.num_shards > 1 else "")
 
 
 def check_split_rows(rows: Any, split: str) -> None:
@@ -226,71 +247,64 @@ def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: boo
     return recorded
 
 
-def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, out_dir: Any, checkpoint: Any,
-                    T: int | None, img_size: int | None, batch_size: int | str, num_workers: int | str,
-                    device: str, precision: str, pooling: str | None, preprocessing: str, resume: bool,
-                    limit: int | None, shard_index: int, num_shards: int, attention: str, compile: bool,
-                    on_error: str, stall_timeout: float, progress: bool, retry_failed: bool,
-                    views: str = "center") -> dict[str, Any]:
+def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, job: _Job, s: ExtractSettings) -> dict[str, Any]:
     """extract_split once the rows are checked and this process holds the shard's lock."""
     from ..encoders import load_encoder
     from ..paths import display_path
     from ..store.arrays import EmbeddingStore, shard_bounds
 
-    if num_workers == "auto" or num_workers > 0:
+    split, shard_index, num_shards = job.split, job.shard_index, job.num_shards
+    if s.num_workers == "auto" or s.num_workers > 0:
         from ..video.workers import start_early
 
         start_early()  # the fork server imports torch while the model loads
-    precision = _resumed_precision(out_dir, precision, device, resume=resume)
-    encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling, attention=attention,
-                           compile=compile)
-    T = encoder.adapter.clip_length(encoder.model.config) if T is None else T
-    prep = encoder.preprocessing(preprocessing, img_size)  # None: the processor's (or the family's) size
-    img_size = prep.output_size if img_size is None else img_size
-    prep = prep.with_views(views)  # ten-crop: the same crop size, the field's resize and ten views
+    precision = _resumed_precision(job.out_dir, s.precision, s.device, resume=s.resume)
+    encoder = load_encoder(s.checkpoint, device=s.device, precision=precision, pooling=s.pooling,
+                           attention=s.attention, compile=s.compile)
+    T = encoder.adapter.clip_length(encoder.model.config) if s.T is None else s.T
+    prep = encoder.preprocessing(s.preprocessing, s.img_size)  # None: the processor's (or the family's) size
+    img_size = prep.output_size if s.img_size is None else s.img_size
+    prep = prep.with_views(s.views)  # ten-crop: the same crop size, the field's resize and ten views
     info = encoder.info
     settings = _settings(info, prep, index_file, T=int(T), img_size=int(img_size))
     width = int(info["embedding_dim"]) * prep.n_views  # values per clip in the shard files
-    store = EmbeddingStore(out_dir)
-    store.check_settings(settings, resume=resume)
+    store = EmbeddingStore(job.out_dir)
+    store.check_settings(settings, resume=s.resume)
     result = dict(split=split, complete=False, n_clips=int(len(rows)), n_shard=0, n_embedded=0, n_failed=0,
                   seconds=0.0, clips_per_s=None, device=info["device"], precision=info["precision"],
-                  attention=info["attention"], compile=info["compile"], batch_size=batch_size,
-                  num_workers=num_workers, shard_index=int(shard_index), num_shards=int(num_shards),
+                  attention=info["attention"], compile=info["compile"], batch_size=s.batch_size,
+                  num_workers=s.num_workers, shard_index=int(shard_index), num_shards=int(num_shards),
                   manifest=display_path(store.manifest_path))
-    run = dict(T=int(T), split=split, shard_index=shard_index, num_shards=num_shards, on_error=on_error,
-               stall_timeout=stall_timeout, progress=progress)
     videos = df.loc[rows, "path"].to_numpy()
-    if resume and store.is_complete(split, settings, rows):
+    if s.resume and store.is_complete(split, settings, rows):
         bounds = shard_bounds(videos, num_shards)
         result.update(complete=True, n_shard=int(bounds[shard_index + 1] - bounds[shard_index]))
         retry = store.open_retry(split, rows, videos, width, shard_index=shard_index,
-                                 num_shards=num_shards) if retry_failed else None
+                                 num_shards=num_shards) if s.retry_failed else None
         if retry is not None:  # the failed clips of a finished split, tried again
-            _embed_pending(encoder, prep, df, retry, store, result, **run)
+            _embed_pending(encoder, prep, df, retry, store, result, T=int(T), job=job, s=s)
             store.apply_retry(split, retry, int(T))
         return result
 
     y = df.loc[rows, "y"].to_numpy()
     writer = store.open_shard(split, rows, videos, width,
-                              shard_index=shard_index, num_shards=num_shards, resume=resume, limit=limit)
-    if retry_failed:  # failed and short clips (and the other clips of their videos) are embedded again
+                              shard_index=shard_index, num_shards=num_shards, resume=s.resume, limit=s.limit)
+    if s.retry_failed:  # failed and short clips (and the other clips of their videos) are embedded again
         writer.requeue_failed(T=int(T), videos=df.loc[writer.rows, "path"].to_numpy())
     result["n_shard"] = int(len(writer.rows))
-    _embed_pending(encoder, prep, df, writer, store, result, **run)
+    _embed_pending(encoder, prep, df, writer, store, result, T=int(T), job=job, s=s)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
     return result
 
 
 def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, result: dict[str, Any], *, T: int,
-                   split: str, shard_index: int, num_shards: int, on_error: str, stall_timeout: float,
-                   progress: bool) -> None:
+                   job: _Job, s: ExtractSettings) -> None:
     """Embed the pending rows of ``writer`` (none: nothing to do) and record how in ``result``:
     the checks before the loop, the "auto" batch size and workers, the loop itself."""
     pending = writer.pending_rows()
     if not len(pending):
         return
-    _check_videos_exist(df.loc[pending, "path"], split)
+    _check_videos_exist(df.loc[pending, "path"], job.split)
     compiled, encoder.compiled = encoder.compiled, None  # check eagerly: compiling for 1 clip would be waste
     try:
         _check_encoder_input(encoder, prep, T)
@@ -306,39 +320,13 @@ def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, re
     result.update(batch_size=batch_size, num_workers=num_workers)
     try:
         n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=T, batch_size=batch_size,
-                                         num_workers=num_workers, progress=progress,
-                                         desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""),
-                                         on_error=on_error, stall_timeout=stall_timeout, split=split)
+                                         num_workers=num_workers, job=job, s=s)
     except OSError as exc:
         if exc.errno not in _DISK_ERRNOS or isinstance(exc, FileNotFoundError):
             raise
         raise _write_error(exc, store.out_dir, writer) from exc
     result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3), compile=encoder.info["compile"],
                   clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
-
-
-def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, batch_size: Any, num_workers: Any,
-                     limit: Any, shard_index: Any, num_shards: Any) -> None:
-    """Every argument of :func:`extract_split` checked before anything is loaded."""
-    from ..checks import check_int
-    from ..video.preprocess import check_preprocessing_kind
-
-    if not isinstance(split, str) or not split:
-        raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
-    for name, value, lo in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
-        if isinstance(value, str) and value == "auto":
-            continue
-        try:
-            check_int(name, value, lo, who="extract_split: ")
-        except ValueError:
-            raise ValueError(f"extract_split: {name} must be an int >= {lo} or 'auto', got {name}={value!r}") from None
-    for name, value, lo in (("num_shards", num_shards, 1), ("shard_index", shard_index, 0)):
-        check_int(name, value, lo, who="extract_split: ")
-    for name, value, lo in (("T", T, 1), ("img_size", img_size, 1), ("limit", limit, 1)):
-        check_int(name, value, lo, allow_none=True, who="extract_split: ")
-    if shard_index >= num_shards:
-        raise ValueError(f"extract_split: shard_index={shard_index} must be smaller than num_shards={num_shards}")
-    check_preprocessing_kind(preprocessing, "extract_split: ")
 
 
 def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
@@ -473,9 +461,9 @@ def _check_encoder_input(encoder: Any, prep: Any, T: int, batch: int = 1) -> Non
 
 
 def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, T: int, batch_size: int,
-         num_workers: int, progress: bool, desc: str, on_error: str = "skip", stall_timeout: float = 300.0,
-         split: str = "") -> tuple[int, int, float]:
-    """The loop: decode, normalise on the device, embed, write. Returns (done, failed, seconds)."""
+         num_workers: int, job: _Job, s: ExtractSettings) -> tuple[int, int, float]:
+    """The loop: decode, normalise on the device, embed, write (``batch_size`` and
+    ``num_workers`` resolved from ``s``). Returns (done, failed, seconds)."""
     import tempfile
 
     import torch
@@ -489,7 +477,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     t0 = last_save = time.perf_counter()
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
-                             progress_dir=notes.name if notes else None, progress=progress, progress_desc=desc)
+                             progress_dir=notes.name if notes else None, progress=s.progress, progress_desc=job.desc)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
@@ -498,12 +486,12 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
                         multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
                         # workers exit when this process dies, even by kill -9 (no orphans)
                         worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
-                        timeout=stall_timeout if num_workers > 0 else 0)
+                        timeout=s.stall_timeout if num_workers > 0 else 0)
     runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
                    batch_size=int(batch_size), num_workers=int(num_workers))
     n_done = n_failed = 0
     unsaved_n = 0
-    bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
+    bar = tqdm(total=len(pending), unit="clips", desc=job.desc, disable=not s.progress, smoothing=0.1)
     threads = torch.get_num_threads()
     batches = None
     try:
@@ -522,12 +510,12 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
                 if notes is None or "timed out" not in str(exc):
                     raise
                 raise workers.ExtractStalledError(workers.stalled_message(
-                    notes.name, num_workers=num_workers, stall_timeout=stall_timeout, split=split,
+                    notes.name, num_workers=num_workers, stall_timeout=s.stall_timeout, split=job.split,
                     n_done=n_done + n_failed, n_pending=len(pending))) from None
             rows = batch["row"].numpy()
             n_real = batch["n_real"].numpy()
             ok = n_real > 0
-            if on_error == "raise" and not ok.all():
+            if s.on_error == "raise" and not ok.all():
                 _raise_first_failure(df, rows, ok, batch["error"])
             emb = None
             if ok.any():

@@ -35,7 +35,7 @@ import pandas as pd
 
 from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, _Entry, _is_list_format,
                           _parse_annotation, _parse_video_list, _problem)
-from ..checks import check_int
+from ..checks import UcfNbError, check_bool, check_choice, check_float, check_int
 from .framecount import REPORT_COLUMNS, frame_counts_path
 from .locate import _find_list_file, _scan_video_entries, remap_video_root
 from .._compat import rename_deprecated
@@ -115,7 +115,7 @@ def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
     return results
 
 
-class IndexBuildError(ValueError):
+class IndexBuildError(UcfNbError, ValueError):
     """The build found bad input. ``problems`` is a DataFrame (file, reason, kind, source)."""
 
     def __init__(self, message: str, problems: pd.DataFrame):
@@ -252,15 +252,12 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     stride = check_int("stride", stride, 1)
     probe_threads = check_int("probe_threads", probe_threads, 0)
     seed = check_int("seed", seed, 0)
-    if not 0 <= float(val_fraction) < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got val_fraction={val_fraction!r}")
-    if label_mode not in ("video", "temporal"):
-        raise ValueError(f"label_mode must be 'video' or 'temporal', got {label_mode!r}")
-    if not 0 < float(anomaly_threshold) <= 1:
-        raise ValueError("anomaly_threshold must be in (0, 1], got "
-                         f"anomaly_threshold={anomaly_threshold!r}")
-    if on_missing not in ("raise", "skip"):
-        raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
+    val_fraction = check_float("val_fraction", val_fraction, 0, maximum=1, hi_open=True, who="build_index: ")
+    check_choice("label_mode", label_mode, ("video", "temporal"), who="build_index: ")
+    anomaly_threshold = check_float("anomaly_threshold", anomaly_threshold, 0, maximum=1, lo_open=True,
+                                    who="build_index: ")
+    count_frames = check_bool("count_frames", count_frames, who="build_index: ")
+    check_choice("on_missing", on_missing, ("raise", "skip"), who="build_index: ")
 
     from ..checks import utf8_path_problem
 

@@ -16,6 +16,7 @@ import pandas as pd
 from .annotations import CATEGORIES, SPLITS
 from .build import INDEX_COLUMNS, read_index
 from ..paths import display_path, resolve_path
+from ..checks import UcfNbError
 
 __all__ = ["IndexValidationError", "IndexCheck", "IndexReport", "validate_index"]
 
@@ -23,7 +24,7 @@ _INT_COLUMNS = ("y", "clip_idx", "start_frame", "end_frame", "clip_len", "stride
 _STR_COLUMNS = ("split", "category", "path")
 
 
-class IndexValidationError(ValueError):
+class IndexValidationError(UcfNbError, ValueError):
     """An index failed :func:`validate_index`; ``report`` holds the full :class:`IndexReport`."""
 
     def __init__(self, message: str, report: "IndexReport"):

@@ -207,7 +207,9 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
 
     parts += ["## Probe", ""]
     if metrics:
-        heads = [("Linear probe", metrics)] + ([("MIL head", metrics_mil)] if metrics_mil else [])
+        from ..evaluate.heads import get_head
+
+        heads = [(get_head("linear").title, metrics)] + ([(get_head("mil").title, metrics_mil)] if metrics_mil else [])
         rows = [(label, *[_fmt(h.get(key)) for _, h in heads]) for key, label in _HEADLINE
                 if any(key in h for _, h in heads)]
         parts += [_table(rows, ("Metric", *[name for name, _ in heads])), ""]
@@ -273,9 +275,11 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
         raise FileNotFoundError(f"{display_path(manifest_path)} not found: run notebooks/02_extract.ipynb "
                                 f"(python -m ucf_nb.report run) first.")
     manifest = read_manifest(manifest_path)
-    metrics_path = out_dir / "probe" / "metrics.json"
+    from ..evaluate.heads import get_head
+
+    metrics_path = out_dir / get_head("linear").folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    mil_path = out_dir / "probe-mil" / "metrics.json"
+    mil_path = out_dir / get_head("mil").folder / "metrics.json"
     metrics_mil = json.loads(mil_path.read_text()) if mil_path.is_file() else None
     index_step = dict(index_step or {})
     root = index_step.pop("dataset_root", None)

@@ -62,6 +62,7 @@ from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_wri
 from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
                        _now, _put_split, fingerprint)
 from ..paths import display_path, resolve_path
+from ..checks import UcfNbError, check_int
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
            "shard_bounds"]
@@ -72,7 +73,7 @@ PENDING, DONE, FAILED = 0, 1, 2
 RUNTIME_KEYS = ("attention", "compile", "batch_size", "num_workers")
 
 
-class ExtractMismatchError(ValueError):
+class ExtractMismatchError(UcfNbError, ValueError):
     """Outputs already in ``out_dir`` were made with different settings."""
 
 
@@ -143,9 +144,7 @@ def shard_bounds(videos: Sequence[Any] | np.ndarray, num_shards: int) -> np.ndar
         Shard ``k`` owns positions ``[bounds[k], bounds[k + 1])``. Blocks are balanced by
         clip count; a shard gets no rows when there are fewer videos than shards.
     """
-    num_shards = int(num_shards)
-    if num_shards < 1:
-        raise ValueError(f"num_shards must be at least 1, got num_shards={num_shards}")
+    num_shards = check_int("num_shards", num_shards, 1, who="shard_bounds: ")
     v = np.asarray(videos)
     n = len(v)
     if n == 0:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import UcfNbError
+
 __all__ = ["ShardBusyError"]  # public; hold_shard_lock, check_out_dir_writable: from this module
 
 LOCK_DIR = ".extract-locks"
@@ -41,7 +43,7 @@ STALE_AFTER = 300.0
 HEARTBEAT_EVERY = 30.0
 
 
-class ShardBusyError(RuntimeError):
+class ShardBusyError(UcfNbError, RuntimeError):
     """Another process is extracting the same split and shard into the same ``out_dir``.
 
     Attributes ``owner`` (the lock's JSON: host, pid, started_at, slurm_job_id) and ``path``

@@ -52,13 +52,15 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..checks import UcfNbError, check_int
+
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
            "open_video", "captured_stderr", "seek_is_exact"]
 
 _COLORS = ("bgr", "rgb")
 
 
-class VideoError(RuntimeError):
+class VideoError(UcfNbError, RuntimeError):
     """A video file cannot be opened or decoded. The message names the file."""
 
     def __init__(self, path: str | os.PathLike, reason: str, fix: str | None = None):
@@ -106,9 +108,7 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
     """
     import cv2
 
-    decode_threads = int(decode_threads)
-    if decode_threads < 0:
-        raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
+    decode_threads = check_int("decode_threads", decode_threads, 0)
     p = Path(path)
     from ..checks import printable_path, utf8_path_problem
 

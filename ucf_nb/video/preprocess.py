@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_bool, check_float, check_int
 
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
            "PREPROCESSING_KINDS", "VIEWS", "TEN_CROP_RESIZE"]
@@ -191,16 +191,9 @@ class Preprocessing:
         if self.crop_size is not None and self.crop_size > self.size:
             raise ValueError(f"Preprocessing.crop_size={self.crop_size} is larger than "
                              f"size={self.size}: the centre crop must fit in the resized frame")
-        factor = self.rescale_factor
-        if isinstance(factor, bool) or not isinstance(factor, (int, float, np.floating, np.integer)) \
-                or not math.isfinite(factor) or factor <= 0:
-            raise ValueError(f"Preprocessing.rescale_factor must be a positive number (e.g. 1/255), "
-                             f"got {factor!r}")
-        object.__setattr__(self, "rescale_factor", float(factor))
-        if not isinstance(self.offset, (bool, np.bool_)):
-            raise ValueError(f"Preprocessing.offset must be True or False (subtract 1 after "
-                             f"rescaling), got {self.offset!r}")
-        object.__setattr__(self, "offset", bool(self.offset))
+        object.__setattr__(self, "rescale_factor", check_float("rescale_factor", self.rescale_factor, 0, lo_open=True,
+                                                               who="Preprocessing: ", hint=" (e.g. 1/255)"))
+        object.__setattr__(self, "offset", check_bool("offset", self.offset, who="Preprocessing: "))
         mean, std = _triple(self.mean, "mean"), _triple(self.std, "std")
         if min(std) <= 0:
             raise ValueError(f"Preprocessing.std must be positive, got {std}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_int
+
 __all__ = ["uniform_sample_indices", "clip_windows"]
 
 
@@ -27,9 +29,8 @@ def uniform_sample_indices(start: int, end: int, T: int) -> np.ndarray:
     numpy.ndarray of int64, shape (T,)
         Non-decreasing frame numbers, all in ``[start, end)``.
     """
-    start, end, T = int(start), int(end), int(T)
-    if T < 1:
-        raise ValueError(f"T must be at least 1, got T={T}")
+    T = check_int("T", T, 1, who="uniform_sample_indices: ")
+    start, end = int(start), int(end)
     if end <= start:
         raise ValueError(f"empty window: end_frame={end} must be greater than start_frame={start}")
     n = end - start
@@ -47,9 +48,9 @@ def clip_windows(n_frames: int, clip_len: int = 32, stride: int = 16) -> np.ndar
     numpy.ndarray of int64, shape (K, 2)
         Rows of ``(start_frame, end_frame)``, ``end_frame`` exclusive.
     """
-    n_frames, clip_len, stride = int(n_frames), int(clip_len), int(stride)
-    if clip_len < 1 or stride < 1:
-        raise ValueError(f"clip_len and stride must be positive, got clip_len={clip_len}, stride={stride}")
+    clip_len = check_int("clip_len", clip_len, 1, who="clip_windows: ")
+    stride = check_int("stride", stride, 1, who="clip_windows: ")
+    n_frames = int(n_frames)
     if n_frames < 0:
         raise ValueError(f"n_frames must be >= 0, got {n_frames}")
     if n_frames < clip_len:

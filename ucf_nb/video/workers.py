@@ -43,6 +43,8 @@ import types
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..checks import UcfNbError
+
 __all__ = ["ExtractStalledError"]  # public; the rest is used by extract_split from this module
 
 #: the start method of DataLoader workers, first available of these
@@ -51,7 +53,7 @@ START_METHOD = next(m for m in START_METHODS if m in multiprocessing.get_all_sta
 _PRELOAD = ["torch", "ucf_nb.video.dataset"]
 
 
-class ExtractStalledError(TimeoutError):
+class ExtractStalledError(UcfNbError, TimeoutError):
     """No batch came from the DataLoader workers for ``stall_timeout`` seconds."""
 
 
