@@ -134,20 +134,20 @@ def test_demo_parameters_are_project_relative_even_when_given_absolute():
 
 
 def test_overrides_reach_every_notebook_that_declares_the_parameter():
-    steps = pipeline._apply_overrides(pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
+    steps = pipeline.apply_overrides(pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
                                       {"device": "cuda", "seed": 3}, resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}
     assert [by_name[f"02_extract_{x}"]["device"] for x in SPLITS] == ["cuda"] * 3
     assert "device" not in by_name["00_build_index"] and by_name["00_build_index"]["seed"] == 3
     assert by_name["03_probe"]["seed"] == 3 and by_name["02_extract_val"]["split"] == "val"
     with pytest.raises(ValueError, match="no notebook .* has a parameter of that name"):
-        pipeline._apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
+        pipeline.apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
     with pytest.raises(ValueError, match="once per split"):
-        pipeline._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
+        pipeline.apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
 
 
 def test_a_renamed_parameter_reaches_only_the_notebook_that_still_takes_it():
-    steps = report._apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
+    steps = report.apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
                                                               "probe_threads": 1},
                                     resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}

@@ -160,12 +160,12 @@ def test_an_exact_video_is_split_into_seeking_segments_that_never_rescan_it(offs
     monkeypatch.setattr(video_mod, "_packet_times", no_scan)
     states = []
 
-    class Recorded(dataset_mod._DecodeState):
+    class Recorded(dataset_mod.DecodeState):
         def __init__(self):
             super().__init__()
             states.append(self)
 
-    monkeypatch.setattr(dataset_mod, "_DecodeState", Recorded)
+    monkeypatch.setattr(dataset_mod, "DecodeState", Recorded)
     got = stream_items(stream)
     assert sorted(got) == list(df.index)
     frame_numbers_are_the_index(got, df)

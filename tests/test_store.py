@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.files import _file_lock
+from ucf_nb.files import file_lock
 from ucf_nb.store.manifest import read_manifest
 from ucf_nb.store import EmbeddingStore, ExtractMismatchError, embedding_stats, load_embeddings, shard_bounds
 
@@ -343,7 +343,7 @@ def test_a_live_lock_is_never_broken(tmp_path):
     _break_stale_lock(lock, stale_after=900)
     assert lock.read_text() == live and [p.name for p in tmp_path.iterdir()] == ["x.lock"]
     with pytest.raises(TimeoutError, match="held by another process"):
-        with _file_lock(lock, timeout=0.3):
+        with file_lock(lock, timeout=0.3):
             pass
 
 
@@ -353,7 +353,7 @@ def test_lock_left_by_a_killed_process_is_broken(tmp_path):
                           text=True).stdout.strip()
     lock = tmp_path / "x.lock"
     lock.write_text(f"{socket.gethostname()} {dead}")
-    with _file_lock(lock, timeout=2):
+    with file_lock(lock, timeout=2):
         assert lock.read_text().split()[1] == str(os.getpid())
     assert not lock.exists()
 

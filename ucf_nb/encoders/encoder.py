@@ -82,7 +82,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _local_folder(checkpoint: str) -> Path | None:
+def local_folder(checkpoint: str) -> Path | None:
     """The local folder ``checkpoint`` names, or None when it reads as a hub id."""
     from ..paths import resolve_path
 
@@ -349,10 +349,10 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
     checkpoint = os.fspath(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    folder = _local_folder(checkpoint)
+    folder = local_folder(checkpoint)
     source = str(folder) if folder is not None else checkpoint
 
-    config = _read_config(checkpoint, source, folder)
+    config = read_config(checkpoint, source, folder)
     adapter = adapter_for(config.model_type)
     pooling = adapter.poolings[0] if pooling is None else pooling
     adapter.check_pooling(pooling, checkpoint)
@@ -422,7 +422,7 @@ def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLo
         "cache that holds it")
 
 
-def _read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
+def read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
     """``AutoConfig.from_pretrained(source)``, never with remote code."""
     from transformers import AutoConfig
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .metrics import FRAME_KEYS, _examples, _labelled_frame_axis, annotation_coverage
+from ._frames import FRAME_KEYS, annotation_coverage, examples, labelled_frame_axis
 
 __all__ = [
     "FIELD_BLOCK",
@@ -123,7 +123,7 @@ def frame_table(scored: pd.DataFrame, intervals: Mapping[str, Any], *, conventio
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got convention={convention!r}")
-    ax, labels, anomalous = _labelled_frame_axis(scored, intervals)
+    ax, labels, anomalous = labelled_frame_axis(scored, intervals)
     n_all = np.diff(ax.offsets)
     video = np.repeat(np.arange(len(ax.videos), dtype=np.int64), n_all)
     frame = np.arange(int(ax.offsets[-1]), dtype=np.int64) - ax.offsets[video]
@@ -350,7 +350,7 @@ def frame_metrics(scored: pd.DataFrame, intervals: Mapping[str, Any], *, convent
     return {"auc": auc, "ci95": boot["ci"] if auc is not None else None, "far": far, "details": details}
 
 
-def _frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | None, out: dict[str, Any],
+def put_frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | None, out: dict[str, Any],
                    why: dict[str, str], *, n_boot: int = 1000, seed: int = 0) -> None:
     """The frame-level metrics of the scored test split (:data:`FRAME_KEYS`) into ``out``
     (reasons for missing ones into ``why``)."""
@@ -369,10 +369,10 @@ def _frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | Non
             parts = []
             if cov["not_in_test"]:
                 parts.append(f"{len(cov['not_in_test'])} of the {cov['n_annotated']} annotated videos are not "
-                             f"in the test split (e.g. {_examples(cov['not_in_test'])})")
+                             f"in the test split (e.g. {examples(cov['not_in_test'])})")
             if cov["not_annotated"]:
                 parts.append(f"{len(cov['not_annotated'])} of the {cov['n_test_videos']} test videos have no "
-                             f"annotation (e.g. {_examples(cov['not_annotated'])})")
+                             f"annotation (e.g. {examples(cov['not_annotated'])})")
             reason = ("the test split does not cover the annotated videos: " + "; ".join(parts) +
                       " (build the index and extract the test split from the same annotation)")
             for k in FRAME_KEYS:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .metrics import _auc
+from .metrics import auc_or_none
 
 __all__ = [
     "DEFAULT_CS",
@@ -83,7 +83,7 @@ def _check_2d(X: Any, name: str, width: int | None = None) -> np.ndarray:
     return X
 
 
-def _finite_rows(X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
+def finite_rows(X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
     ok = np.empty(len(X), bool)
     for a in range(0, len(X), chunk):
         ok[a:a + chunk] = np.isfinite(np.asarray(X[a:a + chunk])).all(axis=1)
@@ -246,7 +246,7 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
 
 def _training_rows(X_train: np.ndarray, *, fast: bool, max_train: int | None, seed: int) -> tuple[np.ndarray, int]:
     """(positions of the finite training rows used, ascending; number of non-finite rows)."""
-    ok = _finite_rows(X_train)
+    ok = finite_rows(X_train)
     n_failed = int((~ok).sum())
     idx = np.flatnonzero(ok)
     if fast:
@@ -265,7 +265,7 @@ def _val_clips(X_val: np.ndarray | None, y_val: np.ndarray | None, mean: np.ndar
         return None, None
     X_val = _check_2d(X_val, "X_val", len(mean))
     yv_all = _check_labels(y_val, len(X_val), "y_val")
-    okv = np.flatnonzero(_finite_rows(X_val))
+    okv = np.flatnonzero(finite_rows(X_val))
     if np.unique(yv_all[okv]).size != 2:
         return None, None
     Xv = _gather_f32(X_val, okv)
@@ -290,7 +290,7 @@ def _search_C(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, Cs: 
     for C in sorted(Cs):
         clf, _ = _fit_lr(Xg, yg, C, balanced=True, max_iter=max_iter, tol=tol, init=prev)
         prev = (clf.coef_[0].copy(), float(clf.intercept_[0]))
-        val_auc[repr(C)] = float(_auc(yv, Xv @ clf.coef_[0] + clf.intercept_[0]))
+        val_auc[repr(C)] = float(auc_or_none(yv, Xv @ clf.coef_[0] + clf.intercept_[0]))
         sols[C] = prev
     best = max(sorted(Cs), key=lambda c: (val_auc[repr(c)], -c))  # ties: the smaller C
     return best, sols[best], val_auc, int(len(yg))

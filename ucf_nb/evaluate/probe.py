@@ -19,8 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .linear import DEFAULT_CS, LinearProbe, _finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
-from .metrics import FRAME_KEYS, SCORED_SPLITS, _category_label, evaluate_probe
+from .linear import DEFAULT_CS, LinearProbe, finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
+from .metrics import FRAME_KEYS, SCORED_SPLITS, category_label, evaluate_probe
 
 __all__ = [
     "ProbeResult",
@@ -170,7 +170,7 @@ def _video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.n
     names = rows["video"].astype(str).to_numpy()[order]
     cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
     groups = np.split(pos[order], cuts) if len(order) else []
-    label = _category_label(rows)
+    label = category_label(rows)
     videos, bags, labels = [], [], []
     for g in groups:
         videos.append(str(rows["video"].iloc[int(g[0])]))
@@ -298,7 +298,7 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
         settings = dict(fitted.settings)
         settings["val_scored_by"] = ("the head fitted on train only (chosen on val)" if fitted.selected is not None
                                      else "the head itself")
-        n_tr_failed = int((~_finite_rows(X_tr)).sum())
+        n_tr_failed = int((~finite_rows(X_tr)).sum())
         val_head = fitted.selected if fitted.selected is not None else fitted
         scorers = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
                    "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
@@ -371,12 +371,12 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
 
 def _write_probe(probe_dir: Path, result: dict[str, Any], scores: dict[str, pd.DataFrame]) -> dict[str, Path]:
     """Write ``scores_{split}.csv`` and ``metrics.json`` into ``probe_dir``; returns their paths."""
-    from ..files import _atomic_write_json
+    from ..files import atomic_write_json
 
     probe_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": probe_dir / "metrics.json"}
     for split, df in scores.items():
         paths[f"scores_{split}"] = probe_dir / f"scores_{split}.csv"
         _write_scores(paths[f"scores_{split}"], df)
-    _atomic_write_json(paths["metrics"], result, allow_nan=False)
+    atomic_write_json(paths["metrics"], result, allow_nan=False)
     return paths

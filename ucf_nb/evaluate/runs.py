@@ -55,11 +55,11 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
     Reads the checkpoint's config only (``AutoConfig``, never remote code), not its weights.
     """
     from ..encoders import adapter_for
-    from ..encoders.encoder import _local_folder, _read_config
+    from ..encoders.encoder import local_folder, read_config
 
     checkpoint = os.fspath(checkpoint)
-    folder = _local_folder(checkpoint)
-    config = _read_config(checkpoint, str(folder) if folder is not None else checkpoint, folder)
+    folder = local_folder(checkpoint)
+    config = read_config(checkpoint, str(folder) if folder is not None else checkpoint, folder)
     adapter = adapter_for(config.model_type)
     return {"family": adapter.family, "T": adapter.clip_length(config), "img_size": adapter.default_img_size,
             "pooling": adapter.poolings[0]}

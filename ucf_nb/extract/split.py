@@ -155,7 +155,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
                      num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
     index_file = resolve_path(index_path)
-    df, rows = _split_rows(index_file, split, video_root=video_root, limit=limit)
+    df, rows = split_rows(index_file, split, video_root=video_root, limit=limit)
     if on_error not in ON_ERROR:
         raise ValueError(f"extract_split: on_error must be 'skip' or 'raise', got on_error={on_error!r}")
     if isinstance(stall_timeout, bool) or not isinstance(stall_timeout, (int, float)) or not stall_timeout > 0:
@@ -196,14 +196,14 @@ def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: boo
     if precision != "auto" or not resume:
         return precision
     from ..encoders import resolve_device, resolve_precision
-    from ..files import _read_json
+    from ..files import read_json
     from ..store.manifest import MANIFEST
     from ..paths import resolve_path
 
     path = resolve_path(out_dir) / MANIFEST
     if not path.is_file():
         return precision
-    recorded = _read_json(path).get("precision")
+    recorded = read_json(path).get("precision")
     if recorded not in ("fp32", "bf16", "fp16"):
         return precision
     try:
@@ -325,7 +325,7 @@ def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, b
     check_preprocessing_kind(preprocessing, "extract_split: ")
 
 
-def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
+def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
     """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
     from ..index.build import read_index
     from ..paths import demo_hint, display_path

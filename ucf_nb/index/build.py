@@ -33,10 +33,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, _Entry, _is_list_format,
-                          _parse_annotation, _parse_video_list, _problem)
+from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, ListEntry, is_list_format,
+                          parse_annotation, parse_video_list, problem_row)
 from ..checks import check_int
-from .locate import _find_list_file, _scan_videos, remap_video_root
+from .locate import find_list_file, scan_videos, remap_video_root
 from .._compat import rename_deprecated
 from ..paths import demo_hint, display_path, resolve_path
 from ..video.sampling import clip_windows
@@ -126,7 +126,7 @@ def skipped_path(index_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".skipped.csv")
 
 
-def _split_val(train: list[_Entry], val_fraction: float, seed: int) -> set[str]:
+def _split_val(train: list[ListEntry], val_fraction: float, seed: int) -> set[str]:
     """Names of the training videos moved to val: per category, ``round(val_fraction * n)``
     videos (at least 1 and at most ``n - 1`` when ``n >= 2`` and ``val_fraction > 0``), drawn
     with ``numpy.random.default_rng(seed)`` from the names in sorted order."""
@@ -289,7 +289,7 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
                 annotation_path: str | os.PathLike | None) -> tuple[Path, Path]:
     """The training list and the test annotation (or list): as given, else found under ``root``."""
     if split_file is None:
-        split_path = _find_list_file(root, (TRAIN_LIST_NAME,), "split_file")
+        split_path = find_list_file(root, (TRAIN_LIST_NAME,), "split_file")
         if split_path is None:
             raise FileNotFoundError(f"{TRAIN_LIST_NAME} not found under {display_path(root)}: "
                                     "pass split_file= its path")
@@ -299,7 +299,7 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
             raise FileNotFoundError(f"split_file {display_path(split_path)} not found: pass "
                                     f"the path of {TRAIN_LIST_NAME}")
     if annotation_path is None:
-        ann_path = _find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_path")
+        ann_path = find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_path")
         if ann_path is None:
             raise FileNotFoundError(f"{ANNOTATION_NAME} (or {TEST_LIST_NAME}) not found under "
                                     f"{display_path(root)}: pass annotation_path= its path")
@@ -311,35 +311,35 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
     return split_path, ann_path
 
 
-def _read_lists(split_path: Path, ann_path: Path, label_mode: str) -> tuple[list[_Entry], list[_Entry], list[dict]]:
+def _read_lists(split_path: Path, ann_path: Path, label_mode: str) -> tuple[list[ListEntry], list[ListEntry], list[dict]]:
     """(training entries, test entries, problems) of the two list files."""
-    train_entries, problems = _parse_video_list(split_path)
-    if _is_list_format(ann_path):
-        test_entries, more = _parse_video_list(ann_path)
+    train_entries, problems = parse_video_list(split_path)
+    if is_list_format(ann_path):
+        test_entries, more = parse_video_list(ann_path)
         if label_mode == "temporal":
             raise ValueError(f"label_mode='temporal' needs frame intervals, but "
                              f"{display_path(ann_path)} is a plain list: pass "
                              f"annotation_path={ANNOTATION_NAME!r} or use label_mode='video'")
     else:
-        test_entries, more = _parse_annotation(ann_path)
+        test_entries, more = parse_annotation(ann_path)
     problems += more
     return train_entries, test_entries, problems
 
 
-def _one_entry_per_video(test_entries: list[_Entry], train_entries: list[_Entry],
-                         problems: list[dict]) -> dict[str, tuple[str, _Entry]]:
+def _one_entry_per_video(test_entries: list[ListEntry], train_entries: list[ListEntry],
+                         problems: list[dict]) -> dict[str, tuple[str, ListEntry]]:
     """Name -> (split, entry); repeated lines and videos in both lists become problems."""
-    chosen: dict[str, tuple[str, _Entry]] = {}
+    chosen: dict[str, tuple[str, ListEntry]] = {}
     for split, entries in (("test", test_entries), ("train", train_entries)):
         for e in entries:
             if e.name in chosen:
                 other_split, other = chosen[e.name]
                 if other_split == split:
-                    problems.append(_problem(e.name, "duplicate_line", f"{e.source}: "
+                    problems.append(problem_row(e.name, "duplicate_line", f"{e.source}: "
                                              f"{e.name} is listed again (first: {other.source})",
                                              e.source))
                 else:
-                    problems.append(_problem(e.name, "in_both_lists", f"{e.source}: {e.name} "
+                    problems.append(problem_row(e.name, "in_both_lists", f"{e.source}: {e.name} "
                                              f"is also a test video ({other.source}); it is kept "
                                              "in test only", e.source))
                 continue
@@ -347,22 +347,22 @@ def _one_entry_per_video(test_entries: list[_Entry], train_entries: list[_Entry]
     return chosen
 
 
-def _locate(root: Path, chosen: dict[str, tuple[str, _Entry]],
-            problems: list[dict]) -> list[tuple[str, _Entry, str]]:
+def _locate(root: Path, chosen: dict[str, tuple[str, ListEntry]],
+            problems: list[dict]) -> list[tuple[str, ListEntry, str]]:
     """Find every listed file by name under the root: (split, entry, path under root)."""
-    on_disk = _scan_videos(root)
+    on_disk = scan_videos(root)
     lower: dict[str, list[str]] = {}
     for name, rels in on_disk.items():
         lower.setdefault(name.lower(), []).extend(rels)
-    located: list[tuple[str, _Entry, str]] = []
+    located: list[tuple[str, ListEntry, str]] = []
     for name, (split, e) in chosen.items():
         rels = on_disk.get(name) or lower.get(name.lower(), [])
         if not rels:
-            problems.append(_problem(name, "missing", f"{e.source}: {name} is not anywhere "
+            problems.append(problem_row(name, "missing", f"{e.source}: {name} is not anywhere "
                                      f"under {display_path(root)}", e.source))
         elif len(rels) > 1:
             where = ", ".join(rels)
-            problems.append(_problem(name, "duplicate_name", f"{e.source}: {name} is found "
+            problems.append(problem_row(name, "duplicate_name", f"{e.source}: {name} is found "
                                      f"{len(rels)} times under the dataset root ({where}); keep "
                                      "one copy", e.source))
         else:
@@ -370,17 +370,17 @@ def _locate(root: Path, chosen: dict[str, tuple[str, _Entry]],
     return located
 
 
-def _usable_videos(located: list[tuple[str, _Entry, str]], results: list, clip_len: int,
-                   problems: list[dict]) -> list[tuple[str, _Entry, str, float, int]]:
+def _usable_videos(located: list[tuple[str, ListEntry, str]], results: list, clip_len: int,
+                   problems: list[dict]) -> list[tuple[str, ListEntry, str, float, int]]:
     """(split, entry, path, fps, n_frames) of the probed videos at least ``clip_len`` long."""
-    videos: list[tuple[str, _Entry, str, float, int]] = []
+    videos: list[tuple[str, ListEntry, str, float, int]] = []
     for (split, e, rel), res in zip(located, results):
         if isinstance(res, _NoFrames):
-            problems.append(_problem(e.name, "zero_frames", f"{rel}: {res}", e.source))
+            problems.append(problem_row(e.name, "zero_frames", f"{rel}: {res}", e.source))
         elif isinstance(res, Exception):
-            problems.append(_problem(e.name, "unreadable", f"{rel}: {res}", e.source))
+            problems.append(problem_row(e.name, "unreadable", f"{rel}: {res}", e.source))
         elif res[1] < clip_len:
-            problems.append(_problem(e.name, "too_short", f"{rel}: {res[1]} frames, fewer than "
+            problems.append(problem_row(e.name, "too_short", f"{rel}: {res[1]} frames, fewer than "
                                      f"clip_len={clip_len}, so no clip fits", e.source))
         else:
             videos.append((split, e, rel, res[0], res[1]))
@@ -399,7 +399,7 @@ def _build_error(problems: list[dict], problem_frame: pd.DataFrame) -> IndexBuil
         problem_frame)
 
 
-def _assign_splits(videos: list[tuple[str, _Entry, str, float, int]], val_fraction: float,
+def _assign_splits(videos: list[tuple[str, ListEntry, str, float, int]], val_fraction: float,
                    seed: int) -> dict[str, list]:
     """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val."""
     val_names = _split_val([e for split, e, *_ in videos if split == "train"], val_fraction, seed)

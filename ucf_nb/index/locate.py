@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from .annotations import _canonical_category, _is_video_name
+from .annotations import canonical_category, is_video_name
 from ..paths import display_path, resolve_path
 
 __all__ = ["remap_video_root"]
@@ -27,19 +27,19 @@ _OFFICIAL_FOLDER = re.compile(
     re.IGNORECASE)
 
 
-def _scan_videos(root: Path) -> dict[str, list[str]]:
+def scan_videos(root: Path) -> dict[str, list[str]]:
     """Every video file under ``root``: file name -> paths relative to root (posix)."""
     found: dict[str, list[str]] = {}
     for folder, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = Path(folder).relative_to(root)
         for f in files:
-            if _is_video_name(f) and not f.startswith("."):
+            if is_video_name(f) and not f.startswith("."):
                 found.setdefault(f, []).append((rel / f).as_posix())
     return found
 
 
-def _find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | None:
+def find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | None:
     """The shallowest file under ``root`` named like one of ``names`` (in preference order)."""
     for name in names:
         hits = sorted(root.rglob(name), key=lambda p: (len(p.relative_to(root).parts), str(p)))
@@ -63,7 +63,7 @@ def _relative_candidates(parts: list[str]) -> list[list[str]]:
     """Possible dataset-relative parts of a path, most specific first: from each official
     top-level folder, then from a category folder directly above the file."""
     cands = [parts[i:] for i in range(len(parts) - 1) if _OFFICIAL_FOLDER.match(parts[i])]
-    if len(parts) >= 2 and _canonical_category(parts[-2]) is not None:
+    if len(parts) >= 2 and canonical_category(parts[-2]) is not None:
         cands.append(parts[-2:])
     return cands
 
@@ -115,7 +115,7 @@ def remap_video_root(df: pd.DataFrame, video_root: str | os.PathLike) -> pd.Data
         hit = next((c for c in cands if root.joinpath(*c).is_file()), None)
         if hit is None:
             if by_name is None:
-                by_name = _scan_videos(root)
+                by_name = scan_videos(root)
             rels = by_name.get(parts[-1] if parts else "", [])
             if len(rels) == 1:
                 new[old] = (prefix / rels[0]).as_posix()

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..index.annotations import SPLITS
 from ..paths import display_path, resolve_path
-from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_extra_runs, demo_parameters, \
+from .pipeline import PREPARED_DIR, Step, apply_overrides, effective_parameters, demo_extra_runs, demo_parameters, \
     main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_notebooks, run_with_extra_runs
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
@@ -296,7 +296,7 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
         for msg in notebook_problems(nbformat.read(path, as_version=4)):
             log(f"warning: {display_path(path)}: {msg}")
     return write_intro_file(main_run_dir(steps, notebooks_dir), book_dir / "intro.md", demo=demo,
-                            index_step=_effective(steps[0], notebooks_dir))
+                            index_step=effective_parameters(steps[0], notebooks_dir))
 
 
 def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> Path:
@@ -350,7 +350,7 @@ def _cli_steps(args, *, fresh_demo: bool) -> list[Step]:
         steps = pipeline_steps(params)
     else:
         steps = pipeline_steps()
-    return _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+    return apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
 
 
 def _prepare(args) -> int:

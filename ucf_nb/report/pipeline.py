@@ -136,7 +136,7 @@ def _notebook_defaults(path: Path) -> dict[str, Any]:
     return out
 
 
-def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_dir: Path) -> list[Step]:
+def apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_dir: Path) -> list[Step]:
     """Give each ``NAME=VALUE`` override to every notebook that declares ``NAME``."""
     if not overrides:
         return steps
@@ -165,7 +165,7 @@ def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_
 RENAMED_PARAMETERS = {"00_build_index": {"annotation_file": "annotation_path", "num_workers": "probe_threads"}}
 
 
-def _effective(step: Step, notebooks_dir: Path) -> dict[str, Any]:
+def effective_parameters(step: Step, notebooks_dir: Path) -> dict[str, Any]:
     return {**_notebook_defaults(notebooks_dir / f"{step.notebook}.ipynb"), **step.parameters}
 
 
@@ -400,7 +400,7 @@ def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "note
     probe = next((s for s in steps if s.notebook == "03_probe"), None)
     if probe is None:
         raise ValueError("the steps have no 03_probe: nothing says which run the intro page describes")
-    p = _effective(probe, resolve_path(notebooks_dir))
+    p = effective_parameters(probe, resolve_path(notebooks_dir))
     return run_dir(p["checkpoint"], T=p.get("T"), pooling=p.get("pooling"), name=p.get("run_name"),
                    root=p["runs_dir"])
 

@@ -54,9 +54,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256
-from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
-                       _now, _put_split)
+from ..files import atomic_write_json, file_lock, read_json, unique_id, atomic_write, file_sha256
+from .manifest import (FINGERPRINT_KEYS, MANIFEST, manifest_differences, jsonable, manifest_file, manifest_settings,
+                       utc_now, put_split)
 from ..paths import display_path, resolve_path
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
@@ -75,7 +75,7 @@ class ExtractMismatchError(ValueError):
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _array_sha256(a: np.ndarray) -> str:
+def array_sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
@@ -163,14 +163,14 @@ def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[s
                       rows: np.ndarray | None = None) -> None:
     """A shard folder for ``n`` rows, all pending: built aside, then renamed into place (a
     shard folder exists only once complete). ``rows``: the index rows, for a retry folder."""
-    tmp = folder.with_name(f".{folder.name}.tmp-{_uid()}")
+    tmp = folder.with_name(f".{folder.name}.tmp-{unique_id()}")
     tmp.mkdir(parents=True)
     _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
     _create_npy(tmp / "n_real.npy", np.int16, (n,))
     _create_npy(tmp / "status.npy", np.uint8, (n,))
     if rows is not None:
         np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
-    _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
+    atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
     os.rename(tmp, folder)
 
 
@@ -209,7 +209,7 @@ def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarra
     retry = {"shard_index": s.get("shard_index"), "num_shards": s.get("num_shards"), "n_clips": int(len(retried)),
              "n_embedded": int((got == DONE).sum()), "n_failed": int((got == FAILED).sum()),
              "seconds": round(float(s.get("seconds", 0.0)), 3), "host": s.get("host"), "device": s.get("device"),
-             "completed_at": _now()}
+             "completed_at": utc_now()}
     return {"n_done": int((status == DONE).sum()), "n_failed": int((status == FAILED).sum()),
             "n_short": len(short), "seconds": round(seconds, 3),
             "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
@@ -273,7 +273,7 @@ class ShardWriter:
 
     def stats(self) -> dict[str, Any]:
         path = self.folder / "stats.json"
-        return _read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
+        return read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
     def add_time(self, seconds: float, n_clips: int, device: str | None = None,
                  runtime: Mapping[str, Any] | None = None) -> None:
@@ -290,7 +290,7 @@ class ShardWriter:
             s["device"] = device
         if runtime:
             s.update({k: v for k, v in runtime.items() if k in RUNTIME_KEYS})
-        _atomic_write_json(self.folder / "stats.json", s)
+        atomic_write_json(self.folder / "stats.json", s)
 
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
               errors: Sequence[str | None] | None = None) -> None:
@@ -398,7 +398,7 @@ class EmbeddingStore:
     # ---- reading
     def manifest(self) -> dict[str, Any]:
         """The manifest, or an empty dict when there is none yet."""
-        return _read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        return read_json(self.manifest_path) if self.manifest_path.exists() else {}
 
     def is_complete(self, split: str, settings: Mapping[str, Any] | None = None,
                     rows: np.ndarray | None = None) -> bool:
@@ -415,9 +415,9 @@ class EmbeddingStore:
             return False
         if not all((self.out_dir / f).exists() for f in entry["files"].values()):
             return False
-        if settings is not None and _differences(_manifest_settings(m), settings):
+        if settings is not None and manifest_differences(manifest_settings(m), settings):
             return False
-        if rows is not None and entry.get("rows_sha256") != _array_sha256(np.asarray(rows, np.int64)):
+        if rows is not None and entry.get("rows_sha256") != array_sha256(np.asarray(rows, np.int64)):
             return False
         return True
 
@@ -453,19 +453,19 @@ class EmbeddingStore:
         with ``resume=False`` the old outputs (every split) are deleted instead.
         Then ``settings`` is recorded for later runs.
         """
-        settings = _jsonable(dict(settings))
+        settings = jsonable(dict(settings))
         missing = [k for k in FINGERPRINT_KEYS if k not in settings]
         if missing:
             raise ValueError(f"settings lack {missing}")
         recorded = []
         m = self.manifest()
         if m.get("splits"):
-            recorded.append((self.manifest_path, _manifest_settings(m)))
+            recorded.append((self.manifest_path, manifest_settings(m)))
         fp = self.work_dir / "fingerprint.json"
         if fp.exists():
-            recorded.append((fp, _read_json(fp)))
+            recorded.append((fp, read_json(fp)))
         for where, old in recorded:
-            diffs = _differences(old, settings)
+            diffs = manifest_differences(old, settings)
             if not diffs:
                 continue
             if resume:
@@ -477,7 +477,7 @@ class EmbeddingStore:
             break
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if not fp.exists():
-            tmp = fp.with_name(f".fingerprint.json.tmp-{_uid()}")
+            tmp = fp.with_name(f".fingerprint.json.tmp-{unique_id()}")
             tmp.write_text(json.dumps({k: settings[k] for k in FINGERPRINT_KEYS}, indent=2))
             try:
                 os.link(tmp, fp)  # atomic create-if-absent, also on NFS
@@ -485,7 +485,7 @@ class EmbeddingStore:
                 pass
             finally:
                 tmp.unlink()
-            diffs = _differences(_read_json(fp), settings)
+            diffs = manifest_differences(read_json(fp), settings)
             if diffs:
                 raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different settings "
                                            f"({'; '.join(diffs)}): use another out_dir")
@@ -531,7 +531,7 @@ class EmbeddingStore:
                              f"num_shards={num_shards}")
         split_dir = self.work_dir / split
         split_dir.mkdir(parents=True, exist_ok=True)
-        layout = {"n_clips": int(len(rows)), "rows_sha256": _array_sha256(rows), "limit": limit,
+        layout = {"n_clips": int(len(rows)), "rows_sha256": array_sha256(rows), "limit": limit,
                   "num_shards": int(num_shards),
                   "bounds": shard_bounds(videos, num_shards).tolist()}
         lpath = split_dir / "layout.json"
@@ -546,7 +546,7 @@ class EmbeddingStore:
             self.clear(split)
             split_dir.mkdir(parents=True, exist_ok=True)
         if lpath.exists():
-            old = _read_json(lpath)
+            old = read_json(lpath)
             diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now" for k in ("n_clips", "rows_sha256", "limit",
                                                                                  "num_shards") if old.get(k) != layout[k]]
             if diffs and resume:
@@ -563,7 +563,7 @@ class EmbeddingStore:
             self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
             _rmtree(self._shard_dir(split, shard_index, num_shards))
         if not lpath.exists():
-            _atomic_write_json(lpath, layout)
+            atomic_write_json(lpath, layout)
         a, b = layout["bounds"][shard_index], layout["bounds"][shard_index + 1]
         folder = self._shard_dir(split, shard_index, num_shards)
         if not folder.exists():
@@ -606,7 +606,7 @@ class EmbeddingStore:
         got = writer.status
         if (got == PENDING).any():
             return False
-        with _file_lock(self.work_dir / f"{split}.lock"):
+        with file_lock(self.work_dir / f"{split}.lock"):
             entry = (self.manifest().get("splits") or {}).get(split)
             if not entry or not entry.get("complete"):  # cleared meanwhile (resume=False): nothing to patch
                 return False
@@ -652,7 +652,7 @@ class EmbeddingStore:
         lpath = split_dir / "layout.json"
         if not lpath.exists():
             return self.is_complete(split, settings, rows)
-        layout = _read_json(lpath)
+        layout = read_json(lpath)
         n, bounds = layout["num_shards"], layout["bounds"]
         folders = [self._shard_dir(split, k, n) for k in range(n)]
         for folder, a, b in zip(folders, bounds[:-1], bounds[1:]):
@@ -660,14 +660,14 @@ class EmbeddingStore:
                 return False
             if b > a and (np.load(folder / "status.npy", mmap_mode="r") == PENDING).any():
                 return False
-        with _file_lock(split_dir.parent / f"{split}.lock"):
+        with file_lock(split_dir.parent / f"{split}.lock"):
             if self.is_complete(split, settings, rows):
                 return True
             if not lpath.exists():
                 return False
             self._remove_leftovers(split)
             entry = self._assemble(split, folders, bounds, layout, settings, rows, y, int(T), extra or {})
-            self._update_manifest(lambda m: _put_split(m, split, entry, settings), create=True)
+            self._update_manifest(lambda m: put_split(m, split, entry, settings), create=True)
             _rmtree(split_dir)
         return True
 
@@ -676,7 +676,7 @@ class EmbeddingStore:
         D = int(settings["embedding_dim"])
         N = int(layout["n_clips"])
         files = self.files(split)
-        tag = _uid()
+        tag = unique_id()
         tmp = {k: self.out_dir / f".{v}.tmp-{tag}" for k, v in files.items()}
         status = np.zeros(N, np.uint8)
         n_real = np.zeros(N, np.int16)
@@ -704,7 +704,7 @@ class EmbeddingStore:
                         out.write(block)
                 if (folder / "errors.jsonl").exists():
                     errors.update({row: reason for _, row, reason in _error_lines(folder / "errors.jsonl")})
-                s = _read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
+                s = read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
                 shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
@@ -723,7 +723,7 @@ class EmbeddingStore:
         attentions = sorted({str(sh["attention"]) for sh in shards if sh.get("attention")})
         return {
             "complete": True,
-            "completed_at": _now(),
+            "completed_at": utc_now(),
             "files": files,
             "shape": [N, D],
             "dtype": "float16",
@@ -752,11 +752,11 @@ class EmbeddingStore:
         if not create and not self.manifest_path.exists():
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.out_dir / f".{MANIFEST}.lock"):
+        with file_lock(self.out_dir / f".{MANIFEST}.lock"):
             m = self.manifest()
             change(m)
-            m["updated_at"] = _now()
-            _atomic_write_json(self.manifest_path, m)
+            m["updated_at"] = utc_now()
+            atomic_write_json(self.manifest_path, m)
 
 
 def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> pd.DataFrame:
@@ -802,7 +802,7 @@ def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
         The index rows of the split, row ``i`` describing ``X[i]``; its index holds the
         index row numbers.
     """
-    path = _manifest_file(out_dir_or_manifest)
+    path = manifest_file(out_dir_or_manifest)
     return EmbeddingStore(path.parent).load(split, index_path=index_path)
 
 

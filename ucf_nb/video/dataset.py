@@ -28,7 +28,7 @@ from ..checks import check_int
 from ..paths import resolve_path
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .decode import VideoError, _decode, _DecodeState, open_video, probe_video, read_frame, seek_is_exact
+from .decode import VideoError, decode_frames, DecodeState, open_video, probe_video, read_frame, seek_is_exact
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -196,8 +196,8 @@ class ClipDataset(_TorchDataset):
         finally:
             cap.release()
         if not exact:  # one decode from the first frame, numbering frames as they come
-            for f, frame in _decode(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
-                                    state=_DecodeState(), seek=False):
+            for f, frame in decode_frames(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
+                                    state=DecodeState(), seek=False):
                 got[f] = _spatial_rgb(pre, frame)
         n_real, error = self.T, None
         missing = [f for f in np.unique(ids).tolist() if f not in got]
@@ -418,10 +418,10 @@ class VideoClipStream(_TorchIterable):
         first = ids[emit, 0]
         keep_from = np.minimum.accumulate(first[::-1])[::-1]
         cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        state = _DecodeState()
+        state = DecodeState()
         p = 0
         try:
-            for k, bgr in _decode(seg.path, np.unique(ids), color="bgr",
+            for k, bgr in decode_frames(seg.path, np.unique(ids), color="bgr",
                                   decode_threads=self.decode_threads, state=state, seek=seg.seek):
                 cache[k] = _spatial_rgb(pre, bgr)
                 while p < K and ids[emit[p], -1] <= k:

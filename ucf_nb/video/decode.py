@@ -322,8 +322,8 @@ def seek_is_exact(path: str | os.PathLike, fps: float | None = None) -> bool:
     return _seek_is_exact_cached(str(p), int(st.st_size), int(st.st_mtime_ns), float(fps))
 
 
-class _DecodeState:
-    """Filled in by :func:`_decode`: where the video really ended, if decoding reached it."""
+class DecodeState:
+    """Filled in by :func:`decode_frames`: where the video really ended, if decoding reached it."""
 
     __slots__ = ("n_decoded", "seeked")
 
@@ -340,8 +340,8 @@ def _seek(cap, frame: int) -> bool:
     return int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == frame
 
 
-def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
-            state: _DecodeState, seek: bool | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def decode_frames(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
+            state: DecodeState, seek: bool | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Core sequential reader; see :func:`iter_video_frames`. ``wanted`` sorted, unique.
 
     ``seek``: True, start with a verified seek to ``wanted[0]`` (the caller found the file
@@ -389,7 +389,7 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
             cap.release()
             cap = None
             state.seeked = False
-            yield from _decode(path, wanted, color=color, decode_threads=decode_threads,
+            yield from decode_frames(path, wanted, color=color, decode_threads=decode_threads,
                                state=state, seek=False)
             return
         state.n_decoded = k
@@ -453,8 +453,8 @@ def iter_video_frames(path: str | os.PathLike, frames: Iterable[int] | None = No
     wanted = _wanted_array(frames, path)
     if wanted is None:
         return _iter_all(Path(path), color=color, decode_threads=decode_threads)
-    return _decode(Path(path), wanted, color=color, decode_threads=decode_threads,
-                   state=_DecodeState(), seek=None if seek else False)
+    return decode_frames(Path(path), wanted, color=color, decode_threads=decode_threads,
+                   state=DecodeState(), seek=None if seek else False)
 
 
 def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[int, np.ndarray]]:
