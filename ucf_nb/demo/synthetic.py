@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..files import file_sha256
+from ..store.arrays import EmbeddingStore
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -134,7 +137,6 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
             stream.options = {"g": str(gop), "bf": str(bframes), "qscale": "3"}
             stream.codec_context.gop_size = gop
 
-
         def emit(i: int, arr: np.ndarray) -> None:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
             vf.pts = pts_offset + i if frame_pts is None else int(frame_pts[i])
@@ -193,9 +195,6 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
     -------
     (out_dir, index_path, annotation_path or None)
     """
-    from ..files import file_sha256
-    from ..store.arrays import EmbeddingStore
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / index_name

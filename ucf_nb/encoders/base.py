@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..video.preprocess import Preprocessing
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -82,8 +84,6 @@ class EncoderAdapter:
     def preprocessing(self, source: str, img_size: int | None) -> "Preprocessing":
         """The checkpoint's own preprocessing (its processor config); ``img_size`` may be
         used by families whose processor config does not fix the size."""
-        from ..video.preprocess import Preprocessing
-
         return Preprocessing.from_pretrained(source)
 
     def attention_kwargs(self, attention: str) -> dict[str, Any]:

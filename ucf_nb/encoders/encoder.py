@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import torch
 
-from .base import EncoderAdapter, adapter_for
+from ..paths import display_path, resolve_path
+from ..video.preprocess import check_preprocessing_kind, Preprocessing
+from .base import adapter_for, EncoderAdapter
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..video.preprocess import Preprocessing
@@ -84,8 +86,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def local_folder(checkpoint: str) -> Path | None:
     """The local folder ``checkpoint`` names, or None when it reads as a hub id."""
-    from ..paths import resolve_path
-
     candidate = resolve_path(checkpoint)
     if candidate.is_dir():
         return candidate
@@ -261,8 +261,6 @@ class Encoder:
             Side of the square frames, in pixels. None: the size the checkpoint's processor
             config makes (``"checkpoint"``), or the family's default (``"seed"``).
         """
-        from ..video.preprocess import Preprocessing, check_preprocessing_kind
-
         check_preprocessing_kind(kind)
         if kind == "seed":
             return Preprocessing.seed(img_size=self.adapter.default_img_size if img_size is None else img_size)
@@ -364,8 +362,6 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
 
     revision = _revision(model, folder)
     if folder is not None:
-        from ..paths import display_path
-
         checkpoint = display_path(folder)  # one spelling per folder, relative to the project root
     info = dict(checkpoint=checkpoint, revision=revision, model_type=config.model_type, family=adapter.family,
                 embedding_dim=adapter.embedding_dim(model, pooling), device=str(dev), precision=prec,
@@ -412,7 +408,6 @@ def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLo
     if folder is not None:
         return EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
                                 "it must hold config.json and model weights written by save_pretrained")
-    from ..paths import display_path, resolve_path
 
     return EncoderLoadError(
         f"checkpoint {checkpoint!r} could not be loaded: there is no folder "

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from .base import EncoderAdapter, register_adapter
+from .timesformer_sdpa import set_timesformer_attention, timesformer_attention
 
 __all__ = ["TimesformerAdapter"]
 
@@ -33,13 +34,9 @@ class TimesformerAdapter(EncoderAdapter):
         return {}  # transformers refuses attn_implementation="sdpa" for TimeSformer: see set_attention
 
     def set_attention(self, model: torch.nn.Module, attention: str) -> None:
-        from .timesformer_sdpa import set_timesformer_attention
-
         set_timesformer_attention(model, attention)
 
     def attention(self, model: torch.nn.Module) -> str:
-        from .timesformer_sdpa import timesformer_attention
-
         return timesformer_attention(model)
 
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:

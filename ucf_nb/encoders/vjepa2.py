@@ -14,6 +14,7 @@ import dataclasses
 
 import torch
 
+from ..video.preprocess import Preprocessing
 from .base import EncoderAdapter, register_adapter
 
 __all__ = ["VJepa2Adapter"]
@@ -38,8 +39,6 @@ class VJepa2Adapter(EncoderAdapter):
         return out.last_hidden_state.float().mean(dim=1)
 
     def preprocessing(self, source: str, img_size: int | None):
-        from ..video.preprocess import Preprocessing
-
         prep = Preprocessing.from_pretrained(source)
         if prep.resize == "shortest_edge" and prep.crop_size is not None:
             side = int(prep.crop_size * 256 / 224)  # VJEPA2VideoProcessor.__init__ overrides size so

@@ -25,6 +25,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ..index.annotations import read_temporal_annotation
+from ..paths import display_path, resolve_path
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from ..store.arrays import load_embeddings
+from ..store.manifest import read_manifest
+
 __all__ = ["BLOCK", "block_features", "export_features"]
 
 BLOCK = 16
@@ -87,8 +93,6 @@ def _order(videos: pd.DataFrame) -> pd.DataFrame:
 
 def _finished_splits(man: Mapping[str, Any], source: Path) -> set[str]:
     """The splits the manifest records as complete; train and test must be among them."""
-    from ..paths import display_path
-
     finished = {s for s, e in (man.get("splits") or {}).items() if e and e.get("complete")}
     for need in ("train", "test"):
         if need not in finished:
@@ -101,9 +105,6 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
                   test_blocks: dict[str, int], skipped: list[dict[str, str]], progress: bool) -> int:
     """One split's videos as block features under ``out/features``; adds to ``lists``,
     ``test_blocks`` and ``skipped``; returns the embedding width D."""
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
-    from ..store.arrays import load_embeddings
-
     X, _, rows = load_embeddings(source, split)
     D = X.shape[1]
     pos = pd.Series(np.arange(len(rows)), index=rows.index)
@@ -140,8 +141,6 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
 def _write_frame_labels(out: Path, intervals: Mapping[str, Any], test_blocks: Mapping[str, int],
                         annotation_path: str | os.PathLike) -> dict[str, Any]:
     """``test_frame_labels.npy``: 16 x n_blocks frame labels per test video, in test-list order."""
-    from ..paths import display_path, resolve_path
-
     test_videos = list(test_blocks)
     absent = [v for v in test_videos if v not in intervals]
     if absent:
@@ -191,9 +190,6 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     dict
         The content of ``export.json``.
     """
-    from ..paths import display_path, resolve_path
-    from ..store.manifest import read_manifest
-
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'nd' ((n, D)) or 'n1d' ((n, 1, D)), got layout={layout!r}")
     source = resolve_path(manifest) if manifest is not None else resolve_path(run_dir)
@@ -201,8 +197,6 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     finished = _finished_splits(man, source)
     intervals = None
     if annotation_path is not None:
-        from ..index.annotations import read_temporal_annotation
-
         intervals = read_temporal_annotation(annotation_path)
     out = resolve_path(dest)
     (out / "features").mkdir(parents=True, exist_ok=True)

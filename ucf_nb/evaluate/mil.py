@@ -33,6 +33,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+
 __all__ = [
     "N_SEGMENTS",
     "MILHead",
@@ -342,8 +344,6 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: dict, val
 
     Returns (weights of the chosen iteration, chosen iteration, val curve)."""
     import torch
-
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     anom, norm = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     rng = np.random.default_rng([seed, 11])

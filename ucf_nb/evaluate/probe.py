@@ -19,8 +19,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .linear import DEFAULT_CS, LinearProbe, finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
-from .metrics import FRAME_KEYS, SCORED_SPLITS, category_label, evaluate_probe
+from ..files import atomic_write_csv, atomic_write_json
+from ..index.annotations import read_temporal_annotation
+from ..paths import display_path, resolve_path
+from ..store.arrays import load_embeddings
+from ..store.manifest import package_versions, read_manifest
+from .linear import DEFAULT_CS, finite_rows, fit_probe, LinearProbe
+from .metrics import category_label, evaluate_probe, FRAME_KEYS, SCORED_SPLITS
+from .mil import fit_mil
 
 __all__ = [
     "ProbeResult",
@@ -148,14 +154,10 @@ class ProbeResult:
 
 
 def _finished_splits(source: Any) -> set[str]:
-    from ..store.manifest import read_manifest
-
     return {s for s, e in (read_manifest(source).get("splits") or {}).items() if e and e.get("complete")}
 
 
 def _write_scores(path: Path, df: pd.DataFrame) -> None:
-    from ..files import atomic_write_csv
-
     out = pd.DataFrame({"row": df.index.to_numpy(dtype=np.int64), "video": df["video"].astype(str).to_numpy(),
                         "clip_idx": df["clip_idx"].to_numpy(), "y": df["y"].to_numpy(),
                         "score": df["score"].to_numpy()})
@@ -181,8 +183,6 @@ def _video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.n
 
 
 def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[str, Any] | None):
-    from .mil import fit_mil
-
     X_tr, _, rows_tr = loaded_train
     _, bags, labels, _ = _video_bags(X_tr, rows_tr)
     kw = dict(mil_params or {})
@@ -266,10 +266,6 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     -------
     ProbeResult
     """
-    from ..store.manifest import read_manifest
-    from ..paths import display_path, resolve_path
-    from ..store.arrays import load_embeddings
-
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got head={head!r}")
     if head == "mil" and (fast or max_train is not None):
@@ -322,7 +318,6 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     """The temporal annotation as video -> [(start, end_exclusive), ...]; None without one."""
     if annotation_path is None:
         return None
-    from ..index.annotations import read_temporal_annotation
 
     ann = read_temporal_annotation(annotation_path)
     return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
@@ -349,9 +344,6 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
                     seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
                     annotation_path: str | os.PathLike | None, source: Path) -> dict[str, Any]:
     """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
-    from ..store.manifest import package_versions
-    from ..paths import display_path, resolve_path
-
     result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
     result["head"] = head
     result["seed"] = int(seed)
@@ -371,8 +363,6 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
 
 def _write_probe(probe_dir: Path, result: dict[str, Any], scores: dict[str, pd.DataFrame]) -> dict[str, Path]:
     """Write ``scores_{split}.csv`` and ``metrics.json`` into ``probe_dir``; returns their paths."""
-    from ..files import atomic_write_json
-
     probe_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": probe_dir / "metrics.json"}
     for split, df in scores.items():

@@ -28,7 +28,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..extract.split import extract_split
+from ..index.annotations import read_temporal_annotation
+from ..index.build import read_index
 from ..paths import display_path, resolve_path
+from .metrics import frame_scores
+from .probe import run_probe
 
 __all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
            "read_run", "compare_runs", "run_settings", "per_category_table", "roc_points", "literature_note",
@@ -54,7 +59,7 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
     Reads the checkpoint's config only (``AutoConfig``, never remote code), not its weights.
     """
-    from ..encoders import adapter_for
+    from ..encoders import adapter_for  # torch-free import of ucf_nb.evaluate (encoders import torch)
     from ..encoders.encoder import local_folder, read_config
 
     checkpoint = os.fspath(checkpoint)
@@ -172,7 +177,7 @@ def _devices(manifest: Mapping[str, Any]) -> str | None:
 
 
 def _family(model_type: str | None) -> str | None:
-    from ..encoders import adapter_for
+    from ..encoders import adapter_for  # torch-free import of ucf_nb.evaluate (encoders import torch)
 
     try:
         return adapter_for(model_type).family if model_type else None
@@ -299,10 +304,6 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from ..index.annotations import read_temporal_annotation
-    from ..index.build import read_index
-    from .metrics import frame_scores
-
     ann = read_temporal_annotation(annotation_path) if annotation_path is not None else None
     index_cache: dict[str, pd.DataFrame] = {}
     out = {}
@@ -388,9 +389,6 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     str
         The run's folder, project-relative when inside the project.
     """
-    from ..extract.split import extract_split
-    from .probe import run_probe
-
     extract_kwargs.setdefault("img_size", None)  # the checkpoint's own size (extract_split's default is 224)
     unknown = sorted(set(heads) - {"linear", "mil"})
     if unknown:

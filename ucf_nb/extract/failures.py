@@ -7,6 +7,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..paths import display_path, resolve_path
+from ..store.arrays import load_embeddings
+from ..store.manifest import read_manifest
+
 __all__ = ["extraction_failures", "ExtractionFailures"]
 
 
@@ -85,10 +89,6 @@ def extraction_failures(out_dir: str | os.PathLike = "processed", split: str = "
     ExtractionFailures
     """
     import pandas as pd
-
-    from ..paths import display_path, resolve_path
-    from ..store.manifest import read_manifest
-    from ..store.arrays import load_embeddings
 
     entry = (read_manifest(out_dir).get("splits") or {}).get(split) or {}
     _, _, rows = load_embeddings(out_dir, split, index_path=index_path)

@@ -33,9 +33,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..checks import check_int
+from ..files import atomic_write_json
 from ..paths import display_path
-from .tasks import (Backend, ShardJob, ShardTask, finished_before, last_error_line, link_log, rows_by_split,  # noqa: F401
-                    shown_log, task_outcome, task_result, unfinished_shards)  # (last_error_line, ShardTask: re-exported)
+from ..store.arrays import EmbeddingStore
+from .split import extract_split
+from .tasks import (Backend, finished_before, last_error_line, link_log, rows_by_split, ShardJob, ShardTask, shown_log,
+                    task_outcome, task_result, unfinished_shards)
 
 __all__ = ["submit_extraction", "ShardJob", "ExtractionFailedError", "parse_slurm_options"]
 
@@ -83,8 +86,6 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
 
 
 def _extract_defaults() -> dict[str, Any]:
-    from .split import extract_split
-
     return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()}
 
 
@@ -177,8 +178,6 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
     splits, num_shards, max_retries, max_parallel, options, params, kind, gpus = _check_submission(
         splits, num_shards, executor=executor, slurm=slurm, max_retries=max_retries, max_parallel=max_parallel,
         gpus=gpus, extract_params=extract_params, log=log)
-
-    from ..store.arrays import EmbeddingStore
 
     store = EmbeddingStore(params["out_dir"])
     jobs = _plan_jobs(store, splits, num_shards, params, log)
@@ -409,8 +408,6 @@ def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Call
 
 def _save_jobs(logs: Path, kind: str, jobs: list[ShardJob]) -> None:
     """Record the tasks still running, so that a second launcher waits for them."""
-    from ..files import atomic_write_json
-
     entries = [{"split": sj.split, "shard_index": sj.shard_index, "num_shards": sj.num_shards,
                 "job_id": sj.job_id, "gpu": sj.gpu} for sj in jobs if sj.state == "running"]
     atomic_write_json(logs / _JOBS_FILE, {"executor": kind, "jobs": entries})

@@ -18,6 +18,20 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
+from ..files import file_sha256, read_json
+from ..index.build import read_index
+from ..index.validate import validate_index
+from ..paths import demo_hint, display_path, resolve_path
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from ..store.arrays import EmbeddingStore, shard_bounds
+from ..store.manifest import MANIFEST, package_versions
+from ..store.shardlock import hold_shard_lock
+from ..video import workers
+from ..video.decode import VideoError
+from ..video.preprocess import check_preprocessing_kind
+from ..video.workers import start_early
+
 __all__ = ["extract_split", "StoreWriteError"]
 # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 
@@ -150,8 +164,6 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     StoreWriteError
         A write into ``out_dir`` failed mid-run (disk full...); the same command resumes.
     """
-    from ..paths import resolve_path
-
     _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
                      num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
     index_file = resolve_path(index_path)
@@ -163,8 +175,6 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     if not isinstance(retry_failed, bool):
         raise ValueError(f"extract_split: retry_failed must be True or False, got retry_failed={retry_failed!r}")
     check_split_rows(df.loc[rows], split)
-
-    from ..store.shardlock import hold_shard_lock
 
     with hold_shard_lock(out_dir, split, shard_index, num_shards):  # ShardBusyError before the model loads
         return _extract_locked(df, rows, index_file, split=split, out_dir=out_dir, checkpoint=checkpoint, T=T,
@@ -180,8 +190,6 @@ def check_split_rows(rows: Any, split: str) -> None:
     within ``n_frames``, ``end - start == clip_len``, the clip grid, labels, duplicates) on
     one split's rows, before any work: raises :class:`ucf_nb.IndexValidationError` with the
     message notebook 01 gives. File existence is checked later, on the pending rows only."""
-    from ..index.validate import validate_index
-
     validate_index(rows, strict=True, check_files=False)
 
 
@@ -195,10 +203,7 @@ def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: boo
     """
     if precision != "auto" or not resume:
         return precision
-    from ..encoders import resolve_device, resolve_precision
-    from ..files import read_json
-    from ..store.manifest import MANIFEST
-    from ..paths import resolve_path
+    from ..encoders import resolve_device, resolve_precision  # torch-free import of ucf_nb.extract
 
     path = resolve_path(out_dir) / MANIFEST
     if not path.is_file():
@@ -219,13 +224,9 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
                     limit: int | None, shard_index: int, num_shards: int, attention: str, compile: bool,
                     on_error: str, stall_timeout: float, progress: bool, retry_failed: bool) -> dict[str, Any]:
     """extract_split once the rows are checked and this process holds the shard's lock."""
-    from ..encoders import load_encoder
-    from ..paths import display_path
-    from ..store.arrays import EmbeddingStore, shard_bounds
+    from ..encoders import load_encoder  # torch-free import of ucf_nb.extract
 
     if num_workers == "auto" or num_workers > 0:
-        from ..video.workers import start_early
-
         start_early()  # the fork server imports torch while the model loads
     precision = _resumed_precision(out_dir, precision, device, resume=resume)
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling, attention=attention,
@@ -304,9 +305,6 @@ def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, re
 def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, batch_size: Any, num_workers: Any,
                      limit: Any, shard_index: Any, num_shards: Any) -> None:
     """Every argument of :func:`extract_split` checked before anything is loaded."""
-    from ..checks import check_int
-    from ..video.preprocess import check_preprocessing_kind
-
     if not isinstance(split, str) or not split:
         raise ValueError(f"extract_split: split must be a split name such as 'train', got split={split!r}")
     for name, value, lo in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
@@ -327,9 +325,6 @@ def _check_arguments(split: Any, preprocessing: Any, *, T: Any, img_size: Any, b
 
 def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
     """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
-    from ..index.build import read_index
-    from ..paths import demo_hint, display_path
-
     if not index_file.is_file():
         raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
                                 f"first{demo_hint(index_file, 'index_path')}")
@@ -345,10 +340,6 @@ def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | Non
 
 def _settings(info: dict[str, Any], prep: Any, index_file: Any, *, T: int, img_size: int) -> dict[str, Any]:
     """What the outputs are made with: the store's fingerprint and the manifest's provenance."""
-    from ..files import file_sha256
-    from ..store.manifest import package_versions
-    from ..paths import display_path
-
     return dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
                 revision=info["revision"], model_type=info["model_type"],
                 embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
@@ -366,8 +357,6 @@ def _n_cpus() -> int:
 def _check_videos_exist(paths: Any, split: str) -> None:
     """Stop before any work when videos are not on disk (a wrong ``video_root``, an unmounted
     share): only files that exist but cannot be decoded become failed (NaN) rows."""
-    from ..paths import display_path, resolve_path
-
     videos = paths.drop_duplicates()
     missing = [p for p in videos if not resolve_path(p).is_file()]
     if missing:
@@ -450,10 +439,8 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
 
     import torch
     from torch.utils.data import DataLoader
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
-    from ..video import workers
-    from ..video.dataset import VideoClipStream, collate_clips
+    from ..video.dataset import VideoClipStream, collate_clips  # torch-free import of ucf_nb.extract
 
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
@@ -527,9 +514,6 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
 def _raise_first_failure(df: Any, rows: np.ndarray, ok: np.ndarray, errors: Any) -> None:
     """on_error='raise': stop at the first clip that has nothing real to embed (its batch
     is not written; what was committed before stays, and a rerun starts from there)."""
-    from ..paths import display_path, resolve_path
-    from ..video.decode import VideoError
-
     i = int(np.flatnonzero(~ok)[0])
     path = display_path(resolve_path(df.loc[int(rows[i]), "path"]))
     reason = str(errors[i] or "no frame decodes")
@@ -543,8 +527,6 @@ def _raise_first_failure(df: Any, rows: np.ndarray, ok: np.ndarray, errors: Any)
 
 def _write_error(exc: OSError, out_dir: Any, writer: Any) -> StoreWriteError:
     """One sentence for a write into out_dir that failed mid-run: where, why, what to do."""
-    from ..paths import display_path
-
     name = errno.errorcode.get(exc.errno or 0, "")
     kept = int((writer.status != 0).sum()) if len(writer.rows) else 0
     return StoreWriteError(exc.errno, f"writing embeddings into out_dir {display_path(out_dir)} failed "

@@ -24,7 +24,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..files import file_sha256
 from ..paths import display_path, resolve_path
+from ..store.arrays import array_sha256, PENDING
+from .split import extract_split, split_rows as rows_of
 
 @dataclass
 class ShardJob:
@@ -72,8 +75,6 @@ class ShardTask:
 
     def __call__(self) -> dict[str, Any]:
         import socket
-
-        from .split import extract_split
 
         print(f"ucf_nb: split {self.split!r}, shard {self.shard_index + 1} of {self.num_shards} on "
               f"{socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})",
@@ -256,8 +257,6 @@ def _log_tail(path: Path | None) -> str:
 
 def rows_by_split(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
     """Index row numbers of each split (after ``limit``), exactly as extract_split selects them."""
-    from .split import split_rows as rows_of
-
     index_file = resolve_path(params["index_path"])
     return {split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
             for split in splits}
@@ -273,9 +272,6 @@ def finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[st
     """True when the manifest records ``split`` as finished from this index, these rows and the
     settings known without loading the model (checkpoint, T, img_size, pooling; precision when
     one is asked for). A difference in anything else is found, and reported, by the task."""
-    from ..files import file_sha256
-    from ..store.arrays import array_sha256
-
     m = store.manifest()
     entry = m.get("splits", {}).get(split)
     if not store.is_complete(split) or not entry:
@@ -296,8 +292,6 @@ def unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
     When every shard is done but the split was not assembled (its last task died while
     assembling), shard 0 is returned: running it assembles the split.
     """
-    from ..store.arrays import PENDING
-
     split_dir = store.work_dir / split
     layout_file = split_dir / "layout.json"
     if not layout_file.exists():
@@ -318,8 +312,6 @@ def unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
 
 def _shard_finished(store: Any, split: str, k: int, n: int) -> bool:
     """True when the split is assembled, or shard ``k`` of it has no pending row left."""
-    from ..store.arrays import PENDING
-
     if store.is_complete(split):
         return True
     folder = store.work_dir / split / f"shard-{k}-of-{n}"

@@ -33,13 +33,16 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, ListEntry, is_list_format,
-                          parse_annotation, parse_video_list, problem_row)
-from ..checks import check_int
-from .locate import find_list_file, scan_videos, remap_video_root
 from .._compat import rename_deprecated
+from ..checks import check_int
+from ..files import atomic_write_csv
 from ..paths import demo_hint, display_path, resolve_path
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from ..video.decode import probe_video, VideoError
 from ..video.sampling import clip_windows
+from .annotations import (ANNOTATION_NAME, is_list_format, ListEntry, parse_annotation, parse_video_list, problem_row,
+                          SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME)
+from .locate import find_list_file, remap_video_root, scan_videos
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -69,8 +72,6 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
     does not give one; then frames are counted by decoding. Raises ``_NoFrames`` for a file
     without frames and :class:`~ucf_nb.video.VideoError` (or ``OSError``) for an unreadable one.
     """
-    from ..video.decode import VideoError, probe_video
-
     try:
         info = probe_video(path, count_frames=count_frames)
         if info.n_frames <= 0 and not count_frames:  # no count in the container: decode to count
@@ -88,7 +89,6 @@ def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
                ) -> list[tuple[float, int] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
     import cv2
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
     results: list[tuple[float, int] | Exception] = [None] * len(paths)  # type: ignore[list-item]
 
@@ -450,8 +450,6 @@ def _clip_rows(per_split: dict[str, list], root_prefix: PurePosixPath, *, clip_l
 
 def _write_index(df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_missing: str) -> None:
     """The index CSV and, with ``on_missing="skip"``, the list of skipped videos, atomically."""
-    from ..files import atomic_write_csv
-
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(out, df)
     skipped = skipped_path(out)

@@ -29,10 +29,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..extract import launch  # submitit itself is imported only when a run is submitted
 from ..index.annotations import SPLITS
 from ..paths import display_path, resolve_path
-from .pipeline import PREPARED_DIR, Step, apply_overrides, effective_parameters, demo_extra_runs, demo_parameters, \
-    main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_notebooks, run_with_extra_runs
+from ..store.manifest import MANIFEST, read_manifest
+from .pipeline import (apply_overrides, demo_extra_runs, demo_parameters, effective_parameters, main_run_dir,
+                       notebook_problems, pipeline_steps, prepare_notebooks, PREPARED_DIR, run_notebooks,
+                       run_with_extra_runs, Step)
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
@@ -252,8 +255,6 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
     ``index_step``: the parameters ``00_build_index`` ran with (dataset root, clip length...).
     """
-    from ..store.manifest import MANIFEST, read_manifest
-
     out_dir = resolve_path(out_dir)
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
@@ -395,7 +396,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
-    from ..extract import launch  # submitit itself is imported only when a run is submitted
 
     x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.extract.launch)")
     x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..demo.make import DEMO_EXTRA_FAMILIES
+from ..evaluate.runs import run_dir, run_encoder
 from ..index.annotations import SPLITS
 from ..paths import display_path, project_root, resolve_path
 from ..progress import text_progress
@@ -82,8 +84,6 @@ def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None
     :func:`demo_parameters`; one run per family of ``ucf_nb.demo.DEMO_EXTRA_FAMILIES``, read
     from ``{demo_dir}/encoders/<family>``.
     """
-    from ..demo.make import DEMO_EXTRA_FAMILIES
-
     params = demo_parameters(demo_dir, out_dir=out_dir, index_path=index_path)
     ex, probe = params["02_extract"], params["03_probe"]
     demo = _rel(demo_dir)
@@ -395,8 +395,6 @@ def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_
 
 def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "notebooks") -> str:
     """The run folder 03_probe of ``steps`` probes (the one the intro page describes)."""
-    from ..evaluate.runs import run_dir
-
     probe = next((s for s in steps if s.notebook == "03_probe"), None)
     if probe is None:
         raise ValueError("the steps have no 03_probe: nothing says which run the intro page describes")
@@ -411,8 +409,6 @@ def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
                         progress: bool = False) -> list[Path]:
     """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
     :func:`ucf_nb.evaluate.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
-    from ..evaluate.runs import run_encoder
-
     cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))
     executed = run_notebooks(steps[:cut], dest, notebooks_dir=notebooks_dir, log=log, progress=progress)
     for kwargs in extra_runs:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from ..evaluate.metrics import frame_scores, SCORED_SPLITS
 from ..index.annotations import SPLITS
-from ..evaluate.metrics import SCORED_SPLITS
 
 __all__: list[str] = []  # each section appends its names
 
@@ -299,8 +299,6 @@ def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, 
         videos in name order (anomalous: annotated intervals, or a non-Normal category).
     """
     import numpy as np
-
-    from ..evaluate.metrics import frame_scores
 
     names = sorted(scored["video"].astype(str).unique())
     if videos is None:

@@ -54,10 +54,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write_json, file_lock, read_json, unique_id, atomic_write, file_sha256
-from .manifest import (FINGERPRINT_KEYS, MANIFEST, manifest_differences, jsonable, manifest_file, manifest_settings,
-                       utc_now, put_split)
+from ..files import atomic_write, atomic_write_json, file_lock, file_sha256, read_json, unique_id
+from ..index.build import read_index
 from ..paths import display_path, resolve_path
+from .manifest import (FINGERPRINT_KEYS, jsonable, MANIFEST, manifest_differences, manifest_file, manifest_settings,
+                       put_split, utc_now)
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
            "shard_bounds"]
@@ -770,7 +771,6 @@ def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> p
     if recorded.get("sha256") and sha != recorded["sha256"]:
         raise ValueError(f"index {display_path(path)} is not the one the embeddings were extracted from "
                          f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path")
-    from ..index.build import read_index
 
     return read_index(path)
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..paths import display_path, resolve_path
+
 __all__ = ["ShardBusyError"]  # public; hold_shard_lock, check_out_dir_writable: from this module
 
 LOCK_DIR = ".extract-locks"
@@ -67,8 +69,6 @@ def check_out_dir_writable(out_dir: str | os.PathLike) -> Path:
         One sentence naming ``out_dir``, the cause and the fix (any ``OSError`` met while
         creating the folder or a probe file is reported this way, with its errno).
     """
-    from ..paths import display_path, resolve_path
-
     out = resolve_path(out_dir)
     probe = out / f".write-test-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     try:
@@ -178,8 +178,6 @@ def _break(path: Path, stale_after: float) -> None:
 
 def _busy_message(path: Path, owner: dict[str, Any], age: float, split: str, shard_index: int,
                   num_shards: int, out_dir: Path, stale_after: float) -> str:
-    from ..paths import display_path
-
     who = f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started_at', '?')}"
     if owner.get("slurm_job_id"):
         who += f", SLURM job {owner['slurm_job_id']}"

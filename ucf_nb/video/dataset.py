@@ -26,9 +26,11 @@ import numpy as np
 
 from ..checks import check_int
 from ..paths import resolve_path
+from .decode import (captured_stderr, decode_frames, DecodeState, open_video, probe_video, read_frame, seek_is_exact,
+                     VideoError)
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .decode import VideoError, decode_frames, DecodeState, open_video, probe_video, read_frame, seek_is_exact
+from .workers import note_segment
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -386,9 +388,6 @@ class VideoClipStream(_TorchIterable):
         :mod:`ucf_nb.video.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
         log lines go to a temporary file, never to the notebook or the terminal (a video
         that fails says why in its error)."""
-        from .decode import captured_stderr
-        from .workers import note_segment
-
         with captured_stderr():
             for i, seg in enumerate(self.worker_segments(wid, nw)):
                 note_segment(self.progress_dir, wid, path=seg.path, rows=seg.rows, frames=seg.ids)

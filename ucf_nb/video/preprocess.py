@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..checks import check_int
+from ..paths import resolve_path
 
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
            "PREPROCESSING_KINDS"]
@@ -211,8 +212,6 @@ class Preprocessing:
             Passed to transformers (e.g. ``revision``, ``local_files_only``, ``cache_dir``).
         """
         from transformers.image_processing_utils import ImageProcessingMixin
-
-        from ..paths import resolve_path
 
         ckpt = str(checkpoint)
         local = resolve_path(ckpt)

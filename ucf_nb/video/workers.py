@@ -35,6 +35,8 @@ import types
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..paths import display_path
+
 __all__ = ["ExtractStalledError"]  # public; the rest is used by extract_split from this module
 
 #: the start method of DataLoader workers, first available of these
@@ -98,7 +100,6 @@ def note_segment(folder: str | os.PathLike | None, worker_id: int, *, path: Any,
     """
     if folder is None:
         return
-    from ..paths import display_path
 
     note = {"worker": int(worker_id), "pid": os.getpid(), "video": display_path(path),
             "first_frame": int(frames.min()) if len(frames) else None,
