@@ -50,7 +50,8 @@ def faststart_truncated(src, dst, keep: float = 0.6):
                 continue
             pkt.stream = s_out
             out.mux(pkt)
-    data = open(tmp, "rb").read()
+    with open(tmp, "rb") as f:
+        data = f.read()
     os.remove(tmp)
     with open(dst, "wb") as f:
         f.write(data[:int(len(data) * keep)])
@@ -100,9 +101,9 @@ def demo_book():
     """
     import shutil
 
-    from ucf_nb.report import pipeline
-    from ucf_nb.report import book as report
     from ucf_nb.paths import project_root, resolve_path
+    from ucf_nb.report import book as report
+    from ucf_nb.report import pipeline
 
     root = resolve_path("build/test_book")
     if root.exists():

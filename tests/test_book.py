@@ -7,17 +7,17 @@ import re
 import shutil
 from pathlib import Path
 
+import golden_tools
 import nbformat
 import numpy as np
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-import golden_tools
-from ucf_nb.report import pipeline
-from ucf_nb.report import book as report
 from ucf_nb.index.annotations import SPLITS
 from ucf_nb.paths import project_root, resolve_path
+from ucf_nb.report import book as report
+from ucf_nb.report import pipeline
 
 BOOK = resolve_path("book")
 
@@ -295,7 +295,8 @@ def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
     other = golden_tools.sanitize_notebook(nbformat.from_dict(
         {**nb, "cells": [new_code_cell("x", outputs=[new_output("stream", name="stdout",
                                                                 text=text.replace("      19.282", "     119.282")),
-                                                     new_output("display_data", data={"text/html": html})])]}), patterns)
+                                                     new_output("display_data", data={"text/html": html})])]}),
+        patterns)
     assert other.cells[0].outputs[0].text == out
 
 
@@ -325,7 +326,7 @@ def test_a_run_prints_step_lines_only(tmp_path, capfd):
     nbformat.write(nb, tmp_path / "nbs" / "one.ipynb")
     lines = []
     steps = [report.Step("one", f"one_{i}", {"x": i}) for i in range(3)]
-    report.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
+    pipeline.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
     out, err = capfd.readouterr()
     assert [re.sub(r"\d+\.\d s$", "T s", line) for line in lines] == \
         [f"[{i + 1}/3] one_{i}    T s" for i in range(3)]

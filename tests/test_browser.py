@@ -262,7 +262,8 @@ LAYOUT_PROBE = """
     if (r.width === 0) continue;
     const name = (img.currentSrc || img.src).split("/").pop();
     if (column && (r.left < column.left - 1 || r.right > column.right + 1))
-      problems.push(`image ${name} (${Math.round(r.left)}-${Math.round(r.right)} px) runs past the text column (${Math.round(column.left)}-${Math.round(column.right)} px)`);
+      problems.push(`image ${name} (${Math.round(r.left)}-${Math.round(r.right)} px) runs past the text column ` +
+                    `(${Math.round(column.left)}-${Math.round(column.right)} px)`);
     for (const s of sidebars)
       if (r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom)
         problems.push(`image ${name} overlaps a sidebar`);

@@ -5,14 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from test_probe import _write_store
 
 from ucf_nb.evaluate.export import block_features, export_features
 from ucf_nb.evaluate.field import frame_metrics
-from ucf_nb.index.annotations import read_temporal_annotation
 from ucf_nb.evaluate.mil import fit_mil
+from ucf_nb.index.annotations import read_temporal_annotation
 from ucf_nb.store import load_embeddings
-
-from test_probe import _write_store
 
 
 def test_block_features_mean_of_covering_clips_else_nearest():

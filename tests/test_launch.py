@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.video.sampling import clip_windows
 from ucf_nb.demo.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 S = 64
@@ -405,7 +405,8 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
     if first_attempt and "Job completed successfully" in (out / "logs" / "train" / "shard-0-of-2.log").read_text():
         # the cancelled task's process outlived SLURM's kill (seen on this one-node test cluster
         # under load): the launcher must then count the shard done, as it did, and not resubmit it
-        warnings.warn("scancel did not stop the task process of shard 1: the CANCELLED path was not exercised")
+        warnings.warn("scancel did not stop the task process of shard 1: the CANCELLED path was not exercised",
+                      stacklevel=2)
         assert "train shard 1/2: " not in text, text
         resubmitted = 1
     else:

@@ -1,15 +1,14 @@
 """ucf_nb.video: probing and the sequential reader, on real encoded files."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
 
 from ucf_nb import VideoError
-from ucf_nb.video.decode import iter_video_frames, probe_video
 from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import read_frame, seek_is_exact
+from ucf_nb.video.decode import iter_video_frames, probe_video
 
 
 @pytest.fixture(scope="module")

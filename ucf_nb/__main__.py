@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 REPORT_COMMANDS = ("run", "prepare", "build", "extract")
 COMMANDS = {

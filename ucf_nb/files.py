@@ -13,8 +13,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 __all__ = ["atomic_write", "atomic_write_csv", "file_sha256"]
 

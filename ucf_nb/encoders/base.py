@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["EncoderAdapter", "TinyModel", "register_adapter", "adapter_for", "adapters", "families"]
 
 # config.model_type -> adapter instance; filled by @register_adapter at import time
-_REGISTRY: dict[str, "EncoderAdapter"] = {}
+_REGISTRY: dict[str, EncoderAdapter] = {}
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class EncoderAdapter:
     default_img_size: ClassVar[int] = 224
     poolings: ClassVar[tuple[str, ...]] = ()
 
-    def load_model(self, source: str, config: Any, **kwargs: Any) -> "torch.nn.Module":
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
         """Load the model from ``source`` (a local folder or a hub id) with ``config``.
 
         The default is ``AutoModel.from_pretrained`` without remote code; ``kwargs`` (e.g.
@@ -95,15 +95,15 @@ class EncoderAdapter:
             raise ValueError(f"pooling must be {accepted} for {self.family} ({checkpoint!r}), "
                              f"got pooling={pooling!r}")
 
-    def embed(self, model: "torch.nn.Module", pixel_values: "torch.Tensor", pooling: str) -> "torch.Tensor":
+    def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         """Pool ``pixel_values`` (B, T, 3, S, S), normalised, on the model's device, into (B, D) float."""
         raise NotImplementedError(f"{type(self).__name__}.embed")
 
-    def embedding_dim(self, model: "torch.nn.Module", pooling: str) -> int:
+    def embedding_dim(self, model: torch.nn.Module, pooling: str) -> int:
         """D, the length of one embedding; the default is ``config.hidden_size``."""
         return int(model.config.hidden_size)
 
-    def preprocessing(self, source: str, img_size: int | None) -> "Preprocessing":
+    def preprocessing(self, source: str, img_size: int | None) -> Preprocessing:
         """The checkpoint's own preprocessing (its processor config); ``img_size`` may be
         used by families whose processor config does not fix the size."""
         return Preprocessing.from_pretrained(source)
@@ -115,15 +115,15 @@ class EncoderAdapter:
         and switch the loaded model in :meth:`set_attention` instead."""
         return {"attn_implementation": attention}
 
-    def set_attention(self, model: "torch.nn.Module", attention: str) -> None:
+    def set_attention(self, model: torch.nn.Module, attention: str) -> None:
         """Switch the loaded ``model`` to ``attention`` when loading could not; default: nothing."""
 
-    def attention(self, model: "torch.nn.Module") -> str:
+    def attention(self, model: torch.nn.Module) -> str:
         """The attention implementation ``model`` runs (``"sdpa"``, ``"eager"``, ...); the
         default reads transformers' ``config._attn_implementation``."""
         return str(getattr(model.config, "_attn_implementation", None) or "eager")
 
-    def info(self, model: "torch.nn.Module") -> dict[str, Any]:
+    def info(self, model: torch.nn.Module) -> dict[str, Any]:
         """Extra facts for ``Encoder.info`` and the manifest; the default says which attention
         implementation runs (``{"attention": "sdpa"}``)."""
         return {"attention": self.attention(model)}

@@ -44,7 +44,8 @@ class ClipFramesAdapter(EncoderAdapter):
             config = vision
         model, loading = CLIPVisionModelWithProjection.from_pretrained(
             source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
-        missing = [k for k in loading.get("missing_keys", ()) if k.split(".")[0] in ("visual_projection", "vision_model")]
+        missing = [k for k in loading.get("missing_keys", ())
+                   if k.split(".")[0] in ("visual_projection", "vision_model")]
         if missing:
             raise ValueError(f"checkpoint {source!r} has no weights for {', '.join(sorted(missing)[:3])}: its image "
                              "embedding would be random; a vision-only checkpoint must be saved from "

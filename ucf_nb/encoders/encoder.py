@@ -12,15 +12,16 @@ import contextlib
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..paths import display_path, resolve_path
-from ..video.preprocess import check_preprocessing_kind, Preprocessing
-from .base import adapter_for, EncoderAdapter
+from ..video.preprocess import Preprocessing, check_preprocessing_kind
+from .base import EncoderAdapter, adapter_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..video.preprocess import Preprocessing
@@ -134,7 +135,8 @@ def _refused_pickle_message(what: str, exc: BaseException) -> str:
 
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
     return (f"checkpoint {what!r} was refused: its .bin weights are a pickle that holds more than tensors "
-            f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; get the checkpoint as "
+            f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; "
+            "get the checkpoint as "
             "safetensors (model.safetensors), or re-save it with save_pretrained where you trust its source, "
             "never load it with weights_only=False")
 
@@ -248,7 +250,7 @@ class Encoder:
         self._compiled_batch = max(self._compiled_batch, n)
         return out
 
-    def preprocessing(self, kind: str = "checkpoint", img_size: int | None = 224) -> "Preprocessing":
+    def preprocessing(self, kind: str = "checkpoint", img_size: int | None = 224) -> Preprocessing:
         """The preprocessing to feed this encoder.
 
         Parameters
@@ -280,7 +282,7 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0].strip()[:300]}" if lines else type(exc).__name__
 
 
-def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int | None) -> "Preprocessing":
+def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int | None) -> Preprocessing:
     prep = adapter.preprocessing(checkpoint, img_size)
     if img_size is not None and prep.output_size != int(img_size):
         raise ValueError(f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "

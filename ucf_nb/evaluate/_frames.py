@@ -5,8 +5,9 @@ checks of the scored tables. Internal (names public to the evaluate stage, not t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

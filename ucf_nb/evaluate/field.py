@@ -13,8 +13,9 @@ rate at a threshold on the frames of normal videos (:func:`false_alarm_rate`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -6,8 +6,9 @@ whose ``C`` is chosen on val (:func:`fit_probe`), returned as a :class:`LinearPr
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

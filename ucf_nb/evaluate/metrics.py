@@ -23,7 +23,8 @@ The field's protocol (16-frame blocks, bootstrap CIs, false-alarm rate) lives in
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

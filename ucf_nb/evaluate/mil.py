@@ -28,8 +28,9 @@ read and checked against the paper together.)
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,7 @@ class MILHead:
     scale: np.ndarray
     weights: dict
     settings: dict = field(default_factory=dict)
-    selected: "MILHead | None" = None
+    selected: MILHead | None = None
 
     def features(self, bag: np.ndarray) -> np.ndarray:
         """Standardised, unit-norm clip features, float32 (n, D); rows with NaN stay NaN."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,8 @@ from ..index.annotations import read_temporal_annotation
 from ..paths import display_path, resolve_path
 from ..store.arrays import load_embeddings
 from ..store.manifest import package_versions, read_manifest
-from .linear import DEFAULT_CS, finite_rows, fit_probe, LinearProbe
-from .metrics import category_label, evaluate_probe, FRAME_KEYS, SCORED_SPLITS
+from .linear import DEFAULT_CS, LinearProbe, finite_rows, fit_probe  # noqa: F401 (LinearProbe: the 0.1 path)
+from .metrics import FRAME_KEYS, SCORED_SPLITS, category_label, evaluate_probe
 from .mil import fit_mil
 
 __all__ = [

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -321,7 +322,8 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
                 if index_path not in index_cache:
                     index_cache[index_path] = read_index(index_path)
                 rows = index_cache[index_path].loc[scores["row"].to_numpy()]
-                scored = rows[["video", "start_frame", "end_frame", "n_frames"]].assign(score=scores["score"].to_numpy())
+                scored = rows[["video", "start_frame", "end_frame", "n_frames"]].assign(
+                    score=scores["score"].to_numpy())
                 per_video = frame_scores(scored)
                 ys, ss = [], []
                 for video, fs in per_video.items():

@@ -29,16 +29,28 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..checks import check_int
 from ..files import atomic_write_json
 from ..paths import display_path
 from ..store.arrays import EmbeddingStore
 from .split import extract_split
-from .tasks import (Backend, finished_before, last_error_line, link_log, rows_by_split, ShardJob, ShardTask, shown_log,
-                    task_outcome, task_result, unfinished_shards)
+from .tasks import (  # noqa: F401 (last_error_line: re-exported)
+    Backend,
+    ShardJob,
+    ShardTask,
+    finished_before,
+    last_error_line,
+    link_log,
+    rows_by_split,
+    shown_log,
+    task_outcome,
+    task_result,
+    unfinished_shards,
+)
 
 __all__ = ["submit_extraction", "ShardJob", "ExtractionFailedError", "parse_slurm_options"]
 
@@ -49,7 +61,7 @@ _JOBS_FILE = "jobs.json"
 class ExtractionFailedError(RuntimeError):
     """Some shard still failed after every retry; ``jobs`` holds every :class:`ShardJob`."""
 
-    def __init__(self, message: str, jobs: list["ShardJob"]) -> None:
+    def __init__(self, message: str, jobs: list[ShardJob]) -> None:
         super().__init__(message)
         self.jobs = jobs
 
@@ -199,7 +211,8 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
 def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor: str,
                       slurm: Mapping[str, Any] | str | None, max_retries: int, max_parallel: int | None,
                       gpus: Sequence[int] | None, extract_params: Mapping[str, Any], log: Callable[[str], None]
-                      ) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str, list[int] | None]:
+                      ) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str,
+                                 list[int] | None]:
     """submit_extraction's arguments checked: (splits, num_shards, max_retries, max_parallel,
     slurm options, extract_split parameters, executor kind, gpus)."""
     if isinstance(splits, str):

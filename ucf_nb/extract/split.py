@@ -171,7 +171,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     if on_error not in ON_ERROR:
         raise ValueError(f"extract_split: on_error must be 'skip' or 'raise', got on_error={on_error!r}")
     if isinstance(stall_timeout, bool) or not isinstance(stall_timeout, (int, float)) or not stall_timeout > 0:
-        raise ValueError(f"extract_split: stall_timeout must be a number of seconds > 0, got stall_timeout={stall_timeout!r}")
+        raise ValueError("extract_split: stall_timeout must be a number of seconds > 0, "
+                         f"got stall_timeout={stall_timeout!r}")
     if not isinstance(retry_failed, bool):
         raise ValueError(f"extract_split: retry_failed must be True or False, got retry_failed={retry_failed!r}")
     check_split_rows(df.loc[rows], split)
@@ -292,7 +293,8 @@ def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, re
     try:
         n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=T, batch_size=batch_size,
                                          num_workers=num_workers, progress=progress,
-                                         desc=f"{split}" + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""),
+                                         desc=f"{split}"
+                                         + (f" {shard_index + 1}/{num_shards}" if num_shards > 1 else ""),
                                          on_error=on_error, stall_timeout=stall_timeout, split=split)
     except OSError as exc:
         if exc.errno not in _DISK_ERRNOS or isinstance(exc, FileNotFoundError):
@@ -449,7 +451,8 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
                         pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
-                        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV cannot hang them
+                        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV
+                        # cannot hang them
                         multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
                         timeout=stall_timeout if num_workers > 0 else 0)
     runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),

@@ -18,16 +18,19 @@ import logging
 import os
 import shlex
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..files import file_sha256
 from ..paths import display_path, resolve_path
-from ..store.arrays import array_sha256, PENDING
-from .split import extract_split, split_rows as rows_of
+from ..store.arrays import PENDING, array_sha256
+from .split import extract_split
+from .split import split_rows as rows_of
+
 
 @dataclass
 class ShardJob:

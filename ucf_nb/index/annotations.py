@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -181,8 +181,8 @@ def parse_annotation(path: Path) -> tuple[list[ListEntry], list[dict]]:
         tokens = line.split()
         name = re.split(r"[\\/]+", tokens[0])[-1]
 
-        def bad(reason: str) -> None:
-            problems.append(problem_row(name, "bad_line", f"{where}: {reason} in {line!r}", where))
+        def bad(reason: str) -> None:  # called in this iteration only
+            problems.append(problem_row(name, "bad_line", f"{where}: {reason} in {line!r}", where))  # noqa: B023
 
         if len(tokens) < 2 or not is_video_name(name):
             bad("expected '<file> <category> <start1> <end1> <start2> <end2>'")

@@ -38,10 +38,19 @@ from ..checks import check_int
 from ..files import atomic_write_csv
 from ..paths import demo_hint, display_path, resolve_path
 from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
-from ..video.decode import probe_video, VideoError
+from ..video.decode import VideoError, probe_video
 from ..video.sampling import clip_windows
-from .annotations import (ANNOTATION_NAME, is_list_format, ListEntry, parse_annotation, parse_video_list, problem_row,
-                          SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME)
+from .annotations import (
+    ANNOTATION_NAME,
+    SPLITS,
+    TEST_LIST_NAME,
+    TRAIN_LIST_NAME,
+    ListEntry,
+    is_list_format,
+    parse_annotation,
+    parse_video_list,
+    problem_row,
+)
 from .locate import find_list_file, remap_video_root, scan_videos
 
 __all__ = [
@@ -311,7 +320,8 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
     return split_path, ann_path
 
 
-def _read_lists(split_path: Path, ann_path: Path, label_mode: str) -> tuple[list[ListEntry], list[ListEntry], list[dict]]:
+def _read_lists(split_path: Path, ann_path: Path, label_mode: str
+                ) -> tuple[list[ListEntry], list[ListEntry], list[dict]]:
     """(training entries, test entries, problems) of the two list files."""
     train_entries, problems = parse_video_list(split_path)
     if is_list_format(ann_path):

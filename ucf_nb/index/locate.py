@@ -13,8 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from .annotations import canonical_category, is_video_name
 from ..paths import display_path, resolve_path
+from .annotations import canonical_category, is_video_name
 
 __all__ = ["remap_video_root"]
 

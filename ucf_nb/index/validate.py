@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..paths import display_path, resolve_path
 from .annotations import CATEGORIES, SPLITS
 from .build import INDEX_COLUMNS, read_index
-from ..paths import display_path, resolve_path
 
 __all__ = ["IndexValidationError", "IndexCheck", "IndexReport", "validate_index"]
 
@@ -26,7 +26,7 @@ _STR_COLUMNS = ("split", "category", "path")
 class IndexValidationError(ValueError):
     """An index failed :func:`validate_index`; ``report`` holds the full :class:`IndexReport`."""
 
-    def __init__(self, message: str, report: "IndexReport"):
+    def __init__(self, message: str, report: IndexReport):
         super().__init__(message)
         self.report = report
 

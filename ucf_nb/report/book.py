@@ -33,9 +33,19 @@ from ..extract import launch  # submitit itself is imported only when a run is s
 from ..index.annotations import SPLITS
 from ..paths import display_path, resolve_path
 from ..store.manifest import MANIFEST, read_manifest
-from .pipeline import (apply_overrides, demo_extra_runs, demo_parameters, effective_parameters, main_run_dir,
-                       notebook_problems, pipeline_steps, prepare_notebooks, PREPARED_DIR, run_notebooks,
-                       run_with_extra_runs, Step)
+from .pipeline import (
+    PREPARED_DIR,
+    Step,
+    apply_overrides,
+    demo_extra_runs,
+    demo_parameters,
+    effective_parameters,
+    main_run_dir,
+    notebook_problems,
+    pipeline_steps,
+    prepare_notebooks,
+    run_with_extra_runs,
+)
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
@@ -109,7 +119,8 @@ MIL_NOTE = ("The MIL head (Sultani et al. 2018) is trained on videos with video 
 def _scalar_settings(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The scalar settings of a metrics.json: flat (older files) and under ``settings``."""
     out = {k: v for k, v in metrics.items()
-           if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list)) and not k.startswith(("frame_", "clip_", "video_"))}
+           if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))
+           and not k.startswith(("frame_", "clip_", "video_"))}
     nested = metrics.get("settings")
     if isinstance(nested, Mapping):
         out.update({k: v for k, v in nested.items() if not isinstance(v, (Mapping, list)) and v is not None})
@@ -133,7 +144,8 @@ def _split_devices(info: Mapping[str, Any]) -> str | None:
 
 
 def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, *,
-                metrics_mil: Mapping[str, Any] | None = None, dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
+                metrics_mil: Mapping[str, Any] | None = None, dataset_root: str | None = None,
+                index_parameters: Mapping[str, Any] | None = None,
                 versions: Mapping[str, str] | None = None, demo: bool = False,
                 title: str = "UCF-Crime clip embeddings: run report") -> str:
     """Write the book's intro page (MyST markdown) for one run.
@@ -268,7 +280,8 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
     index_step = dict(index_step or {})
     root = index_step.pop("dataset_root", None)
     shown = {k: index_step[k] for k in INDEX_PARAMETERS_SHOWN if k in index_step}
-    text = write_intro(manifest, metrics, metrics_mil=metrics_mil, dataset_root=display_path(resolve_path(root)) if root else None,
+    text = write_intro(manifest, metrics, metrics_mil=metrics_mil,
+                       dataset_root=display_path(resolve_path(root)) if root else None,
                        index_parameters=shown, demo=demo)
     dest = resolve_path(dest)
     dest.write_text(text)
@@ -360,7 +373,8 @@ def _prepare(args) -> int:
     which = f"the demo's parameters ({display_path(resolve_path(args.demo))})" if args.demo else "their defaults"
     print(f"{len(files)} notebooks prepared with {which} in {display_path(resolve_path(args.dest))}; "
           f"open them, from the project root, with:\n    jupyter lab {display_path(files[0])}")
-    if args.demo is not None and not resolve_path(demo_parameters(args.demo)["01_index_checks"]["index_path"]).is_file():
+    demo_index = None if args.demo is None else demo_parameters(args.demo)["01_index_checks"]["index_path"]
+    if demo_index is not None and not resolve_path(demo_index).is_file():
         print(f"(run `make demo` first: the demo's outputs are not in {display_path(resolve_path(args.demo))} yet; "
               f"or run the prepared notebooks in order, 00 first)")
     return 0

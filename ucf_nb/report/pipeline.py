@@ -54,9 +54,9 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     ``index_path`` (default ``{out_dir}/index_clips.csv``) let the golden notebooks and the
     tests write elsewhere. Device and precision are pinned (CPU, float32) so that two runs give
     the same numbers; the probe gets the demo's temporal annotation so that frame-level AUCs
-    are computed, and a
-    shorter MIL schedule (at most 400 iterations: the demo has 30 training videos). The random demo encoder's CLS token carries little of the picture, so the
-    demo pools the patch tokens (``pooling="mean"``); a real run keeps the family's default.
+    are computed, and a shorter MIL schedule (at most 400 iterations: the demo has 30 training
+    videos). The random demo encoder's CLS token carries little of the picture, so the demo pools
+    the patch tokens (``pooling="mean"``); a real run keeps the family's default.
     The notebooks run the demo TimeSformer; :func:`demo_extra_runs` are the other families.
     """
     demo = _rel(demo_dir)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..evaluate.metrics import frame_scores, SCORED_SPLITS
+from ..evaluate.metrics import SCORED_SPLITS, frame_scores
 from ..index.annotations import SPLITS
 
 __all__: list[str] = []  # each section appends its names

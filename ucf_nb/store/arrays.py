@@ -47,9 +47,10 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -57,8 +58,16 @@ import pandas as pd
 from ..files import atomic_write, atomic_write_json, file_lock, file_sha256, read_json, unique_id
 from ..index.build import read_index
 from ..paths import display_path, resolve_path
-from .manifest import (FINGERPRINT_KEYS, jsonable, MANIFEST, manifest_differences, manifest_file, manifest_settings,
-                       put_split, utc_now)
+from .manifest import (
+    FINGERPRINT_KEYS,
+    MANIFEST,
+    jsonable,
+    manifest_differences,
+    manifest_file,
+    manifest_settings,
+    put_split,
+    utc_now,
+)
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
            "shard_bounds"]
@@ -193,7 +202,7 @@ def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, 
     atomic_write(dst, write, mode="wb")
 
 
-def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: "ShardWriter",
+def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: ShardWriter,
                    take: np.ndarray, T: int) -> dict[str, Any]:
     """The manifest fields of a finished split that change once the rows ``take`` (a mask)
     of a retry are written into it; ``rows`` and ``status`` are the split's, after."""
@@ -418,9 +427,7 @@ class EmbeddingStore:
             return False
         if settings is not None and manifest_differences(manifest_settings(m), settings):
             return False
-        if rows is not None and entry.get("rows_sha256") != array_sha256(np.asarray(rows, np.int64)):
-            return False
-        return True
+        return rows is None or entry.get("rows_sha256") == array_sha256(np.asarray(rows, np.int64))
 
     def load(self, split: str, index_path: str | os.PathLike | None = None
              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -432,13 +439,15 @@ class EmbeddingStore:
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
             have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
-            raise ValueError(f"split {split!r} is not finished in {display_path(self.manifest_path)} (finished: {have}): "
+            raise ValueError(f"split {split!r} is not finished in {display_path(self.manifest_path)} "
+                             f"(finished: {have}): "
                              f"run ucf_nb.extract_split(split={split!r}, ...) until it completes")
         X = np.load(self.out_dir / entry["files"]["emb"], mmap_mode="r")
         y = np.load(self.out_dir / entry["files"]["y"])
         rows = np.load(self.out_dir / entry["files"]["rows"])
         if tuple(X.shape) != tuple(entry["shape"]) or len(y) != len(X) or len(rows) != len(X):
-            raise ValueError(f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's shape "
+            raise ValueError(f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's "
+                             "shape "
                              f"{entry['shape']}: rerun extract_split with resume=False")
         df = _index_rows(m, index_path)
         missing = np.setdiff1d(rows, df.index.to_numpy())
@@ -471,7 +480,8 @@ class EmbeddingStore:
                 continue
             if resume:
                 raise ExtractMismatchError(
-                    f"{display_path(self.out_dir)} already holds embeddings made with different settings ({'; '.join(diffs)}; "
+                    f"{display_path(self.out_dir)} already holds embeddings made with different settings "
+                    f"({'; '.join(diffs)}; "
                     f"recorded in {where.name}): pass resume=False to delete them and start over, "
                     "or choose another out_dir")
             self.clear()
@@ -488,8 +498,8 @@ class EmbeddingStore:
                 tmp.unlink()
             diffs = manifest_differences(read_json(fp), settings)
             if diffs:
-                raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different settings "
-                                           f"({'; '.join(diffs)}): use another out_dir")
+                raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different "
+                                           f"settings ({'; '.join(diffs)}): use another out_dir")
 
     def clear(self, split: str | None = None) -> None:
         """Delete the outputs of ``split`` (every split when None) from ``out_dir``."""
@@ -541,15 +551,16 @@ class EmbeddingStore:
                 layout["rows_sha256"], limit):
             if resume:
                 raise ExtractMismatchError(
-                    f"split {split!r} in {display_path(self.out_dir)} is finished with other rows (n_clips: {done.get('n_clips')} "
+                    f"split {split!r} in {display_path(self.out_dir)} is finished with other rows "
+                    f"(n_clips: {done.get('n_clips')} "
                     f"before, {layout['n_clips']} now; limit: {done.get('limit')!r} before, {limit!r} now): "
                     "pass resume=False to replace it, or choose another out_dir")
             self.clear(split)
             split_dir.mkdir(parents=True, exist_ok=True)
         if lpath.exists():
             old = read_json(lpath)
-            diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now" for k in ("n_clips", "rows_sha256", "limit",
-                                                                                 "num_shards") if old.get(k) != layout[k]]
+            diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now"
+                     for k in ("n_clips", "rows_sha256", "limit", "num_shards") if old.get(k) != layout[k]]
             if diffs and resume:
                 raise ExtractMismatchError(
                     f"split {split!r} in {display_path(self.out_dir)} was started with other rows or sharding "
@@ -708,7 +719,8 @@ class EmbeddingStore:
                 s = read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
-                shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
+                shards.append({"shard_index": k, "n_clips": int(b - a),
+                               "seconds": round(float(s.get("seconds", 0.0)), 3),
                                "n_embedded": int(s.get("n_embedded", 0)), "host": s.get("host"),
                                "device": s.get("device"), **{key: s[key] for key in RUNTIME_KEYS if key in s}})
             out.flush()

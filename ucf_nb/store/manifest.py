@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..files import read_json
 from ..paths import demo_hint, display_path, resolve_path
@@ -100,9 +101,10 @@ def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
         if a == b:
             continue
         if k == "index_sha256":
-            out.append("the index file differs (sha256 {} before, {} now)".format(str(a)[:12], str(b)[:12]))
+            out.append(f"the index file differs (sha256 {str(a)[:12]} before, {str(b)[:12]} now)")
         elif isinstance(a, dict) and isinstance(b, dict):
-            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now"
+                   for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
             out.append(f"{k} ({', '.join(sub)})")
         else:
             out.append(f"{k}: {a!r} before, {b!r} now")

@@ -124,7 +124,7 @@ class ShardLock:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
-    def __enter__(self) -> "ShardLock":
+    def __enter__(self) -> ShardLock:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -18,16 +18,25 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..checks import check_int
 from ..paths import resolve_path
-from .decode import (captured_stderr, decode_frames, DecodeState, open_video, probe_video, read_frame, seek_is_exact,
-                     VideoError)
+from .decode import (
+    DecodeState,
+    VideoError,
+    captured_stderr,
+    decode_frames,
+    open_video,
+    probe_video,
+    read_frame,
+    seek_is_exact,
+)
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
 from .workers import note_segment
@@ -354,7 +363,7 @@ class VideoClipStream(_TorchIterable):
         seen: dict[str, list[int]] = {}
         for pos, k in enumerate(keys):
             seen.setdefault(k, []).append(pos)
-        for k, positions in seen.items():
+        for positions in seen.values():
             pos = np.asarray(positions, dtype=np.int64)
             order = np.lexsort((rows[pos], ids[pos, -1], ids[pos, 0]))
             pos = pos[order]

@@ -29,8 +29,9 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -154,7 +155,7 @@ class _Fd2Sink:
     so that nothing else the process prints meanwhile (a progress bar) is swallowed."""
 
     def __init__(self) -> None:
-        self._tmp = tempfile.TemporaryFile()
+        self._tmp = tempfile.TemporaryFile()  # noqa: SIM115 (the sink's for its lifetime: close())
 
     def call(self, fn: Any, *args: Any) -> Any:
         with _STDERR_LOCK:

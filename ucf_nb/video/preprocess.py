@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -185,14 +186,14 @@ class Preprocessing:
 
     # ----------------------------------------------------------------- presets
     @classmethod
-    def seed(cls, img_size: int = 224) -> "Preprocessing":
+    def seed(cls, img_size: int = 224) -> Preprocessing:
         """The prototype's preprocessing: squash to ``img_size`` x ``img_size`` with bilinear
         interpolation, ImageNet mean/std."""
         return cls(resize="squash", size=img_size, crop_size=None, interpolation="linear",
                    mean=IMAGENET_MEAN, std=IMAGENET_STD, preset="seed", source=None)
 
     @classmethod
-    def from_pretrained(cls, checkpoint: str | os.PathLike, **kwargs: Any) -> "Preprocessing":
+    def from_pretrained(cls, checkpoint: str | os.PathLike, **kwargs: Any) -> Preprocessing:
         """Follow a Hugging Face checkpoint's own preprocessor config.
 
         Reads ``preprocessor_config.json`` through transformers (a local folder saved with
@@ -231,7 +232,7 @@ class Preprocessing:
 
     @classmethod
     def from_processor_config(cls, config: Mapping[str, Any], *,
-                              source: str | None = None) -> "Preprocessing":
+                              source: str | None = None) -> Preprocessing:
         """Map a Hugging Face image- or video-processor config dict onto a :class:`Preprocessing`.
 
         Every field that changes pixels is followed or refused with a message naming it:
@@ -327,7 +328,7 @@ class Preprocessing:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Preprocessing":
+    def from_dict(cls, d: Mapping[str, Any]) -> Preprocessing:
         """Rebuild a value written by :meth:`to_dict`; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)

@@ -32,8 +32,9 @@ import os
 import sys
 import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..paths import display_path
 
