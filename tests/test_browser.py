@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from base64 import b64decode
 from pathlib import Path
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
@@ -82,7 +83,7 @@ class Chromium:
     def __init__(self, exe: str, user_data_dir: Path, timeout: float = 30.0):
         self.exe, self.profile, self.timeout = exe, Path(user_data_dir), timeout
         self.proc = None
-        self.ws = None
+        self.ws: Any = None  # the DevTools websocket, once open
         self._id = 0
         self.events: list[dict] = []
 

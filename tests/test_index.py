@@ -95,7 +95,7 @@ def write_zero_frame_video(path: Path) -> None:
     """A real container with a video stream and no frames (MJPEG AVI, renamed)."""
     tmp = path.with_suffix(".avi")
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), 30, (64, 48))
     writer.release()
     tmp.rename(path)
 
@@ -259,7 +259,7 @@ def test_count_frames_decodes_when_the_container_is_wrong(tree):
     av = pytest.importorskip("av")
     path = tree / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse001_x264.mp4"
     tmp = path.with_suffix(".avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), 30, (64, 48))
     for k in range(60):
         writer.write(synthetic_frame(k, 64, 48)[:, :, ::-1].copy())
     writer.release()

@@ -161,17 +161,17 @@ def _tasks_under(pid: int) -> list[int]:
     return found
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"the launcher ended before {path} appeared: {proc.stdout.read()[-3000:]}")
+            raise AssertionError(f"the launcher ended before {path} appeared: {proc.communicate()[0][-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout} s")
         time.sleep(0.01)
 
 
-def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+def _wait_for_text(path: Path, text: str, proc: subprocess.Popen[str], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -180,7 +180,7 @@ def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float
         except OSError:
             pass
         if proc.poll() is not None:
-            raise AssertionError(f"the launcher ended before {path} showed {text!r}: {proc.stdout.read()[-3000:]}")
+            raise AssertionError(f"the launcher ended before {path} showed {text!r}: {proc.communicate()[0][-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not show {text!r} within {timeout} s")
         time.sleep(0.01)

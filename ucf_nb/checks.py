@@ -1,11 +1,17 @@
 """Argument checks shared by the public functions (one home for each kind of check)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 __all__: list[str] = []  # internal: the checks raise, the callers are public
+
+
+@overload
+def check_int(name: str, value: Any, minimum: int, *, allow_none: Literal[False] = False, who: str = "") -> int: ...
+@overload
+def check_int(name: str, value: Any, minimum: int, *, allow_none: bool, who: str = "") -> int | None: ...
 
 
 def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False, who: str = "") -> int | None:

@@ -33,7 +33,7 @@ def unique_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def atomic_write(path: Path, write: Callable[[IO], None], *, mode: str = "w", newline: str | None = None) -> None:
+def atomic_write(path: Path, write: Callable[[IO], object], *, mode: str = "w", newline: str | None = None) -> None:
     """Write ``path`` all at once or not at all: ``write(f)`` fills a temporary file beside it,
     which is synced and then renamed over ``path`` (readers see the old or the new file,
     never half of one); the temporary file is removed when ``write`` fails."""

@@ -69,9 +69,11 @@ def make_demo_encoder(out_dir: str | os.PathLike, arch: str = "timesformer", *,
 
     # 32-pixel patches (7x7 per 224-pixel frame) keep the forward pass a few ms per clip on
     # one CPU core, so the demo's time goes where a real run's goes: decoding.
-    small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+    small: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=128, image_size=img_size, patch_size=32,
                  num_frames=T)
+    config: Any  # a TimesformerConfig or a VideoMAEConfig
+    model_cls: Any
     if arch == "timesformer":
         config, model_cls = TimesformerConfig(**small), TimesformerModel
     elif arch == "videomae":

@@ -12,7 +12,7 @@ import functools
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -203,9 +203,10 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
     if annotation_lines is not None:
         ann_path = folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
         ann_path.write_text("\n".join(annotation_lines) + "\n")
-    run = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
-               model_type="synthetic", embedding_dim=int(embedding_dim), pooling="cls", precision="fp32", T=8,
-               img_size=224, preprocessing={"kind": "synthetic"}, index_path=str(index_path), versions={})
+    run: dict[str, Any] = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
+                               model_type="synthetic", embedding_dim=int(embedding_dim), pooling="cls",
+                               precision="fp32", T=8, img_size=224, preprocessing={"kind": "synthetic"},
+                               index_path=str(index_path), versions={})
     run.update(settings or {})
     store = EmbeddingStore(folder / "out")
     store.clear()

@@ -42,7 +42,7 @@ class ClipFramesAdapter(EncoderAdapter):
             vision.projection_dim = config.projection_dim
             vision._commit_hash = getattr(config, "_commit_hash", None)  # the revision in the manifest
             config = vision
-        model, loading = CLIPVisionModelWithProjection.from_pretrained(
+        model, loading = CLIPVisionModelWithProjection.from_pretrained(  # type: ignore[misc]  # (model, info)
             source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
         missing = [k for k in loading.get("missing_keys", ())
                    if k.split(".")[0] in ("visual_projection", "vision_model")]

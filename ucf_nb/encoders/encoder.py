@@ -176,13 +176,13 @@ class Encoder:
     pooling: str
     info: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where from_pretrained read it: local folder or hub id
-    adapter: EncoderAdapter | None = None
+    adapter: EncoderAdapter = None  # type: ignore[assignment]  # None: read from the model's config (__post_init__)
     compiled: torch.nn.Module | None = None
     _compiled_batch: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.adapter is None:
-            self.adapter = adapter_for(self.info.get("model_type") or self.model.config.model_type)
+            self.adapter = adapter_for(str(self.info.get("model_type") or self.model.config.model_type))
 
     @property
     def embedding_dim(self) -> int:

@@ -28,17 +28,17 @@ IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225]
 
 # A k400-style preprocessor (TimeSformer, VideoMAE): shorter side to the image size, centre
 # crop, mean/std 0.45/0.225, bilinear, as the real TimeSformer checkpoint ships it.
-K400_PREPROCESSOR = dict(
+K400_PREPROCESSOR: dict[str, Any] = dict(
     do_resize=True, resample=2, do_center_crop=True, do_rescale=True, rescale_factor=1 / 255,
     do_normalize=True, image_mean=[0.45, 0.45, 0.45], image_std=[0.225, 0.225, 0.225],
 )
 
-TRUNK = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-TEXT = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=64,
-             max_position_embeddings=16, pad_token_id=1, bos_token_id=62, eos_token_id=63)
+TRUNK: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+TEXT: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            vocab_size=64, max_position_embeddings=16, pad_token_id=1, bos_token_id=62, eos_token_id=63)
 
 
-def vision_trunk(image_size: int, patch_size: int) -> dict[str, int]:
+def vision_trunk(image_size: int, patch_size: int) -> dict[str, Any]:
     """The tiny vision trunk's config fields (:data:`TRUNK`) for square frames of ``image_size``
     pixels cut into ``patch_size`` patches."""
     return dict(**TRUNK, image_size=image_size, patch_size=patch_size)

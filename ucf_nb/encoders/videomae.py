@@ -42,7 +42,7 @@ class VideoMAEAdapter(EncoderAdapter):
         from transformers import VideoMAEForVideoClassification, VideoMAEModel
 
         if _has_fc_norm(config):
-            model, loading = VideoMAEForVideoClassification.from_pretrained(
+            model, loading = VideoMAEForVideoClassification.from_pretrained(  # type: ignore[misc]  # (model, info)
                 source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
             missing = [k for k in loading.get("missing_keys", ()) if k.startswith("fc_norm")]
             if missing:
@@ -79,5 +79,5 @@ class VideoMAEAdapter(EncoderAdapter):
 
         # as MCG-NJU/videomae-base-finetuned-kinetics: a classifier with mean pooling and fc_norm
         config = tf.VideoMAEConfig(**vision_trunk(image_size, patch_size), num_frames=num_frames, tubelet_size=2,
-                                   use_mean_pooling=True, num_labels=4)
+                                   use_mean_pooling=True, num_labels=4)  # type: ignore[call-arg]  # a PretrainedConfig kwarg
         return TinyModel(tf.VideoMAEForVideoClassification, config, k400_processor(image_size))

@@ -140,12 +140,13 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
 
 
 def _write_frame_labels(out: Path, intervals: Mapping[str, Any], test_blocks: Mapping[str, int],
-                        annotation_path: str | os.PathLike) -> dict[str, Any]:
+                        annotation_path: str | os.PathLike | None) -> dict[str, Any]:
     """``test_frame_labels.npy``: 16 x n_blocks frame labels per test video, in test-list order."""
     test_videos = list(test_blocks)
     absent = [v for v in test_videos if v not in intervals]
     if absent:
-        raise ValueError(f"{len(absent)} test video(s) have no line in {display_path(resolve_path(annotation_path))} "
+        where = display_path(resolve_path(annotation_path)) if annotation_path is not None else "the annotation"
+        raise ValueError(f"{len(absent)} test video(s) have no line in {where} "
                          f"(e.g. {absent[0]!r}): pass the annotation the index was built from")
     parts = [intervals[v].frame_labels(BLOCK * test_blocks[v]).astype(np.uint8) for v in test_videos]
     gt = np.concatenate(parts) if parts else np.zeros(0, np.uint8)

@@ -257,7 +257,8 @@ def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
         raise ValueError(f"level must lie in (0, 1), e.g. 0.95, got level={level!r}")
     if not np.isfinite(scores).all():
         raise ValueError("scores hold NaN or infinite values: drop the unscored frames first")
-    out = {"ci": None, "n_boot": int(n_boot), "n_skipped": int(n_boot), "seed": int(seed), "level": float(level)}
+    out: dict[str, Any] = {"ci": None, "n_boot": int(n_boot), "n_skipped": int(n_boot), "seed": int(seed),
+                           "level": float(level)}
     if len(labels) == 0:
         return out
     _, vid = np.unique(groups, return_inverse=True)
@@ -273,12 +274,12 @@ def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
         den = (M @ pos_v) * (M @ neg_v)
         ok = den > 0
         aucs.append(num[ok] / den[ok])
-    aucs = np.concatenate(aucs)
-    if len(aucs):
+    boot = np.concatenate(aucs)
+    if len(boot):
         tail = (1 - float(level)) / 2
-        lo, hi = np.quantile(aucs, [tail, 1 - tail])
+        lo, hi = np.quantile(boot, [tail, 1 - tail])
         out["ci"] = [float(lo), float(hi)]
-    out["n_skipped"] = int(n_boot) - len(aucs)
+    out["n_skipped"] = int(n_boot) - len(boot)
     return out
 
 
@@ -379,7 +380,7 @@ def put_frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | 
             for k in FRAME_KEYS:
                 why[k] = reason
         else:
-            kw = dict(n_boot=n_boot, seed=seed)
+            kw: dict[str, Any] = dict(n_boot=n_boot, seed=seed)
             fm = {"all": frame_metrics(test, intervals, convention="all", **kw),
                   "field": frame_metrics(test, intervals, convention="field", **kw),
                   "anomalous": frame_metrics(test, intervals, convention="all", anomalous_only=True, **kw)}

@@ -230,7 +230,7 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
     mean, scale = _mean_scale(X)
     _standardize_inplace(X, mean, scale)
     Xv, yv = _val_clips(X_val, y_val, mean, scale)
-    if Xv is not None and len(Cs) > 1:
+    if Xv is not None and yv is not None and len(Cs) > 1:
         best, init, val_auc, grid_n = _search_C(X, y, Xv, yv, Cs, grid_n_train=grid_n_train, seed=seed,
                                                 max_iter=int(max_iter), tol=float(tol))
     else:
@@ -291,7 +291,9 @@ def _search_C(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, Cs: 
     for C in sorted(Cs):
         clf, _ = _fit_lr(Xg, yg, C, balanced=True, max_iter=max_iter, tol=tol, init=prev)
         prev = (clf.coef_[0].copy(), float(clf.intercept_[0]))
-        val_auc[repr(C)] = float(auc_or_none(yv, Xv @ clf.coef_[0] + clf.intercept_[0]))
+        auc = auc_or_none(yv, Xv @ clf.coef_[0] + clf.intercept_[0])
+        assert auc is not None  # _val_clips keeps val clips of both classes only
+        val_auc[repr(C)] = auc
         sols[C] = prev
     best = max(sorted(Cs), key=lambda c: (val_auc[repr(c)], -c))  # ties: the smaller C
     return best, sols[best], val_auc, int(len(yg))

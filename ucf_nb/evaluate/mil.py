@@ -355,7 +355,7 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: dict, val
         torch.manual_seed(seed)
         model = _model(S.shape[2], p["hidden"], float(p["dropout"]))
         opt = torch.optim.Adagrad(model.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]))
-        best = (None, 0, (-np.inf, -np.inf))
+        best: tuple[dict[str, Any] | None, int, tuple[float, float]] = (None, 0, (-np.inf, -np.inf))
         since = 0
         bar = tqdm(range(1, int(n_iter) + 1), desc=desc, disable=not progress, mininterval=5, ascii=True)
         for it in bar:

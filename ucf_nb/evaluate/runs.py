@@ -328,6 +328,7 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
                 ys, ss = [], []
                 for video, fs in per_video.items():
                     if video not in ann:
+                        assert annotation_path is not None  # ann was read from it
                         raise ValueError(f"{display_path(path)}: video {video!r} has no line in "
                                          f"{display_path(resolve_path(annotation_path))}")
                     ys.append(ann[video].frame_labels(len(fs)))
@@ -400,6 +401,6 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
         extract_split(split, index_path, out_dir=out_dir, checkpoint=checkpoint, T=T, pooling=pooling,
                       progress=progress, **extract_kwargs)
     for head in heads:
-        run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head,
-                  **({"mil_params": dict(mil_params or {})} if head == "mil" else {}))
+        extra: dict[str, Any] = {"mil_params": dict(mil_params or {})} if head == "mil" else {}
+        run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head, **extra)
     return out_dir

@@ -319,6 +319,7 @@ class _Launcher:
     def slots(self) -> int:
         if self.kind != "local":
             return 1 << 30
+        assert self.max_parallel is not None  # checked for the local executor
         return self.max_parallel - sum(sj.state == "running" for sj in self.jobs)
 
     def say_not_waiting(self) -> None:

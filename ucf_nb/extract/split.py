@@ -227,7 +227,7 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
     """extract_split once the rows are checked and this process holds the shard's lock."""
     from ..encoders import load_encoder  # torch-free import of ucf_nb.extract
 
-    if num_workers == "auto" or num_workers > 0:
+    if num_workers == "auto" or (isinstance(num_workers, int) and num_workers > 0):
         start_early()  # the fork server imports torch while the model loads
     precision = _resumed_precision(out_dir, precision, device, resume=resume)
     encoder = load_encoder(checkpoint, device=device, precision=precision, pooling=pooling, attention=attention,
@@ -244,7 +244,7 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
                   attention=info["attention"], compile=info["compile"], batch_size=batch_size,
                   num_workers=num_workers, shard_index=int(shard_index), num_shards=int(num_shards),
                   manifest=display_path(store.manifest_path))
-    run = dict(T=int(T), split=split, shard_index=shard_index, num_shards=num_shards, on_error=on_error,
+    run: dict[str, Any] = dict(T=int(T), split=split, shard_index=shard_index, num_shards=num_shards, on_error=on_error,
                stall_timeout=stall_timeout, progress=progress)
     videos = df.loc[rows, "path"].to_numpy()
     if resume and store.is_complete(split, settings, rows):
@@ -448,7 +448,7 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
                              progress_dir=notes.name if notes else None)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
-    prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
+    prefetch: dict[str, Any] = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
                         pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
                         # workers start from a fresh interpreter (forkserver): a parent that used OpenCV

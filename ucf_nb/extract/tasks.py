@@ -166,12 +166,12 @@ class Backend:
         """SLURM state of each job id still known to ``squeue`` (None when squeue fails)."""
         if self.kind != "slurm":
             return {}
+        out: subprocess.CompletedProcess[str] | None
         try:
             out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T"],
                                  capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            out = None
-            err = str(exc)
+            out, err = None, str(exc)
         else:
             err = out.stderr.strip()
         if out is None or out.returncode != 0:
@@ -193,7 +193,7 @@ class Backend:
         if getattr(job, "_process", None) is not None:
             return job._process.poll() is None
         try:  # a process started by an earlier launcher
-            os.kill(int(sj.job_id), 0)
+            os.kill(int(sj.job_id or ""), 0)  # no id: ValueError, as a bad one
         except (ProcessLookupError, ValueError):
             return False
         except PermissionError:

@@ -140,7 +140,7 @@ def _setting(value: Any) -> str:
 
 def _split_devices(info: Mapping[str, Any]) -> str | None:
     devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
-    return ", ".join(dict.fromkeys(devices)) or None
+    return ", ".join(dict.fromkeys(map(str, devices))) or None
 
 
 def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, *,
@@ -182,7 +182,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         raise TypeError(f"manifest must be a mapping (the parsed manifest.json), got "
                         f"{type(manifest).__name__}; read it with ucf_nb.read_manifest.")
     m = manifest
-    model = m.get("model") if isinstance(m.get("model"), Mapping) else {}
+    model: Mapping[str, Any] = m["model"] if isinstance(m.get("model"), Mapping) else {}
     code = lambda v: f"`{v}`" if v is not None else None  # noqa: E731
     parts = [f"# {title}", ""]
     if demo:
@@ -208,7 +208,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     parts += ["## What was run", "", _table(what, ("Setting", "Value")), ""]
 
     splits = m.get("splits") or {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for split in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
         info = splits[split] or {}
         rows.append((split, info.get("n_clips"), info.get("n_done"), info.get("n_failed"),

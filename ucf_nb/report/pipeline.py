@@ -188,7 +188,8 @@ def _coalesce_streams(outputs: list) -> list:
     The same rule nbval applies before comparing, so a cleaned notebook compares equal to a
     fresh execution. A progress bar keeps only its final state.
     """
-    merged, streams = [], {}
+    merged: list[dict[str, Any]] = []
+    streams: dict[str, dict[str, Any]] = {}
     for out in outputs:
         if out.get("output_type") == "stream":
             if out["name"] in streams:
@@ -237,9 +238,9 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     Error outputs (tracebacks), absolute paths of this machine (project root, home folder,
     Python prefix) and leftover carriage returns of progress bars.
     """
-    machine_paths = {str(Path(root) if root is not None else project_root()),
-                     str(Path.home()), sys.prefix, sys.base_prefix}
-    machine_paths = sorted({p for p in machine_paths if len(p) > 1}, key=len, reverse=True)
+    candidates = {str(Path(root) if root is not None else project_root()), str(Path.home()), sys.prefix,
+                  sys.base_prefix}
+    machine_paths = sorted({p for p in candidates if len(p) > 1}, key=len, reverse=True)
     problems = []
     for i, cell in enumerate(nb.cells):
         where = f"cell {i}"

@@ -336,7 +336,7 @@ class ShardWriter:
                                  "(one row per clip with n_real > 0)")
         row_bytes = self.embedding_dim * 2
         with open(self.folder / "emb.npy", "r+b") as f_emb, open(self.folder / "n_real.npy", "r+b") as f_nr:
-            for p, e in zip(pos[ok], emb if n_ok else []):
+            for p, e in zip(pos[ok], emb if n_ok and emb is not None else []):
                 _write_at(f_emb.fileno(), np.ascontiguousarray(e).tobytes(), self._off["emb"] + int(p) * row_bytes)
             for p, k in zip(pos, n_real):
                 _write_at(f_nr.fileno(), np.int16(min(int(k), 32767)).tobytes(), self._off["n_real"] + int(p) * 2)
@@ -725,12 +725,12 @@ class EmbeddingStore:
                                "device": s.get("device"), **{key: s[key] for key in RUNTIME_KEYS if key in s}})
             out.flush()
             os.fsync(out.fileno())
-        for k, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
-                       ("status", status)):
-            with open(tmp[k], "wb") as f:
+        for name, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
+                          ("status", status)):
+            with open(tmp[name], "wb") as f:
                 np.save(f, arr, allow_pickle=False)
-        for k in ("y", "rows", "status", "emb"):
-            os.replace(tmp[k], self.out_dir / files[k])
+        for name in ("y", "rows", "status", "emb"):
+            os.replace(tmp[name], self.out_dir / files[name])
         failed = np.flatnonzero(status == FAILED)
         short = np.flatnonzero((status == DONE) & (n_real < T))
         attentions = sorted({str(sh["attention"]) for sh in shards if sh.get("attention")})

@@ -231,6 +231,7 @@ class ClipDataset(_TorchDataset):
             n_real = int((ids < n_dec).sum())
             for f in missing:
                 if f >= n_dec:
+                    assert last is not None  # a frame past n_dec is missing: last was found above
                     got[f] = last
             if n_real < self.T:
                 warnings.warn(f"{path}: clip row {self.df.index[i]} samples frames up to "
@@ -361,8 +362,8 @@ class VideoClipStream(_TorchIterable):
         keys_arr = np.asarray(keys, dtype=object)
         segments: list[_Segment] = []
         seen: dict[str, list[int]] = {}
-        for pos, k in enumerate(keys):
-            seen.setdefault(k, []).append(pos)
+        for i, k in enumerate(keys):
+            seen.setdefault(k, []).append(i)
         for positions in seen.values():
             pos = np.asarray(positions, dtype=np.int64)
             order = np.lexsort((rows[pos], ids[pos, -1], ids[pos, 0]))

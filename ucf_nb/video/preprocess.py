@@ -103,7 +103,7 @@ def _triple(value: Any, name: str) -> tuple[float, float, float]:
     if len(out) != 3 or not all(math.isfinite(v) for v in out):
         raise ValueError(f"Preprocessing.{name} must be 3 finite numbers (one per RGB "
                          f"channel), got {value!r}")
-    return out  # type: ignore[return-value]
+    return out
 
 
 @dataclass(frozen=True)
