@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..files import file_sha256
-from ..store.arrays import EmbeddingStore
+from ..store.arrays import EmbeddingStore, row_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -185,7 +185,8 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
         ``embed(split, rows) -> (chunks, n_real)``: ``n_real`` int (n,), real frames per clip
         (0: a failed clip, stored as NaN), and ``chunks`` float32 arrays (n_i, embedding_dim)
         of consecutive rows of the split, all of them, a failed clip's row included (it is
-        dropped). Called once per split, in index order; chunks are consumed one at a time.
+        dropped); (n_i, V, embedding_dim) with ``settings={"views": "ten_crop"}`` (V = 10).
+        Called once per split, in index order; chunks are consumed one at a time.
     embedding_dim : int
         D.
     settings : dict, optional
@@ -211,16 +212,17 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
     store = EmbeddingStore(folder / "out")
     store.clear()
     store.check_settings(run)
+    width = int(np.prod(row_shape(run)))
     for split in dict.fromkeys(index["split"]):
         rows = np.flatnonzero(index["split"].to_numpy() == split)
         sub = index.loc[rows]
         chunks, n_real = embed(split, sub)
-        writer = store.open_shard(split, rows, sub["path"].to_numpy(), int(embedding_dim))
+        writer = store.open_shard(split, rows, sub["path"].to_numpy(), width)
         a = 0
         for emb in chunks:
             b = a + len(emb)
             ok = n_real[a:b] > 0
-            writer.write(rows[a:b], emb[ok], n_real[a:b])
+            writer.write(rows[a:b], np.asarray(emb)[ok].reshape(int(ok.sum()), width), n_real[a:b])
             a = b
         if a != len(rows):
             raise ValueError(f"embed({split!r}) gave {a} embeddings for {len(rows)} rows")

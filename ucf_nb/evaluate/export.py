@@ -1,4 +1,10 @@
-"""Export a run's embeddings in the layout the field's training code reads (RTFM, UR-DMU, ...).
+"""Export a run's embeddings in the layout the field's training code reads (RTFM, UR-DMU, MGFN).
+
+Layouts: ``"nd"`` (n_blocks, D) and ``"n1d"`` (n_blocks, 1, D) per video; for a run extracted
+with ``views="ten_crop"`` also ``"ten_crop"`` (n_blocks, 10, D) per video (RTFM, MGFN) and
+``"per_crop"`` (one (n_blocks, D) file per crop, ten list lines per video: UR-DMU). List lines
+are absolute paths by default; ``export.json``'s ``split_index`` says where the anomalous lines
+of ``train.list`` end, the number those loaders hard-code.
 
 The field's code expects one feature file per video with one row per non-overlapping
 16-frame block, list files naming those files, and one ground-truth array of frame labels for
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +44,16 @@ __all__ = ["BLOCK", "block_features", "export_features"]
 BLOCK = 16
 """Frames per exported row."""
 
-LAYOUTS = ("nd", "n1d")
+LAYOUTS = ("nd", "n1d", "ten_crop", "per_crop")
+"""``"nd"``: (n_blocks, D) per video; ``"n1d"``: (n_blocks, 1, D); ``"ten_crop"``: (n_blocks, 10, D)
+(RTFM, MGFN); ``"per_crop"``: ten files (n_blocks, D) per video, ``<stem>__<k>.npy``, and ten
+consecutive list lines per video (UR-DMU). The last two need a ten-crop run."""
+
+PATHS = ("absolute", "relative")
+
+#: lines at the head of train.list that the field's code takes as anomalous, on the full
+#: UCF-Crime training list (810 anomalous videos): RTFM and MGFN slice at 810, UR-DMU at 8100
+FIELD_SPLIT_INDEX = {"nd": 810, "n1d": 810, "ten_crop": 810, "per_crop": 8100}
 
 
 def block_features(X: np.ndarray, start_frame: np.ndarray, end_frame: np.ndarray, n_frames: int, *,
@@ -103,11 +119,15 @@ def _finished_splits(man: Mapping[str, Any], source: Path) -> set[str]:
 
 
 def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: dict[str, list[tuple[bool, str]]],
-                  test_blocks: dict[str, int], skipped: list[dict[str, str]], progress: bool) -> int:
-    """One split's videos as block features under ``out/features``; adds to ``lists``,
-    ``test_blocks`` and ``skipped``; returns the embedding width D."""
+                  test_blocks: dict[str, int], skipped: list[dict[str, str]], progress: bool,
+                  relative: bool = True) -> int:
+    """One split's videos as block features under ``out/features``; adds to ``lists`` (each
+    video's list lines, ten for ``per_crop``), ``test_blocks`` and ``skipped``; returns the
+    embedding width D."""
     X, _, rows = load_embeddings(source, split)
-    D = X.shape[1]
+    D = X.shape[-1]
+    views = X.shape[1] if X.ndim == 3 else 1
+    base = "features" if relative else str(out.resolve() / "features")
     pos = pd.Series(np.arange(len(rows)), index=rows.index)
     rows = rows.assign(_pos=pos.to_numpy())
     videos = _order(rows.groupby("video", sort=False).agg(category=("category", "first"),
@@ -118,7 +138,7 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
                   disable=not progress, ascii=True, mininterval=5):
         p = np.sort(groups[v.video])
         sub = rows.iloc[p]
-        Xv = np.asarray(X[p], dtype=np.float32)
+        Xv = np.asarray(X[p], dtype=np.float32).reshape(len(p), -1)  # a clip's views side by side
         ok = np.isfinite(Xv).all(axis=1)
         nb = int(v.n_frames) // BLOCK
         if not ok.any() or nb == 0:
@@ -126,13 +146,20 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
                             "reason": "no clip was embedded" if not ok.any() else
                             f"{int(v.n_frames)} frames: shorter than one {BLOCK}-frame block"})
             continue
+        # block means are linear: the blocks of every view at once, then (n_blocks, V, D)
         F = block_features(Xv[ok], sub["start_frame"].to_numpy()[ok], sub["end_frame"].to_numpy()[ok],
-                           int(v.n_frames))
-        if layout == "n1d":
-            F = F[:, None, :]
+                           int(v.n_frames)).reshape(nb, views, D)
         stem = Path(v.video).stem
-        _write_npy(out / "features" / f"{stem}.npy", F)
-        lists[target].append((v.category == "Normal", f"features/{stem}.npy"))
+        if layout == "per_crop":
+            names = [f"{stem}__{k}.npy" for k in range(views)]
+            for k, name in enumerate(names):
+                _write_npy(out / "features" / name, np.ascontiguousarray(F[:, k]))
+        else:
+            names = [f"{stem}.npy"]
+            F = {"nd": lambda: F.mean(axis=1), "n1d": lambda: F.mean(axis=1)[:, None, :],
+                 "ten_crop": lambda: F}[layout]()
+            _write_npy(out / "features" / names[0], F)
+        lists[target].append((v.category == "Normal", [f"{base}/{name}" for name in names]))
         if split == "test":
             test_blocks[v.video] = nb
     del X
@@ -155,21 +182,59 @@ def _write_frame_labels(out: Path, intervals: Mapping[str, Any], test_blocks: Ma
             "n_anomalous": int(gt.sum())}
 
 
+def _crops_note(layout: str, views: str) -> str:
+    if views == "center":
+        return "one centre crop per clip (the field's features are ten-crop, (n, 10, D): extract with views='ten_crop')"
+    if layout in ("nd", "n1d"):
+        return "the mean over each clip's ten crops (extracted with views='ten_crop')"
+    return ("ten crops per clip, torchvision's TenCrop order: top-left, top-right, bottom-left, bottom-right, centre, "
+            "then the same five crops of the frame flipped horizontally")
+
+
+def _split_index(n_anomalous: int, per_video: int, layout: str, skipped: list[dict[str, str]],
+                 train: list[list[str]]) -> dict[str, Any]:
+    """``export.json``'s ``split_index``: where the anomalous lines of train.list end."""
+    value = n_anomalous * per_video
+    field = FIELD_SPLIT_INDEX[layout]
+    left = [s for s in skipped if s["split"] in ("train", "val")]
+    return {
+        "value": int(value),
+        "meaning": (f"train.list lines [0, {value}) are the anomalous training videos and the rest the normal ones"
+                    + (" (ten lines per video)" if per_video > 1 else "")),
+        "n_anomalous_videos": int(n_anomalous), "n_normal_videos": int(len(train) - n_anomalous),
+        "lines_per_video": per_video,
+        "field_code_value": field,
+        "matches_field_code": bool(value == field),
+        "set_it": ("RTFM: dataset.py slices the list at 810; MGFN: datasets/dataset.py at 810; UR-DMU: "
+                   "dataset_loader.py at 8100: change that number to 'value' when they differ"),
+        "left_out": [{"video": s["video"], "split": s["split"], "reason": s["reason"],
+                      "anomalous": not str(s["video"]).startswith("Normal")} for s in left],
+    }
+
+
 def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
                     annotation_path: str | os.PathLike | None = None, layout: str = "nd",
-                    manifest: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+                    manifest: str | os.PathLike | None = None, progress: bool = True,
+                    paths: str = "absolute") -> dict[str, Any]:
     """Write a run's embeddings as per-video block features, list files and test frame labels.
 
     Layout under ``dest`` (see the README, "Export for the field's code")::
 
-        features/<video stem>.npy   float32 (n_blocks, D), or (n_blocks, 1, D) with layout="n1d"
+        features/<video stem>.npy   float32 (n_blocks, D); (n_blocks, 1, D) with layout="n1d";
+                                    (n_blocks, 10, D) with layout="ten_crop"
+        features/<stem>__<k>.npy    layout="per_crop": float32 (n_blocks, D), view k = 0..9
         train.list                  official training videos (train + val), one path per line
-        test.list                   test videos, one path per line
-        test_frame_labels.npy       uint8 (sum over test.list of 16 x n_blocks,), test-list order
-        export.json                 what was written, from which run
+                                    (per_crop: ten consecutive lines per video, k = 0..9)
+        test.list                   test videos, likewise
+        test_frame_labels.npy       uint8 (sum over the test videos of 16 x n_blocks,), test-list order
+        export.json                 what was written, from which run, and the split index
 
-    List paths are relative to ``dest`` (``features/Abuse001_x264.npy``); each list holds the
-    anomalous videos first, then the normal ones, each sorted by name.
+    List lines are absolute paths (``paths="absolute"``, the default: the field's loaders open
+    them from their own folder) or relative to ``dest`` (``paths="relative"``:
+    ``features/Abuse001_x264.npy``); each list holds the anomalous videos first, then the
+    normal ones, each sorted by name. The field's training code splits ``train.list`` at a
+    fixed line (RTFM and MGFN: 810; UR-DMU: 8100); ``export.json``'s ``split_index`` says
+    where this export's anomalous lines end, and which videos were left out.
 
     Parameters
     ----------
@@ -180,12 +245,16 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     annotation_path : str or path-like, optional
         ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``; without it no
         ``test_frame_labels.npy`` is written.
-    layout : {"nd", "n1d"}
-        ``"nd"``: (n_blocks, D); ``"n1d"``: (n_blocks, 1, D), one centre crop where the field's
-        10-crop features are (n, 10, D).
+    layout : {"nd", "n1d", "ten_crop", "per_crop"}
+        ``"nd"``: (n_blocks, D); ``"n1d"``: (n_blocks, 1, D) (a run of several views: their
+        mean); ``"ten_crop"``: (n_blocks, 10, D), the views in the run's order (RTFM, MGFN);
+        ``"per_crop"``: one (n_blocks, D) file per view and ten list lines per video (UR-DMU).
+        The last two need a run extracted with ``views="ten_crop"``.
     manifest : str or path-like, optional
         Read the embeddings from this manifest instead of ``run_dir``'s.
     progress : bool
+    paths : {"absolute", "relative"}
+        How list lines name the feature files (see above).
 
     Returns
     -------
@@ -193,28 +262,41 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
         The content of ``export.json``.
     """
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be 'nd' ((n, D)) or 'n1d' ((n, 1, D)), got layout={layout!r}")
+        raise ValueError(f"layout must be 'nd' ((n, D)), 'n1d' ((n, 1, D)), 'ten_crop' ((n, 10, D)) or 'per_crop' "
+                         f"(ten (n, D) files per video), got layout={layout!r}")
+    if paths not in PATHS:
+        raise ValueError(f"paths must be 'absolute' or 'relative' (to dest), got paths={paths!r}")
     source = resolve_path(manifest) if manifest is not None else resolve_path(run_dir)
     man = read_manifest(source)
+    views = man.get("views") or "center"
+    if layout in ("ten_crop", "per_crop") and views != "ten_crop":
+        raise ValueError(f"layout={layout!r} needs ten views per clip, but {display_path(source)} was extracted with "
+                         f"views={views!r} (one view): extract the run again with views='ten_crop' "
+                         "(notebook 02 -p views ten_crop), or export it with layout='nd' or 'n1d'")
     finished = _finished_splits(man, source)
     intervals = None
     if annotation_path is not None:
         intervals = read_temporal_annotation(annotation_path)
     out = resolve_path(dest)
+    if paths == "absolute" and layout == "per_crop" and any(c.isspace() for c in str(out.resolve())):
+        raise ValueError(f"dest {str(out.resolve())!r} has a space in it, and UR-DMU's loader splits list lines on "
+                         "whitespace: choose a dest without spaces, or pass paths='relative'")
     (out / "features").mkdir(parents=True, exist_ok=True)
 
-    lists: dict[str, list[tuple[bool, str]]] = {"train": [], "test": []}
+    lists: dict[str, list[tuple[bool, list[str]]]] = {"train": [], "test": []}
     test_blocks: dict[str, int] = {}      # test video -> blocks, in test-list order
     skipped: list[dict[str, str]] = []
     D = None
     for split in ("train", "val", "test"):
         if split in finished:
             D = _export_split(source, split, out, layout=layout, lists=lists, test_blocks=test_blocks,
-                              skipped=skipped, progress=progress)
+                              skipped=skipped, progress=progress, relative=paths == "relative")
     # train.list: train + val together, anomalous first (each group sorted by name)
     entries = {"train": [p for _, p in sorted(lists["train"])], "test": [p for _, p in lists["test"]]}
-    for name, paths in entries.items():
-        (out / f"{name}.list").write_text("".join(f"{p}\n" for p in paths))
+    for name, videos in entries.items():
+        (out / f"{name}.list").write_text("".join(f"{line}\n" for lines in videos for line in lines))
+    per_video = 10 if layout == "per_crop" else 1
+    n_anomalous = sum(not normal for normal, _ in lists["train"])
 
     labels_info = None
     if intervals is not None:
@@ -222,12 +304,18 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     info = {
         "source": display_path(source), "checkpoint": (man.get("model") or {}).get("checkpoint"),
         "embedding_dim": D, "pooling": man.get("pooling"), "index_sha256": (man.get("index") or {}).get("sha256"),
+        "split_index": _split_index(n_anomalous, per_video, layout, skipped, entries["train"]),
         "block": BLOCK, "layout": layout, "dtype": "float32",
-        "shape": "(n_blocks, D)" if layout == "nd" else "(n_blocks, 1, D)",
-        "crops": "one centre crop (the field's features are often 10-crop, (n, 10, D))",
+        "shape": {"nd": "(n_blocks, D)", "n1d": "(n_blocks, 1, D)", "ten_crop": "(n_blocks, 10, D)",
+                  "per_crop": "(n_blocks, D) per file, ten files per video (<stem>__<k>.npy, k = 0..9)"}[layout],
+        "views": views,
+        "crops": _crops_note(layout, views),
+        "paths": paths,
         "lists": {"train": {"file": "train.list", "n_videos": len(entries["train"]),
+                            "n_lines": per_video * len(entries["train"]), "lines_per_video": per_video,
                             "splits": [s for s in ("train", "val") if s in finished]},
-                  "test": {"file": "test.list", "n_videos": len(entries["test"])}},
+                  "test": {"file": "test.list", "n_videos": len(entries["test"]),
+                           "n_lines": per_video * len(entries["test"]), "lines_per_video": per_video}},
         "order": "anomalous videos first, then normal videos, each sorted by file name",
         "test_frame_labels": labels_info,
         "labels_convention": ("frame f of a video is anomalous when it lies in an annotated interval "
@@ -249,11 +337,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dest", help="folder to write the export into")
     ap.add_argument("--annotation", default=None,
                     help="Temporal_Anomaly_Annotation_for_Testing_Videos.txt (for test_frame_labels.npy)")
-    ap.add_argument("--layout", default="nd", choices=LAYOUTS, help="nd: (n, D); n1d: (n, 1, D)")
+    ap.add_argument("--layout", default="nd", choices=LAYOUTS,
+                    help="nd: (n, D); n1d: (n, 1, D); ten_crop: (n, 10, D) (RTFM, MGFN); per_crop: ten (n, D) "
+                         "files per video (UR-DMU); the last two need a run extracted with views='ten_crop'")
+    ap.add_argument("--paths", default="absolute", choices=PATHS,
+                    help="list lines as absolute paths (default) or relative to DEST")
     args = ap.parse_args(argv)
-    info = export_features(args.run_dir, args.dest, annotation_path=args.annotation, layout=args.layout)
+    try:
+        info = export_features(args.run_dir, args.dest, annotation_path=args.annotation, layout=args.layout,
+                               paths=args.paths)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {info['lists']['train']['n_videos']} train and {info['lists']['test']['n_videos']} test videos "
           f"({info['shape']}, float32) to {args.dest}; {len(info['skipped'])} left out")
+    si = info["split_index"]
+    left = [s["video"] for s in si["left_out"]]
+    print(f"split index: {si['value']} (the first {si['value']} lines of train.list are the "
+          f"{si['n_anomalous_videos']} anomalous training videos"
+          + (f", {si['lines_per_video']} lines each" if si["lines_per_video"] > 1 else "") + "; the field's code uses "
+          f"{si['field_code_value']}" + (": set it to " + str(si["value"]) if not si["matches_field_code"] else "")
+          + "); " + (f"training videos left out: {', '.join(left)}" if left else "no training video left out"))
     return 0
 
 

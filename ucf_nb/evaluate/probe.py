@@ -230,7 +230,9 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
       the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
       head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
-      ``missing_reasons``, ``embeddings`` (what was probed), ``versions`` and ``timing``
+      ``missing_reasons``, ``embeddings`` (what was probed: with ``views``, ``n_views`` and
+      ``features``, which says that a run of several views per clip, ten-crop, is fitted and
+      scored on the mean over each clip's views), ``versions`` and ``timing``
       (seconds; the only part that changes between two identical runs);
     - ``scores_{val,test}.csv``: columns ``row`` (index row number), ``video``,
       ``clip_idx``, ``y``, ``score`` (anomaly score in [0, 1]; empty for failed clips).
@@ -283,6 +285,10 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
                                 "notebooks/02_extract.ipynb with split='train' first")
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
+    n_views = int(X_tr.shape[1]) if X_tr.ndim == 3 else 1
+    if n_views > 1:  # several views per clip (ten-crop): both heads fit and score their mean
+        X_tr = mean_over_views(X_tr)
+        loaded = {s: (mean_over_views(got[0]), *got[1:]) if got else None for s, got in loaded.items()}
     t_load = time.perf_counter()
     if head == "linear":
         X_va, y_va = (loaded["val"][0], loaded["val"][1]) if loaded["val"] else (None, None)
@@ -308,11 +314,25 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
 
     result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
                              n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
-                             source=source)
+                             source=source, n_views=n_views)
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
     paths = _write_probe(out / HEAD_DIRS[head], result, scores)
     return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
+
+
+def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """The mean over the views of (N, V, D) embeddings, chunk by chunk: float16 (N, D).
+
+    Computed in float32 and stored as float16, like the embeddings themselves; a failed clip
+    (every view NaN) stays a NaN row.
+    """
+    if X.ndim != 3:
+        raise ValueError(f"mean_over_views expects (N, V, D) embeddings, got shape {X.shape}")
+    out = np.empty((X.shape[0], X.shape[2]), np.float16)
+    for a in range(0, X.shape[0], chunk):
+        out[a:a + chunk] = np.asarray(X[a:a + chunk], np.float32).mean(axis=1)
+    return out
 
 
 def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
@@ -343,7 +363,7 @@ def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[st
 
 def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, Any], man: dict[str, Any], *,
                     seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
-                    annotation_path: str | os.PathLike | None, source: Path) -> dict[str, Any]:
+                    annotation_path: str | os.PathLike | None, source: Path, n_views: int = 1) -> dict[str, Any]:
     """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
     result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
     result["head"] = head
@@ -357,7 +377,10 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
     result["missing_reasons"] = metrics["missing_reasons"]
     result["embeddings"] = {"source": display_path(source), "checkpoint": man.get("model", {}).get("checkpoint"),
                             "embedding_dim": man.get("embedding_dim"), "pooling": man.get("pooling"),
-                            "index_sha256": man.get("index", {}).get("sha256")}
+                            "index_sha256": man.get("index", {}).get("sha256"),
+                            "views": man.get("views", "center"), "n_views": int(n_views),
+                            "features": ("each clip's embedding" if n_views == 1 else
+                                         f"the mean over each clip's {n_views} views (fit and scored on it)")}
     result["versions"] = package_versions(("ucf-nb", "scikit-learn", "numpy", "torch"))
     return result
 

@@ -71,20 +71,24 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
             "pooling": adapter.poolings[0]}
 
 
-def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str) -> str:
+def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str, views: str = "center") -> str:
     """``<last part of the checkpoint>_T<T>_<pooling>``, e.g.
-    ``timesformer-base-finetuned-k400_T8_cls`` for ``facebook/timesformer-base-finetuned-k400``."""
+    ``timesformer-base-finetuned-k400_T8_cls`` for ``facebook/timesformer-base-finetuned-k400``;
+    ``views="ten_crop"`` adds ``_tencrop`` (``..._T8_cls_tencrop``)."""
+    from ..video.preprocess import check_views
+
+    check_views(views, "run_name: ")
     base = Path(os.fspath(checkpoint).rstrip("/\\")).name or "encoder"
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "encoder"
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"run_name: T must be a positive int, got T={T!r}")
     if not isinstance(pooling, str) or not pooling:
         raise ValueError(f"run_name: pooling must be a non-empty str, got pooling={pooling!r}")
-    return f"{base}_T{int(T)}_{pooling}"
+    return f"{base}_T{int(T)}_{pooling}" + ("" if views == "center" else "_" + views.replace("_", ""))
 
 
 def run_dir(checkpoint: str | os.PathLike, *, T: int | None = None, pooling: str | None = None,
-            name: str | None = None, root: str | os.PathLike = RUNS_DIR) -> str:
+            name: str | None = None, root: str | os.PathLike = RUNS_DIR, views: str = "center") -> str:
     """The folder of one encoder's run: ``root/<name>``, project-relative when inside the project.
 
     Parameters
@@ -95,7 +99,9 @@ def run_dir(checkpoint: str | os.PathLike, *, T: int | None = None, pooling: str
         As given to :func:`ucf_nb.extract_split`; None: the family's default (read from the
         checkpoint's config).
     name : str, optional
-        The run's folder name; None: :func:`run_name` of the checkpoint, T and pooling.
+        The run's folder name; None: :func:`run_name` of the checkpoint, T, pooling and views.
+    views : {"center", "ten_crop"}
+        As given to :func:`ucf_nb.extract_split` (ten-crop runs are named ``..._tencrop``).
     root : str or path-like
         The folder holding every run (default ``processed/runs``).
     """
@@ -104,7 +110,7 @@ def run_dir(checkpoint: str | os.PathLike, *, T: int | None = None, pooling: str
             defaults = encoder_defaults(checkpoint)
             T = defaults["T"] if T is None else T
             pooling = defaults["pooling"] if pooling is None else pooling
-        name = run_name(checkpoint, T=T, pooling=pooling)
+        name = run_name(checkpoint, T=T, pooling=pooling, views=views)
     elif not isinstance(name, str) or not _NAME_OK.match(name) or name in (".", ".."):
         raise ValueError(f"run name {name!r} must be one folder name of letters, digits and ._+=- "
                          f"(no slash), e.g. 'clip-b16_T8'")
@@ -383,7 +389,8 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
 
     What notebooks 02 (once per split) and 03 do for one encoder, in this process; the
     demo uses it for its extra encoders. ``extract_kwargs`` go to :func:`ucf_nb.extract_split`
-    (``img_size``, ``batch_size``, ``num_workers``, ``device``, ``precision``...); ``heads``
+    (``img_size``, ``batch_size``, ``num_workers``, ``device``, ``precision``, ``views``...; a
+    ten-crop run's default name ends in ``_tencrop``); ``heads``
     are the probe heads fitted (``"linear"`` writes ``probe/``, ``"mil"`` writes ``probe-mil/``,
     with ``mil_params`` passed to :func:`ucf_nb.fit_mil`), as notebook 03 fits them.
 
@@ -396,7 +403,8 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     unknown = sorted(set(heads) - {"linear", "mil"})
     if unknown:
         raise ValueError(f"run_encoder: heads must be 'linear' and/or 'mil', got {unknown}")
-    out_dir = run_dir(checkpoint, T=T, pooling=pooling, name=name, root=runs_dir)
+    out_dir = run_dir(checkpoint, T=T, pooling=pooling, name=name, root=runs_dir,
+                      views=extract_kwargs.get("views", "center"))
     for split in splits:
         extract_split(split, index_path, out_dir=out_dir, checkpoint=checkpoint, T=T, pooling=pooling,
                       progress=progress, **extract_kwargs)

@@ -56,7 +56,8 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                   preprocessing: str = "checkpoint", video_root: str | os.PathLike | None = None,
                   resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
                   attention: str = "auto", compile: bool = False, on_error: str = "skip",
-                  retry_failed: bool = True, stall_timeout: float = 300.0, progress: bool = True) -> dict[str, Any]:
+                  retry_failed: bool = True, stall_timeout: float = 300.0, progress: bool = True,
+                  views: str = "center") -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     Parameters
@@ -140,6 +141,18 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         decoding (with ``num_workers >= 1``; the run stays resumable).
     progress : bool
         Show a tqdm progress bar (clips and clips/s).
+    views : {"center", "ten_crop"}
+        ``"center"``: one view per clip, the preprocessing's own; ``emb_{split}.npy`` is
+        (N, D). ``"ten_crop"``: ten views of every clip, as the field's features are made
+        (:meth:`ucf_nb.Preprocessing.with_views`): the shorter side resized to the
+        checkpoint's crop size x 256 / 224, then the four corner crops and the centre crop,
+        then the same five crops of the frame flipped horizontally (torchvision's TenCrop
+        order); each frame is
+        decoded once and cropped ten times, and the clip's ten views are embedded together
+        (ten forward passes' worth of compute). ``emb_{split}.npy`` is (N, 10, D). Part of the
+        settings a resumed run must match (a centre run's fingerprint is the one it had
+        before views existed). ``batch_size`` counts clips: a batch of B clips is B x 10
+        views on the model.
 
     Returns
     -------
@@ -166,6 +179,9 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     """
     _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
                      num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
+    from ..video.preprocess import check_views
+
+    check_views(views, "extract_split: ")
     index_file = resolve_path(index_path)
     df, rows = split_rows(index_file, split, video_root=video_root, limit=limit)
     if on_error not in ON_ERROR:
@@ -183,7 +199,7 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
                                precision=precision, pooling=pooling, preprocessing=preprocessing, resume=resume,
                                limit=limit, shard_index=shard_index, num_shards=num_shards, attention=attention,
                                compile=compile, on_error=on_error, stall_timeout=float(stall_timeout),
-                               progress=progress, retry_failed=retry_failed)
+                               progress=progress, retry_failed=retry_failed, views=views)
 
 
 def check_split_rows(rows: Any, split: str) -> None:
@@ -223,7 +239,8 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
                     T: int | None, img_size: int | None, batch_size: int | str, num_workers: int | str,
                     device: str, precision: str, pooling: str | None, preprocessing: str, resume: bool,
                     limit: int | None, shard_index: int, num_shards: int, attention: str, compile: bool,
-                    on_error: str, stall_timeout: float, progress: bool, retry_failed: bool) -> dict[str, Any]:
+                    on_error: str, stall_timeout: float, progress: bool, retry_failed: bool,
+                    views: str = "center") -> dict[str, Any]:
     """extract_split once the rows are checked and this process holds the shard's lock."""
     from ..encoders import load_encoder  # torch-free import of ucf_nb.extract
 
@@ -235,8 +252,10 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
     T = encoder.adapter.clip_length(encoder.model.config) if T is None else T
     prep = encoder.preprocessing(preprocessing, img_size)  # None: the processor's (or the family's) size
     img_size = prep.output_size if img_size is None else img_size
+    prep = prep.with_views(views)  # ten-crop: the same crop size, the field's resize and ten views
     info = encoder.info
     settings = _settings(info, prep, index_file, T=int(T), img_size=int(img_size))
+    width = int(info["embedding_dim"]) * prep.n_views  # values per clip in the shard files
     store = EmbeddingStore(out_dir)
     store.check_settings(settings, resume=resume)
     result = dict(split=split, complete=False, n_clips=int(len(rows)), n_shard=0, n_embedded=0, n_failed=0,
@@ -250,7 +269,7 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
     if resume and store.is_complete(split, settings, rows):
         bounds = shard_bounds(videos, num_shards)
         result.update(complete=True, n_shard=int(bounds[shard_index + 1] - bounds[shard_index]))
-        retry = store.open_retry(split, rows, videos, info["embedding_dim"], shard_index=shard_index,
+        retry = store.open_retry(split, rows, videos, width, shard_index=shard_index,
                                  num_shards=num_shards) if retry_failed else None
         if retry is not None:  # the failed clips of a finished split, tried again
             _embed_pending(encoder, prep, df, retry, store, result, **run)
@@ -258,7 +277,7 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
         return result
 
     y = df.loc[rows, "y"].to_numpy()
-    writer = store.open_shard(split, rows, videos, info["embedding_dim"],
+    writer = store.open_shard(split, rows, videos, width,
                               shard_index=shard_index, num_shards=num_shards, resume=resume, limit=limit)
     if retry_failed:
         writer.requeue_failed()
@@ -288,7 +307,7 @@ def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, re
     if num_workers == "auto":
         num_workers = auto_num_workers(encoder.device)
     if encoder.compiled is not None:  # compile now, for this batch size, not inside the timed loop
-        _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)))
+        _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)) * prep.n_views)
     result.update(batch_size=batch_size, num_workers=num_workers)
     try:
         n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=T, batch_size=batch_size,
@@ -342,11 +361,14 @@ def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | Non
 
 def _settings(info: dict[str, Any], prep: Any, index_file: Any, *, T: int, img_size: int) -> dict[str, Any]:
     """What the outputs are made with: the store's fingerprint and the manifest's provenance."""
-    return dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
-                revision=info["revision"], model_type=info["model_type"],
-                embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
-                T=T, img_size=img_size, preprocessing=prep.to_dict(),
-                index_path=display_path(index_file), versions=package_versions())
+    out = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
+               revision=info["revision"], model_type=info["model_type"],
+               embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
+               T=T, img_size=img_size, preprocessing=prep.to_dict(),
+               index_path=display_path(index_file), versions=package_versions())
+    if prep.views != "center":  # a centre run keeps the fingerprint it had before views existed
+        out["views"] = prep.views
+    return out
 
 
 def _n_cpus() -> int:
@@ -395,11 +417,14 @@ def auto_batch_size(encoder: Any, prep: Any, T: int, *, probe: int = 4, cap: int
 
     The memory of one clip is the peak CUDA memory of an eager forward pass of ``probe``
     blank clips (normalisation included) over what was allocated before, divided by ``probe``.
+    Clips of several views (ten-crop) cost that many clips each: 16 // V clips on the CPU
+    (at least 1), and V x the memory on CUDA (the cap of 64 counts views).
     """
     import torch
 
+    v = getattr(prep, "n_views", 1)
     if encoder.device.type != "cuda":
-        return 16
+        return max(1, 16 // v)
     dev = encoder.device
     s = prep.output_size
     torch.cuda.synchronize(dev)
@@ -412,7 +437,7 @@ def auto_batch_size(encoder: Any, prep: Any, T: int, *, probe: int = 4, cap: int
     per_clip = (torch.cuda.max_memory_allocated(dev) - before) / probe
     del x
     free, _total = torch.cuda.mem_get_info(dev)
-    return pick_batch_size(per_clip, free, cap=cap)
+    return max(1, pick_batch_size(per_clip * v, free, cap=max(1, cap // v)))
 
 
 def _check_encoder_input(encoder: Any, prep: Any, T: int, batch: int = 1) -> None:
@@ -490,7 +515,12 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
             if ok.any():
                 frames = batch["frames"][torch.from_numpy(ok)] if not ok.all() else batch["frames"]
                 frames = frames.to(encoder.device, non_blocking=True)
-                emb = encoder.embed(prep.normalize(frames)).numpy()
+                if prep.n_views == 1:
+                    emb = encoder.embed(prep.normalize(frames)).numpy()
+                else:  # (B, T, 6, S, S, 3) crops -> the B x V views as one batch -> (B, V x D), views in order
+                    views = prep.expand_views(frames)
+                    emb = encoder.embed(prep.normalize(views.reshape(-1, *views.shape[2:]))).numpy()
+                    emb = emb.reshape(len(frames), -1)
             writer.write(rows, emb, n_real, batch["error"])
             n_done += int(ok.sum())
             n_failed += int((~ok).sum())

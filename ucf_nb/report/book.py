@@ -205,6 +205,8 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         ("Preprocessing", m.get("preprocessing")),
         ("Precision", m.get("precision")),
     ]
+    if m.get("views", "center") != "center":  # shown for several views only: a centre run's page is unchanged
+        what.append(("Views per clip", f"{m['views']} (emb arrays (N, 10, D); the probes use their mean)"))
     parts += ["## What was run", "", _table(what, ("Setting", "Value")), ""]
 
     splits = m.get("splits") or {}

@@ -401,7 +401,7 @@ def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "note
         raise ValueError("the steps have no 03_probe: nothing says which run the intro page describes")
     p = effective_parameters(probe, resolve_path(notebooks_dir))
     return run_dir(p["checkpoint"], T=p.get("T"), pooling=p.get("pooling"), name=p.get("run_name"),
-                   root=p["runs_dir"])
+                   root=p["runs_dir"], views=p.get("views") or "center")
 
 
 def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,

@@ -134,9 +134,9 @@ def plot_embedding_projection(X, y, *, sample: int = 2000, seed: int = 0, title:
 
     Parameters
     ----------
-    X : array-like, shape (N, D)
+    X : array-like, shape (N, D) or (N, V, D)
         Embeddings (a float16 memmap is fine: only the sampled rows are read). All-NaN rows
-        (failed clips) are left out.
+        (failed clips) are left out. Several views per clip (ten-crop): their mean is projected.
     y : array-like, shape (N,)
         Labels (0 normal, 1 anomalous).
     sample : int
@@ -147,11 +147,13 @@ def plot_embedding_projection(X, y, *, sample: int = 2000, seed: int = 0, title:
 
     y = np.asarray(y)
     n = len(y)
-    if getattr(X, "ndim", 2) != 2 or len(X) != n:
-        raise ValueError(f"X must be (N, D) with N = len(y) = {n}, got shape {getattr(X, 'shape', None)}")
+    if getattr(X, "ndim", 2) not in (2, 3) or len(X) != n:
+        raise ValueError(f"X must be (N, D) or (N, V, D) with N = len(y) = {n}, got shape {getattr(X, 'shape', None)}")
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=min(int(sample), n), replace=False)) if n else np.zeros(0, int)
     Xs = np.asarray(X[idx], dtype=np.float32)
+    if Xs.ndim == 3:
+        Xs = Xs.mean(axis=1)
     keep = np.isfinite(Xs).all(axis=1)
     Xs, ys = Xs[keep], y[idx][keep]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))

@@ -8,7 +8,8 @@ Layout of ``out_dir`` (every array a ``.npy`` file, readable with
 ``np.load(path, mmap_mode="r")``; ``N`` clips in the split, ``D`` the embedding width)::
 
     manifest.json          what was extracted, how, from what (see read_manifest)
-    emb_{split}.npy        float16 (N, D), row i = the clip of rows_{split}[i]; NaN when failed
+    emb_{split}.npy        float16 (N, D), row i = the clip of rows_{split}[i]; NaN when failed;
+                           (N, V, D) for a run with V views per clip (views="ten_crop": V = 10)
     y_{split}.npy          int8 (N,)   labels from the index
     rows_{split}.npy       int64 (N,)  index row numbers, ascending (index order)
     status_{split}.npy     uint8 (N,)  1 done, 2 failed (the video could not be read)
@@ -16,7 +17,7 @@ Layout of ``out_dir`` (every array a ``.npy`` file, readable with
         fingerprint.json   the settings every output in out_dir was made with
         {split}/layout.json             rows of the split and how they are sharded
         {split}/shard-{k}-of-{n}/       one folder per shard, written by that shard only:
-            emb.npy float16 (n_k, D), n_real.npy int16 (n_k,), status.npy uint8 (n_k,)
+            emb.npy float16 (n_k, D) (V x D per row with views), n_real.npy int16 (n_k,), status.npy uint8 (n_k,)
             (0 pending, 1 done, 2 failed), errors.jsonl, stats.json
         {split}/retry-{k}-of-{n}/       the failed rows of shard k of a finished split, tried
             again: the same files for those rows only, and rows.npy int64 (their index rows)
@@ -61,6 +62,7 @@ from ..paths import display_path, resolve_path
 from .manifest import (
     FINGERPRINT_KEYS,
     MANIFEST,
+    fingerprint,
     jsonable,
     manifest_differences,
     manifest_file,
@@ -120,6 +122,16 @@ def _error_lines(path: Path) -> list[tuple[str, int, str]]:
             rec = json.loads(line)
             out.append((line, int(rec["row"]), str(rec["error"])))
     return out
+
+
+def row_shape(settings: Mapping[str, Any]) -> tuple[int, ...]:
+    """Shape of one clip's row in ``emb_{split}.npy``: (D,), or (V, D) for a run with ``views``
+    other than ``"center"`` (its shard files hold the V x D values of a row flat)."""
+    from ..video.preprocess import VIEWS
+
+    D = int(settings["embedding_dim"])
+    views = settings.get("views") or "center"
+    return (D,) if views == "center" else (VIEWS[views], D)
 
 
 # ------------------------------------------------------------------------------- sharding
@@ -489,7 +501,7 @@ class EmbeddingStore:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if not fp.exists():
             tmp = fp.with_name(f".fingerprint.json.tmp-{unique_id()}")
-            tmp.write_text(json.dumps({k: settings[k] for k in FINGERPRINT_KEYS}, indent=2))
+            tmp.write_text(json.dumps(fingerprint(settings), indent=2))
             try:
                 os.link(tmp, fp)  # atomic create-if-absent, also on NFS
             except FileExistsError:
@@ -685,7 +697,8 @@ class EmbeddingStore:
 
     def _assemble(self, split: str, folders: list[Path], bounds: list[int], layout: dict, settings: Mapping,
                   rows: np.ndarray, y: np.ndarray, T: int, extra: Mapping[str, Any]) -> dict[str, Any]:
-        D = int(settings["embedding_dim"])
+        shape = row_shape(settings)
+        D = int(np.prod(shape))  # bytes of a row / 2: V x D for several views
         N = int(layout["n_clips"])
         files = self.files(split)
         tag = unique_id()
@@ -696,7 +709,7 @@ class EmbeddingStore:
         seconds, n_embedded, shards = 0.0, 0, []
         nan_row = np.full(D, np.nan, np.float16).tobytes()
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
-                  "shape": (N, D)}
+                  "shape": (N, *shape)}
         with open(tmp["emb"], "wb") as out:
             np.lib.format.write_array_header_1_0(out, header)
             for k, (folder, a, b) in enumerate(zip(folders, bounds[:-1], bounds[1:])):
@@ -738,7 +751,7 @@ class EmbeddingStore:
             "complete": True,
             "completed_at": utc_now(),
             "files": files,
-            "shape": [N, D],
+            "shape": [N, *shape],
             "dtype": "float16",
             "n_clips": N,
             "n_done": int((status == DONE).sum()),
@@ -807,8 +820,11 @@ def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
 
     Returns
     -------
-    X : numpy.memmap, float16, shape (N, D)
-        Opened read-only from disk; NaN rows are clips whose video could not be read.
+    X : numpy.memmap, float16, shape (N, D), or (N, V, D) for a run with V views per clip
+        Opened read-only from disk; NaN rows are clips whose video could not be read. A
+        ten-crop run (``extract_split(views="ten_crop")``) has V = 10, in torchvision's
+        TenCrop order (four corners, centre, then the same five of the flipped frame); the manifest's
+        ``views`` says which.
     y : numpy.ndarray, int8, shape (N,)
     rows : pandas.DataFrame
         The index rows of the split, row ``i`` describing ``X[i]``; its index holds the
@@ -819,7 +835,7 @@ def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
 
 
 def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 8192) -> pd.DataFrame:
-    """Sanity statistics of an (N, D) embedding array, computed chunk by chunk.
+    """Sanity statistics of an (N, D) (or (N, V, D)) embedding array, computed chunk by chunk.
 
     Returns a one-row DataFrame: ``n_clips`` (rows), ``n_embedded`` (rows that are not
     failed), ``n_failed`` (all-NaN rows: clips whose video could not be read), ``n_finite``
@@ -828,8 +844,10 @@ def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 819
     ``y`` is given, one ``n_y=<label>`` column per label.
     """
     X = np.asarray(X) if not isinstance(X, np.memmap) else X
+    if X.ndim == 3:  # (N, V, D): a clip's views side by side, one row per clip
+        X = X.reshape(X.shape[0], -1)
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (N, D), got shape {X.shape}")
+        raise ValueError(f"X must be (N, D) or (N, V, D), got shape {X.shape}")
     n, s, ss, cnt = X.shape[0], 0.0, 0.0, 0
     lo, hi, failed, n_finite = np.inf, -np.inf, 0, 0
     for a in range(0, n, chunk):

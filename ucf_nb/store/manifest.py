@@ -25,6 +25,14 @@ FORMAT = "ucf_nb.embeddings/1"
 # settings that must agree for outputs to be mixed in one out_dir
 FINGERPRINT_KEYS = ("index_sha256", "checkpoint", "revision", "model_type", "embedding_dim",
                     "pooling", "precision", "T", "img_size", "preprocessing")
+# settings that are part of the fingerprint only when present: "views" other than "center"
+# (a run made before views existed, or a centre run, has no such key: its fingerprint is unchanged)
+OPTIONAL_FINGERPRINT_KEYS = ("views",)
+
+
+def fingerprint(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``settings`` that must agree for outputs to be mixed in one ``out_dir``."""
+    return {k: settings[k] for k in (*FINGERPRINT_KEYS, *OPTIONAL_FINGERPRINT_KEYS) if k in settings}
 
 
 # Distributions whose versions a run records, in this order.
@@ -76,6 +84,7 @@ def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
         "pooling": s["pooling"],
         "precision": s["precision"],
         "preprocessing": s["preprocessing"],
+        "views": s.get("views", "center"),
         "index": {"path": s.get("index_path"), "sha256": s["index_sha256"]},
         "versions": s.get("versions", {}),
         "splits": {},
@@ -85,19 +94,24 @@ def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
 def manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
     """The fingerprint settings recorded in a manifest, under FINGERPRINT_KEYS names."""
     model = m.get("model", {})
-    return {"index_sha256": m.get("index", {}).get("sha256"), "checkpoint": model.get("checkpoint"),
-            "revision": model.get("revision"), "model_type": model.get("model_type"),
-            "embedding_dim": m.get("embedding_dim"), "pooling": m.get("pooling"),
-            "precision": m.get("precision"), "T": m.get("T"), "img_size": m.get("img_size"),
-            "preprocessing": m.get("preprocessing")}
+    out = {"index_sha256": m.get("index", {}).get("sha256"), "checkpoint": model.get("checkpoint"),
+           "revision": model.get("revision"), "model_type": model.get("model_type"),
+           "embedding_dim": m.get("embedding_dim"), "pooling": m.get("pooling"),
+           "precision": m.get("precision"), "T": m.get("T"), "img_size": m.get("img_size"),
+           "preprocessing": m.get("preprocessing")}
+    if m.get("views", "center") != "center":
+        out["views"] = m["views"]
+    return out
 
 
 def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Human-readable differences between two fingerprints, one per key."""
     old, new = jsonable(dict(old)), jsonable(dict(new))
     out = []
-    for k in FINGERPRINT_KEYS:
+    for k in (*FINGERPRINT_KEYS, *OPTIONAL_FINGERPRINT_KEYS):
         a, b = old.get(k), new.get(k)
+        if k in OPTIONAL_FINGERPRINT_KEYS:  # absent means the default
+            a, b = a or "center", b or "center"
         if a == b:
             continue
         if k == "index_sha256":
@@ -116,7 +130,9 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
 
     Top-level keys: ``format``, ``created_at``, ``updated_at``, ``model`` (checkpoint,
     revision, model_type), ``T``, ``img_size``, ``embedding_dim``, ``pooling``,
-    ``precision``, ``preprocessing``, ``index`` (path, sha256), ``versions`` and ``splits``:
+    ``precision``, ``preprocessing``, ``views`` (``"center"`` or ``"ten_crop"``; absent in
+    manifests written before ucf-nb had views: ``"center"``), ``index`` (path, sha256),
+    ``versions`` and ``splits``:
     per split ``files``, ``shape``, ``dtype``, ``n_clips``, ``n_done``, ``n_failed``,
     ``n_short``, ``seconds``, ``clips_per_s``, ``short_clips``, ``failed_clips``,
     ``shards`` and more. File names are relative to the manifest's folder.

@@ -108,7 +108,10 @@ def _spatial_rgb(pre: Preprocessing, bgr: np.ndarray) -> np.ndarray:
     same pixels as the prototype's swap-then-resize, on fewer pixels."""
     import cv2
 
-    return cv2.cvtColor(pre.spatial_frame(bgr), cv2.COLOR_BGR2RGB)
+    out = pre.spatial_frame(bgr)
+    if out.ndim == 4:  # ten-crop: the six crops (6, S, S, 3), converted as one image
+        return cv2.cvtColor(out.reshape(-1, *out.shape[2:]), cv2.COLOR_BGR2RGB).reshape(out.shape)
+    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 
 def _last_real_frame(pre: Preprocessing, path: Any, n_dec: int, have: Any,
@@ -251,6 +254,10 @@ class ClipDataset(_TorchDataset):
         if "y" not in self.df.columns:
             raise ValueError("ClipDataset: the rows lack column 'y' (the label); use read_clip "
                              "for unlabelled rows")
+        if self.preprocessing.n_views > 1:
+            raise ValueError(f"ClipDataset: a clip is one tensor per item; preprocessing with "
+                             f"views={self.preprocessing.views!r} gives several: use read_clip and "
+                             f"Preprocessing.expand_views")
         item = self.read_clip(i)
         clip = self.preprocessing.normalize(torch.from_numpy(item["frames"]))  # (T, 3, S, S)
         clip = clip.permute(1, 0, 2, 3).contiguous()
@@ -321,7 +328,7 @@ class VideoClipStream(_TorchIterable):
     ------
     dict
         ``{"row": int, "frames": uint8 numpy (T, S, S, 3) RGB, "n_real": int,
-        "error": str | None}``. ``n_real < T``: the video ended before the clip did and its
+        "error": str | None}`` (ten-crop preprocessing: frames (T, 6, S, S, 3), the crops that make the ten views). ``n_real < T``: the video ended before the clip did and its
         last real frame fills the remaining positions; ``n_real == 0`` comes with an
         ``error`` (nothing real to embed). Order: by video, then by a clip's last sampled
         frame; use ``"row"`` to put each clip back on its own row.
@@ -413,9 +420,9 @@ class VideoClipStream(_TorchIterable):
     def _failed(self, seg: _Segment, err: VideoError) -> Iterator[dict[str, Any]]:
         if self.on_error == "raise":
             raise err
-        s = self.preprocessing.output_size
+        shape = self.preprocessing.frame_shape
         for r in seg.rows.tolist():
-            yield {"row": int(r), "frames": np.zeros((self.T, s, s, 3), dtype=np.uint8),
+            yield {"row": int(r), "frames": np.zeros((self.T, *shape), dtype=np.uint8),
                    "n_real": 0, "error": str(err)}
 
     def _run(self, seg: _Segment) -> Iterator[dict[str, Any]]:

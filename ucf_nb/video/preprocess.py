@@ -29,7 +29,7 @@ from ..checks import check_int
 from ..paths import resolve_path
 
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
-           "PREPROCESSING_KINDS"]
+           "PREPROCESSING_KINDS", "VIEWS", "TEN_CROP_RESIZE"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,6 +47,22 @@ INTERPOLATIONS = {
     "area": "INTER_AREA",
     "lanczos": "INTER_LANCZOS4",
 }
+
+#: views of every clip -> how many: "center" (the preprocessing's own crop) or "ten_crop"
+#: (torchvision's TenCrop: the four corners and the centre of the frame, then the same five crops
+#: of the frame flipped horizontally)
+VIEWS = {"center": 1, "ten_crop": 10}
+
+#: ten-crop resize: the shorter side goes to crop x 256 / 224 (the field's resize 256, crop 224)
+TEN_CROP_RESIZE = 256 / 224
+
+
+def check_views(views: Any, who: str = "") -> str:
+    """Raise ValueError unless ``views`` is one of :data:`VIEWS`; returns it."""
+    if not isinstance(views, str) or views not in VIEWS:
+        raise ValueError(f"{who}views must be 'center' or 'ten_crop', got views={views!r}")
+    return views
+
 
 #: what an encoder is fed: "checkpoint" (its own processor config) or "seed" (the prototype's)
 PREPROCESSING_KINDS = ("checkpoint", "seed")
@@ -134,6 +150,14 @@ class Preprocessing:
         Name of the preset this value came from ("seed", "checkpoint" or "custom").
     source : str or None
         Where the values came from (e.g. the checkpoint), recorded in manifests.
+    views : {"center", "ten_crop"}
+        ``"center"``: one view per frame, the crop above. ``"ten_crop"``: ten views of the
+        same resized frame (``resize="shortest_edge"``; ``crop_size`` the side of each view),
+        in the order of torchvision's ``TenCrop``: the top-left, top-right, bottom-left,
+        bottom-right and centre crops of the frame, then those five of the frame flipped
+        horizontally (view 5 is the mirror of view 1, view 6 of view 0, ...). Build one with
+        :meth:`with_views`. :meth:`spatial` returns the six crops that make the ten views
+        (workers ship those); :meth:`expand_views` makes the ten wherever the batch is.
     """
 
     resize: str = "squash"
@@ -146,8 +170,13 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     preset: str = "custom"
     source: str | None = None
+    views: str = "center"
 
     def __post_init__(self) -> None:
+        check_views(self.views, "Preprocessing: ")
+        if self.views != "center" and self.resize != "shortest_edge":
+            raise ValueError(f"Preprocessing(views={self.views!r}) needs resize='shortest_edge' (crops of the "
+                             f"resized frame), got resize={self.resize!r}: build it with .with_views({self.views!r})")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"Preprocessing.resize={self.resize!r} is not a resize mode: "
                              f"use one of {', '.join(map(repr, RESIZE_MODES))}")
@@ -325,6 +354,8 @@ class Preprocessing:
         """Plain JSON-able dict (for manifests); inverse of :meth:`from_dict`."""
         d = dataclasses.asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        if d["views"] == "center":  # absent for one view: manifests written before views existed match
+            del d["views"]
         return d
 
     @classmethod
@@ -341,6 +372,41 @@ class Preprocessing:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
 
+    def with_views(self, views: str) -> "Preprocessing":
+        """This preprocessing with ``views`` per clip.
+
+        ``"center"`` returns ``self`` unchanged. ``"ten_crop"`` keeps the interpolation,
+        rescale and mean/std and replaces the geometry by the field's ten-crop one: the shorter
+        side resized to ``round(output_size x 256 / 224)`` (256 for a 224 crop), then ten views
+        of ``output_size`` pixels (see the class's ``views``).
+        """
+        check_views(views, "Preprocessing.with_views: ")
+        if views == self.views:
+            return self
+        if views == "center":
+            raise ValueError("Preprocessing.with_views('center') of a ten-crop preprocessing: its centre view "
+                             "is not the checkpoint's own crop; build the centre preprocessing from the checkpoint")
+        crop = self.output_size
+        return dataclasses.replace(self, resize="shortest_edge", size=int(round(crop * TEN_CROP_RESIZE)),
+                                   crop_size=crop, views=views)
+
+    @property
+    def n_views(self) -> int:
+        """Views per clip (1 or 10)."""
+        return VIEWS[self.views]
+
+    @property
+    def n_crops(self) -> int:
+        """Crops :meth:`spatial_frame` cuts from one frame: 1, or 6 for ten-crop (the flips are
+        made by :meth:`expand_views`)."""
+        return 1 if self.views == "center" else 6
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of one frame out of :meth:`spatial_frame`: (S, S, 3), or (6, S, S, 3) for ten-crop."""
+        s = self.output_size
+        return (s, s, 3) if self.n_crops == 1 else (self.n_crops, s, s, 3)
+
     # ---------------------------------------------------------------- apply
     @property
     def output_size(self) -> int:
@@ -356,7 +422,14 @@ class Preprocessing:
         return (self.size, new_long) if height <= width else (new_long, self.size)
 
     def spatial_frame(self, frame: np.ndarray) -> np.ndarray:
-        """Resize and crop one uint8 frame (H, W, C) -> (S, S, C); channel order kept."""
+        """Resize and crop one uint8 frame (H, W, C) -> (S, S, C); channel order kept.
+
+        Ten-crop: (6, S, S, C), the top-left, top-right, bottom-left, bottom-right and centre
+        crops of the one resized frame (the centre's offset rounded as torchvision's
+        ``center_crop`` rounds it, ``int(round((side - S) / 2))``), and the crop whose mirror
+        is the centre crop of the flipped frame (the centre itself unless the horizontal
+        margin is odd). :meth:`expand_views` makes the ten views from them.
+        """
         import cv2
 
         h, w = frame.shape[:2]
@@ -364,6 +437,10 @@ class Preprocessing:
         flag = getattr(cv2, INTERPOLATIONS[self.interpolation])
         out = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
         c = self.crop_size
+        if self.views != "center":
+            top, left = int(round((rh - c) / 2.0)), int(round((rw - c) / 2.0))
+            corners = ((0, 0), (0, rw - c), (rh - c, 0), (rh - c, rw - c), (top, left), (top, rw - c - left))
+            return np.stack([out[y:y + c, x:x + c] for y, x in corners])
         if c is not None and (rh, rw) != (c, c):
             top, left = (rh - c) // 2, (rw - c) // 2
             out = out[top:top + c, left:left + c]
@@ -379,7 +456,8 @@ class Preprocessing:
         Returns
         -------
         numpy.ndarray of uint8, shape (T, S, S, 3) or (S, S, 3)
-            ``S = output_size``.
+            ``S = output_size``; ten-crop: (T, 6, S, S, 3) or (6, S, S, 3), the six crops of
+            :meth:`spatial_frame` (:meth:`expand_views` makes the ten views).
         """
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or frames.shape[-1] != 3:
@@ -387,11 +465,49 @@ class Preprocessing:
                              f"or (H, W, 3), got dtype {frames.dtype} shape {frames.shape}")
         if frames.ndim == 3:
             return self.spatial_frame(frames)
-        s = self.output_size
-        out = np.empty((frames.shape[0], s, s, 3), dtype=np.uint8)
+        out = np.empty((frames.shape[0], *self.frame_shape), dtype=np.uint8)
         for t in range(frames.shape[0]):
             out[t] = self.spatial_frame(frames[t])
         return out
+
+    def expand_views(self, frames):
+        """The views of spatially preprocessed clips, views before frames.
+
+        Parameters
+        ----------
+        frames : torch.Tensor or numpy.ndarray of uint8
+            (B, T, S, S, 3) (one view) or (B, T, 6, S, S, 3) (ten-crop: :meth:`spatial`'s six
+            crops per frame); or one clip, without the B axis.
+
+        Returns
+        -------
+        same type, shape (B, V, T, S, S, 3) (or (V, T, S, S, 3))
+            ``V = n_views``; ten-crop in torchvision's ``TenCrop`` order: the frame's top-left,
+            top-right, bottom-left, bottom-right and centre crops, then the same five crops of
+            the frame flipped horizontally (the mirrors of its top-right, top-left,
+            bottom-right, bottom-left and centre crops), on the input's device.
+        """
+        single = frames.ndim == (4 if self.n_crops == 1 else 5)
+        want = (4 if self.n_crops == 1 else 5) + (0 if single else 1)
+        if frames.ndim != want or tuple(frames.shape[-len(self.frame_shape):]) != self.frame_shape:
+            raise ValueError(f"Preprocessing.expand_views expects frames of shape (B, T, {', '.join(map(str, self.frame_shape))})"
+                             f" or one clip without B, got shape {tuple(frames.shape)}")
+        if single:
+            frames = frames[None]
+        if self.n_crops == 1:
+            out = frames[:, None]
+        else:
+            # the flipped frame's top-left is the mirror of the frame's top-right, and so on
+            mirrored = [1, 0, 3, 2, 5]
+            if isinstance(frames, np.ndarray):
+                crops = np.swapaxes(frames, 1, 2)  # (B, 6, T, S, S, 3)
+                out = np.concatenate([crops[:, :5], crops[:, mirrored][..., ::-1, :]], axis=1)
+            else:
+                import torch
+
+                crops = frames.transpose(1, 2)
+                out = torch.cat([crops[:, :5], torch.flip(crops[:, mirrored], dims=(-2,))], dim=1)
+        return out[0] if single else out
 
     def normalize(self, frames, dtype=None):
         """uint8 frames -> normalised float, channels moved before the spatial axes.
