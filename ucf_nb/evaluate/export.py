@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,8 @@ def _finished_splits(man: Mapping[str, Any], source: Path) -> set[str]:
     return finished
 
 
-def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: dict[str, list[tuple[bool, str]]],
+def _export_split(source: Path, split: str, out: Path, *, layout: str,
+                  lists: dict[str, list[tuple[bool, list[str]]]],
                   test_blocks: dict[str, int], skipped: list[dict[str, str]], progress: bool,
                   relative: bool = True) -> int:
     """One split's videos as block features under ``out/features``; adds to ``lists`` (each
@@ -156,8 +157,8 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
                 _write_npy(out / "features" / name, np.ascontiguousarray(F[:, k]))
         else:
             names = [f"{stem}.npy"]
-            F = {"nd": lambda: F.mean(axis=1), "n1d": lambda: F.mean(axis=1)[:, None, :],
-                 "ten_crop": lambda: F}[layout]()
+            if layout in ("nd", "n1d"):  # the mean over the views; n1d keeps a views axis of 1
+                F = F.mean(axis=1) if layout == "nd" else F.mean(axis=1)[:, None, :]
             _write_npy(out / "features" / names[0], F)
         lists[target].append((v.category == "Normal", [f"{base}/{name}" for name in names]))
         if split == "test":

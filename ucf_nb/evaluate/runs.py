@@ -33,6 +33,7 @@ from ..extract.split import extract_split
 from ..index.annotations import read_temporal_annotation
 from ..index.build import read_index
 from ..paths import display_path, resolve_path
+from ..video.preprocess import check_views
 from .metrics import frame_scores
 from .probe import run_probe
 
@@ -75,8 +76,6 @@ def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str, views: str 
     """``<last part of the checkpoint>_T<T>_<pooling>``, e.g.
     ``timesformer-base-finetuned-k400_T8_cls`` for ``facebook/timesformer-base-finetuned-k400``;
     ``views="ten_crop"`` adds ``_tencrop`` (``..._T8_cls_tencrop``)."""
-    from ..video.preprocess import check_views
-
     check_views(views, "run_name: ")
     base = Path(os.fspath(checkpoint).rstrip("/\\")).name or "encoder"
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "encoder"

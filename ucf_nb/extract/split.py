@@ -23,13 +23,13 @@ from ..files import file_sha256, read_json
 from ..index.build import read_index
 from ..index.validate import validate_index
 from ..paths import demo_hint, display_path, resolve_path
-from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from ..progress import progress_bar as tqdm
 from ..store.arrays import EmbeddingStore, shard_bounds
 from ..store.manifest import MANIFEST, package_versions
 from ..store.shardlock import hold_shard_lock
 from ..video import workers
 from ..video.decode import VideoError
-from ..video.preprocess import check_preprocessing_kind
+from ..video.preprocess import check_preprocessing_kind, check_views
 from ..video.workers import start_early
 
 __all__ = ["extract_split", "StoreWriteError"]
@@ -179,7 +179,6 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
     """
     _check_arguments(split, preprocessing, T=T, img_size=img_size, batch_size=batch_size,
                      num_workers=num_workers, limit=limit, shard_index=shard_index, num_shards=num_shards)
-    from ..video.preprocess import check_views
 
     check_views(views, "extract_split: ")
     index_file = resolve_path(index_path)

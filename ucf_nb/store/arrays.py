@@ -59,6 +59,7 @@ import pandas as pd
 from ..files import atomic_write, atomic_write_json, file_lock, file_sha256, read_json, unique_id
 from ..index.build import read_index
 from ..paths import display_path, resolve_path
+from ..video.preprocess import VIEWS
 from .manifest import (
     FINGERPRINT_KEYS,
     MANIFEST,
@@ -127,8 +128,6 @@ def _error_lines(path: Path) -> list[tuple[str, int, str]]:
 def row_shape(settings: Mapping[str, Any]) -> tuple[int, ...]:
     """Shape of one clip's row in ``emb_{split}.npy``: (D,), or (V, D) for a run with ``views``
     other than ``"center"`` (its shard files hold the V x D values of a row flat)."""
-    from ..video.preprocess import VIEWS
-
     D = int(settings["embedding_dim"])
     views = settings.get("views") or "center"
     return (D,) if views == "center" else (VIEWS[views], D)

@@ -328,7 +328,8 @@ class VideoClipStream(_TorchIterable):
     ------
     dict
         ``{"row": int, "frames": uint8 numpy (T, S, S, 3) RGB, "n_real": int,
-        "error": str | None}`` (ten-crop preprocessing: frames (T, 6, S, S, 3), the crops that make the ten views). ``n_real < T``: the video ended before the clip did and its
+        "error": str | None}`` (ten-crop preprocessing: frames (T, 6, S, S, 3), the crops that
+        make the ten views). ``n_real < T``: the video ended before the clip did and its
         last real frame fills the remaining positions; ``n_real == 0`` comes with an
         ``error`` (nothing real to embed). Order: by video, then by a clip's last sampled
         frame; use ``"row"`` to put each clip back on its own row.

@@ -372,7 +372,7 @@ class Preprocessing:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
 
-    def with_views(self, views: str) -> "Preprocessing":
+    def with_views(self, views: str) -> Preprocessing:
         """This preprocessing with ``views`` per clip.
 
         ``"center"`` returns ``self`` unchanged. ``"ten_crop"`` keeps the interpolation,
@@ -438,6 +438,7 @@ class Preprocessing:
         out = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
         c = self.crop_size
         if self.views != "center":
+            assert c is not None  # views other than "center" need resize="shortest_edge", which sets crop_size
             top, left = int(round((rh - c) / 2.0)), int(round((rw - c) / 2.0))
             corners = ((0, 0), (0, rw - c), (rh - c, 0), (rh - c, rw - c), (top, left), (top, rw - c - left))
             return np.stack([out[y:y + c, x:x + c] for y, x in corners])
@@ -490,7 +491,8 @@ class Preprocessing:
         single = frames.ndim == (4 if self.n_crops == 1 else 5)
         want = (4 if self.n_crops == 1 else 5) + (0 if single else 1)
         if frames.ndim != want or tuple(frames.shape[-len(self.frame_shape):]) != self.frame_shape:
-            raise ValueError(f"Preprocessing.expand_views expects frames of shape (B, T, {', '.join(map(str, self.frame_shape))})"
+            shape = ", ".join(map(str, self.frame_shape))
+            raise ValueError(f"Preprocessing.expand_views expects frames of shape (B, T, {shape})"
                              f" or one clip without B, got shape {tuple(frames.shape)}")
         if single:
             frames = frames[None]
