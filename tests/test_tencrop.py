@@ -240,7 +240,7 @@ def test_views_reach_notebooks_02_and_03_and_name_the_run():
     with pytest.raises(ValueError, match="run_name: views must be 'center' or 'ten_crop', got views='10crop'"):
         run_name(ckpt, T=8, pooling="cls", views="10crop")
     # python -m ucf_nb.report run -p views=ten_crop: both notebooks get it, and the run's folder says it
-    steps = pipeline._apply_overrides(pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"},
+    steps = pipeline.apply_overrides(pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"},
                                       resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}
     assert by_name["02_extract_test"]["views"] == by_name["03_probe"]["views"] == "ten_crop"
