@@ -14,6 +14,9 @@ the project root::
 
     python benchmarks/bench_mil.py                # torch threads while fitting: 1 (default)
     python benchmarks/bench_mil.py --threads 2
+    python benchmarks/bench_mil.py --size full     # 799,052 train + val clips (868k in all)
+
+Peak memory: ``ru_maxrss`` of this process (the generated bags included).
 """
 from __future__ import annotations
 
@@ -30,15 +33,17 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 
 N_ANOMALOUS, N_NORMAL = 810, 800
 TOTAL_CLIPS = 126_320
+SIZES = {"prototype": 126_320,  # train + val clips of the prototype's index (145k clips in all)
+         "full": 799_052}       # train + val clips of the full dataset (868k clips in all; bench_scale.py)
 D = 768
 VAL_FRACTION = 0.15
 
 
-def make_bags(seed: int = 0):
+def make_bags(seed: int = 0, total_clips: int = TOTAL_CLIPS):
     rng = np.random.default_rng(seed)
     n_videos = N_ANOMALOUS + N_NORMAL
     raw = rng.lognormal(mean=0.0, sigma=0.9, size=n_videos)
-    counts = np.maximum(4, np.round(raw / raw.sum() * TOTAL_CLIPS)).astype(int)
+    counts = np.maximum(4, np.round(raw / raw.sum() * total_clips)).astype(int)
     labels = np.r_[np.ones(N_ANOMALOUS, int), np.zeros(N_NORMAL, int)]
     direction = rng.normal(size=D).astype(np.float32)
     direction /= np.linalg.norm(direction)
@@ -62,13 +67,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="torch threads while fitting (fit_mil n_threads)")
     ap.add_argument("--max-iter", type=int, default=None, help="override fit_mil's max_iter")
+    ap.add_argument("--size", choices=sorted(SIZES), default="prototype",
+                    help="train + val clips: prototype 126,320; full 799,052 (UCF-Crime's 868k clips in all)")
     args = ap.parse_args(argv)
     import torch
 
     import ucf_nb
 
     t = time.perf_counter()
-    bags, labels, val = make_bags()
+    bags, labels, val = make_bags(total_clips=SIZES[args.size])
+    peak_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     n_clips = sum(len(b) for b in bags)
     print(f"data: {len(bags)} videos ({int(val.sum())} val), {n_clips} clips x {D} float16, "
           f"clips per video {min(map(len, bags))}-{max(map(len, bags))} (generated in "
@@ -89,7 +97,9 @@ def main(argv=None) -> int:
     print(f"fit_mil: {total:.1f} s total, {n_iter} iterations ({total / n_iter:.3f} s each, segmenting included), "
           f"best_iter {s['best_iter']} of {s['val_curve'][-1]['iter']} run "
           f"(val video AUC {best['val_auc']:.4f}), refit on {s['n_refit_videos']} videos; "
-          f"threads {args.threads}; peak RSS {peak:.2f} GiB; load average before {load0[0]:.1f}, after {load1[0]:.1f}")
+          f"threads {args.threads}; peak RSS {peak:.2f} GiB (after generating the bags: {peak_data:.2f} GiB; "
+          f"the float16 bags: {n_clips * D * 2 / 2**30:.2f} GiB); load average before {load0[0]:.1f}, "
+          f"after {load1[0]:.1f}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, Python {sys.version.split()[0]}, "
           f"torch {torch.__version__}, date {_dt.date.today().isoformat()}")
     return 0

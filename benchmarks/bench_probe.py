@@ -14,9 +14,13 @@ Then times, in one process:
   write the outputs), default settings and ``fast=True``;
 - its parts: ``fit_probe`` and ``frame_level_auc`` alone;
 
-and reports the peak resident memory. Run from the project root::
+and reports the peak resident memory of this process (``ru_maxrss``: the synthetic run is
+written by a separate process, so the peak is the probe's, imports included). ``--size full``
+uses UCF-Crime's full clip count at stride 16 (868,000 clips: train 679,000 / val 120,052 /
+test 68,948; ``build/bench/probe-full/``, 1.3 GB). Run from the project root::
 
     python benchmarks/bench_probe.py            # add --threads 2 to pin BLAS threads
+    python benchmarks/bench_probe.py --size full --skip-fast --skip-parts
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import datetime as _dt
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +38,15 @@ import numpy as np
 
 from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
 
-N_CLIPS = {"train": 106_527, "val": 19_793, "test": 19_036}
+SIZES = {
+    # the prototype's own index (a subset of UCF-Crime): 145,356 clips
+    "prototype": {"train": 106_527, "val": 19_793, "test": 19_036},
+    # the full dataset at clip_len 32 / stride 16: 868,000 clips (train + val from the 1,610
+    # training videos split 85/15, test from the 290 test videos' 1.11 M frames), as
+    # benchmarks/bench_scale.py draws it
+    "full": {"train": 679_000, "val": 120_052, "test": 68_948},
+}
+N_CLIPS = dict(SIZES["prototype"])
 D = 768
 TEST_VIDEOS = 290
 TEST_FRAMES = 1_110_000
@@ -62,7 +75,7 @@ def _videos(split: str, n_clips: int, rng: np.random.Generator):
     return names, cats, counts, n_frames, stride
 
 
-def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+def build(folder: Path, seed: int = 0, size: str = "prototype") -> tuple[Path, Path]:
     """Write index, store and annotation of the synthetic run; return (out_dir, annotation)."""
     import pandas as pd
 
@@ -70,7 +83,7 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
     rng = np.random.default_rng(seed)
     frames_parts, ann_lines = [], []
-    for split, n in N_CLIPS.items():
+    for split, n in SIZES[size].items():
         names, cats, counts, n_frames, stride = _videos(split, n, rng)
         vid = np.repeat(np.arange(len(names)), counts)
         k = np.concatenate([np.arange(c) for c in counts])
@@ -118,12 +131,19 @@ def build(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
 
 def _peak_rss_mib() -> float:
+    """This process's peak resident set size (ru_maxrss), MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--folder", default="build/bench/probe", help="where the synthetic run lives")
+    parser.add_argument("--size", choices=sorted(SIZES), default="prototype",
+                        help="prototype: 145,356 clips; full: 868,000 clips (UCF-Crime at stride 16)")
+    parser.add_argument("--folder", default=None, help="where the synthetic run lives (default "
+                        "build/bench/probe, build/bench/probe-full for --size full)")
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-parts", action="store_true",
+                        help="do not time fit_probe and frame_level_auc alone (a second full fit)")
     parser.add_argument("--rebuild", action="store_true", help="rewrite the synthetic run")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads (sets OMP/OPENBLAS/MKL_NUM_THREADS; default: library default)")
@@ -139,19 +159,33 @@ def main(argv: list[str] | None = None) -> None:
     from ucf_nb.evaluate.probe import run_probe
     from ucf_nb.store import load_embeddings
 
-    folder = resolve_path(args.folder)
+    folder = resolve_path(args.folder or ("build/bench/probe" if args.size == "prototype" else
+                                          f"build/bench/probe-{args.size}"))
     out, ann = folder / "out", folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    if args.rebuild or not (out / "manifest.json").exists():
+    if args.build_only:
         if folder.exists():
             shutil.rmtree(folder)
+        build(folder, size=args.size)
+        return
+    if args.rebuild or not (out / "manifest.json").exists():
+        # written by another process, so that this one's peak memory is the probe's alone
         t = time.perf_counter()
-        out, ann = build(folder)
+        subprocess.run([sys.executable, __file__, "--build-only", "--size", args.size, "--folder", str(folder)],
+                       check=True)
         print(f"synthetic run written to {display_path(folder)} in {time.perf_counter() - t:.1f} s")
+    sizes = {s: n for s, n in SIZES[args.size].items()}
+    matrix = (sizes["train"] - 25) * D * 4
+    print(f"size {args.size}: {sum(sizes.values()):,} clips ({sizes}), D = {D}; float32 training matrix "
+          f"{matrix / 2**30:.2f} GiB")
+    print(f"peak RSS before the probe (imports): {_peak_rss_mib():.0f} MiB")
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
           f"numpy {np.__version__}; date: {_dt.date.today().isoformat()}")
+    import inspect
+
+    again = {"refit": True} if "refit" in inspect.signature(run_probe).parameters else {}  # never read back
     t = time.perf_counter()
-    res = run_probe(out, annotation_path=ann, seed=0)
+    res = run_probe(out, annotation_path=ann, seed=0, **again)
     total = time.perf_counter() - t
     m = res.metrics
     st = m["settings"]
@@ -161,11 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  clip AUC val/test {m['clip_auc_val']:.4f}/{m['clip_auc_test']:.4f}, frame AUC "
           f"{m['frame_auc_test']:.4f} over {m['frame_level']['all']['n_frames']} frames; "
           f"failed clips dropped: train {m['counts']['train']['n_failed']}, test {m['counts']['test']['n_failed']}")
-    print(f"  peak RSS so far: {_peak_rss_mib():.0f} MiB")
+    print(f"  peak RSS so far: {_peak_rss_mib():.0f} MiB = {_peak_rss_mib() * 2**20 / matrix:.2f}x the float32 "
+          f"training matrix")
+    if args.skip_parts:
+        return
 
     if not args.skip_fast:
         t = time.perf_counter()
-        fast = run_probe(out, seed=0, fast=True)
+        fast = run_probe(out, seed=0, fast=True, **again)
         print(f"run_probe (fast=True): {time.perf_counter() - t:.1f} s total [{fast.metrics['timing']}], "
               f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['settings']['converged']}")
 

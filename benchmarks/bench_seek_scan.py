@@ -12,7 +12,9 @@ times, side by side, best of ``--repeats`` interleaved repeats, one thread:
 - decode: every frame decoded with OpenCV (``grab()`` only, no colour conversion: the least
   a :class:`ucf_nb.VideoClipStream` pass over the video costs);
 - plan: ``VideoClipStream(rows)`` on all of the video's clips (clip_len 32, stride 16, T=8),
-  which scans once because the video needs several segments.
+  which scans once because the video needs several segments;
+- count: ``count_video_frames(path)``, what ``build_index`` does per video (PyAV counts the
+  packets, no decoding; a container whose own count disagrees would be decoded instead).
 
 Run from the project root::
 
@@ -68,7 +70,7 @@ def main() -> None:
     import cv2
     import pandas as pd
 
-    from ucf_nb import VideoClipStream, clip_windows
+    from ucf_nb import VideoClipStream, clip_windows, count_video_frames
     from ucf_nb.video.decode import probe_video
     from ucf_nb.video.decode import _seek_is_exact_cached
     from ucf_nb.video import seek_is_exact
@@ -79,7 +81,7 @@ def main() -> None:
     n = _decode_all(path)
     w = clip_windows(n, 32, 16)
     rows = pd.DataFrame({"path": str(path), "start_frame": w[:, 0], "end_frame": w[:, 1]})
-    best = {"scan": float("inf"), "decode": float("inf"), "plan": float("inf")}
+    best = {"scan": float("inf"), "decode": float("inf"), "plan": float("inf"), "count": float("inf")}
     for _ in range(args.repeats):
         _seek_is_exact_cached.cache_clear()
         t = time.perf_counter()
@@ -92,6 +94,10 @@ def main() -> None:
         t = time.perf_counter()
         stream = VideoClipStream(rows, T=8)
         best["plan"] = min(best["plan"], time.perf_counter() - t)
+        t = time.perf_counter()
+        counted = count_video_frames(path)
+        best["count"] = min(best["count"], time.perf_counter() - t)
+        assert (counted.n_frames, counted.method) == (n, "packets")
     import av
 
     print(f"Machine: {cpu_model()} ({os.cpu_count()} logical CPUs), Python {platform.python_version()}, "
@@ -102,7 +108,8 @@ def main() -> None:
     print("|---|---|---|")
     for key, label in (("scan", "packet scan (`seek_is_exact`, cache emptied)"),
                        ("decode", "full decode (OpenCV `grab()`, 1 thread)"),
-                       ("plan", "`VideoClipStream` plan (one scan)")):
+                       ("plan", "`VideoClipStream` plan (one scan)"),
+                       ("count", "frame count (`count_video_frames`: packets)")):
         print(f"| {label} | {best[key]:.3f} | {n / best[key]:,.0f} |")
     print(f"decode / scan: {best['decode'] / best['scan']:.0f}x")
 

@@ -136,3 +136,84 @@ def demo_book():
             "processed": resolve_path(processed), "demo": demo,
             "executed": executed, "steps": steps, "project_root": project_root(),
             "warnings": [w for w in warnings if w.startswith("warning:")]}
+
+
+# --- twelve runs of six families, compared on one page (tests/test_browser.py) -----------------
+
+#: (encoder folder, family, frames the tiny model is built for, seed, the runs made with it). The
+#: folders are named like the real checkpoints so that the run names are as long as a real run's.
+TWELVE_RUNS = (
+    ("timesformer-base-finetuned-k400", "timesformer", 8, 0, ({"T": 8, "pooling": "cls"}, {"T": 8, "pooling": "mean"})),
+    ("videomae-base-finetuned-kinetics", "videomae", 8, 1, ({"T": 8},)),
+    ("videomae-small-finetuned-ssv2", "videomae", 4, 2, ({"T": 4},)),
+    ("vivit-b-16x2-kinetics400", "vivit", 8, 3, ({"T": 8, "pooling": "cls"}, {"T": 8, "pooling": "mean"})),
+    ("clip-vit-base-patch16", "clip", 8, 4, ({"T": 8}, {"T": 8, "views": "ten_crop"})),
+    ("xclip-base-patch32", "xclip", 8, 5, ({"T": 8},)),
+    ("xclip-base-patch32-4-frames", "xclip", 4, 6, ({"T": 4},)),
+    ("vjepa2-vitl-fpc16-256-ssv2", "vjepa2", 8, 7, ({"T": 8}, {"T": 4})),
+)
+
+
+@pytest.fixture(scope="session")
+def twelve_runs_book():
+    """Twelve real runs of six encoder families (two heads each) and the comparison page's book.
+
+    Each run is the real pipeline on the demo data (``ucf_nb.run_encoder``: extract_split on
+    every split, then run_probe's linear and MIL heads) with a tiny random encoder of its
+    family on 64-pixel frames (:data:`TWELVE_RUNS`; T 4 and 8, cls and mean pooling, one
+    ten-crop run), so nothing in the table or the figures is written by hand. ``04_compare`` is
+    executed with papermill into a book of two pages (an intro and the comparison) with the
+    project's ``_config.yml`` and CSS, then built.
+
+    Returns a dict: ``root`` (build/test_compare), ``runs`` (the runs folder), ``book``,
+    ``html`` (its _build/html), ``names`` (the twelve run names), ``annotation``.
+    """
+    import shutil
+
+    import yaml
+
+    from ucf_nb import build_index, run_encoder
+    from ucf_nb.encoders.tiny import make_tiny_encoder
+    from ucf_nb.paths import display_path, resolve_path
+    from ucf_nb.report import book as report
+    from ucf_nb.report import pipeline
+
+    root = resolve_path("build/test_compare")
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    demo = "demo"
+    if not resolve_path("demo/UCF_Crime").is_dir():
+        from ucf_nb.demo import make_demo_dataset
+
+        demo = "build/test_compare/demo"
+        make_demo_dataset(resolve_path(demo) / "UCF_Crime")
+    annotation = f"{demo}/UCF_Crime/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    index = "build/test_compare/index_clips.csv"
+    build_index(f"{demo}/UCF_Crime", index_path=index, stride=32, probe_threads=0)  # half the clips: cheaper
+    runs = "build/test_compare/runs"
+    names = []
+    for folder, family, frames, seed, settings in TWELVE_RUNS:
+        checkpoint = make_tiny_encoder(root / "encoders" / folder, family, seed=seed, num_frames=frames,
+                                       image_size=64)
+        for kwargs in settings:
+            out = run_encoder(display_path(checkpoint), index_path=index, runs_dir=runs, annotation_path=annotation,
+                              batch_size=16, num_workers=0, device="cpu", precision="fp32", progress=False,
+                              mil_params={"max_iter": 100, "eval_every": 25, "patience": 2}, **kwargs)
+            names.append(resolve_path(out).name)
+    assert len(set(names)) == 12, names
+
+    book = root / "book"
+    book.mkdir()
+    shutil.copy(resolve_path("book/_config.yml"), book / "_config.yml")
+    shutil.copytree(resolve_path("book/_static"), book / "_static")
+    (book / "_toc.yml").write_text(yaml.safe_dump(
+        {"format": "jb-book", "root": "intro",
+         "parts": [{"caption": "Encoders side by side", "chapters": [{"file": "executed/04_compare"}]}]}))
+    (book / "intro.md").write_text("# Twelve runs\n\nTwelve tiny random encoders of six families on the demo's "
+                                   "synthetic videos, compared on the next page.\n")
+    step = pipeline.Step("04_compare", "04_compare", {"runs_dir": runs, "annotation_path": annotation, "demo": True})
+    pipeline.run_notebooks([step], book / "executed", log=lambda line: None)
+    html = report.build_book(book, quiet=True).parent
+    return {"root": root, "runs": resolve_path(runs), "book": book, "html": html, "names": names,
+            "annotation": annotation}

@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64decode
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlparse
@@ -178,9 +179,21 @@ class Chromium:
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         """Save a PNG of the page (the whole page, not just the window, by default)."""
         if not full_page:
-            data = self.send("Page.captureScreenshot", format="png")["data"]
-            path.write_bytes(b64decode(data))
-            return path
+            return self.capture(path)
+        with self.full_page():
+            return self.capture(path)
+
+    def capture(self, path: Path) -> Path:
+        """Save a PNG of what the window shows now, one pixel per CSS pixel."""
+        path.write_bytes(b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+    @contextmanager
+    def full_page(self):
+        """Within the block the window is as tall as the page (at most 12000 px), one device
+        pixel per CSS pixel: what a full-page screenshot shows, so that what a script measures
+        in the block is where it is in the screenshot. The page is laid out again (no
+        scrollbar: 15 px wider than in the window)."""
         # A window as tall as the page, then back: a clip beyond the viewport
         # (captureBeyondViewport) came out shifted sideways on some pages.
         metrics = self.send("Page.getLayoutMetrics")
@@ -189,11 +202,9 @@ class Chromium:
         self.send("Emulation.setDeviceMetricsOverride", width=int(width), height=height,
                   deviceScaleFactor=1, mobile=False)
         try:
-            data = self.send("Page.captureScreenshot", format="png")["data"]
+            yield
         finally:
             self.send("Emulation.clearDeviceMetricsOverride")
-        path.write_bytes(b64decode(data))
-        return path
 
 
 # What the test reads from each page once it has loaded (images awaited until decoded).
@@ -369,3 +380,120 @@ def test_every_toc_page_loads_with_its_images_and_links(demo_book, tmp_path):
     for page, info in seen.items():
         assert "Traceback" not in info["text"], f"{page} shows a traceback"
         assert os.fspath(demo_book["project_root"]) not in info["text"], f"{page} shows an absolute path"
+
+
+# --- the comparison page at twelve runs ---------------------------------------------------------
+
+# Where the comparison page puts its tables, figures and headings, in page coordinates (the
+# document's top is 0), and what the ranked tables hold, read once the images have decoded.
+COMPARE_PROBE = """
+(async () => {
+  const imgs = Array.from(document.images);
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  const article = document.querySelector("article.bd-article, article");
+  const box = el => { const r = el.getBoundingClientRect();
+    return {left: r.left + scrollX, right: r.right + scrollX, top: r.top + scrollY, bottom: r.bottom + scrollY}; };
+  const style = getComputedStyle(article);
+  const column = box(article);
+  column.inner_left = column.left + parseFloat(style.paddingLeft);
+  column.inner_right = column.right - parseFloat(style.paddingRight);
+  const tables = Array.from(article.querySelectorAll("table.ucf-ranking")).map(t => ({
+    ...box(t), box: box(t.parentElement), scroll_width: t.parentElement.scrollWidth,
+    client_width: t.parentElement.clientWidth,
+    header: Array.from(t.tHead.rows[0].cells).map(c => c.innerText.replace(/\\s+/g, " ").trim()),
+    rows: Array.from(t.tBodies[0].rows).map(r => Array.from(r.cells).map(c => c.innerText.replace(/\\s+/g, "")))}));
+  const images = Array.from(article.querySelectorAll("img")).map(i => ({
+    ...box(i), src: new URL(i.currentSrc || i.src).pathname, natural_width: i.naturalWidth,
+    natural_height: i.naturalHeight}));
+  const headings = Array.from(article.querySelectorAll("h1, h2")).map(h => ({...box(h), text: h.innerText.trim()}));
+  return {column, tables, images, headings};
+})()
+"""
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and a["top"] < b["bottom"] - 1 \
+        and b["top"] < a["bottom"] - 1
+
+
+@pytest.mark.slow
+def test_comparison_page_holds_twelve_runs_in_the_column(twelve_runs_book, tmp_path):
+    """04_compare with twelve runs of six families and two heads: the ranked tables fit the text
+    column without scrolling, in the order compare_runs ranks, and the screenshot shows each
+    figure pixel for pixel as drawn (never shrunk, clipped or covered) with nothing painted
+    past the column."""
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it "
+                    "so that CI runs this test")
+    import numpy as np
+    from PIL import Image
+
+    from ucf_nb import compare_runs
+
+    table = compare_runs(root=twelve_runs_book["runs"])
+    assert table["run"].nunique() == 12 and set(table["head"]) == {"linear", "mil"} and table["family"].nunique() == 6
+    html = twelve_runs_book["html"]
+    shot = twelve_runs_book["book"] / "_build" / "screenshots" / "executed__04_compare.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    with BookServer(html) as server, Chromium(exe, tmp_path / "profile") as browser:
+        assert browser.open(urljoin(server.url, "executed/04_compare.html")) == 200
+        layout = browser.evaluate(LAYOUT_PROBE)  # in the window, as a reader sees it
+        assert not layout["problems"], "; ".join(layout["problems"][:10])
+        in_window = browser.evaluate(COMPARE_PROBE)
+        with browser.full_page():  # measured where the screenshot shows it
+            seen = browser.evaluate(COMPARE_PROBE)
+            browser.capture(shot)
+
+    for where in (in_window, seen):
+        column = where["column"]
+        # the ranked tables: one row per run and head, in compare_runs' order, inside the column
+        assert len(where["tables"]) == 2, "the page should show the ranking and every test metric"
+        for t in where["tables"]:
+            assert t["scroll_width"] <= t["client_width"], \
+                f"a ranked table scrolls sideways ({t['scroll_width']} px in {t['client_width']} px)"
+            assert column["inner_left"] - 1 <= t["left"] and t["right"] <= column["inner_right"] + 1, \
+                f"a ranked table ({t['left']:.0f}-{t['right']:.0f} px) runs past the text column " \
+                f"({column['inner_left']:.0f}-{column['inner_right']:.0f} px)"
+            assert [(r[1], r[2 if t["header"][2] == "head" else 5]) for r in t["rows"]] == \
+                list(zip(table["run"], table["head"]))
+        ranking = where["tables"][0]
+        assert ranking["header"][:6] == ["#", "run", "family", "T", "views", "head"]
+        assert [r[0] for r in ranking["rows"]] == [str(k) for k in range(1, 25)]
+        # the figures: forest plot, ROC panels and heatmap, each inside the column at its own size
+        assert len(where["images"]) == 3, [i["src"] for i in where["images"]]
+        for img in where["images"]:
+            width = img["right"] - img["left"]
+            assert column["inner_left"] - 1 <= img["left"] and img["right"] <= column["inner_right"] + 1, img["src"]
+            assert abs(width - img["natural_width"]) <= 1, \
+                f"{img['src']} is drawn {img['natural_width']} px wide but shown at {width:.0f} px: its text shrinks"
+        # nothing overlaps: headings, tables and figures each have their own place
+        blocks = [("heading " + h["text"], h) for h in where["headings"]] + \
+                 [("ranked table", t) for t in where["tables"]] + [(i["src"], i) for i in where["images"]]
+        for i, (name_a, a) in enumerate(blocks):
+            for name_b, b in blocks[i + 1:]:
+                assert not _overlap(a, b), f"{name_a} overlaps {name_b}"
+        forest = where["images"][0]
+        heading = next(h for h in where["headings"] if h["text"].startswith("Within noise"))
+        assert heading["bottom"] < forest["top"] < where["tables"][1]["top"], "the forest plot is not under its heading"
+
+    # The screenshot, read: every figure is there pixel for pixel as the notebook drew it
+    # (shown unscaled, nothing covering or clipping it) ...
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    for img in seen["images"]:
+        drawn = np.asarray(Image.open(html / img["src"].lstrip("/")).convert("RGB"), dtype=np.int16)
+        top, left = round(img["top"]), round(img["left"])
+        shown = pixels[top:top + drawn.shape[0], left:left + drawn.shape[1]]
+        assert shown.shape == drawn.shape, f"{img['src']} is cut off in the screenshot"
+        differ = np.abs(shown - drawn).max(axis=2) > 24
+        assert differ.mean() < 0.01, f"{img['src']}: {differ.mean():.1%} of its pixels differ on the page"
+    # ... and nothing is painted in the column's right margin, from the first table to the last figure.
+    column = seen["column"]
+    top = round(min(t["top"] for t in seen["tables"]))
+    bottom = round(max(i["bottom"] for i in seen["images"]))
+    margin = pixels[top:bottom, round(column["inner_right"]) + 2:round(column["right"]) - 1]
+    assert margin.size, "the column has no right margin to read"
+    background = pixels[top, round(column["right"]) - 2]
+    painted = np.abs(margin - background).max(axis=2) > 16
+    assert not painted.any(), \
+        f"{int(painted.sum())} px painted right of the text column between y={top} and y={bottom}"

@@ -294,6 +294,69 @@ def test_truncated_file_whose_header_lists_every_frame(lying_video, segment_clip
             assert "lying.mp4" in got[r]["error"] and f"only {real} frames" in got[r]["error"]
 
 
+def test_a_seek_exact_h264_video_is_read_by_the_skipping_reader_alone(offset_video, monkeypatch):
+    """On a seek-exact H.264 file every sampled frame comes from the skipping reader (PyAV,
+    unsampled non-reference frames skipped): OpenCV's reader is never needed, and the clips
+    are the seek reference's."""
+    import ucf_nb.video.decode as video_mod
+
+    def no_opencv(*args, **kwargs):
+        raise AssertionError("OpenCV's reader was used")
+        yield
+
+    df = rows_for(offset_video, 130)
+    stream = VideoClipStream(df, T=8, segment_clips=3)
+    assert all(s.numbering is not None for s in stream.segments)
+    monkeypatch.setattr(video_mod, "_decode_opencv", no_opencv)
+    got = stream_items(stream)
+    monkeypatch.undo()
+    ref = reference(df)
+    assert sorted(got) == list(df.index)
+    for r, it in got.items():
+        np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
+def test_where_pyav_converts_differently_opencv_reads_everything(offset_video, monkeypatch):
+    import ucf_nb.video.decode as video_mod
+
+    df = rows_for(offset_video, 130)
+    monkeypatch.setattr(video_mod, "_pyav_converts_like_opencv", lambda path, frame: False)
+    got = stream_items(VideoClipStream(df, T=8, segment_clips=3))
+    ref = reference(df)
+    for r, it in got.items():
+        np.testing.assert_array_equal(it["frames"], ref[r]["frames"])
+
+
+@pytest.mark.parametrize("fixture", ["lying_video", "mpeg4_video", "h264_video"])
+def test_decoding_in_the_consuming_process_redirects_no_file_descriptor_per_frame(request, fixture, monkeypatch,
+                                                                                  capfd):
+    """Without DataLoader workers the stream decodes in the notebook's own process: FFmpeg's
+    complaints about a damaged stream stay off the screen by log level, not by pointing file
+    descriptor 2 elsewhere around each decoder call (which would swallow a progress bar's
+    output and cost two system calls a frame). Only opening a file is captured (its
+    complaints go into the error), and the log levels come back afterwards."""
+    import os
+
+    from ucf_nb.video.decode import _opencv_av_log
+
+    path = request.getfixturevalue(fixture)
+    df = rows_for(path, probe_video(path).n_frames)  # the lying video: clips past its real end
+    stream = VideoClipStream(df, T=8, segment_clips=4)
+    calls = []
+    real_dup2 = os.dup2
+    monkeypatch.setattr(os, "dup2", lambda *a: calls.append(a) or real_dup2(*a))
+    get_level = _opencv_av_log()[0]
+    level = get_level(), cv2.utils.logging.getLogLevel()
+    n_items = 0
+    for _ in stream:
+        n_items += 1
+        assert len(calls) <= 4 * (len(stream.segments) + 2), f"{len(calls)} redirects for {n_items} clips"
+    assert n_items == len(df)
+    assert (get_level(), cv2.utils.logging.getLogLevel()) == level
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", err[-1000:]
+
+
 def test_unopenable_video_raises_or_is_skipped_with_its_error(garbage_video, mpeg4_video):
     df = pd.concat([rows_for(garbage_video, 64), rows_for(mpeg4_video, 150)], ignore_index=True)
     with pytest.raises(VideoError, match="Garbage001_x264.mp4"):
@@ -340,3 +403,30 @@ def test_bad_inputs_get_one_clear_sentence(h264_video):
         ClipDataset(df, img_size=112, preprocessing=Preprocessing.seed(224))
     with pytest.raises(TypeError, match="Preprocessing"):
         VideoClipStream(df, preprocessing={"size": 224})
+
+
+def test_clip_arrays_are_reused_only_once_nothing_holds_them(offset_video):
+    """A clip the consumer has dropped is written again for a later clip (no fresh pages per
+    clip); one it still holds, as the array, a view or a tensor from ``torch.from_numpy``,
+    is never touched again."""
+    import weakref
+
+    df = rows_for(offset_video, 130)
+    ref = reference(df)
+    kept, dropped = {}, []
+    reused = 0
+    for n, it in enumerate(VideoClipStream(df, T=8, segment_clips=3)):
+        frames = it.pop("frames")
+        reused += any(w() is frames for w in dropped)
+        if n % 3 == 0:
+            kept[it["row"]] = frames
+        elif n % 3 == 1:
+            kept[it["row"]] = torch.from_numpy(frames[2:])  # a view, through a tensor
+        else:
+            dropped.append(weakref.ref(frames))
+        del frames, it
+    assert reused > 0
+    for r, x in kept.items():
+        want = ref[r]["frames"]
+        got = x.numpy() if isinstance(x, torch.Tensor) else x
+        np.testing.assert_array_equal(got, want[2:] if isinstance(x, torch.Tensor) else want)

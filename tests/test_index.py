@@ -215,6 +215,28 @@ def test_val_split_is_seeded_and_whole_videos(tree):
     assert val_videos(0, frac=0.0) == set()
 
 
+def test_a_skipped_video_moves_no_other_video_between_train_and_val(tree, tmp_path):
+    """Issue 20: leaving one training video out (on_missing='skip') must not redraw val: every
+    other video keeps its split, whichever video is missing and whatever the seed."""
+    def splits(root, seed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the skip warning
+            df = build(root, val_fraction=0.4, seed=seed, on_missing="skip")
+        return dict(zip(df["video"], df["split"]))
+
+    train_files = [rel for rel in VIDEOS if Path(rel).name in {Path(t).name for t in TRAIN_LIST}]
+    for seed in range(3):
+        full = splits(tree, seed)
+        for rel in train_files:
+            root = tmp_path / f"s{seed}-{Path(rel).stem}"
+            shutil.copytree(tree, root)
+            (root / rel).unlink()
+            got = splits(root, seed)
+            name = Path(rel).name
+            assert name not in got
+            assert got == {v: s for v, s in full.items() if v != name}, (seed, name)
+
+
 def test_relative_root_gives_relative_paths(tree, monkeypatch):
     monkeypatch.setenv("UCF_NB_ROOT", str(tree.parent))
     df = build("UCF_Crime", index_path="processed/index.csv")
@@ -254,6 +276,92 @@ def test_anomaly_test_list_is_accepted(tree):
         build(tree, annotation_path=test_list, label_mode="temporal")
 
 
+def write_lying_avi(path: Path, n_frames: int, claim: int) -> Path:
+    """An MPEG-4 AVI of ``n_frames`` frames (written by PyAV, under ``path``'s name whatever
+    its extension) whose headers (``avih`` dwTotalFrames, ``strh`` dwLength) say ``claim``."""
+    import struct
+
+    tmp = path.with_name(path.stem + ".tmp.avi")
+    write_synthetic_video(tmp, n_frames, width=64, height=48, codec="mpeg4", gop=12, bframes=0)
+    data = bytearray(tmp.read_bytes())
+    tmp.unlink()
+    avih, strh = data.find(b"avih"), data.find(b"strh")
+    assert avih > 0 and strh > 0 and data[strh + 8:strh + 12] == b"vids"
+    assert struct.unpack_from("<I", data, avih + 8 + 16)[0] == n_frames
+    struct.pack_into("<I", data, avih + 8 + 16, claim)  # MainAVIHeader.dwTotalFrames
+    struct.pack_into("<I", data, strh + 8 + 32, claim)  # AVIStreamHeader.dwLength
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("claim", [60, 150])
+def test_an_avi_whose_header_lies_is_indexed_with_the_frames_that_decode(tree, tmp_path, claim):
+    """Issue 20: an AVI (named .mp4, as UCF-Crime's files are) whose header says 60 frames
+    where 96 decode was indexed as 60 (36 frames dropped); one that says 150 promised clips
+    that do not exist. The index uses the 96 that decode, the build goes on, and the header
+    is named in a warning, in <index>.frame_counts.csv and in notebook 01's report."""
+    import cv2 as _cv2
+
+    from ucf_nb import count_video_frames, frame_count_report
+    from ucf_nb.index.framecount import frame_counts_path
+
+    path = write_lying_avi(tree / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse001_x264.mp4", 96, claim)
+    cap = _cv2.VideoCapture(str(path))
+    assert int(cap.get(_cv2.CAP_PROP_FRAME_COUNT)) == claim  # what the container says
+    cap.release()
+    got = count_video_frames(path)
+    assert (got.n_frames, got.header, got.container, got.method) == (96, claim, "avi", "decoded")
+    assert got.header_disagrees
+    index = tmp_path / "index_clips.csv"
+    with pytest.warns(UserWarning, match=rf"Abuse001_x264.mp4: the container says {claim}, 96 decode"):
+        df = build(tree, index_path=index)
+    abuse = df[df["video"] == "Abuse001_x264.mp4"]
+    assert set(abuse["n_frames"]) == {96} and len(abuse) == n_clips(96)
+    assert abuse["end_frame"].max() <= 96
+    assert validate_index(read_index(index)).ok
+    counts = pd.read_csv(frame_counts_path(index))
+    assert len(counts) == df["video"].nunique()
+    row = counts.set_index("video").loc["Abuse001_x264.mp4"]
+    assert (row["header_frames"], row["n_frames"], row["container"], row["method"]) == (claim, 96, "avi", "decoded")
+    others = counts[counts["video"] != "Abuse001_x264.mp4"]
+    assert (others["method"] == "packets").all() and (others["header_frames"] == others["n_frames"]).all()
+    report = frame_count_report(index)
+    assert report and report.disagreeing.to_dict("records") == [
+        {"video": "Abuse001_x264.mp4", "container": "avi", "header_frames": claim, "n_frames": 96,
+         "difference": 96 - claim}]
+    assert "1 of 10 videos" in report._repr_html_() and "admonition warning" in report._repr_html_()
+
+
+@pytest.mark.slow
+def test_notebook_01_shows_the_video_whose_header_lies(tree, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    write_lying_avi(tree / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse001_x264.mp4", 96, 60)
+    index = tmp_path / "index_clips.csv"
+    with pytest.warns(UserWarning, match="the container says 60"):
+        build(tree, index_path=index)
+    out = tmp_path / "01.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "01_index_checks.ipynb"), str(out),
+                               parameters={"index_path": str(index)}, cwd=str(tmp_path), kernel_name="python3",
+                               progress_bar=False)
+    import nbformat
+
+    cell = next(c for c in nbformat.read(out, as_version=4).cells if c.get("id") == "nb01-frames")
+    html = cell.outputs[0]["data"]["text/html"]
+    assert "Warning: container frame counts that lie" in html and "Abuse001_x264.mp4" in html
+    assert "<td>60</td>" in html and "<td>96</td>" in html
+
+
+def test_frame_count_report_says_when_all_agree_or_when_there_is_none(tree, tmp_path):
+    from ucf_nb import frame_count_report
+
+    index = tmp_path / "index_clips.csv"
+    build(tree, index_path=index)
+    report = frame_count_report(index)
+    assert not report and str(report).startswith("All 10 videos' containers state the number of frames")
+    assert "10 counted from their packets, 0 by decoding" in str(report)
+    assert "rebuild it with notebooks/00_build_index.ipynb" in str(frame_count_report(tmp_path / "other.csv"))
+
+
 def test_count_frames_decodes_when_the_container_is_wrong(tree):
     # A truncated MJPEG AVI: its header still promises 60 frames, fewer can be decoded.
     av = pytest.importorskip("av")
@@ -273,8 +381,10 @@ def test_count_frames_decodes_when_the_container_is_wrong(tree):
     def frames_of(df):
         return int(df.loc[df["video"] == "Abuse001_x264.mp4", "n_frames"].iloc[0])
 
-    assert frames_of(build(tree)) == 60
-    assert frames_of(build(tree, count_frames=True)) == decoded
+    with pytest.warns(UserWarning, match="the container says 60"):
+        assert frames_of(build(tree)) == decoded  # header and packets disagree: decoded to count
+    with pytest.warns(UserWarning, match="the container says 60"):
+        assert frames_of(build(tree, count_frames=True)) == decoded
 
 
 def test_every_bad_input_is_reported_together(tree, tmp_path):

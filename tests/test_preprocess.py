@@ -236,3 +236,18 @@ def test_shortest_edge_without_a_centre_crop_is_refused_not_cropped():
               "crop_size": {"height": 64, "width": 64}}
     with pytest.raises(ValueError, match="do_center_crop=False"):
         Preprocessing.from_processor_config(config, source="ckpt")
+
+
+@pytest.mark.parametrize("pre", [Preprocessing.seed(96), Preprocessing(resize="shortest_edge", size=112, crop_size=100),
+                                 Preprocessing.seed(240), Preprocessing.seed(64).with_views("ten_crop")],
+                         ids=["squash", "crop", "no-resize", "ten-crop"])
+def test_spatial_frame_writes_into_a_given_slot(frames, pre):
+    """``out=``: the result lands in the caller's array (a slot of a preallocated clip), the
+    same pixels as without it; a slot of the wrong shape is refused by name."""
+    frame = np.ascontiguousarray(frames[3, :240, :240]) if pre.output_size == 240 else frames[3]
+    clip = np.zeros((2, *pre.frame_shape), dtype=np.uint8)
+    got = pre.spatial_frame(frame, out=clip[1])
+    assert np.shares_memory(got, clip) and not clip[0].any()
+    np.testing.assert_array_equal(clip[1], pre.spatial_frame(frame))
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous uint8 array of shape \("):
+        pre.spatial_frame(frame, out=np.zeros((5, 5, 3), np.uint8))

@@ -272,7 +272,7 @@ CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
         "test": ["Normal", "Abuse", "Normal", "Arson"]}
 
 
-def _write_store(tmp_path, *, test_videos=None):
+def _write_store(tmp_path, *, test_videos=None, val_failed=False):
     """An index CSV, an annotation file and a store of every split (ucf_nb.synthetic's builder)."""
     from ucf_nb.demo.synthetic import write_synthetic_store
 
@@ -306,6 +306,8 @@ def _write_store(tmp_path, *, test_videos=None):
         n_real = np.full(len(sub), 8)
         if split == "test":
             n_real[3] = 0                     # a failed clip
+        if split == "val" and val_failed:
+            n_real[:] = 0                     # every val clip failed
         return [emb], n_real
 
     out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=D, annotation_lines=ann_lines,
@@ -340,7 +342,7 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
 
     assert frame_level_auc(sc, read_temporal_annotation(ann)) == pytest.approx(m["frame_auc_test"])
 
-    again = run_probe(out, annotation_path=ann, seed=0)
+    again = run_probe(out, annotation_path=ann, seed=0, refit=True)
     strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
     assert strip(again.metrics) == strip(res.metrics)
     assert pd.read_csv(out / "probe" / "scores_test.csv").equals(scores)
@@ -386,7 +388,7 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
     np.testing.assert_allclose(mil.probe.selected.score(X[v0]),
                                pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0])
     # seeded
-    again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)
+    again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50, refit=True)
     strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
     assert strip(again.metrics) == strip(m)
     with pytest.raises(ValueError, match="head must be one of"):
@@ -462,3 +464,56 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
     assert "**linear**: every metric was computed." in text and "**mil**: every metric was computed." in text
     assert (out / "probe-mil" / "metrics.json").exists()
     assert json.loads((out / "probe" / "metrics.json").read_text())["frame_auc_test"] is not None
+
+
+def test_run_probe_does_not_refit_a_head_whose_inputs_and_settings_are_unchanged(tmp_path, monkeypatch, capsys):
+    import os
+
+    import ucf_nb.evaluate.probe as probe_mod
+
+    out, ann, _ = _write_store(tmp_path)
+    kw = dict(max_iter=40, eval_every=20, patience=2, hidden=(16, 8))
+    first = {"linear": run_probe(out, annotation_path=ann, n_boot=50),
+             "mil": run_probe(out, annotation_path=ann, n_boot=50, head="mil", mil_params=kw)}
+    assert not any(r.reused for r in first.values())
+    assert first["linear"].metrics["fingerprint"]["settings"]["head"] == "linear"
+    written = {h: (out / d / "metrics.json").stat().st_mtime_ns for h, d in (("linear", "probe"), ("mil", "probe-mil"))}
+    fits = []
+    real_fit, real_mil = probe_mod.fit_probe, probe_mod._fit_mil_head
+    monkeypatch.setattr(probe_mod, "fit_probe", lambda *a, **k: fits.append("linear") or real_fit(*a, **k))
+    monkeypatch.setattr(probe_mod, "_fit_mil_head", lambda *a, **k: fits.append("mil") or real_mil(*a, **k))
+    capsys.readouterr()
+
+    # the same call again (as notebook 03 makes it on a second `report run`): nothing is fitted
+    lin = run_probe(out, annotation_path=ann, n_boot=50)
+    mil = run_probe(out, annotation_path=ann, n_boot=50, head="mil", mil_params=kw)
+    assert fits == [] and lin.reused and mil.reused and lin.probe is None
+    assert "linear head: embeddings, annotation and settings unchanged" in capsys.readouterr().out
+    for head, res in (("linear", lin), ("mil", mil)):
+        assert res.metrics == first[head].metrics                  # timing included: read back, not recomputed
+        assert set(res.scores) == {"val", "test"}
+        pd.testing.assert_frame_equal(res.scores["test"], first[head].scores["test"])
+    assert {h: (out / d / "metrics.json").stat().st_mtime_ns
+            for h, d in (("linear", "probe"), ("mil", "probe-mil"))} == written
+
+    # a changed setting refits that head only
+    run_probe(out, annotation_path=ann, n_boot=50, Cs=(0.01, 1.0))
+    assert fits == ["linear"]
+    run_probe(out, annotation_path=ann, n_boot=50, head="mil", mil_params={**kw, "max_iter": 20})
+    assert fits == ["linear", "mil"]
+    # refit=True fits whatever the fingerprint says
+    run_probe(out, annotation_path=ann, n_boot=50, Cs=(0.01, 1.0), refit=True)
+    assert fits == ["linear", "mil", "linear"]
+    # changed inputs: a rewritten embedding array, then an edited annotation
+    emb = out / json.loads((out / "manifest.json").read_text())["splits"]["val"]["files"]["emb"]
+    st = emb.stat()
+    os.utime(emb, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    again = run_probe(out, annotation_path=ann, n_boot=50, Cs=(0.01, 1.0))
+    assert fits[-1] == "linear" and len(fits) == 4 and not again.reused
+    ann.write_text(ann.read_text() + "\n")
+    run_probe(out, annotation_path=ann, n_boot=50, Cs=(0.01, 1.0))
+    assert len(fits) == 5
+    # a metrics.json whose scores file is gone is not trusted
+    (out / "probe" / "scores_val.csv").unlink()
+    run_probe(out, annotation_path=ann, n_boot=50, Cs=(0.01, 1.0))
+    assert len(fits) == 6

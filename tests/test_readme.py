@@ -67,11 +67,12 @@ def for_demo(cmd: str, demo: Path) -> list[str]:
     """``cmd`` as argv, with the demo's dataset and encoder in place of the real ones."""
     argv = shlex.split(cmd.replace(DATASET, str(demo / "UCF_Crime")))
     encoder = str(demo / "encoder")
-    if argv[0] == "papermill" and argv[1].endswith("02_extract.ipynb"):
+    notebook = next((a for a in argv if a.endswith(".ipynb")), "")  # after papermill's own flags
+    if argv[0] == "papermill" and notebook.endswith("02_extract.ipynb"):
         argv += ["-p", "checkpoint", encoder]
         for name, value in DEMO_EXTRACTION.items():
             argv += ["-p", name, str(value)]
-    elif argv[0] == "papermill" and argv[1].endswith("03_probe.ipynb"):
+    elif argv[0] == "papermill" and notebook.endswith("03_probe.ipynb"):
         # 03 finds the run 02 wrote by the same checkpoint, T and pooling (runs_dir/<run_name>/)
         argv += ["-p", "checkpoint", encoder, "-p", "pooling", str(DEMO_EXTRACTION["pooling"])]
     elif argv[:4] == ["python", "-m", "ucf_nb.report", "run"]:
@@ -93,12 +94,14 @@ def test_commands_are_read_from_the_readme_blocks():
                     Path("/d"))
     assert argv[3:7] == ["notebooks/02_extract.ipynb", "out/x.ipynb", "-p", "root"]
     assert argv[7] == "/d/UCF_Crime/a.txt" and argv[8:11] == ["-p", "checkpoint", "/d/encoder"]
+    argv = for_demo("papermill --engine ucf_nb notebooks/02_extract.ipynb out/x.ipynb", Path("/d"))
+    assert argv[3:5] == ["--engine", "ucf_nb"] and argv[7:10] == ["-p", "checkpoint", "/d/encoder"]
 
 
 def test_the_readme_has_a_real_run_to_test():
     runs = readme_runs(README.read_text())
     flat = [c for run in runs for c in run]
-    assert any(c.startswith("papermill notebooks/00_build_index.ipynb") for c in flat)
+    assert any(c.startswith("papermill ") and "notebooks/00_build_index.ipynb" in c for c in flat)
     assert any(c.startswith("python -m ucf_nb.report run") for c in flat)
     assert any(DATASET in c for c in flat)
 

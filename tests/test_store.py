@@ -191,8 +191,9 @@ def test_a_retry_killed_before_the_manifest_is_taken_up_and_patches_only_its_row
     assert e["failed_clips"] == [{"row": 5, "error": "still broken"}] and (e["n_done"], e["n_failed"]) == (8, 1)
     assert e["short_clips"] == [{"row": 4, "n_real": 3}] and len(e["retries"]) == 1
     assert store.is_complete("val", settings, rows)
-    w3 = store.open_retry("val", rows, videos, D)  # a new retry: only the row still failed
-    assert w3.pending_rows().tolist() == [5]
+    # a new retry: the video still failed and short (rows 4-6, all of v1), no other
+    w3 = store.open_retry("val", rows, videos, D)
+    assert w3.pending_rows().tolist() == [4, 5, 6]
 
 
 def test_a_row_another_retry_embedded_meanwhile_stays_as_it_is(tmp_path):

@@ -1,4 +1,4 @@
-"""ucf_nb.video: probing and the sequential reader, on real encoded files."""
+"""ucf_nb.video.decode: probing and the sequential reader, on real encoded files."""
 from __future__ import annotations
 
 import cv2
@@ -127,3 +127,96 @@ def test_seeks_are_only_used_where_timestamps_make_them_land_right(gappy_video, 
         got = [(k, read_frame_number(f)) for k, f in iter_video_frames(gappy_video, range(start, start + 5))]
         assert got == [(k, k) for k in range(start, start + 5)]
     assert read_frame_number(read_frame(gappy_video, 140)) == 140
+
+
+# ------------------------------------------- the skipping reader (PyAV, seek-exact H.264)
+def _skipping(path, wanted, *, seek, numbering=None, color="rgb"):
+    from ucf_nb.video.decode import DecodeState, _decode_skipping, frame_numbering
+
+    state = DecodeState()
+    got = list(_decode_skipping(path, np.asarray(wanted), numbering or frame_numbering(path), seek=seek,
+                                color=color, decode_threads=1, state=state))
+    return got, state
+
+
+@pytest.mark.parametrize("fixture", ["h264_video", "offset_video"])
+def test_skipping_unwanted_non_reference_frames_keeps_the_pixels_of_full_decoding(request, fixture):
+    """Every 3rd frame wanted: the decoder puts out fewer frames than a full decode (B-frames
+    nobody samples are skipped), and each wanted frame is OpenCV's full decode, bit for bit,
+    in either channel order."""
+    path = request.getfixturevalue(fixture)
+    n = probe_video(path).n_frames
+    wanted = list(range(1, n, 3))
+    full = dict(iter_video_frames(path, wanted, seek=False, color="bgr"))
+    for color in ("bgr", "rgb"):
+        got, state = _skipping(path, wanted, seek=False, color=color)
+        assert [k for k, _ in got] == wanted
+        assert len(wanted) < state.frames_decoded < n  # skipped some, decoded the references
+        for k, frame in got:
+            assert read_frame_number(frame) == k
+            np.testing.assert_array_equal(frame, full[k] if color == "bgr" else full[k][..., ::-1])
+
+
+@pytest.mark.parametrize("first", [37, 39, 40, 41, 79])
+def test_skipping_reader_after_a_seek_gives_the_frames_it_names(offset_video, first):
+    """Seeks land on the key frame before the first wanted frame (keyframe every 50 here);
+    frames are numbered from their timestamps, so the pixels are full decoding's."""
+    wanted = [first, first + 1, 100, 119]
+    got, state = _skipping(offset_video, wanted, seek=True)
+    assert state.seeked and [k for k, _ in got] == wanted
+    full = dict(iter_video_frames(offset_video, wanted, seek=False))
+    for k, frame in got:
+        np.testing.assert_array_equal(frame, full[k])
+
+
+def test_a_seek_that_lands_past_the_first_wanted_frame_goes_back_further(offset_video):
+    """A seek can land on a key frame after the frame asked for (a container that indexes key
+    frames by decode time): the reader then seeks further back instead of giving other frames."""
+    from ucf_nb.video.decode import FrameNumbering, frame_numbering
+
+    class Late(FrameNumbering):  # asks for a timestamp 5 frames too late
+        def pts(self, frame):
+            return super().pts(frame + 5)
+
+    late = Late(*frame_numbering(offset_video))
+    got, _ = _skipping(offset_video, [46, 47, 60], seek=True, numbering=late)  # lands on the key frame at 50
+    assert [(k, read_frame_number(f)) for k, f in got] == [(46, 46), (47, 47), (60, 60)]
+
+
+def test_a_pyav_whose_colour_conversion_differs_from_opencvs_is_not_used(h264_video, monkeypatch):
+    """PyAV and OpenCV each carry their own FFmpeg: the skipping reader checks, on the file's
+    first frame, that PyAV converts to OpenCV's pixels, and gives nothing where it does not
+    (the stream then reads with OpenCV)."""
+    import av.video.reformatter
+
+    import ucf_nb.video.decode as video_mod
+
+    real = av.video.reformatter.VideoReformatter
+
+    class Bt709:  # another colour matrix: other pixels
+        def __init__(self):
+            self._real = real()
+
+        def reformat(self, frame, format=None, **kw):
+            return self._real.reformat(frame, format=format, src_colorspace="ITU709", **kw)
+
+    monkeypatch.setattr(video_mod, "_SAME_CONVERSION", {})
+    assert _skipping(h264_video, [3, 4], seek=False)[0]  # the real one passes
+    monkeypatch.setattr(video_mod, "_SAME_CONVERSION", {})
+    monkeypatch.setattr(av.video.reformatter, "VideoReformatter", Bt709)
+    assert _skipping(h264_video, [3, 4], seek=False)[0] == []
+
+
+def test_other_codecs_and_damaged_files_are_left_to_opencv(mpeg4_video, lying_video):
+    """Only H.264 is decoded with skipping; a file whose packets stop decoding ends the
+    skipping reader early and quietly (OpenCV's reader goes on from there)."""
+    from ucf_nb.video.decode import DecodeState, decode_frames, frame_numbering
+
+    assert _skipping(mpeg4_video, [3, 4], seek=False)[0] == []
+    n = probe_video(lying_video, count_frames=True).n_frames
+    got, _ = _skipping(lying_video, [3, n - 1, n + 20], seek=False)
+    assert [k for k, _ in got] == [3]  # PyAV stops at the damaged packet, with frames still in the decoder
+    state = DecodeState()
+    frames = list(decode_frames(lying_video, np.array([3, n - 1, n + 20]), color="rgb", decode_threads=1, state=state,
+                          numbering=frame_numbering(lying_video)))
+    assert [(k, read_frame_number(f)) for k, f in frames] == [(3, 3), (n - 1, n - 1)] and state.n_decoded == n

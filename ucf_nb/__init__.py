@@ -13,8 +13,10 @@ Data flows one way, one stage folder per step, one module (room) per concern in 
                      demo/: make (the demo dataset and encoders), synthetic (test videos)
 
 - ``index/``     annotations (categories, split lists, temporal annotation), locate (find the
-                 videos under any official layout), build (build_index / read_index: one CSV row
-                 per clip window), validate (validate_index: one check per rule)
+                 videos under any official layout), framecount (count_video_frames: the frames
+                 that really decode; frame_count_report: containers whose own count lied), build
+                 (build_index / read_index: one CSV row per clip window), validate
+                 (validate_index: one check per rule)
 - ``video/``     sampling (clip windows, T-frame sampling), decode (open, decode once in order),
                  preprocess (Preprocessing), dataset (ClipDataset, VideoClipStream), workers
                  (DataLoader workers safe after OpenCV use, and their watchdog)
@@ -61,6 +63,8 @@ __all__ = [
     "validate_index", "IndexValidationError",
     # ucf_nb.index.locate
     "remap_video_root",
+    # ucf_nb.index.framecount
+    "count_video_frames", "frame_count_report",
     # ucf_nb.index.annotations
     "read_temporal_annotation", "frame_labels",
     # ucf_nb.video.sampling
@@ -94,14 +98,14 @@ __all__ = [
     # ucf_nb.evaluate.mil
     "fit_mil", "MILHead",
     # ucf_nb.evaluate.probe
-    "run_probe", "ProbeResult", "compare_heads",
+    "run_probe", "ProbeResult", "compare_heads", "probe_warnings",
     # ucf_nb.evaluate.metrics
     "frame_scores",
     # ucf_nb.evaluate.export
     "export_features",
     # ucf_nb.evaluate.runs
-    "compare_runs", "run_dir", "run_encoder", "run_settings", "roc_points", "per_category_table",
-    "literature_note",
+    "compare_runs", "ranked_table", "RankedTable", "run_dir", "run_encoder", "run_settings", "roc_points",
+    "per_category_table", "literature_note",
     # ucf_nb.report.book
     "run_report", "build_book",
 ]
@@ -113,6 +117,7 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .index.build import build_index, IndexBuildError, read_index
     from .index.validate import IndexValidationError, validate_index
     from .index.locate import remap_video_root
+    from .index.framecount import count_video_frames, frame_count_report
     from .index.annotations import frame_labels, read_temporal_annotation
     from .video.sampling import clip_windows, uniform_sample_indices
     from .video.decode import seek_is_exact, VideoError
@@ -129,11 +134,11 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .store.shardlock import ShardBusyError
     from .evaluate.linear import fit_probe, LinearProbe
     from .evaluate.mil import fit_mil, MILHead
-    from .evaluate.probe import compare_heads, ProbeResult, run_probe
+    from .evaluate.probe import compare_heads, probe_warnings, ProbeResult, run_probe
     from .evaluate.metrics import frame_scores
     from .evaluate.export import export_features
-    from .evaluate.runs import (compare_runs, literature_note, per_category_table, roc_points, run_dir,
-                                run_encoder, run_settings)
+    from .evaluate.runs import (compare_runs, literature_note, per_category_table, RankedTable, ranked_table,
+                                roc_points, run_dir, run_encoder, run_settings)
     from .report.book import build_book, run_report
     # isort: on
 
@@ -143,6 +148,7 @@ _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".index.build": ("build_index", "read_index", "IndexBuildError"),
     ".index.validate": ("validate_index", "IndexValidationError"),
     ".index.locate": ("remap_video_root",),
+    ".index.framecount": ("count_video_frames", "frame_count_report"),
     ".index.annotations": ("read_temporal_annotation", "frame_labels"),
     ".video.sampling": ("uniform_sample_indices", "clip_windows"),
     ".video.decode": ("seek_is_exact", "VideoError"),
@@ -159,11 +165,11 @@ _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".store.shardlock": ("ShardBusyError",),
     ".evaluate.linear": ("fit_probe", "LinearProbe"),
     ".evaluate.mil": ("fit_mil", "MILHead"),
-    ".evaluate.probe": ("run_probe", "ProbeResult", "compare_heads"),
+    ".evaluate.probe": ("run_probe", "ProbeResult", "compare_heads", "probe_warnings"),
     ".evaluate.metrics": ("frame_scores",),
     ".evaluate.export": ("export_features",),
-    ".evaluate.runs": ("compare_runs", "run_dir", "run_encoder", "run_settings", "roc_points",
-                       "per_category_table", "literature_note"),
+    ".evaluate.runs": ("compare_runs", "ranked_table", "RankedTable", "run_dir", "run_encoder", "run_settings",
+                       "roc_points", "per_category_table", "literature_note"),
     ".report.book": ("run_report", "build_book"),
 }
 _WHERE: dict[str, str] = {name: module for module, names in _WHERE_BY_MODULE.items() for name in names}

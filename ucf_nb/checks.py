@@ -24,3 +24,25 @@ def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False, 
         extra = " or None" if allow_none else ""
         raise ValueError(f"{who}{name} must be an int >= {minimum}{extra}, got {name}={value!r}")
     return int(value)
+
+
+def printable_path(path: Any) -> str:
+    """``path`` as text that can always be printed: bytes that are not UTF-8 (kept by Python
+    as lone surrogates, ``\\udcff``) are shown as ``\\xff``."""
+    import os
+
+    raw = os.fsencode(os.fspath(path))
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def utf8_path_problem(path: Any) -> str | None:
+    """None when ``path`` is valid UTF-8; else the sentence's middle part saying it is not
+    (OpenCV crashes the process on such a path, and no CSV can hold it)."""
+    import os
+
+    try:
+        os.fsencode(os.fspath(path)).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"its path {printable_path(path)} has a byte that is not UTF-8 (0x{exc.object[exc.start]:02x}), "
+                "which OpenCV cannot open and the index cannot store")
+    return None

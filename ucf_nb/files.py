@@ -3,10 +3,19 @@
 One home for each: the index CSV, the probe's outputs and the store's JSON files are all
 written with :func:`atomic_write`; the store's lock (O_EXCL, safe on NFS, stale locks of dead
 processes broken without ever removing a live one) is :func:`file_lock`.
+
+The store's one seam for failed writes is :func:`store_writes`: every method of
+:class:`ucf_nb.EmbeddingStore` and :class:`ucf_nb.ShardWriter` that writes into ``out_dir``
+runs inside it, so a full disk (quota, I/O error, read-only remount) anywhere (folders,
+arrays, JSON files, locks, the assembly of a split, a retry's copy) becomes one
+:class:`StoreWriteError` sentence naming ``out_dir`` and the file; the temporary file or
+folder being written is removed first, nothing is left behind.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import hashlib
 import json
 import os
@@ -17,7 +26,59 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .paths import display_path
+
 __all__ = ["atomic_write", "atomic_write_csv", "file_sha256"]
+
+
+# errors of a write that the user fixes by making room or pointing out_dir elsewhere
+DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
+                        if hasattr(errno, n))
+SPACE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))
+
+
+class StoreWriteError(OSError):
+    """Writing the embeddings into ``out_dir`` failed (disk full, quota, I/O error).
+
+    Everything committed before the failure is kept: the same command resumes.
+    """
+
+
+def store_write_error(exc: OSError, out_dir: Any) -> StoreWriteError:
+    """One sentence for a failed write into ``out_dir``: where, which file, why, what to do."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    file = f" on {display_path(exc.filename)}" if exc.filename else ""
+    err = StoreWriteError(exc.errno, f"writing into out_dir {display_path(out_dir)} failed{file} "
+                                     f"({exc.strerror or exc}{', ' + name if name else ''}): make room there "
+                                     "(or fix the disk or quota) and run the same command again; what was "
+                                     "committed there before is kept")
+    err.filename = exc.filename
+    return err
+
+
+@contextlib.contextmanager
+def store_writes(out_dir: Any) -> Iterator[None]:
+    """Within the block, an ``OSError`` of :data:`DISK_ERRNOS` becomes :class:`StoreWriteError`
+    (see the module's docstring); other errors, and a missing file, pass through unchanged."""
+    try:
+        yield
+    except StoreWriteError:
+        raise
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno not in DISK_ERRNOS:
+            raise
+        raise store_write_error(exc, out_dir) from exc
+
+
+def writes_into(out_dir_of: Callable[[Any], Any]) -> Callable:
+    """Decorate a method that writes into ``out_dir_of(self)`` with :func:`store_writes`."""
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with store_writes(out_dir_of(self)):
+                return method(self, *args, **kwargs)
+        return inner
+    return wrap
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -92,8 +153,12 @@ def file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) ->
             continue
         try:
             os.write(fd, me.encode())
-        finally:
+        except BaseException:  # a full disk: no lock left behind that nobody holds
             os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise
+        os.close(fd)
         break
     try:
         yield

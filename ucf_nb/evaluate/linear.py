@@ -5,6 +5,7 @@ whose ``C`` is chosen on val (:func:`fit_probe`), returned as a :class:`LinearPr
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,11 +89,39 @@ def finite_rows(X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
     ok = np.empty(len(X), bool)
     for a in range(0, len(X), chunk):
         ok[a:a + chunk] = np.isfinite(np.asarray(X[a:a + chunk])).all(axis=1)
+        _release_pages(X, a, min(a + chunk, len(X)))
     return ok
 
 
+def _release_pages(X: np.ndarray, lo: int, hi: int) -> None:
+    """Drop the pages of rows ``[lo, hi)`` of a read-only memmap from this process's memory.
+
+    A memmap's pages, once read, stay mapped (and counted in the process's resident memory)
+    until the map is closed: a pass over a float16 memmap would otherwise leave half the size
+    of its float32 copy resident. The file's pages stay in the OS cache; a later read maps
+    them again. No-op for anything but a read-only ``numpy.memmap``.
+    """
+    import mmap
+
+    m = getattr(X, "_mmap", None)
+    if m is None or getattr(X, "mode", None) != "r" or not hasattr(m, "madvise") or not X.flags.c_contiguous:
+        return
+    try:
+        base = np.frombuffer(m, dtype=np.uint8).ctypes.data  # where the map starts
+    except (TypeError, ValueError):
+        return
+    row = X.shape[1] * X.itemsize if X.ndim == 2 else X.itemsize
+    start, end = X.ctypes.data - base + lo * row, X.ctypes.data - base + hi * row
+    page = mmap.PAGESIZE
+    a, b = -(-start // page) * page, (end // page) * page  # whole pages inside the rows only
+    if b > a:
+        with contextlib.suppress(OSError, ValueError):
+            m.madvise(mmap.MADV_DONTNEED, a, b - a)
+
+
 def _gather_f32(X: np.ndarray, rows: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
-    """X[rows] as a float32 array, read chunk by chunk (rows ascending)."""
+    """X[rows] as a float32 array, read chunk by chunk (rows ascending); a memmap's pages are
+    released as they are read, so that the copy is the only full-size array in memory."""
     out = np.empty((len(rows), X.shape[1]), np.float32)
     for a in range(0, len(rows), chunk):
         r = rows[a:a + chunk]
@@ -100,6 +129,7 @@ def _gather_f32(X: np.ndarray, rows: np.ndarray, chunk: int = _CHUNK) -> np.ndar
             continue
         lo, hi = int(r[0]), int(r[-1]) + 1
         out[a:a + len(r)] = np.asarray(X[lo:hi])[r - lo]
+        _release_pages(X, lo, hi)
     return out
 
 
@@ -108,10 +138,12 @@ def _mean_scale(X32: np.ndarray, chunk: int = _CHUNK) -> tuple[np.ndarray, np.nd
     D = X32.shape[1]
     n, mean, m2 = 0, np.zeros(D), np.zeros(D)
     for a in range(0, len(X32), chunk):
-        b = X32[a:a + chunk].astype(np.float64)
+        b = X32[a:a + chunk].astype(np.float64)  # the only float64 chunk: centred and squared in place
         nb = len(b)
         mb = b.mean(axis=0)
-        m2b = ((b - mb) ** 2).sum(axis=0)
+        b -= mb
+        b *= b
+        m2b = b.sum(axis=0)
         delta = mb - mean
         tot = n + nb
         mean = mean + delta * nb / tot
@@ -155,6 +187,100 @@ def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, *, balanced: bool, max_iter:
         clf.fit(X, y)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return clf, converged
+
+
+def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: float,
+               init: tuple[np.ndarray, float] | None = None, chunk: int = _CHUNK
+               ) -> tuple[np.ndarray, float, int, bool]:
+    """Class-balanced, L2-penalised binary logistic regression by Newton's method, in place.
+
+    The objective of scikit-learn's ``LogisticRegression(class_weight="balanced")`` (same
+    weights, same scaling of the penalty, intercept not penalised), minimised with full Newton
+    steps and a backtracking (Armijo) line search, stopped when the largest gradient entry is
+    at most ``tol`` and half the squared Newton decrement is at most ``tol`` (the convergence
+    test of scikit-learn's ``newton-cholesky``). Unlike scikit-learn's Newton solvers, which
+    form a weighted copy of ``X`` for every Hessian, the gradient and Hessian are summed chunk
+    by chunk: besides ``X`` (float32, C-contiguous, not copied) the fit holds a few float64
+    vectors of length N and one chunk.
+
+    Returns
+    -------
+    coef : numpy.ndarray of float64, shape (D,)
+    intercept : float
+    n_iter : int
+        Newton steps taken.
+    converged : bool
+    """
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    n, D = X.shape
+    y = y.astype(np.float64)
+    n_pos = float(y.sum())
+    sw = np.where(y == 1, n / (2.0 * n_pos), n / (2.0 * (n - n_pos)))  # class_weight="balanced"
+    s_sum = float(sw.sum())
+    lam = 1.0 / (C * s_sum)
+    w = np.zeros(D + 1)
+    if init is not None:
+        w[:D], w[D] = np.asarray(init[0], np.float64), float(init[1])
+
+    def matvec(v: np.ndarray) -> np.ndarray:  # X @ v[:D] + v[D], float64 (N,)
+        v32 = v[:D].astype(np.float32)
+        out = np.empty(n)
+        for a in range(0, n, chunk):
+            out[a:a + chunk] = X[a:a + chunk] @ v32
+        return out + v[D]
+
+    def loss(z: np.ndarray, w_: np.ndarray) -> float:
+        return float(sw @ (np.logaddexp(0.0, z) - y * z)) / s_sum + 0.5 * lam * float(w_[:D] @ w_[:D])
+
+    def grad_hess(z: np.ndarray, w_: np.ndarray, hessian: bool):
+        p = np.exp(-np.logaddexp(0.0, -z))  # sigmoid
+        r = sw * (p - y) / s_sum
+        g = np.empty(D + 1)
+        g[:D], g[D] = lam * w_[:D], r.sum()
+        H: Any = None  # (D + 1, D + 1) with the hessian
+        if hessian:
+            h = (sw * p * (1.0 - p) / s_sum)
+            H = np.zeros((D + 1, D + 1))
+            H[:D, :D] = lam * np.eye(D)
+        for a in range(0, n, chunk):
+            Xc = X[a:a + chunk]
+            g[:D] += Xc.T @ r[a:a + chunk].astype(np.float32)
+            if hessian:
+                hc = h[a:a + chunk].astype(np.float32)
+                H[:D, :D] += Xc.T @ (Xc * hc[:, None])
+                H[:D, D] += Xc.T @ hc
+        if hessian:
+            H[D, :D] = H[:D, D]
+            H[D, D] = h.sum()
+        return g, H
+
+    z = matvec(w)
+    f = loss(z, w)
+    g, H = grad_hess(z, w, hessian=True)
+    n_iter, converged = 0, False
+    while n_iter < max_iter and not converged:
+        try:
+            step = -cho_solve(cho_factor(H), g)
+        except LinAlgError:  # not positive definite in float arithmetic: a gradient step instead
+            step = -g
+        zs = matvec(step)  # the change of z per unit step (intercept step included)
+        slope = float(g @ step)
+        t = 1.0
+        for _ in range(60):  # Armijo backtracking
+            w_new, z_new = w + t * step, z + t * zs
+            f_new = loss(z_new, w_new)
+            if f_new <= f + 1e-4 * t * slope or abs(f_new - f) <= 16 * np.finfo(np.float64).eps * abs(f):
+                break
+            t *= 0.5
+        n_iter += 1
+        w, z, f = w_new, z_new, f_new
+        g, _ = grad_hess(z, w, hessian=False)
+        # converged: small gradient at the new point and a small Newton decrement of the step taken
+        converged = float(np.abs(g).max()) <= tol and 0.5 * float(step @ H @ step) <= tol
+        if not converged and n_iter < max_iter:
+            g, H = grad_hess(z, w, hessian=True)  # the Hessian pass only when another step follows
+    return w[:D], float(w[D]), n_iter, converged
 
 
 def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | None = None,
@@ -235,14 +361,14 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
                                                 max_iter=int(max_iter), tol=float(tol))
     else:
         best, init, val_auc, grid_n = (Cs[0] if len(Cs) == 1 else 1.0), None, None, None
-    clf, conv = _fit_lr(X, y, best, balanced=True, max_iter=int(max_iter), tol=float(tol), init=init)
+    del Xv
+    coef, intercept, n_iter, conv = _newton_lr(X, y, best, max_iter=int(max_iter), tol=float(tol), init=init)
     settings.update(C=best, C_grid=sorted(Cs), val_auc_by_C=val_auc, class_weight="balanced", standardize=True,
                     solver="newton-cholesky", grid_n_train=grid_n, max_iter=int(max_iter), tol=float(tol),
-                    n_iter=int(clf.n_iter_[0]), converged=conv,
+                    n_iter=int(n_iter), converged=conv,
                     C_note=("no val clips of both classes: C = 1 was used without a search"
                             if val_auc is None and len(Cs) > 1 else None))
-    return LinearProbe(mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
-                       intercept=float(clf.intercept_[0]), settings=settings)
+    return LinearProbe(mean=mean, scale=scale, coef=coef, intercept=intercept, settings=settings)
 
 
 def _training_rows(X_train: np.ndarray, *, fast: bool, max_train: int | None, seed: int) -> tuple[np.ndarray, int]:

@@ -10,6 +10,8 @@ The heads live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`Line
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -20,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write_csv, atomic_write_json
+from ..files import atomic_write_csv, atomic_write_json, file_sha256
 from ..index.annotations import read_temporal_annotation
 from ..paths import display_path, resolve_path
 from ..store.arrays import load_embeddings
 from ..store.manifest import package_versions, read_manifest
-from .linear import DEFAULT_CS, LinearProbe, finite_rows, fit_probe  # noqa: F401 (LinearProbe: the 0.1 path)
+from .linear import DEFAULT_CS, finite_rows, fit_probe
 from .metrics import FRAME_KEYS, SCORED_SPLITS, category_label, evaluate_probe
 from .mil import fit_mil
 
@@ -36,6 +38,9 @@ __all__ = [
     "HEADS",
     "metrics_frame",
     "compare_heads",
+    "ProbeWarnings",
+    "probe_warnings",
+    "probe_fingerprint",
 ]
 
 METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
@@ -123,6 +128,9 @@ class ProbeResult:
         The temporal annotation used (video -> half-open intervals).
     paths : dict
         ``metrics`` and ``scores_{split}`` -> written file.
+    reused : bool
+        True when nothing was fitted: the result was read back from a ``metrics.json`` with
+        the same fingerprint (``probe`` is then None).
     """
 
     metrics: dict
@@ -130,6 +138,7 @@ class ProbeResult:
     probe: Any
     intervals: dict | None
     paths: dict
+    reused: bool = False
 
     @property
     def head(self) -> str:
@@ -142,6 +151,12 @@ class ProbeResult:
     def metrics_table(self) -> pd.DataFrame:
         """The headline metrics as a table: metric, val, test (see :func:`metrics_frame`)."""
         return metrics_frame(self.metrics)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Sentences about how the head was fitted that a reader must see (``metrics.json``'s
+        ``warnings``): e.g. settings that should have been chosen on val and were not."""
+        return list(self.metrics.get("warnings") or [])
 
     def missing_note(self) -> str:
         """One markdown sentence per missing metric (empty when nothing is missing)."""
@@ -187,6 +202,7 @@ def _fit_mil_head(loaded_train, loaded_val, *, seed: int, mil_params: Mapping[st
     X_tr, _, rows_tr = loaded_train
     _, bags, labels, _ = _video_bags(X_tr, rows_tr)
     kw = dict(mil_params or {})
+    kw.setdefault("progress", True)  # minutes at full size: notebook 03 shows the bar
     if loaded_val is not None:
         Xv, _, rows_v = loaded_val
         _, vb, vl, _ = _video_bags(Xv, rows_v)
@@ -219,7 +235,7 @@ def _jsonable(value: Any) -> Any:
 def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.PathLike | None = None,
               annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
               seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS, head: str = "linear",
-              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000) -> ProbeResult:
+              mil_params: Mapping[str, Any] | None = None, n_boot: int = 1000, refit: bool = False) -> ProbeResult:
     """Fit a head on a run's embeddings, score val and test, and write its metrics.
 
     Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
@@ -230,7 +246,9 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     - ``metrics.json``: the metrics of :data:`METRIC_KEYS` (the same keys for every head;
       the headline is ``frame_auc_test_field``), ``head``, ``seed``, ``settings`` (how the
       head was fitted), ``annotation_path``, ``counts``, ``frame_level``,
-      ``missing_reasons``, ``embeddings`` (what was probed: with ``views``, ``n_views`` and
+      ``missing_reasons``, ``warnings`` (sentences a reader must see: a setting that was
+      not chosen on val, e.g. because every val clip failed; see :func:`probe_warnings`),
+      ``embeddings`` (what was probed: with ``views``, ``n_views`` and
       ``features``, which says that a run of several views per clip, ten-crop, is fitted and
       scored on the mean over each clip's views), ``versions`` and ``timing``
       (seconds; the only part that changes between two identical runs);
@@ -264,6 +282,12 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
         Extra keyword arguments of :func:`ucf_nb.fit_mil` (e.g. ``max_iter``).
     n_boot : int
         Bootstrap resamples behind each frame AUC's confidence interval.
+    refit : bool
+        False (default): when the head's ``metrics.json`` records the same ``fingerprint``
+        (the embeddings probed, the annotation, these arguments and the package versions;
+        see :func:`probe_fingerprint`) and its ``scores_*.csv`` are there, nothing is fitted:
+        the recorded result is read back (``ProbeResult.reused`` is True, ``probe`` None) and
+        one line says so. True: always fit.
 
     Returns
     -------
@@ -283,6 +307,14 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     if "train" not in finished:
         raise FileNotFoundError(f"the train split of {display_path(source)} is not finished: run "
                                 "notebooks/02_extract.ipynb with split='train' first")
+    fingerprint = probe_fingerprint(source, finished, annotation_path=annotation_path, head=head, seed=seed,
+                                    fast=fast, max_train=max_train, Cs=Cs, mil_params=mil_params, n_boot=n_boot)
+    if not refit:
+        reused = _reuse(out / HEAD_DIRS[head], fingerprint, source, finished, intervals)
+        if reused is not None:
+            print(f"{head} head: embeddings, annotation and settings unchanged since "
+                  f"{display_path(reused.paths['metrics'])}: not refitted (refit=True fits again)")
+            return reused
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
     n_views = int(X_tr.shape[1]) if X_tr.ndim == 3 else 1
@@ -299,13 +331,19 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     else:
         fitted = _fit_mil_head((X_tr, y_tr, rows_tr), loaded["val"], seed=seed, mil_params=mil_params)
         settings = dict(fitted.settings)
-        settings["val_scored_by"] = ("the head fitted on train only (chosen on val)" if fitted.selected is not None
-                                     else "the head itself")
+        if fitted.selected is None:
+            settings["val_scored_by"] = "the head itself"
+        elif settings.get("note"):  # no val to choose on: it ran every iteration
+            settings["val_scored_by"] = ("the head fitted on train only (run for max_iter iterations: no val to "
+                                         "choose on)")
+        else:
+            settings["val_scored_by"] = "the head fitted on train only (chosen on val)"
         n_tr_failed = int((~finite_rows(X_tr)).sum())
         val_head = fitted.selected if fitted.selected is not None else fitted
         scorers = {"val": lambda X, rows, h=val_head: _mil_scores(h, X, rows),
                    "test": lambda X, rows, h=fitted: _mil_scores(h, X, rows)}
     t_fit = time.perf_counter()
+    fit_warnings = _fit_warnings(head, settings, loaded["val"])
     del X_tr
 
     scores = _score_splits(scorers, loaded)
@@ -315,10 +353,88 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
                              n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
                              source=source, n_views=n_views)
+    result["warnings"] = fit_warnings
+    result["fingerprint"] = fingerprint
     result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
                         "score_and_metrics_s": round(t_eval - t_fit, 3)}
     paths = _write_probe(out / HEAD_DIRS[head], result, scores)
     return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
+
+
+def _why_no_val(loaded_val: Any) -> str:
+    """Why val could not choose a head's settings, as a clause."""
+    if loaded_val is None:
+        return "the val split is not extracted"
+    X, y, rows = loaded_val
+    ok = finite_rows(X)
+    if len(ok) and not ok.any():
+        return (f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
+                "lists them and the fix)")
+    labels = np.unique(np.asarray(y)[ok]).tolist()
+    return (f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
+            f"y={labels}, so no ROC AUC can be computed on them")
+
+
+def _fit_warnings(head: str, settings: Mapping[str, Any], loaded_val: Any) -> list[str]:
+    """One sentence per setting that should have been chosen on val and was not."""
+    if head == "linear":
+        if settings.get("mode") == "fast" or not settings.get("C_note") or len(settings.get("C_grid") or ()) < 2:
+            return []
+        return [f"linear probe: C was not chosen on val because {_why_no_val(loaded_val)}: C = {settings['C']:g} "
+                "was used without a search, and the val metrics are not a model selection"]
+    if not settings.get("note"):
+        return []
+    return [f"MIL head: the iteration count was not chosen on val because {_why_no_val(loaded_val)}: it ran all "
+            f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
+            "train + val used that count"]
+
+
+@dataclass
+class ProbeWarnings:
+    """The fit warnings of one or more heads (:func:`probe_warnings`): a warning block in a
+    notebook, one line when there is none; ``str()`` gives the same as plain text."""
+
+    warnings: list
+
+    def __bool__(self) -> bool:
+        return bool(self.warnings)
+
+    def message(self) -> str:
+        if not self.warnings:
+            return "Every head chose its settings on val."
+        return "Warning: " + " ".join(w.rstrip(".") + "." for w in self.warnings)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def __repr__(self) -> str:
+        return self.message()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if not self.warnings:
+            return f"<p>{html.escape(self.message())}</p>"
+        items = "".join(f"<li>{html.escape(w)}.</li>" for w in self.warnings)
+        return ('<div class="admonition warning"><p class="admonition-title">Warning: settings not chosen on '
+                f"val</p><ul>{items}</ul></div>")
+
+
+def probe_warnings(results: ProbeResult | Mapping[str, ProbeResult]) -> ProbeWarnings:
+    """What a reader must know about how the heads were fitted (``metrics.json``'s
+    ``warnings`` of each): e.g. a val split whose clips all failed, so that neither the
+    linear probe's ``C`` nor the MIL head's iteration count was chosen on val.
+
+    Parameters
+    ----------
+    results : ProbeResult or mapping head name -> ProbeResult
+
+    Returns
+    -------
+    ProbeWarnings
+    """
+    many = results.values() if isinstance(results, Mapping) else [results]
+    return ProbeWarnings([w for r in many for w in r.warnings])
 
 
 def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
@@ -335,6 +451,70 @@ def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
     return out
 
 
+def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annotation_path: Any, head: str,
+                      seed: int, fast: bool, max_train: int | None, Cs: Sequence[float],
+                      mil_params: Mapping[str, Any] | None, n_boot: int) -> dict[str, Any]:
+    """What a head's result depends on, as recorded in ``metrics.json``'s ``fingerprint``.
+
+    ``inputs``: a sha256 over the run's manifest (model, preprocessing, index sha256 and each
+    finished split's entry: shape, counts, ``rows_sha256``, completion time) and the size and
+    modification time (ns) of each finished split's array files (no pass over the
+    embeddings: a rewritten array changes its mtime), plus the annotation file's sha256.
+    ``settings``: the head and its arguments; ``versions``: ucf-nb and the libraries that fit.
+    Cheap at any size (a few ``stat`` calls and a hash of the small annotation file).
+    """
+    man = read_manifest(source)
+    folder = source.parent if source.is_file() else source
+    splits = {}
+    for split in sorted(finished):
+        entry = dict((man.get("splits") or {}).get(split) or {})
+        stats = {}
+        for kind, name in sorted((entry.get("files") or {}).items()):
+            st = (folder / name).stat()
+            stats[kind] = [name, st.st_size, st.st_mtime_ns]
+        splits[split] = {"entry": {k: entry.get(k) for k in ("shape", "dtype", "n_clips", "n_done", "n_failed",
+                                                              "n_short", "rows_sha256", "completed_at")},
+                         "files": stats}
+    ann = None if annotation_path is None else file_sha256(resolve_path(annotation_path))
+    inputs = {"manifest": {k: man.get(k) for k in ("model", "T", "img_size", "embedding_dim", "pooling",
+                                                   "precision", "preprocessing", "index")},
+              "splits": splits, "annotation_sha256": ann}
+    digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=str).encode()).hexdigest()
+    settings = {"head": head, "seed": int(seed), "fast": bool(fast),
+                "max_train": None if max_train is None else int(max_train), "Cs": [float(c) for c in Cs],
+                "mil_params": _jsonable(dict(mil_params or {})), "n_boot": int(n_boot)}
+    return {"inputs_sha256": digest, "settings": settings,
+            "versions": package_versions(("ucf-nb", "scikit-learn", "numpy", "scipy", "torch"))}
+
+
+def _reuse(probe_dir: Path, fingerprint: Mapping[str, Any], source: Path, finished: set[str],
+           intervals: dict | None) -> ProbeResult | None:
+    """The recorded result of ``probe_dir`` when its fingerprint matches and its files are whole; else None."""
+    path = probe_dir / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if metrics.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+        return None
+    scores, paths = {}, {"metrics": path}
+    for split in SCORED_SPLITS:
+        if split not in finished:
+            continue
+        csv = probe_dir / f"scores_{split}.csv"
+        try:
+            recorded = pd.read_csv(csv)
+        except (OSError, ValueError):
+            return None
+        _, y, rows = load_embeddings(source, split)
+        df = _score_frame(rows, y)
+        if len(recorded) != len(df) or not np.array_equal(recorded["row"].to_numpy(), df.index.to_numpy()):
+            return None
+        df["score"] = recorded["score"].to_numpy(dtype=np.float64)
+        scores[split], paths[f"scores_{split}"] = df, csv
+    return ProbeResult(metrics=metrics, scores=scores, probe=None, intervals=intervals, paths=paths, reused=True)
+
+
 def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     """The temporal annotation as video -> [(start, end_exclusive), ...]; None without one."""
     if annotation_path is None:
@@ -342,6 +522,15 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
 
     ann = read_temporal_annotation(annotation_path)
     return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
+
+
+def _score_frame(rows: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """The columns of a split's rows that ``ProbeResult.scores`` keeps, with ``y`` as int64."""
+    keep = [c for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame",
+                        "n_frames", "anomaly_frac") if c in rows.columns]
+    df = rows[keep].copy()
+    df["y"] = np.asarray(y).astype(np.int64)
+    return df
 
 
 def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -352,10 +541,7 @@ def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[st
         if got is None:
             continue
         X, y, rows = got
-        keep = [c for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame",
-                            "n_frames", "anomaly_frac") if c in rows.columns]
-        df = rows[keep].copy()
-        df["y"] = np.asarray(y).astype(np.int64)
+        df = _score_frame(rows, y)
         df["score"] = scorers[split](X, rows)
         scores[split] = df
     return scores

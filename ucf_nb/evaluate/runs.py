@@ -12,6 +12,8 @@ one folder. :func:`ucf_nb.extract_split` and :func:`ucf_nb.run_probe` write into
   pooling (or given);
 - :func:`find_runs`, :func:`read_run`: what is on disk;
 - :func:`compare_runs`: one row per run and probe head, sorted by the headline metric;
+  :func:`ranked_table`: the same rows as a reader ranks them (:class:`RankedTable`: the
+  headline with its 95% CI, the false-alarm rate, clips/s), narrow enough for the book's column;
   :func:`per_category_table`, :func:`roc_points`: the heatmap's and the ROC plot's data;
 - :func:`literature_note`: which of the numbers are comparable to published results;
 - :func:`run_encoder`: extract every split with one encoder and probe it (what the demo does
@@ -23,6 +25,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +41,8 @@ from .metrics import frame_scores
 from .probe import run_probe
 
 __all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
-           "read_run", "compare_runs", "run_settings", "per_category_table", "roc_points", "literature_note",
-           "run_encoder"]
+           "read_run", "compare_runs", "RankedTable", "ranked_table", "run_settings", "per_category_table",
+           "roc_points", "literature_note", "run_encoder"]
 
 RUNS_DIR = "processed/runs"
 
@@ -182,6 +185,15 @@ def _devices(manifest: Mapping[str, Any]) -> str | None:
     return ", ".join(seen) or None
 
 
+def _views(manifest: Mapping[str, Any]) -> str:
+    """The views a run embedded per clip (``"center"``, ``"ten_crop"``), from its manifest: a
+    top-level ``views`` or one under ``settings``; runs that record none embedded the centre."""
+    views = manifest.get("views")
+    if views is None:
+        views = (manifest.get("settings") or {}).get("views")
+    return str(views) if views else "center"
+
+
 def _family(model_type: str | None) -> str | None:
     from ..encoders import adapter_for  # torch-free import of ucf_nb.evaluate (encoders import torch)
 
@@ -215,7 +227,8 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
     -------
     pandas.DataFrame
         Columns ``run``, ``head``, ``family``, ``checkpoint``, ``embedding_dim``, ``T``,
-        ``img_size`` (pixels), ``pooling``, ``clips_per_s`` (all splits, on ``device``), then
+        ``views`` (views embedded per clip: ``"center"`` or ``"ten_crop"``), ``img_size``
+        (pixels), ``pooling``, ``clips_per_s`` (all splits, on ``device``), then
         whichever of ``clip_auc_test``, ``video_auc_test``, ``frame_auc_test``,
         ``frame_auc_test_field`` (with its 95% bootstrap interval, ``_ci_low``/``_ci_high``,
         and ``frame_far_test_field``, the false-alarm rate at 0.5), ``frame_auc_test_anomalous``
@@ -230,15 +243,15 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         model = m.get("model") or {}
         base = {"run": run["name"], "head": "(no probe)", "family": _family(model.get("model_type")),
                 "checkpoint": model.get("checkpoint"), "embedding_dim": m.get("embedding_dim"), "T": m.get("T"),
-                "img_size": m.get("img_size"), "pooling": m.get("pooling"), "clips_per_s": _clips_per_s(m),
-                "device": _devices(m)}
+                "views": _views(m), "img_size": m.get("img_size"), "pooling": m.get("pooling"),
+                "clips_per_s": _clips_per_s(m), "device": _devices(m)}
         if not run["heads"]:
             rows.append(base)
         for head, metrics in run["heads"].items():
             values = {**metrics, **_interval_columns(metrics)}
             rows.append({**base, "head": head, **{k: values[k] for k in METRIC_COLUMNS if k in values}})
-    columns = ["run", "head", "family", "checkpoint", "embedding_dim", "T", "img_size", "pooling", "clips_per_s",
-               "device"]
+    columns = ["run", "head", "family", "checkpoint", "embedding_dim", "T", "views", "img_size", "pooling",
+               "clips_per_s", "device"]
     present = [k for k in METRIC_COLUMNS if any(r.get(k) is not None for r in rows)]
     table = pd.DataFrame(rows, columns=columns + present)
     for k in present:
@@ -252,11 +265,193 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
     return table
 
 
+#: what the headline metrics mean, in the ranked table's caption
+_HEADLINE_WORDS = {
+    "frame_auc_test_field": "frame-level ROC AUC on the test split, the field's protocol",
+    "frame_auc_test": "frame-level ROC AUC on the test split, from this project's clip windows",
+    "video_auc_test": "video-level ROC AUC on the test split",
+    "clip_auc_test": "clip-level ROC AUC on the test split",
+}
+#: the columns of each view of :func:`ranked_table`: (frame column, header, format); formats:
+#: "text", "code" (an identifier, may wrap after - and _), "int", "auc" (3 decimals), "ci"
+#: (``<col>_low``-``<col>_high``), "speed" (1 decimal, a measurement)
+_VIEWS = {
+    "headline": (("rank", "#", "int"), ("run", "run", "code"), ("family", "family", "text"), ("T", "T", "int"),
+                 ("views", "views", "text"), ("head", "head", "text"), ("auc", "AUC", "auc"),
+                 ("ci", "95% CI", "ci"), ("far", "false alarms", "auc"), ("clips_per_s", "clips/s", "speed")),
+    "metrics": (("rank", "#", "int"), ("run", "run", "code"), ("head", "head", "text"),
+                ("clip_auc_test", "clip", "auc"), ("video_auc_test", "video", "auc"),
+                ("frame_auc_test", "frame", "auc"), ("frame_auc_test_field", "field", "auc"),
+                ("frame_auc_test_anomalous", "anomalous videos", "auc")),
+}
+_VIEW_CAPTIONS = {
+    "headline": ("95% CI: bootstrap over test videos; false alarms: share of the normal test videos' frames "
+                 "scored 0.5 or more; clips/s: extraction speed over all splits, comparable only between runs "
+                 "on the same device."),
+    "metrics": ("ROC AUCs on the test split: clip (every clip), video (a video's highest clip score), frame "
+                "(every frame, from this project's clip windows), field (frame_auc_test_field, the field's "
+                "protocol) and anomalous videos (the frames of anomalous videos only)."),
+}
+_DASH = "\u2013"
+#: the columns of :attr:`RankedTable.frame` in the default ("headline") view
+RANKED_COLUMNS = ("rank", "run", "family", "T", "views", "head", "auc", "ci_low", "ci_high", "far", "clips_per_s")
+
+
+@dataclass(frozen=True)
+class RankedTable:
+    """The comparison as a reader ranks it: one row per run and probe head, best first.
+
+    Made by :func:`ranked_table`. In a notebook it shows as a narrow HTML table (the run names
+    set as code, wrapping after ``-`` and ``_``, so that the table fits the book's column at any
+    number of runs); ``print`` gives the same table as text; :attr:`frame` holds the numbers.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per run and head, best first. ``rank`` (1 = best; NaN for a row without the
+        headline), ``run``, ``head``, and per view: ``"headline"``: ``family``, ``T``,
+        ``views``, ``auc`` (the headline), ``ci_low`` / ``ci_high`` (its 95% bootstrap
+        interval), ``far`` (the field protocol's false-alarm rate at 0.5), ``clips_per_s``
+        (extraction speed over all splits); ``"metrics"``: every test AUC of
+        :func:`compare_runs`. NaN where a head does not report a value.
+    headline : str or None
+        The metrics.json key ranked by (None: no run has a test metric).
+    view : {"headline", "metrics"}
+    """
+
+    frame: pd.DataFrame
+    headline: str | None
+    view: str = "headline"
+
+    def caption(self) -> str:
+        """What the table is ranked by and what its columns mean (plain text)."""
+        if self.headline is None:
+            return "No run has a test metric yet: run notebooks/03_probe.ipynb for them."
+        return (f"Best first by {self.headline} ({_HEADLINE_WORDS.get(self.headline, 'test split')}). "
+                + _VIEW_CAPTIONS[self.view])
+
+    def _cells(self) -> list[dict[str, str]]:
+        """Each row as header -> text."""
+        def fmt(row: Mapping[str, Any], column: str, kind: str) -> str:
+            if kind == "ci":
+                low, high = row[f"{column}_low"], row[f"{column}_high"]
+                return _DASH if pd.isna(low) or pd.isna(high) else f"{low:.3f}{_DASH}{high:.3f}"
+            value = row[column]
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                return _DASH if kind in ("int", "auc", "speed") else ""
+            if kind == "int":
+                return str(int(value))
+            if kind in ("auc", "speed"):
+                return f"{value:.{3 if kind == 'auc' else 1}f}"
+            return str(value)
+
+        spec = _VIEWS[self.view]
+        return [{header: fmt(row, column, kind) for column, header, kind in spec}
+                for row in self.frame.to_dict("records")]
+
+    def __str__(self) -> str:
+        spec = _VIEWS[self.view]
+        rows = self._cells()
+        width = {h: max([len(h)] + [len(r[h]) for r in rows]) for _, h, _ in spec}
+
+        def line(cells: Mapping[str, str]) -> str:
+            return "  ".join(cells[h].ljust(width[h]) if kind in ("text", "code") else cells[h].rjust(width[h])
+                             for _, h, kind in spec).rstrip()
+
+        return "\n".join([line({h: h for _, h, _ in spec}), *map(line, rows), "", self.caption()])
+
+    def __repr__(self) -> str:
+        # A notebook stores this as the text/plain beside the HTML: it holds no measured
+        # speed, so that two runs of a notebook give the same text (print() shows the table).
+        n_runs = self.frame["run"].nunique()
+        if self.headline is None or self.frame["rank"].isna().all():
+            return f"<RankedTable ({self.view}): {len(self.frame)} rows, {n_runs} runs, no headline metric>"
+        best = self.frame.iloc[0]
+        value = best["auc"] if "auc" in best else best[self.headline]
+        ci = ""
+        if "ci_low" in best and not pd.isna(best["ci_low"]):
+            ci = f" [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
+        return (f"<RankedTable ({self.view}): {len(self.frame)} rows, {n_runs} runs, best first by "
+                f"{self.headline}: {best['run']} ({best['head']}) {value:.3f}{ci}>")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        spec = _VIEWS[self.view]
+
+        def cell(tag: str, text: str, kind: str) -> str:
+            classes = [] if kind in ("text", "code") else ["num"]
+            if kind == "speed" and tag == "td":
+                classes.append("measured")  # a wall-clock speed: the golden notebooks' sanitizer blanks it
+            cls = f' class="{" ".join(classes)}"' if classes else ""
+            if kind == "code" and tag == "td":  # an identifier: a line may break after each - and _
+                inner = "<code>" + "<wbr>".join(html.escape(p) for p in re.split(r"(?<=[-_])", text)) + "</code>"
+            else:
+                inner = html.escape(text)
+            return f"<{tag}{cls}>{inner}</{tag}>"
+
+        head = "".join(cell("th", header, kind) for _, header, kind in spec)
+        body = "".join("<tr>" + "".join(cell("td", r[header], kind) for _, header, kind in spec) + "</tr>"
+                       for r in self._cells())
+        return (f'<table class="ucf-ranking"><caption>{html.escape(self.caption())}</caption>'
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def ranked_table(table: pd.DataFrame, *, view: str = "headline") -> RankedTable:
+    """The rows of a :func:`compare_runs` table as a reader ranks them, narrow enough to read.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`compare_runs`' table (its order is the ranking; ``attrs["headline"]`` names the
+        metric ranked by).
+    view : {"headline", "metrics"}
+        ``"headline"``: rank, run, family, T, views, head, the headline AUC with its 95% CI, the
+        false-alarm rate and clips/s; ``"metrics"``: rank, run, head and every test AUC.
+
+    Returns
+    -------
+    RankedTable
+        Shown in a notebook as a table that fits the book's column.
+    """
+    if not isinstance(table, pd.DataFrame) or not {"run", "head"} <= set(table.columns):
+        raise TypeError(f"ranked_table takes the table of ucf_nb.compare_runs (a DataFrame with 'run' and 'head' "
+                        f"columns), got {type(table).__name__}")
+    if view not in _VIEWS:
+        raise ValueError(f"ranked_table: view must be one of {', '.join(map(repr, _VIEWS))}, got view={view!r}")
+    headline = table.attrs.get("headline")
+    n = len(table)
+
+    def numbers(name: str | None) -> np.ndarray:
+        if name is not None and name in table.columns:
+            return pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float)
+        return np.full(n, np.nan)
+
+    def values(name: str, default: Any = None) -> np.ndarray:
+        return table[name].to_numpy() if name in table.columns else np.full(n, default, dtype=object)
+
+    auc = numbers(headline)
+    rank = np.full(n, np.nan)
+    rank[np.isfinite(auc)] = np.arange(1, int(np.isfinite(auc).sum()) + 1)
+    columns: dict[str, Any] = {"rank": rank, "run": values("run"), "head": values("head")}
+    if view == "headline":
+        columns.update(family=values("family"), T=values("T"), views=values("views", "center"), auc=auc,
+                       ci_low=numbers(f"{headline}_ci_low" if headline else None),
+                       ci_high=numbers(f"{headline}_ci_high" if headline else None),
+                       far=numbers("frame_far_test_field" if headline == "frame_auc_test_field" else None),
+                       clips_per_s=numbers("clips_per_s"))
+        order = list(RANKED_COLUMNS)
+    else:
+        order = ["rank", "run", "head"] + [c for c, _, kind in _VIEWS["metrics"] if kind == "auc"]
+        columns.update({c: numbers(c) for c in order[3:]})
+    return RankedTable(frame=pd.DataFrame(columns, columns=order), headline=headline, view=view)
+
+
 def run_settings(runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR) -> pd.DataFrame:
     """How each run was made, from its manifest: one row per run.
 
     Columns ``run``, ``checkpoint``, ``revision``, ``model_type``, ``pooling``, ``T``,
-    ``img_size``, ``preprocessing`` (preset, resize, crop, rescale, mean/std in words),
+    ``views``, ``img_size``, ``preprocessing`` (preset, resize, crop, rescale, mean/std in words),
     ``precision``, ``index_sha256`` (first 12 hex digits) and ``splits`` (those finished).
     """
     rows = []
@@ -276,11 +471,12 @@ def run_settings(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
         sha = (m.get("index") or {}).get("sha256")
         rows.append({"run": run["name"], "checkpoint": model.get("checkpoint"), "revision": model.get("revision"),
                      "model_type": model.get("model_type"), "pooling": m.get("pooling"), "T": m.get("T"),
-                     "img_size": m.get("img_size"), "preprocessing": prep_text, "precision": m.get("precision"),
+                     "views": _views(m), "img_size": m.get("img_size"), "preprocessing": prep_text,
+                     "precision": m.get("precision"),
                      "index_sha256": sha[:12] if isinstance(sha, str) else None,
                      "splits": ", ".join(s for s, e in (m.get("splits") or {}).items() if e and e.get("complete"))})
-    return pd.DataFrame(rows, columns=["run", "checkpoint", "revision", "model_type", "pooling", "T", "img_size",
-                                       "preprocessing", "precision", "index_sha256", "splits"])
+    return pd.DataFrame(rows, columns=["run", "checkpoint", "revision", "model_type", "pooling", "T", "views",
+                                       "img_size", "preprocessing", "precision", "index_sha256", "splits"])
 
 
 def per_category_table(runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR,
@@ -301,7 +497,8 @@ def per_category_table(runs: Sequence[str] | None = None, *, root: str | os.Path
 
 def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR,
                annotation_path: str | os.PathLike | None = None, split: str = "test") -> dict[str, dict[str, Any]]:
-    """ROC curves of every run and head on ``split``: label -> ``fpr``, ``tpr``, ``auc``, ``level``.
+    """ROC curves of every run and head on ``split``: label -> ``fpr``, ``tpr``, ``auc``, ``level``,
+    ``run``, ``head``, ``family``.
 
     With ``annotation_path`` (the temporal annotation) the curves are frame-level, the
     field's benchmark (clip scores spread onto frames as :func:`ucf_nb.evaluate.metrics.frame_scores`
@@ -314,6 +511,7 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
     index_cache: dict[str, pd.DataFrame] = {}
     out = {}
     for run in _resolve_runs(runs, root):
+        family = _family((run["manifest"].get("model") or {}).get("model_type"))
         for head, folder in run["head_dirs"].items():
             path = folder / f"scores_{split}.csv"
             if not path.is_file():
@@ -345,7 +543,8 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
                 continue
             fpr, tpr, _ = roc_curve(y, s)
             label = run["name"] if head == "linear" else f"{run['name']} ({head})"
-            out[label] = {"fpr": fpr, "tpr": tpr, "auc": float(roc_auc_score(y, s)), "level": level}
+            out[label] = {"fpr": fpr, "tpr": tpr, "auc": float(roc_auc_score(y, s)), "level": level,
+                          "run": run["name"], "head": head, "family": family}
     return out
 
 
@@ -373,8 +572,8 @@ def literature_note(table: pd.DataFrame, *, demo: bool = False) -> str:
     lines.append("- `clip_auc_test`, `video_auc_test` and the per-category AUCs have no published counterpart: "
                  "compare them between the rows of this table only.")
     lines.append("- Rows are comparable with each other when they share the index (every run here does) and "
-                 "differ only in the encoder, T and input size; `clips_per_s` is comparable only between runs "
-                 "on the same device.")
+                 "differ only in the encoder, T, views and input size; the extraction speed (clips/s) is "
+                 "comparable only between runs on the same device.")
     return "\n".join(lines)
 
 

@@ -261,13 +261,16 @@ def _plan_jobs(store: Any, splits: Sequence[str], num_shards: int, params: Mappi
 
 
 def _failed_note(store: Any, split: str, params: Mapping[str, Any]) -> str:
-    """How to retry the failed clips of a finished split (the launcher never does), or ""."""
-    n = int((store.manifest().get("splits", {}).get(split) or {}).get("n_failed") or 0)
-    if not n:
+    """How to retry the failed and short clips of a finished split (the launcher never does), or ""."""
+    entry = store.manifest().get("splits", {}).get(split) or {}
+    n, n_short = int(entry.get("n_failed") or 0), int(entry.get("n_short") or 0)
+    if not n and not n_short:
         return ""
-    return (f" ({n} of its clips failed: after replacing their videos, ucf_nb.extract_split(split={split!r}, "
+    what = " and ".join(([f"{n} of its clips failed"] if n else [])
+                        + ([f"{n_short} are short (their video ended before the clip did)"] if n_short else []))
+    return (f" ({what}: after replacing their videos, ucf_nb.extract_split(split={split!r}, "
             f"out_dir={os.fspath(params['out_dir'])!r}, ...) or notebook 02 with the same parameters embeds "
-            "only those)")
+            "only the clips of those videos)")
 
 
 class _Launcher:

@@ -12,6 +12,7 @@ uses them, and importable from here.)
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 from ..checks import check_int
 from ..files import file_sha256, read_json
 from ..index.build import read_index
+from ..index.locate import what_is
 from ..index.validate import validate_index
 from ..paths import demo_hint, display_path, resolve_path
 from ..progress import progress_bar as tqdm
@@ -36,16 +38,9 @@ __all__ = ["extract_split", "StoreWriteError"]
 # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 
 ON_ERROR = ("skip", "raise")
-# errors of a write that the user fixes by making room or pointing out_dir elsewhere
-_DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
-                         if hasattr(errno, n))
-
-
-class StoreWriteError(OSError):
-    """Writing the embeddings into ``out_dir`` failed mid-run (disk full, quota, I/O error).
-
-    Everything committed before the failure is kept: the same command resumes.
-    """
+# the store's one seam for failed writes (ucf_nb.files.store_writes): public from here
+from ..files import DISK_ERRNOS as _DISK_ERRNOS  # noqa: E402
+from ..files import StoreWriteError  # noqa: E402
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
@@ -128,13 +123,17 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         embedded before is kept; fix the file and run again).
     retry_failed : bool
         With ``resume=True``, decode and embed again this shard's failed clips (videos that
-        could not be read by an earlier run), finished split or not: fix or replace the file
-        and run the same command again. Clips that now work get their embedding and status
-        "done", the others stay failed with the new reason; no other row is touched (a
-        finished split's arrays are replaced atomically, the other rows byte for byte). A
-        split counts as finished once every clip was attempted, failed ones included, so
-        :func:`ucf_nb.submit_extraction` submits nothing for it. False: failed clips count
-        as done.
+        could not be read by an earlier run) and short clips (the video ended before the
+        clip did: its last real frame was repeated; the manifest's ``short_clips``), with
+        every other clip of their videos (such a file is not the one the index was made
+        from), finished split or not: fix or replace the file and run the same command
+        again. Clips that now work get their embedding and status "done" (and leave
+        ``short_clips`` once whole), the others stay failed or short with the new reason;
+        no other video's row is touched (a finished split's arrays are replaced atomically,
+        the other rows byte for byte), so the split ends as a clean run with the fixed file
+        would. A split counts as finished once every clip was attempted, failed ones
+        included, so :func:`ucf_nb.submit_extraction` submits nothing for it. False: failed
+        and short clips are left as they are.
     stall_timeout : float
         Seconds without a batch from the DataLoader workers after which the run stops with
         :class:`ucf_nb.video.workers.ExtractStalledError`, naming the video each worker was
@@ -278,8 +277,8 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, *, split: str, o
     y = df.loc[rows, "y"].to_numpy()
     writer = store.open_shard(split, rows, videos, width,
                               shard_index=shard_index, num_shards=num_shards, resume=resume, limit=limit)
-    if retry_failed:
-        writer.requeue_failed()
+    if retry_failed:  # failed and short clips (and the other clips of their videos) are embedded again
+        writer.requeue_failed(T=int(T), videos=df.loc[writer.rows, "path"].to_numpy())
     result["n_shard"] = int(len(writer.rows))
     _embed_pending(encoder, prep, df, writer, store, result, **run)
     result["complete"] = store.finalize(split, settings, rows, y, int(T))
@@ -382,6 +381,12 @@ def _check_videos_exist(paths: Any, split: str) -> None:
     share): only files that exist but cannot be decoded become failed (NaN) rows."""
     videos = paths.drop_duplicates()
     missing = [p for p in videos if not resolve_path(p).is_file()]
+    odd = [(p, what_is(resolve_path(p))) for p in missing]
+    odd = [(p, what) for p, what in odd if what is not None]
+    if odd:  # there, but not a video file: opening a FIFO would wait for ever
+        shown = "; ".join(f"{display_path(resolve_path(p))} is {what}" for p, what in odd[:3])
+        raise ValueError(f"{len(odd)} of the {len(videos)} videos of split {split!r} are not video files ({shown}): "
+                         "put the video files there, or rebuild the index with notebooks/00_build_index.ipynb")
     if missing:
         n_clips = int(paths.isin(missing).sum())
         examples = ", ".join(display_path(resolve_path(p)) for p in missing[:3])
@@ -468,9 +473,11 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
 
     from ..video.dataset import VideoClipStream, collate_clips  # torch-free import of ucf_nb.extract
 
+    # the clock starts before the stream's seek-exactness scan (its own bar): it is part of the run
+    t0 = last_save = time.perf_counter()
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
-                             progress_dir=notes.name if notes else None)
+                             progress_dir=notes.name if notes else None, progress=progress, progress_desc=desc)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch: dict[str, Any] = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
@@ -478,11 +485,12 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
                         # workers start from a fresh interpreter (forkserver): a parent that used OpenCV
                         # cannot hang them
                         multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
+                        # workers exit when this process dies, even by kill -9 (no orphans)
+                        worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
                         timeout=stall_timeout if num_workers > 0 else 0)
     runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
                    batch_size=int(batch_size), num_workers=int(num_workers))
     n_done = n_failed = 0
-    t0 = last_save = time.perf_counter()
     unsaved_n = 0
     bar = tqdm(total=len(pending), unit="clips", desc=desc, disable=not progress, smoothing=0.1)
     threads = torch.get_num_threads()

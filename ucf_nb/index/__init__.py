@@ -2,6 +2,8 @@
 
 - ``annotations``  UCF-Crime's categories, split lists and temporal annotation (frame labels)
 - ``locate``       find the videos under any official layout; remap an index to another root
+- ``framecount``   count_video_frames: the frames a video really decodes (its packets where the
+                   container can be trusted, else a decode); frame_count_report: what the build found
 - ``build``        build_index / read_index: the clip index CSV (one row per clip window)
 - ``validate``     validate_index: one small check per rule, a report naming rows and fixes
 

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from .._compat import rename_deprecated
-from ..checks import check_int
+from ..checks import check_int, printable_path, utf8_path_problem
 from ..files import atomic_write_csv
 from ..paths import demo_hint, display_path, resolve_path
-from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from ..progress import progress_bar as tqdm
 from ..video.decode import VideoError, probe_video
 from ..video.sampling import clip_windows
 from .annotations import (
@@ -51,7 +51,8 @@ from .annotations import (
     parse_video_list,
     problem_row,
 )
-from .locate import find_list_file, remap_video_root, scan_videos
+from .framecount import REPORT_COLUMNS, FrameCount, count_video_frames, frame_counts_path
+from .locate import find_list_file, remap_video_root, scan_video_entries
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -74,32 +75,33 @@ class _NoFrames(Exception):
     """A video that opens but yields no frame."""
 
 
-def _probe(path: Path, count_frames: bool) -> tuple[float, int]:
-    """fps and frame count of one video (:func:`ucf_nb.video.probe_video`).
+def _probe(path: Path, count_frames: bool) -> tuple[float, int, FrameCount]:
+    """fps, frame count and how the count was found, of one video.
 
-    The container's frame count is used unless ``count_frames`` is true or the container
-    does not give one; then frames are counted by decoding. Raises ``_NoFrames`` for a file
-    without frames and :class:`~ucf_nb.video.VideoError` (or ``OSError``) for an unreadable one.
+    The frame count is what decodes (:func:`ucf_nb.count_video_frames`: the container's
+    packets where they can be trusted, else a full decode; always a full decode with
+    ``count_frames``), never the container's claim alone; the fps comes from
+    :func:`ucf_nb.video.probe_video`. Raises ``_NoFrames`` for a file without frames and
+    :class:`~ucf_nb.video.VideoError` (or ``OSError``) for an unreadable one.
     """
     try:
-        info = probe_video(path, count_frames=count_frames)
-        if info.n_frames <= 0 and not count_frames:  # no count in the container: decode to count
-            info = probe_video(path, count_frames=True)
+        info = probe_video(path)
+        counted = count_video_frames(path, decode=count_frames)
     except VideoError as err:  # the build report names the file and the fix itself
         raise OSError(err.reason) from None
-    if info.n_frames <= 0:
+    if counted.n_frames <= 0:
         raise _NoFrames("it opens but has no frames")
     if not np.isfinite(info.fps) or info.fps <= 0:
         raise OSError(f"its frame rate is not readable (got {info.fps})")
-    return info.fps, info.n_frames
+    return info.fps, counted.n_frames, counted
 
 
 def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
-               ) -> list[tuple[float, int] | Exception]:
+               ) -> list[tuple[float, int, FrameCount] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
     import cv2
 
-    results: list[tuple[float, int] | Exception] = [None] * len(paths)  # type: ignore[list-item]
+    results: list[tuple[float, int, FrameCount] | Exception] = [None] * len(paths)  # type: ignore[list-item]
 
     def one(i: int) -> None:
         try:
@@ -187,7 +189,10 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     Splits: ``train`` = the training list minus ``val``; ``val`` = per category a seeded
     ``val_fraction`` of the training videos (whole videos; a category with at least 2
     videos keeps at least 1 in train and gives at least 1 to val); ``test`` = the annotated
-    test videos. Labels: ``y = 0`` for ``Normal``, 1 for the 13 anomaly categories; with
+    test videos. The val draw is made over the training list as written, before any video
+    is left out (``on_missing="skip"``): a skipped video leaves its own split one video
+    short and moves no other video between train and val. Labels: ``y = 0`` for ``Normal``, 1 for
+    the 13 anomaly categories; with
     ``label_mode="temporal"`` test rows get ``y = anomaly_frac >= anomaly_threshold``.
 
     Parameters
@@ -202,7 +207,9 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
         intervals, ``Anomaly_Test.txt`` (recognised by its content; then ``anomaly_frac`` is
         empty). None searches ``dataset_root`` for the first, then the second.
     index_path : str or os.PathLike, optional
-        Where to write the CSV (atomically). None: only return the DataFrame.
+        Where to write the CSV (atomically), with ``<index>.frame_counts.csv`` beside it
+        (:data:`ucf_nb.framecount.REPORT_COLUMNS`, one row per indexed video). None: only
+        return the DataFrame.
     clip_len, stride : int
         Window length and step, in frames.
     val_fraction : float
@@ -213,8 +220,14 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     anomaly_threshold : float
         In ``(0, 1]``; used by ``label_mode="temporal"``.
     count_frames : bool
-        Count frames by decoding every video instead of trusting the container's count
-        (slow: reads all of the data).
+        Count every video's frames by decoding it (slow: decodes all of the data). Without it
+        the count is still what decodes (:func:`ucf_nb.count_video_frames`): the container's
+        packets, read without decoding, where the container stores one packet per frame and
+        its own count agrees with them; any other video (another container, a header whose
+        count disagrees, a truncated file) is decoded to count. A container whose count
+        disagrees with what decodes is named in a warning and listed, with both counts, in
+        ``<index>.frame_counts.csv`` (:func:`ucf_nb.frame_count_report`, shown by notebook
+        01); the build goes on.
     on_missing : {"raise", "skip"}
         What to do with bad input (listed video absent, unreadable or frameless file,
         video shorter than ``clip_len``, file name found twice under the root, list or
@@ -258,8 +271,11 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     if on_missing not in ("raise", "skip"):
         raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
 
-    root_str = os.path.expanduser(os.fspath(dataset_root))
+    root_str = os.path.expanduser(os.fsdecode(dataset_root))
     root = resolve_path(root_str)
+    if utf8_path_problem(root):
+        raise ValueError(f"dataset_root cannot be used: {utf8_path_problem(root)}; rename it (or link it "
+                         "from a folder whose path is UTF-8) and pass that path")
     if not root.is_dir():
         raise FileNotFoundError(
             f"dataset_root {display_path(root)} is not a folder: download UCF-Crime there, or "
@@ -277,15 +293,18 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     if problems and on_missing == "raise":
         raise _build_error(problems, problem_frame)
 
-    per_split = _assign_splits(videos, float(val_fraction), seed)
+    listed_train = [e for split, e in chosen.values() if split == "train"]
+    per_split = _assign_splits(videos, listed_train, float(val_fraction), seed)
     df = _clip_rows(per_split, root_prefix, clip_len=clip_len, stride=stride, label_mode=label_mode,
                     anomaly_threshold=float(anomaly_threshold))
     if not len(df):
         raise ValueError(f"no clip could be made from {display_path(root)}: every listed video "
                          "was skipped (see the skipped list) or is shorter than clip_len")
 
+    counts = _frame_count_frame(located, results, set(df["video"]))
     if index_path is not None:
-        _write_index(df, problem_frame, resolve_path(index_path), on_missing)
+        _write_index(df, problem_frame, resolve_path(index_path), on_missing, counts)
+    _warn_lying_headers(counts, index_path)
     if problems:
         where = (f"listed in {display_path(skipped_path(index_path))}" if index_path is not None
                  else "first: " + "; ".join(p["reason"] for p in problems[:5]))
@@ -360,16 +379,28 @@ def _one_entry_per_video(test_entries: list[ListEntry], train_entries: list[List
 def _locate(root: Path, chosen: dict[str, tuple[str, ListEntry]],
             problems: list[dict]) -> list[tuple[str, ListEntry, str]]:
     """Find every listed file by name under the root: (split, entry, path under root)."""
-    on_disk = scan_videos(root)
+    on_disk, odd = scan_video_entries(root)
     lower: dict[str, list[str]] = {}
     for name, rels in on_disk.items():
         lower.setdefault(name.lower(), []).extend(rels)
+    odd_lower: dict[str, list[tuple[str, str]]] = {}
+    for name, entries in odd.items():
+        odd_lower.setdefault(name.lower(), []).extend(entries)
     located: list[tuple[str, ListEntry, str]] = []
     for name, (split, e) in chosen.items():
         rels = on_disk.get(name) or lower.get(name.lower(), [])
-        if not rels:
+        others = odd.get(name) or odd_lower.get(name.lower(), [])
+        if not rels and others:
+            what = "; ".join(f"{printable_path(rel)} is {kind}" for rel, kind in others)
+            problems.append(problem_row(name, "not_a_file", f"{e.source}: {name} is not a video file under "
+                                     f"{display_path(root)}: {what}; put the video itself there", e.source))
+        elif not rels:
             problems.append(problem_row(name, "missing", f"{e.source}: {name} is not anywhere "
                                      f"under {display_path(root)}", e.source))
+        elif len(rels) == 1 and utf8_path_problem(rels[0]):
+            problems.append(problem_row(name, "bad_path", f"{e.source}: {name} cannot be read: "
+                                     f"{utf8_path_problem(rels[0])}; rename the folders on its path in UTF-8",
+                                     e.source))
         elif len(rels) > 1:
             where = ", ".join(rels)
             problems.append(problem_row(name, "duplicate_name", f"{e.source}: {name} is found "
@@ -409,10 +440,14 @@ def _build_error(problems: list[dict], problem_frame: pd.DataFrame) -> IndexBuil
         problem_frame)
 
 
-def _assign_splits(videos: list[tuple[str, ListEntry, str, float, int]], val_fraction: float,
-                   seed: int) -> dict[str, list]:
-    """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val."""
-    val_names = _split_val([e for split, e, *_ in videos if split == "train"], val_fraction, seed)
+def _assign_splits(videos: list[tuple[str, ListEntry, str, float, int]], listed_train: list[ListEntry],
+                   val_fraction: float, seed: int) -> dict[str, list]:
+    """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val.
+
+    The draw is made over ``listed_train``, every video of the training list (found on disk
+    or not), and only then are the videos that were left out dropped: which video goes to
+    val never depends on which other videos are present."""
+    val_names = _split_val(listed_train, val_fraction, seed)
     per_split: dict[str, list] = {s: [] for s in SPLITS}
     for split, e, rel, fps, n in videos:
         if split == "train" and e.name in val_names:
@@ -458,10 +493,44 @@ def _clip_rows(per_split: dict[str, list], root_prefix: PurePosixPath, *, clip_l
     return df
 
 
-def _write_index(df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_missing: str) -> None:
-    """The index CSV and, with ``on_missing="skip"``, the list of skipped videos, atomically."""
+def _frame_count_frame(located: list[tuple[str, ListEntry, str]], results: list, indexed: set[str]) -> pd.DataFrame:
+    """One row per indexed video: how its frame count was found (``<index>.frame_counts.csv``)."""
+    recs = []
+    for (_, e, rel), res in zip(located, results):
+        if isinstance(res, Exception) or e.name not in indexed:
+            continue
+        c = res[2]
+        recs.append({"video": e.name, "path": rel, "container": c.container, "header_frames": c.header,
+                     "packets": c.packets, "decoded": c.decoded, "n_frames": c.n_frames, "method": c.method})
+    out = pd.DataFrame(recs, columns=REPORT_COLUMNS)
+    for col in ("header_frames", "packets", "decoded"):
+        out[col] = out[col].astype("Int64")
+    return out.sort_values("video", kind="stable").reset_index(drop=True)
+
+
+def _warn_lying_headers(counts: pd.DataFrame, index_path: str | os.PathLike | None) -> None:
+    """One warning naming the videos whose container's frame count is not what decodes (the
+    index uses what decodes; the build goes on)."""
+    bad = counts[counts["header_frames"].notna() & (counts["header_frames"] != counts["n_frames"])]
+    if not len(bad):
+        return
+    shown = "; ".join(f"{r.video}: the container says {r.header_frames}, {r.n_frames} decode"
+                      for r in bad.head(5).itertuples())
+    more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    where = (f"listed in {display_path(frame_counts_path(index_path))} (notebook 01 shows them)"
+             if index_path is not None else "pass index_path to keep the list")
+    warnings.warn(f"build_index: {len(bad)} video(s) have a container whose frame count is not the number of "
+                  f"frames that decode ({shown}{more}); the index uses the frames that decode; {where}",
+                  stacklevel=3)
+
+
+def _write_index(df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_missing: str,
+                 counts: pd.DataFrame) -> None:
+    """The index CSV, its frame counts and, with ``on_missing="skip"``, the list of skipped
+    videos, atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(out, df)
+    atomic_write_csv(frame_counts_path(out), counts)
     skipped = skipped_path(out)
     if on_missing == "skip":
         atomic_write_csv(skipped, problem_frame)
@@ -489,8 +558,11 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     if not path.is_file():
         raise FileNotFoundError(f"{display_path(path)} not found: run "
                                 f"notebooks/00_build_index.ipynb first{demo_hint(path, 'index_path')}")
-    df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
-                     keep_default_na=True)
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
+                         keep_default_na=True)
+    except UnicodeDecodeError as exc:
+        raise ValueError(_not_utf8_message(path, exc)) from None
     absent = [c for c in INDEX_COLUMNS if c not in df.columns]
     if absent:
         raise ValueError(f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
@@ -500,6 +572,23 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     if video_root is not None:
         df = remap_video_root(df, video_root)
     return df
+
+
+def _not_utf8_message(path: Path, exc: UnicodeDecodeError) -> str:
+    """One sentence: the index file is not UTF-8 text, where (line, byte), what to do."""
+    data = path.read_bytes()
+    line = 1
+    for i, raw in enumerate(data.split(b"\n"), start=1):  # the first line with a byte that is not UTF-8
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line, byte = i, raw[bad.start]
+            break
+    else:  # pragma: no cover - pandas read it in another encoding's chunks
+        byte = exc.object[exc.start] if isinstance(exc.object, bytes) else 0
+    return (f"{display_path(path)} is not UTF-8 text (byte 0x{byte:02x} on line {line}): an index written by "
+            "build_index is UTF-8; rebuild it with notebooks/00_build_index.ipynb, or save the edited file as "
+            "UTF-8")
 
 
 def derive_missing_columns(df: pd.DataFrame) -> pd.DataFrame:

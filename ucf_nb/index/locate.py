@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from ..checks import utf8_path_problem
 from ..paths import display_path, resolve_path
 from .annotations import canonical_category, is_video_name
 
@@ -29,14 +30,48 @@ _OFFICIAL_FOLDER = re.compile(
 
 def scan_videos(root: Path) -> dict[str, list[str]]:
     """Every video file under ``root``: file name -> paths relative to root (posix)."""
+    return scan_video_entries(root)[0]
+
+
+def what_is(path: str | os.PathLike) -> str | None:
+    """What a path that is not a regular file is ("a folder", "a FIFO (named pipe)"...); None
+    for a regular file, or for nothing at all."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link" if os.path.islink(path) else None
+    except OSError as exc:
+        return f"not readable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def scan_video_entries(root: Path) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
+    """(regular files, other entries) under ``root`` with a video's name: file name -> paths
+    relative to root (posix); the other entries (a folder named ``X.mp4``, a FIFO, a socket,
+    a device, a broken link) as (path, what it is). Opening a FIFO would wait for ever, and
+    none of them is a video: they are reported, never probed."""
     found: dict[str, list[str]] = {}
+    odd: dict[str, list[tuple[str, str]]] = {}
     for folder, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = Path(folder).relative_to(root)
-        for f in files:
-            if is_video_name(f) and not f.startswith("."):
-                found.setdefault(f, []).append((rel / f).as_posix())
-    return found
+        for name in [*files, *dirs]:
+            if not is_video_name(name) or name.startswith("."):
+                continue
+            what = what_is(os.path.join(folder, name))
+            if what is None:
+                found.setdefault(name, []).append((rel / name).as_posix())
+            else:
+                odd.setdefault(name, []).append(((rel / name).as_posix(), what))
+    return found, odd
 
 
 def find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | None:
@@ -100,8 +135,12 @@ def remap_video_root(df: pd.DataFrame, video_root: str | os.PathLike) -> pd.Data
     """
     if "path" not in df.columns:
         raise ValueError("the index has no 'path' column: pass a DataFrame read with read_index")
-    root_str = os.path.expanduser(os.fspath(video_root))
+
+    root_str = os.path.expanduser(os.fsdecode(video_root))
     root = resolve_path(root_str)
+    if utf8_path_problem(root):
+        raise ValueError(f"video_root cannot be used: {utf8_path_problem(root)}; rename it (or link it from a "
+                         "folder whose path is UTF-8) and pass that path")
     if not root.is_dir():
         raise FileNotFoundError(f"video_root {display_path(root)} is not a folder: pass the "
                                 "UCF-Crime dataset root on this machine")

@@ -227,6 +227,9 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
                 if any(key in h for _, h in heads)]
         parts += [_table(rows, ("Metric", *[name for name, _ in heads])), ""]
         parts += _probe_left_out(metrics.get("counts") or {})
+        fit_warnings = [w.rstrip(".") + "." for _, h in heads for w in (h.get("warnings") or [])]
+        if fit_warnings:  # e.g. every val clip failed: settings not chosen on val
+            parts += ["```{warning}", " ".join(fit_warnings), "```", ""]
         if any(k in h for _, h in heads for k in ("frame_auc_test_field", "frame_auc_test")):
             parts += [PROTOCOL_NOTE, ""]
         if metrics_mil:
@@ -245,13 +248,21 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
 
 
 def _failed_clips_warning(splits: Mapping[str, Any]) -> list[str]:
-    """A warning block when some split has failed (NaN) clips, else nothing."""
+    """A warning block when some split has failed (NaN) clips, another when some has short
+    clips, else nothing."""
     bad = [(s, e) for s, e in splits.items() if e and int(e.get("n_failed") or 0) > 0]
-    if not bad:
-        return []
-    each = "; ".join(f"{s}: {e['n_failed']} of {e.get('n_clips')} clips" for s, e in bad)
-    return ["```{warning}", f"Some clips could not be embedded ({each}). They are NaN rows, left out of "
-            "the probe and its metrics; notebook 02 of each split lists the videos and why.", "```", ""]
+    short = [(s, e) for s, e in splits.items() if e and int(e.get("n_short") or 0) > 0]
+    out = []
+    if bad:
+        each = "; ".join(f"{s}: {e['n_failed']} of {e.get('n_clips')} clips" for s, e in bad)
+        out += ["```{warning}", f"Some clips could not be embedded ({each}). They are NaN rows, left out of "
+                "the probe and its metrics; notebook 02 of each split lists the videos and why.", "```", ""]
+    if short:
+        each = "; ".join(f"{s}: {e['n_short']} of {e.get('n_clips')} clips" for s, e in short)
+        out += ["```{warning}", f"Some clips are short ({each}): their video ended before the clip did, so the "
+                "last real frame was repeated. Notebook 02 of each split lists the videos; the same command "
+                "after the file is fixed embeds them again.", "```", ""]
+    return out
 
 
 def _probe_left_out(counts: Mapping[str, Any]) -> list[str]:

@@ -264,7 +264,7 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     return problems
 
 
-def _kernel_manager_class():
+def kernel_manager_class():
     """jupyter_client's kernel manager, set up for unattended runs that print nothing.
 
     - ipykernel 7 warns "Kernel is running over TCP without encryption" because
@@ -305,7 +305,7 @@ def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool 
     out = dest / f"{step.name}.ipynb"
     error = None
     try:
-        kwargs = {} if prepare_only else {"kernel_manager_class": _kernel_manager_class()}
+        kwargs = {} if prepare_only else {"kernel_manager_class": kernel_manager_class()}
         with text_progress():
             papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
                                        kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from ..evaluate.metrics import SCORED_SPLITS, frame_scores
+from ..evaluate.runs import ranked_table
 from ..index.annotations import SPLITS
 
 __all__: list[str] = []  # each section appends its names
@@ -337,56 +338,203 @@ def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, 
 
 # --- comparison figures (04_compare) -------------------------------------------------------
 
-__all__ += ["plot_compare_roc", "plot_category_heatmap"]
+__all__ += ["plot_headline_forest", "plot_compare_roc", "plot_category_heatmap"]
+
+#: Width of the comparison figures, in inches. The notebook shows a figure as a PNG at 100 dpi
+#: cropped to its drawing plus 0.1 in on each side (``bbox_inches="tight"``): at most 650 pixels,
+#: which the book's text column (664 pixels for an image at a 1280-pixel window) shows at its
+#: own size, never shrunk, so that its 7-point text stays 7 points.
+COLUMN_WIDTH_IN = 6.3
+
+#: one colour per encoder family, the same in every comparison figure; other families take
+#: the colours after these
+_FAMILIES = ("timesformer", "videomae", "vivit", "vjepa2", "xclip", "clip")
+#: one marker (forest plot) and line style (ROC) per probe head
+_HEAD_MARKERS = {"linear": "o", "mil": "s"}
+_HEAD_LINES = {"linear": "-", "mil": "--"}
 
 
-def plot_compare_roc(points):
-    """ROC curves of several runs on one plot, AUC in the legend, best first.
+def _family_colors(families) -> dict:
+    """Family -> colour: the known families' fixed colours, then tab10's next ones, then grey."""
+    import matplotlib as mpl
 
-    Parameters
-    ----------
-    points : mapping label -> {"fpr", "tpr", "auc", "level"}
-        :func:`ucf_nb.evaluate.runs.roc_points`; ``level`` ("frame" or "clip") names the plot.
-    """
-    fig, ax = plt.subplots(figsize=(5.6, 5))
-    levels = sorted({p["level"] for p in points.values()})
-    for label, p in sorted(points.items(), key=lambda kv: -kv[1]["auc"]):
-        ax.plot(p["fpr"], p["tpr"], linewidth=1.4, label=f"{label} (AUC {p['auc']:.3f})")
-    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title(f"{' and '.join(levels).capitalize() or 'No'}-level ROC, test split, every run")
-    ax.set_aspect("equal")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
-    if not points:
-        ax.text(0.5, 0.5, "no run has test scores", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    return fig
+    palette = mpl.colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
+    colors = {f: palette[i] for i, f in enumerate(_FAMILIES)}
+    extra = [f for f in dict.fromkeys(families) if f not in colors]
+    for i, f in enumerate(extra):
+        colors[f] = palette[len(_FAMILIES) + i] if len(_FAMILIES) + i < len(palette) else (0.5, 0.5, 0.5)
+    return colors
 
 
-def plot_category_heatmap(table):
-    """Heatmap of per-category ROC AUC: anomaly categories (rows) x runs (columns).
+def _head_style(head: str, table: dict, cycle: tuple) -> str:
+    """The marker or line style of ``head``: fixed for linear and MIL, the next of ``cycle`` else."""
+    if head not in table:
+        table[head] = cycle[(len(table) - 2) % len(cycle)]
+    return table[head]
+
+
+def plot_headline_forest(table):
+    """The headline metric of every run and head with its 95% CI, best at the top (a forest plot).
+
+    One row per run and probe head, in :func:`ucf_nb.compare_runs`' order: a point at the
+    headline, a bar over its 95% bootstrap interval, coloured by encoder family, the marker
+    naming the head. The best row's interval is shaded across the plot: a row whose bar reaches
+    into the band is within the noise of the best. Rows without the headline are left out (the
+    title counts them).
 
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`ucf_nb.evaluate.runs.per_category_table`; NaN cells (AUC not computable) stay blank.
+        :func:`ucf_nb.compare_runs` (``attrs["headline"]`` names the metric; its interval is
+        read from ``<headline>_ci_low`` / ``_ci_high`` where the heads report one).
+    """
+    import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    frame = ranked_table(table).frame
+    headline = table.attrs.get("headline")
+    shown = frame[np.isfinite(frame["auc"].to_numpy(dtype=float))].reset_index(drop=True)
+    n = len(shown)
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.24 * max(n, 1) + 1.9), layout="constrained")
+    if not n:
+        ax.text(0.5, 0.5, "no run reports a test metric", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    families = [str(f) for f in shown["family"]]
+    colors = _family_colors(families)
+    markers = dict(_HEAD_MARKERS)
+    y = np.arange(n)
+    low, high = shown["ci_low"].to_numpy(dtype=float), shown["ci_high"].to_numpy(dtype=float)
+    auc = shown["auc"].to_numpy(dtype=float)
+    best_low, best_high = low[0], high[0]
+    if np.isfinite(best_low) and np.isfinite(best_high):
+        ax.axvspan(best_low, best_high, color="0.85", zorder=0, linewidth=0)
+    for i, row in shown.iterrows():
+        color = colors[families[i]]
+        if np.isfinite(low[i]) and np.isfinite(high[i]):
+            ax.plot([low[i], high[i]], [i, i], color=color, linewidth=1.6, solid_capstyle="butt", zorder=2)
+        ax.plot(auc[i], i, linestyle="none", marker=_head_style(str(row["head"]), markers, ("D", "^", "v", "P")),
+                markersize=5.5, color=color, markeredgecolor="white", markeredgewidth=0.6, zorder=3)
+    ax.set_yticks(y, [f"{r} ({h})" for r, h in zip(shown["run"], shown["head"])], fontsize=7)
+    ax.set_ylim(n - 0.5, -0.5)  # best at the top
+    finite = np.concatenate([auc, low[np.isfinite(low)], high[np.isfinite(high)]])
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = max(0.02, 0.05 * (hi - lo))
+    ax.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))
+    if ax.get_xlim()[0] < 0.5 < ax.get_xlim()[1]:
+        ax.axvline(0.5, color="0.5", linestyle=":", linewidth=1, zorder=1)
+    ax.grid(axis="x", color="0.92", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="x", labelsize=8)
+    has_ci = bool(np.isfinite(low).any())
+    ax.set_xlabel(f"{headline}" + (" with its 95% bootstrap CI" if has_ci else ""), fontsize=8.5)
+    left_out = len(frame) - n
+    ax.set_title(f"{headline}, best first" + (f" ({left_out} rows without it left out)" if left_out else ""),
+                 fontsize=9.5)
+    handles = [Line2D([], [], color=colors[f], linewidth=1.6, label=f) for f in dict.fromkeys(families)]
+    handles += [Line2D([], [], linestyle="none", marker=m, color="0.3", markersize=5.5, label=f"{h} head")
+                for h, m in markers.items() if h in set(shown["head"])]
+    if np.isfinite(best_low) and np.isfinite(best_high):
+        handles.append(Patch(color="0.85", label="CI of the best"))
+    if ax.get_xlim()[0] < 0.5 < ax.get_xlim()[1]:
+        handles.append(Line2D([], [], color="0.5", linestyle=":", linewidth=1, label="chance"))
+    rows = -(-len(handles) // 6)  # at most six entries a row, the rows evenly filled
+    fig.legend(handles=handles, loc="outside lower center", ncol=-(-len(handles) // rows), frameon=False,
+               fontsize=7.5)
+    return fig
+
+
+def plot_compare_roc(points):
+    """ROC curves of every run and head: one panel per encoder family, on the same axes.
+
+    In a panel, each run has its own colour and each probe head its own line style (linear
+    solid, MIL dashed); the legend under the panel names the run, the head and the AUC, best
+    first. The figure is as wide as the book's column and grows with the number of families
+    and of curves per family.
+
+    Parameters
+    ----------
+    points : mapping label -> {"fpr", "tpr", "auc", "level", "run", "head", "family"}
+        :func:`ucf_nb.evaluate.runs.roc_points`; ``level`` ("frame" or "clip") names the plot. Without
+        ``run``/``head``/``family`` a curve is its own run, linear head, family "runs".
+    """
+    import math
+
+    import matplotlib as mpl
+
+    levels = sorted({p["level"] for p in points.values()})
+    groups: dict[str, list] = {}
+    for label, p in sorted(points.items(), key=lambda kv: -kv[1]["auc"]):
+        groups.setdefault(str(p.get("family") or "runs"), []).append((label, p))
+    families = sorted(groups, key=lambda f: (_FAMILIES.index(f) if f in _FAMILIES else len(_FAMILIES), f))
+    ncols = 1 if len(families) <= 1 else 2
+    nrows = max(1, math.ceil(len(families) / ncols))
+    most = max((len(g) for g in groups.values()), default=1)
+    panel = 2.9 if ncols == 2 else 4.4
+    legend = 0.13 * most + 0.1  # a row of its own under each row of panels, one line per curve
+    fig = plt.figure(figsize=(COLUMN_WIDTH_IN, nrows * (panel + legend) + 0.4), layout="constrained")
+    grid = fig.add_gridspec(2 * nrows, ncols, height_ratios=[panel, legend] * nrows)
+    title = f"{' and '.join(levels).capitalize() or 'No'}-level ROC, test split"
+    fig.suptitle(title + (", one panel per encoder family" if len(families) > 1 else ""), fontsize=10)
+    palette = mpl.colormaps["tab10"].colors
+    first = None
+    for k, family in enumerate(families or ["runs"]):
+        row, col = divmod(k, ncols)
+        ax = fig.add_subplot(grid[2 * row, col], sharex=first, sharey=first)
+        first = first or ax
+        colors: dict[str, tuple] = {}
+        lines = dict(_HEAD_LINES)
+        for label, p in groups.get(family, []):
+            run, head = str(p.get("run") or label), str(p.get("head") or "linear")
+            color = colors.setdefault(run, palette[len(colors) % len(palette)])
+            ax.plot(p["fpr"], p["tpr"], color=color, linewidth=1.3,
+                    linestyle=_head_style(head, lines, ("-.", ":")), label=f"{run} ({head}) {p['auc']:.3f}")
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=0.8)
+        ax.set_title(family if families else "", fontsize=9)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7, labelbottom=True, labelleft=True)
+        ax.set_xlabel("false positive rate", fontsize=7.5)
+        ax.set_ylabel("true positive rate" if col == 0 else "", fontsize=7.5)
+        if not points:
+            ax.text(0.5, 0.5, "no run has test scores", ha="center", va="center", transform=ax.transAxes)
+            continue
+        holder = fig.add_subplot(grid[2 * row + 1, col])  # the legend's own space: it covers nothing
+        holder.set_axis_off()
+        holder.legend(*ax.get_legend_handles_labels(), loc="upper center", frameon=False, fontsize=6.5,
+                      handlelength=2.2, borderaxespad=0.0)
+    return fig
+
+
+def plot_category_heatmap(table):
+    """Heatmap of per-category ROC AUC: one row per run, one column per anomaly category.
+
+    The figure is as wide as the book's column and one row taller per run, so run names read
+    horizontally at any number of runs; each cell prints its AUC.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`ucf_nb.evaluate.runs.per_category_table` (categories x runs); NaN cells (AUC not
+        computable) read "n/a".
     """
     import numpy as np
 
-    values = table.to_numpy(dtype=float) if table.size else np.zeros((0, 0))
-    fig, ax = plt.subplots(figsize=(1.3 * max(table.shape[1], 1) + 3, 0.4 * max(table.shape[0], 1) + 1.8))
+    data = table.T  # runs x categories
+    values = data.to_numpy(dtype=float) if data.size else np.zeros((0, 0))
+    n_runs, n_cats = data.shape
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.28 * max(n_runs, 1) + 1.9), layout="constrained")
     if values.size:
         im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=6.5,
                     color="white" if np.isnan(v) or v < 0.6 else "black")
-        ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
-        fig.colorbar(im, ax=ax, label="ROC AUC (category's clips against normal clips)")
+        ax.set_xticks(range(n_cats), data.columns, rotation=90 if n_cats > 6 else 0, fontsize=7.5)
+        ax.set_yticks(range(n_runs), data.index, fontsize=7)
+        ax.tick_params(length=0)
+        fig.colorbar(im, ax=ax, label="ROC AUC", shrink=min(1.0, 4.0 / max(n_runs, 1) + 0.4), aspect=25)
     else:
         ax.text(0.5, 0.5, "no per-category AUC", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
-    ax.set_title("Clip ROC AUC per anomaly category, test split")
-    fig.tight_layout()
+    ax.set_title("Clip ROC AUC per anomaly category, test split", fontsize=9)
     return fig

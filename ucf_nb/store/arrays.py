@@ -20,7 +20,8 @@ Layout of ``out_dir`` (every array a ``.npy`` file, readable with
             emb.npy float16 (n_k, D) (V x D per row with views), n_real.npy int16 (n_k,), status.npy uint8 (n_k,)
             (0 pending, 1 done, 2 failed), errors.jsonl, stats.json
         {split}/retry-{k}-of-{n}/       the failed rows of shard k of a finished split, tried
-            again: the same files for those rows only, and rows.npy int64 (their index rows)
+            again (every row of a video with a failed or short clip): the same files for
+            those rows only, rows.npy int64 (their index rows) and videos.json (their videos)
 
 The public ``*_{split}.npy`` files appear only once every shard of the split is done: a
 split is never half-written where a consumer looks. Each shard writes only its own folder,
@@ -33,8 +34,10 @@ row marked done always has its embedding on disk, and a rerun embeds exactly the
 pending.
 
 A split is *complete* when every row was attempted (done or failed) and the public arrays are
-assembled. Failed rows can be tried again: in an unfinished split
-:meth:`ShardWriter.requeue_failed` puts a shard's failed rows back to pending; in a finished
+assembled. Failed rows, and short ones (done from fewer than ``T`` real frames: the video ended
+before the clip did, its last real frame repeated; listed in the manifest's ``short_clips``),
+can be tried again, with every other row of their video: in an unfinished split
+:meth:`ShardWriter.requeue_failed` puts them back to pending; in a finished
 one :meth:`EmbeddingStore.open_retry` gives them a folder of their own and
 :meth:`EmbeddingStore.apply_retry` writes what that run got into the public arrays (the other
 rows stay byte for byte as they were; the files are replaced atomically).
@@ -56,7 +59,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write, atomic_write_json, file_lock, file_sha256, read_json, unique_id
+from ..files import atomic_write, atomic_write_json, file_lock, file_sha256, read_json, unique_id, writes_into
 from ..index.build import read_index
 from ..paths import display_path, resolve_path
 from ..video.preprocess import VIEWS
@@ -181,25 +184,35 @@ def _write_at(fd: int, data: bytes, offset: int) -> None:
 
 
 def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[str, Any],
-                      rows: np.ndarray | None = None) -> None:
+                      rows: np.ndarray | None = None, videos: Sequence[Any] | None = None) -> None:
     """A shard folder for ``n`` rows, all pending: built aside, then renamed into place (a
-    shard folder exists only once complete). ``rows``: the index rows, for a retry folder."""
+    shard folder exists only once complete). ``rows``: the index rows, for a retry folder;
+    ``videos``: the video of each of them (``videos.json``)."""
     tmp = folder.with_name(f".{folder.name}.tmp-{unique_id()}")
-    tmp.mkdir(parents=True)
-    _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
-    _create_npy(tmp / "n_real.npy", np.int16, (n,))
-    _create_npy(tmp / "status.npy", np.uint8, (n,))
-    if rows is not None:
-        np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
-    atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
-    os.rename(tmp, folder)
+    try:
+        tmp.mkdir(parents=True)
+        _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
+        _create_npy(tmp / "n_real.npy", np.int16, (n,))
+        _create_npy(tmp / "status.npy", np.uint8, (n,))
+        if rows is not None:
+            np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
+        if videos is not None:
+            atomic_write_json(tmp / "videos.json", [str(v) for v in videos])
+        atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
+        os.rename(tmp, folder)
+    except BaseException:  # a full disk: no half-built folder left behind
+        _rmtree(tmp)
+        raise
 
 
-def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, embedding_dim: int) -> None:
+def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, embedding_dim: int,
+                nan_pos: Sequence[int] | np.ndarray = ()) -> None:
     """Replace ``dst`` (an (N, D) float16 .npy) by a copy whose rows ``dst_pos`` are rows
-    ``src_pos`` of ``src``: the other rows byte for byte, readers see the old or the new file."""
+    ``src_pos`` of ``src`` and whose rows ``nan_pos`` are NaN (a clip that failed now): the
+    other rows byte for byte, readers see the old or the new file."""
     row_bytes = embedding_dim * 2
     off_src, off_dst = _npy_offset(src), _npy_offset(dst)
+    nan_row = np.full(embedding_dim, np.nan, np.float16).tobytes()
 
     def write(f: Any) -> None:
         with open(dst, "rb") as old:
@@ -209,6 +222,8 @@ def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, 
             for d, s_ in zip(dst_pos, src_pos):
                 new.seek(off_src + int(s_) * row_bytes)
                 _write_at(f.fileno(), new.read(row_bytes), off_dst + int(d) * row_bytes)
+        for d in nan_pos:
+            _write_at(f.fileno(), nan_row, off_dst + int(d) * row_bytes)
 
     atomic_write(dst, write, mode="wb")
 
@@ -220,15 +235,20 @@ def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarra
     got, retried = writer.status[take], writer.rows[take]
     n_real, errors = np.load(writer.folder / "n_real.npy")[take], writer.errors()
     reasons = {int(f["row"]): str(f["error"]) for f in entry.get("failed_clips", [])}
-    reasons.update({int(r): errors.get(int(r), "unreadable video") for r in retried})
+    reasons.update({int(r): errors.get(int(r), "unreadable video") for r, st in zip(retried, got) if st == FAILED})
     short = {int(c["row"]): int(c["n_real"]) for c in entry.get("short_clips", [])}
-    short.update({int(r): int(k) for r, st, k in zip(retried, got, n_real) if st == DONE and k < T})
+    for r, st, k in zip(retried.tolist(), got.tolist(), n_real.tolist()):
+        if st == DONE and k < T:  # still (or now) short: how many real frames this time
+            short[int(r)] = int(k)
+        else:  # whole again, or failed
+            short.pop(int(r), None)
     s = writer.stats()
     seconds = float(entry.get("seconds") or 0.0) + float(s.get("seconds", 0.0))
     before = [*entry.get("shards", []), *entry.get("retries", [])]
     n_embedded = sum(int(x.get("n_embedded") or 0) for x in before) + int(s.get("n_embedded", 0))
     retry = {"shard_index": s.get("shard_index"), "num_shards": s.get("num_shards"), "n_clips": int(len(retried)),
              "n_embedded": int((got == DONE).sum()), "n_failed": int((got == FAILED).sum()),
+             "n_short": int(((got == DONE) & (n_real < T)).sum()),
              "seconds": round(float(s.get("seconds", 0.0)), 3), "host": s.get("host"), "device": s.get("device"),
              "completed_at": utc_now()}
     return {"n_done": int((status == DONE).sum()), "n_failed": int((status == FAILED).sum()),
@@ -238,6 +258,17 @@ def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarra
             "failed_clips": [{"row": int(r), "error": reasons.get(int(r), "unreadable video")}
                              for r in rows[status == FAILED]],
             "retries": [*entry.get("retries", []), retry]}
+
+
+def _whole_videos(flagged: np.ndarray, videos: Sequence[Any] | np.ndarray | None) -> np.ndarray:
+    """``flagged`` (a mask over rows) grown to every row of each video with a flagged row: a
+    video that ended early or failed is not the file its index was built from, so none of
+    its clips is trusted (a file replaced by another, an edit list that hides its first
+    frames). Without ``videos`` each row is its own video."""
+    if videos is None or not flagged.any():
+        return flagged
+    v = np.asarray(videos, dtype=object)
+    return np.isin(v, np.unique(v[flagged]))
 
 
 @dataclass
@@ -254,6 +285,11 @@ class ShardWriter:
     #: seconds between two commits of written rows (see :meth:`commit`)
     COMMIT_EVERY: ClassVar[float] = 2.0
 
+    @property
+    def out_dir(self) -> Path:
+        """The ``out_dir`` this shard's folder is in (``out_dir/.extract/{split}/{shard}``)."""
+        return self.folder.parent.parent.parent
+
     def __post_init__(self) -> None:
         self._off = {name: _npy_offset(self.folder / f"{name}.npy") for name in ("emb", "n_real", "status")}
         self._unmarked: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, status codes) not yet on disk
@@ -269,11 +305,33 @@ class ShardWriter:
         """Index row numbers not yet embedded (status 0), ascending."""
         return self.rows[self.status == PENDING]
 
-    def requeue_failed(self) -> int:
+    @writes_into(lambda w: w.out_dir)
+    def requeue_failed(self, T: int | None = None, videos: Sequence[Any] | np.ndarray | None = None) -> int:
         """Put the shard's failed rows (status 2) back to pending, durably, so that the next
         run embeds them again; their reasons leave ``errors.jsonl`` (a row that fails again
-        gets its new one). Returns how many rows were failed."""
-        pos = np.flatnonzero(self.status == FAILED)
+        gets its new one).
+
+        Parameters
+        ----------
+        T : int, optional
+            Frames per clip: rows done with fewer real frames (short: the video ended before
+            the clip did) are put back too.
+        videos : sequence, optional
+            The video of each of the shard's rows: every row of a video with a failed (or
+            short) row is put back, not only those rows.
+
+        Returns
+        -------
+        int
+            How many rows were put back to pending.
+        """
+        status = self.status
+        flagged = status == FAILED
+        if T is not None and len(self.rows):
+            n_real = np.load(self.folder / "n_real.npy")
+            flagged |= (status == DONE) & (n_real < int(T))
+        flagged = _whole_videos(flagged, videos) & (status != PENDING)
+        pos = np.flatnonzero(flagged)
         if not len(pos):
             return 0
         with open(self.folder / "status.npy", "r+b") as f_st:
@@ -296,6 +354,7 @@ class ShardWriter:
         path = self.folder / "stats.json"
         return read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
+    @writes_into(lambda w: w.out_dir)
     def add_time(self, seconds: float, n_clips: int, device: str | None = None,
                  runtime: Mapping[str, Any] | None = None) -> None:
         """Add a session's compute time and clip count to the shard's running totals.
@@ -313,6 +372,7 @@ class ShardWriter:
             s.update({k: v for k, v in runtime.items() if k in RUNTIME_KEYS})
         atomic_write_json(self.folder / "stats.json", s)
 
+    @writes_into(lambda w: w.out_dir)
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
               errors: Sequence[str | None] | None = None) -> None:
         """Write a batch's embeddings; its rows count as done once :meth:`commit` has run.
@@ -360,6 +420,7 @@ class ShardWriter:
         if time.monotonic() - self._last_commit >= self.COMMIT_EVERY:
             self.commit()
 
+    @writes_into(lambda w: w.out_dir)
     def commit(self) -> None:
         """Mark the rows written since the last commit as done (or failed), durably.
 
@@ -467,6 +528,7 @@ class EmbeddingStore:
         return X, y, df.loc[rows]
 
     # ---- writing
+    @writes_into(lambda st: st.out_dir)
     def check_settings(self, settings: Mapping[str, Any], resume: bool = True) -> None:
         """Make sure everything in ``out_dir`` was made with ``settings``.
 
@@ -500,18 +562,20 @@ class EmbeddingStore:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if not fp.exists():
             tmp = fp.with_name(f".fingerprint.json.tmp-{unique_id()}")
-            tmp.write_text(json.dumps(fingerprint(settings), indent=2))
             try:
+                tmp.write_text(json.dumps(fingerprint(settings), indent=2))
                 os.link(tmp, fp)  # atomic create-if-absent, also on NFS
             except FileExistsError:
                 pass
             finally:
-                tmp.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
             diffs = manifest_differences(read_json(fp), settings)
             if diffs:
                 raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different "
                                            f"settings ({'; '.join(diffs)}): use another out_dir")
 
+    @writes_into(lambda st: st.out_dir)
     def clear(self, split: str | None = None) -> None:
         """Delete the outputs of ``split`` (every split when None) from ``out_dir``."""
         splits = [split] if split is not None else None
@@ -531,6 +595,7 @@ class EmbeddingStore:
         else:
             self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
 
+    @writes_into(lambda st: st.out_dir)
     def open_shard(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray,
                    embedding_dim: int, shard_index: int = 0, num_shards: int = 1,
                    resume: bool = True, limit: int | None = None) -> ShardWriter:
@@ -593,9 +658,13 @@ class EmbeddingStore:
             _new_shard_folder(folder, b - a, int(embedding_dim), {"rows": [int(a), int(b)]})
         return ShardWriter(folder=folder, rows=rows[a:b], embedding_dim=int(embedding_dim))
 
+    @writes_into(lambda st: st.out_dir)
     def open_retry(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray, embedding_dim: int,
                    shard_index: int = 0, num_shards: int = 1) -> ShardWriter | None:
-        """Reopen the failed rows of shard ``shard_index`` of a finished split, to embed them again.
+        """Reopen the failed and short clips of shard ``shard_index`` of a finished split, to
+        embed them again: every row of each video with a failed clip (status 2) or a short one
+        (listed in the manifest's ``short_clips``: the video ended before the clip did), since
+        such a file is not the one the index was made from and none of its clips is trusted.
 
         The rows get a folder of their own, ``.extract/{split}/retry-{k}-of-{n}/`` (the public
         arrays stay as they are until :meth:`apply_retry`); a folder left by an interrupted
@@ -607,22 +676,30 @@ class EmbeddingStore:
             bounds = shard_bounds(videos, num_shards)
             a, b = int(bounds[shard_index]), int(bounds[shard_index + 1])
             status = np.load(self.out_dir / self.files(split)["status"], mmap_mode="r")
-            failed = np.asarray(rows, np.int64)[a + np.flatnonzero(status[a:b] == FAILED)]
-            if not len(failed):
+            mine = np.asarray(rows, np.int64)[a:b]
+            entry = (self.manifest().get("splits") or {}).get(split) or {}
+            short = [int(c["row"]) for c in entry.get("short_clips", [])]
+            flagged = (np.asarray(status[a:b]) == FAILED) | np.isin(mine, short)
+            take = _whole_videos(flagged, np.asarray(videos)[a:b])
+            if not take.any():
                 return None
-            _new_shard_folder(folder, len(failed), int(embedding_dim),
-                              {"shard_index": int(shard_index), "num_shards": int(num_shards)}, rows=failed)
+            _new_shard_folder(folder, int(take.sum()), int(embedding_dim),
+                              {"shard_index": int(shard_index), "num_shards": int(num_shards)}, rows=mine[take],
+                              videos=np.asarray(videos)[a:b][take])
         return ShardWriter(folder=folder, rows=np.load(folder / "rows.npy"), embedding_dim=int(embedding_dim))
 
+    @writes_into(lambda st: st.out_dir)
     def apply_retry(self, split: str, writer: ShardWriter, T: int) -> bool:
         """Write what a retry (:meth:`open_retry`) got into the finished split's public arrays.
 
-        Rows now done get their embedding and status 1; rows that failed again keep their NaN
-        row with the new reason. Rows the manifest lists as done are never touched (every
-        other row stays byte for byte as it was); ``emb`` and ``status`` are replaced atomically, and
-        only when something in them changed. The manifest's counts, ``failed_clips``,
-        ``short_clips`` and time follow, and the retry is listed under ``retries`` (unless it
-        changed nothing: the same rows failed again for the same reasons). Safe to
+        The retry's rows of every video the manifest still lists with a failed or short clip
+        are written: rows done now get their embedding (when its bytes changed) and status 1,
+        rows that fail now get a NaN row, status 2 and the new reason. Rows of other videos
+        are never touched (they stay byte for byte as they were); ``emb`` and ``status`` are
+        replaced atomically, and only when something in them changed. The manifest's counts,
+        ``failed_clips``, ``short_clips`` and time follow, and the retry is listed under
+        ``retries`` (unless it changed nothing: the same rows failed, or came out short, the
+        same way, to the same bytes). Safe to
         repeat after ``kill -9`` (the folder goes last). Returns False (changing nothing)
         while some row of the retry is still pending.
         """
@@ -638,20 +715,33 @@ class EmbeddingStore:
             rows = np.load(files["rows"])
             before = np.load(files["status"])
             pos = np.searchsorted(rows, writer.rows)
-            # the manifest (written last) says which rows are still failed: a row done meanwhile by
-            # another retry stays as it is; one this retry wrote before being killed is written again
-            take = np.isin(writer.rows, [int(f["row"]) for f in entry.get("failed_clips", [])])
+            # the manifest (written last) says which rows are still failed or short: the rows of
+            # their videos are taken; a video done meanwhile by another retry stays as it is, and
+            # one this retry wrote before being killed is written again
+            flagged = np.isin(writer.rows, [int(f["row"]) for f in entry.get("failed_clips", [])]
+                              + [int(c["row"]) for c in entry.get("short_clips", [])])
+            vpath = writer.folder / "videos.json"
+            take = _whole_videos(flagged, read_json(vpath) if vpath.exists() else None)
             status = before.copy()
             status[pos[take]] = got[take]
-            done = np.flatnonzero(take & (got == DONE))
-            if len(done):
-                _patch_rows(files["emb"], writer.folder / "emb.npy", pos[done], done, writer.embedding_dim)
+            old_emb = np.load(files["emb"], mmap_mode="r")
+            new_emb = np.load(writer.folder / "emb.npy", mmap_mode="r")
+            # rows done now whose bytes change (a row embedded again to the same bytes is left alone)
+            done = np.asarray([i for i in np.flatnonzero(take & (got == DONE))
+                               if before[pos[i]] != DONE or old_emb[pos[i]].tobytes() != new_emb[i].tobytes()],
+                              dtype=np.int64)
+            lost = pos[np.flatnonzero(take & (got == FAILED) & (before[pos] == DONE))]  # done before, failed now
+            del old_emb, new_emb
+            if len(done) or len(lost):
+                _patch_rows(files["emb"], writer.folder / "emb.npy", pos[done], done, writer.embedding_dim,
+                            nan_pos=lost)
             if not np.array_equal(status, before):
                 atomic_write(files["status"], lambda f: np.save(f, status, allow_pickle=False), mode="wb")
             change = _retried_entry(entry, rows, status, writer, take, int(T))
-            # a retry that changed nothing (the same rows failed for the same reasons) leaves the
-            # manifest as it was: rerunning with a video still broken adds no entry, every time
-            if not np.array_equal(status, before) or change["failed_clips"] != entry.get("failed_clips", []):
+            # a retry that changed nothing (the same rows failed, or came out short, the same way) leaves
+            # the manifest as it was: rerunning with a video still broken adds no entry, every time
+            if (len(done) or len(lost) or change["failed_clips"] != entry.get("failed_clips", [])
+                    or change["short_clips"] != entry.get("short_clips", [])):
                 self._update_manifest(lambda m: m["splits"][split].update(change))
         _rmtree(writer.folder)
         with contextlib.suppress(OSError):  # the split's work folder, unless another retry uses it
@@ -664,6 +754,7 @@ class EmbeddingStore:
             for leftover in self.out_dir.glob(f".{name}.tmp-*"):
                 leftover.unlink()
 
+    @writes_into(lambda st: st.out_dir)
     def finalize(self, split: str, settings: Mapping[str, Any], rows: np.ndarray, y: np.ndarray,
                  T: int, extra: Mapping[str, Any] | None = None) -> bool:
         """Assemble the public arrays of ``split`` once every shard is done.
@@ -702,6 +793,17 @@ class EmbeddingStore:
         files = self.files(split)
         tag = unique_id()
         tmp = {k: self.out_dir / f".{v}.tmp-{tag}" for k, v in files.items()}
+        try:
+            return self._assemble_into(tmp, files, folders, bounds, layout, rows, y, T, extra, D=D, N=N, shape=shape)
+        except BaseException:  # a full disk: no temporary array left behind
+            for path in tmp.values():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            raise
+
+    def _assemble_into(self, tmp: dict[str, Path], files: dict[str, str], folders: list[Path], bounds: list[int],
+                       layout: dict, rows: np.ndarray, y: np.ndarray, T: int, extra: Mapping[str, Any], *, D: int,
+                       N: int, shape: tuple[int, ...]) -> dict[str, Any]:
         status = np.zeros(N, np.uint8)
         n_real = np.zeros(N, np.int16)
         errors: dict[int, str] = {}
@@ -769,6 +871,7 @@ class EmbeddingStore:
             **dict(extra),
         }
 
+    @writes_into(lambda st: st.out_dir)
     def _update_manifest(self, change: Any, create: bool = False) -> None:
         """Read-modify-write the manifest under a lock file, then replace it atomically.
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import SPACE_ERRNOS, store_write_error, store_writes
 from ..paths import display_path, resolve_path
 
 __all__ = ["ShardBusyError"]  # public; hold_shard_lock, check_out_dir_writable: from this module
@@ -67,7 +68,9 @@ def check_out_dir_writable(out_dir: str | os.PathLike) -> Path:
     ------
     PermissionError
         One sentence naming ``out_dir``, the cause and the fix (any ``OSError`` met while
-        creating the folder or a probe file is reported this way, with its errno).
+        creating the folder or a probe file is reported this way, with its errno), except:
+    ucf_nb.StoreWriteError
+        The disk or quota is full (ENOSPC, EDQUOT, EFBIG). The probe file is removed either way.
     """
     out = resolve_path(out_dir)
     probe = out / f".write-test-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -76,10 +79,14 @@ def check_out_dir_writable(out_dir: str | os.PathLike) -> Path:
         fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         try:
             os.write(fd, b"ok")
+            os.fsync(fd)
         finally:
             os.close(fd)
-        os.unlink(probe)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(probe)  # also when the write failed (a full disk): nothing left behind
     except OSError as exc:
+        if exc.errno in SPACE_ERRNOS:  # writable, but full: the store's sentence, not "not writable"
+            raise store_write_error(exc, out) from exc
         why = exc.strerror or type(exc).__name__
         err = PermissionError(exc.errno or errno.EACCES,
                               f"out_dir {display_path(out)} is not writable ({why}"
@@ -236,11 +243,17 @@ def hold_shard_lock(out_dir: str | os.PathLike, split: str, shard_index: int = 0
                 continue
             raise ShardBusyError(_busy_message(path, other, age, split, int(shard_index), int(num_shards), out,
                                                stale_after), owner=other, path=path) from None
+
         try:
-            os.write(fd, json.dumps(owner).encode())
-            os.fsync(fd)
-        finally:
+            with store_writes(out):  # a full disk: StoreWriteError, and no lock left behind
+                os.write(fd, json.dumps(owner).encode())
+                os.fsync(fd)
+        except BaseException:
             os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise
+        os.close(fd)
         lock = ShardLock(path=path, owner=owner, heartbeat_every=heartbeat_every)
         lock.start_heartbeat()
         return lock

@@ -16,8 +16,8 @@ that last real frame, and ``n_real`` says how many sampled positions hold real f
 """
 from __future__ import annotations
 
+import sys
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +27,14 @@ import numpy as np
 
 from ..checks import check_int
 from ..paths import resolve_path
+from ..progress import progress_bar
 from .decode import (
     DecodeState,
+    FrameNumbering,
     VideoError,
     captured_stderr,
     decode_frames,
+    frame_numbering,
     open_video,
     probe_video,
     read_frame,
@@ -265,13 +268,57 @@ class ClipDataset(_TorchDataset):
 
 
 # --------------------------------------------------------------------- VideoClipStream
-def _seek_is_exact(path: Path) -> bool:
-    """:func:`ucf_nb.video.seek_is_exact`, False for a file that cannot be read (its segment
-    then fails in the worker, which says why)."""
+def _exact_numbering(path: Path, needs_seek: bool) -> FrameNumbering | None:
+    """How frames of ``path`` are numbered from their timestamps when it is seek-exact
+    (:func:`ucf_nb.video.seek_is_exact`), else None; None also for a file that cannot be read
+    (its segment then fails in the worker, which says why). Only a video that ``needs_seek``
+    warns when PyAV is missing (the others lose nothing but the skipping of frames)."""
     try:
-        return seek_is_exact(path)
+        fps = probe_video(path).fps
+        if needs_seek and not seek_is_exact(path, fps):
+            return None
+        return frame_numbering(path, fps)
     except (VideoError, OSError):
-        return False
+        return None
+
+
+class _ClipPool:
+    """Clip arrays of one shape, handed out again once nobody else holds them.
+
+    A fresh 1 MB array costs its pages on first touch (about a fifth of a clip's decoding
+    time, measured in benchmarks/bench_decode.py's breakdown); a clip the consumer has let
+    go (collated into a batch and dropped, as a DataLoader does) is written again instead.
+    "Let go" is read from the array's reference count: while anything else holds it (the
+    item dict, a view, a tensor from ``torch.from_numpy``, a memoryview), it is never
+    reused. Keeps at most ``max_bytes`` of arrays; past that, new arrays are not kept."""
+
+    def __init__(self, shape: tuple[int, ...], max_bytes: int = 64 << 20) -> None:
+        import collections
+
+        self.shape = shape
+        self._ring: collections.deque[np.ndarray] = collections.deque()
+        self._cap = max(1, max_bytes // max(1, int(np.prod(shape))))
+        # the reference count of an array only the ring holds, measured on the same code path
+        self._ring.append(np.empty(0, dtype=np.uint8))
+        self._free_refs = self._refs_of_first()
+        self._ring.clear()
+
+    def _refs_of_first(self) -> int:
+        arr = self._ring[0]
+        return sys.getrefcount(arr)
+
+    def get(self) -> np.ndarray:
+        """An uint8 array of ``shape`` that nobody else holds (contents undefined)."""
+        for _ in range(len(self._ring)):
+            if self._refs_of_first() == self._free_refs:
+                arr = self._ring[0]
+                self._ring.rotate(-1)
+                return arr
+            self._ring.rotate(-1)
+        arr = np.empty(self.shape, dtype=np.uint8)
+        if len(self._ring) < self._cap:
+            self._ring.append(arr)
+        return arr
 
 
 @dataclass(frozen=True)
@@ -282,6 +329,7 @@ class _Segment:
     rows: np.ndarray  # (K,) int64 index row numbers
     ids: np.ndarray   # (K, T) int64 sampled frame numbers
     seek: bool = False  # start with a verified seek to the first sampled frame (file is seek-exact)
+    numbering: FrameNumbering | None = None  # seek-exact: frame numbers from timestamps, skipping allowed
 
 
 class VideoClipStream(_TorchIterable):
@@ -291,9 +339,11 @@ class VideoClipStream(_TorchIterable):
     contiguous segments of at most ``segment_clips`` clips, and DataLoader worker ``i`` of
     ``W`` takes segments ``i, i + W, ...`` (deterministic). A segment decodes from a
     verified seek to its first sampled frame, converts and resizes only the frames its
-    clips sample (each once, shared by overlapping clips), emits a clip as soon as its last
-    sampled frame is decoded and forgets frames no pending clip needs, so memory stays flat
-    on long videos.
+    clips sample (each once, shared by overlapping clips), writes each straight into the
+    clips' own arrays, emits a clip as soon as its last sampled frame is decoded and keeps
+    nothing else, so memory stays flat on long videos. On a seek-exact H.264 video the
+    decoder does not decode the non-reference frames no clip samples (same pixels; see
+    :mod:`ucf_nb.video.decode`).
 
     Parameters
     ----------
@@ -323,6 +373,12 @@ class VideoClipStream(_TorchIterable):
     progress_dir : str, optional
         A folder where each DataLoader worker notes the segment it starts decoding
         (:func:`ucf_nb.video.workers.note_segment`), read by the extraction's watchdog.
+    progress : bool
+        Show a progress bar (:func:`ucf_nb.progress.progress_bar`) over the seek-exactness
+        scan of the videos that need a seek, done here when the stream is made (a packet
+        scan per video: tens of seconds on a whole UCF-Crime split).
+    progress_desc : str
+        What the scan's bar says before ``seek scan`` (e.g. the split).
 
     Yields
     ------
@@ -337,7 +393,7 @@ class VideoClipStream(_TorchIterable):
 
     def __init__(self, df, T: int = 8, preprocessing: Preprocessing | None = None, *,
                  segment_clips: int = 256, on_error: str = "raise", decode_threads: int = 1,
-                 progress_dir: str | None = None):
+                 progress_dir: str | None = None, progress: bool = False, progress_desc: str = ""):
         super().__init__()
         _check_rows(df, T, "VideoClipStream")
         if on_error not in _ON_ERROR:
@@ -350,6 +406,8 @@ class VideoClipStream(_TorchIterable):
         self.on_error = on_error
         self.decode_threads = int(decode_threads)
         self.progress_dir = progress_dir
+        self.progress = bool(progress)
+        self.progress_desc = f"{progress_desc} " if progress_desc else ""
         self.segments = self._plan(df)
         self._n = len(df)
 
@@ -372,19 +430,40 @@ class VideoClipStream(_TorchIterable):
         seen: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
             seen.setdefault(k, []).append(i)
+        groups = []
         for positions in seen.values():
             pos = np.asarray(positions, dtype=np.int64)
             order = np.lexsort((rows[pos], ids[pos, -1], ids[pos, 0]))
             pos = pos[order]
-            path = Path(keys_arr[pos[0]])
             # a seek is needed only past frame 0: by a segment after the first, or by a first
-            # clip that starts later; only then is the file's seek exactness worth a packet scan
-            seek = (len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0) and _seek_is_exact(path)
+            # clip that starts later. The packet scan (1/60 of a decode) is worth it on every
+            # video: on a seek-exact one the decoder skips the unsampled non-reference frames
+            groups.append((Path(keys_arr[pos[0]]), pos,
+                           len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0))
+        numberings = self._scan_numbering([(path, needs) for path, _, needs in groups])
+        for path, pos, needs_seek in groups:
+            numbering = numberings[path]
+            seek = needs_seek and numbering is not None
             step = self.segment_clips if seek else len(pos)  # not seek-exact: one pass from frame 0
             for a in range(0, len(pos), step):
                 p = pos[a:a + step]
-                segments.append(_Segment(path, rows[p], ids[p], seek=seek))
+                segments.append(_Segment(path, rows[p], ids[p], seek=seek, numbering=numbering))
         return segments
+
+    def _scan_numbering(self, videos: list[tuple[Path, bool]]) -> dict[Path, FrameNumbering | None]:
+        """How each video's frames are numbered from their timestamps (:func:`_exact_numbering`:
+        a packet scan each, seconds on a long video, checked with
+        :func:`ucf_nb.video.seek_is_exact` where the video needs a seek), under its own progress
+        bar when ``progress``."""
+        out: dict[Path, FrameNumbering | None] = {}
+        if not videos:
+            return out
+        with progress_bar(total=len(videos), desc=f"{self.progress_desc}seek scan".strip(), unit="video",
+                          disable=not self.progress, smoothing=0.1) as bar:
+            for path, needs_seek in videos:
+                out[path] = _exact_numbering(path, needs_seek)
+                bar.update(1)
+        return out
 
     def worker_segments(self, worker_id: int = 0, num_workers: int = 1) -> list[_Segment]:
         """Segments that worker ``worker_id`` of ``num_workers`` decodes."""
@@ -396,8 +475,9 @@ class VideoClipStream(_TorchIterable):
         info = get_worker_info()
         wid, nw = (0, 1) if info is None else (info.id, info.num_workers)
         if info is None:
+            pool = self._pool()
             for seg in self.worker_segments(wid, nw):
-                yield from self._run(seg)
+                yield from self._run(seg, pool)
             return
         yield from self._worker_iter(wid, nw)
 
@@ -406,6 +486,7 @@ class VideoClipStream(_TorchIterable):
         :mod:`ucf_nb.video.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
         log lines go to a temporary file, never to the notebook or the terminal (a video
         that fails says why in its error)."""
+        pool = self._pool()
         with captured_stderr():
             for i, seg in enumerate(self.worker_segments(wid, nw)):
                 note_segment(self.progress_dir, wid, path=seg.path, rows=seg.rows, frames=seg.ids)
@@ -415,7 +496,7 @@ class VideoClipStream(_TorchIterable):
                     import cv2
 
                     cv2.setNumThreads(1)
-                yield from self._run(seg)
+                yield from self._run(seg, pool)
 
     # ------------------------------------------------------------------ one segment
     def _failed(self, seg: _Segment, err: VideoError) -> Iterator[dict[str, Any]]:
@@ -426,30 +507,55 @@ class VideoClipStream(_TorchIterable):
             yield {"row": int(r), "frames": np.zeros((self.T, *shape), dtype=np.uint8),
                    "n_real": 0, "error": str(err)}
 
-    def _run(self, seg: _Segment) -> Iterator[dict[str, Any]]:
+    def _pool(self) -> _ClipPool:
+        return _ClipPool((self.T, *self.preprocessing.frame_shape))
+
+    def _run(self, seg: _Segment, pool: _ClipPool | None = None) -> Iterator[dict[str, Any]]:
         pre = self.preprocessing
         ids = seg.ids
-        K = len(ids)
+        K, T = ids.shape
+        if pool is None:
+            pool = self._pool()
         emit = np.argsort(ids[:, -1], kind="stable")  # emission order: by last sampled frame
-        # smallest first sampled frame among clips still pending after the p-th emission
-        first = ids[emit, 0]
-        keep_from = np.minimum.accumulate(first[::-1])[::-1]
-        cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        emit_last = ids[emit, -1].tolist()  # (plain lists: they are read once per frame)
+        rows = seg.rows.tolist()
+        # where each sampled frame goes: the (clip, position) slots of frame wanted[i] are
+        # slots[bounds[i]:bounds[i + 1]], as flat positions clip * T + position
+        flat = ids.ravel()
+        order = np.argsort(flat, kind="stable")
+        wanted, bounds = np.unique(flat[order], return_index=True)
+        bounds = np.append(bounds, len(flat)).tolist()
+        slots = [divmod(f, T) for f in order.tolist()]
+        wanted_l = wanted.tolist()
+        # each clip's frames are written straight into its own array, taken from the pool when
+        # its first frame arrives and handed out whole (never written again while anyone holds it)
+        clips: list[np.ndarray | None] = [None] * K
+        newest: tuple[int, list[tuple[int, int]]] = (-1, [])  # the newest frame's number and its slots
         state = DecodeState()
         p = 0
+        i = 0
         try:
-            for k, bgr in decode_frames(seg.path, np.unique(ids), color="bgr",
-                                  decode_threads=self.decode_threads, state=state, seek=seg.seek):
-                cache[k] = _spatial_rgb(pre, bgr)
-                while p < K and ids[emit[p], -1] <= k:
-                    j = emit[p]
-                    yield {"row": int(seg.rows[j]),
-                           "frames": np.stack([cache[f] for f in ids[j].tolist()]),
-                           "n_real": self.T, "error": None}
+            for k, rgb in decode_frames(seg.path, wanted, color="rgb", decode_threads=self.decode_threads,
+                                  state=state, seek=seg.seek, numbering=seg.numbering, reuse=True):
+                while wanted_l[i] < k:  # pragma: no cover - the reader yields every wanted frame in order
+                    i += 1
+                src = None
+                owners = slots[bounds[i]:bounds[i + 1]]
+                for j, t in owners:
+                    clip = clips[j]
+                    if clip is None:
+                        clip = clips[j] = pool.get()
+                    if src is None:  # resized straight into the slot
+                        src = pre.spatial_frame(rgb, out=clip[t])
+                    else:  # the same frame in another clip
+                        clip[t] = src
+                newest = (k, owners)
+                i += 1
+                while p < K and emit_last[p] <= k:
+                    j = int(emit[p])
+                    yield {"row": rows[j], "frames": clips[j], "n_real": self.T, "error": None}
+                    clips[j] = None
                     p += 1
-                if p < K:
-                    while cache and next(iter(cache)) < keep_from[p]:
-                        cache.popitem(last=False)
         except VideoError as err:
             if p:  # pragma: no cover - open errors happen before any frame
                 raise
@@ -463,18 +569,29 @@ class VideoClipStream(_TorchIterable):
             yield from self._failed(seg, VideoError(seg.path, "no frame decodes",
                                                     "re-encode or replace the file"))
             return
-        last = _last_real_frame(pre, seg.path, n_dec, cache, self.decode_threads)
+        # the last real frame, from a clip not handed out yet (one handed out is the user's), else read again
+        have = {}
+        for j, t in newest[1]:
+            clip = clips[j]
+            if clip is not None:
+                have[newest[0]] = clip[t].copy()
+                break
+        last = _last_real_frame(pre, seg.path, n_dec, have, self.decode_threads)
         if last is None:
             yield from self._failed(seg, VideoError(
                 seg.path, f"its last frame ({n_dec - 1}) does not decode on a second read"))
             return
         for j in emit[p:].tolist():
-            fr = ids[j].tolist()
-            n_real = sum(f < n_dec for f in fr)
-            yield {"row": int(seg.rows[j]),
-                   "frames": np.stack([cache[f] if f < n_dec else last for f in fr]),
-                   "n_real": int(n_real),
-                   "error": None if n_real else _end_message(seg.path, fr[0], n_dec)}
+            fr = ids[j]
+            real = fr < n_dec
+            n_real = int(real.sum())
+            clip = clips[j]
+            if clip is None:  # none of its frames decoded
+                clip = np.empty((T, *pre.frame_shape), dtype=np.uint8)
+            clip[~real] = last  # its real frames are in place already
+            yield {"row": int(seg.rows[j]), "frames": clip, "n_real": n_real,
+                   "error": None if n_real else _end_message(seg.path, int(fr[0]), n_dec)}
+            clips[j] = None
 
 
 def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -421,7 +421,7 @@ class Preprocessing:
         new_long = int(self.size * long / short)
         return (self.size, new_long) if height <= width else (new_long, self.size)
 
-    def spatial_frame(self, frame: np.ndarray) -> np.ndarray:
+    def spatial_frame(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Resize and crop one uint8 frame (H, W, C) -> (S, S, C); channel order kept.
 
         Ten-crop: (6, S, S, C), the top-left, top-right, bottom-left, bottom-right and centre
@@ -429,23 +429,44 @@ class Preprocessing:
         ``center_crop`` rounds it, ``int(round((side - S) / 2))``), and the crop whose mirror
         is the centre crop of the flipped frame (the centre itself unless the horizontal
         margin is odd). :meth:`expand_views` makes the ten views from them.
+
+        ``out``: a C-contiguous uint8 array of the result's shape (:attr:`frame_shape` for
+        three channels) to write the result into, e.g. a slot of a preallocated clip; without
+        a crop the resize writes there directly. Returned.
         """
         import cv2
 
         h, w = frame.shape[:2]
         rh, rw = self.resized_shape(h, w)
         flag = getattr(cv2, INTERPOLATIONS[self.interpolation])
-        out = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
         c = self.crop_size
+        crop = c is not None and (rh, rw) != (c, c)
+        if out is not None:
+            shape = self.frame_shape[:-1] + frame.shape[2:]
+            if out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+                raise ValueError(f"Preprocessing.spatial_frame: out must be a C-contiguous uint8 array of "
+                                 f"shape {shape}, got {out.dtype} {out.shape}")
+            if (rh, rw) != (h, w) and not crop and self.views == "center":
+                cv2.resize(frame, (rw, rh), dst=out, interpolation=flag)
+                return out
+        res = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
         if self.views != "center":
             assert c is not None  # views other than "center" need resize="shortest_edge", which sets crop_size
             top, left = int(round((rh - c) / 2.0)), int(round((rw - c) / 2.0))
             corners = ((0, 0), (0, rw - c), (rh - c, 0), (rh - c, rw - c), (top, left), (top, rw - c - left))
-            return np.stack([out[y:y + c, x:x + c] for y, x in corners])
-        if c is not None and (rh, rw) != (c, c):
+            if out is None:
+                return np.stack([res[y:y + c, x:x + c] for y, x in corners])
+            for i, (y, x) in enumerate(corners):
+                out[i] = res[y:y + c, x:x + c]
+            return out
+        if crop:
+            assert c is not None  # crop says so
             top, left = (rh - c) // 2, (rw - c) // 2
-            out = out[top:top + c, left:left + c]
-        return np.ascontiguousarray(out)
+            res = res[top:top + c, left:left + c]
+        if out is not None:
+            out[...] = res
+            return out
+        return np.ascontiguousarray(res)
 
     def spatial(self, frames: np.ndarray) -> np.ndarray:
         """Resize (then centre crop) uint8 RGB frames.

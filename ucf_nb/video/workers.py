@@ -18,6 +18,14 @@ inside its own workers. The workers need nothing from ``__main__`` (the stream a
 collate function live in :mod:`ucf_nb.video.dataset`), so :func:`main_not_reimported` hides the
 script from them while they start: a script needs no ``if __name__ == "__main__":``.
 
+Orphans: a DataLoader worker is forked from the fork server, not from the process that runs
+the extraction, and each one holds the fork server's "alive" pipe and the resource tracker's
+pipe open; after a ``kill -9`` of the extraction they kept each other (and the resource
+tracker) alive for ever. So each worker watches the extraction's process
+(:func:`worker_init`: a thread blocked on a pidfd of that process, Linux >= 5.3; a
+once-a-second poll elsewhere) and exits the moment it ends; the fork server then sees its
+pipe closed and exits, and the resource tracker exits with the last of them.
+
 Watchdog: each worker writes, before each video segment, a small JSON note (worker id,
 pid, video, frames, index rows, time) into a private folder; when no batch arrives for
 ``stall_timeout`` seconds, :func:`stalled_message` turns those notes into the sentence of
@@ -91,6 +99,37 @@ def main_not_reimported() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+def worker_init(owner_pid: int, worker_id: int) -> None:
+    """DataLoader ``worker_init_fn`` (bind ``owner_pid`` with :func:`functools.partial`):
+    exit this worker as soon as process ``owner_pid`` (the one running the extraction) ends,
+    whatever killed it. See the module's docstring."""
+    import threading
+
+    threading.Thread(target=_exit_when_gone, args=(int(owner_pid),), name="ucf_nb-owner-watch",
+                     daemon=True).start()
+
+
+def _exit_when_gone(pid: int) -> None:
+    """Block until process ``pid`` ends, then end this process at once (``os._exit``)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (not Linux, kernel < 5.3) or already gone
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # readable once the process has ended
+        os._exit(1)
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, another user's (cannot happen for our parent)
+            pass
+        time.sleep(1.0)
 
 
 def note_segment(folder: str | os.PathLike | None, worker_id: int, *, path: Any, rows: Any, frames: Any) -> None:
