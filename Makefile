@@ -7,11 +7,12 @@ DEMO_DIR ?= demo
 # pip's advice about running as root is noise on a GPU server or container run as root
 export PIP_ROOT_USER_ACTION ?= ignore
 
-.PHONY: install demo demo-data book test unit-test regold clean help
+.PHONY: install demo demo-data book lint test unit-test regold clean help
 
 help:
 	@echo "make demo   - demo dataset + encoder, run notebooks 00-04 (three encoder families), build the book"
-	@echo "make test   - unit tests and notebook regression tests"
+	@echo "make test   - lint and types, unit tests and notebook regression tests"
+	@echo "make lint   - ruff (lint) and mypy on ucf_nb/ and tests/"
 	@echo "make book   - run the notebooks with their default (real-run) parameters and build the book"
 	@echo "make regold - regenerate the golden notebooks under tests/golden/"
 
@@ -42,6 +43,11 @@ book: install
 # nbval on the golden notebooks: every output compared, except what sanitize.cfg lists.
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/golden/sanitize.cfg
 
+# Lint (ruff) and types (mypy), configured in pyproject.toml.
+lint: install
+	$(PYTHON) -m ruff check ucf_nb tests
+	$(PYTHON) -m mypy
+
 # Fast: the unit tests only (no notebook, no book build).
 unit-test: install
 	$(PYTHON) -m pytest tests -m "not slow"
@@ -49,7 +55,7 @@ unit-test: install
 # Unit tests, the book build, browser and determinism tests and the golden notebooks (nbval) in
 # one pytest session; then the source notebooks on the demo data under nbval-lax (smoke).
 # Any non-zero pytest exit fails make, exit 5 (no test collected) included.
-test: demo-data
+test: lint demo-data
 	$(PYTHON) -m pytest tests $(NBVAL)
 	$(PYTHON) tests/golden_tools.py smoke --demo $(DEMO_DIR)
 

@@ -323,7 +323,7 @@ def breakdown_table(args) -> None:
     path = _limit_videos(resolve_path("build/bench"), args.limit_seconds, 1)[0]
     df = _rows(path)
     pre = Preprocessing.seed(224)
-    numbering = video_mod._frame_numbering(path)
+    numbering = video_mod.frame_numbering(path)
     wanted = np.unique(VideoClipStream(df, T=8, preprocessing=pre).segments[0].ids)
     wanted_set = set(wanted.tolist())
 
@@ -350,7 +350,7 @@ def breakdown_table(args) -> None:
 
     def reader(resize: bool):
         out = np.empty((224, 224, 3), dtype=np.uint8)
-        state = video_mod._DecodeState()
+        state = video_mod.DecodeState()
         for _, rgb in video_mod._decode_skipping(path, wanted, numbering, seek=False, color="rgb",
                                                  decode_threads=1, state=state):
             if resize:

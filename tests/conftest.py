@@ -50,7 +50,8 @@ def faststart_truncated(src, dst, keep: float = 0.6):
                 continue
             pkt.stream = s_out
             out.mux(pkt)
-    data = open(tmp, "rb").read()
+    with open(tmp, "rb") as f:
+        data = f.read()
     os.remove(tmp)
     with open(dst, "wb") as f:
         f.write(data[:int(len(data) * keep)])
@@ -100,9 +101,9 @@ def demo_book():
     """
     import shutil
 
-    from ucf_nb.report import pipeline
-    from ucf_nb.report import book as report
     from ucf_nb.paths import project_root, resolve_path
+    from ucf_nb.report import book as report
+    from ucf_nb.report import pipeline
 
     root = resolve_path("build/test_book")
     if root.exists():
@@ -160,8 +161,9 @@ def twelve_runs_book():
     Each run is the real pipeline on the demo data (``ucf_nb.run_encoder``: extract_split on
     every split, then run_probe's linear and MIL heads) with a tiny random encoder of its
     family on 64-pixel frames (:data:`TWELVE_RUNS`; T 4 and 8, cls and mean pooling, one
-    ten-crop run), so nothing in the table or the figures is written by hand. ``04_compare`` is executed with papermill into a book of two pages (an
-    intro and the comparison) with the project's ``_config.yml`` and CSS, then built.
+    ten-crop run), so nothing in the table or the figures is written by hand. ``04_compare`` is
+    executed with papermill into a book of two pages (an intro and the comparison) with the
+    project's ``_config.yml`` and CSS, then built.
 
     Returns a dict: ``root`` (build/test_compare), ``runs`` (the runs folder), ``book``,
     ``html`` (its _build/html), ``names`` (the twelve run names), ``annotation``.

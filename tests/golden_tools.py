@@ -20,8 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ucf_nb.paths import display_path, project_root, resolve_path
-from ucf_nb.report.pipeline import (_execute, demo_extra_runs, demo_parameters, notebook_problems,
-                                    pipeline_steps, run_with_extra_runs)
+from ucf_nb.report.pipeline import (
+    _execute,
+    demo_extra_runs,
+    demo_parameters,
+    notebook_problems,
+    pipeline_steps,
+    run_with_extra_runs,
+)
 
 GOLDEN_DIR = "tests/golden"
 GOLDEN_OUT = "build/golden/processed"

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from test_index import L, S as STRIDE, pristine_tree, tree  # noqa: F401  (fixtures)
+from test_index import L, pristine_tree, tree  # noqa: F401  (fixtures)
+from test_index import S as STRIDE
 
 DEADLINE = 120  # seconds: today a FIFO makes build_index wait for ever
 
@@ -126,7 +126,7 @@ def test_a_non_utf8_byte_in_the_index_csv_is_one_sentence(tree, tmp_path):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from test_extract import S, VIDEOS, _write_index
+    from test_extract import VIDEOS, S, _write_index
 
     from ucf_nb.demo import make_demo_encoder
 
@@ -193,15 +193,13 @@ def small_disk(tmp_path):
     filler = mnt / "filler.bin"
 
     def fill() -> None:
-        with open(filler, "ab") as f:
-            with contextlib.suppress(OSError):
-                while True:
-                    f.write(b"\0" * (1 << 16))
-                    f.flush()
-        with contextlib.suppress(OSError):  # whatever page is left
-            with open(filler, "ab", buffering=0) as f:
-                while f.write(b"\0"):
-                    pass
+        with open(filler, "ab") as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        with contextlib.suppress(OSError), open(filler, "ab", buffering=0) as f:  # whatever page is left
+            while f.write(b"\0"):
+                pass
 
     def free() -> None:
         filler.unlink(missing_ok=True)

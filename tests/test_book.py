@@ -7,17 +7,17 @@ import re
 import shutil
 from pathlib import Path
 
+import golden_tools
 import nbformat
 import numpy as np
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-import golden_tools
-from ucf_nb.report import pipeline
-from ucf_nb.report import book as report
 from ucf_nb.index.annotations import SPLITS
 from ucf_nb.paths import project_root, resolve_path
+from ucf_nb.report import book as report
+from ucf_nb.report import pipeline
 
 BOOK = resolve_path("book")
 
@@ -134,20 +134,20 @@ def test_demo_parameters_are_project_relative_even_when_given_absolute():
 
 
 def test_overrides_reach_every_notebook_that_declares_the_parameter():
-    steps = pipeline._apply_overrides(pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
+    steps = pipeline.apply_overrides(pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
                                       {"device": "cuda", "seed": 3}, resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}
     assert [by_name[f"02_extract_{x}"]["device"] for x in SPLITS] == ["cuda"] * 3
     assert "device" not in by_name["00_build_index"] and by_name["00_build_index"]["seed"] == 3
     assert by_name["03_probe"]["seed"] == 3 and by_name["02_extract_val"]["split"] == "val"
     with pytest.raises(ValueError, match="no notebook .* has a parameter of that name"):
-        pipeline._apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
+        pipeline.apply_overrides(steps, {"devcie": "cuda"}, resolve_path("notebooks"))
     with pytest.raises(ValueError, match="once per split"):
-        pipeline._apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
+        pipeline.apply_overrides(steps, {"split": "val"}, resolve_path("notebooks"))
 
 
 def test_a_renamed_parameter_reaches_only_the_notebook_that_still_takes_it():
-    steps = report._apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
+    steps = report.apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
                                                               "probe_threads": 1},
                                     resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}
@@ -299,7 +299,8 @@ def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
     other = golden_tools.sanitize_notebook(nbformat.from_dict(
         {**nb, "cells": [new_code_cell("x", outputs=[new_output("stream", name="stdout",
                                                                 text=text.replace("      19.282", "     119.282")),
-                                                     new_output("display_data", data={"text/html": html})])]}), patterns)
+                                                     new_output("display_data", data={"text/html": html})])]}),
+        patterns)
     assert other.cells[0].outputs[0].text == out
 
 
@@ -357,7 +358,7 @@ def test_a_run_prints_step_lines_only(tmp_path, capfd):
     nbformat.write(nb, tmp_path / "nbs" / "one.ipynb")
     lines = []
     steps = [report.Step("one", f"one_{i}", {"x": i}) for i in range(3)]
-    report.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
+    pipeline.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
     out, err = capfd.readouterr()
     assert [re.sub(r"\d+\.\d s$", "T s", line) for line in lines] == \
         [f"[{i + 1}/3] one_{i}    T s" for i in range(3)]

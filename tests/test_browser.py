@@ -23,6 +23,7 @@ import urllib.request
 from base64 import b64decode
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
@@ -83,7 +84,7 @@ class Chromium:
     def __init__(self, exe: str, user_data_dir: Path, timeout: float = 30.0):
         self.exe, self.profile, self.timeout = exe, Path(user_data_dir), timeout
         self.proc = None
-        self.ws = None
+        self.ws: Any = None  # the DevTools websocket, once open
         self._id = 0
         self.events: list[dict] = []
 
@@ -273,7 +274,8 @@ LAYOUT_PROBE = """
     if (r.width === 0) continue;
     const name = (img.currentSrc || img.src).split("/").pop();
     if (column && (r.left < column.left - 1 || r.right > column.right + 1))
-      problems.push(`image ${name} (${Math.round(r.left)}-${Math.round(r.right)} px) runs past the text column (${Math.round(column.left)}-${Math.round(column.right)} px)`);
+      problems.push(`image ${name} (${Math.round(r.left)}-${Math.round(r.right)} px) runs past the text column ` +
+                    `(${Math.round(column.left)}-${Math.round(column.right)} px)`);
     for (const s of sidebars)
       if (r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom)
         problems.push(`image ${name} overlaps a sidebar`);

@@ -13,8 +13,20 @@ import numpy as np
 import pytest
 
 import ucf_nb
-from ucf_nb import (ExtractSettings, LinearProbe, MILHead, MILParams, UcfNbError, extract_split, fit_mil, fit_probe,
-                    get_head, heads, register_head, run_probe)
+from ucf_nb import (
+    ExtractSettings,
+    LinearProbe,
+    MILHead,
+    MILParams,
+    UcfNbError,
+    extract_split,
+    fit_mil,
+    fit_probe,
+    get_head,
+    heads,
+    register_head,
+    run_probe,
+)
 from ucf_nb.evaluate import heads as heads_module
 from ucf_nb.evaluate.heads import ProbeHead
 
@@ -149,7 +161,7 @@ def test_extract_settings_are_the_options_of_extract_split_with_the_same_default
     assert json.loads(json.dumps(s.to_dict()))["checkpoint"].endswith("x")
     assert s.replace(limit=4).limit == 4 and s.limit is None
     with pytest.raises(dataclasses.FrozenInstanceError):
-        s.T = 4  # type: ignore[misc]
+        s.T = 4
 
 
 def test_extract_split_takes_settings_or_keywords_but_not_both(tmp_path):
@@ -206,7 +218,7 @@ def test_linear_and_mil_are_the_first_registered_heads_each_with_its_folder():
     with pytest.raises(ValueError, match="head must be one of .*got head='svm'"):
         get_head("svm")
     with pytest.raises(TypeError, match="ProbeHead subclass"):
-        register_head(dict)  # type: ignore[arg-type]
+        register_head(dict)
 
     class Clash(ProbeHead):
         name, folder = "linear2", "probe"

@@ -12,11 +12,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ucf_nb import (ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows,
-                    uniform_sample_indices)
-from ucf_nb.video.dataset import collate_clips
+from ucf_nb import ClipDataset, Preprocessing, VideoClipStream, VideoError, clip_windows, uniform_sample_indices
 from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import probe_video
+from ucf_nb.video.dataset import collate_clips
 
 
 # ------------------------------------------------------------------------- fixtures
@@ -119,7 +118,8 @@ def frame_numbers_are_the_index(got, df, T=8):
     """Each item's frames are the ones its row samples (frame numbers drawn into the pixels)."""
     for r, it in got.items():
         start, end = int(df.loc[r, "start_frame"]), int(df.loc[r, "end_frame"])
-        assert [read_frame_number(f) for f in it["frames"]] == (start + uniform_sample_indices(0, end - start, T)).tolist()
+        expected = (start + uniform_sample_indices(0, end - start, T)).tolist()
+        assert [read_frame_number(f) for f in it["frames"]] == expected
         assert it["n_real"] == T and it["error"] is None
 
 
@@ -160,12 +160,12 @@ def test_an_exact_video_is_split_into_seeking_segments_that_never_rescan_it(offs
     monkeypatch.setattr(video_mod, "_packet_times", no_scan)
     states = []
 
-    class Recorded(dataset_mod._DecodeState):
+    class Recorded(dataset_mod.DecodeState):
         def __init__(self):
             super().__init__()
             states.append(self)
 
-    monkeypatch.setattr(dataset_mod, "_DecodeState", Recorded)
+    monkeypatch.setattr(dataset_mod, "DecodeState", Recorded)
     got = stream_items(stream)
     assert sorted(got) == list(df.index)
     frame_numbers_are_the_index(got, df)

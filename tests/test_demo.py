@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ucf_nb.demo.make import DEMO_CATEGORIES
 from ucf_nb.demo import make_demo_encoder
+from ucf_nb.demo.make import DEMO_CATEGORIES
 from ucf_nb.demo.synthetic import read_frame_number
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ def second_demo(request, tmp_path_factory):
         yield None
         return
     out = tmp_path_factory.mktemp("demo_again")
-    log = open(out / "stderr.txt", "w")
+    log = open(out / "stderr.txt", "w")  # noqa: SIM115 (the subprocess writes it; closed after it ends)
     code = f"from ucf_nb.demo import make_demo_dataset; make_demo_dataset({str(out / 'UCF_Crime')!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=log,
                             env={**os.environ, "PYTHONPATH": str(PROJECT)})
@@ -73,8 +73,8 @@ def test_demo_lists_use_official_formats(demo_dir):
 
 def test_demo_videos_are_320x240_30fps_with_visible_events(demo_dir):
     root = demo_dir / "UCF_Crime"
-    line = next(l for l in (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text().splitlines()
-                if "Normal" not in l)
+    line = next(ln for ln in (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text().splitlines()
+                if "Normal" not in ln)
     name, _, start, end, *_ = line.split()
     path = next(root.rglob(name))
     cap = cv2.VideoCapture(str(path))

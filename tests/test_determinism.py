@@ -14,13 +14,13 @@ import json
 import shutil
 from pathlib import Path
 
+import golden_tools
 import numpy as np
 import pytest
 
-import golden_tools
-from ucf_nb.report import pipeline
 from ucf_nb.index.annotations import SPLITS
 from ucf_nb.paths import display_path, resolve_path
+from ucf_nb.report import pipeline
 
 # Keys of metrics.json that are measurements of the run rather than results:
 # "timing" holds wall-clock seconds of loading, fitting and scoring; "fingerprint" the

@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from test_probe import _write_store
 
 from ucf_nb.evaluate.export import block_features, export_features
 from ucf_nb.evaluate.field import frame_metrics
-from ucf_nb.index.annotations import read_temporal_annotation
 from ucf_nb.evaluate.mil import fit_mil
+from ucf_nb.index.annotations import read_temporal_annotation
 from ucf_nb.store import load_embeddings
-
-from test_probe import _write_store
 
 
 def test_block_features_mean_of_covering_clips_else_nearest():
@@ -125,8 +124,8 @@ def demo_tencrop(demo_dir, tmp_path_factory):
     df[df["video"].isin(keep)].to_csv(index, index=False)
     out = root / "runs" / "tiny_T8_mean_tencrop"
     for split in ("train", "test"):
-        extract_split(split, index, out_dir=out, checkpoint=enc, T=8, img_size=64, preprocessing="seed", pooling="mean", views="ten_crop",
-                      device="cpu", precision="fp32", num_workers=0, batch_size=4, progress=False)
+        extract_split(split, index, out_dir=out, checkpoint=enc, T=8, img_size=64, preprocessing="seed", pooling="mean",
+                      views="ten_crop", device="cpu", precision="fp32", num_workers=0, batch_size=4, progress=False)
     return {"run": out, "annotation": demo_dir / "UCF_Crime" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"}
 
 
@@ -152,7 +151,7 @@ def test_ten_crop_export_reads_as_rtfm_and_mgfn_read_it(demo_tencrop, tmp_path, 
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)                       # the field's code runs from its own folder
     train_list, test_list = info["lists"]["train"]["file"], info["lists"]["test"]["file"]
-    lines = list(open(tmp_path / "export" / train_list))
+    lines = list((tmp_path / "export" / train_list).read_text().splitlines(keepends=True))
     split = info["split_index"]["value"]
     assert split == 2 and info["split_index"]["lines_per_video"] == 1 and info["split_index"]["left_out"] == []
     assert not info["split_index"]["matches_field_code"] and info["split_index"]["field_code_value"] == 810
@@ -166,7 +165,7 @@ def test_ten_crop_export_reads_as_rtfm_and_mgfn_read_it(demo_tencrop, tmp_path, 
     gt = np.load(tmp_path / "export" / "test_frame_labels.npy")
     X, _, rows = load_embeddings(run, "test")
     start = 0
-    for line in open(tmp_path / "export" / test_list):
+    for line in (tmp_path / "export" / test_list).read_text().splitlines(keepends=True):
         f = np.load(line.strip("\n"))
         n = f.shape[0]
         assert f.shape == (n, 10, 64) and f.dtype == np.float32
@@ -178,7 +177,8 @@ def test_ten_crop_export_reads_as_rtfm_and_mgfn_read_it(demo_tencrop, tmp_path, 
         np.testing.assert_allclose(f[0], Xv[0], rtol=1e-6)                   # block 0: clip 0 alone
         np.testing.assert_allclose(f[1], Xv[[0, 1]].mean(0), rtol=1e-6)      # block 1: clips 0 and 1, each view
         assert n == int(rows.loc[mine, "n_frames"].iloc[0]) // 16
-        np.testing.assert_array_equal(gt[start:start + 16 * n], _annotated_frames(demo_tencrop["annotation"], video, 16 * n))
+        np.testing.assert_array_equal(gt[start:start + 16 * n],
+                                      _annotated_frames(demo_tencrop["annotation"], video, 16 * n))
         start += 16 * n
     assert start == len(gt) and gt.any()
 
@@ -191,7 +191,7 @@ def test_per_crop_export_reads_as_ur_dmu_reads_it(demo_tencrop, tmp_path, monkey
                            progress=False)
     (tmp_path / "UR-DMU").mkdir()
     monkeypatch.chdir(tmp_path / "UR-DMU")
-    vid_list = [line.split() for line in open(tmp_path / "per" / "train.list")]
+    vid_list = [line.split() for line in (tmp_path / "per" / "train.list").read_text().splitlines(keepends=True)]
     split = info["split_index"]["value"]
     assert split == 20 == 10 * ten["split_index"]["value"] and info["split_index"]["field_code_value"] == 8100
     assert len(vid_list) == 30 and info["lists"]["train"]["n_lines"] == 30
@@ -202,8 +202,8 @@ def test_per_crop_export_reads_as_ur_dmu_reads_it(demo_tencrop, tmp_path, monkey
     # test lines grouped by ten: one video's ten crops, k = 0..9, equal to the ten-crop file's crops
     gt = np.load(tmp_path / "per" / "test_frame_labels.npy")
     np.testing.assert_array_equal(gt, np.load(tmp_path / "ten" / "test_frame_labels.npy"))
-    test_lines = [line.split()[0] for line in open(tmp_path / "per" / "test.list")]
-    ten_lines = [line.strip() for line in open(tmp_path / "ten" / "test.list")]
+    test_lines = [line.split()[0] for line in (tmp_path / "per" / "test.list").read_text().splitlines(keepends=True)]
+    ten_lines = [line.strip() for line in (tmp_path / "ten" / "test.list").read_text().splitlines(keepends=True)]
     assert len(test_lines) == 10 * len(ten_lines)
     n_frames, group = 0, []
     for i, path in enumerate(test_lines):
@@ -268,7 +268,8 @@ def test_split_index_names_the_training_videos_left_out(tmp_path, capsys):
     assert si["left_out"] == [{"video": "Arsontrain001_x264.mp4", "split": "train", "reason": "no clip was embedded",
                                "anomalous": True}]
     lines = (tmp_path / "per" / "train.list").read_text().splitlines()
-    assert len(lines) == 20 and all("Normal" not in ln for ln in lines[:10]) and all("Normal" in ln for ln in lines[10:])
+    assert len(lines) == 20
+    assert all("Normal" not in ln for ln in lines[:10]) and all("Normal" in ln for ln in lines[10:])
     # nd and n1d of a ten-crop run: the mean over the crops, and said so
     nd = export_features(out, tmp_path / "nd", layout="nd", paths="relative", progress=False)
     X, _, rows = load_embeddings(out, "test")

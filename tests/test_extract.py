@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.video.sampling import clip_windows
-from ucf_nb.store.manifest import read_manifest
-from ucf_nb.store import ExtractMismatchError, load_embeddings
 from ucf_nb.demo.synthetic import write_synthetic_video
+from ucf_nb.store import ExtractMismatchError, load_embeddings
+from ucf_nb.store.manifest import read_manifest
+from ucf_nb.video.sampling import clip_windows
 
 S = 64
 T = 8
@@ -197,7 +197,8 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     # commit after every batch, so that the kill can land between two commits mid-split
     code = ("import sys; from ucf_nb import extract_split; from ucf_nb.store import ShardWriter\n"
             "ShardWriter.COMMIT_EVERY = 0.0\n"
-            f"extract_split('train', {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, "
+            f"extract_split('train', {str(data['index'])!r}, out_dir={str(out)!r}, "
+            f"checkpoint={str(data['encoder'])!r}, "
             f"img_size={S}, preprocessing='seed', num_workers=0, batch_size=1, precision='fp32', progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     status_file = out / ".extract" / "train" / "shard-0-of-1" / "status.npy"

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ucf_nb.encoders import adapter_for, families, load_encoder
-from ucf_nb.encoders.tiny import make_tiny_encoder
+from ucf_nb.encoders import EncoderAdapter, adapter_for, families, load_encoder
+from ucf_nb.encoders.base import adapters
+from ucf_nb.encoders.tiny import make_tiny_encoder, tiny_families
 
 S = 64  # frames the tiny encoders take
 T = 4
@@ -75,13 +76,28 @@ def _by_hand(family, folder, px):
     raise AssertionError(family)
 
 
+# what each tiny encoder loads as: (family, default pooling, embedding_dim)
 DEFAULTS = {"timesformer": ("timesformer", "cls", 64), "videomae": ("videomae", "mean", 64),
             "vivit": ("vivit", "cls", 64), "clip": ("clip", "mean", 32), "clip_vision": ("clip", "mean", 32),
             "xclip": ("xclip", "video", 32), "vjepa2": ("vjepa2", "mean", 64)}
 
 
-@pytest.mark.parametrize("name", list(DEFAULTS))
+@pytest.mark.parametrize("family", families())
+def test_every_family_has_a_tiny_encoder_that_loads_and_embeds(tiny, family):
+    # the family's adapter describes its tiny model; it loads back through the same adapter
+    adapter = next(a for a in adapters() if a.family == family)
+    variants = adapter.tiny_variants()
+    assert variants and set(variants) <= set(tiny_families())
+    for name in variants:
+        enc = load_encoder(tiny(name), device="cpu", precision="fp32")
+        assert (enc.info["family"], enc.pooling) == (family, adapter.poolings[0])
+        out = enc.embed(torch.zeros(1, T, 3, S, S))  # built for T frames of S pixels
+        assert out.shape == (1, enc.embedding_dim) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", tiny_families())
 def test_family_gives_what_its_hf_model_gives_by_hand(tiny, name):
+    assert name in DEFAULTS, f"add the by-hand reference of the tiny encoder {name!r} to this file"
     folder = tiny(name)
     enc = load_encoder(folder, device="cpu", precision="fp32")
     family, pooling, dim = DEFAULTS[name]
@@ -115,7 +131,17 @@ def test_family_gives_what_its_hf_model_gives_by_hand(tiny, name):
 
 
 def test_every_family_is_registered():
-    assert families() == ["clip", "timesformer", "videomae", "vivit", "vjepa2", "xclip"]
+    # every adapter class defined in a module of ucf_nb/encoders/ is registered, under its family
+    import importlib
+    import inspect
+    import pkgutil
+
+    import ucf_nb.encoders as package
+
+    defined = {cls.family for info in pkgutil.iter_modules(package.__path__)
+               for cls in vars(importlib.import_module(f"ucf_nb.encoders.{info.name}")).values()
+               if inspect.isclass(cls) and issubclass(cls, EncoderAdapter) and cls is not EncoderAdapter}
+    assert len(defined) >= 6 and families() == sorted(defined) == [a.family for a in adapters()]
     assert adapter_for("clip_vision_model").family == "clip"
     assert (adapter_for("vivit").default_T, adapter_for("vjepa2").default_img_size) == (32, 256)
 

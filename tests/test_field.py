@@ -4,8 +4,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ucf_nb.evaluate.field import (auc_bootstrap_ci, false_alarm_rate, field_frame_count, frame_metrics,
-                                   frame_table, weighted_auc)
+from ucf_nb.evaluate.field import (
+    auc_bootstrap_ci,
+    false_alarm_rate,
+    field_frame_count,
+    frame_metrics,
+    frame_table,
+    weighted_auc,
+)
 from ucf_nb.evaluate.metrics import frame_level_auc
 
 

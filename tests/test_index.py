@@ -10,11 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.index.build import INDEX_COLUMNS
-from ucf_nb import (IndexBuildError, IndexValidationError, build_index, read_index, read_temporal_annotation,
-                    remap_video_root, validate_index)
-from ucf_nb.index.validate import IndexReport
+from ucf_nb import (
+    IndexBuildError,
+    IndexValidationError,
+    build_index,
+    read_index,
+    read_temporal_annotation,
+    remap_video_root,
+    validate_index,
+)
 from ucf_nb.demo.synthetic import synthetic_frame, write_synthetic_video
+from ucf_nb.index.build import INDEX_COLUMNS
+from ucf_nb.index.validate import IndexReport
 
 L, S = 8, 4  # clip_len, stride used with the fixture tree (short videos)
 
@@ -88,7 +95,7 @@ def write_zero_frame_video(path: Path) -> None:
     """A real container with a video stream and no frames (MJPEG AVI, renamed)."""
     tmp = path.with_suffix(".avi")
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), 30, (64, 48))
     writer.release()
     tmp.rename(path)
 
@@ -98,9 +105,9 @@ def write_zero_frame_video(path: Path) -> None:
 def test_read_temporal_annotation_release_format(tmp_path):
     path = tmp_path / "ann.txt"
     # CRLF line ends, a blank line, tabs, the release's trailing blanks
-    path.write_bytes(("Arson011_x264.mp4  Arson  150  420  680  1267  \r\n\r\n"
-                      "Abuse028_x264.mp4\tAbuse\t165\t240\t-1\t-1\r\n"
-                      "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  \r\n").encode())
+    path.write_bytes(b"Arson011_x264.mp4  Arson  150  420  680  1267  \r\n\r\n"
+                      b"Abuse028_x264.mp4\tAbuse\t165\t240\t-1\t-1\r\n"
+                      b"Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  \r\n")
     ann = read_temporal_annotation(path)
     assert list(ann) == ["Arson011_x264.mp4", "Abuse028_x264.mp4", "Normal_Videos_003_x264.mp4"]
     assert ann["Arson011_x264.mp4"].intervals == ((150, 421), (680, 1268))
@@ -360,7 +367,7 @@ def test_count_frames_decodes_when_the_container_is_wrong(tree):
     av = pytest.importorskip("av")
     path = tree / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse001_x264.mp4"
     tmp = path.with_suffix(".avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), 30, (64, 48))
     for k in range(60):
         writer.write(synthetic_frame(k, 64, 48)[:, :, ::-1].copy())
     writer.release()

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.video.sampling import clip_windows
 from ucf_nb.demo.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 S = 64
@@ -161,17 +161,17 @@ def _tasks_under(pid: int) -> list[int]:
     return found
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"the launcher ended before {path} appeared: {proc.stdout.read()[-3000:]}")
+            raise AssertionError(f"the launcher ended before {path} appeared: {proc.communicate()[0][-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout} s")
         time.sleep(0.01)
 
 
-def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+def _wait_for_text(path: Path, text: str, proc: subprocess.Popen[str], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -180,7 +180,7 @@ def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float
         except OSError:
             pass
         if proc.poll() is not None:
-            raise AssertionError(f"the launcher ended before {path} showed {text!r}: {proc.stdout.read()[-3000:]}")
+            raise AssertionError(f"the launcher ended before {path} showed {text!r}: {proc.communicate()[0][-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not show {text!r} within {timeout} s")
         time.sleep(0.01)
@@ -405,7 +405,8 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
     if first_attempt and "Job completed successfully" in (out / "logs" / "train" / "shard-0-of-2.log").read_text():
         # the cancelled task's process outlived SLURM's kill (seen on this one-node test cluster
         # under load): the launcher must then count the shard done, as it did, and not resubmit it
-        warnings.warn("scancel did not stop the task process of shard 1: the CANCELLED path was not exercised")
+        warnings.warn("scancel did not stop the task process of shard 1: the CANCELLED path was not exercised",
+                      stacklevel=2)
         assert "train shard 1/2: " not in text, text
         resubmitted = 1
     else:

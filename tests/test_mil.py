@@ -4,8 +4,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from ucf_nb.evaluate.mil import (fit_mil, mil_objective, mil_ranking_loss, segment_bag, smoothness_loss,
-                                 sparsity_loss)
+from ucf_nb.evaluate.mil import fit_mil, mil_objective, mil_ranking_loss, segment_bag, smoothness_loss, sparsity_loss
 
 
 def test_segment_bag_averages_clips_and_repeats_clips_of_short_videos():

@@ -7,11 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.index.annotations import VideoAnnotation
-from ucf_nb.evaluate.metrics import (clip_metrics, evaluate_probe, frame_level_auc, frame_scores,
-                                     per_category_auc, video_auc)
 from ucf_nb.evaluate.linear import fit_probe
+from ucf_nb.evaluate.metrics import (
+    clip_metrics,
+    evaluate_probe,
+    frame_level_auc,
+    frame_scores,
+    per_category_auc,
+    video_auc,
+)
 from ucf_nb.evaluate.probe import run_probe
+from ucf_nb.index.annotations import VideoAnnotation
 
 
 def _pairs_auc(pos, neg):

@@ -74,7 +74,7 @@ def for_demo(cmd: str, demo: Path) -> list[str]:
             argv += ["-p", name, str(value)]
     elif argv[0] == "papermill" and notebook.endswith("03_probe.ipynb"):
         # 03 finds the run 02 wrote by the same checkpoint, T and pooling (runs_dir/<run_name>/)
-        argv += ["-p", "checkpoint", encoder, "-p", "pooling", DEMO_EXTRACTION["pooling"]]
+        argv += ["-p", "checkpoint", encoder, "-p", "pooling", str(DEMO_EXTRACTION["pooling"])]
     elif argv[:4] == ["python", "-m", "ucf_nb.report", "run"]:
         argv += ["-p", f"checkpoint={encoder}"]
         argv += [arg for name, value in DEMO_EXTRACTION.items() for arg in ("-p", f"{name}={value}")]

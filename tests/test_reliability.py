@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.video.sampling import clip_windows
 from ucf_nb.demo.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
 
 S = 64
 T = 8
@@ -121,8 +121,8 @@ def test_workers_do_not_hang_after_opencv_was_used(data, reference, tmp_path, nu
     out = tmp_path / "out"
     r = _python(OPENCV_FIRST + f"""
 from ucf_nb import extract_split
-r = extract_split("val", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S},
-                  preprocessing="seed", num_workers={num_workers}, batch_size=1, precision="fp32",
+r = extract_split("val", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r},
+                  img_size={S}, preprocessing="seed", num_workers={num_workers}, batch_size=1, precision="fp32",
                   progress=False, stall_timeout=120)
 print("RESULT", r["complete"], r["n_embedded"])
 """, tmp_path, timeout=240)
@@ -137,9 +137,9 @@ def test_workers_do_not_hang_after_build_index(demo_dir, tmp_path):
     r = _python(f"""
 from ucf_nb import build_index, extract_split
 build_index({str(demo_dir / 'UCF_Crime')!r}, index_path={str(tmp_path / 'index.csv')!r}, num_workers=2)
-r = extract_split("val", {str(tmp_path / 'index.csv')!r}, out_dir={str(out)!r}, checkpoint={str(demo_dir / 'encoder')!r},
-                  num_workers=2, batch_size=4, device="cpu", precision="fp32", pooling="mean", limit=6,
-                  progress=False, stall_timeout=120)
+r = extract_split("val", {str(tmp_path / 'index.csv')!r}, out_dir={str(out)!r},
+                  checkpoint={str(demo_dir / 'encoder')!r}, num_workers=2, batch_size=4, device="cpu",
+                  precision="fp32", pooling="mean", limit=6, progress=False, stall_timeout=120)
 print("RESULT", r["complete"], r["n_embedded"])
 """, tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -156,7 +156,8 @@ import multiprocessing, time
 import ucf_nb.video.workers
 from ucf_nb import extract_split, ExtractStalledError
 args = ("val", {str(data['index'])!r})
-kw = dict(out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing="seed", num_workers=2, batch_size=1, precision="fp32", progress=False)
+kw = dict(out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing="seed", num_workers=2,
+          batch_size=1, precision="fp32", progress=False)
 safe = ucf_nb.video.workers.worker_context
 ucf_nb.video.workers.worker_context = lambda: multiprocessing.get_context("fork")  # the old, unsafe way
 t0 = time.monotonic()
@@ -190,8 +191,8 @@ def test_two_runs_on_one_shard_one_works_the_other_is_refused(data, reference, t
 import sys, json
 from ucf_nb import extract_split, ShardBusyError
 try:
-    r = extract_split("train", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S},
-                      preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", progress=False)
+    r = extract_split("train", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r},
+                      img_size={S}, preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", progress=False)
     print("DONE", json.dumps({{k: r[k] for k in ("complete", "n_embedded", "n_clips")}}))
 except ShardBusyError as exc:
     loaded = any(m == "transformers" or m.startswith("transformers.") for m in sys.modules)
@@ -289,7 +290,8 @@ def test_failed_clips_are_reported_with_reason_and_never_called_all_finite(data,
     assert not bool(stats["all_finite"])
     fail = ucf_nb.extraction_failures(out, "test")
     assert fail and fail.n_failed == 3 and fail.n_clips == 6
-    assert fail.videos["video"].tolist() == ["Normal_Videos004_x264.mp4"] and fail.videos["failed_clips"].tolist() == [3]
+    assert fail.videos["video"].tolist() == ["Normal_Videos004_x264.mp4"]
+    assert fail.videos["failed_clips"].tolist() == [3]
     text = str(fail)
     assert text.startswith("3 of 6 clips of split 'test' failed, from 1 video(s): Normal_Videos004_x264.mp4 (3 clips)")
     assert "moov atom not found" in text and "run the same command again" in text and "resume=False" not in text
@@ -306,8 +308,9 @@ def test_ffmpeg_and_opencv_lines_never_reach_the_terminal(data, tmp_path, num_wo
     out = tmp_path / "out"
     r = _python(f"""
 from ucf_nb import extract_split, read_manifest
-r = extract_split("test", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S},
-                  preprocessing="seed", num_workers={num_workers}, batch_size=2, precision="fp32", progress=True)
+r = extract_split("test", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r},
+                  img_size={S}, preprocessing="seed", num_workers={num_workers}, batch_size=2, precision="fp32",
+                  progress=True)
 print("FAILED", r["n_failed"], read_manifest({str(out)!r})["splits"]["test"]["failed_clips"][0]["error"])
 """, tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -490,7 +493,8 @@ def test_unwritable_out_dir_is_refused_before_the_model_loads(data, tmp_path):
     a_file.write_text("x")
     from ucf_nb import extract_split
 
-    with pytest.raises(PermissionError, match=r"out_dir .*not_a_folder/processed is not writable \(.*\): pass an out_dir"):
+    with pytest.raises(PermissionError,
+                       match=r"out_dir .*not_a_folder/processed is not writable \(.*\): pass an out_dir"):
         extract_split("val", data["index"], out_dir=a_file / "processed", checkpoint=tmp_path / "no_such_checkpoint",
                       **FAST)
     if os.geteuid() != 0:  # root writes anywhere: a read-only folder only stops other users
@@ -531,8 +535,8 @@ def test_a_pickle_checkpoint_that_runs_code_is_refused(tmp_path):
 # ----------------------------------------------------------------- 5. the prototype's own index
 
 def test_an_index_with_only_the_prototype_columns_gets_its_video_column(data, tmp_path):
-    from ucf_nb.index.build import INDEX_COLUMNS
     from ucf_nb import read_index
+    from ucf_nb.index.build import INDEX_COLUMNS
 
     df = pd.read_csv(data["index"])[INDEX_COLUMNS]
     df.to_csv(tmp_path / "proto.csv", index=False)
@@ -544,8 +548,8 @@ def test_an_index_with_only_the_prototype_columns_gets_its_video_column(data, tm
 def test_prototype_index_runs_01_02_03_with_frame_level_auc(demo_dir, tmp_path):
     import papermill as pm
 
-    from ucf_nb.index.build import INDEX_COLUMNS
     from ucf_nb import build_index
+    from ucf_nb.index.build import INDEX_COLUMNS
 
     full = build_index(demo_dir / "UCF_Crime", index_path=tmp_path / "full.csv", probe_threads=0)
     proto = tmp_path / "index_clips.csv"

@@ -15,15 +15,15 @@ import pytest
 
 from ucf_nb import compare_runs, literature_note, per_category_table, ranked_table, roc_points, run_dir
 from ucf_nb.encoders.tiny import make_tiny_encoder
-from ucf_nb.evaluate.runs import (RANKED_COLUMNS, encoder_defaults, find_runs, read_run, run_name,
-                                  run_settings)
+from ucf_nb.evaluate.runs import RANKED_COLUMNS, encoder_defaults, find_runs, read_run, run_name, run_settings
 
 
 def _manifest(checkpoint, model_type, dim, T, seconds=(10.0, 5.0)):
     splits = {s: {"complete": True, "n_done": 100, "seconds": sec, "shards": [{"device": "cpu"}]}
               for s, sec in zip(("train", "test"), seconds)}
     return {"model": {"checkpoint": checkpoint, "revision": None, "model_type": model_type}, "T": T, "img_size": 224,
-            "embedding_dim": dim, "pooling": "mean", "precision": "fp32", "index": {"path": "x.csv", "sha256": "ab" * 32},
+            "embedding_dim": dim, "pooling": "mean", "precision": "fp32",
+            "index": {"path": "x.csv", "sha256": "ab" * 32},
             "preprocessing": {"preset": "checkpoint", "resize": "shortest_edge", "size": 256, "crop_size": 224,
                               "interpolation": "linear", "rescale_factor": 1 / 127.5, "offset": True,
                               "mean": [0.5] * 3, "std": [0.5] * 3},
@@ -212,7 +212,7 @@ def _many_runs(root, n):
                            "frame_far_test_field": 0.1, "clip_auc_test": auc,
                            "per_category_auc_test": {c: float(rng.uniform(0.3, 1)) for c in cats}}
         folder = _write_run(root, name, _manifest(checkpoint, family, 768, T), heads)
-        for head, sub in (("linear", "probe"), ("mil", "probe-mil")):
+        for sub in ("probe", "probe-mil"):
             pd.DataFrame({"row": np.arange(len(y)), "y": y, "score": y + rng.normal(0, 1, len(y))}) \
                 .to_csv(folder / sub / "scores_test.csv", index=False)
     return root

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ucf_nb.files import _file_lock
-from ucf_nb.store.manifest import read_manifest
+from ucf_nb.files import file_lock
 from ucf_nb.store import EmbeddingStore, ExtractMismatchError, embedding_stats, load_embeddings, shard_bounds
+from ucf_nb.store.manifest import read_manifest
 
 D = 8
 T = 8
@@ -209,7 +209,8 @@ def test_a_row_another_retry_embedded_meanwhile_stays_as_it_is(tmp_path):
     assert store.apply_retry("val", one, T) and store.apply_retry("val", two, T)
     np.testing.assert_array_equal(np.load(out / "emb_val.npy")[4:7], _vectors([4, 5, 6]))
     e = read_manifest(out)["splits"]["val"]
-    assert e["n_failed"] == 0 and e["failed_clips"] == [] and [r["n_clips"] for r in e["retries"]] == [3]  # the second changed nothing
+    # the second changed nothing
+    assert e["n_failed"] == 0 and e["failed_clips"] == [] and [r["n_clips"] for r in e["retries"]] == [3]
 
 
 def test_requeue_failed_puts_failed_rows_back_to_pending_without_their_reasons(tmp_path):
@@ -236,7 +237,7 @@ def test_two_shards_assemble_the_same_arrays_as_one(tmp_path):
         store.check_settings(settings)
         writers = [store.open_shard("val", rows, videos, D, shard_index=k, num_shards=n) for k in range(n)]
         assert sorted(np.concatenate([w.rows for w in writers]).tolist()) == rows.tolist()
-        for k, w in enumerate(writers):
+        for w in writers:
             assert not store.finalize("val", settings, rows, df["y"], T)
             w.write(w.rows[::-1], _vectors(w.rows[::-1]), np.full(len(w.rows), T))
             w.commit()
@@ -343,9 +344,8 @@ def test_a_live_lock_is_never_broken(tmp_path):
     # a waiter that judged it stale a moment too early moves it aside, sees it is live, puts it back
     _break_stale_lock(lock, stale_after=900)
     assert lock.read_text() == live and [p.name for p in tmp_path.iterdir()] == ["x.lock"]
-    with pytest.raises(TimeoutError, match="held by another process"):
-        with _file_lock(lock, timeout=0.3):
-            pass
+    with pytest.raises(TimeoutError, match="held by another process"), file_lock(lock, timeout=0.3):
+        pass
 
 
 @pytest.mark.slow
@@ -354,7 +354,7 @@ def test_lock_left_by_a_killed_process_is_broken(tmp_path):
                           text=True).stdout.strip()
     lock = tmp_path / "x.lock"
     lock.write_text(f"{socket.gethostname()} {dead}")
-    with _file_lock(lock, timeout=2):
+    with file_lock(lock, timeout=2):
         assert lock.read_text().split()[1] == str(os.getpid())
     assert not lock.exists()
 

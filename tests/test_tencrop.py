@@ -8,15 +8,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from test_extract import FAST, S, T, _arrays, _assert_same, _run, data  # noqa: F401 (data: fixture)
 
 from ucf_nb import Preprocessing
-from ucf_nb.store.manifest import read_manifest
 from ucf_nb.store import ExtractMismatchError, load_embeddings
-
-from test_extract import FAST, S, T, _arrays, _assert_same, _run, data  # noqa: F401 (data: fixture)
+from ucf_nb.store.manifest import read_manifest
 
 TEN = dict(FAST, views="ten_crop")
 
@@ -108,8 +106,8 @@ def _reference_views(data, rows_df) -> np.ndarray:
     (n_clips, 10, D)."""
     from transformers import AutoModel
 
-    from ucf_nb.video.sampling import uniform_sample_indices
     from ucf_nb.video import iter_video_frames
+    from ucf_nb.video.sampling import uniform_sample_indices
 
     model = AutoModel.from_pretrained(data["encoder"]).eval()
     prep = Preprocessing.seed(S)
@@ -222,7 +220,7 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
     assert mean.shape == (len(Xt), 64) and np.isnan(mean[np.isnan(np.asarray(Xt, np.float32)).all(axis=(1, 2))]).all()
     np.testing.assert_array_equal(lin.scores["test"]["score"].to_numpy(), lin.probe.score_clips(mean))
     mil = run_probe(work, head="mil", seed=0, n_boot=10, mil_params={"max_iter": 20, "eval_every": 10})
-    for res, folder in ((lin, "probe"), (mil, "probe-mil")):
+    for _res, folder in ((lin, "probe"), (mil, "probe-mil")):
         saved = json.loads((work / folder / "metrics.json").read_text())["embeddings"]
         assert saved["views"] == "ten_crop" and saved["n_views"] == 10
         assert saved["features"] == "the mean over each clip's 10 views (fit and scored on it)"
@@ -236,9 +234,9 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
 
 
 def test_views_reach_notebooks_02_and_03_and_name_the_run():
-    from ucf_nb.report import pipeline
-    from ucf_nb.paths import resolve_path
     from ucf_nb.evaluate.runs import run_name
+    from ucf_nb.paths import resolve_path
+    from ucf_nb.report import pipeline
 
     ckpt = "facebook/timesformer-base-finetuned-k400"
     assert run_name(ckpt, T=8, pooling="cls", views="ten_crop") == "timesformer-base-finetuned-k400_T8_cls_tencrop"
@@ -246,7 +244,7 @@ def test_views_reach_notebooks_02_and_03_and_name_the_run():
     with pytest.raises(ValueError, match="run_name: views must be 'center' or 'ten_crop', got views='10crop'"):
         run_name(ckpt, T=8, pooling="cls", views="10crop")
     # python -m ucf_nb.report run -p views=ten_crop: both notebooks get it, and the run's folder says it
-    steps = pipeline._apply_overrides(pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"},
+    steps = pipeline.apply_overrides(pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"},
                                       resolve_path("notebooks"))
     by_name = {s.name: s.parameters for s in steps}
     assert by_name["02_extract_test"]["views"] == by_name["03_probe"]["views"] == "ten_crop"

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import faststart_truncated
+
 from ucf_nb.demo import make_demo_encoder
-from ucf_nb.video.sampling import clip_windows
 from ucf_nb.demo.synthetic import write_synthetic_video
+from ucf_nb.video.sampling import clip_windows
 
 S = 64
 T = 8
@@ -183,8 +183,8 @@ def test_a_probe_whose_val_clips_all_failed_says_so_in_metrics_and_notebook_03(t
     03 (a warning block) say so."""
     import nbformat
     import papermill as pm
-
     from test_probe import _write_store
+
     from ucf_nb import probe_warnings, run_probe
 
     out, ann, df = _write_store(tmp_path / "ok")

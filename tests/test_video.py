@@ -1,15 +1,14 @@
 """ucf_nb.video.decode: probing and the sequential reader, on real encoded files."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
 
 from ucf_nb import VideoError
-from ucf_nb.video.decode import iter_video_frames, probe_video
 from ucf_nb.demo.synthetic import read_frame_number, write_synthetic_video
 from ucf_nb.video import read_frame, seek_is_exact
+from ucf_nb.video.decode import iter_video_frames, probe_video
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +131,10 @@ def test_seeks_are_only_used_where_timestamps_make_them_land_right(gappy_video, 
 
 # ------------------------------------------- the skipping reader (PyAV, seek-exact H.264)
 def _skipping(path, wanted, *, seek, numbering=None, color="rgb"):
-    from ucf_nb.video.decode import _decode_skipping, _DecodeState, _frame_numbering
+    from ucf_nb.video.decode import DecodeState, _decode_skipping, frame_numbering
 
-    state = _DecodeState()
-    got = list(_decode_skipping(path, np.asarray(wanted), numbering or _frame_numbering(path), seek=seek,
+    state = DecodeState()
+    got = list(_decode_skipping(path, np.asarray(wanted), numbering or frame_numbering(path), seek=seek,
                                 color=color, decode_threads=1, state=state))
     return got, state
 
@@ -173,13 +172,13 @@ def test_skipping_reader_after_a_seek_gives_the_frames_it_names(offset_video, fi
 def test_a_seek_that_lands_past_the_first_wanted_frame_goes_back_further(offset_video):
     """A seek can land on a key frame after the frame asked for (a container that indexes key
     frames by decode time): the reader then seeks further back instead of giving other frames."""
-    from ucf_nb.video.decode import FrameNumbering, _frame_numbering
+    from ucf_nb.video.decode import FrameNumbering, frame_numbering
 
     class Late(FrameNumbering):  # asks for a timestamp 5 frames too late
         def pts(self, frame):
             return super().pts(frame + 5)
 
-    late = Late(*_frame_numbering(offset_video))
+    late = Late(*frame_numbering(offset_video))
     got, _ = _skipping(offset_video, [46, 47, 60], seek=True, numbering=late)  # lands on the key frame at 50
     assert [(k, read_frame_number(f)) for k, f in got] == [(46, 46), (47, 47), (60, 60)]
 
@@ -211,13 +210,13 @@ def test_a_pyav_whose_colour_conversion_differs_from_opencvs_is_not_used(h264_vi
 def test_other_codecs_and_damaged_files_are_left_to_opencv(mpeg4_video, lying_video):
     """Only H.264 is decoded with skipping; a file whose packets stop decoding ends the
     skipping reader early and quietly (OpenCV's reader goes on from there)."""
-    from ucf_nb.video.decode import _decode, _DecodeState, _frame_numbering
+    from ucf_nb.video.decode import DecodeState, decode_frames, frame_numbering
 
     assert _skipping(mpeg4_video, [3, 4], seek=False)[0] == []
     n = probe_video(lying_video, count_frames=True).n_frames
     got, _ = _skipping(lying_video, [3, n - 1, n + 20], seek=False)
     assert [k for k, _ in got] == [3]  # PyAV stops at the damaged packet, with frames still in the decoder
-    state = _DecodeState()
-    frames = list(_decode(lying_video, np.array([3, n - 1, n + 20]), color="rgb", decode_threads=1, state=state,
-                          numbering=_frame_numbering(lying_video)))
+    state = DecodeState()
+    frames = list(decode_frames(lying_video, np.array([3, n - 1, n + 20]), color="rgb", decode_threads=1, state=state,
+                          numbering=frame_numbering(lying_video)))
     assert [(k, read_frame_number(f)) for k, f in frames] == [(3, 3), (n - 1, n - 1)] and state.n_decoded == n

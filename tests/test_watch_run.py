@@ -142,7 +142,7 @@ def test_the_mil_head_of_run_probe_shows_its_progress(tmp_path, capfd):
 
 def _readme_flags(notebook: str) -> list[str]:
     """The flags the README's real-run lines give papermill before ``notebook``."""
-    from test_readme import commands, readme_runs
+    from test_readme import readme_runs
 
     lines = [c for run in readme_runs((project_root() / "README.md").read_text()) for c in run
              if c.startswith("papermill ") and notebook in c]
@@ -194,7 +194,7 @@ def test_a_real_kernel_chooses_by_the_request_allow_stdin(monkeypatch):
             out = []
             kc.execute_interactive("from ucf_nb import progress; print(progress._kind())", allow_stdin=allow,
                                    timeout=60, stdin_hook=lambda msg: None,
-                                   output_hook=lambda msg: out.append(msg["content"].get("text", "")))
+                                   output_hook=lambda msg: out.append(msg["content"].get("text", "")))  # noqa: B023
             seen[allow] = "".join(out).strip()
         assert seen == {False: "text", True: "widget"}, seen
     finally:

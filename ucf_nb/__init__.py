@@ -120,6 +120,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the lazy __getattr__ below
+    # in stage order, as _WHERE_BY_MODULE below
+    # isort: off
     from .paths import display_path, project_root, resolve_path
     from .index.build import build_index, IndexBuildError, read_index
     from .index.validate import IndexValidationError, validate_index
@@ -150,6 +152,7 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .evaluate.runs import (compare_runs, literature_note, per_category_table, RankedTable, ranked_table,
                                 roc_points, run_dir, run_encoder, run_settings)
     from .report.book import build_book, run_report
+    # isort: on
 
 # public name -> the module (relative to ucf_nb) that defines it
 _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 REPORT_COMMANDS = ("run", "prepare", "build", "extract")
 COMMANDS = {
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command, rest = args[0], args[1:]
     if command == "demo":
-        from .demo.make import main as demo_main
+        from .demo.make import main as demo_main  # each subcommand imports only its own stage
 
         demo_main(rest)
         return 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -34,6 +35,14 @@ def _bound(minimum: float | None, maximum: float | None, lo_open: bool, hi_open:
     if maximum is not None:
         parts.append(f"{'<' if hi_open else '<='} {maximum}")
     return " and ".join(parts)
+
+
+@overload
+def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
+              allow_none: Literal[False] = False, who: str = "", also: str = "", hint: str = "") -> int: ...
+@overload
+def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
+              allow_none: bool, who: str = "", also: str = "", hint: str = "") -> int | None: ...
 
 
 def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
@@ -61,6 +70,16 @@ def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{who}{name} must be {what}, got {name}={value!r}")
     return int(value)
+
+
+@overload
+def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
+                lo_open: bool = False, hi_open: bool = False, allow_none: Literal[False] = False,
+                who: str = "", hint: str = "") -> float: ...
+@overload
+def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
+                lo_open: bool = False, hi_open: bool = False, allow_none: bool,
+                who: str = "", hint: str = "") -> float | None: ...
 
 
 def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
@@ -124,7 +143,10 @@ def settings_from_call(cls: type, values: dict[str, Any], settings: Any, *, who:
     if not isinstance(settings, cls):
         raise TypeError(f"{who}: {keyword} must be a {cls.__name__} or None, got {keyword}={settings!r}")
     for f in fields:
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        else:
+            default = f.default_factory()  # type: ignore[operator]  # a field without a default has a factory
         value = values[f.name]
         if value is not default and value != default:
             raise ValueError(f"{who}: pass {f.name}={value!r} inside {keyword}= ({keyword}.replace({f.name}=...)), "

@@ -2,7 +2,7 @@
 
 One home for each: the index CSV, the probe's outputs and the store's JSON files are all
 written with :func:`atomic_write`; the store's lock (O_EXCL, safe on NFS, stale locks of dead
-processes broken without ever removing a live one) is :func:`_file_lock`.
+processes broken without ever removing a live one) is :func:`file_lock`.
 
 The store's one seam for failed writes is :func:`store_writes`: every method of
 :class:`ucf_nb.EmbeddingStore` and :class:`ucf_nb.ShardWriter` that writes into ``out_dir``
@@ -22,10 +22,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from .checks import UcfNbError
+from .paths import display_path
 
 __all__ = ["atomic_write", "atomic_write_csv", "file_sha256"]
 
@@ -45,8 +47,6 @@ class StoreWriteError(UcfNbError, OSError):
 
 def store_write_error(exc: OSError, out_dir: Any) -> StoreWriteError:
     """One sentence for a failed write into ``out_dir``: where, which file, why, what to do."""
-    from .paths import display_path
-
     name = errno.errorcode.get(exc.errno or 0, "")
     file = f" on {display_path(exc.filename)}" if exc.filename else ""
     err = StoreWriteError(exc.errno, f"writing into out_dir {display_path(out_dir)} failed{file} "
@@ -91,15 +91,15 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _uid() -> str:
+def unique_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def atomic_write(path: Path, write: Callable[[IO], None], *, mode: str = "w", newline: str | None = None) -> None:
+def atomic_write(path: Path, write: Callable[[IO], object], *, mode: str = "w", newline: str | None = None) -> None:
     """Write ``path`` all at once or not at all: ``write(f)`` fills a temporary file beside it,
     which is synced and then renamed over ``path`` (readers see the old or the new file,
     never half of one); the temporary file is removed when ``write`` fails."""
-    tmp = path.with_name(f".{path.name}.tmp-{_uid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{unique_id()}")
     try:
         with open(tmp, mode, newline=newline) as f:
             write(f)
@@ -112,7 +112,7 @@ def atomic_write(path: Path, write: Callable[[IO], None], *, mode: str = "w", ne
         raise
 
 
-def _atomic_write_json(path: Path, obj: Any, *, allow_nan: bool = True) -> None:
+def atomic_write_json(path: Path, obj: Any, *, allow_nan: bool = True) -> None:
     """``obj`` as indented JSON (one trailing newline), written with :func:`atomic_write`."""
     def write(f: IO) -> None:
         json.dump(obj, f, indent=2, sort_keys=False, allow_nan=allow_nan)
@@ -126,13 +126,13 @@ def atomic_write_csv(path: Path, df: Any) -> None:
     atomic_write(path, lambda f: df.to_csv(f, index=False), newline="")
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     with open(path) as f:
         return json.load(f)
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -> Iterator[None]:
+def file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) -> Iterator[None]:
     """An exclusive lock file created with O_EXCL (works on local disks and NFS).
 
     A lock left by a dead process on this host, or older than ``stale_after`` seconds, is
@@ -176,7 +176,7 @@ def _break_stale_lock(path: Path, stale_after: float) -> None:
     rename wins), and what was moved is looked at again: if it turns out to be a live lock
     (taken between the check and the rename), it is put back.
     """
-    moved = path.with_name(f"{path.name}.stale-{_uid()}")
+    moved = path.with_name(f"{path.name}.stale-{unique_id()}")
     try:
         os.rename(path, moved)
     except FileNotFoundError:  # someone else broke (or released) it first

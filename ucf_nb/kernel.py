@@ -3,7 +3,7 @@
 ``papermill --engine ucf_nb notebooks/02_extract.ipynb out/02_train.ipynb -p split train`` runs
 the notebook exactly as papermill's default engine (nbclient) does, with two differences:
 
-- the kernel is started with CurveZMQ transport encryption (:func:`ucf_nb.report.pipeline._kernel_manager_class`,
+- the kernel is started with CurveZMQ transport encryption (:func:`ucf_nb.report.pipeline.kernel_manager_class`,
   the kernel manager ``python -m ucf_nb.report`` uses): ipykernel's "Kernel is running over TCP
   without encryption" warning has nothing to warn about, and code and outputs are not sent in
   plain text over the local TCP ports;
@@ -22,6 +22,8 @@ from typing import Any
 
 from papermill.engines import NBClientEngine
 
+from .report.pipeline import kernel_manager_class
+
 __all__ = ["UcfNbEngine"]
 
 
@@ -31,9 +33,7 @@ class UcfNbEngine(NBClientEngine):
     @classmethod
     def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
                                  stdout_file: Any = None, stderr_file: Any = None, **kwargs: Any) -> Any:
-        from .report.pipeline import _kernel_manager_class
-
-        kwargs.setdefault("kernel_manager_class", _kernel_manager_class())
+        kwargs.setdefault("kernel_manager_class", kernel_manager_class())
         if stderr_file is None and not log_output:
             stderr_file = sys.stderr
         return super().execute_managed_notebook(nb_man, kernel_name, log_output=log_output,

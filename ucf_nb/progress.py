@@ -16,10 +16,10 @@ ordinary live bar.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-import math
 from typing import Any
 
 __all__ = ["PROGRESS_ENV", "progress_bar", "text_progress"]

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .._compat import rename_deprecated
-from ..paths import resolve_path
+from ..paths import display_path, resolve_path
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from .synthetic import write_synthetic_video
 
 __all__ = ["make_demo_encoder", "make_demo_dataset", "DEMO_ENCODER_SEED", "DEMO_EXTRA_FAMILIES"]
 
@@ -67,9 +69,11 @@ def make_demo_encoder(out_dir: str | os.PathLike, arch: str = "timesformer", *,
 
     # 32-pixel patches (7x7 per 224-pixel frame) keep the forward pass a few ms per clip on
     # one CPU core, so the demo's time goes where a real run's goes: decoding.
-    small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+    small: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=128, image_size=img_size, patch_size=32,
                  num_frames=T)
+    config: Any  # a TimesformerConfig or a VideoMAEConfig
+    model_cls: Any
     if arch == "timesformer":
         config, model_cls = TimesformerConfig(**small), TimesformerModel
     elif arch == "videomae":
@@ -174,9 +178,6 @@ def make_demo_dataset(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     -1 for none) and the training videos in ``Anomaly_Train.txt``, both in the official
     formats. Deterministic in ``seed``; rewriting an existing tree gives the same bytes.
     """
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
-
-    from .synthetic import write_synthetic_video
 
     root = resolve_path(out_dir)
     plan = _demo_plan(seed)
@@ -206,7 +207,6 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder to write into, relative to the project root (default: demo)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from ..paths import display_path
 
     out = resolve_path(args.out_dir)
     t0 = time.perf_counter()
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     enc = make_demo_encoder(out / "encoder")
     print(f"demo encoder: {display_path(enc)} ({time.perf_counter() - t0:.1f} s)")
-    from ..encoders.tiny import make_tiny_encoder
+    from ..encoders.tiny import make_tiny_encoder  # torch only here: the demo dataset needs none
 
     for family in DEMO_EXTRA_FAMILIES:
         t0 = time.perf_counter()

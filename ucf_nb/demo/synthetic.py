@@ -12,9 +12,12 @@ import functools
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+from ..files import file_sha256
+from ..store.arrays import EmbeddingStore, row_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -134,7 +137,6 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: i
             stream.options = {"g": str(gop), "bf": str(bframes), "qscale": "3"}
             stream.codec_context.gop_size = gop
 
-
         def emit(i: int, arr: np.ndarray) -> None:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
             vf.pts = pts_offset + i if frame_pts is None else int(frame_pts[i])
@@ -194,9 +196,6 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
     -------
     (out_dir, index_path, annotation_path or None)
     """
-    from ..files import file_sha256
-    from ..store.arrays import EmbeddingStore, row_shape
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / index_name
@@ -205,9 +204,10 @@ def write_synthetic_store(folder: str | os.PathLike, index: "pd.DataFrame",
     if annotation_lines is not None:
         ann_path = folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
         ann_path.write_text("\n".join(annotation_lines) + "\n")
-    run = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
-               model_type="synthetic", embedding_dim=int(embedding_dim), pooling="cls", precision="fp32", T=8,
-               img_size=224, preprocessing={"kind": "synthetic"}, index_path=str(index_path), versions={})
+    run: dict[str, Any] = dict(index_sha256=file_sha256(index_path), checkpoint="synthetic", revision=None,
+                               model_type="synthetic", embedding_dim=int(embedding_dim), pooling="cls",
+                               precision="fp32", T=8, img_size=224, preprocessing={"kind": "synthetic"},
+                               index_path=str(index_path), versions={})
     run.update(settings or {})
     store = EmbeddingStore(folder / "out")
     store.clear()

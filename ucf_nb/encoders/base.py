@@ -6,21 +6,45 @@ pool into one vector per clip, its default clip length and image size, and where
 preprocessing comes from. :func:`ucf_nb.load_encoder` reads a checkpoint's config, picks
 the adapter by ``config.model_type`` (:func:`adapter_for`) and lets it do the rest, so a
 new family is one module with one decorated class (:func:`register_adapter`), imported by
-``ucf_nb/encoders/__init__.py``.
+``ucf_nb/encoders/__init__.py``. The adapter also describes the family's tiny random model
+(:meth:`EncoderAdapter.tiny_config`), which :func:`ucf_nb.encoders.tiny.make_tiny_encoder`
+saves for the tests and the demo.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..video.preprocess import Preprocessing
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..video.preprocess import Preprocessing
-
-__all__ = ["EncoderAdapter", "register_adapter", "adapter_for", "families"]
+__all__ = ["EncoderAdapter", "TinyModel", "register_adapter", "adapter_for", "adapters", "families"]
 
 # config.model_type -> adapter instance; filled by @register_adapter at import time
-_REGISTRY: dict[str, "EncoderAdapter"] = {}
+_REGISTRY: dict[str, EncoderAdapter] = {}
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """A tiny random model of one family, as :func:`ucf_nb.encoders.tiny.make_tiny_encoder` saves it.
+
+    Attributes
+    ----------
+    model_class : type
+        The family's Hugging Face class, built from ``config`` with seeded random weights.
+    config : transformers.PretrainedConfig
+        Its (small) config.
+    processor : image processor or dict
+        The processor config saved next to the weights, as the real checkpoints ship it: an
+        image processor (its ``save_pretrained``), or a dict written as
+        ``video_preprocessor_config.json``.
+    """
+
+    model_class: type
+    config: Any
+    processor: Any
 
 
 class EncoderAdapter:
@@ -49,7 +73,7 @@ class EncoderAdapter:
     default_img_size: ClassVar[int] = 224
     poolings: ClassVar[tuple[str, ...]] = ()
 
-    def load_model(self, source: str, config: Any, **kwargs: Any) -> "torch.nn.Module":
+    def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
         """Load the model from ``source`` (a local folder or a hub id) with ``config``.
 
         The default is ``AutoModel.from_pretrained`` without remote code; ``kwargs`` (e.g.
@@ -71,19 +95,17 @@ class EncoderAdapter:
             raise ValueError(f"pooling must be {accepted} for {self.family} ({checkpoint!r}), "
                              f"got pooling={pooling!r}")
 
-    def embed(self, model: "torch.nn.Module", pixel_values: "torch.Tensor", pooling: str) -> "torch.Tensor":
+    def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         """Pool ``pixel_values`` (B, T, 3, S, S), normalised, on the model's device, into (B, D) float."""
         raise NotImplementedError(f"{type(self).__name__}.embed")
 
-    def embedding_dim(self, model: "torch.nn.Module", pooling: str) -> int:
+    def embedding_dim(self, model: torch.nn.Module, pooling: str) -> int:
         """D, the length of one embedding; the default is ``config.hidden_size``."""
         return int(model.config.hidden_size)
 
-    def preprocessing(self, source: str, img_size: int | None) -> "Preprocessing":
+    def preprocessing(self, source: str, img_size: int | None) -> Preprocessing:
         """The checkpoint's own preprocessing (its processor config); ``img_size`` may be
         used by families whose processor config does not fix the size."""
-        from ..video.preprocess import Preprocessing
-
         return Preprocessing.from_pretrained(source)
 
     def attention_kwargs(self, attention: str) -> dict[str, Any]:
@@ -93,18 +115,41 @@ class EncoderAdapter:
         and switch the loaded model in :meth:`set_attention` instead."""
         return {"attn_implementation": attention}
 
-    def set_attention(self, model: "torch.nn.Module", attention: str) -> None:
+    def set_attention(self, model: torch.nn.Module, attention: str) -> None:
         """Switch the loaded ``model`` to ``attention`` when loading could not; default: nothing."""
 
-    def attention(self, model: "torch.nn.Module") -> str:
+    def attention(self, model: torch.nn.Module) -> str:
         """The attention implementation ``model`` runs (``"sdpa"``, ``"eager"``, ...); the
         default reads transformers' ``config._attn_implementation``."""
         return str(getattr(model.config, "_attn_implementation", None) or "eager")
 
-    def info(self, model: "torch.nn.Module") -> dict[str, Any]:
+    def info(self, model: torch.nn.Module) -> dict[str, Any]:
         """Extra facts for ``Encoder.info`` and the manifest; the default says which attention
         implementation runs (``{"attention": "sdpa"}``)."""
         return {"attention": self.attention(model)}
+
+    def tiny_variants(self) -> tuple[str, ...]:
+        """Names of the family's tiny test models (:meth:`tiny_config`); the default is the
+        family's name alone."""
+        return (self.family,)
+
+    def tiny_config(self, variant: str, *, num_frames: int, image_size: int, patch_size: int) -> TinyModel:
+        """The family's tiny random model ``variant`` (one of :meth:`tiny_variants`), for the
+        tests and the demo: a small config of the family's Hugging Face class and the processor
+        config its real checkpoints ship.
+
+        Parameters
+        ----------
+        variant : str
+            One of :meth:`tiny_variants`.
+        num_frames : int
+            Frames per clip the model is built for (per-frame families may ignore it).
+        image_size, patch_size : int
+            Side of the square frames and of the patches, in pixels (``patch_size`` divides
+            ``image_size``).
+        """
+        raise NotImplementedError(f"{type(self).__name__}.tiny_config: every family describes its tiny test "
+                                  "model (see ucf_nb/encoders/tiny.py)")
 
 
 def register_adapter(cls: type[EncoderAdapter]) -> type[EncoderAdapter]:
@@ -132,6 +177,11 @@ def adapter_for(model_type: str) -> EncoderAdapter:
         raise ValueError(f"model_type={model_type!r} has no encoder adapter: the known families are {known}; "
                          "add one in ucf_nb/encoders/ (an EncoderAdapter subclass with @register_adapter)")
     return adapter
+
+
+def adapters() -> list[EncoderAdapter]:
+    """The registered adapters, one per family, sorted by family."""
+    return sorted(set(_REGISTRY.values()), key=lambda a: a.family)
 
 
 def families() -> list[str]:

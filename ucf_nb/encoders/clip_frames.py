@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from .base import EncoderAdapter, register_adapter
+from .base import EncoderAdapter, TinyModel, register_adapter
+from .tiny import TEXT, processor_class, square, vision_trunk
 
 __all__ = ["ClipFramesAdapter"]
 
@@ -29,6 +30,9 @@ class ClipFramesAdapter(EncoderAdapter):
     default_img_size = 224
     poolings = ("mean",)
 
+    def tiny_variants(self) -> tuple[str, ...]:
+        return ("clip", "clip_vision")  # the full CLIPModel and the vision-only model
+
     def load_model(self, source: str, config: Any, **kwargs: Any) -> torch.nn.Module:
         from transformers import CLIPVisionModelWithProjection
 
@@ -38,9 +42,10 @@ class ClipFramesAdapter(EncoderAdapter):
             vision.projection_dim = config.projection_dim
             vision._commit_hash = getattr(config, "_commit_hash", None)  # the revision in the manifest
             config = vision
-        model, loading = CLIPVisionModelWithProjection.from_pretrained(
+        model, loading = CLIPVisionModelWithProjection.from_pretrained(  # type: ignore[misc]  # (model, info)
             source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
-        missing = [k for k in loading.get("missing_keys", ()) if k.split(".")[0] in ("visual_projection", "vision_model")]
+        missing = [k for k in loading.get("missing_keys", ())
+                   if k.split(".")[0] in ("visual_projection", "vision_model")]
         if missing:
             raise ValueError(f"checkpoint {source!r} has no weights for {', '.join(sorted(missing)[:3])}: its image "
                              "embedding would be random; a vision-only checkpoint must be saved from "
@@ -55,3 +60,16 @@ class ClipFramesAdapter(EncoderAdapter):
 
     def embedding_dim(self, model: torch.nn.Module, pooling: str) -> int:
         return int(model.config.projection_dim)
+
+    def tiny_config(self, variant: str, *, num_frames: int, image_size: int, patch_size: int) -> TinyModel:
+        """The tiny test model: ``clip`` (the full ``CLIPModel``) or ``clip_vision``
+        (``CLIPVisionModelWithProjection``)."""
+        import transformers as tf
+
+        vision = vision_trunk(image_size, patch_size)
+        processor = processor_class("CLIPImageProcessor")(size={"shortest_edge": image_size},
+                                                          crop_size=square(image_size))
+        if variant == "clip":
+            return TinyModel(tf.CLIPModel, tf.CLIPConfig(text_config=TEXT, vision_config=vision, projection_dim=32),
+                             processor)
+        return TinyModel(tf.CLIPVisionModelWithProjection, tf.CLIPVisionConfig(**vision, projection_dim=32), processor)

@@ -12,14 +12,17 @@ import contextlib
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .base import EncoderAdapter, adapter_for
 from ..checks import UcfNbError, check_bool
+from ..paths import display_path, resolve_path
+from ..video.preprocess import Preprocessing, check_preprocessing_kind
+from .base import EncoderAdapter, adapter_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..video.preprocess import Preprocessing
@@ -83,10 +86,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _local_folder(checkpoint: str) -> Path | None:
+def local_folder(checkpoint: str) -> Path | None:
     """The local folder ``checkpoint`` names, or None when it reads as a hub id."""
-    from ..paths import resolve_path
-
     candidate = resolve_path(checkpoint)
     if candidate.is_dir():
         return candidate
@@ -135,7 +136,8 @@ def _refused_pickle_message(what: str, exc: BaseException) -> str:
 
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
     return (f"checkpoint {what!r} was refused: its .bin weights are a pickle that holds more than tensors "
-            f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; get the checkpoint as "
+            f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; "
+            "get the checkpoint as "
             "safetensors (model.safetensors), or re-save it with save_pretrained where you trust its source, "
             "never load it with weights_only=False")
 
@@ -175,13 +177,13 @@ class Encoder:
     pooling: str
     info: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where from_pretrained read it: local folder or hub id
-    adapter: EncoderAdapter | None = None
+    adapter: EncoderAdapter = None  # type: ignore[assignment]  # None: read from the model's config (__post_init__)
     compiled: torch.nn.Module | None = None
     _compiled_batch: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.adapter is None:
-            self.adapter = adapter_for(self.info.get("model_type") or self.model.config.model_type)
+            self.adapter = adapter_for(str(self.info.get("model_type") or self.model.config.model_type))
 
     @property
     def embedding_dim(self) -> int:
@@ -249,7 +251,7 @@ class Encoder:
         self._compiled_batch = max(self._compiled_batch, n)
         return out
 
-    def preprocessing(self, kind: str = "checkpoint", img_size: int | None = 224) -> "Preprocessing":
+    def preprocessing(self, kind: str = "checkpoint", img_size: int | None = 224) -> Preprocessing:
         """The preprocessing to feed this encoder.
 
         Parameters
@@ -262,8 +264,6 @@ class Encoder:
             Side of the square frames, in pixels. None: the size the checkpoint's processor
             config makes (``"checkpoint"``), or the family's default (``"seed"``).
         """
-        from ..video.preprocess import Preprocessing, check_preprocessing_kind
-
         check_preprocessing_kind(kind)
         if kind == "seed":
             return Preprocessing.seed(img_size=self.adapter.default_img_size if img_size is None else img_size)
@@ -283,7 +283,7 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0].strip()[:300]}" if lines else type(exc).__name__
 
 
-def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int | None) -> "Preprocessing":
+def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int | None) -> Preprocessing:
     prep = adapter.preprocessing(checkpoint, img_size)
     if img_size is not None and prep.output_size != int(img_size):
         raise ValueError(f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "
@@ -350,10 +350,10 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
     checkpoint = os.fspath(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    folder = _local_folder(checkpoint)
+    folder = local_folder(checkpoint)
     source = str(folder) if folder is not None else checkpoint
 
-    config = _read_config(checkpoint, source, folder)
+    config = read_config(checkpoint, source, folder)
     adapter = adapter_for(config.model_type)
     pooling = adapter.poolings[0] if pooling is None else pooling
     adapter.check_pooling(pooling, checkpoint)
@@ -365,8 +365,6 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
 
     revision = _revision(model, folder)
     if folder is not None:
-        from ..paths import display_path
-
         checkpoint = display_path(folder)  # one spelling per folder, relative to the project root
     info = dict(checkpoint=checkpoint, revision=revision, model_type=config.model_type, family=adapter.family,
                 embedding_dim=adapter.embedding_dim(model, pooling), device=str(dev), precision=prec,
@@ -413,7 +411,6 @@ def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLo
     if folder is not None:
         return EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
                                 "it must hold config.json and model weights written by save_pretrained")
-    from ..paths import display_path, resolve_path
 
     return EncoderLoadError(
         f"checkpoint {checkpoint!r} could not be loaded: there is no folder "
@@ -423,7 +420,7 @@ def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLo
         "cache that holds it")
 
 
-def _read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
+def read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
     """``AutoConfig.from_pretrained(source)``, never with remote code."""
     from transformers import AutoConfig
 

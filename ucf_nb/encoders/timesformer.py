@@ -10,7 +10,9 @@ from typing import Any
 
 import torch
 
-from .base import EncoderAdapter, register_adapter
+from .base import EncoderAdapter, TinyModel, register_adapter
+from .timesformer_sdpa import set_timesformer_attention, timesformer_attention
+from .tiny import k400_processor, vision_trunk
 
 __all__ = ["TimesformerAdapter"]
 
@@ -33,13 +35,9 @@ class TimesformerAdapter(EncoderAdapter):
         return {}  # transformers refuses attn_implementation="sdpa" for TimeSformer: see set_attention
 
     def set_attention(self, model: torch.nn.Module, attention: str) -> None:
-        from .timesformer_sdpa import set_timesformer_attention
-
         set_timesformer_attention(model, attention)
 
     def attention(self, model: torch.nn.Module) -> str:
-        from .timesformer_sdpa import timesformer_attention
-
         return timesformer_attention(model)
 
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -47,3 +45,10 @@ class TimesformerAdapter(EncoderAdapter):
         if pooling == "cls":
             return hidden[:, 0]
         return hidden[:, 1:].mean(dim=1)  # the patch tokens, CLS left out
+
+    def tiny_config(self, variant: str, *, num_frames: int, image_size: int, patch_size: int) -> TinyModel:
+        """The tiny test model (see :meth:`EncoderAdapter.tiny_config`)."""
+        import transformers as tf
+
+        config = tf.TimesformerConfig(**vision_trunk(image_size, patch_size), num_frames=num_frames)
+        return TinyModel(tf.TimesformerModel, config, k400_processor(image_size))

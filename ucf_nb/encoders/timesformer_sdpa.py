@@ -56,7 +56,7 @@ def _sdpa_class() -> type:
 
 
 def _make_sdpa_class(base: type) -> type:
-    class TimesformerSdpaSelfAttention(base):  # type: ignore[misc, valid-type]
+    class TimesformerSdpaSelfAttention(base):
         """``TimesformerSelfAttention`` computed by ``F.scaled_dot_product_attention``.
 
         Same parameters and the same output as the eager module; made by

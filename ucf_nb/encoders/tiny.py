@@ -6,54 +6,77 @@ ships (same fields, same kind of file), so it loads through exactly the path of 
 checkpoint: ``AutoConfig`` -> the family's adapter -> ``from_pretrained``. The demo and the
 tests use them; their embeddings mean nothing.
 
-- ``timesformer``: ``TimesformerModel``, k400-style processor config (VideoMAE image processor);
-- ``videomae``: ``VideoMAEForVideoClassification`` with mean pooling and ``fc_norm`` (as
-  ``MCG-NJU/videomae-base-finetuned-kinetics``), k400-style processor config;
-- ``vivit``: ``VivitModel``, ``VivitImageProcessor`` (rescale to [-1, 1], then mean/std);
-- ``clip``: ``CLIPModel`` (text and vision towers), ``CLIPImageProcessor``;
-- ``clip_vision``: ``CLIPVisionModelWithProjection`` (model_type ``clip_vision_model``),
-  ``CLIPImageProcessor``;
-- ``xclip``: ``XCLIPModel``, a VideoMAE image processor config as X-CLIP ships;
-- ``vjepa2``: ``VJEPA2Model``, ``video_preprocessor_config.json`` as ``VJEPA2VideoProcessor``
-  writes it.
+Each family's adapter describes its tiny model (:meth:`ucf_nb.encoders.EncoderAdapter.tiny_config`,
+in the family's module, from the building blocks here); :func:`make_tiny_encoder` builds and
+saves it, and :func:`tiny_families` lists them from the registry (``clip`` serves two:
+``clip``, the full ``CLIPModel``, and ``clip_vision``, ``CLIPVisionModelWithProjection``).
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ..paths import resolve_path
+from .base import EncoderAdapter, adapters
 
-__all__ = ["TINY_FAMILIES", "make_tiny_encoder"]
-
-TINY_FAMILIES = ("timesformer", "videomae", "vivit", "clip", "clip_vision", "xclip", "vjepa2")
+__all__ = ["make_tiny_encoder", "tiny_families"]
 
 IMAGENET_DEFAULT_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225]
 
 # A k400-style preprocessor (TimeSformer, VideoMAE): shorter side to the image size, centre
 # crop, mean/std 0.45/0.225, bilinear, as the real TimeSformer checkpoint ships it.
-K400_PREPROCESSOR = dict(
+K400_PREPROCESSOR: dict[str, Any] = dict(
     do_resize=True, resample=2, do_center_crop=True, do_rescale=True, rescale_factor=1 / 255,
     do_normalize=True, image_mean=[0.45, 0.45, 0.45], image_std=[0.225, 0.225, 0.225],
 )
 
-_TRUNK = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-_TEXT = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=64,
-             max_position_embeddings=16, pad_token_id=1, bos_token_id=62, eos_token_id=63)
+TRUNK: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+TEXT: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            vocab_size=64, max_position_embeddings=16, pad_token_id=1, bos_token_id=62, eos_token_id=63)
 
 
-def _square(n: int) -> dict:
+def vision_trunk(image_size: int, patch_size: int) -> dict[str, Any]:
+    """The tiny vision trunk's config fields (:data:`TRUNK`) for square frames of ``image_size``
+    pixels cut into ``patch_size`` patches."""
+    return dict(**TRUNK, image_size=image_size, patch_size=patch_size)
+
+
+def square(n: int) -> dict[str, int]:
+    """A processor's square size: ``{"height": n, "width": n}``."""
     return {"height": int(n), "width": int(n)}
 
 
-def _processor_class(name: str):
+def processor_class(name: str) -> Any:
     """transformers' PIL-backed image processor ``name`` (it saves the same config as the
     torchvision one, which transformers 5 would otherwise ask for and warn about)."""
     import transformers as tf
 
     return getattr(tf, f"{name}Pil", None) or getattr(tf, name)
+
+
+def k400_processor(image_size: int) -> Any:
+    """The k400-style image processor (:data:`K400_PREPROCESSOR`) for ``image_size`` pixels."""
+    return processor_class("VideoMAEImageProcessor")(size={"shortest_edge": image_size}, crop_size=square(image_size),
+                                                     **K400_PREPROCESSOR)
+
+
+def _by_variant() -> dict[str, EncoderAdapter]:
+    return {variant: adapter for adapter in adapters() for variant in adapter.tiny_variants()}
+
+
+def tiny_families() -> tuple[str, ...]:
+    """Names of the tiny encoders, one or more per registered family (its adapter's
+    ``tiny_variants``), in family order."""
+    return tuple(_by_variant())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TINY_FAMILIES":  # read from the registry when asked: the families register on import
+        return tiny_families()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *, seed: int = 0,
@@ -65,7 +88,7 @@ def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *
     out_dir : str or path-like
         Folder to write (relative paths resolve against the project root).
     family : str
-        One of :data:`TINY_FAMILIES`.
+        One of :func:`tiny_families`.
     seed : int
         Seed of the random initialisation (the same seed writes the same weights).
     num_frames : int
@@ -82,57 +105,16 @@ def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *
         ``out_dir``, resolved.
     """
     import torch
-    import transformers as tf
     from transformers.utils import logging as hf_logging
 
-    if family not in TINY_FAMILIES:
-        raise ValueError(f"family={family!r} has no tiny encoder: use one of {', '.join(TINY_FAMILIES)}")
+    adapter = _by_variant().get(family)
+    if adapter is None:
+        raise ValueError(f"family={family!r} has no tiny encoder: use one of {', '.join(tiny_families())}")
     if image_size % patch_size:
         raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}")
-    s, t, p = int(image_size), int(num_frames), int(patch_size)
-    vision = dict(**_TRUNK, image_size=s, patch_size=p)
-    processor = None  # an image processor object, or a dict written as video_preprocessor_config.json
-    if family == "timesformer":
-        model = tf.TimesformerModel, tf.TimesformerConfig(**vision, num_frames=t)
-    elif family == "videomae":
-        # as MCG-NJU/videomae-base-finetuned-kinetics: a classifier with mean pooling and fc_norm
-        model = tf.VideoMAEForVideoClassification, tf.VideoMAEConfig(**vision, num_frames=t, tubelet_size=2,
-                                                                     use_mean_pooling=True, num_labels=4)
-    elif family == "vivit":
-        model = tf.VivitModel, tf.VivitConfig(**_TRUNK, image_size=s, num_frames=t, tubelet_size=[2, p, p])
-        processor = _processor_class("VivitImageProcessor")(size={"shortest_edge": s * 256 // 224}, crop_size=_square(s))
-    elif family == "clip":
-        model = tf.CLIPModel, tf.CLIPConfig(text_config=_TEXT, vision_config=vision, projection_dim=32)
-    elif family == "clip_vision":
-        model = tf.CLIPVisionModelWithProjection, tf.CLIPVisionConfig(**vision, projection_dim=32)
-    elif family == "xclip":
-        # the multi-frame integration transformer works on the projected frame embeddings
-        config = tf.XCLIPConfig(
-            text_config=_TEXT, projection_dim=32, prompt_layers=1, prompt_num_attention_heads=2,
-            prompt_projection_dropout=0.0,
-            vision_config=dict(**vision, num_frames=t, mit_hidden_size=32, mit_intermediate_size=64,
-                               mit_num_hidden_layers=1, mit_num_attention_heads=2))
-        model = tf.XCLIPModel, config
-        processor = _processor_class("VideoMAEImageProcessor")(
-            size={"shortest_edge": s}, crop_size=_square(s), resample=2,
-            image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
-    else:  # vjepa2
-        model = tf.VJEPA2Model, tf.VJEPA2Config(
-            crop_size=s, frames_per_clip=t, patch_size=p, tubelet_size=2, hidden_size=64, num_hidden_layers=2,
-            num_attention_heads=2, mlp_ratio=2.0, pred_hidden_size=32, pred_num_hidden_layers=1,
-            pred_num_attention_heads=2, num_pooler_layers=1)
-        # what VJEPA2VideoProcessor(crop_size=s).save_pretrained writes (it needs torchvision)
-        processor = dict(video_processor_type="VJEPA2VideoProcessor", do_resize=True,
-                         size={"shortest_edge": int(s * 256 / 224)}, resample=2, do_center_crop=True,
-                         crop_size=_square(s), do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-                         image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
-                         do_convert_rgb=True, do_sample_frames=False)
-    if family in ("clip", "clip_vision"):
-        processor = _processor_class("CLIPImageProcessor")(size={"shortest_edge": s}, crop_size=_square(s))
-    if processor is None:
-        processor = _processor_class("VideoMAEImageProcessor")(size={"shortest_edge": s}, crop_size=_square(s), **K400_PREPROCESSOR)
-
-    model_cls, config = model
+    tiny = adapter.tiny_config(family, num_frames=int(num_frames), image_size=int(image_size),
+                               patch_size=int(patch_size))
+    model_cls, config, processor = tiny.model_class, tiny.config, tiny.processor
     torch.manual_seed(seed)
     net = model_cls(config).eval()
     out = resolve_path(out_dir)

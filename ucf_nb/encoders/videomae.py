@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from .base import EncoderAdapter, register_adapter
+from .base import EncoderAdapter, TinyModel, register_adapter
 from .shapes import check_frames
+from .tiny import k400_processor, vision_trunk
 
 __all__ = ["VideoMAEAdapter"]
 
@@ -41,7 +42,7 @@ class VideoMAEAdapter(EncoderAdapter):
         from transformers import VideoMAEForVideoClassification, VideoMAEModel
 
         if _has_fc_norm(config):
-            model, loading = VideoMAEForVideoClassification.from_pretrained(
+            model, loading = VideoMAEForVideoClassification.from_pretrained(  # type: ignore[misc]  # (model, info)
                 source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
             missing = [k for k in loading.get("missing_keys", ()) if k.startswith("fc_norm")]
             if missing:
@@ -71,3 +72,12 @@ class VideoMAEAdapter(EncoderAdapter):
 
     def info(self, model: torch.nn.Module) -> dict[str, Any]:
         return {"fc_norm": getattr(model, "fc_norm", None) is not None}
+
+    def tiny_config(self, variant: str, *, num_frames: int, image_size: int, patch_size: int) -> TinyModel:
+        """The tiny test model (see :meth:`EncoderAdapter.tiny_config`)."""
+        import transformers as tf
+
+        # as MCG-NJU/videomae-base-finetuned-kinetics: a classifier with mean pooling and fc_norm
+        config = tf.VideoMAEConfig(**vision_trunk(image_size, patch_size), num_frames=num_frames, tubelet_size=2,
+                                   use_mean_pooling=True, num_labels=4)  # type: ignore[call-arg]  # a PretrainedConfig kwarg
+        return TinyModel(tf.VideoMAEForVideoClassification, config, k400_processor(image_size))

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from .base import EncoderAdapter, register_adapter
+from .base import EncoderAdapter, TinyModel, register_adapter
 from .shapes import check_frames
+from .tiny import TRUNK, processor_class, square
 
 __all__ = ["VivitAdapter"]
 
@@ -44,3 +45,13 @@ class VivitAdapter(EncoderAdapter):
         if pooling == "cls":
             return hidden[:, 0]
         return hidden[:, 1:].mean(dim=1)  # the tubelet tokens, CLS left out
+
+    def tiny_config(self, variant: str, *, num_frames: int, image_size: int, patch_size: int) -> TinyModel:
+        """The tiny test model (see :meth:`EncoderAdapter.tiny_config`)."""
+        import transformers as tf
+
+        config = tf.VivitConfig(**TRUNK, image_size=image_size, num_frames=num_frames,
+                                tubelet_size=[2, patch_size, patch_size])
+        processor = processor_class("VivitImageProcessor")(size={"shortest_edge": image_size * 256 // 224},
+                                                           crop_size=square(image_size))
+        return TinyModel(tf.VivitModel, config, processor)

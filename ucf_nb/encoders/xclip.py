@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from .base import EncoderAdapter, register_adapter
+from .base import EncoderAdapter, TinyModel, register_adapter
 from .shapes import check_frames
+from .tiny import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, TEXT, processor_class, square, vision_trunk
 
 __all__ = ["XClipAdapter"]
 
@@ -41,3 +42,18 @@ class XClipAdapter(EncoderAdapter):
 
     def embedding_dim(self, model: torch.nn.Module, pooling: str) -> int:
         return int(model.config.projection_dim)
+
+    def tiny_config(self, variant: str, *, num_frames: int, image_size: int, patch_size: int) -> TinyModel:
+        """The tiny test model (see :meth:`EncoderAdapter.tiny_config`)."""
+        import transformers as tf
+
+        # the multi-frame integration transformer works on the projected frame embeddings
+        config = tf.XCLIPConfig(
+            text_config=TEXT, projection_dim=32, prompt_layers=1, prompt_num_attention_heads=2,
+            prompt_projection_dropout=0.0,
+            vision_config=dict(**vision_trunk(image_size, patch_size), num_frames=num_frames, mit_hidden_size=32,
+                               mit_intermediate_size=64, mit_num_hidden_layers=1, mit_num_attention_heads=2))
+        processor = processor_class("VideoMAEImageProcessor")(
+            size={"shortest_edge": image_size}, crop_size=square(image_size), resample=2,
+            image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
+        return TinyModel(tf.XCLIPModel, config, processor)

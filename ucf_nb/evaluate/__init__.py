@@ -9,6 +9,8 @@
 - ``export``   export_features: per-video block features, lists and frame labels for the field's
                training code (``python -m ucf_nb.evaluate.export``, or ``python -m ucf_nb export``)
 - ``runs``     one folder per encoder run (processed/runs/<name>/), runs compared side by side
+- ``_frames``  internal: the frame axis (clip scores spread on frames, their ground truth) that
+               ``metrics`` and ``field`` both build on
 
 Nothing here reads videos or models: only the store's embeddings and the annotation.
 """

@@ -26,11 +26,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..index.annotations import read_temporal_annotation
+from ..paths import display_path, resolve_path
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
+from ..store.arrays import load_embeddings
+from ..store.manifest import read_manifest
 
 __all__ = ["BLOCK", "block_features", "export_features"]
 
@@ -103,8 +110,6 @@ def _order(videos: pd.DataFrame) -> pd.DataFrame:
 
 def _finished_splits(man: Mapping[str, Any], source: Path) -> set[str]:
     """The splits the manifest records as complete; train and test must be among them."""
-    from ..paths import display_path
-
     finished = {s for s, e in (man.get("splits") or {}).items() if e and e.get("complete")}
     for need in ("train", "test"):
         if need not in finished:
@@ -113,15 +118,13 @@ def _finished_splits(man: Mapping[str, Any], source: Path) -> set[str]:
     return finished
 
 
-def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: dict[str, list[tuple[bool, str]]],
+def _export_split(source: Path, split: str, out: Path, *, layout: str,
+                  lists: dict[str, list[tuple[bool, list[str]]]],
                   test_blocks: dict[str, int], skipped: list[dict[str, str]], progress: bool,
                   relative: bool = True) -> int:
     """One split's videos as block features under ``out/features``; adds to ``lists`` (each
     video's list lines, ten for ``per_crop``), ``test_blocks`` and ``skipped``; returns the
     embedding width D."""
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
-    from ..store.arrays import load_embeddings
-
     X, _, rows = load_embeddings(source, split)
     D = X.shape[-1]
     views = X.shape[1] if X.ndim == 3 else 1
@@ -154,8 +157,8 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
                 _write_npy(out / "features" / name, np.ascontiguousarray(F[:, k]))
         else:
             names = [f"{stem}.npy"]
-            F = {"nd": lambda: F.mean(axis=1), "n1d": lambda: F.mean(axis=1)[:, None, :],
-                 "ten_crop": lambda: F}[layout]()
+            if layout in ("nd", "n1d"):  # the mean over the views; n1d keeps a views axis of 1
+                F = F.mean(axis=1) if layout == "nd" else F.mean(axis=1)[:, None, :]
             _write_npy(out / "features" / names[0], F)
         lists[target].append((v.category == "Normal", [f"{base}/{name}" for name in names]))
         if split == "test":
@@ -165,14 +168,13 @@ def _export_split(source: Path, split: str, out: Path, *, layout: str, lists: di
 
 
 def _write_frame_labels(out: Path, intervals: Mapping[str, Any], test_blocks: Mapping[str, int],
-                        annotation_path: str | os.PathLike) -> dict[str, Any]:
+                        annotation_path: str | os.PathLike | None) -> dict[str, Any]:
     """``test_frame_labels.npy``: 16 x n_blocks frame labels per test video, in test-list order."""
-    from ..paths import display_path, resolve_path
-
     test_videos = list(test_blocks)
     absent = [v for v in test_videos if v not in intervals]
     if absent:
-        raise ValueError(f"{len(absent)} test video(s) have no line in {display_path(resolve_path(annotation_path))} "
+        where = display_path(resolve_path(annotation_path)) if annotation_path is not None else "the annotation"
+        raise ValueError(f"{len(absent)} test video(s) have no line in {where} "
                          f"(e.g. {absent[0]!r}): pass the annotation the index was built from")
     parts = [intervals[v].frame_labels(BLOCK * test_blocks[v]).astype(np.uint8) for v in test_videos]
     gt = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
@@ -260,9 +262,6 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     dict
         The content of ``export.json``.
     """
-    from ..paths import display_path, resolve_path
-    from ..store.manifest import read_manifest
-
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'nd' ((n, D)), 'n1d' ((n, 1, D)), 'ten_crop' ((n, 10, D)) or 'per_crop' "
                          f"(ten (n, D) files per video), got layout={layout!r}")
@@ -278,8 +277,6 @@ def export_features(run_dir: str | os.PathLike, dest: str | os.PathLike, *,
     finished = _finished_splits(man, source)
     intervals = None
     if annotation_path is not None:
-        from ..index.annotations import read_temporal_annotation
-
         intervals = read_temporal_annotation(annotation_path)
     out = resolve_path(dest)
     if paths == "absolute" and layout == "per_crop" and any(c.isspace() for c in str(out.resolve())):

@@ -13,14 +13,15 @@ rate at a threshold on the frames of normal videos (:func:`false_alarm_rate`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .metrics import FRAME_KEYS, _examples, _labelled_frame_axis, annotation_coverage
 from ..checks import check_float, check_int
+from ._frames import FRAME_KEYS, annotation_coverage, examples, labelled_frame_axis
 
 __all__ = [
     "FIELD_BLOCK",
@@ -123,7 +124,7 @@ def frame_table(scored: pd.DataFrame, intervals: Mapping[str, Any], *, conventio
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got convention={convention!r}")
-    ax, labels, anomalous = _labelled_frame_axis(scored, intervals)
+    ax, labels, anomalous = labelled_frame_axis(scored, intervals)
     n_all = np.diff(ax.offsets)
     video = np.repeat(np.arange(len(ax.videos), dtype=np.int64), n_all)
     frame = np.arange(int(ax.offsets[-1]), dtype=np.int64) - ax.offsets[video]
@@ -256,7 +257,8 @@ def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
     seed = check_int("seed", seed, 0, who="auc_bootstrap_ci: ")
     if not np.isfinite(scores).all():
         raise ValueError("scores hold NaN or infinite values: drop the unscored frames first")
-    out = {"ci": None, "n_boot": int(n_boot), "n_skipped": int(n_boot), "seed": int(seed), "level": float(level)}
+    out: dict[str, Any] = {"ci": None, "n_boot": int(n_boot), "n_skipped": int(n_boot), "seed": int(seed),
+                           "level": float(level)}
     if len(labels) == 0:
         return out
     _, vid = np.unique(groups, return_inverse=True)
@@ -272,12 +274,12 @@ def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
         den = (M @ pos_v) * (M @ neg_v)
         ok = den > 0
         aucs.append(num[ok] / den[ok])
-    aucs = np.concatenate(aucs)
-    if len(aucs):
+    boot = np.concatenate(aucs)
+    if len(boot):
         tail = (1 - float(level)) / 2
-        lo, hi = np.quantile(aucs, [tail, 1 - tail])
+        lo, hi = np.quantile(boot, [tail, 1 - tail])
         out["ci"] = [float(lo), float(hi)]
-    out["n_skipped"] = int(n_boot) - len(aucs)
+    out["n_skipped"] = int(n_boot) - len(boot)
     return out
 
 
@@ -350,7 +352,7 @@ def frame_metrics(scored: pd.DataFrame, intervals: Mapping[str, Any], *, convent
     return {"auc": auc, "ci95": boot["ci"] if auc is not None else None, "far": far, "details": details}
 
 
-def _frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | None, out: dict[str, Any],
+def put_frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | None, out: dict[str, Any],
                    why: dict[str, str], *, n_boot: int = 1000, seed: int = 0) -> None:
     """The frame-level metrics of the scored test split (:data:`FRAME_KEYS`) into ``out``
     (reasons for missing ones into ``why``)."""
@@ -369,16 +371,16 @@ def _frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | Non
             parts = []
             if cov["not_in_test"]:
                 parts.append(f"{len(cov['not_in_test'])} of the {cov['n_annotated']} annotated videos are not "
-                             f"in the test split (e.g. {_examples(cov['not_in_test'])})")
+                             f"in the test split (e.g. {examples(cov['not_in_test'])})")
             if cov["not_annotated"]:
                 parts.append(f"{len(cov['not_annotated'])} of the {cov['n_test_videos']} test videos have no "
-                             f"annotation (e.g. {_examples(cov['not_annotated'])})")
+                             f"annotation (e.g. {examples(cov['not_annotated'])})")
             reason = ("the test split does not cover the annotated videos: " + "; ".join(parts) +
                       " (build the index and extract the test split from the same annotation)")
             for k in FRAME_KEYS:
                 why[k] = reason
         else:
-            kw = dict(n_boot=n_boot, seed=seed)
+            kw: dict[str, Any] = dict(n_boot=n_boot, seed=seed)
             fm = {"all": frame_metrics(test, intervals, convention="all", **kw),
                   "field": frame_metrics(test, intervals, convention="field", **kw),
                   "anomalous": frame_metrics(test, intervals, convention="all", anomalous_only=True, **kw)}

@@ -12,14 +12,19 @@ run's ``out_dir``, whether it fits on clips or on videos (bags of clips), which 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..checks import check_bool
+from .linear import finite_rows
+from .metrics import category_label
+
 __all__ = ["ProbeHead", "register_head", "heads", "get_head"]
 
-_REGISTRY: dict[str, "ProbeHead"] = {}
+_REGISTRY: dict[str, ProbeHead] = {}
 
 Split = tuple  # (X (N, D) embeddings, y (N,) clip labels, rows: the index rows), as load_embeddings returns
 
@@ -80,9 +85,8 @@ class ProbeHead:
 
     def n_train_failed(self, fitted: Any, X_train: np.ndarray) -> int:
         """Training clips left out because their embedding is not finite."""
-        from .linear import _finite_rows
 
-        return int((~_finite_rows(X_train)).sum())
+        return int((~finite_rows(X_train)).sum())
 
 
 def register_head(cls: type[ProbeHead]) -> type[ProbeHead]:
@@ -179,8 +183,7 @@ class MILRankingHead(ProbeHead):
                       "n_val_videos", "fitted_on", "n_refit_videos", "val_scored_by")
 
     def check_options(self, **options: Any) -> dict[str, Any]:
-        from ..checks import check_bool
-        from .mil import MILParams
+        from .mil import MILParams  # torch: imported when the MIL head is used, not with ucf_nb.evaluate
 
         given = options.get("mil_params")
         progress = True  # minutes at full size: notebook 03 shows the bar
@@ -190,7 +193,7 @@ class MILRankingHead(ProbeHead):
         return {"params": MILParams.from_mapping(given, who="run_probe"), "progress": progress}
 
     def fit(self, train: Split, val: Split | None, *, seed: int, **options: Any) -> Any:
-        from .mil import fit_mil
+        from .mil import fit_mil  # torch: imported when the MIL head is used, not with ucf_nb.evaluate
 
         _, bags, labels, _ = video_bags(train[0], train[2])
         kw: dict[str, Any] = {}
@@ -229,14 +232,13 @@ class MILRankingHead(ProbeHead):
 def video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:
     """Split a split's rows by video: names, per-video embeddings (clips in temporal order),
     video labels (1 unless Normal) and each video's row positions in ``X``."""
-    from .metrics import _category_label
 
     pos = np.arange(len(rows))
     order = np.lexsort((rows["start_frame"].to_numpy(), rows["video"].astype(str).to_numpy()))
     names = rows["video"].astype(str).to_numpy()[order]
     cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
     groups = np.split(pos[order], cuts) if len(order) else []
-    label = _category_label(rows)
+    label = category_label(rows)
     videos, bags, labels = [], [], []
     for g in groups:
         videos.append(str(rows["video"].iloc[int(g[0])]))

@@ -5,14 +5,16 @@ whose ``C`` is chosen on val (:func:`fit_probe`), returned as a :class:`LinearPr
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..checks import check_bool, check_float, check_int
-from .metrics import _auc
+from .metrics import auc_or_none
 
 __all__ = [
     "DEFAULT_CS",
@@ -92,7 +94,7 @@ def _check_2d(X: Any, name: str, width: int | None = None) -> np.ndarray:
     return X
 
 
-def _finite_rows(X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
+def finite_rows(X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
     ok = np.empty(len(X), bool)
     for a in range(0, len(X), chunk):
         ok[a:a + chunk] = np.isfinite(np.asarray(X[a:a + chunk])).all(axis=1)
@@ -122,10 +124,8 @@ def _release_pages(X: np.ndarray, lo: int, hi: int) -> None:
     page = mmap.PAGESIZE
     a, b = -(-start // page) * page, (end // page) * page  # whole pages inside the rows only
     if b > a:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             m.madvise(mmap.MADV_DONTNEED, a, b - a)
-        except (OSError, ValueError):
-            pass
 
 
 def _gather_f32(X: np.ndarray, rows: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
@@ -247,7 +247,7 @@ def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: fl
         r = sw * (p - y) / s_sum
         g = np.empty(D + 1)
         g[:D], g[D] = lam * w_[:D], r.sum()
-        H = None
+        H: Any = None  # (D + 1, D + 1) with the hessian
         if hessian:
             h = (sw * p * (1.0 - p) / s_sum)
             H = np.zeros((D + 1, D + 1))
@@ -365,7 +365,7 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
     mean, scale = _mean_scale(X)
     _standardize_inplace(X, mean, scale)
     Xv, yv = _val_clips(X_val, y_val, mean, scale)
-    if Xv is not None and len(Cs) > 1:
+    if Xv is not None and yv is not None and len(Cs) > 1:
         best, init, val_auc, grid_n = _search_C(X, y, Xv, yv, Cs, grid_n_train=grid_n_train, seed=seed,
                                                 max_iter=int(max_iter), tol=float(tol))
     else:
@@ -396,7 +396,7 @@ def check_probe_options(*, Cs: Sequence[float] = DEFAULT_CS, max_train: int | No
 
 def _training_rows(X_train: np.ndarray, *, fast: bool, max_train: int | None, seed: int) -> tuple[np.ndarray, int]:
     """(positions of the finite training rows used, ascending; number of non-finite rows)."""
-    ok = _finite_rows(X_train)
+    ok = finite_rows(X_train)
     n_failed = int((~ok).sum())
     idx = np.flatnonzero(ok)
     if fast:
@@ -415,7 +415,7 @@ def _val_clips(X_val: np.ndarray | None, y_val: np.ndarray | None, mean: np.ndar
         return None, None
     X_val = _check_2d(X_val, "X_val", len(mean))
     yv_all = _check_labels(y_val, len(X_val), "y_val")
-    okv = np.flatnonzero(_finite_rows(X_val))
+    okv = np.flatnonzero(finite_rows(X_val))
     if np.unique(yv_all[okv]).size != 2:
         return None, None
     Xv = _gather_f32(X_val, okv)
@@ -440,7 +440,9 @@ def _search_C(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, Cs: 
     for C in sorted(Cs):
         clf, _ = _fit_lr(Xg, yg, C, balanced=True, max_iter=max_iter, tol=tol, init=prev)
         prev = (clf.coef_[0].copy(), float(clf.intercept_[0]))
-        val_auc[repr(C)] = float(_auc(yv, Xv @ clf.coef_[0] + clf.intercept_[0]))
+        auc = auc_or_none(yv, Xv @ clf.coef_[0] + clf.intercept_[0])
+        assert auc is not None  # _val_clips keeps val clips of both classes only
+        val_auc[repr(C)] = auc
         sols[C] = prev
     best = max(sorted(Cs), key=lambda c: (val_auc[repr(c)], -c))  # ties: the smaller C
     return best, sols[best], val_auc, int(len(yg))

@@ -23,13 +23,15 @@ The field's protocol (16-frame blocks, bootstrap CIs, false-alarm rate) lives in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..index.annotations import SPLITS, frame_labels
+from ..index.annotations import SPLITS
+from ._frames import FRAME_KEYS, annotation_coverage, frame_axis, labelled_frame_axis, need_columns
+from .field import put_frame_metrics
 
 __all__ = [
     "clip_metrics",
@@ -44,15 +46,11 @@ __all__ = [
 ]
 
 NORMAL = "Normal"
-FRAME_KEYS = ("frame_auc_test_field", "frame_auc_test_field_ci95", "frame_far_test_field",
-              "frame_auc_test", "frame_auc_test_ci95", "frame_far_test",
-              "frame_auc_test_anomalous", "frame_auc_test_anomalous_ci95")
-"""The frame-level keys of :func:`evaluate_probe`, headline first."""
 SCORED_SPLITS: tuple[str, ...] = SPLITS[1:]  # val and test: the splits a probe scores
-_QUANT_BITS = 36  # frame-score sums are exact integers at 2**-36 of the largest |score|
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+
+def auc_or_none(y: np.ndarray, score: np.ndarray) -> float | None:
     """ROC AUC, or None when ``y`` holds a single class (or nothing)."""
     from sklearn.metrics import roc_auc_score
 
@@ -69,32 +67,12 @@ def _ap(y: np.ndarray, score: np.ndarray) -> float | None:
     return float(average_precision_score(y, score))
 
 
-def _need_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame (index rows plus a 'score' column), "
-                        f"got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} lacks the column(s) {missing}: pass the rows DataFrame of "
-                         "load_embeddings with a 'score' column added")
-
-
 def _scored_only(df: pd.DataFrame) -> pd.DataFrame:
     """The rows with a finite score."""
     return df[np.isfinite(df["score"].to_numpy(dtype=np.float64))]
 
 
-def _intervals_of(value: Any) -> list[tuple[int, int]]:
-    """Intervals from a plain list of pairs or an object with ``.intervals`` (VideoAnnotation)."""
-    items = getattr(value, "intervals", value)
-    out = []
-    for pair in items or ():
-        start, end = (int(v) for v in pair)
-        out.append((start, end))
-    return out
-
-
-def _category_label(df: pd.DataFrame) -> np.ndarray:
+def category_label(df: pd.DataFrame) -> np.ndarray:
     """Video-level ground truth of each row: 1 unless the category is Normal."""
     if "category" in df.columns:
         return (df["category"].astype(str).to_numpy() != NORMAL).astype(np.int8)
@@ -123,7 +101,7 @@ def clip_metrics(y: np.ndarray | Sequence[int], score: np.ndarray | Sequence[flo
         raise ValueError(f"y has {len(y)} entries but score has {len(score)}: pass one score per clip")
     ok = np.isfinite(score)
     y, score = y[ok], score[ok]
-    return {"auc": _auc(y, score), "ap": _ap(y, score), "n": int(ok.sum()), "n_dropped": int((~ok).sum())}
+    return {"auc": auc_or_none(y, score), "ap": _ap(y, score), "n": int(ok.sum()), "n_dropped": int((~ok).sum())}
 
 
 def per_category_auc(scored: pd.DataFrame) -> dict[str, float | None]:
@@ -143,7 +121,7 @@ def per_category_auc(scored: pd.DataFrame) -> dict[str, float | None]:
         Category -> AUC (None when the category or the normal clips have no scored clip),
         in sorted category order, ``Normal`` excluded.
     """
-    _need_columns(scored, ("category", "y", "score"), "scored")
+    need_columns(scored, ("category", "y", "score"), "scored")
     d = _scored_only(scored)
     cat = d["category"].astype(str).to_numpy()
     y = d["y"].to_numpy()
@@ -153,7 +131,7 @@ def per_category_auc(scored: pd.DataFrame) -> dict[str, float | None]:
     for c in sorted(set(scored["category"].astype(str)) - {NORMAL}):
         pos = (cat == c) & (y == 1)
         sel = pos | neg
-        out[c] = _auc(pos[sel].astype(np.int8), s[sel]) if pos.any() and neg.any() else None
+        out[c] = auc_or_none(pos[sel].astype(np.int8), s[sel]) if pos.any() and neg.any() else None
     return out
 
 
@@ -167,9 +145,9 @@ def video_table(scored: pd.DataFrame) -> pd.DataFrame:
         (when given), ``n_clips`` (scored clips), ``score_max`` and ``score_mean``. Videos
         without a scored clip are left out.
     """
-    _need_columns(scored, ("video", "score"), "scored")
+    need_columns(scored, ("video", "score"), "scored")
     d = _scored_only(scored)
-    g = pd.DataFrame({"video": d["video"].astype(str).to_numpy(), "y": _category_label(d),
+    g = pd.DataFrame({"video": d["video"].astype(str).to_numpy(), "y": category_label(d),
                       "score": d["score"].to_numpy(dtype=np.float64)})
     if "category" in d.columns:
         g["category"] = d["category"].astype(str).to_numpy()
@@ -200,79 +178,7 @@ def video_auc(scored: pd.DataFrame, pool: str = "max") -> float | None:
     if pool not in ("max", "mean"):
         raise ValueError(f"pool must be 'max' or 'mean', got pool={pool!r}")
     v = video_table(scored)
-    return _auc(v["y"].to_numpy(), v[f"score_{pool}"].to_numpy())
-
-
-@dataclass(frozen=True)
-class _FrameAxis:
-    """All frames of some videos, concatenated in ``videos`` order."""
-
-    videos: np.ndarray      # (V,) names
-    offsets: np.ndarray     # (V + 1,) int64; video v owns frames [offsets[v], offsets[v+1])
-    score: np.ndarray       # (F,) float64, NaN for videos without a scored clip
-    covered: np.ndarray     # (F,) bool, some clip covers the frame
-
-
-def _frame_axis(scored: pd.DataFrame) -> _FrameAxis:
-    _need_columns(scored, ("video", "start_frame", "end_frame", "score"), "scored")
-    names, codes = np.unique(scored["video"].astype(str).to_numpy(), return_inverse=True)
-    start = scored["start_frame"].to_numpy(dtype=np.int64)
-    end = scored["end_frame"].to_numpy(dtype=np.int64)
-    if (end <= start).any() or (start < 0).any():
-        i = int(np.flatnonzero((end <= start) | (start < 0))[0])
-        raise ValueError(f"row {scored.index[i]} of scored has start_frame={start[i]}, "
-                         f"end_frame={end[i]}: clips need 0 <= start_frame < end_frame")
-    # a video's length: n_frames when known, else its last clip's end
-    last_end = np.zeros(len(names), np.int64)
-    np.maximum.at(last_end, codes, end)
-    n = last_end.copy()
-    if "n_frames" in scored.columns:
-        nf = pd.to_numeric(scored["n_frames"], errors="coerce").to_numpy(dtype=np.float64)
-        known = np.full(len(names), -1.0)
-        np.maximum.at(known, codes, np.where(np.isfinite(nf), nf, -1.0))
-        n = np.where(known > 0, known, last_end).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
-    total = int(offsets[-1])
-
-    s = scored["score"].to_numpy(dtype=np.float64)
-    ok = np.isfinite(s)
-    c_, a_, b_ = codes[ok], start[ok], np.minimum(end[ok], n[codes[ok]])
-    keep = b_ > a_                                   # clips starting past n_frames cover nothing
-    c_, a_, b_, s_ = c_[keep], a_[keep], b_[keep], s[ok][keep]
-    # exact integer sums: quantise at a power-of-two step so that equal means compare equal
-    top = float(np.max(np.abs(s_))) if len(s_) else 1.0
-    step = 2.0 ** (np.ceil(np.log2(top)) - _QUANT_BITS) if top > 0 else 1.0
-    q = np.rint(s_ / step).astype(np.int64)
-    ga, gb = offsets[c_] + a_, offsets[c_] + b_
-    d_sum = np.zeros(total + 1, np.int64)
-    d_cnt = np.zeros(total + 1, np.int64)
-    np.add.at(d_sum, ga, q)
-    np.add.at(d_sum, gb, -q)
-    np.add.at(d_cnt, ga, 1)
-    np.add.at(d_cnt, gb, -1)
-    fsum = np.cumsum(d_sum)[:total]
-    fcnt = np.cumsum(d_cnt)[:total]
-    covered = fcnt > 0
-
-    # uncovered frames: the clips covering the nearest covered frame on each side of the same
-    # video are exactly the nearest clips on that side (all of them end / start at that frame)
-    frame = np.arange(total, dtype=np.int64)
-    vid = np.repeat(np.arange(len(names)), n)
-    left = np.maximum.accumulate(np.where(covered, frame, -1)) if total else frame
-    right = np.minimum.accumulate(np.where(covered, frame, total)[::-1])[::-1] if total else frame
-    lo, hi = offsets[vid], offsets[vid + 1]
-    has_l = left >= lo
-    has_r = right < hi
-    dl = np.where(has_l, frame - left, np.iinfo(np.int64).max)
-    dr = np.where(has_r, right - frame, np.iinfo(np.int64).max)
-    use_l = has_l & (dl <= dr)
-    use_r = has_r & (dr <= dl)
-    li, ri = np.clip(left, 0, max(total - 1, 0)), np.clip(right, 0, max(total - 1, 0))
-    tot_sum = np.where(covered, fsum, np.where(use_l, fsum[li], 0) + np.where(use_r, fsum[ri], 0))
-    tot_cnt = np.where(covered, fcnt, np.where(use_l, fcnt[li], 0) + np.where(use_r, fcnt[ri], 0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(tot_cnt > 0, tot_sum.astype(np.float64) / np.maximum(tot_cnt, 1) * step, np.nan)
-    return _FrameAxis(videos=names, offsets=offsets, score=score, covered=covered)
+    return auc_or_none(v["y"].to_numpy(), v[f"score_{pool}"].to_numpy())
 
 
 def frame_scores(scored: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -296,35 +202,8 @@ def frame_scores(scored: pd.DataFrame) -> dict[str, np.ndarray]:
         Video name -> float64 array of shape (n_frames,), all NaN for a video without a
         scored clip; videos in sorted name order.
     """
-    ax = _frame_axis(scored)
+    ax = frame_axis(scored)
     return {str(v): ax.score[a:b] for v, a, b in zip(ax.videos, ax.offsets[:-1], ax.offsets[1:])}
-
-
-def _frame_ground_truth(ax: _FrameAxis, intervals: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(labels (F,) int8, video_is_anomalous (V,) bool) on the frame axis."""
-    labels = np.zeros(int(ax.offsets[-1]), np.int8)
-    anomalous = np.zeros(len(ax.videos), bool)
-    for v, name in enumerate(ax.videos):
-        a, b = int(ax.offsets[v]), int(ax.offsets[v + 1])
-        labels[a:b] = frame_labels(_intervals_of(intervals[name]), b - a)
-        anomalous[v] = bool(labels[a:b].any())
-    return labels, anomalous
-
-
-def _labelled_frame_axis(scored: pd.DataFrame, intervals: Mapping[str, Any]
-                         ) -> tuple[_FrameAxis, np.ndarray, np.ndarray]:
-    """The frame axis of ``scored`` with its ground truth (see :func:`_frame_ground_truth`);
-    ``intervals`` checked to be a mapping holding every scored video."""
-    if not isinstance(intervals, Mapping):
-        raise TypeError(f"intervals must be a mapping video name -> [(start, end_exclusive), ...], "
-                        f"got {type(intervals).__name__}")
-    ax = _frame_axis(scored)
-    absent = [v for v in ax.videos if v not in intervals]
-    if absent:
-        raise ValueError(f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
-                         "pass the temporal annotation of every test video")
-    labels, anomalous = _frame_ground_truth(ax, intervals)
-    return ax, labels, anomalous
 
 
 def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
@@ -353,7 +232,7 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
     float or None
         None when the frames hold a single class.
     """
-    ax, labels, anomalous = _labelled_frame_axis(scored, intervals)
+    ax, labels, anomalous = labelled_frame_axis(scored, intervals)
     video_of_frame = np.repeat(np.arange(len(ax.videos)), np.diff(ax.offsets))
     sel = np.isfinite(ax.score)
     if anomalous_only:
@@ -361,7 +240,7 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
     scored_videos = np.zeros(len(ax.videos), bool)
     scored_videos[np.unique(video_of_frame[np.isfinite(ax.score)])] = True
     in_scope = anomalous if anomalous_only else np.ones(len(ax.videos), bool)
-    auc = _auc(labels[sel], ax.score[sel])
+    auc = auc_or_none(labels[sel], ax.score[sel])
     if not return_details:
         return auc
     details = {"n_videos": int((in_scope & scored_videos).sum()), "n_frames": int(sel.sum()),
@@ -369,26 +248,6 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
                "n_frames_uncovered": int((sel & ~ax.covered).sum()),
                "n_videos_unscored": int((in_scope & ~scored_videos).sum())}
     return auc, details
-
-
-def annotation_coverage(scored: pd.DataFrame, intervals: Mapping[str, Any]) -> dict[str, Any]:
-    """How the test split and the annotation match, video by video.
-
-    Returns
-    -------
-    dict
-        ``n_annotated``, ``n_test_videos``, ``not_in_test`` (annotated videos absent from the
-        split, sorted) and ``not_annotated`` (test videos absent from the annotation).
-    """
-    test = set(scored["video"].astype(str))
-    ann = set(map(str, intervals))
-    return {"n_annotated": len(ann), "n_test_videos": len(test),
-            "not_in_test": sorted(ann - test), "not_annotated": sorted(test - ann)}
-
-
-def _examples(names: Sequence[str], k: int = 3) -> str:
-    shown = ", ".join(names[:k])
-    return shown + (", ..." if len(names) > k else "")
 
 
 def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, Any] | None = None, *,
@@ -426,9 +285,7 @@ def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, A
     counts: dict[str, Any] = {}
     for split in SCORED_SPLITS:
         _split_metrics(scored.get(split), split, out, why, counts)
-    from .field import _frame_metrics  # the field's protocol builds on this module's frame axis
-
-    _frame_metrics(scored.get("test"), intervals, out, why, n_boot=n_boot, seed=seed)
+    put_frame_metrics(scored.get("test"), intervals, out, why, n_boot=n_boot, seed=seed)
     out["counts"] = counts
     out["missing_reasons"] = why
     return out
@@ -445,7 +302,7 @@ def _split_metrics(df: pd.DataFrame | None, split: str, out: dict[str, Any], why
             why[k] = f"the {split} split has no embeddings (extract it with notebooks/02_extract.ipynb)"
         out[f"per_category_auc_{split}"] = {}
         return
-    _need_columns(df, ("y", "video", "category", "score"), f"scored[{split!r}]")
+    need_columns(df, ("y", "video", "category", "score"), f"scored[{split!r}]")
     m = clip_metrics(df["y"].to_numpy(), df["score"].to_numpy())
     out[f"clip_auc_{split}"], out[f"clip_ap_{split}"] = m["auc"], m["ap"]
     out[f"video_auc_{split}"] = video_auc(df, "max")

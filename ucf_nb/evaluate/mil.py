@@ -30,12 +30,14 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from ..checks import check_bool, check_float, check_int, settings_from_call
+from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
 __all__ = [
     "N_SEGMENTS",
@@ -202,7 +204,7 @@ class MILHead:
     scale: np.ndarray
     weights: dict
     settings: dict = field(default_factory=dict)
-    selected: "MILHead | None" = None
+    selected: MILHead | None = None
 
     def features(self, bag: np.ndarray) -> np.ndarray:
         """Standardised, unit-norm clip features, float32 (n, D); rows with NaN stay NaN."""
@@ -319,7 +321,7 @@ class MILParams:
             raise ValueError(f"{who}hidden must give two layer widths, e.g. (512, 32), got hidden={hidden!r}")
         put("hidden", tuple(check_int(f"hidden[{i}]", h, 1, who=who) for i, h in enumerate(hidden)))
 
-    def replace(self, **changes: Any) -> "MILParams":
+    def replace(self, **changes: Any) -> MILParams:
         """A copy with ``changes`` (checked like the original)."""
         return dataclasses.replace(self, **changes)
 
@@ -333,7 +335,7 @@ class MILParams:
                 for f in dataclasses.fields(self) for v in (getattr(self, f.name),)}
 
     @classmethod
-    def from_mapping(cls, values: "MILParams | Any | None", *, who: str = "run_probe") -> "MILParams":
+    def from_mapping(cls, values: MILParams | Any | None, *, who: str = "run_probe") -> MILParams:
         """``values`` itself when it is a MILParams; else MILParams(**values) (None: the defaults),
         with a TypeError naming an unknown key."""
         if values is None:
@@ -343,12 +345,13 @@ class MILParams:
         if not hasattr(values, "keys"):
             raise TypeError(f"{who}: mil_params must be a MILParams or a mapping of fit_mil settings, got "
                             f"mil_params={values!r}")
+        mapping = cast(Mapping[str, Any], values)  # a mapping, checked above
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(set(mapping) - names)
         if unknown:
             raise TypeError(f"{who}: mil_params has {unknown[0]!r}, not a setting of fit_mil (its settings: "
                             f"{', '.join(sorted(names))})")
-        return cls(**dict(values))
+        return cls(**dict(mapping))
 
 
 def _check_bags(bags: Sequence[Any], labels: Any, what: str) -> tuple[list, np.ndarray, int]:
@@ -438,8 +441,6 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams
     Returns (weights of the chosen iteration, chosen iteration, val curve)."""
     import torch
 
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
-
     anom, norm = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     rng = np.random.default_rng([seed, 11])
     St = torch.from_numpy(S)
@@ -449,7 +450,7 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams
         torch.manual_seed(seed)
         model = _model(S.shape[2], p.hidden, p.dropout)
         opt = torch.optim.Adagrad(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        best = (None, 0, (-np.inf, -np.inf))
+        best: tuple[dict[str, Any] | None, int, tuple[float, float]] = (None, 0, (-np.inf, -np.inf))
         since = 0
         bar = tqdm(range(1, int(n_iter) + 1), desc=desc, disable=not progress, mininterval=5, ascii=True)
         for it in bar:

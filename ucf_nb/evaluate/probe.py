@@ -15,16 +15,22 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..checks import check_bool, check_int
+from ..files import atomic_write_csv, atomic_write_json, file_sha256
+from ..index.annotations import read_temporal_annotation
+from ..paths import display_path, resolve_path
+from ..store.arrays import load_embeddings
+from ..store.manifest import package_versions, read_manifest
 from .heads import get_head, heads, video_bags
-from .linear import DEFAULT_CS, LinearProbe, _finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
+from .linear import DEFAULT_CS, LinearProbe, finite_rows, fit_probe  # noqa: F401 (also ucf_nb.probe.*)
 from .metrics import FRAME_KEYS, SCORED_SPLITS, evaluate_probe
 
 if TYPE_CHECKING:
@@ -168,14 +174,10 @@ class ProbeResult:
 
 
 def _finished_splits(source: Any) -> set[str]:
-    from ..store.manifest import read_manifest
-
     return {s for s, e in (read_manifest(source).get("splits") or {}).items() if e and e.get("complete")}
 
 
 def _write_scores(path: Path, df: pd.DataFrame) -> None:
-    from ..files import atomic_write_csv
-
     out = pd.DataFrame({"row": df.index.to_numpy(dtype=np.int64), "video": df["video"].astype(str).to_numpy(),
                         "clip_idx": df["clip_idx"].to_numpy(), "y": df["y"].to_numpy(),
                         "score": df["score"].to_numpy()})
@@ -265,10 +267,6 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     -------
     ProbeResult
     """
-    from ..store.manifest import read_manifest
-    from ..paths import display_path, resolve_path
-    from ..store.arrays import load_embeddings
-
     spec = get_head(head)
     options = _head_options(spec, dict(max_train=max_train, fast=fast, Cs=Cs, mil_params=mil_params))
     seed = check_int("seed", seed, 0, who="run_probe: ")
@@ -350,7 +348,7 @@ def _why_no_val(loaded_val: Any) -> str:
     if loaded_val is None:
         return "the val split is not extracted"
     X, y, rows = loaded_val
-    ok = _finite_rows(X)
+    ok = finite_rows(X)
     if len(ok) and not ok.any():
         return (f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
                 "lists them and the fix)")
@@ -390,7 +388,7 @@ class ProbeWarnings:
                 f"val</p><ul>{items}</ul></div>")
 
 
-def probe_warnings(results: "ProbeResult | Mapping[str, ProbeResult]") -> ProbeWarnings:
+def probe_warnings(results: ProbeResult | Mapping[str, ProbeResult]) -> ProbeWarnings:
     """What a reader must know about how the heads were fitted (``metrics.json``'s
     ``warnings`` of each): e.g. a val split whose clips all failed, so that neither the
     linear probe's ``C`` nor the MIL head's iteration count was chosen on val.
@@ -421,6 +419,14 @@ def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
     return out
 
 
+def _params_dict(mil_params: Mapping[str, Any] | MILParams | None) -> dict[str, Any]:
+    """``mil_params`` as a plain dict (a MILParams' fields, a mapping's items, {} for None)."""
+    if mil_params is None:
+        return {}
+    to_dict = getattr(mil_params, "to_dict", None)
+    return dict(to_dict()) if to_dict is not None else dict(mil_params)  # type: ignore[arg-type]  # a Mapping
+
+
 def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annotation_path: Any, head: str,
                       seed: int, fast: bool, max_train: int | None, Cs: Sequence[float],
                       mil_params: Mapping[str, Any] | MILParams | None, n_boot: int) -> dict[str, Any]:
@@ -433,10 +439,6 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
     ``settings``: the head and its arguments; ``versions``: ucf-nb and the libraries that fit.
     Cheap at any size (a few ``stat`` calls and a hash of the small annotation file).
     """
-    from ..files import file_sha256
-    from ..store.manifest import package_versions, read_manifest
-    from ..paths import resolve_path
-
     man = read_manifest(source)
     folder = source.parent if source.is_file() else source
     splits = {}
@@ -456,7 +458,7 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
     digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=str).encode()).hexdigest()
     settings = {"head": head, "seed": int(seed), "fast": bool(fast),
                 "max_train": None if max_train is None else int(max_train), "Cs": [float(c) for c in Cs],
-                "mil_params": _jsonable(mil_params.to_dict() if hasattr(mil_params, "to_dict") else dict(mil_params or {})), "n_boot": int(n_boot)}
+                "mil_params": _jsonable(_params_dict(mil_params)), "n_boot": int(n_boot)}
     return {"inputs_sha256": digest, "settings": settings,
             "versions": package_versions(("ucf-nb", "scikit-learn", "numpy", "scipy", "torch"))}
 
@@ -464,8 +466,6 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
 def _reuse(probe_dir: Path, fingerprint: Mapping[str, Any], source: Path, finished: set[str],
            intervals: dict | None) -> ProbeResult | None:
     """The recorded result of ``probe_dir`` when its fingerprint matches and its files are whole; else None."""
-    from ..store.arrays import load_embeddings
-
     path = probe_dir / "metrics.json"
     try:
         metrics = json.loads(path.read_text())
@@ -495,7 +495,6 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
     """The temporal annotation as video -> [(start, end_exclusive), ...]; None without one."""
     if annotation_path is None:
         return None
-    from ..index.annotations import read_temporal_annotation
 
     ann = read_temporal_annotation(annotation_path)
     return {name: [tuple(iv) for iv in a.intervals] for name, a in ann.items()}
@@ -528,9 +527,6 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
                     seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
                     annotation_path: str | os.PathLike | None, source: Path, n_views: int = 1) -> dict[str, Any]:
     """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
-    from ..store.manifest import package_versions
-    from ..paths import display_path, resolve_path
-
     result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
     result["head"] = head
     result["seed"] = int(seed)
@@ -553,12 +549,10 @@ def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, A
 
 def _write_probe(probe_dir: Path, result: dict[str, Any], scores: dict[str, pd.DataFrame]) -> dict[str, Path]:
     """Write ``scores_{split}.csv`` and ``metrics.json`` into ``probe_dir``; returns their paths."""
-    from ..files import _atomic_write_json
-
     probe_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": probe_dir / "metrics.json"}
     for split, df in scores.items():
         paths[f"scores_{split}"] = probe_dir / f"scores_{split}.csv"
         _write_scores(paths[f"scores_{split}"], df)
-    _atomic_write_json(paths["metrics"], result, allow_nan=False)
+    atomic_write_json(paths["metrics"], result, allow_nan=False)
     return paths

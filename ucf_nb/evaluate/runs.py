@@ -24,15 +24,24 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..paths import display_path, resolve_path
 from ..checks import check_int
+from ..extract.split import extract_split
+from ..index.annotations import read_temporal_annotation
+from ..index.build import read_index
+from ..paths import display_path, resolve_path
+from ..video.preprocess import check_views
+from .heads import get_head, head_for_folder
+from .heads import heads as registered
+from .metrics import frame_scores
+from .probe import run_probe
 
 __all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
            "read_run", "compare_runs", "RankedTable", "ranked_table", "run_settings", "per_category_table",
@@ -58,12 +67,12 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
     Reads the checkpoint's config only (``AutoConfig``, never remote code), not its weights.
     """
-    from ..encoders import adapter_for
-    from ..encoders.encoder import _local_folder, _read_config
+    from ..encoders import adapter_for  # torch-free import of ucf_nb.evaluate (encoders import torch)
+    from ..encoders.encoder import local_folder, read_config
 
     checkpoint = os.fspath(checkpoint)
-    folder = _local_folder(checkpoint)
-    config = _read_config(checkpoint, str(folder) if folder is not None else checkpoint, folder)
+    folder = local_folder(checkpoint)
+    config = read_config(checkpoint, str(folder) if folder is not None else checkpoint, folder)
     adapter = adapter_for(config.model_type)
     return {"family": adapter.family, "T": adapter.clip_length(config), "img_size": adapter.default_img_size,
             "pooling": adapter.poolings[0]}
@@ -73,8 +82,6 @@ def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str, views: str 
     """``<last part of the checkpoint>_T<T>_<pooling>``, e.g.
     ``timesformer-base-finetuned-k400_T8_cls`` for ``facebook/timesformer-base-finetuned-k400``;
     ``views="ten_crop"`` adds ``_tencrop`` (``..._T8_cls_tencrop``)."""
-    from ..video.preprocess import check_views
-
     check_views(views, "run_name: ")
     base = Path(os.fspath(checkpoint).rstrip("/\\")).name or "encoder"
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "encoder"
@@ -123,7 +130,6 @@ def find_runs(root: str | os.PathLike = RUNS_DIR) -> list[str]:
 
 
 def _head_name(folder: str) -> str:
-    from .heads import head_for_folder
 
     return head_for_folder(folder)
 
@@ -192,7 +198,7 @@ def _views(manifest: Mapping[str, Any]) -> str:
 
 
 def _family(model_type: str | None) -> str | None:
-    from ..encoders import adapter_for
+    from ..encoders import adapter_for  # torch-free import of ucf_nb.evaluate (encoders import torch)
 
     try:
         return adapter_for(model_type).family if model_type else None
@@ -504,10 +510,6 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from ..index.annotations import read_temporal_annotation
-    from ..index.build import read_index
-    from .metrics import frame_scores
-
     ann = read_temporal_annotation(annotation_path) if annotation_path is not None else None
     index_cache: dict[str, pd.DataFrame] = {}
     out = {}
@@ -526,11 +528,13 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
                 if index_path not in index_cache:
                     index_cache[index_path] = read_index(index_path)
                 rows = index_cache[index_path].loc[scores["row"].to_numpy()]
-                scored = rows[["video", "start_frame", "end_frame", "n_frames"]].assign(score=scores["score"].to_numpy())
+                scored = rows[["video", "start_frame", "end_frame", "n_frames"]].assign(
+                    score=scores["score"].to_numpy())
                 per_video = frame_scores(scored)
                 ys, ss = [], []
                 for video, fs in per_video.items():
                     if video not in ann:
+                        assert annotation_path is not None  # ann was read from it
                         raise ValueError(f"{display_path(path)}: video {video!r} has no line in "
                                          f"{display_path(resolve_path(annotation_path))}")
                     ys.append(ann[video].frame_labels(len(fs)))
@@ -549,9 +553,7 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
 
 def _first_head() -> str:
     """The head whose curves are labelled by the run alone (the first registered: linear)."""
-    from .heads import heads
-
-    return heads()[0]
+    return registered()[0]
 
 
 def literature_note(table: pd.DataFrame, *, demo: bool = False) -> str:
@@ -603,11 +605,6 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     str
         The run's folder, project-relative when inside the project.
     """
-    from ..extract.split import extract_split
-    from .heads import get_head
-    from .heads import heads as registered
-    from .probe import run_probe
-
     extract_kwargs.setdefault("img_size", None)  # the checkpoint's own size (extract_split's default is 224)
     heads = registered() if heads is None else heads
     if isinstance(heads, str):
@@ -621,6 +618,6 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
         extract_split(split, index_path, out_dir=out_dir, checkpoint=checkpoint, T=T, pooling=pooling,
                       progress=progress, **extract_kwargs)
     for head in heads:
-        run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head,
-                  **({"mil_params": mil_params} if "mil_params" in get_head(head).options else {}))
+        extra: dict[str, Any] = {"mil_params": mil_params} if "mil_params" in get_head(head).options else {}
+        run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head, **extra)
     return out_dir

@@ -9,6 +9,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..paths import display_path, resolve_path
+from ..store.arrays import load_embeddings
+from ..store.manifest import read_manifest
+
 __all__ = ["extraction_failures", "ExtractionFailures"]
 
 
@@ -127,10 +131,6 @@ def extraction_failures(out_dir: str | os.PathLike = "processed", split: str = "
     """
     import pandas as pd
 
-    from ..paths import display_path, resolve_path
-    from ..store.manifest import read_manifest
-    from ..store.arrays import load_embeddings
-
     manifest = read_manifest(out_dir)
     entry = (manifest.get("splits") or {}).get(split) or {}
     _, _, rows = load_embeddings(out_dir, split, index_path=index_path)
@@ -157,8 +157,6 @@ def extraction_failures(out_dir: str | os.PathLike = "processed", split: str = "
 def _short_videos(short: list, rows: Any, T: Any) -> Any:
     """One row per video with short clips (see :attr:`ExtractionFailures.short_videos`)."""
     import pandas as pd
-
-    from ..paths import display_path, resolve_path
 
     cols = ["video", "path", "short_clips", "real_frames", "index_n_frames"]
     recs = []

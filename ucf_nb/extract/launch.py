@@ -29,15 +29,29 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..checks import UcfNbError, check_float, check_int
+from ..files import atomic_write_json
 from ..paths import display_path
+from ..store.arrays import EmbeddingStore
 from .settings import ExtractSettings
-from .tasks import (_Backend, _finished_before, _link_log, _outcome, _result, _shown_log, _split_rows,
-                    _unfinished_shards, last_error_line)  # noqa: F401 (last_error_line: re-exported)
+from .split import extract_split
+from .tasks import (  # noqa: F401 (last_error_line: re-exported)
+    Backend,
+    ShardJob,
+    ShardTask,
+    finished_before,
+    last_error_line,
+    link_log,
+    rows_by_split,
+    shown_log,
+    task_outcome,
+    task_result,
+    unfinished_shards,
+)
 
 __all__ = ["submit_extraction", "ShardJob", "ExtractionFailedError", "parse_slurm_options"]
 
@@ -48,72 +62,9 @@ _JOBS_FILE = "jobs.json"
 class ExtractionFailedError(UcfNbError, RuntimeError):
     """Some shard still failed after every retry; ``jobs`` holds every :class:`ShardJob`."""
 
-    def __init__(self, message: str, jobs: list["ShardJob"]) -> None:
+    def __init__(self, message: str, jobs: list[ShardJob]) -> None:
         super().__init__(message)
         self.jobs = jobs
-
-
-@dataclass
-class ShardJob:
-    """One shard of one split, as the launcher sees it.
-
-    ``state``: ``"finished"`` (done before this call, nothing submitted), ``"queued"``
-    (waiting for a free local slot), ``"running"`` (submitted, queued or running), ``"done"``,
-    or ``"failed"`` (after ``max_retries`` retries). ``job_id`` is the SLURM job id
-    (``"1234_5"`` for task 5 of array 1234) or the local process id of the latest attempt;
-    ``attempts`` counts the submissions of this call; ``log`` is
-    ``out_dir/logs/{split}/shard-{k}-of-{n}.log``; ``error`` the last error line of a failed
-    attempt.
-    """
-
-    split: str
-    shard_index: int
-    num_shards: int
-    state: str = "queued"
-    job_id: str | None = None
-    attempts: int = 0
-    log: Path | None = None
-    error: str | None = None
-    job: Any = field(default=None, repr=False, compare=False)
-    gpu: int | None = field(default=None, repr=False, compare=False)
-    _ended_polls: int = field(default=0, repr=False, compare=False)
-
-    @property
-    def name(self) -> str:
-        return f"{self.split} shard {self.shard_index + 1}/{self.num_shards}"
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """What a task runs: ``extract_split`` for one (split, shard) with the run's parameters.
-
-    Picklable by reference (``ucf_nb.extract.launch.ShardTask``), so the node imports the installed
-    ``ucf_nb``. ``checkpoint`` lets submitit requeue the task itself when SLURM signals a
-    timeout or pre-emption; the store resumes it where it stopped.
-    """
-
-    split: str
-    shard_index: int
-    num_shards: int
-    params: Mapping[str, Any]
-
-    def __call__(self) -> dict[str, Any]:
-        import socket
-
-        from .split import extract_split
-
-        print(f"ucf_nb: split {self.split!r}, shard {self.shard_index + 1} of {self.num_shards} on "
-              f"{socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})",
-              flush=True)
-        result = extract_split(split=self.split, shard_index=self.shard_index, num_shards=self.num_shards,
-                               **dict(self.params))
-        print(f"ucf_nb: {json.dumps(result, default=str)}", flush=True)
-        return result
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        from submitit.core.utils import DelayedSubmission
-
-        return DelayedSubmission(self)
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -148,8 +99,6 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
 
 
 def _extract_defaults() -> dict[str, Any]:
-    from .split import extract_split
-
     return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()
             if n != "settings"}  # one value for all the options: a task passes them one by one
 
@@ -247,15 +196,13 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         gpus=gpus, extract_params=extract_params, log=log)
     poll_s = check_float("poll_s", poll_s, 0, lo_open=True, who="submit_extraction: ")
 
-    from ..store.arrays import EmbeddingStore
-
     store = EmbeddingStore(params["out_dir"])
     jobs = _plan_jobs(store, splits, num_shards, params, log)
     if all(sj.state == "finished" for sj in jobs):
         log("every split is finished: nothing submitted")
         return jobs
 
-    run = _Launcher(_Backend(kind, store.out_dir / "logs", options, max_parallel, log), jobs, params,
+    run = _Launcher(Backend(kind, store.out_dir / "logs", options, max_parallel, log), jobs, params,
                     num_shards=num_shards, max_parallel=max_parallel, gpus=gpus, log=log)
     run.start()
     if not wait:
@@ -269,7 +216,8 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
 def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor: str,
                       slurm: Mapping[str, Any] | str | None, max_retries: int, max_parallel: int | None,
                       gpus: Sequence[int] | None, extract_params: Mapping[str, Any], log: Callable[[str], None]
-                      ) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str, list[int] | None]:
+                      ) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str,
+                                 list[int] | None]:
     """submit_extraction's arguments checked: (splits, num_shards, max_retries, max_parallel,
     slurm options, extract_split parameters, executor kind, gpus)."""
     if isinstance(splits, str):
@@ -301,17 +249,17 @@ def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor:
 def _plan_jobs(store: Any, splits: Sequence[str], num_shards: int, params: Mapping[str, Any],
                log: Callable[[str], None]) -> list[ShardJob]:
     """One ShardJob per (split, shard): ``"finished"`` when nothing is left to do, else ``"queued"``."""
-    rows = _split_rows(params, splits)
+    rows = rows_by_split(params, splits)
     logs = store.out_dir / "logs"
     jobs: list[ShardJob] = []
     todo: dict[str, list[int]] = {}
     for split in splits:
-        if _finished_before(store, split, rows[split], params):
+        if finished_before(store, split, rows[split], params):
             log(f"{split}: already finished in {display_path(store.out_dir)}; nothing to submit"
                 + _failed_note(store, split, params))
             jobs += [ShardJob(split, k, num_shards, state="finished") for k in range(num_shards)]
             continue
-        todo[split] = _unfinished_shards(store, split, num_shards)
+        todo[split] = unfinished_shards(store, split, num_shards)
         jobs += [ShardJob(split, k, num_shards, state="finished" if k not in todo[split] else "queued",
                           log=logs / split / f"shard-{k}-of-{num_shards}.log") for k in range(num_shards)]
     return jobs
@@ -334,7 +282,7 @@ class _Launcher:
     """The shard jobs of one submit_extraction call: submits them (local tasks one per free
     slot and GPU), polls them, resubmits the failed ones."""
 
-    def __init__(self, backend: _Backend, jobs: list[ShardJob], params: Mapping[str, Any], *, num_shards: int,
+    def __init__(self, backend: Backend, jobs: list[ShardJob], params: Mapping[str, Any], *, num_shards: int,
                  max_parallel: int | None, gpus: Sequence[int] | None, log: Callable[[str], None]) -> None:
         self.backend, self.kind, self.logs = backend, backend.kind, backend.logs
         self.jobs, self.params, self.num_shards, self.max_parallel, self.log = (
@@ -368,7 +316,7 @@ class _Launcher:
         for job, sj in zip(sjobs, group):
             sj.job, sj.job_id, sj.state, sj._ended_polls = job, str(job.job_id), "running", 0
             sj.attempts += 1
-            _link_log(sj, job)
+            link_log(sj, job)
         ids = sorted({str(j.job_id).split("_")[0] for j in sjobs})
         what = "SLURM job array" if self.kind == "slurm" and len(sjobs) > 1 else (
             "SLURM job" if self.kind == "slurm" else "local process")
@@ -379,6 +327,7 @@ class _Launcher:
     def slots(self) -> int:
         if self.kind != "local":
             return 1 << 30
+        assert self.max_parallel is not None  # checked for the local executor
         return self.max_parallel - sum(sj.state == "running" for sj in self.jobs)
 
     def say_not_waiting(self) -> None:
@@ -413,7 +362,7 @@ class _Launcher:
 
     def _settle(self, sj: ShardJob, store: Any, states: Mapping[str, str], max_retries: int) -> None:
         """A running job's latest outcome: still running, done, queued again, or failed."""
-        outcome, reason = _outcome(self.backend, store, sj, states)
+        outcome, reason = task_outcome(self.backend, store, sj, states)
         if outcome == "running":
             return
         if sj.gpu is not None:
@@ -428,14 +377,14 @@ class _Launcher:
             sj.state = "queued"
         else:
             sj.state = "failed"
-            self.log(f"{sj.name} failed {sj.attempts} time(s), giving up: {reason} (log: {_shown_log(sj)})")
+            self.log(f"{sj.name} failed {sj.attempts} time(s), giving up: {reason} (log: {shown_log(sj)})")
 
 
 def _raise_failed(jobs: list[ShardJob], store: Any, splits: Sequence[str], max_retries: int) -> None:
     """ExtractionFailedError naming every failed shard with its log and last error line."""
     failed = [sj for sj in jobs if sj.state == "failed"]
     if failed:
-        lines = [f"{sj.name}: {sj.error} (log: {_shown_log(sj)})" for sj in failed]
+        lines = [f"{sj.name}: {sj.error} (log: {shown_log(sj)})" for sj in failed]
         done_splits = [s for s in splits if store.is_complete(s)]
         raise ExtractionFailedError(
             f"{len(failed)} shard(s) failed after {max_retries + 1} attempt(s) each:\n  " + "\n  ".join(lines)
@@ -481,14 +430,12 @@ def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Call
 
 def _save_jobs(logs: Path, kind: str, jobs: list[ShardJob]) -> None:
     """Record the tasks still running, so that a second launcher waits for them."""
-    from ..files import _atomic_write_json
-
     entries = [{"split": sj.split, "shard_index": sj.shard_index, "num_shards": sj.num_shards,
                 "job_id": sj.job_id, "gpu": sj.gpu} for sj in jobs if sj.state == "running"]
-    _atomic_write_json(logs / _JOBS_FILE, {"executor": kind, "jobs": entries})
+    atomic_write_json(logs / _JOBS_FILE, {"executor": kind, "jobs": entries})
 
 
-def _attach(backend: _Backend, jobs: list[ShardJob], logs: Path, log: Callable[[str], None]) -> None:
+def _attach(backend: Backend, jobs: list[ShardJob], logs: Path, log: Callable[[str], None]) -> None:
     """Take over the tasks an earlier launcher submitted that are still queued or running."""
     path = logs / _JOBS_FILE
     if not path.exists():
@@ -505,7 +452,7 @@ def _attach(backend: _Backend, jobs: list[ShardJob], logs: Path, log: Callable[[
                 continue
             probe = ShardJob(sj.split, sj.shard_index, sj.num_shards, job_id=str(e["job_id"]),
                              job=backend.attach(sj.split, str(e["job_id"])))
-            if _result(probe.job) is None and backend.is_live(probe, states):
+            if task_result(probe.job) is None and backend.is_live(probe, states):
                 sj.job, sj.job_id, sj.state, sj.attempts, sj.gpu = probe.job, probe.job_id, "running", 1, e.get("gpu")
                 log(f"{sj.name}: job {sj.job_id}, submitted earlier, is still queued or running: waiting for it")
 

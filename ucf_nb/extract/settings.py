@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..checks import check_bool, check_choice, check_float, check_int
+from ..video.preprocess import check_preprocessing_kind, check_views
 
 __all__ = ["ExtractSettings"]
 
@@ -50,7 +51,6 @@ class ExtractSettings:
     views: str = "center"
 
     def __post_init__(self) -> None:
-        from ..video.preprocess import check_preprocessing_kind, check_views
 
         who = "extract_split: "
         for name, lo in (("batch_size", 1), ("num_workers", 0)):
@@ -78,7 +78,7 @@ class ExtractSettings:
         if self.pooling is not None and not isinstance(self.pooling, str):
             raise TypeError(f"{who}pooling must be a string or None, got pooling={self.pooling!r}")
 
-    def replace(self, **changes: Any) -> "ExtractSettings":
+    def replace(self, **changes: Any) -> ExtractSettings:
         """A copy with ``changes`` (checked like the original)."""
         return dataclasses.replace(self, **changes)
 

@@ -21,13 +21,27 @@ from typing import Any
 import numpy as np
 
 from ..checks import check_int, settings_from_call
-from ..files import DISK_ERRNOS as _DISK_ERRNOS, StoreWriteError  # the store's one seam for failed writes
+from ..files import file_sha256, read_json
+from ..index.build import read_index
+from ..index.locate import what_is
+from ..index.validate import validate_index
+from ..paths import demo_hint, display_path, resolve_path
+from ..progress import progress_bar as tqdm
+from ..store.arrays import EmbeddingStore, shard_bounds
+from ..store.manifest import MANIFEST, package_versions
+from ..store.shardlock import hold_shard_lock
+from ..video import workers
+from ..video.decode import VideoError
+from ..video.workers import start_early
 from .settings import ExtractSettings
 
 __all__ = ["extract_split", "StoreWriteError"]
 # auto_batch_size, auto_num_workers, pick_batch_size: the "auto" rules, importable from here
 # (StoreWriteError lives in ucf_nb.files, public from here)
 
+# the store's one seam for failed writes (ucf_nb.files.store_writes): public from here
+from ..files import DISK_ERRNOS as _DISK_ERRNOS  # noqa: E402
+from ..files import StoreWriteError  # noqa: E402
 
 
 def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
@@ -170,14 +184,10 @@ def extract_split(split: str = "train", index_path: str | os.PathLike = "process
         A write into ``out_dir`` failed mid-run (disk full...); the same command resumes.
     """
     s = settings_from_call(ExtractSettings, locals(), settings, who="extract_split")  # first: reads the keywords
-    from ..paths import resolve_path
-
     job = _Job.checked(split, out_dir, shard_index, num_shards)
     index_file = resolve_path(index_path)
-    df, rows = _split_rows(index_file, split, video_root=s.video_root, limit=s.limit)
+    df, rows = split_rows(index_file, split, video_root=s.video_root, limit=s.limit)
     check_split_rows(df.loc[rows], split)
-
-    from ..store.shardlock import hold_shard_lock
 
     with hold_shard_lock(out_dir, split, shard_index, num_shards):  # ShardBusyError before the model loads
         return _extract_locked(df, rows, index_file, job, s)
@@ -193,7 +203,7 @@ class _Job:
     num_shards: int
 
     @classmethod
-    def checked(cls, split: Any, out_dir: Any, shard_index: Any, num_shards: Any) -> "_Job":
+    def checked(cls, split: Any, out_dir: Any, shard_index: Any, num_shards: Any) -> _Job:
         if not isinstance(split, str) or not split:
             raise (TypeError if not isinstance(split, str) else ValueError)(
                 f"extract_split: split must be a split name such as 'train', got split={split!r}")
@@ -214,8 +224,6 @@ def check_split_rows(rows: Any, split: str) -> None:
     within ``n_frames``, ``end - start == clip_len``, the clip grid, labels, duplicates) on
     one split's rows, before any work: raises :class:`ucf_nb.IndexValidationError` with the
     message notebook 01 gives. File existence is checked later, on the pending rows only."""
-    from ..index.validate import validate_index
-
     validate_index(rows, strict=True, check_files=False)
 
 
@@ -229,15 +237,12 @@ def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: boo
     """
     if precision != "auto" or not resume:
         return precision
-    from ..encoders import resolve_device, resolve_precision
-    from ..files import _read_json
-    from ..store.manifest import MANIFEST
-    from ..paths import resolve_path
+    from ..encoders import resolve_device, resolve_precision  # torch-free import of ucf_nb.extract
 
     path = resolve_path(out_dir) / MANIFEST
     if not path.is_file():
         return precision
-    recorded = _read_json(path).get("precision")
+    recorded = read_json(path).get("precision")
     if recorded not in ("fp32", "bf16", "fp16"):
         return precision
     try:
@@ -249,14 +254,10 @@ def _resumed_precision(out_dir: Any, precision: str, device: str, *, resume: boo
 
 def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, job: _Job, s: ExtractSettings) -> dict[str, Any]:
     """extract_split once the rows are checked and this process holds the shard's lock."""
-    from ..encoders import load_encoder
-    from ..paths import display_path
-    from ..store.arrays import EmbeddingStore, shard_bounds
+    from ..encoders import load_encoder  # torch-free import of ucf_nb.extract
 
     split, shard_index, num_shards = job.split, job.shard_index, job.num_shards
-    if s.num_workers == "auto" or s.num_workers > 0:
-        from ..video.workers import start_early
-
+    if s.num_workers == "auto" or (isinstance(s.num_workers, int) and s.num_workers > 0):
         start_early()  # the fork server imports torch while the model loads
     precision = _resumed_precision(job.out_dir, s.precision, s.device, resume=s.resume)
     encoder = load_encoder(s.checkpoint, device=s.device, precision=precision, pooling=s.pooling,
@@ -329,11 +330,8 @@ def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, re
                   clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
 
 
-def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
+def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
     """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
-    from ..index.build import read_index
-    from ..paths import demo_hint, display_path
-
     if not index_file.is_file():
         raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
                                 f"first{demo_hint(index_file, 'index_path')}")
@@ -349,10 +347,6 @@ def _split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | No
 
 def _settings(info: dict[str, Any], prep: Any, index_file: Any, *, T: int, img_size: int) -> dict[str, Any]:
     """What the outputs are made with: the store's fingerprint and the manifest's provenance."""
-    from ..files import file_sha256
-    from ..store.manifest import package_versions
-    from ..paths import display_path
-
     out = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
                revision=info["revision"], model_type=info["model_type"],
                embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
@@ -373,13 +367,9 @@ def _n_cpus() -> int:
 def _check_videos_exist(paths: Any, split: str) -> None:
     """Stop before any work when videos are not on disk (a wrong ``video_root``, an unmounted
     share): only files that exist but cannot be decoded become failed (NaN) rows."""
-    from ..paths import display_path, resolve_path
-
-    from ..index.locate import _what_is
-
     videos = paths.drop_duplicates()
     missing = [p for p in videos if not resolve_path(p).is_file()]
-    odd = [(p, _what_is(resolve_path(p))) for p in missing]
+    odd = [(p, what_is(resolve_path(p))) for p in missing]
     odd = [(p, what) for p, what in odd if what is not None]
     if odd:  # there, but not a video file: opening a FIFO would wait for ever
         shown = "; ".join(f"{display_path(resolve_path(p))} is {what}" for p, what in odd[:3])
@@ -468,10 +458,8 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
 
     import torch
     from torch.utils.data import DataLoader
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
-    from ..video import workers
-    from ..video.dataset import VideoClipStream, collate_clips
+    from ..video.dataset import VideoClipStream, collate_clips  # torch-free import of ucf_nb.extract
 
     # the clock starts before the stream's seek-exactness scan (its own bar): it is part of the run
     t0 = last_save = time.perf_counter()
@@ -479,10 +467,11 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
                              progress_dir=notes.name if notes else None, progress=s.progress, progress_desc=job.desc)
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
-    prefetch = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
+    prefetch: dict[str, Any] = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
     loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
                         pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
-                        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV cannot hang them
+                        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV
+                        # cannot hang them
                         multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
                         # workers exit when this process dies, even by kill -9 (no orphans)
                         worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
@@ -553,9 +542,6 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
 def _raise_first_failure(df: Any, rows: np.ndarray, ok: np.ndarray, errors: Any) -> None:
     """on_error='raise': stop at the first clip that has nothing real to embed (its batch
     is not written; what was committed before stays, and a rerun starts from there)."""
-    from ..paths import display_path, resolve_path
-    from ..video.decode import VideoError
-
     i = int(np.flatnonzero(~ok)[0])
     path = display_path(resolve_path(df.loc[int(rows[i]), "path"]))
     reason = str(errors[i] or "no frame decodes")
@@ -569,8 +555,6 @@ def _raise_first_failure(df: Any, rows: np.ndarray, ok: np.ndarray, errors: Any)
 
 def _write_error(exc: OSError, out_dir: Any, writer: Any) -> StoreWriteError:
     """One sentence for a write into out_dir that failed mid-run: where, why, what to do."""
-    from ..paths import display_path
-
     name = errno.errorcode.get(exc.errno or 0, "")
     kept = int((writer.status != 0).sum()) if len(writer.rows) else 0
     return StoreWriteError(exc.errno, f"writing embeddings into out_dir {display_path(out_dir)} failed "

@@ -18,15 +18,80 @@ import logging
 import os
 import shlex
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..files import file_sha256
 from ..paths import display_path, resolve_path
+from ..store.arrays import PENDING, array_sha256
+from .split import extract_split
+from .split import split_rows as rows_of
 
-if TYPE_CHECKING:
-    from .launch import ShardJob, ShardTask
+
+@dataclass
+class ShardJob:
+    """One shard of one split, as the launcher sees it.
+
+    ``state``: ``"finished"`` (done before this call, nothing submitted), ``"queued"``
+    (waiting for a free local slot), ``"running"`` (submitted, queued or running), ``"done"``,
+    or ``"failed"`` (after ``max_retries`` retries). ``job_id`` is the SLURM job id
+    (``"1234_5"`` for task 5 of array 1234) or the local process id of the latest attempt;
+    ``attempts`` counts the submissions of this call; ``log`` is
+    ``out_dir/logs/{split}/shard-{k}-of-{n}.log``; ``error`` the last error line of a failed
+    attempt.
+    """
+
+    split: str
+    shard_index: int
+    num_shards: int
+    state: str = "queued"
+    job_id: str | None = None
+    attempts: int = 0
+    log: Path | None = None
+    error: str | None = None
+    job: Any = field(default=None, repr=False, compare=False)
+    gpu: int | None = field(default=None, repr=False, compare=False)
+    _ended_polls: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.split} shard {self.shard_index + 1}/{self.num_shards}"
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """What a task runs: ``extract_split`` for one (split, shard) with the run's parameters.
+
+    Picklable by reference (``ucf_nb.extract.tasks.ShardTask``), so the node imports the installed
+    ``ucf_nb``. ``checkpoint`` lets submitit requeue the task itself when SLURM signals a
+    timeout or pre-emption; the store resumes it where it stopped.
+    """
+
+    split: str
+    shard_index: int
+    num_shards: int
+    params: Mapping[str, Any]
+
+    def __call__(self) -> dict[str, Any]:
+        import socket
+
+        print(f"ucf_nb: split {self.split!r}, shard {self.shard_index + 1} of {self.num_shards} on "
+              f"{socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})",
+              flush=True)
+        result = extract_split(split=self.split, shard_index=self.shard_index, num_shards=self.num_shards,
+                               **dict(self.params))
+        print(f"ucf_nb: {json.dumps(result, default=str)}", flush=True)
+        return result
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        from submitit.core.utils import DelayedSubmission
+
+        return DelayedSubmission(self)
+
 
 # submitit's cluster-independent names -> sbatch's (the rest of `slurm` goes to sbatch as is)
 _GENERIC = {"timeout_min": "time", "mem_gb": "mem", "cpus_per_task": "cpus_per_task",
@@ -49,7 +114,7 @@ def _import_submitit() -> Any:
 
 # --------------------------------------------------------------------------- executors
 
-class _Backend:
+class Backend:
     """Submits shard tasks through a submitit executor and tells what became of them."""
 
     def __init__(self, kind: str, logs: Path, options: Mapping[str, Any], max_parallel: int | None,
@@ -101,12 +166,12 @@ class _Backend:
         """SLURM state of each job id still known to ``squeue`` (None when squeue fails)."""
         if self.kind != "slurm":
             return {}
+        out: subprocess.CompletedProcess[str] | None
         try:
             out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T"],
                                  capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            out = None
-            err = str(exc)
+            out, err = None, str(exc)
         else:
             err = out.stderr.strip()
         if out is None or out.returncode != 0:
@@ -128,7 +193,7 @@ class _Backend:
         if getattr(job, "_process", None) is not None:
             return job._process.poll() is None
         try:  # a process started by an earlier launcher
-            os.kill(int(sj.job_id), 0)
+            os.kill(int(sj.job_id or ""), 0)  # no id: ValueError, as a bad one
         except (ProcessLookupError, ValueError):
             return False
         except PermissionError:
@@ -155,7 +220,7 @@ class _Backend:
 
 # ------------------------------------------------------------------------------- reading
 
-def _result(job: Any) -> tuple[str, Any] | None:
+def task_result(job: Any) -> tuple[str, Any] | None:
     """submitit's result file of ``job``: ("success", value) or ("error", traceback), else None."""
     from submitit.core.utils import pickle_load
 
@@ -193,10 +258,8 @@ def _log_tail(path: Path | None) -> str:
 
 # ------------------------------------------------------------------- what is already done
 
-def _split_rows(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
+def rows_by_split(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
     """Index row numbers of each split (after ``limit``), exactly as extract_split selects them."""
-    from .split import _split_rows as rows_of
-
     index_file = resolve_path(params["index_path"])
     return {split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
             for split in splits}
@@ -208,18 +271,15 @@ def _checkpoint_name(checkpoint: Any) -> str:
     return display_path(folder) if folder.is_dir() else os.fspath(checkpoint)
 
 
-def _finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[str, Any]) -> bool:
+def finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[str, Any]) -> bool:
     """True when the manifest records ``split`` as finished from this index, these rows and the
     settings known without loading the model (checkpoint, T, img_size, pooling; precision when
     one is asked for). A difference in anything else is found, and reported, by the task."""
-    from ..files import file_sha256
-    from ..store.arrays import _array_sha256
-
     m = store.manifest()
     entry = m.get("splits", {}).get(split)
     if not store.is_complete(split) or not entry:
         return False
-    want = {"index": file_sha256(resolve_path(params["index_path"])), "rows": _array_sha256(rows),
+    want = {"index": file_sha256(resolve_path(params["index_path"])), "rows": array_sha256(rows),
             "checkpoint": _checkpoint_name(params["checkpoint"])}
     have = {"index": m.get("index", {}).get("sha256"), "rows": entry.get("rows_sha256"),
             "checkpoint": m.get("model", {}).get("checkpoint")}
@@ -229,14 +289,12 @@ def _finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[s
     return want == have
 
 
-def _unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
+def unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
     """Shards of ``split`` with rows still pending (all of them when the split was not started).
 
     When every shard is done but the split was not assembled (its last task died while
     assembling), shard 0 is returned: running it assembles the split.
     """
-    from ..store.arrays import PENDING
-
     split_dir = store.work_dir / split
     layout_file = split_dir / "layout.json"
     if not layout_file.exists():
@@ -257,8 +315,6 @@ def _unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
 
 def _shard_finished(store: Any, split: str, k: int, n: int) -> bool:
     """True when the split is assembled, or shard ``k`` of it has no pending row left."""
-    from ..store.arrays import PENDING
-
     if store.is_complete(split):
         return True
     folder = store.work_dir / split / f"shard-{k}-of-{n}"
@@ -268,9 +324,9 @@ def _shard_finished(store: Any, split: str, k: int, n: int) -> bool:
         return False
 
 
-def _outcome(backend: _Backend, store: Any, sj: ShardJob, states: Mapping[str, str]) -> tuple[str, str | None]:
+def task_outcome(backend: Backend, store: Any, sj: ShardJob, states: Mapping[str, str]) -> tuple[str, str | None]:
     """("running" | "done" | "failed", reason) for the latest attempt of ``sj``."""
-    res = _result(sj.job)
+    res = task_result(sj.job)
     if res is not None:
         status, value = res
         if status == "success":
@@ -298,14 +354,14 @@ def _real_log(sj: ShardJob) -> Path | None:
     return Path(sj.job.paths.stdout) if sj.job is not None else None
 
 
-def _shown_log(sj: ShardJob) -> str:
+def shown_log(sj: ShardJob) -> str:
     real = _real_log(sj)
     if real is not None and sj.log is not None:
         return f"{display_path(sj.log)} -> {real.name}"
     return display_path(sj.log) if sj.log is not None else "n/a"
 
 
-def _link_log(sj: ShardJob, job: Any) -> None:
+def link_log(sj: ShardJob, job: Any) -> None:
     """``logs/{split}/shard-{k}-of-{n}.log`` -> this attempt's submitit log (same folder)."""
     if sj.log is None:
         return

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -54,7 +54,7 @@ _CATEGORY_BY_KEY = {_category_key(c): c for c in ANOMALY_CATEGORIES}
 _CATEGORY_BY_KEY.update({"roadaccident": "RoadAccidents", "shoplift": "Shoplifting"})
 
 
-def _canonical_category(token: str) -> str | None:
+def canonical_category(token: str) -> str | None:
     """The official spelling of a category or folder-prefix token, or None if unknown.
 
     Case, ``_``, ``-`` and spaces are ignored; any token mentioning "normal"
@@ -71,10 +71,10 @@ def _canonical_category(token: str) -> str | None:
 def _category_of_name(name: str) -> str | None:
     """Category implied by a file name: its letters before the first digit."""
     m = re.match(r"([A-Za-z_\- ]+)", name)
-    return _canonical_category(m.group(1)) if m else None
+    return canonical_category(m.group(1)) if m else None
 
 
-def _is_video_name(name: str) -> bool:
+def is_video_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
 
 
@@ -118,7 +118,7 @@ def frame_labels(intervals: Iterable[tuple[int, int]], n_frames: int) -> np.ndar
 
 
 @dataclass
-class _Entry:
+class ListEntry:
     """A video named by a list or annotation file."""
 
     name: str
@@ -127,7 +127,7 @@ class _Entry:
     intervals: tuple[tuple[int, int], ...] | None = None   # None: not annotated temporally
 
 
-def _problem(file: str, kind: str, reason: str, source: str = "") -> dict:
+def problem_row(file: str, kind: str, reason: str, source: str = "") -> dict:
     return {"file": file, "reason": reason, "kind": kind, "source": source}
 
 
@@ -144,50 +144,50 @@ def _content_lines(path: Path) -> Iterator[tuple[str, str]]:
             yield f"{path.name} line {lineno}", line
 
 
-def _parse_video_list(path: Path) -> tuple[list[_Entry], list[dict]]:
+def parse_video_list(path: Path) -> tuple[list[ListEntry], list[dict]]:
     """Parse a split list (``Anomaly_Train.txt`` / ``Anomaly_Test.txt``): one
     ``<Category>/<file>`` per line; the prefix is a category, not a folder on disk."""
     entries, problems = [], []
     for where, line in _content_lines(path):
         parts = [p for p in re.split(r"[\\/]+", line) if p]
         name = parts[-1]
-        if not _is_video_name(name) or " " in name.strip():
-            problems.append(_problem(line, "bad_line", f"{where}: {line!r} is not "
+        if not is_video_name(name) or " " in name.strip():
+            problems.append(problem_row(line, "bad_line", f"{where}: {line!r} is not "
                                      "'<Category>/<video file>'", where))
             continue
-        from_folder = _canonical_category(parts[-2]) if len(parts) > 1 else None
+        from_folder = canonical_category(parts[-2]) if len(parts) > 1 else None
         from_name = _category_of_name(name)
         if len(parts) > 1 and from_folder is None and from_name is None:
-            problems.append(_problem(name, "bad_line", f"{where}: unknown category "
+            problems.append(problem_row(name, "bad_line", f"{where}: unknown category "
                                      f"{parts[-2]!r}", where))
             continue
         category = from_folder or from_name
         if category is None:
-            problems.append(_problem(name, "bad_line", f"{where}: cannot tell the category of "
+            problems.append(problem_row(name, "bad_line", f"{where}: cannot tell the category of "
                                      f"{name!r}; write it as '<Category>/{name}'", where))
             continue
         if from_folder and from_name and from_folder != from_name:
-            problems.append(_problem(name, "bad_line", f"{where}: category {parts[-2]!r} does "
+            problems.append(problem_row(name, "bad_line", f"{where}: category {parts[-2]!r} does "
                                      f"not match the file name {name!r}", where))
             continue
-        entries.append(_Entry(name, category, where))
+        entries.append(ListEntry(name, category, where))
     return entries, problems
 
 
-def _parse_annotation(path: Path) -> tuple[list[_Entry], list[dict]]:
+def parse_annotation(path: Path) -> tuple[list[ListEntry], list[dict]]:
     """Parse the temporal annotation: ``<file> <category> <s1> <e1> <s2> <e2>`` per line."""
     entries, problems = [], []
     for where, line in _content_lines(path):
         tokens = line.split()
         name = re.split(r"[\\/]+", tokens[0])[-1]
 
-        def bad(reason: str) -> None:
-            problems.append(_problem(name, "bad_line", f"{where}: {reason} in {line!r}", where))
+        def bad(reason: str) -> None:  # called in this iteration only
+            problems.append(problem_row(name, "bad_line", f"{where}: {reason} in {line!r}", where))  # noqa: B023
 
-        if len(tokens) < 2 or not _is_video_name(name):
+        if len(tokens) < 2 or not is_video_name(name):
             bad("expected '<file> <category> <start1> <end1> <start2> <end2>'")
             continue
-        category = _canonical_category(tokens[1])
+        category = canonical_category(tokens[1])
         if category is None:
             bad(f"unknown category {tokens[1]!r}")
             continue
@@ -214,11 +214,11 @@ def _parse_annotation(path: Path) -> tuple[list[_Entry], list[dict]]:
         if category == "Normal" and intervals:
             bad("a Normal video with an anomalous event")
             continue
-        entries.append(_Entry(name, category, where, tuple(intervals)))
+        entries.append(ListEntry(name, category, where, tuple(intervals)))
     return entries, problems
 
 
-def _is_list_format(path: Path) -> bool:
+def is_list_format(path: Path) -> bool:
     """True when ``path`` holds one path per line (Anomaly_Test.txt), not the annotation."""
     for raw in _read_lines(path):
         tokens = raw.split()
@@ -255,11 +255,11 @@ def read_temporal_annotation(path: str | os.PathLike) -> dict[str, VideoAnnotati
     if not path.is_file():
         raise FileNotFoundError(f"temporal annotation {display_path(path)} not found: pass the "
                                 f"path of {ANNOTATION_NAME} from the UCF-Crime release")
-    entries, problems = _parse_annotation(path)
+    entries, problems = parse_annotation(path)
     out: dict[str, VideoAnnotation] = {}
     for e in entries:
         if e.name in out:
-            problems.append(_problem(e.name, "duplicate_line", f"{e.source}: {e.name} is "
+            problems.append(problem_row(e.name, "duplicate_line", f"{e.source}: {e.name} is "
                                      "annotated twice", e.source))
             continue
         out[e.name] = VideoAnnotation(e.category, e.intervals or ())

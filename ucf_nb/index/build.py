@@ -33,14 +33,26 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .annotations import (ANNOTATION_NAME, SPLITS, TEST_LIST_NAME, TRAIN_LIST_NAME, _Entry, _is_list_format,
-                          _parse_annotation, _parse_video_list, _problem)
-from ..checks import UcfNbError, check_bool, check_choice, check_float, check_int
-from .framecount import REPORT_COLUMNS, frame_counts_path
-from .locate import _find_list_file, _scan_video_entries, remap_video_root
 from .._compat import rename_deprecated
+from ..checks import UcfNbError, check_bool, check_choice, check_float, check_int, printable_path, utf8_path_problem
+from ..files import atomic_write_csv
 from ..paths import demo_hint, display_path, resolve_path
+from ..progress import progress_bar as tqdm
+from ..video.decode import VideoError, probe_video
 from ..video.sampling import clip_windows
+from .annotations import (
+    ANNOTATION_NAME,
+    SPLITS,
+    TEST_LIST_NAME,
+    TRAIN_LIST_NAME,
+    ListEntry,
+    is_list_format,
+    parse_annotation,
+    parse_video_list,
+    problem_row,
+)
+from .framecount import REPORT_COLUMNS, FrameCount, count_video_frames, frame_counts_path
+from .locate import find_list_file, remap_video_root, scan_video_entries
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -63,7 +75,7 @@ class _NoFrames(Exception):
     """A video that opens but yields no frame."""
 
 
-def _probe(path: Path, count_frames: bool) -> tuple[float, int, "FrameCount"]:
+def _probe(path: Path, count_frames: bool) -> tuple[float, int, FrameCount]:
     """fps, frame count and how the count was found, of one video.
 
     The frame count is what decodes (:func:`ucf_nb.count_video_frames`: the container's
@@ -72,9 +84,6 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int, "FrameCount"]:
     :func:`ucf_nb.video.probe_video`. Raises ``_NoFrames`` for a file without frames and
     :class:`~ucf_nb.video.VideoError` (or ``OSError``) for an unreadable one.
     """
-    from ..video.decode import VideoError, probe_video
-    from .framecount import count_video_frames
-
     try:
         info = probe_video(path)
         counted = count_video_frames(path, decode=count_frames)
@@ -88,12 +97,11 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int, "FrameCount"]:
 
 
 def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
-               ) -> list[tuple[float, int, "FrameCount"] | Exception]:
+               ) -> list[tuple[float, int, FrameCount] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
     import cv2
-    from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
-    results: list[tuple[float, int, "FrameCount"] | Exception] = [None] * len(paths)  # type: ignore[list-item]
+    results: list[tuple[float, int, FrameCount] | Exception] = [None] * len(paths)  # type: ignore[list-item]
 
     def one(i: int) -> None:
         try:
@@ -129,7 +137,7 @@ def skipped_path(index_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".skipped.csv")
 
 
-def _split_val(train: list[_Entry], val_fraction: float, seed: int) -> set[str]:
+def _split_val(train: list[ListEntry], val_fraction: float, seed: int) -> set[str]:
     """Names of the training videos moved to val: per category, ``round(val_fraction * n)``
     videos (at least 1 and at most ``n - 1`` when ``n >= 2`` and ``val_fraction > 0``), drawn
     with ``numpy.random.default_rng(seed)`` from the names in sorted order."""
@@ -183,7 +191,8 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     videos keeps at least 1 in train and gives at least 1 to val); ``test`` = the annotated
     test videos. The val draw is made over the training list as written, before any video
     is left out (``on_missing="skip"``): a skipped video leaves its own split one video
-    short and moves no other video between train and val. Labels: ``y = 0`` for ``Normal``, 1 for the 13 anomaly categories; with
+    short and moves no other video between train and val. Labels: ``y = 0`` for ``Normal``, 1 for
+    the 13 anomaly categories; with
     ``label_mode="temporal"`` test rows get ``y = anomaly_frac >= anomaly_threshold``.
 
     Parameters
@@ -259,8 +268,6 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     count_frames = check_bool("count_frames", count_frames, who="build_index: ")
     check_choice("on_missing", on_missing, ("raise", "skip"), who="build_index: ")
 
-    from ..checks import utf8_path_problem
-
     root_str = os.path.expanduser(os.fsdecode(dataset_root))
     root = resolve_path(root_str)
     if utf8_path_problem(root):
@@ -307,7 +314,7 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
                 annotation_path: str | os.PathLike | None) -> tuple[Path, Path]:
     """The training list and the test annotation (or list): as given, else found under ``root``."""
     if split_file is None:
-        split_path = _find_list_file(root, (TRAIN_LIST_NAME,), "split_file")
+        split_path = find_list_file(root, (TRAIN_LIST_NAME,), "split_file")
         if split_path is None:
             raise FileNotFoundError(f"{TRAIN_LIST_NAME} not found under {display_path(root)}: "
                                     "pass split_file= its path")
@@ -317,7 +324,7 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
             raise FileNotFoundError(f"split_file {display_path(split_path)} not found: pass "
                                     f"the path of {TRAIN_LIST_NAME}")
     if annotation_path is None:
-        ann_path = _find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_path")
+        ann_path = find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_path")
         if ann_path is None:
             raise FileNotFoundError(f"{ANNOTATION_NAME} (or {TEST_LIST_NAME}) not found under "
                                     f"{display_path(root)}: pass annotation_path= its path")
@@ -329,35 +336,36 @@ def _list_files(root: Path, split_file: str | os.PathLike | None,
     return split_path, ann_path
 
 
-def _read_lists(split_path: Path, ann_path: Path, label_mode: str) -> tuple[list[_Entry], list[_Entry], list[dict]]:
+def _read_lists(split_path: Path, ann_path: Path, label_mode: str
+                ) -> tuple[list[ListEntry], list[ListEntry], list[dict]]:
     """(training entries, test entries, problems) of the two list files."""
-    train_entries, problems = _parse_video_list(split_path)
-    if _is_list_format(ann_path):
-        test_entries, more = _parse_video_list(ann_path)
+    train_entries, problems = parse_video_list(split_path)
+    if is_list_format(ann_path):
+        test_entries, more = parse_video_list(ann_path)
         if label_mode == "temporal":
             raise ValueError(f"label_mode='temporal' needs frame intervals, but "
                              f"{display_path(ann_path)} is a plain list: pass "
                              f"annotation_path={ANNOTATION_NAME!r} or use label_mode='video'")
     else:
-        test_entries, more = _parse_annotation(ann_path)
+        test_entries, more = parse_annotation(ann_path)
     problems += more
     return train_entries, test_entries, problems
 
 
-def _one_entry_per_video(test_entries: list[_Entry], train_entries: list[_Entry],
-                         problems: list[dict]) -> dict[str, tuple[str, _Entry]]:
+def _one_entry_per_video(test_entries: list[ListEntry], train_entries: list[ListEntry],
+                         problems: list[dict]) -> dict[str, tuple[str, ListEntry]]:
     """Name -> (split, entry); repeated lines and videos in both lists become problems."""
-    chosen: dict[str, tuple[str, _Entry]] = {}
+    chosen: dict[str, tuple[str, ListEntry]] = {}
     for split, entries in (("test", test_entries), ("train", train_entries)):
         for e in entries:
             if e.name in chosen:
                 other_split, other = chosen[e.name]
                 if other_split == split:
-                    problems.append(_problem(e.name, "duplicate_line", f"{e.source}: "
+                    problems.append(problem_row(e.name, "duplicate_line", f"{e.source}: "
                                              f"{e.name} is listed again (first: {other.source})",
                                              e.source))
                 else:
-                    problems.append(_problem(e.name, "in_both_lists", f"{e.source}: {e.name} "
+                    problems.append(problem_row(e.name, "in_both_lists", f"{e.source}: {e.name} "
                                              f"is also a test video ({other.source}); it is kept "
                                              "in test only", e.source))
                 continue
@@ -365,36 +373,34 @@ def _one_entry_per_video(test_entries: list[_Entry], train_entries: list[_Entry]
     return chosen
 
 
-def _locate(root: Path, chosen: dict[str, tuple[str, _Entry]],
-            problems: list[dict]) -> list[tuple[str, _Entry, str]]:
+def _locate(root: Path, chosen: dict[str, tuple[str, ListEntry]],
+            problems: list[dict]) -> list[tuple[str, ListEntry, str]]:
     """Find every listed file by name under the root: (split, entry, path under root)."""
-    from ..checks import printable_path, utf8_path_problem
-
-    on_disk, odd = _scan_video_entries(root)
+    on_disk, odd = scan_video_entries(root)
     lower: dict[str, list[str]] = {}
     for name, rels in on_disk.items():
         lower.setdefault(name.lower(), []).extend(rels)
     odd_lower: dict[str, list[tuple[str, str]]] = {}
     for name, entries in odd.items():
         odd_lower.setdefault(name.lower(), []).extend(entries)
-    located: list[tuple[str, _Entry, str]] = []
+    located: list[tuple[str, ListEntry, str]] = []
     for name, (split, e) in chosen.items():
         rels = on_disk.get(name) or lower.get(name.lower(), [])
         others = odd.get(name) or odd_lower.get(name.lower(), [])
         if not rels and others:
             what = "; ".join(f"{printable_path(rel)} is {kind}" for rel, kind in others)
-            problems.append(_problem(name, "not_a_file", f"{e.source}: {name} is not a video file under "
+            problems.append(problem_row(name, "not_a_file", f"{e.source}: {name} is not a video file under "
                                      f"{display_path(root)}: {what}; put the video itself there", e.source))
         elif not rels:
-            problems.append(_problem(name, "missing", f"{e.source}: {name} is not anywhere "
+            problems.append(problem_row(name, "missing", f"{e.source}: {name} is not anywhere "
                                      f"under {display_path(root)}", e.source))
         elif len(rels) == 1 and utf8_path_problem(rels[0]):
-            problems.append(_problem(name, "bad_path", f"{e.source}: {name} cannot be read: "
+            problems.append(problem_row(name, "bad_path", f"{e.source}: {name} cannot be read: "
                                      f"{utf8_path_problem(rels[0])}; rename the folders on its path in UTF-8",
                                      e.source))
         elif len(rels) > 1:
             where = ", ".join(rels)
-            problems.append(_problem(name, "duplicate_name", f"{e.source}: {name} is found "
+            problems.append(problem_row(name, "duplicate_name", f"{e.source}: {name} is found "
                                      f"{len(rels)} times under the dataset root ({where}); keep "
                                      "one copy", e.source))
         else:
@@ -402,17 +408,17 @@ def _locate(root: Path, chosen: dict[str, tuple[str, _Entry]],
     return located
 
 
-def _usable_videos(located: list[tuple[str, _Entry, str]], results: list, clip_len: int,
-                   problems: list[dict]) -> list[tuple[str, _Entry, str, float, int]]:
+def _usable_videos(located: list[tuple[str, ListEntry, str]], results: list, clip_len: int,
+                   problems: list[dict]) -> list[tuple[str, ListEntry, str, float, int]]:
     """(split, entry, path, fps, n_frames) of the probed videos at least ``clip_len`` long."""
-    videos: list[tuple[str, _Entry, str, float, int]] = []
+    videos: list[tuple[str, ListEntry, str, float, int]] = []
     for (split, e, rel), res in zip(located, results):
         if isinstance(res, _NoFrames):
-            problems.append(_problem(e.name, "zero_frames", f"{rel}: {res}", e.source))
+            problems.append(problem_row(e.name, "zero_frames", f"{rel}: {res}", e.source))
         elif isinstance(res, Exception):
-            problems.append(_problem(e.name, "unreadable", f"{rel}: {res}", e.source))
+            problems.append(problem_row(e.name, "unreadable", f"{rel}: {res}", e.source))
         elif res[1] < clip_len:
-            problems.append(_problem(e.name, "too_short", f"{rel}: {res[1]} frames, fewer than "
+            problems.append(problem_row(e.name, "too_short", f"{rel}: {res[1]} frames, fewer than "
                                      f"clip_len={clip_len}, so no clip fits", e.source))
         else:
             videos.append((split, e, rel, res[0], res[1]))
@@ -431,7 +437,7 @@ def _build_error(problems: list[dict], problem_frame: pd.DataFrame) -> IndexBuil
         problem_frame)
 
 
-def _assign_splits(videos: list[tuple[str, _Entry, str, float, int]], listed_train: list[_Entry],
+def _assign_splits(videos: list[tuple[str, ListEntry, str, float, int]], listed_train: list[ListEntry],
                    val_fraction: float, seed: int) -> dict[str, list]:
     """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val.
 
@@ -484,7 +490,7 @@ def _clip_rows(per_split: dict[str, list], root_prefix: PurePosixPath, *, clip_l
     return df
 
 
-def _frame_count_frame(located: list[tuple[str, _Entry, str]], results: list, indexed: set[str]) -> pd.DataFrame:
+def _frame_count_frame(located: list[tuple[str, ListEntry, str]], results: list, indexed: set[str]) -> pd.DataFrame:
     """One row per indexed video: how its frame count was found (``<index>.frame_counts.csv``)."""
     recs = []
     for (_, e, rel), res in zip(located, results):
@@ -519,8 +525,6 @@ def _write_index(df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_mi
                  counts: pd.DataFrame) -> None:
     """The index CSV, its frame counts and, with ``on_missing="skip"``, the list of skipped
     videos, atomically."""
-    from ..files import atomic_write_csv
-
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(out, df)
     atomic_write_csv(frame_counts_path(out), counts)

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..paths import display_path, resolve_path
+from ..video.decode import Fd2Sink, open_video
+
 __all__ = ["FrameCount", "count_video_frames", "frame_counts_path", "FrameCountReport", "frame_count_report"]
 
 PACKET_FORMATS = frozenset({"mov", "mp4", "matroska", "webm", "avi"})
@@ -102,10 +105,8 @@ def _scan_packets(path: str) -> tuple[str, int | None, int] | None:
 def _decode_count(path: Path) -> int:
     """Frames OpenCV decodes from ``path`` (``grab()`` only, FFmpeg's complaints kept off the
     screen). Raises :class:`ucf_nb.VideoError` when the file cannot be opened."""
-    from ..video.decode import _Fd2Sink, open_video
-
     cap = open_video(path)
-    sink = _Fd2Sink()
+    sink = Fd2Sink()
     try:
         n = 0
         while sink.call(cap.grab):
@@ -153,8 +154,6 @@ def count_video_frames(path: str | os.PathLike, *, decode: bool = False) -> Fram
 
 def frame_counts_path(index_path: str | os.PathLike) -> Path:
     """Where :func:`ucf_nb.build_index` writes its frame counts: ``<index>.frame_counts.csv``."""
-    from ..paths import resolve_path
-
     p = resolve_path(index_path)
     return p.with_name(p.stem + ".frame_counts.csv")
 
@@ -250,8 +249,6 @@ def frame_count_report(index_path: str | os.PathLike = "processed/index_clips.cs
         ``videos`` is None when there is no frame-count file next to the index.
     """
     import pandas as pd
-
-    from ..paths import display_path
 
     path = frame_counts_path(index_path)
     if not path.is_file():

@@ -13,8 +13,9 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from .annotations import _canonical_category, _is_video_name
+from ..checks import utf8_path_problem
 from ..paths import display_path, resolve_path
+from .annotations import canonical_category, is_video_name
 
 __all__ = ["remap_video_root"]
 
@@ -27,12 +28,12 @@ _OFFICIAL_FOLDER = re.compile(
     re.IGNORECASE)
 
 
-def _scan_videos(root: Path) -> dict[str, list[str]]:
+def scan_videos(root: Path) -> dict[str, list[str]]:
     """Every video file under ``root``: file name -> paths relative to root (posix)."""
-    return _scan_video_entries(root)[0]
+    return scan_video_entries(root)[0]
 
 
-def _what_is(path: str | os.PathLike) -> str | None:
+def what_is(path: str | os.PathLike) -> str | None:
     """What a path that is not a regular file is ("a folder", "a FIFO (named pipe)"...); None
     for a regular file, or for nothing at all."""
     import stat
@@ -52,7 +53,7 @@ def _what_is(path: str | os.PathLike) -> str | None:
     return "not a regular file"
 
 
-def _scan_video_entries(root: Path) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
+def scan_video_entries(root: Path) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
     """(regular files, other entries) under ``root`` with a video's name: file name -> paths
     relative to root (posix); the other entries (a folder named ``X.mp4``, a FIFO, a socket,
     a device, a broken link) as (path, what it is). Opening a FIFO would wait for ever, and
@@ -63,9 +64,9 @@ def _scan_video_entries(root: Path) -> tuple[dict[str, list[str]], dict[str, lis
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = Path(folder).relative_to(root)
         for name in [*files, *dirs]:
-            if not _is_video_name(name) or name.startswith("."):
+            if not is_video_name(name) or name.startswith("."):
                 continue
-            what = _what_is(os.path.join(folder, name))
+            what = what_is(os.path.join(folder, name))
             if what is None:
                 found.setdefault(name, []).append((rel / name).as_posix())
             else:
@@ -73,7 +74,7 @@ def _scan_video_entries(root: Path) -> tuple[dict[str, list[str]], dict[str, lis
     return found, odd
 
 
-def _find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | None:
+def find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | None:
     """The shallowest file under ``root`` named like one of ``names`` (in preference order)."""
     for name in names:
         hits = sorted(root.rglob(name), key=lambda p: (len(p.relative_to(root).parts), str(p)))
@@ -97,7 +98,7 @@ def _relative_candidates(parts: list[str]) -> list[list[str]]:
     """Possible dataset-relative parts of a path, most specific first: from each official
     top-level folder, then from a category folder directly above the file."""
     cands = [parts[i:] for i in range(len(parts) - 1) if _OFFICIAL_FOLDER.match(parts[i])]
-    if len(parts) >= 2 and _canonical_category(parts[-2]) is not None:
+    if len(parts) >= 2 and canonical_category(parts[-2]) is not None:
         cands.append(parts[-2:])
     return cands
 
@@ -134,7 +135,6 @@ def remap_video_root(df: pd.DataFrame, video_root: str | os.PathLike) -> pd.Data
     """
     if "path" not in df.columns:
         raise ValueError("the index has no 'path' column: pass a DataFrame read with read_index")
-    from ..checks import utf8_path_problem
 
     root_str = os.path.expanduser(os.fsdecode(video_root))
     root = resolve_path(root_str)
@@ -154,7 +154,7 @@ def remap_video_root(df: pd.DataFrame, video_root: str | os.PathLike) -> pd.Data
         hit = next((c for c in cands if root.joinpath(*c).is_file()), None)
         if hit is None:
             if by_name is None:
-                by_name = _scan_videos(root)
+                by_name = scan_videos(root)
             rels = by_name.get(parts[-1] if parts else "", [])
             if len(rels) == 1:
                 new[old] = (prefix / rels[0]).as_posix()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..checks import UcfNbError
+from ..paths import display_path, resolve_path
 from .annotations import CATEGORIES, SPLITS
 from .build import INDEX_COLUMNS, read_index
-from ..paths import display_path, resolve_path
-from ..checks import UcfNbError
 
 __all__ = ["IndexValidationError", "IndexCheck", "IndexReport", "validate_index"]
 
@@ -27,7 +27,7 @@ _STR_COLUMNS = ("split", "category", "path")
 class IndexValidationError(UcfNbError, ValueError):
     """An index failed :func:`validate_index`; ``report`` holds the full :class:`IndexReport`."""
 
-    def __init__(self, message: str, report: "IndexReport"):
+    def __init__(self, message: str, report: IndexReport):
         super().__init__(message)
         self.report = report
 

@@ -9,6 +9,6 @@ The package re-exports ``book``'s names (and its ``main``), so ``ucf_nb.report.b
 """
 from __future__ import annotations
 
-from .book import build_book, main, run_report, write_intro, write_intro_file
+from .book import build_book, main, run_report, write_intro, write_intro_file  # noqa: F401 (main: ucf-nb 0.1's path)
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]

@@ -29,10 +29,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..evaluate.heads import get_head
+from ..extract import launch  # submitit itself is imported only when a run is submitted
 from ..index.annotations import SPLITS
 from ..paths import display_path, resolve_path
-from .pipeline import PREPARED_DIR, Step, _apply_overrides, _effective, demo_extra_runs, demo_parameters, \
-    main_run_dir, notebook_problems, pipeline_steps, prepare_notebooks, run_notebooks, run_with_extra_runs
+from ..store.manifest import MANIFEST, read_manifest
+from .pipeline import (
+    PREPARED_DIR,
+    Step,
+    apply_overrides,
+    demo_extra_runs,
+    demo_parameters,
+    effective_parameters,
+    main_run_dir,
+    notebook_problems,
+    pipeline_steps,
+    prepare_notebooks,
+    run_with_extra_runs,
+)
 
 __all__ = ["run_report", "write_intro", "write_intro_file", "build_book"]
 
@@ -106,7 +120,8 @@ MIL_NOTE = ("The MIL head (Sultani et al. 2018) is trained on videos with video 
 def _scalar_settings(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The scalar settings of a metrics.json: flat (older files) and under ``settings``."""
     out = {k: v for k, v in metrics.items()
-           if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list)) and not k.startswith(("frame_", "clip_", "video_"))}
+           if k not in dict(_HEADLINE) and not isinstance(v, (Mapping, list))
+           and not k.startswith(("frame_", "clip_", "video_"))}
     nested = metrics.get("settings")
     if isinstance(nested, Mapping):
         out.update({k: v for k, v in nested.items() if not isinstance(v, (Mapping, list)) and v is not None})
@@ -126,11 +141,12 @@ def _setting(value: Any) -> str:
 
 def _split_devices(info: Mapping[str, Any]) -> str | None:
     devices = [sh.get("device") for sh in info.get("shards", []) if isinstance(sh, Mapping) and sh.get("device")]
-    return ", ".join(dict.fromkeys(devices)) or None
+    return ", ".join(dict.fromkeys(map(str, devices))) or None
 
 
 def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, *,
-                metrics_mil: Mapping[str, Any] | None = None, dataset_root: str | None = None, index_parameters: Mapping[str, Any] | None = None,
+                metrics_mil: Mapping[str, Any] | None = None, dataset_root: str | None = None,
+                index_parameters: Mapping[str, Any] | None = None,
                 versions: Mapping[str, str] | None = None, demo: bool = False,
                 title: str = "UCF-Crime clip embeddings: run report") -> str:
     """Write the book's intro page (MyST markdown) for one run.
@@ -167,7 +183,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
         raise TypeError(f"manifest must be a mapping (the parsed manifest.json), got "
                         f"{type(manifest).__name__}; read it with ucf_nb.read_manifest.")
     m = manifest
-    model = m.get("model") if isinstance(m.get("model"), Mapping) else {}
+    model: Mapping[str, Any] = m["model"] if isinstance(m.get("model"), Mapping) else {}
     code = lambda v: f"`{v}`" if v is not None else None  # noqa: E731
     parts = [f"# {title}", ""]
     if demo:
@@ -195,7 +211,7 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
     parts += ["## What was run", "", _table(what, ("Setting", "Value")), ""]
 
     splits = m.get("splits") or {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for split in [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]:
         info = splits[split] or {}
         rows.append((split, info.get("n_clips"), info.get("n_done"), info.get("n_failed"),
@@ -207,7 +223,6 @@ def write_intro(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None =
 
     parts += ["## Probe", ""]
     if metrics:
-        from ..evaluate.heads import get_head
 
         heads = [(get_head("linear").title, metrics)] + ([(get_head("mil").title, metrics_mil)] if metrics_mil else [])
         rows = [(label, *[_fmt(h.get(key)) for _, h in heads]) for key, label in _HEADLINE
@@ -267,15 +282,12 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
 
     ``index_step``: the parameters ``00_build_index`` ran with (dataset root, clip length...).
     """
-    from ..store.manifest import MANIFEST, read_manifest
-
     out_dir = resolve_path(out_dir)
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{display_path(manifest_path)} not found: run notebooks/02_extract.ipynb "
                                 f"(python -m ucf_nb.report run) first.")
     manifest = read_manifest(manifest_path)
-    from ..evaluate.heads import get_head
 
     metrics_path = out_dir / get_head("linear").folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
@@ -284,7 +296,8 @@ def write_intro_file(out_dir: str | os.PathLike, dest: str | os.PathLike, *, dem
     index_step = dict(index_step or {})
     root = index_step.pop("dataset_root", None)
     shown = {k: index_step[k] for k in INDEX_PARAMETERS_SHOWN if k in index_step}
-    text = write_intro(manifest, metrics, metrics_mil=metrics_mil, dataset_root=display_path(resolve_path(root)) if root else None,
+    text = write_intro(manifest, metrics, metrics_mil=metrics_mil,
+                       dataset_root=display_path(resolve_path(root)) if root else None,
                        index_parameters=shown, demo=demo)
     dest = resolve_path(dest)
     dest.write_text(text)
@@ -313,7 +326,7 @@ def run_report(steps: Sequence[Step], book_dir: str | os.PathLike = "book", *,
         for msg in notebook_problems(nbformat.read(path, as_version=4)):
             log(f"warning: {display_path(path)}: {msg}")
     return write_intro_file(main_run_dir(steps, notebooks_dir), book_dir / "intro.md", demo=demo,
-                            index_step=_effective(steps[0], notebooks_dir))
+                            index_step=effective_parameters(steps[0], notebooks_dir))
 
 
 def build_book(book_dir: str | os.PathLike = "book", *, quiet: bool = False) -> Path:
@@ -367,7 +380,7 @@ def _cli_steps(args, *, fresh_demo: bool) -> list[Step]:
         steps = pipeline_steps(params)
     else:
         steps = pipeline_steps()
-    return _apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
+    return apply_overrides(steps, _parse_overrides(args.param), notebooks_dir)
 
 
 def _prepare(args) -> int:
@@ -376,7 +389,8 @@ def _prepare(args) -> int:
     which = f"the demo's parameters ({display_path(resolve_path(args.demo))})" if args.demo else "their defaults"
     print(f"{len(files)} notebooks prepared with {which} in {display_path(resolve_path(args.dest))}; "
           f"open them, from the project root, with:\n    jupyter lab {display_path(files[0])}")
-    if args.demo is not None and not resolve_path(demo_parameters(args.demo)["01_index_checks"]["index_path"]).is_file():
+    demo_index = None if args.demo is None else demo_parameters(args.demo)["01_index_checks"]["index_path"]
+    if demo_index is not None and not resolve_path(demo_index).is_file():
         print(f"(run `make demo` first: the demo's outputs are not in {display_path(resolve_path(args.demo))} yet; "
               f"or run the prepared notebooks in order, 00 first)")
     return 0
@@ -412,7 +426,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="set a notebook parameter in every notebook that has it (repeatable)")
     b = sub.add_parser("build", help="build the book's HTML from the executed notebooks (offline, -W)")
     b.add_argument("--book", default="book")
-    from ..extract import launch  # submitit itself is imported only when a run is submitted
 
     x = sub.add_parser("extract", help="extract splits as SLURM job arrays or local processes (ucf_nb.extract.launch)")
     x.add_argument("--demo", metavar="DIR", default=None, nargs="?", const="demo",

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..demo.make import DEMO_EXTRA_FAMILIES
+from ..evaluate.runs import run_dir, run_encoder
 from ..index.annotations import SPLITS
 from ..paths import display_path, project_root, resolve_path
 from ..progress import text_progress
@@ -52,9 +54,9 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     ``index_path`` (default ``{out_dir}/index_clips.csv``) let the golden notebooks and the
     tests write elsewhere. Device and precision are pinned (CPU, float32) so that two runs give
     the same numbers; the probe gets the demo's temporal annotation so that frame-level AUCs
-    are computed, and a
-    shorter MIL schedule (at most 400 iterations: the demo has 30 training videos). The random demo encoder's CLS token carries little of the picture, so the
-    demo pools the patch tokens (``pooling="mean"``); a real run keeps the family's default.
+    are computed, and a shorter MIL schedule (at most 400 iterations: the demo has 30 training
+    videos). The random demo encoder's CLS token carries little of the picture, so the demo pools
+    the patch tokens (``pooling="mean"``); a real run keeps the family's default.
     The notebooks run the demo TimeSformer; :func:`demo_extra_runs` are the other families.
     """
     demo = _rel(demo_dir)
@@ -82,8 +84,6 @@ def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None
     :func:`demo_parameters`; one run per family of ``ucf_nb.demo.DEMO_EXTRA_FAMILIES``, read
     from ``{demo_dir}/encoders/<family>``.
     """
-    from ..demo.make import DEMO_EXTRA_FAMILIES
-
     params = demo_parameters(demo_dir, out_dir=out_dir, index_path=index_path)
     ex, probe = params["02_extract"], params["03_probe"]
     demo = _rel(demo_dir)
@@ -136,7 +136,7 @@ def _notebook_defaults(path: Path) -> dict[str, Any]:
     return out
 
 
-def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_dir: Path) -> list[Step]:
+def apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_dir: Path) -> list[Step]:
     """Give each ``NAME=VALUE`` override to every notebook that declares ``NAME``."""
     if not overrides:
         return steps
@@ -165,7 +165,7 @@ def _apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_
 RENAMED_PARAMETERS = {"00_build_index": {"annotation_file": "annotation_path", "num_workers": "probe_threads"}}
 
 
-def _effective(step: Step, notebooks_dir: Path) -> dict[str, Any]:
+def effective_parameters(step: Step, notebooks_dir: Path) -> dict[str, Any]:
     return {**_notebook_defaults(notebooks_dir / f"{step.notebook}.ipynb"), **step.parameters}
 
 
@@ -188,7 +188,8 @@ def _coalesce_streams(outputs: list) -> list:
     The same rule nbval applies before comparing, so a cleaned notebook compares equal to a
     fresh execution. A progress bar keeps only its final state.
     """
-    merged, streams = [], {}
+    merged: list[dict[str, Any]] = []
+    streams: dict[str, dict[str, Any]] = {}
     for out in outputs:
         if out.get("output_type") == "stream":
             if out["name"] in streams:
@@ -237,9 +238,9 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     Error outputs (tracebacks), absolute paths of this machine (project root, home folder,
     Python prefix) and leftover carriage returns of progress bars.
     """
-    machine_paths = {str(Path(root) if root is not None else project_root()),
-                     str(Path.home()), sys.prefix, sys.base_prefix}
-    machine_paths = sorted({p for p in machine_paths if len(p) > 1}, key=len, reverse=True)
+    candidates = {str(Path(root) if root is not None else project_root()), str(Path.home()), sys.prefix,
+                  sys.base_prefix}
+    machine_paths = sorted({p for p in candidates if len(p) > 1}, key=len, reverse=True)
     problems = []
     for i, cell in enumerate(nb.cells):
         where = f"cell {i}"
@@ -263,7 +264,7 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     return problems
 
 
-def _kernel_manager_class():
+def kernel_manager_class():
     """jupyter_client's kernel manager, set up for unattended runs that print nothing.
 
     - ipykernel 7 warns "Kernel is running over TCP without encryption" because
@@ -304,7 +305,7 @@ def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool 
     out = dest / f"{step.name}.ipynb"
     error = None
     try:
-        kwargs = {} if prepare_only else {"kernel_manager_class": _kernel_manager_class()}
+        kwargs = {} if prepare_only else {"kernel_manager_class": kernel_manager_class()}
         with text_progress():
             papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
                                        kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
@@ -395,12 +396,10 @@ def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_
 
 def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "notebooks") -> str:
     """The run folder 03_probe of ``steps`` probes (the one the intro page describes)."""
-    from ..evaluate.runs import run_dir
-
     probe = next((s for s in steps if s.notebook == "03_probe"), None)
     if probe is None:
         raise ValueError("the steps have no 03_probe: nothing says which run the intro page describes")
-    p = _effective(probe, resolve_path(notebooks_dir))
+    p = effective_parameters(probe, resolve_path(notebooks_dir))
     return run_dir(p["checkpoint"], T=p.get("T"), pooling=p.get("pooling"), name=p.get("run_name"),
                    root=p["runs_dir"], views=p.get("views") or "center")
 
@@ -411,8 +410,6 @@ def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
                         progress: bool = False) -> list[Path]:
     """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
     :func:`ucf_nb.evaluate.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
-    from ..evaluate.runs import run_encoder
-
     cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))
     executed = run_notebooks(steps[:cut], dest, notebooks_dir=notebooks_dir, log=log, progress=progress)
     for kwargs in extra_runs:

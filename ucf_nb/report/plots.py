@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from ..evaluate.metrics import SCORED_SPLITS, frame_scores
+from ..evaluate.runs import ranked_table
 from ..index.annotations import SPLITS
-from ..evaluate.metrics import SCORED_SPLITS
 
 __all__: list[str] = []  # each section appends its names
 
@@ -302,8 +303,6 @@ def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, 
     """
     import numpy as np
 
-    from ..evaluate.metrics import frame_scores
-
     names = sorted(scored["video"].astype(str).unique())
     if videos is None:
         cat = scored.groupby(scored["video"].astype(str))["category"].first().astype(str) \
@@ -359,7 +358,7 @@ def _family_colors(families) -> dict:
     """Family -> colour: the known families' fixed colours, then tab10's next ones, then grey."""
     import matplotlib as mpl
 
-    palette = mpl.colormaps["tab10"].colors
+    palette = mpl.colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
     colors = {f: palette[i] for i, f in enumerate(_FAMILIES)}
     extra = [f for f in dict.fromkeys(families) if f not in colors]
     for i, f in enumerate(extra):
@@ -392,8 +391,6 @@ def plot_headline_forest(table):
     import numpy as np
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-
-    from ..evaluate.runs import ranked_table
 
     frame = ranked_table(table).frame
     headline = table.attrs.get("headline")

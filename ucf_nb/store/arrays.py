@@ -51,18 +51,30 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..files import _atomic_write_json, _file_lock, _read_json, _uid, atomic_write, file_sha256, writes_into
-from .manifest import (FINGERPRINT_KEYS, MANIFEST, _differences, _jsonable, _manifest_file, _manifest_settings,
-                       _now, _put_split, fingerprint)
-from ..paths import display_path, resolve_path
 from ..checks import UcfNbError, check_int
+from ..files import atomic_write, atomic_write_json, file_lock, file_sha256, read_json, unique_id, writes_into
+from ..index.build import read_index
+from ..paths import display_path, resolve_path
+from ..video.preprocess import VIEWS
+from .manifest import (
+    FINGERPRINT_KEYS,
+    MANIFEST,
+    fingerprint,
+    jsonable,
+    manifest_differences,
+    manifest_file,
+    manifest_settings,
+    put_split,
+    utc_now,
+)
 
 __all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
            "shard_bounds"]
@@ -80,7 +92,7 @@ class ExtractMismatchError(UcfNbError, ValueError):
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _array_sha256(a: np.ndarray) -> str:
+def array_sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
@@ -120,8 +132,6 @@ def _error_lines(path: Path) -> list[tuple[str, int, str]]:
 def row_shape(settings: Mapping[str, Any]) -> tuple[int, ...]:
     """Shape of one clip's row in ``emb_{split}.npy``: (D,), or (V, D) for a run with ``views``
     other than ``"center"`` (its shard files hold the V x D values of a row flat)."""
-    from ..video.preprocess import VIEWS
-
     D = int(settings["embedding_dim"])
     views = settings.get("views") or "center"
     return (D,) if views == "center" else (VIEWS[views], D)
@@ -177,7 +187,7 @@ def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[s
     """A shard folder for ``n`` rows, all pending: built aside, then renamed into place (a
     shard folder exists only once complete). ``rows``: the index rows, for a retry folder;
     ``videos``: the video of each of them (``videos.json``)."""
-    tmp = folder.with_name(f".{folder.name}.tmp-{_uid()}")
+    tmp = folder.with_name(f".{folder.name}.tmp-{unique_id()}")
     try:
         tmp.mkdir(parents=True)
         _create_npy(tmp / "emb.npy", np.float16, (n, embedding_dim))
@@ -186,8 +196,8 @@ def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[s
         if rows is not None:
             np.save(tmp / "rows.npy", np.asarray(rows, np.int64), allow_pickle=False)
         if videos is not None:
-            _atomic_write_json(tmp / "videos.json", [str(v) for v in videos])
-        _atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
+            atomic_write_json(tmp / "videos.json", [str(v) for v in videos])
+        atomic_write_json(tmp / "stats.json", {"seconds": 0.0, "n_embedded": 0, **stats})
         os.rename(tmp, folder)
     except BaseException:  # a full disk: no half-built folder left behind
         _rmtree(tmp)
@@ -195,7 +205,7 @@ def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[s
 
 
 def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, embedding_dim: int,
-                nan_pos: Sequence[int] = ()) -> None:
+                nan_pos: Sequence[int] | np.ndarray = ()) -> None:
     """Replace ``dst`` (an (N, D) float16 .npy) by a copy whose rows ``dst_pos`` are rows
     ``src_pos`` of ``src`` and whose rows ``nan_pos`` are NaN (a clip that failed now): the
     other rows byte for byte, readers see the old or the new file."""
@@ -217,7 +227,7 @@ def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, 
     atomic_write(dst, write, mode="wb")
 
 
-def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: "ShardWriter",
+def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: ShardWriter,
                    take: np.ndarray, T: int) -> dict[str, Any]:
     """The manifest fields of a finished split that change once the rows ``take`` (a mask)
     of a retry are written into it; ``rows`` and ``status`` are the split's, after."""
@@ -239,7 +249,7 @@ def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarra
              "n_embedded": int((got == DONE).sum()), "n_failed": int((got == FAILED).sum()),
              "n_short": int(((got == DONE) & (n_real < T)).sum()),
              "seconds": round(float(s.get("seconds", 0.0)), 3), "host": s.get("host"), "device": s.get("device"),
-             "completed_at": _now()}
+             "completed_at": utc_now()}
     return {"n_done": int((status == DONE).sum()), "n_failed": int((status == FAILED).sum()),
             "n_short": len(short), "seconds": round(seconds, 3),
             "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
@@ -341,7 +351,7 @@ class ShardWriter:
 
     def stats(self) -> dict[str, Any]:
         path = self.folder / "stats.json"
-        return _read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
+        return read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
     @writes_into(lambda w: w.out_dir)
     def add_time(self, seconds: float, n_clips: int, device: str | None = None,
@@ -359,7 +369,7 @@ class ShardWriter:
             s["device"] = device
         if runtime:
             s.update({k: v for k, v in runtime.items() if k in RUNTIME_KEYS})
-        _atomic_write_json(self.folder / "stats.json", s)
+        atomic_write_json(self.folder / "stats.json", s)
 
     @writes_into(lambda w: w.out_dir)
     def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
@@ -396,7 +406,7 @@ class ShardWriter:
                                  "(one row per clip with n_real > 0)")
         row_bytes = self.embedding_dim * 2
         with open(self.folder / "emb.npy", "r+b") as f_emb, open(self.folder / "n_real.npy", "r+b") as f_nr:
-            for p, e in zip(pos[ok], emb if n_ok else []):
+            for p, e in zip(pos[ok], emb if n_ok and emb is not None else []):
                 _write_at(f_emb.fileno(), np.ascontiguousarray(e).tobytes(), self._off["emb"] + int(p) * row_bytes)
             for p, k in zip(pos, n_real):
                 _write_at(f_nr.fileno(), np.int16(min(int(k), 32767)).tobytes(), self._off["n_real"] + int(p) * 2)
@@ -469,7 +479,7 @@ class EmbeddingStore:
     # ---- reading
     def manifest(self) -> dict[str, Any]:
         """The manifest, or an empty dict when there is none yet."""
-        return _read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        return read_json(self.manifest_path) if self.manifest_path.exists() else {}
 
     def is_complete(self, split: str, settings: Mapping[str, Any] | None = None,
                     rows: np.ndarray | None = None) -> bool:
@@ -486,11 +496,9 @@ class EmbeddingStore:
             return False
         if not all((self.out_dir / f).exists() for f in entry["files"].values()):
             return False
-        if settings is not None and _differences(_manifest_settings(m), settings):
+        if settings is not None and manifest_differences(manifest_settings(m), settings):
             return False
-        if rows is not None and entry.get("rows_sha256") != _array_sha256(np.asarray(rows, np.int64)):
-            return False
-        return True
+        return rows is None or entry.get("rows_sha256") == array_sha256(np.asarray(rows, np.int64))
 
     def load(self, split: str, index_path: str | os.PathLike | None = None
              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -502,13 +510,15 @@ class EmbeddingStore:
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
             have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
-            raise ValueError(f"split {split!r} is not finished in {display_path(self.manifest_path)} (finished: {have}): "
+            raise ValueError(f"split {split!r} is not finished in {display_path(self.manifest_path)} "
+                             f"(finished: {have}): "
                              f"run ucf_nb.extract_split(split={split!r}, ...) until it completes")
         X = np.load(self.out_dir / entry["files"]["emb"], mmap_mode="r")
         y = np.load(self.out_dir / entry["files"]["y"])
         rows = np.load(self.out_dir / entry["files"]["rows"])
         if tuple(X.shape) != tuple(entry["shape"]) or len(y) != len(X) or len(rows) != len(X):
-            raise ValueError(f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's shape "
+            raise ValueError(f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's "
+                             "shape "
                              f"{entry['shape']}: rerun extract_split with resume=False")
         df = _index_rows(m, index_path)
         missing = np.setdiff1d(rows, df.index.to_numpy())
@@ -525,31 +535,32 @@ class EmbeddingStore:
         with ``resume=False`` the old outputs (every split) are deleted instead.
         Then ``settings`` is recorded for later runs.
         """
-        settings = _jsonable(dict(settings))
+        settings = jsonable(dict(settings))
         missing = [k for k in FINGERPRINT_KEYS if k not in settings]
         if missing:
             raise ValueError(f"settings lack {missing}")
         recorded = []
         m = self.manifest()
         if m.get("splits"):
-            recorded.append((self.manifest_path, _manifest_settings(m)))
+            recorded.append((self.manifest_path, manifest_settings(m)))
         fp = self.work_dir / "fingerprint.json"
         if fp.exists():
-            recorded.append((fp, _read_json(fp)))
+            recorded.append((fp, read_json(fp)))
         for where, old in recorded:
-            diffs = _differences(old, settings)
+            diffs = manifest_differences(old, settings)
             if not diffs:
                 continue
             if resume:
                 raise ExtractMismatchError(
-                    f"{display_path(self.out_dir)} already holds embeddings made with different settings ({'; '.join(diffs)}; "
+                    f"{display_path(self.out_dir)} already holds embeddings made with different settings "
+                    f"({'; '.join(diffs)}; "
                     f"recorded in {where.name}): pass resume=False to delete them and start over, "
                     "or choose another out_dir")
             self.clear()
             break
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if not fp.exists():
-            tmp = fp.with_name(f".fingerprint.json.tmp-{_uid()}")
+            tmp = fp.with_name(f".fingerprint.json.tmp-{unique_id()}")
             try:
                 tmp.write_text(json.dumps(fingerprint(settings), indent=2))
                 os.link(tmp, fp)  # atomic create-if-absent, also on NFS
@@ -558,10 +569,10 @@ class EmbeddingStore:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
-            diffs = _differences(_read_json(fp), settings)
+            diffs = manifest_differences(read_json(fp), settings)
             if diffs:
-                raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different settings "
-                                           f"({'; '.join(diffs)}): use another out_dir")
+                raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different "
+                                           f"settings ({'; '.join(diffs)}): use another out_dir")
 
     @writes_into(lambda st: st.out_dir)
     def clear(self, split: str | None = None) -> None:
@@ -606,7 +617,7 @@ class EmbeddingStore:
                              f"num_shards={num_shards}")
         split_dir = self.work_dir / split
         split_dir.mkdir(parents=True, exist_ok=True)
-        layout = {"n_clips": int(len(rows)), "rows_sha256": _array_sha256(rows), "limit": limit,
+        layout = {"n_clips": int(len(rows)), "rows_sha256": array_sha256(rows), "limit": limit,
                   "num_shards": int(num_shards),
                   "bounds": shard_bounds(videos, num_shards).tolist()}
         lpath = split_dir / "layout.json"
@@ -615,15 +626,16 @@ class EmbeddingStore:
                 layout["rows_sha256"], limit):
             if resume:
                 raise ExtractMismatchError(
-                    f"split {split!r} in {display_path(self.out_dir)} is finished with other rows (n_clips: {done.get('n_clips')} "
+                    f"split {split!r} in {display_path(self.out_dir)} is finished with other rows "
+                    f"(n_clips: {done.get('n_clips')} "
                     f"before, {layout['n_clips']} now; limit: {done.get('limit')!r} before, {limit!r} now): "
                     "pass resume=False to replace it, or choose another out_dir")
             self.clear(split)
             split_dir.mkdir(parents=True, exist_ok=True)
         if lpath.exists():
-            old = _read_json(lpath)
-            diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now" for k in ("n_clips", "rows_sha256", "limit",
-                                                                                 "num_shards") if old.get(k) != layout[k]]
+            old = read_json(lpath)
+            diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now"
+                     for k in ("n_clips", "rows_sha256", "limit", "num_shards") if old.get(k) != layout[k]]
             if diffs and resume:
                 raise ExtractMismatchError(
                     f"split {split!r} in {display_path(self.out_dir)} was started with other rows or sharding "
@@ -638,7 +650,7 @@ class EmbeddingStore:
             self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
             _rmtree(self._shard_dir(split, shard_index, num_shards))
         if not lpath.exists():
-            _atomic_write_json(lpath, layout)
+            atomic_write_json(lpath, layout)
         a, b = layout["bounds"][shard_index], layout["bounds"][shard_index + 1]
         folder = self._shard_dir(split, shard_index, num_shards)
         if not folder.exists():
@@ -693,7 +705,7 @@ class EmbeddingStore:
         got = writer.status
         if (got == PENDING).any():
             return False
-        with _file_lock(self.work_dir / f"{split}.lock"):
+        with file_lock(self.work_dir / f"{split}.lock"):
             entry = (self.manifest().get("splits") or {}).get(split)
             if not entry or not entry.get("complete"):  # cleared meanwhile (resume=False): nothing to patch
                 return False
@@ -708,7 +720,7 @@ class EmbeddingStore:
             flagged = np.isin(writer.rows, [int(f["row"]) for f in entry.get("failed_clips", [])]
                               + [int(c["row"]) for c in entry.get("short_clips", [])])
             vpath = writer.folder / "videos.json"
-            take = _whole_videos(flagged, _read_json(vpath) if vpath.exists() else None)
+            take = _whole_videos(flagged, read_json(vpath) if vpath.exists() else None)
             status = before.copy()
             status[pos[take]] = got[take]
             old_emb = np.load(files["emb"], mmap_mode="r")
@@ -753,7 +765,7 @@ class EmbeddingStore:
         lpath = split_dir / "layout.json"
         if not lpath.exists():
             return self.is_complete(split, settings, rows)
-        layout = _read_json(lpath)
+        layout = read_json(lpath)
         n, bounds = layout["num_shards"], layout["bounds"]
         folders = [self._shard_dir(split, k, n) for k in range(n)]
         for folder, a, b in zip(folders, bounds[:-1], bounds[1:]):
@@ -761,14 +773,14 @@ class EmbeddingStore:
                 return False
             if b > a and (np.load(folder / "status.npy", mmap_mode="r") == PENDING).any():
                 return False
-        with _file_lock(split_dir.parent / f"{split}.lock"):
+        with file_lock(split_dir.parent / f"{split}.lock"):
             if self.is_complete(split, settings, rows):
                 return True
             if not lpath.exists():
                 return False
             self._remove_leftovers(split)
             entry = self._assemble(split, folders, bounds, layout, settings, rows, y, int(T), extra or {})
-            self._update_manifest(lambda m: _put_split(m, split, entry, settings), create=True)
+            self._update_manifest(lambda m: put_split(m, split, entry, settings), create=True)
             _rmtree(split_dir)
         return True
 
@@ -778,7 +790,7 @@ class EmbeddingStore:
         D = int(np.prod(shape))  # bytes of a row / 2: V x D for several views
         N = int(layout["n_clips"])
         files = self.files(split)
-        tag = _uid()
+        tag = unique_id()
         tmp = {k: self.out_dir / f".{v}.tmp-{tag}" for k, v in files.items()}
         try:
             return self._assemble_into(tmp, files, folders, bounds, layout, rows, y, T, extra, D=D, N=N, shape=shape)
@@ -817,26 +829,27 @@ class EmbeddingStore:
                         out.write(block)
                 if (folder / "errors.jsonl").exists():
                     errors.update({row: reason for _, row, reason in _error_lines(folder / "errors.jsonl")})
-                s = _read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
+                s = read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
-                shards.append({"shard_index": k, "n_clips": int(b - a), "seconds": round(float(s.get("seconds", 0.0)), 3),
+                shards.append({"shard_index": k, "n_clips": int(b - a),
+                               "seconds": round(float(s.get("seconds", 0.0)), 3),
                                "n_embedded": int(s.get("n_embedded", 0)), "host": s.get("host"),
                                "device": s.get("device"), **{key: s[key] for key in RUNTIME_KEYS if key in s}})
             out.flush()
             os.fsync(out.fileno())
-        for k, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
-                       ("status", status)):
-            with open(tmp[k], "wb") as f:
+        for name, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
+                          ("status", status)):
+            with open(tmp[name], "wb") as f:
                 np.save(f, arr, allow_pickle=False)
-        for k in ("y", "rows", "status", "emb"):
-            os.replace(tmp[k], self.out_dir / files[k])
+        for name in ("y", "rows", "status", "emb"):
+            os.replace(tmp[name], self.out_dir / files[name])
         failed = np.flatnonzero(status == FAILED)
         short = np.flatnonzero((status == DONE) & (n_real < T))
         attentions = sorted({str(sh["attention"]) for sh in shards if sh.get("attention")})
         return {
             "complete": True,
-            "completed_at": _now(),
+            "completed_at": utc_now(),
             "files": files,
             "shape": [N, *shape],
             "dtype": "float16",
@@ -866,11 +879,11 @@ class EmbeddingStore:
         if not create and not self.manifest_path.exists():
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.out_dir / f".{MANIFEST}.lock"):
+        with file_lock(self.out_dir / f".{MANIFEST}.lock"):
             m = self.manifest()
             change(m)
-            m["updated_at"] = _now()
-            _atomic_write_json(self.manifest_path, m)
+            m["updated_at"] = utc_now()
+            atomic_write_json(self.manifest_path, m)
 
 
 def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> pd.DataFrame:
@@ -884,7 +897,6 @@ def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> p
     if recorded.get("sha256") and sha != recorded["sha256"]:
         raise ValueError(f"index {display_path(path)} is not the one the embeddings were extracted from "
                          f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path")
-    from ..index.build import read_index
 
     return read_index(path)
 
@@ -919,7 +931,7 @@ def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
         The index rows of the split, row ``i`` describing ``X[i]``; its index holds the
         index row numbers.
     """
-    path = _manifest_file(out_dir_or_manifest)
+    path = manifest_file(out_dir_or_manifest)
     return EmbeddingStore(path.parent).load(split, index_path=index_path)
 
 

@@ -4,17 +4,18 @@
 settings (T, image size, pooling, precision, preprocessing), the index (path, sha256), the
 package versions and, per split, the files, counts and timings (see :func:`read_manifest`).
 The *fingerprint* (:data:`FINGERPRINT_KEYS`) is the part that must agree for outputs to be
-mixed in one ``out_dir``; :func:`_differences` names what changed.
+mixed in one ``out_dir``; :func:`manifest_differences` names what changed.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ..files import _read_json
+from ..files import read_json
 from ..paths import demo_hint, display_path, resolve_path
 
 __all__ = ["read_manifest", "package_versions"]
@@ -54,16 +55,16 @@ def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str
     return out
 
 
-def _now() -> str:
+def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Round-trip through JSON so that tuples/lists and numpy scalars compare equal."""
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def _put_split(m: dict[str, Any], split: str, entry: dict[str, Any], settings: Mapping[str, Any]) -> None:
+def put_split(m: dict[str, Any], split: str, entry: dict[str, Any], settings: Mapping[str, Any]) -> None:
     if not m.get("splits"):
         m.clear()
         m.update(_manifest_header(settings))
@@ -71,11 +72,11 @@ def _put_split(m: dict[str, Any], split: str, entry: dict[str, Any], settings: M
 
 
 def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
-    s = _jsonable(dict(settings))
+    s = jsonable(dict(settings))
     return {
         "format": FORMAT,
-        "created_at": _now(),
-        "updated_at": _now(),
+        "created_at": utc_now(),
+        "updated_at": utc_now(),
         "model": {"checkpoint": s["checkpoint"], "revision": s["revision"], "model_type": s["model_type"]},
         "T": s["T"],
         "img_size": s["img_size"],
@@ -90,7 +91,7 @@ def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
+def manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
     """The fingerprint settings recorded in a manifest, under FINGERPRINT_KEYS names."""
     model = m.get("model", {})
     out = {"index_sha256": m.get("index", {}).get("sha256"), "checkpoint": model.get("checkpoint"),
@@ -103,9 +104,9 @@ def _manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Human-readable differences between two fingerprints, one per key."""
-    old, new = _jsonable(dict(old)), _jsonable(dict(new))
+    old, new = jsonable(dict(old)), jsonable(dict(new))
     out = []
     for k in (*FINGERPRINT_KEYS, *OPTIONAL_FINGERPRINT_KEYS):
         a, b = old.get(k), new.get(k)
@@ -114,9 +115,10 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         if a == b:
             continue
         if k == "index_sha256":
-            out.append("the index file differs (sha256 {} before, {} now)".format(str(a)[:12], str(b)[:12]))
+            out.append(f"the index file differs (sha256 {str(a)[:12]} before, {str(b)[:12]} now)")
         elif isinstance(a, dict) and isinstance(b, dict):
-            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now"
+                   for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
             out.append(f"{k} ({', '.join(sub)})")
         else:
             out.append(f"{k}: {a!r} before, {b!r} now")
@@ -135,14 +137,14 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
     ``n_short``, ``seconds``, ``clips_per_s``, ``short_clips``, ``failed_clips``,
     ``shards`` and more. File names are relative to the manifest's folder.
     """
-    path = _manifest_file(out_dir_or_manifest)
+    path = manifest_file(out_dir_or_manifest)
     if not path.exists():
         raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
                                 f"(notebooks/02_extract.ipynb) first{demo_hint(path, 'out_dir', folder=True)}")
-    return _read_json(path)
+    return read_json(path)
 
 
-def _manifest_file(out_dir_or_manifest: str | os.PathLike) -> Path:
+def manifest_file(out_dir_or_manifest: str | os.PathLike) -> Path:
 
     p = resolve_path(out_dir_or_manifest)
     return p if p.suffix == ".json" else p / MANIFEST

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import UcfNbError
+from ..files import SPACE_ERRNOS, store_write_error, store_writes
+from ..paths import display_path, resolve_path
 
 __all__ = ["ShardBusyError"]  # public; hold_shard_lock, check_out_dir_writable: from this module
 
@@ -71,10 +73,6 @@ def check_out_dir_writable(out_dir: str | os.PathLike) -> Path:
     ucf_nb.StoreWriteError
         The disk or quota is full (ENOSPC, EDQUOT, EFBIG). The probe file is removed either way.
     """
-    from ..paths import display_path, resolve_path
-
-    from ..files import SPACE_ERRNOS, store_write_error
-
     out = resolve_path(out_dir)
     probe = out / f".write-test-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     try:
@@ -134,7 +132,7 @@ class ShardLock:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
-    def __enter__(self) -> "ShardLock":
+    def __enter__(self) -> ShardLock:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -188,8 +186,6 @@ def _break(path: Path, stale_after: float) -> None:
 
 def _busy_message(path: Path, owner: dict[str, Any], age: float, split: str, shard_index: int,
                   num_shards: int, out_dir: Path, stale_after: float) -> str:
-    from ..paths import display_path
-
     who = f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started_at', '?')}"
     if owner.get("slurm_job_id"):
         who += f", SLURM job {owner['slurm_job_id']}"
@@ -248,7 +244,6 @@ def hold_shard_lock(out_dir: str | os.PathLike, split: str, shard_index: int = 0
                 continue
             raise ShardBusyError(_busy_message(path, other, age, split, int(shard_index), int(num_shards), out,
                                                stale_after), owner=other, path=path) from None
-        from ..files import store_writes
 
         try:
             with store_writes(out):  # a full disk: StoreWriteError, and no lock left behind

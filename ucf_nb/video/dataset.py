@@ -18,18 +18,31 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..checks import check_int
 from ..paths import resolve_path
+from ..progress import progress_bar
+from .decode import (
+    DecodeState,
+    FrameNumbering,
+    VideoError,
+    captured_stderr,
+    decode_frames,
+    frame_numbering,
+    open_video,
+    probe_video,
+    read_frame,
+    seek_is_exact,
+)
 from .preprocess import Preprocessing
 from .sampling import uniform_sample_indices
-from .decode import (FrameNumbering, VideoError, _decode, _DecodeState, _frame_numbering, open_video, probe_video,
-                     read_frame, seek_is_exact)
+from .workers import note_segment
 
 __all__ = ["ClipDataset", "VideoClipStream", "collate_clips"]
 
@@ -200,8 +213,8 @@ class ClipDataset(_TorchDataset):
         finally:
             cap.release()
         if not exact:  # one decode from the first frame, numbering frames as they come
-            for f, frame in _decode(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
-                                    state=_DecodeState(), seek=False):
+            for f, frame in decode_frames(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
+                                    state=DecodeState(), seek=False):
                 got[f] = _spatial_rgb(pre, frame)
         n_real, error = self.T, None
         missing = [f for f in np.unique(ids).tolist() if f not in got]
@@ -224,6 +237,7 @@ class ClipDataset(_TorchDataset):
             n_real = int((ids < n_dec).sum())
             for f in missing:
                 if f >= n_dec:
+                    assert last is not None  # a frame past n_dec is missing: last was found above
                     got[f] = last
             if n_real < self.T:
                 warnings.warn(f"{path}: clip row {self.df.index[i]} samples frames up to "
@@ -263,7 +277,7 @@ def _exact_numbering(path: Path, needs_seek: bool) -> FrameNumbering | None:
         fps = probe_video(path).fps
         if needs_seek and not seek_is_exact(path, fps):
             return None
-        return _frame_numbering(path, fps)
+        return frame_numbering(path, fps)
     except (VideoError, OSError):
         return None
 
@@ -370,7 +384,8 @@ class VideoClipStream(_TorchIterable):
     ------
     dict
         ``{"row": int, "frames": uint8 numpy (T, S, S, 3) RGB, "n_real": int,
-        "error": str | None}`` (ten-crop preprocessing: frames (T, 6, S, S, 3), the crops that make the ten views). ``n_real < T``: the video ended before the clip did and its
+        "error": str | None}`` (ten-crop preprocessing: frames (T, 6, S, S, 3), the crops that
+        make the ten views). ``n_real < T``: the video ended before the clip did and its
         last real frame fills the remaining positions; ``n_real == 0`` comes with an
         ``error`` (nothing real to embed). Order: by video, then by a clip's last sampled
         frame; use ``"row"`` to put each clip back on its own row.
@@ -413,10 +428,10 @@ class VideoClipStream(_TorchIterable):
         keys_arr = np.asarray(keys, dtype=object)
         segments: list[_Segment] = []
         seen: dict[str, list[int]] = {}
-        for pos, k in enumerate(keys):
-            seen.setdefault(k, []).append(pos)
+        for i, k in enumerate(keys):
+            seen.setdefault(k, []).append(i)
         groups = []
-        for k, positions in seen.items():
+        for positions in seen.values():
             pos = np.asarray(positions, dtype=np.int64)
             order = np.lexsort((rows[pos], ids[pos, -1], ids[pos, 0]))
             pos = pos[order]
@@ -440,8 +455,6 @@ class VideoClipStream(_TorchIterable):
         a packet scan each, seconds on a long video, checked with
         :func:`ucf_nb.video.seek_is_exact` where the video needs a seek), under its own progress
         bar when ``progress``."""
-        from ..progress import progress_bar
-
         out: dict[Path, FrameNumbering | None] = {}
         if not videos:
             return out
@@ -473,9 +486,6 @@ class VideoClipStream(_TorchIterable):
         :mod:`ucf_nb.video.workers`), so OpenCV's thread pool is theirs to set up; FFmpeg/OpenCV
         log lines go to a temporary file, never to the notebook or the terminal (a video
         that fails says why in its error)."""
-        from .decode import captured_stderr
-        from .workers import note_segment
-
         pool = self._pool()
         with captured_stderr():
             for i, seg in enumerate(self.worker_segments(wid, nw)):
@@ -521,11 +531,11 @@ class VideoClipStream(_TorchIterable):
         # its first frame arrives and handed out whole (never written again while anyone holds it)
         clips: list[np.ndarray | None] = [None] * K
         newest: tuple[int, list[tuple[int, int]]] = (-1, [])  # the newest frame's number and its slots
-        state = _DecodeState()
+        state = DecodeState()
         p = 0
         i = 0
         try:
-            for k, rgb in _decode(seg.path, wanted, color="rgb", decode_threads=self.decode_threads,
+            for k, rgb in decode_frames(seg.path, wanted, color="rgb", decode_threads=self.decode_threads,
                                   state=state, seek=seg.seek, numbering=seg.numbering, reuse=True):
                 while wanted_l[i] < k:  # pragma: no cover - the reader yields every wanted frame in order
                     i += 1
@@ -562,8 +572,9 @@ class VideoClipStream(_TorchIterable):
         # the last real frame, from a clip not handed out yet (one handed out is the user's), else read again
         have = {}
         for j, t in newest[1]:
-            if clips[j] is not None:
-                have[newest[0]] = clips[j][t].copy()
+            clip = clips[j]
+            if clip is not None:
+                have[newest[0]] = clip[t].copy()
                 break
         last = _last_real_frame(pre, seg.path, n_dec, have, self.decode_threads)
         if last is None:

@@ -20,7 +20,7 @@ videos whose timestamps map onto 0, 1, 2, ... under that formula (:func:`seek_is
 which reads the packet timestamps with PyAV, no decoding, as torchcodec's ``exact`` mode
 scans a file); any other video is decoded from its first frame.
 
-On such a seek-exact H.264 file the stream's reader (:func:`_decode` with a
+On such a seek-exact H.264 file the stream's reader (:func:`decode_frames` with a
 :class:`FrameNumbering`) decodes with PyAV instead, numbering each frame from its timestamp
 with the same formula, and tells the decoder to skip the non-reference frames that no clip
 samples (``skip_frame="NONREF"``, set per packet): nothing references them, so every other
@@ -47,12 +47,13 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import UcfNbError, check_int
+from ..checks import UcfNbError, check_int, printable_path, utf8_path_problem
 
 __all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
            "open_video", "captured_stderr", "seek_is_exact"]
@@ -110,7 +111,6 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
 
     decode_threads = check_int("decode_threads", decode_threads, 0)
     p = Path(path)
-    from ..checks import printable_path, utf8_path_problem
 
     if utf8_path_problem(p):  # OpenCV would crash the process (a segfault) on such a path
         raise VideoError(printable_path(p), "a byte of its path is not UTF-8, which OpenCV cannot open",
@@ -171,13 +171,13 @@ def _fd2_to_tempfile() -> Iterator[list[str]]:
         os.close(saved)
 
 
-class _Fd2Sink:
+class Fd2Sink:
     """One temporary file that FFmpeg's per-frame log lines go to: :meth:`call` points fd 2
     at it around a single decoder call (a few microseconds, against a frame's decode time),
     so that nothing else the process prints meanwhile (a progress bar) is swallowed."""
 
     def __init__(self) -> None:
-        self._tmp = tempfile.TemporaryFile()
+        self._tmp = tempfile.TemporaryFile()  # noqa: SIM115 (the sink's for its lifetime: close())
 
     def call(self, fn: Any, *args: Any) -> Any:
         with _STDERR_LOCK:
@@ -194,7 +194,7 @@ class _Fd2Sink:
 
 
 class _NoSink:
-    """:class:`_Fd2Sink`'s interface without a redirect: decoder calls run as they are (the
+    """:class:`Fd2Sink`'s interface without a redirect: decoder calls run as they are (the
     decoders' log levels keep their lines off the screen, see :class:`_QuietDecoders`)."""
 
     @staticmethod
@@ -264,15 +264,17 @@ class _QuietDecoders:
     def available(self) -> bool:
         return _opencv_av_log() is not None
 
-    def sink(self) -> _Fd2Sink | _NoSink:
+    def sink(self) -> Fd2Sink | _NoSink:
         """What a reader wraps its decoder calls in: nothing when the levels can be set,
         else a per-call redirect of file descriptor 2."""
-        return _NoSink() if self.available() else _Fd2Sink()
+        return _NoSink() if self.available() else Fd2Sink()
 
     def _quiet(self) -> None:
         import cv2
 
-        get, put = _opencv_av_log()
+        funcs = _opencv_av_log()
+        assert funcs is not None  # quiet only where available() found them
+        get, put = funcs
         self._saved = (get(), cv2.utils.logging.getLogLevel())
         put(_AV_LOG_QUIET)
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -280,7 +282,9 @@ class _QuietDecoders:
     def _restore(self) -> None:
         import cv2
 
-        _, put = _opencv_av_log()
+        funcs = _opencv_av_log()
+        assert funcs is not None  # restored only where available() found them
+        _, put = funcs
         if self._saved is not None:
             put(self._saved[0])
             cv2.utils.logging.setLogLevel(self._saved[1])
@@ -447,7 +451,7 @@ class FrameNumbering(NamedTuple):
         return self.first_pts + round(frame / (self.time_base * self.fps))
 
 
-def _frame_numbering(path: str | os.PathLike, fps: float | None = None) -> FrameNumbering | None:
+def frame_numbering(path: str | os.PathLike, fps: float | None = None) -> FrameNumbering | None:
     """:func:`seek_is_exact`'s answer with the numbering it checked: None where it says False
     (PyAV missing included, without the warning)."""
     try:
@@ -510,11 +514,11 @@ def seek_is_exact(path: str | os.PathLike, fps: float | None = None) -> bool:
                       "timestamps: videos are decoded from their first frame (right, but slower); "
                       "pip install av", RuntimeWarning, stacklevel=2)
         return False
-    return _frame_numbering(path, fps) is not None
+    return frame_numbering(path, fps) is not None
 
 
-class _DecodeState:
-    """Filled in by :func:`_decode`: where the video really ended, if decoding reached it."""
+class DecodeState:
+    """Filled in by :func:`decode_frames`: where the video really ended, if decoding reached it."""
 
     __slots__ = ("frames_decoded", "n_decoded", "seeked")
 
@@ -532,8 +536,8 @@ def _seek(cap, frame: int) -> bool:
     return int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == frame
 
 
-def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
-            state: _DecodeState, seek: bool | None = None, numbering: FrameNumbering | None = None,
+def decode_frames(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
+            state: DecodeState, seek: bool | None = None, numbering: FrameNumbering | None = None,
             reuse: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """Core sequential reader; see :func:`iter_video_frames`. ``wanted`` sorted, unique.
 
@@ -541,7 +545,7 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
     seek-exact, e.g. :class:`ucf_nb.VideoClipStream`'s plan); False, decode from frame 0;
     None, seek only when :func:`seek_is_exact` says so (checked here).
 
-    ``numbering``: the file is seek-exact with this numbering (:func:`_frame_numbering`):
+    ``numbering``: the file is seek-exact with this numbering (:func:`frame_numbering`):
     decode with :func:`_decode_skipping` first (non-reference frames nobody wants are not
     decoded), then with OpenCV whatever it left.
 
@@ -566,8 +570,8 @@ def _decode(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
 
 
 def _decode_opencv(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
-                   state: _DecodeState, seek: bool | None, reuse: bool) -> Iterator[tuple[int, np.ndarray]]:
-    """:func:`_decode` with OpenCV: ``grab()`` every frame, ``retrieve()`` the wanted ones."""
+                   state: DecodeState, seek: bool | None, reuse: bool) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`decode_frames` with OpenCV: ``grab()`` every frame, ``retrieve()`` the wanted ones."""
     import cv2
 
     cap = open_video(path, decode_threads=decode_threads)
@@ -681,13 +685,13 @@ _SKIPPING_CODECS = ("h264",)  # where skipping non-reference frames was checked 
 
 
 def _decode_skipping(path: Path, wanted: np.ndarray, numbering: FrameNumbering, *, seek: bool,
-                     color: str, decode_threads: int, state: _DecodeState) -> Iterator[tuple[int, np.ndarray]]:
+                     color: str, decode_threads: int, state: DecodeState) -> Iterator[tuple[int, np.ndarray]]:
     """Decode a seek-exact video with PyAV, skipping the non-reference frames not wanted.
 
     Yields ``(frame number, uint8 (H, W, 3) in ``color`` order)`` for a prefix of ``wanted`` (in order) and
     stops silently at the first thing it cannot vouch for: another codec than H.264, a frame
     format whose conversion differs from OpenCV's, an undecodable packet, a missing
-    timestamp, a wanted frame that did not come out. :func:`_decode` then reads the rest with
+    timestamp, a wanted frame that did not come out. :func:`decode_frames` then reads the rest with
     OpenCV.
 
     A frame's number comes from its timestamp (``numbering``), so a skipped frame shifts no
@@ -737,7 +741,7 @@ def _decode_skipping(path: Path, wanted: np.ndarray, numbering: FrameNumbering, 
                 else:
                     want = "DEFAULT"
                 if want != mode:
-                    cc.skip_frame = mode = want
+                    cc.skip_frame = mode = want  # type: ignore[assignment]  # one of PyAV's skip_frame names
                 for frame in cc.decode(packet):
                     state.frames_decoded += 1
                     pts = frame.pts
@@ -831,8 +835,8 @@ def iter_video_frames(path: str | os.PathLike, frames: Iterable[int] | None = No
     wanted = _wanted_array(frames, path)
     if wanted is None:
         return _iter_all(Path(path), color=color, decode_threads=decode_threads)
-    return _decode(Path(path), wanted, color=color, decode_threads=decode_threads,
-                   state=_DecodeState(), seek=None if seek else False)
+    return decode_frames(Path(path), wanted, color=color, decode_threads=decode_threads,
+                   state=DecodeState(), seek=None if seek else False)
 
 
 def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..checks import check_bool, check_float, check_int
+from ..paths import resolve_path
 
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
            "PREPROCESSING_KINDS", "VIEWS", "TEN_CROP_RESIZE"]
@@ -117,7 +119,7 @@ def _triple(value: Any, name: str) -> tuple[float, float, float]:
     if len(out) != 3 or not all(math.isfinite(v) for v in out):
         raise ValueError(f"Preprocessing.{name} must be 3 finite numbers (one per RGB "
                          f"channel), got {value!r}")
-    return out  # type: ignore[return-value]
+    return out
 
 
 @dataclass(frozen=True)
@@ -206,14 +208,14 @@ class Preprocessing:
 
     # ----------------------------------------------------------------- presets
     @classmethod
-    def seed(cls, img_size: int = 224) -> "Preprocessing":
+    def seed(cls, img_size: int = 224) -> Preprocessing:
         """The prototype's preprocessing: squash to ``img_size`` x ``img_size`` with bilinear
         interpolation, ImageNet mean/std."""
         return cls(resize="squash", size=img_size, crop_size=None, interpolation="linear",
                    mean=IMAGENET_MEAN, std=IMAGENET_STD, preset="seed", source=None)
 
     @classmethod
-    def from_pretrained(cls, checkpoint: str | os.PathLike, **kwargs: Any) -> "Preprocessing":
+    def from_pretrained(cls, checkpoint: str | os.PathLike, **kwargs: Any) -> Preprocessing:
         """Follow a Hugging Face checkpoint's own preprocessor config.
 
         Reads ``preprocessor_config.json`` through transformers (a local folder saved with
@@ -234,8 +236,6 @@ class Preprocessing:
         """
         from transformers.image_processing_utils import ImageProcessingMixin
 
-        from ..paths import resolve_path
-
         ckpt = str(checkpoint)
         local = resolve_path(ckpt)
         if local.is_dir():
@@ -254,7 +254,7 @@ class Preprocessing:
 
     @classmethod
     def from_processor_config(cls, config: Mapping[str, Any], *,
-                              source: str | None = None) -> "Preprocessing":
+                              source: str | None = None) -> Preprocessing:
         """Map a Hugging Face image- or video-processor config dict onto a :class:`Preprocessing`.
 
         Every field that changes pixels is followed or refused with a message naming it:
@@ -352,7 +352,7 @@ class Preprocessing:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Preprocessing":
+    def from_dict(cls, d: Mapping[str, Any]) -> Preprocessing:
         """Rebuild a value written by :meth:`to_dict`; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
@@ -365,7 +365,7 @@ class Preprocessing:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
 
-    def with_views(self, views: str) -> "Preprocessing":
+    def with_views(self, views: str) -> Preprocessing:
         """This preprocessing with ``views`` per clip.
 
         ``"center"`` returns ``self`` unchanged. ``"ten_crop"`` keeps the interpolation,
@@ -444,6 +444,7 @@ class Preprocessing:
                 return out
         res = frame if (rh, rw) == (h, w) else cv2.resize(frame, (rw, rh), interpolation=flag)
         if self.views != "center":
+            assert c is not None  # views other than "center" need resize="shortest_edge", which sets crop_size
             top, left = int(round((rh - c) / 2.0)), int(round((rw - c) / 2.0))
             corners = ((0, 0), (0, rw - c), (rh - c, 0), (rh - c, rw - c), (top, left), (top, rw - c - left))
             if out is None:
@@ -452,6 +453,7 @@ class Preprocessing:
                 out[i] = res[y:y + c, x:x + c]
             return out
         if crop:
+            assert c is not None  # crop says so
             top, left = (rh - c) // 2, (rw - c) // 2
             res = res[top:top + c, left:left + c]
         if out is not None:
@@ -503,7 +505,8 @@ class Preprocessing:
         single = frames.ndim == (4 if self.n_crops == 1 else 5)
         want = (4 if self.n_crops == 1 else 5) + (0 if single else 1)
         if frames.ndim != want or tuple(frames.shape[-len(self.frame_shape):]) != self.frame_shape:
-            raise ValueError(f"Preprocessing.expand_views expects frames of shape (B, T, {', '.join(map(str, self.frame_shape))})"
+            shape = ", ".join(map(str, self.frame_shape))
+            raise ValueError(f"Preprocessing.expand_views expects frames of shape (B, T, {shape})"
                              f" or one clip without B, got shape {tuple(frames.shape)}")
         if single:
             frames = frames[None]

@@ -40,10 +40,12 @@ import os
 import sys
 import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..checks import UcfNbError
+from ..paths import display_path
 
 __all__ = ["ExtractStalledError"]  # public; the rest is used by extract_split from this module
 
@@ -139,7 +141,6 @@ def note_segment(folder: str | os.PathLike | None, worker_id: int, *, path: Any,
     """
     if folder is None:
         return
-    from ..paths import display_path
 
     note = {"worker": int(worker_id), "pid": os.getpid(), "video": display_path(path),
             "first_frame": int(frames.min()) if len(frames) else None,
