@@ -46,6 +46,7 @@ NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/golden/sanitize.
 # Lint (ruff) and types (mypy), configured in pyproject.toml.
 lint: install
 	$(PYTHON) -m ruff check ucf_nb tests
+	$(PYTHON) -m ruff format --check ucf_nb tests benchmarks
 	$(PYTHON) -m mypy
 
 # Fast: the unit tests only (no notebook, no book build).

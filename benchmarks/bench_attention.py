@@ -15,6 +15,7 @@ Run from the project root::
     PYTHONPATH=. python benchmarks/bench_attention.py              # CPU or CUDA, whichever is here
     PYTHONPATH=. python benchmarks/bench_attention.py --batch 1 --repeats 3 --threads 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,14 +53,29 @@ def main(argv: list[str] | None = None) -> str:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if args.device == "auto" else args.device))
-    cfg = (TimesformerConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                             image_size=64, patch_size=16, num_frames=4) if args.tiny else TimesformerConfig())
+    dev = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    cfg = (
+        TimesformerConfig(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            image_size=64,
+            patch_size=16,
+            num_frames=4,
+        )
+        if args.tiny
+        else TimesformerConfig()
+    )
     torch.manual_seed(0)
     model = TimesformerModel(cfg).eval().requires_grad_(False).to(dev)
-    x = torch.randn(args.batch, cfg.num_frames, 3, cfg.image_size, cfg.image_size,
-                    generator=torch.Generator().manual_seed(1)).to(dev)
+    x = torch.randn(
+        args.batch, cfg.num_frames, 3, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(1)
+    ).to(dev)
 
     def run(attention: str, bf16: bool):
         set_timesformer_attention(model, attention)
@@ -85,28 +101,41 @@ def main(argv: list[str] | None = None) -> str:
             best[c] = min(best[c], t)
             best_cpu[c] = min(best_cpu[c], cpu)
 
-    name = "TimesformerConfig() (real size: 768 wide, 12 layers, 12 heads, T=8, 224x224)" if not args.tiny \
+    name = (
+        "TimesformerConfig() (real size: 768 wide, 12 layers, 12 heads, T=8, 224x224)"
+        if not args.tiny
         else "tiny TimesformerConfig (64 wide, 2 layers, T=4, 64x64)"
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{cpu_model()}, {torch.get_num_threads()} threads"
+    )
+    where = (
+        torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{cpu_model()}, {torch.get_num_threads()} threads"
+    )
     cmd = "PYTHONPATH=. python benchmarks/bench_attention.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    lines = [f"Machine: {where}; torch {torch.__version__}, transformers {__import__('transformers').__version__}; "
-             f"load average {os.getloadavg()[0]:.1f} at the end. Date: {_dt.date.today().isoformat()}. "
-             f"Command: `{cmd.strip()}`.", "",
-             f"Model: {name}, random weights; {args.batch} clip(s) per forward pass; best of {args.repeats} "
-             "interleaved repeats.", "",
-             "| precision | eager, s/batch | SDPA, s/batch | eager, clips/s | SDPA, clips/s | SDPA speed-up "
-             "| eager, CPU s/batch | SDPA, CPU s/batch | speed-up in CPU time |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {where}; torch {torch.__version__}, transformers {__import__('transformers').__version__}; "
+        f"load average {os.getloadavg()[0]:.1f} at the end. Date: {_dt.date.today().isoformat()}. "
+        f"Command: `{cmd.strip()}`.",
+        "",
+        f"Model: {name}, random weights; {args.batch} clip(s) per forward pass; best of {args.repeats} "
+        "interleaved repeats.",
+        "",
+        "| precision | eager, s/batch | SDPA, s/batch | eager, clips/s | SDPA, clips/s | SDPA speed-up "
+        "| eager, CPU s/batch | SDPA, CPU s/batch | speed-up in CPU time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for bf16 in (False, True):
         te, ts = best[("eager", bf16)], best[("sdpa", bf16)]
         ce, cs = best_cpu[("eager", bf16)], best_cpu[("sdpa", bf16)]
-        lines.append(f"| {'bf16 autocast' if bf16 else 'fp32'} | {te:.3f} | {ts:.3f} | {args.batch / te:.2f} | "
-                     f"{args.batch / ts:.2f} | {te / ts:.2f}x | {ce:.3f} | {cs:.3f} | {ce / cs:.2f}x |")
-    pairs = [("SDPA vs eager, fp32", ("sdpa", False), ("eager", False)),
-             ("SDPA vs eager, bf16", ("sdpa", True), ("eager", True)),
-             ("bf16 vs fp32, eager", ("eager", True), ("eager", False)),
-             ("bf16 vs fp32, SDPA", ("sdpa", True), ("sdpa", False)),
-             ("SDPA bf16 vs eager fp32", ("sdpa", True), ("eager", False))]
+        lines.append(
+            f"| {'bf16 autocast' if bf16 else 'fp32'} | {te:.3f} | {ts:.3f} | {args.batch / te:.2f} | "
+            f"{args.batch / ts:.2f} | {te / ts:.2f}x | {ce:.3f} | {cs:.3f} | {ce / cs:.2f}x |"
+        )
+    pairs = [
+        ("SDPA vs eager, fp32", ("sdpa", False), ("eager", False)),
+        ("SDPA vs eager, bf16", ("sdpa", True), ("eager", True)),
+        ("bf16 vs fp32, eager", ("eager", True), ("eager", False)),
+        ("bf16 vs fp32, SDPA", ("sdpa", True), ("sdpa", False)),
+        ("SDPA bf16 vs eager fp32", ("sdpa", True), ("eager", False)),
+    ]
     lines += ["", "Cosine similarity of the CLS embeddings, per clip:", "", "| pair | min | mean |", "|---|---:|---:|"]
     for label, a, b in pairs:
         c = _cos(emb[a], emb[b])

@@ -37,6 +37,7 @@ Run from the project root::
     python benchmarks/bench_decode.py --part limit --against /path/to/other/checkout
     python benchmarks/bench_decode.py --part breakdown     # where the stream's time goes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,6 +126,7 @@ def _bench_one(path: Path, baseline_clips: int, repeats: int, batch_size: int = 
     pre = Preprocessing.seed(224)
     # baseline: clips spread evenly over the whole video (unbiased w.r.t. keyframe distance)
     pick = np.unique(np.linspace(0, len(df) - 1, min(baseline_clips, len(df))).round().astype(int))
+
     def run_baseline():
         out = {}
         t0 = time.perf_counter()
@@ -163,9 +165,14 @@ def _bench_one(path: Path, baseline_clips: int, repeats: int, batch_size: int = 
     ds = ClipDataset(df, T=8, preprocessing=pre)  # the reference dataset: the same clips
     same = all(torch.equal(ds[i][0], ref[i]) for i in pick.tolist()[:4])
     same = same and all(torch.equal(got[int(i)].permute(1, 0, 2, 3), ref[i]) for i in pick.tolist())
-    return {"clips": len(df), "baseline_clips": len(pick),
-            "baseline_cps": len(pick) / base_s, "stream_cps": len(df) / stream_s,
-            "stream_uint8_cps": len(df) / uint8_s, "identical": same}
+    return {
+        "clips": len(df),
+        "baseline_clips": len(pick),
+        "baseline_cps": len(pick) / base_s,
+        "stream_cps": len(df) / stream_s,
+        "stream_uint8_cps": len(df) / uint8_s,
+        "identical": same,
+    }
 
 
 def _limit_videos(folder: Path, seconds: int, n: int) -> list[Path]:
@@ -178,8 +185,18 @@ def _limit_videos(folder: Path, seconds: int, n: int) -> list[Path]:
         path = folder / f"{seconds}s_h264_gop250_{i}.mp4"
         if not path.exists():
             tmp = path.with_suffix(".tmp.mp4")
-            write_synthetic_video(tmp, 30 * seconds, fps=30, width=320, height=240, seed=i,
-                                  events=[(600 * i + 300, 600 * i + 700)], codec="libx264", gop=250, bframes=2)
+            write_synthetic_video(
+                tmp,
+                30 * seconds,
+                fps=30,
+                width=320,
+                height=240,
+                seed=i,
+                events=[(600 * i + 300, 600 * i + 700)],
+                codec="libx264",
+                gop=250,
+                bframes=2,
+            )
             tmp.replace(path)
         out.append(path)
     return out
@@ -189,8 +206,23 @@ def ffmpeg_cpu_seconds(path: Path) -> float:
     """CPU seconds (user + system) of ``ffmpeg -threads 1 -i path -f null -``: FFmpeg's
     decode-only limit, in a child process on the caller's CPU affinity."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
-                    "-i", str(path), "-f", "null", "-"], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-threads",
+            "1",
+            "-i",
+            str(path),
+            "-f",
+            "null",
+            "-",
+        ],
+        check=True,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
@@ -236,8 +268,13 @@ def _time_stream_child(path: str) -> None:
 
 def _other_stream(checkout: Path, path: Path, cpu: int) -> tuple[float, dict[int, str]]:
     env = dict(os.environ, PYTHONPATH=str(checkout), OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--time-stream", str(path),
-                        "--cpu", str(cpu)], env=env, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--time-stream", str(path), "--cpu", str(cpu)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     got = json.loads(r.stdout.strip().splitlines()[-1])
     return got["cpu_s"], {int(k): v for k, v in got["clips"].items()}
 
@@ -248,8 +285,10 @@ def limit_table(args, cpu: int) -> None:
     from ucf_nb.paths import resolve_path
 
     if shutil.which("ffmpeg") is None:
-        print("ffmpeg is not on PATH: the decode-only limit cannot be measured here (apt-get install "
-              "ffmpeg); the limit table is skipped.")
+        print(
+            "ffmpeg is not on PATH: the decode-only limit cannot be measured here (apt-get install "
+            "ffmpeg); the limit table is skipped."
+        )
         return
     version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout.split("\n")[0]
     videos = _limit_videos(resolve_path("build/bench"), args.limit_seconds, args.limit_videos)
@@ -257,8 +296,10 @@ def limit_table(args, cpu: int) -> None:
     against = Path(args.against).resolve() if args.against else None
     print(f"{version}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
-    cols = ("| video (320x240, 30 fps) | clips | FFmpeg decode-only, CPU s | stream, CPU s "
-            "| stream, clips/s | fraction of the limit |")
+    cols = (
+        "| video (320x240, 30 fps) | clips | FFmpeg decode-only, CPU s | stream, CPU s "
+        "| stream, clips/s | fraction of the limit |"
+    )
     sep = "|---|---|---|---|---|---|"
     if against:
         cols += " other checkout's stream, CPU s | its fraction | speed-up | identical to it |"
@@ -291,14 +332,20 @@ def limit_table(args, cpu: int) -> None:
         for k, v in best.items():
             tot[k] += v
         tot["clips"] += n
-        row = (f"| {path.name} | {n} | {best['ff']:.3f} | {best['ours']:.3f} | {n / best['ours']:.0f} "
-               f"| {best['ff'] / best['ours']:.2f} |")
+        row = (
+            f"| {path.name} | {n} | {best['ff']:.3f} | {best['ours']:.3f} | {n / best['ours']:.0f} "
+            f"| {best['ff'] / best['ours']:.2f} |"
+        )
         if against:
-            row += (f" {best['other']:.3f} | {best['ff'] / best['other']:.2f} | {best['other'] / best['ours']:.2f}x "
-                    f"| {'yes' if same_other else 'NO'} |")
+            row += (
+                f" {best['other']:.3f} | {best['ff'] / best['other']:.2f} | {best['other'] / best['ours']:.2f}x "
+                f"| {'yes' if same_other else 'NO'} |"
+            )
         print(row + f" {'yes' if same_ref else 'NO'} (on {len(pick)} clips) |", flush=True)
-    row = (f"| all {len(videos)} | {tot['clips']} | {tot['ff']:.3f} | {tot['ours']:.3f} "
-           f"| {tot['clips'] / tot['ours']:.0f} | {tot['ff'] / tot['ours']:.2f} |")
+    row = (
+        f"| all {len(videos)} | {tot['clips']} | {tot['ff']:.3f} | {tot['ours']:.3f} "
+        f"| {tot['clips'] / tot['ours']:.0f} | {tot['ff'] / tot['ours']:.2f} |"
+    )
     if against:
         row += f" {tot['other']:.3f} | {tot['ff'] / tot['other']:.2f} | {tot['other'] / tot['ours']:.2f}x | |"
     print(row + " |")
@@ -342,8 +389,11 @@ def breakdown_table(args) -> None:
             mode = None
             for packet in container.demux(stream):
                 pts = packet.pts
-                want = ("DEFAULT" if pts is None or not packet.size or round((pts - p0) * tb * fps) in wanted_set
-                        else "NONREF")
+                want = (
+                    "DEFAULT"
+                    if pts is None or not packet.size or round((pts - p0) * tb * fps) in wanted_set
+                    else "NONREF"
+                )
                 if want != mode:
                     cc.skip_frame = mode = want
                 cc.decode(packet)
@@ -351,8 +401,9 @@ def breakdown_table(args) -> None:
     def reader(resize: bool):
         out = np.empty((224, 224, 3), dtype=np.uint8)
         state = video_mod.DecodeState()
-        for _, rgb in video_mod._decode_skipping(path, wanted, numbering, seek=False, color="rgb",
-                                                 decode_threads=1, state=state):
+        for _, rgb in video_mod._decode_skipping(
+            path, wanted, numbering, seek=False, color="rgb", decode_threads=1, state=state
+        ):
             if resize:
                 pre.spatial_frame(rgb, out=out)
 
@@ -375,8 +426,10 @@ def breakdown_table(args) -> None:
                 t = time.process_time() - t0
             best[name] = min(best[name], t)
     ff = next(iter(best.values()))
-    print(f"{path.name}: {len(df)} clips, {len(wanted)} sampled frames; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"{path.name}: {len(df)} clips, {len(wanted)} sampled frames; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print()
     print("| step | CPU s | FFmpeg's CPU s / this |")
     print("|---|---|---|")
@@ -387,18 +440,30 @@ def breakdown_table(args) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="video length (default 60)")
-    parser.add_argument("--baseline-clips", type=int, default=24,
-                        help="clips the slow baseline decodes, spread over the video (default 24)")
+    parser.add_argument(
+        "--baseline-clips",
+        type=int,
+        default=24,
+        help="clips the slow baseline decodes, spread over the video (default 24)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings (default 3)")
-    parser.add_argument("--cpu", type=int, default=None,
-                        help="CPU core to pin to (default: the first one this process may use)")
-    parser.add_argument("--part", choices=("all", "prototype", "limit", "breakdown"), default="all",
-                        help="the table against the prototype's loader, the one against FFmpeg's "
-                             "decode-only limit, both (default), or where the stream's time goes")
-    parser.add_argument("--limit-seconds", type=int, default=120, help="length of the limit table's videos (default 120)")
+    parser.add_argument(
+        "--cpu", type=int, default=None, help="CPU core to pin to (default: the first one this process may use)"
+    )
+    parser.add_argument(
+        "--part",
+        choices=("all", "prototype", "limit", "breakdown"),
+        default="all",
+        help="the table against the prototype's loader, the one against FFmpeg's "
+        "decode-only limit, both (default), or where the stream's time goes",
+    )
+    parser.add_argument(
+        "--limit-seconds", type=int, default=120, help="length of the limit table's videos (default 120)"
+    )
     parser.add_argument("--limit-videos", type=int, default=4, help="how many (default 4)")
-    parser.add_argument("--against", default=None,
-                        help="another checkout whose stream the limit table times side by side")
+    parser.add_argument(
+        "--against", default=None, help="another checkout whose stream the limit table times side by side"
+    )
     parser.add_argument("--time-stream", default=None, help=argparse.SUPPRESS)  # the child of --against
     args = parser.parse_args(argv)
 
@@ -416,10 +481,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     import av
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores visible, pinned to core {cpu}; "
-          f"date: {_dt.date.today().isoformat()}")
-    print(f"python {platform.python_version()}, opencv {cv2.__version__}, PyAV {av.__version__}, "
-          f"torch {torch.__version__}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores visible, pinned to core {cpu}; "
+        f"date: {_dt.date.today().isoformat()}"
+    )
+    print(
+        f"python {platform.python_version()}, opencv {cv2.__version__}, PyAV {av.__version__}, "
+        f"torch {torch.__version__}"
+    )
     print()
     if args.part == "breakdown":
         breakdown_table(args)
@@ -430,17 +499,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.part == "limit":
         return
     videos = _make_videos(resolve_path("build/bench"), args.seconds)
-    print(f"| video (320x240, 30 fps, {args.seconds} s) | clips | prototype loader, clips/s "
-          "| stream (uint8, as workers ship it), clips/s | speed-up "
-          "| stream + normalise on the CPU, clips/s | speed-up | identical |")
+    print(
+        f"| video (320x240, 30 fps, {args.seconds} s) | clips | prototype loader, clips/s "
+        "| stream (uint8, as workers ship it), clips/s | speed-up "
+        "| stream + normalise on the CPU, clips/s | speed-up | identical |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for label, path in videos.items():
         r = _bench_one(path, args.baseline_clips, args.repeats)
         b = r["baseline_cps"]
-        print(f"| {label} | {r['clips']} | {b:.1f} (on {r['baseline_clips']} clips) "
-              f"| {r['stream_uint8_cps']:.0f} | {r['stream_uint8_cps'] / b:.0f}x "
-              f"| {r['stream_cps']:.0f} | {r['stream_cps'] / b:.1f}x "
-              f"| {'yes' if r['identical'] else 'NO'} |", flush=True)
+        print(
+            f"| {label} | {r['clips']} | {b:.1f} (on {r['baseline_clips']} clips) "
+            f"| {r['stream_uint8_cps']:.0f} | {r['stream_uint8_cps'] / b:.0f}x "
+            f"| {r['stream_cps']:.0f} | {r['stream_cps'] / b:.1f}x "
+            f"| {'yes' if r['identical'] else 'NO'} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

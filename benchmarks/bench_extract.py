@@ -29,6 +29,7 @@ Run from the project root::
     python benchmarks/bench_extract.py                 # print the results table
     python benchmarks/bench_extract.py --write-readme  # and put it into benchmarks/README.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,13 +60,37 @@ def _make_index(folder: Path, n_videos: int, seconds: int) -> Path:
         path = folder / f"{seconds}s_h264_gop250_{v}.mp4"
         if not path.exists():
             tmp = path.with_suffix(".tmp.mp4")
-            write_synthetic_video(tmp, n, fps=30, width=320, height=240, seed=v, codec="libx264",
-                                  gop=250, bframes=2, events=[(n // 3, n // 2)] if v % 2 else [])
+            write_synthetic_video(
+                tmp,
+                n,
+                fps=30,
+                width=320,
+                height=240,
+                seed=v,
+                codec="libx264",
+                gop=250,
+                bframes=2,
+                events=[(n // 3, n // 2)] if v % 2 else [],
+            )
             tmp.replace(path)
         for k, (a, b) in enumerate(clip_windows(n, 32, 16)):
-            recs.append(dict(split="train", y=v % 2, category="Abuse" if v % 2 else "Normal", path=str(path),
-                             clip_idx=k, start_frame=int(a), end_frame=int(b), clip_len=32, stride=16, fps=30.0,
-                             n_frames=n, video=path.name, anomaly_frac=np.nan))
+            recs.append(
+                dict(
+                    split="train",
+                    y=v % 2,
+                    category="Abuse" if v % 2 else "Normal",
+                    path=str(path),
+                    clip_idx=k,
+                    start_frame=int(a),
+                    end_frame=int(b),
+                    clip_len=32,
+                    stride=16,
+                    fps=30.0,
+                    n_frames=n,
+                    video=path.name,
+                    anomaly_frac=np.nan,
+                )
+            )
     index = folder / f"index_{n_videos}x{seconds}s.csv"
     pd.DataFrame(recs).to_csv(index, index=False)
     return index
@@ -82,31 +107,54 @@ def prototype_pipeline(rows, encoder_dir: Path, out_file: Path, batch_size: int 
     t0 = time.perf_counter()
     model = AutoModel.from_pretrained(encoder_dir).eval()
     model.requires_grad_(False)
-    loader = DataLoader(ClipDataset(rows, T=8, preprocessing=Preprocessing.seed(224)), batch_size=batch_size,
-                        shuffle=False, num_workers=1)
-    X = np.lib.format.open_memmap(out_file, mode="w+", dtype=np.float16,
-                                  shape=(len(rows), model.config.hidden_size))
+    loader = DataLoader(
+        ClipDataset(rows, T=8, preprocessing=Preprocessing.seed(224)),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=1,
+    )
+    X = np.lib.format.open_memmap(out_file, mode="w+", dtype=np.float16, shape=(len(rows), model.config.hidden_size))
     at = 0
     with torch.no_grad():
         for clips, _labels in loader:  # clips: (B, 3, T, S, S)
             pixel_values = clips.permute(0, 2, 1, 3, 4).contiguous()
             cls = model(pixel_values=pixel_values).last_hidden_state[:, 0]
-            X[at:at + len(cls)] = cls.numpy().astype(np.float16)
+            X[at : at + len(cls)] = cls.numpy().astype(np.float16)
             at += len(cls)
     X.flush()
     del X
     return time.perf_counter() - t0
 
 
-def ours(index: Path, encoder_dir: Path, out_dir: Path, *, precision: str, device: str = "cpu",
-         num_workers: int = 1, batch_size: int = 16, img_size: int = 224) -> tuple[float, dict]:
+def ours(
+    index: Path,
+    encoder_dir: Path,
+    out_dir: Path,
+    *,
+    precision: str,
+    device: str = "cpu",
+    num_workers: int = 1,
+    batch_size: int = 16,
+    img_size: int = 224,
+) -> tuple[float, dict]:
     from ucf_nb import extract_split
 
     shutil.rmtree(out_dir, ignore_errors=True)
     t0 = time.perf_counter()
-    r = extract_split("train", index, out_dir=out_dir, checkpoint=encoder_dir, T=8, img_size=img_size, batch_size=batch_size,
-                      num_workers=num_workers, device=device, precision=precision, preprocessing="seed",
-                      progress=False)
+    r = extract_split(
+        "train",
+        index,
+        out_dir=out_dir,
+        checkpoint=encoder_dir,
+        T=8,
+        img_size=img_size,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        precision=precision,
+        preprocessing="seed",
+        progress=False,
+    )
     return time.perf_counter() - t0, r
 
 
@@ -122,8 +170,9 @@ def model_alone(encoder_dir: Path, precision: str, repeats: int = 3, batch_size:
 
     enc = load_encoder(encoder_dir, device="cpu", precision=precision)
     prep = Preprocessing.seed(224)
-    u = torch.randint(0, 256, (batch_size, 8, 224, 224, 3), dtype=torch.uint8,
-                      generator=torch.Generator().manual_seed(0))
+    u = torch.randint(
+        0, 256, (batch_size, 8, 224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(threads, _n_cpus() - 1)))
     try:
@@ -186,8 +235,9 @@ def gpu_run(index: Path, work: Path, workers: int) -> dict | None:
         shutil.copy(demo / "preprocessor_config.json", folder / "preprocessor_config.json")
     rows = {}
     for precision in ("auto", "fp32"):
-        secs, r = ours(index, folder, work / f"gpu_{precision}", precision=precision, device="cuda",
-                       num_workers=workers)
+        secs, r = ours(
+            index, folder, work / f"gpu_{precision}", precision=precision, device="cuda", num_workers=workers
+        )
         rows[precision] = (secs, r)
     return {"device": torch.cuda.get_device_name(0), "runs": rows}
 
@@ -196,15 +246,26 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=2, help="number of generated videos (default 2)")
     parser.add_argument("--seconds", type=int, default=60, help="length of each video in seconds (default 60)")
-    parser.add_argument("--prototype-clips", type=int, default=48,
-                        help="clips the prototype pipeline embeds (default 48, spread over the videos)")
-    parser.add_argument("--real-size-clips", type=int, default=4,
-                        help="clips for the real-size bf16-vs-fp32 check (0 skips it; default 4)")
+    parser.add_argument(
+        "--prototype-clips",
+        type=int,
+        default=48,
+        help="clips the prototype pipeline embeds (default 48, spread over the videos)",
+    )
+    parser.add_argument(
+        "--real-size-clips",
+        type=int,
+        default=4,
+        help="clips for the real-size bf16-vs-fp32 check (0 skips it; default 4)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats, best kept (default 3)")
     parser.add_argument("--gpu-workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--work", default="build/bench_extract", help="folder for videos and outputs")
-    parser.add_argument("--write-readme", action="store_true",
-                        help="replace the extract section of benchmarks/README.md with the results")
+    parser.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="replace the extract section of benchmarks/README.md with the results",
+    )
     args = parser.parse_args(argv)
 
     import pandas as pd
@@ -250,43 +311,60 @@ def main(argv: list[str] | None = None) -> str:
     lines = []
     date = _dt.date.today().isoformat()
     cmd = "python benchmarks/bench_extract.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    lines += [f"Machine: {cpu_model()}, {os.cpu_count()} CPU cores visible, no GPU used. "
-              f"torch {torch.__version__}. Date: {date}. Command: `{cmd.strip()}`.", "",
-              f"Videos: {args.videos} generated H.264 files of {args.seconds} s (320x240, 30 fps, keyframe every "
-              f"250 frames, B-frames), {n_all} clips (clip_len 32, stride 16), T=8, 224x224, batches of 16, "
-              "tiny demo encoder (random weights), one DataLoader worker per pipeline. Wall time from the call "
-              "to the finished arrays, model loading included.", "",
-              f"Best of {args.repeats} interleaved repeats (range of clips/s over the repeats in brackets).", "",
-              "| pipeline | clips | seconds | clips/s | vs prototype |",
-              "|---|---:|---:|---:|---:|",
-              f"| prototype (seek per frame, fp32) | {len(sample)} | {t_proto:.1f} | {proto_rate:.2f} "
-              f"({spread('proto', len(sample))}) | 1.0x |",
-              f"| extract_split, precision=auto ({auto_prec}) | {n_all} | {t_auto:.1f} | {auto_rate:.2f} "
-              f"({spread('auto', n_all)}) | {auto_rate / proto_rate:.1f}x |",
-              f"| extract_split, precision=fp32 | {n_all} | {t_fp32:.1f} | {fp32_rate:.2f} "
-              f"({spread('fp32', n_all)}) | {fp32_rate / proto_rate:.1f}x |",
-              f"| (normalisation + forward pass alone, {auto_prec}, best of 3 batches) | 16 | | "
-              f"{model_alone(enc, 'auto'):.2f} | |",
-              f"| (normalisation + forward pass alone, fp32, best of 3 batches) | 16 | | "
-              f"{model_alone(enc, 'fp32'):.2f} | |", ""]
-    lines += ["bf16 autocast vs fp32, cosine similarity of the CLS embeddings per clip:", "",
-              "| model | device | clips | min | mean |", "|---|---|---:|---:|---:|",
-              f"| tiny demo encoder (float16 as stored) | cpu | {len(cos_tiny)} | {cos_tiny.min():.5f} | "
-              f"{cos_tiny.mean():.5f} |"]
+    lines += [
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPU cores visible, no GPU used. "
+        f"torch {torch.__version__}. Date: {date}. Command: `{cmd.strip()}`.",
+        "",
+        f"Videos: {args.videos} generated H.264 files of {args.seconds} s (320x240, 30 fps, keyframe every "
+        f"250 frames, B-frames), {n_all} clips (clip_len 32, stride 16), T=8, 224x224, batches of 16, "
+        "tiny demo encoder (random weights), one DataLoader worker per pipeline. Wall time from the call "
+        "to the finished arrays, model loading included.",
+        "",
+        f"Best of {args.repeats} interleaved repeats (range of clips/s over the repeats in brackets).",
+        "",
+        "| pipeline | clips | seconds | clips/s | vs prototype |",
+        "|---|---:|---:|---:|---:|",
+        f"| prototype (seek per frame, fp32) | {len(sample)} | {t_proto:.1f} | {proto_rate:.2f} "
+        f"({spread('proto', len(sample))}) | 1.0x |",
+        f"| extract_split, precision=auto ({auto_prec}) | {n_all} | {t_auto:.1f} | {auto_rate:.2f} "
+        f"({spread('auto', n_all)}) | {auto_rate / proto_rate:.1f}x |",
+        f"| extract_split, precision=fp32 | {n_all} | {t_fp32:.1f} | {fp32_rate:.2f} "
+        f"({spread('fp32', n_all)}) | {fp32_rate / proto_rate:.1f}x |",
+        f"| (normalisation + forward pass alone, {auto_prec}, best of 3 batches) | 16 | | "
+        f"{model_alone(enc, 'auto'):.2f} | |",
+        f"| (normalisation + forward pass alone, fp32, best of 3 batches) | 16 | | {model_alone(enc, 'fp32'):.2f} | |",
+        "",
+    ]
+    lines += [
+        "bf16 autocast vs fp32, cosine similarity of the CLS embeddings per clip:",
+        "",
+        "| model | device | clips | min | mean |",
+        "|---|---|---:|---:|---:|",
+        f"| tiny demo encoder (float16 as stored) | cpu | {len(cos_tiny)} | {cos_tiny.min():.5f} | "
+        f"{cos_tiny.mean():.5f} |",
+    ]
     if args.real_size_clips > 0:
         cos_real, dev = real_size_cosine(index, args.real_size_clips, work)
-        lines.append(f"| TimesformerConfig() (real size, random weights) | {dev} | {len(cos_real)} | "
-                     f"{cos_real.min():.5f} | {cos_real.mean():.5f} |")
+        lines.append(
+            f"| TimesformerConfig() (real size, random weights) | {dev} | {len(cos_real)} | "
+            f"{cos_real.min():.5f} | {cos_real.mean():.5f} |"
+        )
     lines.append("")
     gpu = gpu_run(index, work, args.gpu_workers)
     if gpu is None:
-        lines.append("GPU: no CUDA device on this machine, so the real-size GPU run was not measured. On a GPU "
-                     "machine the same command runs TimesformerConfig() (real size, random weights) through "
-                     f"extract_split on CUDA with --gpu-workers decode workers and adds its clips/s here.")
+        lines.append(
+            "GPU: no CUDA device on this machine, so the real-size GPU run was not measured. On a GPU "
+            "machine the same command runs TimesformerConfig() (real size, random weights) through "
+            f"extract_split on CUDA with --gpu-workers decode workers and adds its clips/s here."
+        )
     else:
-        lines += [f"GPU: {gpu['device']}, TimesformerConfig() (real size, random weights), "
-                  f"{args.gpu_workers} decode workers:", "", "| precision | clips | seconds | clips/s |",
-                  "|---|---:|---:|---:|"]
+        lines += [
+            f"GPU: {gpu['device']}, TimesformerConfig() (real size, random weights), "
+            f"{args.gpu_workers} decode workers:",
+            "",
+            "| precision | clips | seconds | clips/s |",
+            "|---|---:|---:|---:|",
+        ]
         for prec, (secs, r) in gpu["runs"].items():
             lines.append(f"| {prec} ({r['precision']}) | {n_all} | {secs:.1f} | {n_all / secs:.2f} |")
     text = "\n".join(lines)

@@ -32,6 +32,7 @@ Commands (from the project root; nothing to install on the GPU machine)::
 The table goes to stdout and to ``--out``; ``--write-readme`` also puts it into
 benchmarks/README.md between the ``gpu`` markers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,7 @@ CLIP_LEN, STRIDE, T, SIZE = 32, 16, 8, 224
 
 
 # ------------------------------------------------------------------------------------ videos
+
 
 def _grainy_frame(k: int, width: int, height: int, *, seed: int = 0, event: bool = False):
     """A synthetic scene (``ucf_nb.demo.synthetic.synthetic_frame``) plus per-frame sensor grain
@@ -81,9 +83,20 @@ def make_videos(folder: str | os.PathLike, *, minutes: float = 4.0, seconds_each
         path = folder / f"bench_{seconds_each}s_{v:02d}_x264.mp4"
         if not path.exists():
             tmp = path.with_suffix(".tmp.mp4")
-            write_synthetic_video(tmp, n, fps=30, width=320, height=240, seed=v, codec="libx264", gop=250,
-                                  bframes=2, crf=23, frame_fn=_grainy_frame,
-                                  events=[(n // 3, n // 2)] if v % 2 else [])
+            write_synthetic_video(
+                tmp,
+                n,
+                fps=30,
+                width=320,
+                height=240,
+                seed=v,
+                codec="libx264",
+                gop=250,
+                bframes=2,
+                crf=23,
+                frame_fn=_grainy_frame,
+                events=[(n // 3, n // 2)] if v % 2 else [],
+            )
             tmp.replace(path)
         out.append(path)
     return out
@@ -92,8 +105,10 @@ def make_videos(folder: str | os.PathLike, *, minutes: float = 4.0, seconds_each
 def _videos_in(folder: Path) -> list[Path]:
     vids = sorted(p for p in folder.glob("*.mp4") if ".tmp." not in p.name)
     if not vids:
-        raise SystemExit(f"no .mp4 videos in {folder}: make them first with "
-                         f"`python benchmarks/bench_gpu.py --make-videos {folder}` (needs PyAV) and carry them")
+        raise SystemExit(
+            f"no .mp4 videos in {folder}: make them first with "
+            f"`python benchmarks/bench_gpu.py --make-videos {folder}` (needs PyAV) and carry them"
+        )
     return vids
 
 
@@ -119,10 +134,25 @@ def _make_index(videos: list[Path], n_frames: dict[str, int], work: Path, copies
                 os.link(src, dst)
             except OSError:
                 shutil.copyfile(src, dst)
-            recs.append(pd.DataFrame(dict(split="train", y=0, category="Normal", path=str(dst),
-                                          clip_idx=np.arange(len(w)), start_frame=w[:, 0], end_frame=w[:, 1],
-                                          clip_len=CLIP_LEN, stride=STRIDE, fps=30.0, n_frames=n, video=dst.name,
-                                          anomaly_frac=np.nan)))
+            recs.append(
+                pd.DataFrame(
+                    dict(
+                        split="train",
+                        y=0,
+                        category="Normal",
+                        path=str(dst),
+                        clip_idx=np.arange(len(w)),
+                        start_frame=w[:, 0],
+                        end_frame=w[:, 1],
+                        clip_len=CLIP_LEN,
+                        stride=STRIDE,
+                        fps=30.0,
+                        n_frames=n,
+                        video=dst.name,
+                        anomaly_frac=np.nan,
+                    )
+                )
+            )
     df = pd.concat(recs, ignore_index=True)
     # interleave the copies video by video, so that any prefix (extract_split's limit) spans all sources
     df["_copy"] = df["video"].str.slice(1, 4).astype(int)
@@ -133,6 +163,7 @@ def _make_index(videos: list[Path], n_frames: dict[str, int], work: Path, copies
 
 
 # --------------------------------------------------------------------------------- measures
+
 
 class GpuSampler:
     """Samples the GPU's utilisation (percent) every ``period`` seconds in a thread."""
@@ -153,8 +184,12 @@ class GpuSampler:
             except Exception:  # noqa: BLE001 - no pynvml: try nvidia-smi
                 self.source = "nvidia-smi"
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
-                                  "-i", "0"], capture_output=True, text=True, timeout=5).stdout
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout
             return float(out.strip().splitlines()[0])
         except Exception:  # noqa: BLE001
             self.source = "unavailable"
@@ -213,8 +248,13 @@ while time.perf_counter() - t_all < {seconds} or best == 0.0:  # whole passes; t
     best_cpu = max(best_cpu, n / max(1e-9, time.process_time() - c0))
 print(json.dumps(dict(rate=best, cpu_rate=best_cpu, frames=frames)))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     if out.returncode != 0:
         raise RuntimeError(f"decode measurement failed: {out.stderr[-2000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
@@ -236,8 +276,12 @@ def loader_rate(index: Path, *, workers: int, batch: int, clips: int) -> tuple[f
     from ucf_nb.video.dataset import collate_clips
 
     df = pd.read_csv(index).iloc[:clips]
-    loader = DataLoader(VideoClipStream(df, T=T, preprocessing=Preprocessing.seed(SIZE), on_error="skip"),
-                        batch_size=batch, num_workers=workers, collate_fn=collate_clips)
+    loader = DataLoader(
+        VideoClipStream(df, T=T, preprocessing=Preprocessing.seed(SIZE), on_error="skip"),
+        batch_size=batch,
+        num_workers=workers,
+        collate_fn=collate_clips,
+    )
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     n, t0, c0 = 0, time.perf_counter(), time.process_time()
     it = iter(loader)
@@ -259,17 +303,22 @@ def decode_only(videos: list[Path], work: Path, *, target: float, workers: int, 
     wall = [r[0] for r in runs]
     cpu = [r[2] for r in runs]
     mean_cpu = sum(cpu) / len(cpu)
-    lines = [f"Machine: {_machine('cpu')}; load average {os.getloadavg()[0]:.1f} (other jobs). "
-             f"Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.", "",
-             f"- Decoding on one core (extraction stream: decode, convert, resize to uint8 {SIZE}x{SIZE}), best pass "
-             f"per video, clips per CPU-second (= clips/s of a dedicated core): "
-             + ", ".join(f"{r:.0f}" for r in cpu) + f" (mean {mean_cpu:.0f}); wall-clock on this busy machine: "
-             + ", ".join(f"{r:.0f}" for r in wall) + " clips/s.",
-             f"- Through a DataLoader ({workers} worker(s), batches of {batch}, {n_index} clips; decode + collate + "
-             f"hand-over, the main process only receiving): {lr_cpu:.0f} clips per worker CPU-second "
-             f"({lr:.0f} clips/s wall); the main process spent {1e3 * main_cpu:.2f} ms of CPU per clip receiving.",
-             f"- So {target:.0f} clips/s needs about {target / lr_cpu:.1f} decode cores (workers) plus the main "
-             f"process (receiving, pinning, copying to the GPU, writing the store)."]
+    lines = [
+        f"Machine: {_machine('cpu')}; load average {os.getloadavg()[0]:.1f} (other jobs). "
+        f"Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.",
+        "",
+        f"- Decoding on one core (extraction stream: decode, convert, resize to uint8 {SIZE}x{SIZE}), best pass "
+        f"per video, clips per CPU-second (= clips/s of a dedicated core): "
+        + ", ".join(f"{r:.0f}" for r in cpu)
+        + f" (mean {mean_cpu:.0f}); wall-clock on this busy machine: "
+        + ", ".join(f"{r:.0f}" for r in wall)
+        + " clips/s.",
+        f"- Through a DataLoader ({workers} worker(s), batches of {batch}, {n_index} clips; decode + collate + "
+        f"hand-over, the main process only receiving): {lr_cpu:.0f} clips per worker CPU-second "
+        f"({lr:.0f} clips/s wall); the main process spent {1e3 * main_cpu:.2f} ms of CPU per clip receiving.",
+        f"- So {target:.0f} clips/s needs about {target / lr_cpu:.1f} decode cores (workers) plus the main "
+        f"process (receiving, pinning, copying to the GPU, writing the store).",
+    ]
     return "\n".join(lines)
 
 
@@ -280,8 +329,9 @@ def _sync(dev) -> None:
         torch.cuda.synchronize(dev)
 
 
-def model_only(ckpt: Path, *, attention: str, compile: bool, batch: int, device: str, precision: str,
-               seconds: float) -> dict:
+def model_only(
+    ckpt: Path, *, attention: str, compile: bool, batch: int, device: str, precision: str, seconds: float
+) -> dict:
     """Normalisation + forward pass on random uint8 batches already on the device: the ceiling."""
     import torch
 
@@ -290,8 +340,9 @@ def model_only(ckpt: Path, *, attention: str, compile: bool, batch: int, device:
 
     enc = load_encoder(ckpt, device=device, precision=precision, attention=attention, compile=compile)
     prep = Preprocessing.seed(SIZE)
-    u = torch.randint(0, 256, (batch, T, SIZE, SIZE, 3), dtype=torch.uint8,
-                      generator=torch.Generator().manual_seed(0)).to(enc.device)
+    u = torch.randint(
+        0, 256, (batch, T, SIZE, SIZE, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    ).to(enc.device)
     t0 = time.perf_counter()
     enc.embed(prep.normalize(u))  # warm-up (and the compile)
     first = time.perf_counter() - t0
@@ -302,16 +353,30 @@ def model_only(ckpt: Path, *, attention: str, compile: bool, batch: int, device:
         enc.embed(prep.normalize(u))
         n += 1
     dt = time.perf_counter() - t0
-    out = dict(rate=n * batch / dt, first_call_s=first, attention=enc.info["attention"], compile=enc.info["compile"],
-               precision=enc.info["precision"])
+    out = dict(
+        rate=n * batch / dt,
+        first_call_s=first,
+        attention=enc.info["attention"],
+        compile=enc.info["compile"],
+        precision=enc.info["precision"],
+    )
     del enc
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return out
 
 
-def prototype(index: Path, ckpt: Path, out: Path, *, workers: int, seconds: float, device: str,
-              sampler: GpuSampler, max_clips: int = 20000) -> dict:
+def prototype(
+    index: Path,
+    ckpt: Path,
+    out: Path,
+    *,
+    workers: int,
+    seconds: float,
+    device: str,
+    sampler: GpuSampler,
+    max_clips: int = 20000,
+) -> dict:
     """The prototype's pipeline (see the module docstring) for ``seconds``; wall time includes
     loading the model and starting the workers."""
     import numpy as np
@@ -328,8 +393,13 @@ def prototype(index: Path, ckpt: Path, out: Path, *, workers: int, seconds: floa
     t_call = time.perf_counter()
     model = AutoModel.from_pretrained(ckpt).eval().to(dev)  # fp32, transformers' eager attention
     model.requires_grad_(False)
-    loader = DataLoader(ClipDataset(rows, T=T, preprocessing=Preprocessing.seed(SIZE)), batch_size=16,
-                        shuffle=False, num_workers=workers, pin_memory=dev.type == "cuda")
+    loader = DataLoader(
+        ClipDataset(rows, T=T, preprocessing=Preprocessing.seed(SIZE)),
+        batch_size=16,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=dev.type == "cuda",
+    )
     X = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16, shape=(len(rows), model.config.hidden_size))
     at = 0
     t_loop = time.perf_counter()
@@ -338,7 +408,7 @@ def prototype(index: Path, ckpt: Path, out: Path, *, workers: int, seconds: floa
         for clips, _labels in it:  # (B, 3, T, S, S)
             pixel_values = clips.to(dev).permute(0, 2, 1, 3, 4)
             cls = model(pixel_values=pixel_values).last_hidden_state[:, 0]
-            X[at:at + len(cls)] = cls.cpu().numpy().astype(np.float16)
+            X[at : at + len(cls)] = cls.cpu().numpy().astype(np.float16)
             at += len(cls)
             if time.perf_counter() - t_loop > seconds:
                 break
@@ -348,12 +418,33 @@ def prototype(index: Path, ckpt: Path, out: Path, *, workers: int, seconds: floa
     del X, model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return dict(clips=at, wall=t_end - t_call, loop=t_end - t_loop, util=sampler.mean(t_loop, t_end),
-                batch_size=16, num_workers=workers, attention="eager", compile=False, precision="fp32")
+    return dict(
+        clips=at,
+        wall=t_end - t_call,
+        loop=t_end - t_loop,
+        util=sampler.mean(t_loop, t_end),
+        batch_size=16,
+        num_workers=workers,
+        attention="eager",
+        compile=False,
+        precision="fp32",
+    )
 
 
-def ours(index: Path, ckpt: Path, out_dir: Path, *, limit: int, attention: str, compile: bool, batch_size,
-         num_workers, device: str, precision: str, sampler: GpuSampler) -> dict:
+def ours(
+    index: Path,
+    ckpt: Path,
+    out_dir: Path,
+    *,
+    limit: int,
+    attention: str,
+    compile: bool,
+    batch_size,
+    num_workers,
+    device: str,
+    precision: str,
+    sampler: GpuSampler,
+) -> dict:
     """``extract_split`` as a user calls it, on the first ``limit`` clips of the index."""
     import warnings
 
@@ -363,16 +454,39 @@ def ours(index: Path, ckpt: Path, out_dir: Path, *, limit: int, attention: str, 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        r = extract_split("train", index, out_dir=out_dir, checkpoint=ckpt, T=T, img_size=SIZE,
-                          batch_size=batch_size, num_workers=num_workers, device=device, precision=precision,
-                          preprocessing="seed", resume=False, limit=limit, attention=attention, compile=compile,
-                          progress=False)
+        r = extract_split(
+            "train",
+            index,
+            out_dir=out_dir,
+            checkpoint=ckpt,
+            T=T,
+            img_size=SIZE,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=device,
+            precision=precision,
+            preprocessing="seed",
+            resume=False,
+            limit=limit,
+            attention=attention,
+            compile=compile,
+            progress=False,
+        )
     t1 = time.perf_counter()
     loop = float(r["seconds"])
-    return dict(clips=int(r["n_embedded"]), wall=t1 - t0, loop=loop, util=sampler.mean(t1 - loop, t1),
-                batch_size=r["batch_size"], num_workers=r["num_workers"], attention=r["attention"],
-                compile=r["compile"], precision=r["precision"], n_failed=r["n_failed"],
-                warnings=[str(w.message)[:300] for w in caught if "compile" in str(w.message)])
+    return dict(
+        clips=int(r["n_embedded"]),
+        wall=t1 - t0,
+        loop=loop,
+        util=sampler.mean(t1 - loop, t1),
+        batch_size=r["batch_size"],
+        num_workers=r["num_workers"],
+        attention=r["attention"],
+        compile=r["compile"],
+        precision=r["precision"],
+        n_failed=r["n_failed"],
+        warnings=[str(w.message)[:300] for w in caught if "compile" in str(w.message)],
+    )
 
 
 def write_checkpoint(folder: Path, smoke: bool) -> Path:
@@ -380,8 +494,19 @@ def write_checkpoint(folder: Path, smoke: bool) -> Path:
     import torch
     from transformers import TimesformerConfig, TimesformerModel
 
-    cfg = (TimesformerConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                             image_size=SIZE, patch_size=32, num_frames=T) if smoke else TimesformerConfig())
+    cfg = (
+        TimesformerConfig(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            image_size=SIZE,
+            patch_size=32,
+            num_frames=T,
+        )
+        if smoke
+        else TimesformerConfig()
+    )
     if (folder / "config.json").exists():
         old = json.loads((folder / "config.json").read_text())
         if old.get("hidden_size") == cfg.hidden_size and old.get("num_hidden_layers") == cfg.num_hidden_layers:
@@ -394,6 +519,7 @@ def write_checkpoint(folder: Path, smoke: bool) -> Path:
 
 # ------------------------------------------------------------------------------------ main
 
+
 def _machine(device: str) -> str:
     import torch
     import transformers
@@ -403,8 +529,10 @@ def _machine(device: str) -> str:
 
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "no GPU (CPU run)"
     shm = shutil.disk_usage("/dev/shm").total / 2**30 if os.path.isdir("/dev/shm") else float("nan")
-    return (f"{gpu}; {cpu_model()}, {len(os.sched_getaffinity(0))} CPU cores usable, /dev/shm {shm:.0f} GiB; "
-            f"python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}")
+    return (
+        f"{gpu}; {cpu_model()}, {len(os.sched_getaffinity(0))} CPU cores usable, /dev/shm {shm:.0f} GiB; "
+        f"python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}"
+    )
 
 
 def _fmt(x, nd=1, suffix=""):
@@ -420,16 +548,23 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--work", default="build/bench_gpu/work", help="scratch folder (links, index, outputs)")
     p.add_argument("--seconds", type=float, default=25.0, help="target seconds per pipeline (default 25)")
     p.add_argument("--workers", default="auto", help="ucf_nb num_workers (default 'auto')")
-    p.add_argument("--prototype-workers", type=int, default=None,
-                   help="DataLoader workers of the prototype (default: the prototype's 8, at most the CPU count)")
+    p.add_argument(
+        "--prototype-workers",
+        type=int,
+        default=None,
+        help="DataLoader workers of the prototype (default: the prototype's 8, at most the CPU count)",
+    )
     p.add_argument("--batch-size", default="auto", help="ucf_nb batch_size (default 'auto')")
     p.add_argument("--device", default="auto", help="'auto', 'cuda' or 'cpu'")
     p.add_argument("--target", type=float, default=500.0, help="clips/s target (default 500)")
     p.add_argument("--budget", type=float, default=330.0, help="skip later pipelines past this many seconds")
     p.add_argument("--skip", default="", help="comma-separated pipelines to skip: a,b,c,d")
     p.add_argument("--smoke", action="store_true", help="tiny model on the CPU, a few seconds per pipeline")
-    p.add_argument("--decode-only", action="store_true",
-                   help="only measure decoding per core and a DataLoader's rate on the videos, then stop")
+    p.add_argument(
+        "--decode-only",
+        action="store_true",
+        help="only measure decoding per core and a DataLoader's rate on the videos, then stop",
+    )
     p.add_argument("--out", default=None, help="also write the markdown table to this file")
     p.add_argument("--write-readme", action="store_true", help="put the table into benchmarks/README.md")
     args = p.parse_args(argv)
@@ -437,8 +572,10 @@ def main(argv: list[str] | None = None) -> str:
     if args.make_videos:
         vids = make_videos(args.make_videos, minutes=args.minutes, seconds_each=args.video_seconds)
         mb = sum(v.stat().st_size for v in vids) / 1e6
-        print(f"{len(vids)} videos, {mb:.1f} MB ({mb / (len(vids) * args.video_seconds / 60):.2f} MB per minute) "
-              f"in {args.make_videos}")
+        print(
+            f"{len(vids)} videos, {mb:.1f} MB ({mb / (len(vids) * args.video_seconds / 60):.2f} MB per minute) "
+            f"in {args.make_videos}"
+        )
         return ""
 
     import torch
@@ -473,11 +610,19 @@ def main(argv: list[str] | None = None) -> str:
 
     say(_machine(device))
     if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").total < 4 * 2**30:
-        say("warning: /dev/shm is under 4 GiB; DataLoader workers hand batches over through it "
-            "(pass --workers/--batch-size smaller if they die with 'No space left on device' or a bus error)")
+        say(
+            "warning: /dev/shm is under 4 GiB; DataLoader workers hand batches over through it "
+            "(pass --workers/--batch-size smaller if they die with 'No space left on device' or a bus error)"
+        )
     if args.decode_only:
-        text = decode_only(videos, work, target=args.target, workers=1 if workers == "auto" else workers,
-                           batch=16 if batch == "auto" else batch, seconds=4.0)
+        text = decode_only(
+            videos,
+            work,
+            target=args.target,
+            workers=1 if workers == "auto" else workers,
+            batch=16 if batch == "auto" else batch,
+            seconds=4.0,
+        )
         print(text)
         if args.out:
             Path(args.out).write_text(text + "\n")
@@ -504,13 +649,27 @@ def main(argv: list[str] | None = None) -> str:
     for key, (attn, comp) in variants.items():
         if key in skip:
             continue
-        ceiling[key] = model_only(ckpt, attention=attn, compile=comp, batch=eff_batch, device=device,
-                                  precision=precision, seconds=1.0 if args.smoke else 4.0)
+        ceiling[key] = model_only(
+            ckpt,
+            attention=attn,
+            compile=comp,
+            batch=eff_batch,
+            device=device,
+            precision=precision,
+            seconds=1.0 if args.smoke else 4.0,
+        )
         say(f"model only ({key}): {ceiling[key]}")
     ceiling_proto = None
     if "a" not in skip:
-        ceiling_proto = model_only(ckpt, attention="eager", compile=False, batch=16, device=device,
-                                   precision="fp32", seconds=1.0 if args.smoke else 3.0)
+        ceiling_proto = model_only(
+            ckpt,
+            attention="eager",
+            compile=False,
+            batch=16,
+            device=device,
+            precision="fp32",
+            seconds=1.0 if args.smoke else 3.0,
+        )
         say(f"model only (a): {ceiling_proto}")
 
     # enough copies of the videos for the fastest pipeline to run about --seconds
@@ -526,8 +685,15 @@ def main(argv: list[str] | None = None) -> str:
     notes = []
     with GpuSampler() as sampler:
         if "a" not in skip:
-            results["a"] = prototype(index, ckpt, work / "prototype_emb.npy", workers=proto_workers,
-                                     seconds=args.seconds, device=device, sampler=sampler)
+            results["a"] = prototype(
+                index,
+                ckpt,
+                work / "prototype_emb.npy",
+                workers=proto_workers,
+                seconds=args.seconds,
+                device=device,
+                sampler=sampler,
+            )
             say(f"(a): {results['a']}")
         for key, (attn, comp) in variants.items():
             if key in skip:
@@ -535,31 +701,52 @@ def main(argv: list[str] | None = None) -> str:
             if time.perf_counter() - t_start > args.budget:
                 notes.append(f"({key}) skipped: past the --budget of {args.budget:.0f} s")
                 continue
-            results[key] = ours(index, ckpt, work / f"out_{key}", limit=min(n_index, want[key]), attention=attn,
-                                compile=comp, batch_size=batch, num_workers=workers, device=device,
-                                precision=precision, sampler=sampler)
+            results[key] = ours(
+                index,
+                ckpt,
+                work / f"out_{key}",
+                limit=min(n_index, want[key]),
+                attention=attn,
+                compile=comp,
+                batch_size=batch,
+                num_workers=workers,
+                device=device,
+                precision=precision,
+                sampler=sampler,
+            )
             say(f"({key}): {results[key]}")
         util_source = sampler.source
 
     # ------------------------------------------------------------------ the table
-    labels = {"a": "(a) prototype: seek per frame, fp32, eager", "b": "(b) ucf_nb, eager attention",
-              "c": "(c) ucf_nb, SDPA", "d": "(d) ucf_nb, SDPA + torch.compile"}
+    labels = {
+        "a": "(a) prototype: seek per frame, fp32, eager",
+        "b": "(b) ucf_nb, eager attention",
+        "c": "(c) ucf_nb, SDPA",
+        "d": "(d) ucf_nb, SDPA + torch.compile",
+    }
     date = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     cmd = "python benchmarks/bench_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    model_name = ("tiny TimeSformer (64 wide, 2 layers, 32-px patches; --smoke: torch.compile with dynamo's "
-                  "'eager' backend, no inductor)" if args.smoke else
-                  "TimesformerConfig() (real size: 768 wide, 12 layers, 12 heads; random weights)")
+    model_name = (
+        "tiny TimeSformer (64 wide, 2 layers, 32-px patches; --smoke: torch.compile with dynamo's "
+        "'eager' backend, no inductor)"
+        if args.smoke
+        else "TimesformerConfig() (real size: 768 wide, 12 layers, 12 heads; random weights)"
+    )
     mb = sum(v.stat().st_size for v in videos) / 1e6
-    lines = [f"Machine: {_machine(device)}. Date: {date}. Command: `{cmd.strip()}`.", "",
-             f"Model: {model_name}, T={T}, {SIZE}x{SIZE}, clip_len {CLIP_LEN}, stride {STRIDE}, `seed` "
-             f"preprocessing. Videos: {len(videos)} H.264 files ({mb:.1f} MB, 320x240, 30 fps, keyframe every 250), "
-             f"linked {copies}x under new names ({n_index} clips). ucf_nb: precision auto ({prec_name}), "
-             f"batch_size {batch} -> {eff_batch}, num_workers {workers} -> {eff_workers}; prototype: batch 16, "
-             f"{proto_workers} workers, fp32. GPU utilisation: mean over each loop "
-             f"({util_source or 'not sampled: no GPU'}).", "",
-             "| pipeline | attention | precision | compile | batch | workers | clips | wall s | clips/s end to end "
-             "| clips/s loop | model-only clips/s | GPU util % | vs (a), end to end |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {_machine(device)}. Date: {date}. Command: `{cmd.strip()}`.",
+        "",
+        f"Model: {model_name}, T={T}, {SIZE}x{SIZE}, clip_len {CLIP_LEN}, stride {STRIDE}, `seed` "
+        f"preprocessing. Videos: {len(videos)} H.264 files ({mb:.1f} MB, 320x240, 30 fps, keyframe every 250), "
+        f"linked {copies}x under new names ({n_index} clips). ucf_nb: precision auto ({prec_name}), "
+        f"batch_size {batch} -> {eff_batch}, num_workers {workers} -> {eff_workers}; prototype: batch 16, "
+        f"{proto_workers} workers, fp32. GPU utilisation: mean over each loop "
+        f"({util_source or 'not sampled: no GPU'}).",
+        "",
+        "| pipeline | attention | precision | compile | batch | workers | clips | wall s | clips/s end to end "
+        "| clips/s loop | model-only clips/s | GPU util % | vs (a), end to end |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     base = results.get("a")
     base_rate = base["clips"] / base["wall"] if base and base["clips"] else None
     for key in ("a", "b", "c", "d"):
@@ -570,17 +757,23 @@ def main(argv: list[str] | None = None) -> str:
         e2e = r["clips"] / r["wall"] if r["wall"] > 0 else None
         loop = r["clips"] / r["loop"] if r["loop"] > 0 else None
         vs = f"{e2e / base_rate:.1f}x" if base_rate and e2e else "n/a"
-        lines.append(f"| {labels[key]} | {r['attention']} | {r['precision']} | {r['compile']} | {r['batch_size']} | "
-                     f"{r['num_workers']} | {r['clips']} | {r['wall']:.1f} | {_fmt(e2e)} | {_fmt(loop)} | "
-                     f"{_fmt(ceil['rate'] if ceil else None)} | {_fmt(r['util'], 0)} | {vs} |")
+        lines.append(
+            f"| {labels[key]} | {r['attention']} | {r['precision']} | {r['compile']} | {r['batch_size']} | "
+            f"{r['num_workers']} | {r['clips']} | {r['wall']:.1f} | {_fmt(e2e)} | {_fmt(loop)} | "
+            f"{_fmt(ceil['rate'] if ceil else None)} | {_fmt(r['util'], 0)} | {vs} |"
+        )
     lines.append("")
     cores = args.target / decode_cpu
-    lines.append(f"Decoding alone (extraction stream, uint8 224x224, one core, first video): {decode:.0f} clips/s "
-                 f"wall, {decode_cpu:.0f} clips per CPU-second, so {args.target:.0f} clips/s needs about {cores:.1f} "
-                 f"decode cores (+1 for the main process: transfer, store); this machine has {ncpu}.")
+    lines.append(
+        f"Decoding alone (extraction stream, uint8 224x224, one core, first video): {decode:.0f} clips/s "
+        f"wall, {decode_cpu:.0f} clips per CPU-second, so {args.target:.0f} clips/s needs about {cores:.1f} "
+        f"decode cores (+1 for the main process: transfer, store); this machine has {ncpu}."
+    )
     if "d" in ceiling:
-        lines.append(f"torch.compile: first call (compile) {ceiling['d']['first_call_s']:.1f} s in the model-only run; "
-                     f"the (d) wall time includes its own compile (warm cache).")
+        lines.append(
+            f"torch.compile: first call (compile) {ceiling['d']['first_call_s']:.1f} s in the model-only run; "
+            f"the (d) wall time includes its own compile (warm cache)."
+        )
     for key in ("b", "c", "d"):
         for w in results.get(key, {}).get("warnings", []):
             lines.append(f"({key}) warning: {w}")

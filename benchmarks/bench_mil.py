@@ -18,6 +18,7 @@ the project root::
 
 Peak memory: ``ru_maxrss`` of this process (the generated bags included).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 
 N_ANOMALOUS, N_NORMAL = 810, 800
 TOTAL_CLIPS = 126_320
-SIZES = {"prototype": 126_320,  # train + val clips of the prototype's index (145k clips in all)
-         "full": 799_052}       # train + val clips of the full dataset (868k clips in all; bench_scale.py)
+SIZES = {
+    "prototype": 126_320,  # train + val clips of the prototype's index (145k clips in all)
+    "full": 799_052,
+}  # train + val clips of the full dataset (868k clips in all; bench_scale.py)
 D = 768
 VAL_FRACTION = 0.15
 
@@ -54,7 +57,7 @@ def make_bags(seed: int = 0, total_clips: int = TOTAL_CLIPS):
         if y:
             k = max(1, int(round((0.1 + 0.2 * rng.random()) * n)))
             a = int(rng.integers(0, n - k + 1))
-            X[a:a + k] += 2.0 * direction
+            X[a : a + k] += 2.0 * direction
         bags.append(X.astype(np.float16))
     val = np.zeros(n_videos, bool)
     for lab in (0, 1):
@@ -67,8 +70,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="torch threads while fitting (fit_mil n_threads)")
     ap.add_argument("--max-iter", type=int, default=None, help="override fit_mil's max_iter")
-    ap.add_argument("--size", choices=sorted(SIZES), default="prototype",
-                    help="train + val clips: prototype 126,320; full 799,052 (UCF-Crime's 868k clips in all)")
+    ap.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="prototype",
+        help="train + val clips: prototype 126,320; full 799,052 (UCF-Crime's 868k clips in all)",
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -78,30 +85,38 @@ def main(argv=None) -> int:
     bags, labels, val = make_bags(total_clips=SIZES[args.size])
     peak_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     n_clips = sum(len(b) for b in bags)
-    print(f"data: {len(bags)} videos ({int(val.sum())} val), {n_clips} clips x {D} float16, "
-          f"clips per video {min(map(len, bags))}-{max(map(len, bags))} (generated in "
-          f"{time.perf_counter() - t:.1f} s)", flush=True)
+    print(
+        f"data: {len(bags)} videos ({int(val.sum())} val), {n_clips} clips x {D} float16, "
+        f"clips per video {min(map(len, bags))}-{max(map(len, bags))} (generated in "
+        f"{time.perf_counter() - t:.1f} s)",
+        flush=True,
+    )
     tr = [b for b, v in zip(bags, val) if not v]
     va = [b for b, v in zip(bags, val) if v]
     kw = {} if args.max_iter is None else {"max_iter": args.max_iter}
     load0 = os.getloadavg()
     t = time.perf_counter()
-    head = ucf_nb.fit_mil(tr, labels[~val], val_bags=va, val_labels=labels[val], seed=0,
-                          n_threads=args.threads, progress=True, **kw)
+    head = ucf_nb.fit_mil(
+        tr, labels[~val], val_bags=va, val_labels=labels[val], seed=0, n_threads=args.threads, progress=True, **kw
+    )
     total = time.perf_counter() - t
     load1 = os.getloadavg()
     s = head.settings
     best = max((c for c in s["val_curve"] if c["iter"] == s["best_iter"]), key=lambda c: c["iter"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    n_iter = s['val_curve'][-1]['iter'] + s['best_iter']
-    print(f"fit_mil: {total:.1f} s total, {n_iter} iterations ({total / n_iter:.3f} s each, segmenting included), "
-          f"best_iter {s['best_iter']} of {s['val_curve'][-1]['iter']} run "
-          f"(val video AUC {best['val_auc']:.4f}), refit on {s['n_refit_videos']} videos; "
-          f"threads {args.threads}; peak RSS {peak:.2f} GiB (after generating the bags: {peak_data:.2f} GiB; "
-          f"the float16 bags: {n_clips * D * 2 / 2**30:.2f} GiB); load average before {load0[0]:.1f}, "
-          f"after {load1[0]:.1f}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, Python {sys.version.split()[0]}, "
-          f"torch {torch.__version__}, date {_dt.date.today().isoformat()}")
+    n_iter = s["val_curve"][-1]["iter"] + s["best_iter"]
+    print(
+        f"fit_mil: {total:.1f} s total, {n_iter} iterations ({total / n_iter:.3f} s each, segmenting included), "
+        f"best_iter {s['best_iter']} of {s['val_curve'][-1]['iter']} run "
+        f"(val video AUC {best['val_auc']:.4f}), refit on {s['n_refit_videos']} videos; "
+        f"threads {args.threads}; peak RSS {peak:.2f} GiB (after generating the bags: {peak_data:.2f} GiB; "
+        f"the float16 bags: {n_clips * D * 2 / 2**30:.2f} GiB); load average before {load0[0]:.1f}, "
+        f"after {load1[0]:.1f}"
+    )
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, Python {sys.version.split()[0]}, "
+        f"torch {torch.__version__}, date {_dt.date.today().isoformat()}"
+    )
     return 0
 
 

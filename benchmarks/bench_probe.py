@@ -22,6 +22,7 @@ test 68,948; ``build/bench/probe-full/``, 1.3 GB). Run from the project root::
     python benchmarks/bench_probe.py            # add --threads 2 to pin BLAS threads
     python benchmarks/bench_probe.py --size full --skip-fast --skip-parts
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,10 +89,23 @@ def build(folder: Path, seed: int = 0, size: str = "prototype") -> tuple[Path, P
         vid = np.repeat(np.arange(len(names)), counts)
         k = np.concatenate([np.arange(c) for c in counts])
         start = k * stride
-        part = pd.DataFrame({"split": split, "y": (cats[vid] != "Normal").astype(int), "category": cats[vid],
-                             "path": [f"videos/{v}" for v in names[vid]], "clip_idx": k, "start_frame": start,
-                             "end_frame": start + 32, "clip_len": 32, "stride": stride, "fps": 30.0,
-                             "n_frames": n_frames[vid], "video": names[vid], "anomaly_frac": np.nan})
+        part = pd.DataFrame(
+            {
+                "split": split,
+                "y": (cats[vid] != "Normal").astype(int),
+                "category": cats[vid],
+                "path": [f"videos/{v}" for v in names[vid]],
+                "clip_idx": k,
+                "start_frame": start,
+                "end_frame": start + 32,
+                "clip_len": 32,
+                "stride": stride,
+                "fps": 30.0,
+                "n_frames": n_frames[vid],
+                "video": names[vid],
+                "anomaly_frac": np.nan,
+            }
+        )
         if split == "test":
             ev_a = (n_frames * rng.uniform(0.2, 0.5, len(names))).astype(int)
             ev_b = (ev_a + n_frames * rng.uniform(0.1, 0.3, len(names))).astype(int)
@@ -108,25 +122,27 @@ def build(folder: Path, seed: int = 0, size: str = "prototype") -> tuple[Path, P
     # correlated features: random rotation of a 1/k spectrum; signal in a few mid-spectrum directions
     Q, _ = np.linalg.qr(rng.standard_normal((D, D)))
     spectrum = 1.0 / np.arange(1, D + 1)
-    mix = (spectrum[:, None] * Q.T).astype(np.float32)          # (D, D)
+    mix = (spectrum[:, None] * Q.T).astype(np.float32)  # (D, D)
     w = np.zeros(D, np.float32)
     w[rng.choice(np.arange(5, 300), 40, replace=False)] = 1.0
 
     def embed(split: str, sub: pd.DataFrame):
         strength = sub["anomaly_frac"].fillna(sub["y"]).to_numpy(np.float32)
         n_real = np.full(len(sub), 8)
-        n_real[rng.choice(len(sub), 25, replace=False)] = 0     # failed clips
+        n_real[rng.choice(len(sub), 25, replace=False)] = 0  # failed clips
 
         def chunks():
             for a in range(0, len(sub), 8192):
                 z = rng.standard_normal((min(8192, len(sub) - a), D), dtype=np.float32)
-                z += 0.12 * strength[a:a + 8192, None] * w
+                z += 0.12 * strength[a : a + 8192, None] * w
                 emb = z @ mix
                 yield emb / emb.std() * 0.97
+
         return chunks(), n_real
 
-    out, _, ann_path = write_synthetic_store(folder, df, embed, embedding_dim=D, annotation_lines=ann_lines,
-                                             settings={"precision": "fp16"})
+    out, _, ann_path = write_synthetic_store(
+        folder, df, embed, embedding_dim=D, annotation_lines=ann_lines, settings={"precision": "fp16"}
+    )
     return out, ann_path
 
 
@@ -137,16 +153,28 @@ def _peak_rss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="prototype",
-                        help="prototype: 145,356 clips; full: 868,000 clips (UCF-Crime at stride 16)")
-    parser.add_argument("--folder", default=None, help="where the synthetic run lives (default "
-                        "build/bench/probe, build/bench/probe-full for --size full)")
+    parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="prototype",
+        help="prototype: 145,356 clips; full: 868,000 clips (UCF-Crime at stride 16)",
+    )
+    parser.add_argument(
+        "--folder",
+        default=None,
+        help="where the synthetic run lives (default build/bench/probe, build/bench/probe-full for --size full)",
+    )
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--skip-parts", action="store_true",
-                        help="do not time fit_probe and frame_level_auc alone (a second full fit)")
+    parser.add_argument(
+        "--skip-parts", action="store_true", help="do not time fit_probe and frame_level_auc alone (a second full fit)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="rewrite the synthetic run")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS threads (sets OMP/OPENBLAS/MKL_NUM_THREADS; default: library default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads (sets OMP/OPENBLAS/MKL_NUM_THREADS; default: library default)",
+    )
     parser.add_argument("--skip-fast", action="store_true", help="do not time fast=True")
     args = parser.parse_args(argv)
     if args.threads:
@@ -159,8 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     from ucf_nb.evaluate.probe import run_probe
     from ucf_nb.store import load_embeddings
 
-    folder = resolve_path(args.folder or ("build/bench/probe" if args.size == "prototype" else
-                                          f"build/bench/probe-{args.size}"))
+    folder = resolve_path(
+        args.folder or ("build/bench/probe" if args.size == "prototype" else f"build/bench/probe-{args.size}")
+    )
     out, ann = folder / "out", folder / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     if args.build_only:
         if folder.exists():
@@ -170,17 +199,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.rebuild or not (out / "manifest.json").exists():
         # written by another process, so that this one's peak memory is the probe's alone
         t = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--build-only", "--size", args.size, "--folder", str(folder)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--build-only", "--size", args.size, "--folder", str(folder)], check=True
+        )
         print(f"synthetic run written to {display_path(folder)} in {time.perf_counter() - t:.1f} s")
     sizes = {s: n for s, n in SIZES[args.size].items()}
     matrix = (sizes["train"] - 25) * D * 4
-    print(f"size {args.size}: {sum(sizes.values()):,} clips ({sizes}), D = {D}; float32 training matrix "
-          f"{matrix / 2**30:.2f} GiB")
+    print(
+        f"size {args.size}: {sum(sizes.values()):,} clips ({sizes}), D = {D}; float32 training matrix "
+        f"{matrix / 2**30:.2f} GiB"
+    )
     print(f"peak RSS before the probe (imports): {_peak_rss_mib():.0f} MiB")
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
-          f"numpy {np.__version__}; date: {_dt.date.today().isoformat()}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
+        f"numpy {np.__version__}; date: {_dt.date.today().isoformat()}"
+    )
     import inspect
 
     again = {"refit": True} if "refit" in inspect.signature(run_probe).parameters else {}  # never read back
@@ -189,22 +223,30 @@ def main(argv: list[str] | None = None) -> None:
     total = time.perf_counter() - t
     m = res.metrics
     st = m["settings"]
-    print(f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={st['C']} (grid on "
-          f"{st['grid_n_train']} clips: {st['val_auc_by_C']}), final fit n_iter={st['n_iter']}, "
-          f"converged={st['converged']}")
-    print(f"  clip AUC val/test {m['clip_auc_val']:.4f}/{m['clip_auc_test']:.4f}, frame AUC "
-          f"{m['frame_auc_test']:.4f} over {m['frame_level']['all']['n_frames']} frames; "
-          f"failed clips dropped: train {m['counts']['train']['n_failed']}, test {m['counts']['test']['n_failed']}")
-    print(f"  peak RSS so far: {_peak_rss_mib():.0f} MiB = {_peak_rss_mib() * 2**20 / matrix:.2f}x the float32 "
-          f"training matrix")
+    print(
+        f"run_probe (default): {total:.1f} s total  [{m['timing']}]; C={st['C']} (grid on "
+        f"{st['grid_n_train']} clips: {st['val_auc_by_C']}), final fit n_iter={st['n_iter']}, "
+        f"converged={st['converged']}"
+    )
+    print(
+        f"  clip AUC val/test {m['clip_auc_val']:.4f}/{m['clip_auc_test']:.4f}, frame AUC "
+        f"{m['frame_auc_test']:.4f} over {m['frame_level']['all']['n_frames']} frames; "
+        f"failed clips dropped: train {m['counts']['train']['n_failed']}, test {m['counts']['test']['n_failed']}"
+    )
+    print(
+        f"  peak RSS so far: {_peak_rss_mib():.0f} MiB = {_peak_rss_mib() * 2**20 / matrix:.2f}x the float32 "
+        f"training matrix"
+    )
     if args.skip_parts:
         return
 
     if not args.skip_fast:
         t = time.perf_counter()
         fast = run_probe(out, seed=0, fast=True, **again)
-        print(f"run_probe (fast=True): {time.perf_counter() - t:.1f} s total [{fast.metrics['timing']}], "
-              f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['settings']['converged']}")
+        print(
+            f"run_probe (fast=True): {time.perf_counter() - t:.1f} s total [{fast.metrics['timing']}], "
+            f"clip AUC val {fast.metrics['clip_auc_val']:.4f}, converged={fast.metrics['settings']['converged']}"
+        )
 
     X, y, _ = load_embeddings(out, "train")
     Xv, yv, _ = load_embeddings(out, "val")
@@ -214,8 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     test = res.scores["test"]
     t = time.perf_counter()
     frame_level_auc(test, res.intervals)
-    print(f"frame_level_auc over {int(test['n_frames'].groupby(test['video']).first().sum())} frames: "
-          f"{time.perf_counter() - t:.2f} s")
+    print(
+        f"frame_level_auc over {int(test['n_frames'].groupby(test['video']).first().sum())} frames: "
+        f"{time.perf_counter() - t:.2f} s"
+    )
     print(f"peak RSS: {_peak_rss_mib():.0f} MiB")
 
 

@@ -38,6 +38,7 @@ root::
     nohup python benchmarks/bench_scale.py --scale 1 &     # full scale (hours on 2 cores)
     python benchmarks/bench_scale.py --table               # markdown table of every results.jsonl
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,15 +80,40 @@ NUMBERS = {
     "Shoplifting": ("1,3-10,12-22,24-34,36-45,47-55", "1,4-5,7,10,15-17,20-22,27-29,31,33-34,37,39,44,49"),
     "Stealing": ("2-4,6-32,35-37,42-55,57-63,65-75,77-84,86-89,91-98,100-114", "19,36,58,62,79"),
     "Vandalism": ("1-50", "7,15,17,28,36"),
-    "Normal": ("1-950", "3,6,10,14-15,18-19,24-25,27,33-34,41-42,48,50-51,56,59,63,67,70,100,129,150,168,175,"
-                        "182,189,196,203,210,217,224,246-248,251,289,310,312,317,345,352,360,365,401,417,439,"
-                        "452-453,478,576,597,603,606,621,634,641,656,686,696,702,704,710,717,722,725,745,758,"
-                        "778,780-783,798,801,828,831,866-915,923-941,943-944"),
+    "Normal": (
+        "1-950",
+        "3,6,10,14-15,18-19,24-25,27,33-34,41-42,48,50-51,56,59,63,67,70,100,129,150,168,175,"
+        "182,189,196,203,210,217,224,246-248,251,289,310,312,317,345,352,360,365,401,417,439,"
+        "452-453,478,576,597,603,606,621,634,641,656,686,696,702,704,710,717,722,725,745,758,"
+        "778,780-783,798,801,828,831,866-915,923-941,943-944",
+    ),
 }
-PARTS = {"Abuse": 1, "Arrest": 1, "Arson": 1, "Assault": 1, "Burglary": 2, "Explosion": 2, "Fighting": 2,
-         "RoadAccidents": 3, "Robbery": 3, "Shooting": 3, "Shoplifting": 4, "Stealing": 4, "Vandalism": 4}
-STAGES = ("build_index", "validate", "extract_train", "extract_val", "extract_test", "probe_linear",
-          "probe_mil", "export", "book")
+PARTS = {
+    "Abuse": 1,
+    "Arrest": 1,
+    "Arson": 1,
+    "Assault": 1,
+    "Burglary": 2,
+    "Explosion": 2,
+    "Fighting": 2,
+    "RoadAccidents": 3,
+    "Robbery": 3,
+    "Shooting": 3,
+    "Shoplifting": 4,
+    "Stealing": 4,
+    "Vandalism": 4,
+}
+STAGES = (
+    "build_index",
+    "validate",
+    "extract_train",
+    "extract_val",
+    "extract_test",
+    "probe_linear",
+    "probe_mil",
+    "export",
+    "book",
+)
 
 
 def _numbers(spec: str) -> list[int]:
@@ -107,8 +133,11 @@ def video_plan(seed: int = 0) -> list[dict]:
             is_test = k in test_set
             if cat == "Normal":
                 name = f"Normal_Videos_{k:03d}_x264.mp4" if is_test else f"Normal_Videos{k:03d}_x264.mp4"
-                folder = ("Testing_Normal_Videos_Anomaly" if is_test
-                          else f"Training-Normal-Videos-Part-{1 if k <= 475 else 2}")
+                folder = (
+                    "Testing_Normal_Videos_Anomaly"
+                    if is_test
+                    else f"Training-Normal-Videos-Part-{1 if k <= 475 else 2}"
+                )
             else:
                 name, folder = f"{cat}{k:03d}_x264.mp4", f"Anomaly-Videos-Part-{PARTS[cat]}/{cat}"
             plan.append(dict(name=name, category=cat, list="test" if is_test else "train", folder=folder))
@@ -158,7 +187,7 @@ def _frames():
         for k in range(32):
             f = np.full((HEIGHT, WIDTH, 3), 90, np.uint8)
             x = k % (WIDTH - 4)
-            f[8:12, x:x + 4] = 200
+            f[8:12, x : x + 4] = 200
             if event:
                 f[4:20, 4:28] = 250
             cyc.append(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p"))
@@ -194,13 +223,19 @@ def generate(folder: Path, scale: int, seed: int = 0, jobs: int = 2) -> dict:
 
     plan = video_plan(seed)[::scale]
     root = folder / "UCF_Crime"
-    todo = [(str(root / v["folder"] / v["name"]), v["n_frames"], v["events"]) for v in plan
-            if not (root / v["folder"] / v["name"]).is_file()]
+    todo = [
+        (str(root / v["folder"] / v["name"]), v["n_frames"], v["events"])
+        for v in plan
+        if not (root / v["folder"] / v["name"]).is_file()
+    ]
     with Pool(jobs) as pool:
         for _ in pool.imap_unordered(_write_one, todo, chunksize=4):
             pass
-    train = [f"{'Training_Normal_Videos_Anomaly' if v['category'] == 'Normal' else v['category']}/{v['name']}"
-             for v in plan if v["list"] == "train"]
+    train = [
+        f"{'Training_Normal_Videos_Anomaly' if v['category'] == 'Normal' else v['category']}/{v['name']}"
+        for v in plan
+        if v["list"] == "train"
+    ]
     (root / "Anomaly_Train.txt").write_text("\n".join(train) + "\n")
     lines = []
     for v in (v for v in plan if v["list"] == "test"):
@@ -213,19 +248,36 @@ def generate(folder: Path, scale: int, seed: int = 0, jobs: int = 2) -> dict:
 
         make_tiny_encoder(folder / "encoder", "timesformer", num_frames=8, image_size=32, patch_size=16)
     n = np.array([v["n_frames"] for v in plan])
-    return {"videos": len(plan), "train_list": len(train), "test_list": len(lines), "frames": int(n.sum()),
-            "clips": int(((n - CLIP_LEN) // STRIDE + 1).sum()), "frames_min": int(n.min()),
-            "frames_median": int(np.median(n)), "frames_max": int(n.max())}
+    return {
+        "videos": len(plan),
+        "train_list": len(train),
+        "test_list": len(lines),
+        "frames": int(n.sum()),
+        "clips": int(((n - CLIP_LEN) // STRIDE + 1).sum()),
+        "frames_min": int(n.min()),
+        "frames_median": int(np.median(n)),
+        "frames_max": int(n.max()),
+    }
 
 
 # --- one stage, in its own process ---------------------------------------------------------------
 
+
 def _paths(folder: Path) -> dict[str, str]:
     from ucf_nb.paths import display_path
 
-    d = {k: display_path(folder / v) for k, v in dict(
-        root="UCF_Crime", index="processed/index_clips.csv", runs="processed/runs", run="processed/runs/tiny",
-        encoder="encoder", export="export", book="book").items()}
+    d = {
+        k: display_path(folder / v)
+        for k, v in dict(
+            root="UCF_Crime",
+            index="processed/index_clips.csv",
+            runs="processed/runs",
+            run="processed/runs/tiny",
+            encoder="encoder",
+            export="export",
+            book="book",
+        ).items()
+    }
     d["annotation"] = f"{d['root']}/Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     return d
 
@@ -241,9 +293,18 @@ def run_stage(stage: str, folder: Path, workers: int, peak_file: str | None = No
         rep = ucf_nb.validate_index(p["index"])
         print(f"validate_index: ok={rep.ok}")
     elif stage.startswith("extract_"):
-        info = ucf_nb.extract_split(stage.split("_", 1)[1], p["index"], out_dir=p["run"], checkpoint=p["encoder"],
-                                    T=8, batch_size=128, num_workers=workers, device="cpu", precision="fp32",
-                                    progress=False)
+        info = ucf_nb.extract_split(
+            stage.split("_", 1)[1],
+            p["index"],
+            out_dir=p["run"],
+            checkpoint=p["encoder"],
+            T=8,
+            batch_size=128,
+            num_workers=workers,
+            device="cpu",
+            precision="fp32",
+            progress=False,
+        )
         print({k: info.get(k) for k in ("n_clips", "n_failed", "seconds") if k in info})
     elif stage == "probe_linear":
         res = ucf_nb.run_probe(p["run"], annotation_path=p["annotation"])
@@ -260,9 +321,19 @@ def run_stage(stage: str, folder: Path, workers: int, peak_file: str | None = No
             shutil.copy(ROOT / "book" / f, book / f)
         if (ROOT / "book" / "_static").is_dir():
             shutil.copytree(ROOT / "book" / "_static", book / "_static", dirs_exist_ok=True)
-        params = dict(dataset_root=p["root"], index_path=p["index"], runs_dir=p["runs"], run_name="tiny",
-                      checkpoint=p["encoder"], T=8, batch_size=128, num_workers=workers, device="cpu",
-                      precision="fp32", annotation_path=p["annotation"])
+        params = dict(
+            dataset_root=p["root"],
+            index_path=p["index"],
+            runs_dir=p["runs"],
+            run_name="tiny",
+            checkpoint=p["encoder"],
+            T=8,
+            batch_size=128,
+            num_workers=workers,
+            device="cpu",
+            precision="fp32",
+            annotation_path=p["annotation"],
+        )
         cmd = [sys.executable, "-m", "ucf_nb.report", "run", "--book", p["book"]]
         for k, v in params.items():
             cmd += ["-p", f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"]
@@ -271,8 +342,11 @@ def run_stage(stage: str, folder: Path, workers: int, peak_file: str | None = No
     else:
         raise SystemExit(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
     if peak_file:  # this process's own high-water mark (VmHWM: reset by exec, unlike ru_maxrss)
-        hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-                   if line.startswith("VmHWM:"))
+        hwm = next(
+            int(line.split()[1])
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("VmHWM:")
+        )
         kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         Path(peak_file).write_text(json.dumps({"self_kib": hwm, "children_kib": kids}))
 
@@ -306,9 +380,22 @@ def time_stage(stage: str, folder: Path, workers: int, log: Path) -> dict:
     t0 = time.perf_counter()
     peak_file = folder / f".peak-{stage}.json"
     peak_file.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--run-stage", stage,
-                             "--folder", str(folder), "--workers", str(workers), "--peak-file", str(peak_file)],
-                            cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--run-stage",
+            stage,
+            "--folder",
+            str(folder),
+            "--workers",
+            str(workers),
+            "--peak-file",
+            str(peak_file),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     peak = [0]
     stop = threading.Event()
 
@@ -323,11 +410,16 @@ def time_stage(stage: str, folder: Path, workers: int, log: Path) -> dict:
     stop.set()
     th.join()
     own = json.loads(peak_file.read_text()) if peak_file.is_file() else {}
-    rec = {"stage": stage, "seconds": round(time.perf_counter() - t0, 1),
-           "peak_rss_mib": round(own["self_kib"] / 1024) if own else None,
-           "peak_child_rss_mib": round(own["children_kib"] / 1024) if own else None,
-           "peak_tree_rss_mib": round(peak[0] / 2**20), "rc": proc.returncode,
-           "load_avg": round(os.getloadavg()[0], 1), "at": _dt.datetime.now().isoformat(timespec="seconds")}
+    rec = {
+        "stage": stage,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "peak_rss_mib": round(own["self_kib"] / 1024) if own else None,
+        "peak_child_rss_mib": round(own["children_kib"] / 1024) if own else None,
+        "peak_tree_rss_mib": round(peak[0] / 2**20),
+        "rc": proc.returncode,
+        "load_avg": round(os.getloadavg()[0], 1),
+        "at": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
     with open(log, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(json.dumps(rec), flush=True)
@@ -353,9 +445,11 @@ def table(base: Path) -> str:
         cells = [stage]
         for s in scales:
             r = rows[stage].get(s)
-            cells += ["" if r is None else (f"{r['seconds']}" + ("" if r.get("rc", 0) == 0 else f" (rc {r['rc']})")),
-                      "" if r is None or r.get("peak_rss_mib") is None else str(r["peak_rss_mib"]),
-                      "" if r is None or r.get("peak_tree_rss_mib") is None else str(r["peak_tree_rss_mib"])]
+            cells += [
+                "" if r is None else (f"{r['seconds']}" + ("" if r.get("rc", 0) == 0 else f" (rc {r['rc']})")),
+                "" if r is None or r.get("peak_rss_mib") is None else str(r["peak_rss_mib"]),
+                "" if r is None or r.get("peak_tree_rss_mib") is None else str(r["peak_tree_rss_mib"]),
+            ]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -385,12 +479,21 @@ def main(argv: list[str] | None = None) -> int:
     log = folder / "results.jsonl"
     from machine import cpu_model
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
-          f"date {_dt.datetime.now().isoformat(timespec='minutes')}", flush=True)
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; python {sys.version.split()[0]}; "
+        f"date {_dt.datetime.now().isoformat(timespec='minutes')}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     summary = generate(folder, args.scale, jobs=args.jobs)
-    rec = {"stage": "generate", "seconds": round(time.perf_counter() - t0, 1), "peak_rss_mib": None,
-           "peak_tree_rss_mib": None, "summary": summary, "at": _dt.datetime.now().isoformat(timespec="seconds")}
+    rec = {
+        "stage": "generate",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "peak_rss_mib": None,
+        "peak_tree_rss_mib": None,
+        "summary": summary,
+        "at": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
     with open(log, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(json.dumps(rec), flush=True)

@@ -20,6 +20,7 @@ Run from the project root::
 
     python benchmarks/bench_seek_scan.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,16 @@ def _video(folder: Path, minutes: float) -> Path:
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.mp4")
-        write_synthetic_video(tmp, int(round(30 * 60 * minutes)), fps=30, codec="libx264", gop=250, bframes=2,
-                              crf=23, frame_fn=_grainy_frame)
+        write_synthetic_video(
+            tmp,
+            int(round(30 * 60 * minutes)),
+            fps=30,
+            codec="libx264",
+            gop=250,
+            bframes=2,
+            crf=23,
+            frame_fn=_grainy_frame,
+        )
         tmp.replace(path)
     return path
 
@@ -100,16 +109,22 @@ def main() -> None:
         assert (counted.n_frames, counted.method) == (n, "packets")
     import av
 
-    print(f"Machine: {cpu_model()} ({os.cpu_count()} logical CPUs), Python {platform.python_version()}, "
-          f"OpenCV {cv2.__version__}, PyAV {av.__version__}. Date: {_dt.date.today().isoformat()}.")
-    print(f"video: {path.name}, {n} frames, {path.stat().st_size / 1e6:.1f} MB, seek-exact: {exact}, "
-          f"{len(stream.segments)} segments of <= {stream.segment_clips} clips ({len(rows)} clips)")
+    print(
+        f"Machine: {cpu_model()} ({os.cpu_count()} logical CPUs), Python {platform.python_version()}, "
+        f"OpenCV {cv2.__version__}, PyAV {av.__version__}. Date: {_dt.date.today().isoformat()}."
+    )
+    print(
+        f"video: {path.name}, {n} frames, {path.stat().st_size / 1e6:.1f} MB, seek-exact: {exact}, "
+        f"{len(stream.segments)} segments of <= {stream.segment_clips} clips ({len(rows)} clips)"
+    )
     print("| step | seconds (best of %d) | frames/s |" % args.repeats)
     print("|---|---|---|")
-    for key, label in (("scan", "packet scan (`seek_is_exact`, cache emptied)"),
-                       ("decode", "full decode (OpenCV `grab()`, 1 thread)"),
-                       ("plan", "`VideoClipStream` plan (one scan)"),
-                       ("count", "frame count (`count_video_frames`: packets)")):
+    for key, label in (
+        ("scan", "packet scan (`seek_is_exact`, cache emptied)"),
+        ("decode", "full decode (OpenCV `grab()`, 1 thread)"),
+        ("plan", "`VideoClipStream` plan (one scan)"),
+        ("count", "frame count (`count_video_frames`: packets)"),
+    ):
         print(f"| {label} | {best[key]:.3f} | {n / best[key]:,.0f} |")
     print(f"decode / scan: {best['decode'] / best['scan']:.0f}x")
 

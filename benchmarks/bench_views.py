@@ -17,6 +17,7 @@ Run from the project root::
     python benchmarks/bench_views.py                 # print the results table
     python benchmarks/bench_views.py --write-readme  # and put it into benchmarks/README.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,20 +70,37 @@ def main(argv: list[str] | None = None) -> str:
         out = work / f"run_{views}"
         shutil.rmtree(out, ignore_errors=True)
         stream = _stream_rate(index, encoder, views, limit=10_000)
-        r = extract_split("train", index, out_dir=out, checkpoint=encoder, T=8, img_size=None, device="cpu",
-                          precision="fp32", num_workers=1, batch_size="auto", progress=False, views=views)
+        r = extract_split(
+            "train",
+            index,
+            out_dir=out,
+            checkpoint=encoder,
+            T=8,
+            img_size=None,
+            device="cpu",
+            precision="fp32",
+            num_workers=1,
+            batch_size="auto",
+            progress=False,
+            views=views,
+        )
         rows.append((views, r["n_embedded"], r["batch_size"], stream, r["seconds"], r["clips_per_s"]))
     center = rows[0][5]
-    lines = ["| views | clips | batch (clips) | decode stream alone, clips/s | extract_split, s | "
-             "extract_split, clips/s | vs centre |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| views | clips | batch (clips) | decode stream alone, clips/s | extract_split, s | "
+        "extract_split, clips/s | vs centre |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for views, n, b, stream, secs, rate in rows:
         lines.append(f"| {views} | {n} | {b} | {stream:.1f} | {secs:.1f} | {rate:.2f} | {rate / center:.2f}x |")
     table = "\n".join(lines)
     cmd = "python benchmarks/bench_views.py" + (" " + " ".join(argv) if argv else "")
-    body = (f"`{cmd}` on {_dt.date.today().isoformat()}: {cpu_model()}, {len(os.sched_getaffinity(0))} cores "
-            f"available to the process, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-            f"{args.videos} generated videos of {args.seconds} s (320x240, H.264), the tiny demo encoder at "
-            "224x224, fp32, one decode worker.\n\n" + table)
+    body = (
+        f"`{cmd}` on {_dt.date.today().isoformat()}: {cpu_model()}, {len(os.sched_getaffinity(0))} cores "
+        f"available to the process, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{args.videos} generated videos of {args.seconds} s (320x240, H.264), the tiny demo encoder at "
+        "224x224, fp32, one decode worker.\n\n" + table
+    )
     print(body)
     if args.write_readme:
         from machine import write_readme_block

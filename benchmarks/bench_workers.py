@@ -14,6 +14,7 @@ Run from the project root::
 
     python benchmarks/bench_workers.py [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,14 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved repeats
             for method in ("fork", "forkserver+preload", "forkserver", "spawn"):
                 for nw in (1, 2):
-                    r = subprocess.run([sys.executable, str(script), video, method, str(nw)], capture_output=True,
-                                       text=True, env=env, timeout=600, check=True)
+                    r = subprocess.run(
+                        [sys.executable, str(script), video, method, str(nw)],
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                        timeout=600,
+                        check=True,
+                    )
                     results.setdefault((method, nw), []).append(json.loads(r.stdout.strip().splitlines()[-1]))
     print("| start method | workers | first batch, fresh process (s) | second loader, same process (s) |")
     print("|---|---:|---:|---:|")
@@ -77,8 +84,11 @@ def main() -> None:
         first = sorted(r[0] for r in runs)
         second = sorted(r[1] for r in runs if len(r) > 1)
         med = lambda xs: xs[len(xs) // 2]  # noqa: E731
-        print(f"| {method} | {nw} | {med(first):.2f} ({first[0]:.2f}-{first[-1]:.2f}) | "
-              + (f"{med(second):.2f} ({second[0]:.2f}-{second[-1]:.2f})" if second else "") + " |")
+        print(
+            f"| {method} | {nw} | {med(first):.2f} ({first[0]:.2f}-{first[-1]:.2f}) | "
+            + (f"{med(second):.2f} ({second[0]:.2f}-{second[-1]:.2f})" if second else "")
+            + " |"
+        )
 
 
 if __name__ == "__main__":

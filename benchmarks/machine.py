@@ -1,4 +1,5 @@
 """What machine a benchmark ran on, and the results tables it writes into benchmarks/README.md."""
+
 from __future__ import annotations
 
 import platform

@@ -1,4 +1,5 @@
 """Shared fixtures: real video files written into temp folders."""
+
 from __future__ import annotations
 
 import os
@@ -9,6 +10,8 @@ import pytest
 # Kernels started by the tests (papermill, nbval) inherit this: text progress bars, as in the book
 # and the golden notebooks, even where ipywidgets is installed (see ucf_nb.progress).
 os.environ["UCF_NB_PROGRESS"] = "text"
+
+from video_files import faststart_truncated
 
 from ucf_nb.demo.synthetic import write_synthetic_video
 
@@ -32,30 +35,9 @@ def gappy_video(tmp_path_factory):
     """A 30 fps H.264 file of 150 frames whose timestamps jump by 10 frames after frame 49
     (dropped frames, as in variable-frame-rate footage); B-frames, keyframe every 30."""
     path = tmp_path_factory.mktemp("videos") / "gappy_timestamps.mp4"
-    return write_synthetic_video(path, 150, codec="libx264", gop=30, bframes=2,
-                                 frame_pts=[i + (10 if i >= 50 else 0) for i in range(150)])
-
-
-def faststart_truncated(src, dst, keep: float = 0.6):
-    """A file whose container lies: the header (moved to the front) lists every frame, but
-    the bytes end after ``keep`` of the file, so decoding stops early."""
-    import av
-
-    tmp = str(dst) + ".full.mp4"
-    with av.open(str(src)) as inp, av.open(tmp, "w", options={"movflags": "faststart"}) as out:
-        s_in = inp.streams.video[0]
-        s_out = out.add_stream_from_template(s_in)
-        for pkt in inp.demux(s_in):
-            if pkt.dts is None:
-                continue
-            pkt.stream = s_out
-            out.mux(pkt)
-    with open(tmp, "rb") as f:
-        data = f.read()
-    os.remove(tmp)
-    with open(dst, "wb") as f:
-        f.write(data[:int(len(data) * keep)])
-    return dst
+    return write_synthetic_video(
+        path, 150, codec="libx264", gop=30, bframes=2, frame_pts=[i + (10 if i >= 50 else 0) for i in range(150)]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +67,7 @@ def demo_dir(tmp_path_factory):
 
 # --- the demo run as a built book (report: tests/test_book.py, test_browser.py, test_determinism.py)
 
+
 @pytest.fixture(scope="session")
 def demo_book():
     """The demo pipeline executed with papermill and its book built, once per session.
@@ -112,8 +95,11 @@ def demo_book():
     from ucf_nb.demo import DEMO_EXTRA_FAMILIES
 
     demo = "demo"
-    if not (resolve_path("demo/UCF_Crime").is_dir() and resolve_path("demo/encoder").is_dir()
-            and all(resolve_path(f"demo/encoders/{f}").is_dir() for f in DEMO_EXTRA_FAMILIES)):
+    if not (
+        resolve_path("demo/UCF_Crime").is_dir()
+        and resolve_path("demo/encoder").is_dir()
+        and all(resolve_path(f"demo/encoders/{f}").is_dir() for f in DEMO_EXTRA_FAMILIES)
+    ):
         from ucf_nb.demo import make_demo_dataset, make_demo_encoder
         from ucf_nb.encoders.tiny import make_tiny_encoder
 
@@ -123,19 +109,27 @@ def demo_book():
         for family in DEMO_EXTRA_FAMILIES:
             make_tiny_encoder(resolve_path(demo) / "encoders" / family, family)
     book = root / "book"
-    shutil.copytree(resolve_path("book"), book,
-                    ignore=shutil.ignore_patterns("_build", "executed", "intro.md"))
+    shutil.copytree(resolve_path("book"), book, ignore=shutil.ignore_patterns("_build", "executed", "intro.md"))
     processed = "build/test_book/processed"
     steps = pipeline.pipeline_steps(pipeline.demo_parameters(demo, out_dir=processed))
     warnings = []
-    report.run_report(steps, book, demo=True, log=warnings.append,
-                      extra_runs=pipeline.demo_extra_runs(demo, out_dir=processed))
+    report.run_report(
+        steps, book, demo=True, log=warnings.append, extra_runs=pipeline.demo_extra_runs(demo, out_dir=processed)
+    )
     executed = [book / "executed" / f"{step.name}.ipynb" for step in steps]
     html = report.build_book(book, quiet=True).parent
-    return {"root": root, "book": book, "html": html, "out_dir": resolve_path(pipeline.main_run_dir(steps)),
-            "processed": resolve_path(processed), "demo": demo,
-            "executed": executed, "steps": steps, "project_root": project_root(),
-            "warnings": [w for w in warnings if w.startswith("warning:")]}
+    return {
+        "root": root,
+        "book": book,
+        "html": html,
+        "out_dir": resolve_path(pipeline.main_run_dir(steps)),
+        "processed": resolve_path(processed),
+        "demo": demo,
+        "executed": executed,
+        "steps": steps,
+        "project_root": project_root(),
+        "warnings": [w for w in warnings if w.startswith("warning:")],
+    }
 
 
 # --- twelve runs of six families, compared on one page (tests/test_browser.py) -----------------
@@ -194,12 +188,21 @@ def twelve_runs_book():
     runs = "build/test_compare/runs"
     names = []
     for folder, family, frames, seed, settings in TWELVE_RUNS:
-        checkpoint = make_tiny_encoder(root / "encoders" / folder, family, seed=seed, num_frames=frames,
-                                       image_size=64)
+        checkpoint = make_tiny_encoder(root / "encoders" / folder, family, seed=seed, num_frames=frames, image_size=64)
         for kwargs in settings:
-            out = run_encoder(display_path(checkpoint), index_path=index, runs_dir=runs, annotation_path=annotation,
-                              batch_size=16, num_workers=0, device="cpu", precision="fp32", progress=False,
-                              mil_params={"max_iter": 100, "eval_every": 25, "patience": 2}, **kwargs)
+            out = run_encoder(
+                display_path(checkpoint),
+                index_path=index,
+                runs_dir=runs,
+                annotation_path=annotation,
+                batch_size=16,
+                num_workers=0,
+                device="cpu",
+                precision="fp32",
+                progress=False,
+                mil_params={"max_iter": 100, "eval_every": 25, "patience": 2},
+                **kwargs,
+            )
             names.append(resolve_path(out).name)
     assert len(set(names)) == 12, names
 
@@ -207,13 +210,27 @@ def twelve_runs_book():
     book.mkdir()
     shutil.copy(resolve_path("book/_config.yml"), book / "_config.yml")
     shutil.copytree(resolve_path("book/_static"), book / "_static")
-    (book / "_toc.yml").write_text(yaml.safe_dump(
-        {"format": "jb-book", "root": "intro",
-         "parts": [{"caption": "Encoders side by side", "chapters": [{"file": "executed/04_compare"}]}]}))
-    (book / "intro.md").write_text("# Twelve runs\n\nTwelve tiny random encoders of six families on the demo's "
-                                   "synthetic videos, compared on the next page.\n")
+    (book / "_toc.yml").write_text(
+        yaml.safe_dump(
+            {
+                "format": "jb-book",
+                "root": "intro",
+                "parts": [{"caption": "Encoders side by side", "chapters": [{"file": "executed/04_compare"}]}],
+            }
+        )
+    )
+    (book / "intro.md").write_text(
+        "# Twelve runs\n\nTwelve tiny random encoders of six families on the demo's "
+        "synthetic videos, compared on the next page.\n"
+    )
     step = pipeline.Step("04_compare", "04_compare", {"runs_dir": runs, "annotation_path": annotation, "demo": True})
     pipeline.run_notebooks([step], book / "executed", log=lambda line: None)
     html = report.build_book(book, quiet=True).parent
-    return {"root": root, "runs": resolve_path(runs), "book": book, "html": html, "names": names,
-            "annotation": annotation}
+    return {
+        "root": root,
+        "runs": resolve_path(runs),
+        "book": book,
+        "html": html,
+        "names": names,
+        "annotation": annotation,
+    }

@@ -8,6 +8,7 @@ Command line (the Makefile calls these)::
 The goldens are the demo run's executed notebooks, sanitized with nbval's own patterns
 (``tests/golden/sanitize.cfg``) so that they hold no times that change every run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,12 @@ def regold(args) -> int:
     params = demo_parameters(args.demo, out_dir=GOLDEN_OUT)
     for old in golden.glob("*.ipynb"):
         old.unlink()
-    executed = run_with_extra_runs(pipeline_steps(params), golden, notebooks_dir=args.notebooks,
-                                   extra_runs=demo_extra_runs(args.demo, out_dir=GOLDEN_OUT))
+    executed = run_with_extra_runs(
+        pipeline_steps(params),
+        golden,
+        notebooks_dir=args.notebooks,
+        extra_runs=demo_extra_runs(args.demo, out_dir=GOLDEN_OUT),
+    )
     patterns = read_sanitize_patterns(resolve_path(SANITIZE_FILE))
     for path in executed:
         nb = sanitize_notebook(nbformat.read(path, as_version=4), patterns)
@@ -72,13 +77,23 @@ def smoke(args) -> int:
     notebooks_dir = resolve_path(args.notebooks)
     files = [_execute(step, notebooks_dir, smoke, prepare_only=True) for step in pipeline_steps(params)]
     # pytest keeps the order of its arguments: the notebooks run in pipeline order.
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-           "--rootdir", str(smoke), "-q", *map(str, files)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(smoke),
+        "-q",
+        *map(str, files),
+    ]
     return subprocess.call(cmd, cwd=project_root())
 
 
-def golden_run_of_this_session(demo: str, steps: Sequence[str], *, notebooks_dir: str = "notebooks"
-                                ) -> Path | None:
+def golden_run_of_this_session(demo: str, steps: Sequence[str], *, notebooks_dir: str = "notebooks") -> Path | None:
     """GOLDEN_OUT when this session's nbval run of the golden notebooks was a complete run of
     exactly these pipeline ``steps`` (names) on ``demo``, else None.
 
@@ -103,8 +118,9 @@ def golden_run_of_this_session(demo: str, steps: Sequence[str], *, notebooks_dir
             return None
         params = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(injected[0].source).body}
         source = nbformat.read(resolve_path(notebooks_dir) / f"{step.notebook}.ipynb", as_version=4)
-        if params != dict(step.parameters) or [c.source for c in code if c is not injected[0]] != \
-                [c.source for c in source.cells if c.cell_type == "code"]:
+        if params != dict(step.parameters) or [c.source for c in code if c is not injected[0]] != [
+            c.source for c in source.cells if c.cell_type == "code"
+        ]:
             return None
         outcomes = GOLDEN_RESULTS.get(name, [])
         # each cell reports setup, call and teardown: all passed, for every cell
@@ -146,11 +162,17 @@ def sanitize_notebook(nb, patterns: Sequence[tuple[str, str]]):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tests/golden_tools.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("regold", "rewrite the golden notebooks under tests/golden from the demo"),
-                        ("smoke", "run the source notebooks on the demo data under pytest --nbval-lax")):
+    for name, help_ in (
+        ("regold", "rewrite the golden notebooks under tests/golden from the demo"),
+        ("smoke", "run the source notebooks on the demo data under pytest --nbval-lax"),
+    ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--demo", metavar="DIR", default="demo",
-                       help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)")
+        p.add_argument(
+            "--demo",
+            metavar="DIR",
+            default="demo",
+            help="use the demo data and encoder under DIR (written by python -m ucf_nb.demo DIR)",
+        )
         p.add_argument("--notebooks", default="notebooks", help="folder of the source notebooks")
     args = parser.parse_args(argv)
     try:

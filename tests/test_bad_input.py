@@ -2,6 +2,7 @@
 under a dataset root, a non-UTF-8 byte in the index, a real full disk (a tiny tmpfs) under
 ``out_dir`` at each kind of write. Whatever could hang or crash runs in a subprocess with a
 deadline."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,21 +26,24 @@ DEADLINE = 120  # seconds: today a FIFO makes build_index wait for ever
 def _build_in_subprocess(root: str | bytes, index_path: Path | None = None, **kw) -> dict:
     """build_index(root) in a child process with a deadline: its outcome as a dict
     (``error``: exception type, ``message``, ``kinds``: file -> problem kind), or the crash."""
-    code = ("import json, os, sys\nfrom ucf_nb import build_index, IndexBuildError\n"
-            "root = os.fsdecode(bytes.fromhex(sys.argv[1]))\nkw = json.loads(sys.argv[2])\n"
-            "try:\n    df = build_index(root, **kw)\n    out = {'error': None, 'n': len(df)}\n"
-            "except Exception as exc:\n"
-            "    out = {'error': type(exc).__name__, 'message': str(exc)}\n"
-            "    if isinstance(exc, IndexBuildError):\n"
-            "        out['kinds'] = dict(zip(exc.problems['file'], exc.problems['kind']))\n"
-            "print(json.dumps(out))\n")
+    code = (
+        "import json, os, sys\nfrom ucf_nb import build_index, IndexBuildError\n"
+        "root = os.fsdecode(bytes.fromhex(sys.argv[1]))\nkw = json.loads(sys.argv[2])\n"
+        "try:\n    df = build_index(root, **kw)\n    out = {'error': None, 'n': len(df)}\n"
+        "except Exception as exc:\n"
+        "    out = {'error': type(exc).__name__, 'message': str(exc)}\n"
+        "    if isinstance(exc, IndexBuildError):\n"
+        "        out['kinds'] = dict(zip(exc.problems['file'], exc.problems['kind']))\n"
+        "print(json.dumps(out))\n"
+    )
     kw = {"clip_len": L, "stride": STRIDE, "probe_threads": 2, **kw}
     if index_path is not None:
         kw["index_path"] = str(index_path)
     raw = os.fsencode(root)
     try:
-        proc = subprocess.run([sys.executable, "-c", code, raw.hex(), json.dumps(kw)], capture_output=True,
-                              text=True, timeout=DEADLINE)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, raw.hex(), json.dumps(kw)], capture_output=True, text=True, timeout=DEADLINE
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"build_index did not return within {DEADLINE} s (it hangs)")
     assert proc.returncode == 0, f"build_index crashed (exit {proc.returncode}): {proc.stderr[-2000:]}"
@@ -47,6 +51,7 @@ def _build_in_subprocess(root: str | bytes, index_path: Path | None = None, **kw
 
 
 # ------------------------------------------------------------------------ what is under the root
+
 
 def test_a_fifo_named_like_a_video_is_refused_not_waited_on(tree):
     path = tree / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse002_x264.mp4"
@@ -97,9 +102,11 @@ def test_open_video_on_a_non_utf8_path_raises_instead_of_crashing(tmp_path):
     good = write_synthetic_video(tmp_path / "v.mp4", 10, width=64, height=48)
     bad = os.fsencode(tmp_path) + b"/v\xff.mp4"
     os.rename(os.fsencode(good), bad)
-    code = ("import os, sys\nfrom ucf_nb.video import VideoError, probe_video\n"
-            "try:\n    probe_video(os.fsdecode(bytes.fromhex(sys.argv[1])))\n"
-            "except VideoError as exc:\n    print(exc)\n")
+    code = (
+        "import os, sys\nfrom ucf_nb.video import VideoError, probe_video\n"
+        "try:\n    probe_video(os.fsdecode(bytes.fromhex(sys.argv[1])))\n"
+        "except VideoError as exc:\n    print(exc)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code, bad.hex()], capture_output=True, text=True, timeout=DEADLINE)
     assert proc.returncode == 0, f"crashed (exit {proc.returncode}): {proc.stderr[-1000:]}"
     assert "v\\xff.mp4" in proc.stdout and "not UTF-8" in proc.stdout
@@ -124,6 +131,7 @@ def test_a_non_utf8_byte_in_the_index_csv_is_one_sentence(tree, tmp_path):
 
 # ------------------------------------------------------------------------ extraction
 
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     from test_extract import VIDEOS, S, _write_index
@@ -131,12 +139,26 @@ def data(tmp_path_factory):
     from ucf_nb.demo import make_demo_encoder
 
     folder = tmp_path_factory.mktemp("bad_input")
-    keep = [v for v in VIDEOS if v[3] in ("Normal_Videos001_x264.mp4", "Abuse001_x264.mp4", "Arson001_x264.mp4",
-                                         "Normal_Videos003_x264.mp4", "Normal_Videos004_x264.mp4")]
+    keep = [
+        v
+        for v in VIDEOS
+        if v[3]
+        in (
+            "Normal_Videos001_x264.mp4",
+            "Abuse001_x264.mp4",
+            "Arson001_x264.mp4",
+            "Normal_Videos003_x264.mp4",
+            "Normal_Videos004_x264.mp4",
+        )
+    ]
     keep = [(("test" if v[3] == "Normal_Videos004_x264.mp4" else v[0]), *v[1:]) for v in keep]
     index = _write_index(folder, keep)
-    return {"folder": folder, "index": index, "encoder": make_demo_encoder(folder / "encoder", img_size=S),
-            "garbage": folder / "videos" / "Normal_Videos004_x264.mp4"}
+    return {
+        "folder": folder,
+        "index": index,
+        "encoder": make_demo_encoder(folder / "encoder", img_size=S),
+        "garbage": folder / "videos" / "Normal_Videos004_x264.mp4",
+    }
 
 
 def _extract(data, out, split, **kw):
@@ -164,19 +186,26 @@ def test_extraction_names_a_fifo_in_place_of_a_video(data, tmp_path):
     video = folder / "videos" / "Normal_Videos009_x264.mp4"
     video.unlink()
     os.mkfifo(video)
-    code = ("import sys\nfrom ucf_nb import extract_split\n"
-            "try:\n    extract_split('val', sys.argv[1], out_dir=sys.argv[2], checkpoint=sys.argv[3], img_size=64, "
-            "preprocessing='seed', num_workers=0, batch_size=4, precision='fp32', progress=False)\n"
-            "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
+    code = (
+        "import sys\nfrom ucf_nb import extract_split\n"
+        "try:\n    extract_split('val', sys.argv[1], out_dir=sys.argv[2], checkpoint=sys.argv[3], img_size=64, "
+        "preprocessing='seed', num_workers=0, batch_size=4, precision='fp32', progress=False)\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
     try:
-        proc = subprocess.run([sys.executable, "-c", code, str(index), str(tmp_path / "out"), str(data["encoder"])],
-                              capture_output=True, text=True, timeout=DEADLINE)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(index), str(tmp_path / "out"), str(data["encoder"])],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"extract_split did not return within {DEADLINE} s")
     assert "Normal_Videos009_x264.mp4 is a FIFO (named pipe)" in proc.stdout, proc.stdout + proc.stderr[-2000:]
 
 
 # ------------------------------------------------------------------------ a real full disk
+
 
 @pytest.fixture
 def small_disk(tmp_path):
@@ -186,8 +215,7 @@ def small_disk(tmp_path):
         pytest.skip("a real full disk needs root to mount a small tmpfs")
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     filler = mnt / "filler.bin"
@@ -248,8 +276,9 @@ def test_a_full_disk_before_the_run_is_a_store_write_error_and_leaves_no_probe(d
 
 
 @pytest.mark.parametrize("when", ["open_shard", "finalize"])
-def test_a_disk_full_at_shard_creation_or_assembly_then_resume_byte_identical(data, small_disk, tmp_path,
-                                                                              monkeypatch, when):
+def test_a_disk_full_at_shard_creation_or_assembly_then_resume_byte_identical(
+    data, small_disk, tmp_path, monkeypatch, when
+):
     import ucf_nb.store.arrays as store
     from ucf_nb import StoreWriteError
 

@@ -1,5 +1,6 @@
 """benchmarks/bench_gpu.py cannot rot: its smoke run (tiny model, CPU) runs here, without PyAV,
 papermill or matplotlib importable, as on the GPU machine's image."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -58,16 +59,27 @@ def test_smoke_run_end_to_end(tmp_path):
     assert keys == [0, 250]
     out = tmp_path / "table.md"
     argv = ["--smoke", "--videos", str(tmp_path / "videos"), "--work", str(tmp_path / "work"), "--out", str(out)]
-    code = ("import runpy, sys\n"
-            f"for m in {BLOCKED!r}: sys.modules[m] = None\n"
-            f"sys.argv = [{str(SCRIPT)!r}] + {argv!r}\n"
-            f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import runpy, sys\n"
+        f"for m in {BLOCKED!r}: sys.modules[m] = None\n"
+        f"sys.argv = [{str(SCRIPT)!r}] + {argv!r}\n"
+        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     table = out.read_text()
-    rows = {line.split("|")[1].strip()[:3]: [c.strip() for c in line.split("|")[1:-1]]
-            for line in table.splitlines() if line.startswith("| (")}
+    rows = {
+        line.split("|")[1].strip()[:3]: [c.strip() for c in line.split("|")[1:-1]]
+        for line in table.splitlines()
+        if line.startswith("| (")
+    }
     assert set(rows) == {"(a)", "(b)", "(c)", "(d)"}
     # attention, precision, compile as each pipeline really ran
     assert rows["(a)"][1:4] == ["eager", "fp32", "False"]

@@ -1,4 +1,5 @@
 """The run report: executed notebooks cleaned for reading, the intro page, the book build."""
+
 from __future__ import annotations
 
 import json
@@ -25,31 +26,69 @@ BOOK = resolve_path("book")
 def _manifest(**splits):
     return {
         "model": {"checkpoint": "demo/encoder", "revision": None, "model_type": "timesformer"},
-        "T": 8, "img_size": 224, "embedding_dim": 64, "pooling": "cls", "precision": "fp32",
+        "T": 8,
+        "img_size": 224,
+        "embedding_dim": 64,
+        "pooling": "cls",
+        "precision": "fp32",
         "preprocessing": {"kind": "checkpoint", "mean": [0.45, 0.45, 0.45]},
         "index": {"path": "demo/processed/index_clips.csv", "sha256": "ab" * 32},
-        "splits": {name: {"n_clips": n, "n_done": n - 1, "n_failed": 1, "seconds": 2.5,
-                          "clips_per_s": n / 2.5, "shards": [{"device": "cpu"}]}
-                   for name, n in splits.items()},
+        "splits": {
+            name: {
+                "n_clips": n,
+                "n_done": n - 1,
+                "n_failed": 1,
+                "seconds": 2.5,
+                "clips_per_s": n / 2.5,
+                "shards": [{"device": "cpu"}],
+            }
+            for name, n in splits.items()
+        },
     }
 
 
-METRICS = {"clip_auc_val": 0.61234, "clip_auc_test": 0.5, "clip_ap_val": 0.4, "clip_ap_test": 0.45,
-           "video_auc_test": 0.75, "frame_auc_test": 0.66, "frame_auc_test_anomalous": float("nan"),
-           "per_category_auc_test": {"Abuse": 0.5}, "seed": 0, "C": 1.0}
+METRICS = {
+    "clip_auc_val": 0.61234,
+    "clip_auc_test": 0.5,
+    "clip_ap_val": 0.4,
+    "clip_ap_test": 0.45,
+    "video_auc_test": 0.75,
+    "frame_auc_test": 0.66,
+    "frame_auc_test_anomalous": float("nan"),
+    "per_category_auc_test": {"Abuse": 0.5},
+    "seed": 0,
+    "C": 1.0,
+}
 
 
 # --- the intro page ---------------------------------------------------------------------------
 
+
 def test_intro_says_what_was_run():
-    text = report.write_intro(_manifest(val=10, train=40, test=20), METRICS,
-                              dataset_root="demo/UCF_Crime", index_parameters={"clip_len": 32, "stride": 16},
-                              versions={"torch": "9.9.9"})
+    text = report.write_intro(
+        _manifest(val=10, train=40, test=20),
+        METRICS,
+        dataset_root="demo/UCF_Crime",
+        index_parameters={"clip_len": 32, "stride": 16},
+        versions={"torch": "9.9.9"},
+    )
     assert text.startswith("# ")
-    for shown in ("`demo/UCF_Crime`", "`demo/processed/index_clips.csv`", "ab" * 32, "`demo/encoder`",
-                  "timesformer", "clip_len=32, stride=16", "fp32", "kind=checkpoint", "| torch | 9.9.9 |",
-                  "| Clip ROC AUC, val | 0.612 |", "| Video ROC AUC, test | 0.750 |", "| `seed` | 0 |", "| `C` | 1 |",
-                  "| Frame ROC AUC, test, every frame | 0.660 |"):
+    for shown in (
+        "`demo/UCF_Crime`",
+        "`demo/processed/index_clips.csv`",
+        "ab" * 32,
+        "`demo/encoder`",
+        "timesformer",
+        "clip_len=32, stride=16",
+        "fp32",
+        "kind=checkpoint",
+        "| torch | 9.9.9 |",
+        "| Clip ROC AUC, val | 0.612 |",
+        "| Video ROC AUC, test | 0.750 |",
+        "| `seed` | 0 |",
+        "| `C` | 1 |",
+        "| Frame ROC AUC, test, every frame | 0.660 |",
+    ):
         assert shown in text, shown
     # NaN metrics are not numbers a reader should compare: they say so.
     assert "| Frame ROC AUC, test, anomalous videos only | n/a |" in text
@@ -68,8 +107,15 @@ def test_intro_of_a_demo_says_the_numbers_mean_nothing():
 
 
 def test_intro_keeps_the_probe_settings_apart_from_its_metrics():
-    metrics = {**METRICS, "video_auc_val": 1.0, "video_auc_test_mean": 0.25, "C_note": None,
-               "C_grid": [0.01, 1.0], "max_train": None, "class_weight": "balanced"}
+    metrics = {
+        **METRICS,
+        "video_auc_val": 1.0,
+        "video_auc_test_mean": 0.25,
+        "C_note": None,
+        "C_grid": [0.01, 1.0],
+        "max_train": None,
+        "class_weight": "balanced",
+    }
     text = report.write_intro(_manifest(train=3), metrics)
     metrics_part, settings_part = text.split("## Probe")[1].split("How the linear probe was fitted:")
     # every metric in the metrics table, none among the settings, which come after the metrics
@@ -100,16 +146,28 @@ def test_intro_is_valid_myst_table_markup():
 
 # --- which notebooks run, with which parameters -----------------------------------------------
 
+
 def test_pipeline_runs_every_notebook_in_order_and_02_once_per_split():
     steps = pipeline.pipeline_steps(pipeline.demo_parameters("demo"))
-    assert [s.name for s in steps] == ["00_build_index", "01_index_checks", "02_extract_train",
-                                       "02_extract_val", "02_extract_test", "03_probe", "04_compare"]
+    assert [s.name for s in steps] == [
+        "00_build_index",
+        "01_index_checks",
+        "02_extract_train",
+        "02_extract_val",
+        "02_extract_test",
+        "03_probe",
+        "04_compare",
+    ]
     assert [s.parameters["split"] for s in steps if s.notebook == "02_extract"] == ["train", "val", "test"]
     # every notebook reads what the one before wrote
     index = steps[0].parameters["index_path"]
     assert all(s.parameters["index_path"] == index for s in steps[1:5])
-    assert steps[2].parameters["runs_dir"] == steps[5].parameters["runs_dir"] == steps[6].parameters["runs_dir"] \
+    assert (
+        steps[2].parameters["runs_dir"]
+        == steps[5].parameters["runs_dir"]
+        == steps[6].parameters["runs_dir"]
         == "demo/processed/runs"
+    )
     assert steps[2].parameters["run_name"] == steps[5].parameters["run_name"] == "timesformer_T8_mean"
     assert pipeline.main_run_dir(steps) == "demo/processed/runs/timesformer_T8_mean"
 
@@ -134,8 +192,11 @@ def test_demo_parameters_are_project_relative_even_when_given_absolute():
 
 
 def test_overrides_reach_every_notebook_that_declares_the_parameter():
-    steps = pipeline.apply_overrides(pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
-                                      {"device": "cuda", "seed": 3}, resolve_path("notebooks"))
+    steps = pipeline.apply_overrides(
+        pipeline.pipeline_steps(pipeline.demo_parameters("demo")),
+        {"device": "cuda", "seed": 3},
+        resolve_path("notebooks"),
+    )
     by_name = {s.name: s.parameters for s in steps}
     assert [by_name[f"02_extract_{x}"]["device"] for x in SPLITS] == ["cuda"] * 3
     assert "device" not in by_name["00_build_index"] and by_name["00_build_index"]["seed"] == 3
@@ -147,9 +208,11 @@ def test_overrides_reach_every_notebook_that_declares_the_parameter():
 
 
 def test_a_renamed_parameter_reaches_only_the_notebook_that_still_takes_it():
-    steps = report.apply_overrides(report.pipeline_steps(), {"num_workers": 2, "annotation_file": "a.txt",
-                                                              "probe_threads": 1},
-                                    resolve_path("notebooks"))
+    steps = report.apply_overrides(
+        report.pipeline_steps(),
+        {"num_workers": 2, "annotation_file": "a.txt", "probe_threads": 1},
+        resolve_path("notebooks"),
+    )
     by_name = {s.name: s.parameters for s in steps}
     # num_workers is the DataLoader's (02); 00's old name for probe_threads is not given it
     assert by_name["02_extract_train"]["num_workers"] == 2 and "num_workers" not in by_name["00_build_index"]
@@ -164,10 +227,11 @@ def test_prepare_writes_parameterised_notebooks_without_running_them(tmp_path):
     nb = nbformat.read(tmp_path / "prepared" / "02_extract_val.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
-    for line in ("split = \"val\"", "checkpoint = \"demo/encoder\"", "index_path = \"demo/processed/index_clips.csv\""):
+    for line in ('split = "val"', 'checkpoint = "demo/encoder"', 'index_path = "demo/processed/index_clips.csv"'):
         assert line in injected[0].source, line
-    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None
-               for c in nb.cells if c.cell_type == "code")
+    assert all(
+        c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"
+    )
     assert report.main(["prepare", "--demo", "demo", "--dest", str(tmp_path / "cli")]) == 0
     assert len(list((tmp_path / "cli").glob("*.ipynb"))) == len(steps)
 
@@ -186,9 +250,24 @@ def test_a_prepared_notebook_runs_under_nbconvert_and_saves_a_finished_bar(tmp_p
     steps = report.pipeline_steps(report.demo_parameters(demo_dir, out_dir=tmp_path / "processed"))
     prepared = report.prepare_notebooks(steps[:1], tmp_path / "prepared")[0]
     env = {k: v for k, v in os.environ.items() if k != "UCF_NB_PROGRESS"}  # as in Jupyter Lab
-    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                           str(prepared), "--output-dir", str(tmp_path / "ran")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            str(prepared),
+            "--output-dir",
+            str(tmp_path / "ran"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ran = (tmp_path / "ran" / prepared.name).read_text()
     assert "application/vnd.jupyter.widget-view+json" not in ran and "TqdmWarning" not in ran
@@ -220,24 +299,43 @@ def test_book_config_never_executes_notebooks():
 
 # --- cleaning executed notebooks --------------------------------------------------------------
 
+
 def _executed_like_papermill():
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                                "papermill": {"start_time": "2024-01-01T00:00:00", "duration": 3.2,
-                                              "input_path": "/somewhere/notebooks/x.ipynb",
-                                              "parameters": {"split": "val"}}})
+    nb = new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "papermill": {
+                "start_time": "2024-01-01T00:00:00",
+                "duration": 3.2,
+                "input_path": "/somewhere/notebooks/x.ipynb",
+                "parameters": {"split": "val"},
+            },
+        }
+    )
     params = new_code_cell("split = 'train'", metadata={"tags": ["parameters"]})
-    injected = new_code_cell("# Parameters\nsplit = 'val'\n", metadata={"tags": ["injected-parameters"],
-                                                                        "papermill": {"duration": 0.1}})
-    bar = ("  0%|          | 0/3 [00:00<?, ?it/s]\r 33%|███▎      | 1/3 [00:00<00:01,  1.9it/s]\r"
-           "100%|██████████| 3/3 [00:01<00:00,  2.9it/s]\n")
-    work = new_code_cell("run()", metadata={"execution": {"iopub.status.busy": "2024-01-01T00:00:01"}},
-                         outputs=[new_output("stream", name="stderr", text=bar[:40]),
-                                  new_output("stream", name="stdout", text="val: 3 clips\n"),
-                                  new_output("stream", name="stderr", text=bar[40:]),
-                                  new_output("stream", name="stderr",
-                                             text="/opt/py/site-packages/tqdm/auto.py:21: TqdmWarning: "
-                                                  "IProgress not found. Please update jupyter and ipywidgets.\n"
-                                                  "  from .autonotebook import tqdm as notebook_tqdm\n")])
+    injected = new_code_cell(
+        "# Parameters\nsplit = 'val'\n", metadata={"tags": ["injected-parameters"], "papermill": {"duration": 0.1}}
+    )
+    bar = (
+        "  0%|          | 0/3 [00:00<?, ?it/s]\r 33%|███▎      | 1/3 [00:00<00:01,  1.9it/s]\r"
+        "100%|██████████| 3/3 [00:01<00:00,  2.9it/s]\n"
+    )
+    work = new_code_cell(
+        "run()",
+        metadata={"execution": {"iopub.status.busy": "2024-01-01T00:00:01"}},
+        outputs=[
+            new_output("stream", name="stderr", text=bar[:40]),
+            new_output("stream", name="stdout", text="val: 3 clips\n"),
+            new_output("stream", name="stderr", text=bar[40:]),
+            new_output(
+                "stream",
+                name="stderr",
+                text="/opt/py/site-packages/tqdm/auto.py:21: TqdmWarning: "
+                "IProgress not found. Please update jupyter and ipywidgets.\n"
+                "  from .autonotebook import tqdm as notebook_tqdm\n",
+            ),
+        ],
+    )
     return nb, params, injected, work
 
 
@@ -252,17 +350,22 @@ def test_clean_notebook_keeps_what_a_reader_needs_and_nothing_that_changes_per_r
     outs = clean.cells[3].outputs
     # streams merged per name, the progress bar reduced to its final state, tqdm's notice gone
     assert [(o.name, o.text) for o in outs] == [
-        ("stderr", "100%|██████████| 3/3 [00:01<00:00,  2.9it/s]\n"), ("stdout", "val: 3 clips\n")]
+        ("stderr", "100%|██████████| 3/3 [00:01<00:00,  2.9it/s]\n"),
+        ("stdout", "val: 3 clips\n"),
+    ]
     assert pipeline.clean_notebook(clean) == clean  # idempotent
     assert nb.cells[3].outputs[0].text != outs[0].text  # the input is left alone
 
 
 def test_notebook_problems_name_tracebacks_absolute_paths_and_raw_bars():
     nb, params, injected, work = _executed_like_papermill()
-    err = new_code_cell("1/0", outputs=[new_output("error", ename="ZeroDivisionError", evalue="division by zero",
-                                                   traceback=["..."])])
-    leak = new_code_cell("p", outputs=[new_output("execute_result", data={"text/plain": str(project_root() / "x.csv")},
-                                                  execution_count=1)])
+    err = new_code_cell(
+        "1/0", outputs=[new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=["..."])]
+    )
+    leak = new_code_cell(
+        "p",
+        outputs=[new_output("execute_result", data={"text/plain": str(project_root() / "x.csv")}, execution_count=1)],
+    )
     nb.cells = [params, work, err, leak]
     problems = pipeline.notebook_problems(nb)
     assert any("cell 1" in p and "raw progress bar" in p for p in problems)
@@ -277,16 +380,25 @@ def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
     patterns = golden_tools.read_sanitize_patterns(resolve_path(golden_tools.SANITIZE_FILE))
     # every [section] yields a pair: a malformed one would be dropped by nbval without a word
     assert len(patterns) == len(re.findall(r"(?m)^\[\w+\]$", cfg)) >= 5
-    text = ("/opt/py/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter\n"
-            "  from .autonotebook import tqdm as notebook_tqdm\n"
-            "train: 100%|██████████| 180/180 [00:19<00:00,  9.34clips/s]\n"
-            "n_clips          180\nseconds       19.282\nclips_per_s    9.335\n"
-            "completed_at  2026-11-25T19:43:07+00:00\nclip AUC 0.6123, 32 frames, stride 16\n"
-            "<Figure at 0x7f3a12bc4d90>\n")
+    text = (
+        "/opt/py/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter\n"
+        "  from .autonotebook import tqdm as notebook_tqdm\n"
+        "train: 100%|██████████| 180/180 [00:19<00:00,  9.34clips/s]\n"
+        "n_clips          180\nseconds       19.282\nclips_per_s    9.335\n"
+        "completed_at  2026-11-25T19:43:07+00:00\nclip AUC 0.6123, 32 frames, stride 16\n"
+        "<Figure at 0x7f3a12bc4d90>\n"
+    )
     html = "<tr>\n  <th>seconds</th>\n  <td>19.282</td>\n</tr><tr><th>n_done</th><td>180</td></tr>"
     nb = new_notebook()
-    nb.cells = [new_code_cell("x", outputs=[new_output("stream", name="stdout", text=text),
-                                            new_output("display_data", data={"text/html": html})])]
+    nb.cells = [
+        new_code_cell(
+            "x",
+            outputs=[
+                new_output("stream", name="stdout", text=text),
+                new_output("display_data", data={"text/html": html}),
+            ],
+        )
+    ]
     once = golden_tools.sanitize_notebook(nb, patterns)
     assert golden_tools.sanitize_notebook(once, patterns) == once
     out, out_html = once.cells[0].outputs[0].text, once.cells[0].outputs[1].data["text/html"]
@@ -296,11 +408,23 @@ def test_golden_sanitize_patterns_are_idempotent_and_leave_numbers_alone():
     for kept in ("180/180", "n_clips          180", "0.6123", "32 frames", "stride 16", "<td>180</td>"):
         assert kept in out + out_html, kept
     # a value of another width normalises to the same text: the padding goes too
-    other = golden_tools.sanitize_notebook(nbformat.from_dict(
-        {**nb, "cells": [new_code_cell("x", outputs=[new_output("stream", name="stdout",
-                                                                text=text.replace("      19.282", "     119.282")),
-                                                     new_output("display_data", data={"text/html": html})])]}),
-        patterns)
+    other = golden_tools.sanitize_notebook(
+        nbformat.from_dict(
+            {
+                **nb,
+                "cells": [
+                    new_code_cell(
+                        "x",
+                        outputs=[
+                            new_output("stream", name="stdout", text=text.replace("      19.282", "     119.282")),
+                            new_output("display_data", data={"text/html": html}),
+                        ],
+                    )
+                ],
+            }
+        ),
+        patterns,
+    )
     assert other.cells[0].outputs[0].text == out
 
 
@@ -310,15 +434,35 @@ def test_golden_sanitizer_blanks_the_ranked_tables_speed_and_keeps_its_metrics()
     from ucf_nb import ranked_table
 
     def outputs(speed):
-        table = pd.DataFrame({"run": ["a_T8_mean", "b_T8_mean"], "head": ["mil", "linear"], "family": ["clip", "vivit"],
-                              "T": [8, 8], "views": ["center", "ten_crop"], "clips_per_s": [speed, 2 * speed],
-                              "frame_auc_test_field": [0.81, 0.7], "frame_auc_test_field_ci_low": [0.75, 0.6],
-                              "frame_auc_test_field_ci_high": [0.86, 0.8], "frame_far_test_field": [0.05, 0.2]})
+        table = pd.DataFrame(
+            {
+                "run": ["a_T8_mean", "b_T8_mean"],
+                "head": ["mil", "linear"],
+                "family": ["clip", "vivit"],
+                "T": [8, 8],
+                "views": ["center", "ten_crop"],
+                "clips_per_s": [speed, 2 * speed],
+                "frame_auc_test_field": [0.81, 0.7],
+                "frame_auc_test_field_ci_low": [0.75, 0.6],
+                "frame_auc_test_field_ci_high": [0.86, 0.8],
+                "frame_far_test_field": [0.05, 0.2],
+            }
+        )
         table.attrs["headline"] = "frame_auc_test_field"
         ranked = ranked_table(table)
         nb = new_notebook()
-        nb.cells = [new_code_cell("x", outputs=[new_output("execute_result", execution_count=1, data={
-            "text/html": ranked._repr_html_(), "text/plain": repr(ranked)})])]
+        nb.cells = [
+            new_code_cell(
+                "x",
+                outputs=[
+                    new_output(
+                        "execute_result",
+                        execution_count=1,
+                        data={"text/html": ranked._repr_html_(), "text/plain": repr(ranked)},
+                    )
+                ],
+            )
+        ]
         once = golden_tools.sanitize_notebook(nb, patterns)
         assert golden_tools.sanitize_notebook(once, patterns) == once
         return once.cells[0].outputs[0].data
@@ -334,14 +478,16 @@ def test_golden_sanitizer_blanks_the_ranked_tables_speed_and_keeps_its_metrics()
 
 # --- building the book ------------------------------------------------------------------------
 
+
 def _tiny_book(folder: Path, code: str, output_text: str) -> Path:
     """A copy of book/ whose toc has one executed notebook, with stored outputs."""
     shutil.copytree(BOOK, folder, ignore=shutil.ignore_patterns("_build", "executed", "intro.md"))
     (folder / "executed").mkdir()
     nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nb.cells = [new_markdown_cell("# Stored outputs"),
-                new_code_cell(code, execution_count=1,
-                              outputs=[new_output("stream", name="stdout", text=output_text)])]
+    nb.cells = [
+        new_markdown_cell("# Stored outputs"),
+        new_code_cell(code, execution_count=1, outputs=[new_output("stream", name="stdout", text=output_text)]),
+    ]
     nbformat.write(nb, folder / "executed" / "only.ipynb")
     (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: executed/only\n")
     (folder / "intro.md").write_text(report.write_intro(_manifest(train=1), None, demo=True))
@@ -351,8 +497,7 @@ def _tiny_book(folder: Path, code: str, output_text: str) -> Path:
 @pytest.mark.slow
 def test_a_run_prints_step_lines_only(tmp_path, capfd):
     """No kernel chatter (TCP without encryption, KeyboardInterrupt at shutdown), one line per step."""
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                               "language": "python"}})
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nb.cells = [new_code_cell("x = 1", metadata={"tags": ["parameters"]}), new_code_cell("print(x)")]
     (tmp_path / "nbs").mkdir()
     nbformat.write(nb, tmp_path / "nbs" / "one.ipynb")
@@ -360,8 +505,7 @@ def test_a_run_prints_step_lines_only(tmp_path, capfd):
     steps = [report.Step("one", f"one_{i}", {"x": i}) for i in range(3)]
     pipeline.run_notebooks(steps, tmp_path / "out", notebooks_dir=tmp_path / "nbs", log=lines.append)
     out, err = capfd.readouterr()
-    assert [re.sub(r"\d+\.\d s$", "T s", line) for line in lines] == \
-        [f"[{i + 1}/3] one_{i}    T s" for i in range(3)]
+    assert [re.sub(r"\d+\.\d s$", "T s", line) for line in lines] == [f"[{i + 1}/3] one_{i}    T s" for i in range(3)]
     assert out == "" and err == "", (out, err)
     assert "2" in nbformat.read(tmp_path / "out" / "one_2.ipynb", as_version=4).cells[-1].outputs[0]["text"]
 
@@ -392,6 +536,7 @@ def test_a_warning_fails_the_build(tmp_path):
 
 # --- the demo run, executed and built (fixture in conftest.py) --------------------------------
 
+
 @pytest.mark.slow
 def test_demo_run_executed_every_notebook_cleanly(demo_book):
     assert demo_book["warnings"] == []
@@ -401,8 +546,10 @@ def test_demo_run_executed_every_notebook_cleanly(demo_book):
         injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1, f"{path.name}: papermill injected no parameters"
         for name, value in step.parameters.items():
-            assert f"{name} = {value!r}" in injected[0].source.replace('"', "'") or \
-                f"{name} = {json.dumps(value)}" in injected[0].source, (path.name, name)
+            assert (
+                f"{name} = {value!r}" in injected[0].source.replace('"', "'")
+                or f"{name} = {json.dumps(value)}" in injected[0].source
+            ), (path.name, name)
         # the first cell is the page's title: the toc needs it
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), path.name
 
@@ -450,8 +597,14 @@ def test_demo_comparison_page_ranks_three_families_by_frame_auc(demo_book):
 
 
 def test_intro_shows_the_mil_head_beside_the_probe_with_the_field_headline():
-    lin = {**METRICS, "frame_auc_test_field": 0.7, "frame_auc_test_field_ci95": [0.65, 0.75],
-           "frame_far_test_field": 0.125, "head": "linear", "settings": {"C": 0.1, "mode": "full"}}
+    lin = {
+        **METRICS,
+        "frame_auc_test_field": 0.7,
+        "frame_auc_test_field_ci95": [0.65, 0.75],
+        "frame_far_test_field": 0.125,
+        "head": "linear",
+        "settings": {"C": 0.1, "mode": "full"},
+    }
     mil = {**lin, "frame_auc_test_field": 0.8, "head": "mil", "settings": {"best_iter": 300, "val_curve": [1]}}
     text = report.write_intro(_manifest(train=3), lin, metrics_mil=mil)
     lines = text.splitlines()

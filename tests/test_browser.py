@@ -8,6 +8,7 @@ navigation link (sidebar table of contents, previous/next) answers HTTP 200.
 Chromium is Debian's ``chromium`` package; the test skips, saying so, where it is absent
 (.ci/run installs it, so CI runs it). The DevTools client is ``websocket-client``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,10 +30,20 @@ from urllib.parse import urldefrag, urljoin, urlparse
 import pytest
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-default-apps", "--disable-extensions", "--mute-audio",
-                  "--window-size=1280,900", "--remote-allow-origins=*")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--window-size=1280,900",
+    "--remote-allow-origins=*",
+)
 
 
 def find_chromium() -> str | None:
@@ -44,6 +55,7 @@ def find_chromium() -> str | None:
 
 
 # --- a local HTTP server ----------------------------------------------------------------------
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest's output for failures
@@ -78,6 +90,7 @@ def http_status(url: str) -> int:
 
 # --- a minimal DevTools protocol client -------------------------------------------------------
 
+
 class Chromium:
     """Headless Chromium driven over the DevTools protocol (one page target)."""
 
@@ -94,14 +107,24 @@ class Chromium:
         port_file = self.profile / "DevToolsActivePort"
         port_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [self.exe, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
-             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                self.exe,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + self.timeout
         while not (port_file.is_file() and port_file.read_text().strip()):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.exe} exited with {self.proc.returncode}: "
-                                   f"{self.proc.stderr.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"{self.exe} exited with {self.proc.returncode}: "
+                    f"{self.proc.stderr.read().decode(errors='replace')[-2000:]}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.exe} did not open its DevTools port in {self.timeout:.0f} s")
             time.sleep(0.1)
@@ -109,8 +132,7 @@ class Chromium:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             targets = json.load(resp)
         page = next(t for t in targets if t["type"] == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=self.timeout,
-                                              suppress_origin=True)
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=self.timeout, suppress_origin=True)
         for domain in ("Page", "Runtime", "Network"):
             self.send(f"{domain}.enable")
         return self
@@ -154,9 +176,11 @@ class Chromium:
         self.events.clear()
         self.send("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
-        statuses = [ev["params"]["response"]["status"] for ev in self.events
-                    if ev.get("method") == "Network.responseReceived"
-                    and ev["params"].get("type") == "Document"]
+        statuses = [
+            ev["params"]["response"]["status"]
+            for ev in self.events
+            if ev.get("method") == "Network.responseReceived" and ev["params"].get("type") == "Document"
+        ]
         return statuses[-1] if statuses else 0
 
     def evaluate(self, expression: str):
@@ -165,8 +189,7 @@ class Chromium:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True,
-                                   returnByValue=True)
+                result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
                 break
             except RuntimeError as err:
                 if "navigated or closed" not in str(err) or time.monotonic() > deadline:
@@ -199,8 +222,9 @@ class Chromium:
         metrics = self.send("Page.getLayoutMetrics")
         width = metrics["cssVisualViewport"]["clientWidth"]
         height = min(int(metrics["cssContentSize"]["height"]) + 1, 12000)
-        self.send("Emulation.setDeviceMetricsOverride", width=int(width), height=height,
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride", width=int(width), height=height, deviceScaleFactor=1, mobile=False
+        )
         try:
             yield
         finally:
@@ -309,8 +333,9 @@ def toc_pages(book_dir: Path) -> list[str]:
     return [f"{Path(f).with_suffix('').as_posix()}.html" for f in files]
 
 
-def check_book(book_dir: Path, html_dir: Path, exe: str, workdir: Path,
-               screenshots: Path | None = None) -> dict[str, dict]:
+def check_book(
+    book_dir: Path, html_dir: Path, exe: str, workdir: Path, screenshots: Path | None = None
+) -> dict[str, dict]:
     """Open every toc page of the built book in Chromium; return what each page showed.
 
     Raises AssertionError naming the page and what is wrong with it.
@@ -355,8 +380,9 @@ def check_book(book_dir: Path, html_dir: Path, exe: str, workdir: Path,
 def test_every_toc_page_loads_with_its_images_and_links(demo_book, tmp_path):
     exe = find_chromium()
     if exe is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it "
-                    "so that CI runs this test")
+        pytest.skip(
+            "Chromium is not installed (apt-get install chromium); .ci/run installs it so that CI runs this test"
+        )
     book_dir, html_dir = demo_book["book"], demo_book["html"]
     # For review: a full-page screenshot of every page, next to the built HTML.
     shots = book_dir / "_build" / "screenshots"
@@ -367,7 +393,8 @@ def test_every_toc_page_loads_with_its_images_and_links(demo_book, tmp_path):
 
     assert len(seen) == len(toc_pages(book_dir))
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(
-        p.replace("/", "__").replace(".html", ".png") for p in toc_pages(book_dir))
+        p.replace("/", "__").replace(".html", ".png") for p in toc_pages(book_dir)
+    )
     # _config.yml turns the download and fullscreen buttons off: they are not on any page.
     for page, info in seen.items():
         assert not info["buttons"], f"{page} shows {info['buttons']}"
@@ -412,8 +439,12 @@ COMPARE_PROBE = """
 
 
 def _overlap(a: dict, b: dict) -> bool:
-    return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and a["top"] < b["bottom"] - 1 \
+    return (
+        a["left"] < b["right"] - 1
+        and b["left"] < a["right"] - 1
+        and a["top"] < b["bottom"] - 1
         and b["top"] < a["bottom"] - 1
+    )
 
 
 @pytest.mark.slow
@@ -424,8 +455,9 @@ def test_comparison_page_holds_twelve_runs_in_the_column(twelve_runs_book, tmp_p
     past the column."""
     exe = find_chromium()
     if exe is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it "
-                    "so that CI runs this test")
+        pytest.skip(
+            "Chromium is not installed (apt-get install chromium); .ci/run installs it so that CI runs this test"
+        )
     import numpy as np
     from PIL import Image
 
@@ -450,13 +482,16 @@ def test_comparison_page_holds_twelve_runs_in_the_column(twelve_runs_book, tmp_p
         # the ranked tables: one row per run and head, in compare_runs' order, inside the column
         assert len(where["tables"]) == 2, "the page should show the ranking and every test metric"
         for t in where["tables"]:
-            assert t["scroll_width"] <= t["client_width"], \
+            assert t["scroll_width"] <= t["client_width"], (
                 f"a ranked table scrolls sideways ({t['scroll_width']} px in {t['client_width']} px)"
-            assert column["inner_left"] - 1 <= t["left"] and t["right"] <= column["inner_right"] + 1, \
-                f"a ranked table ({t['left']:.0f}-{t['right']:.0f} px) runs past the text column " \
+            )
+            assert column["inner_left"] - 1 <= t["left"] and t["right"] <= column["inner_right"] + 1, (
+                f"a ranked table ({t['left']:.0f}-{t['right']:.0f} px) runs past the text column "
                 f"({column['inner_left']:.0f}-{column['inner_right']:.0f} px)"
-            assert [(r[1], r[2 if t["header"][2] == "head" else 5]) for r in t["rows"]] == \
-                list(zip(table["run"], table["head"]))
+            )
+            assert [(r[1], r[2 if t["header"][2] == "head" else 5]) for r in t["rows"]] == list(
+                zip(table["run"], table["head"])
+            )
         ranking = where["tables"][0]
         assert ranking["header"][:6] == ["#", "run", "family", "T", "views", "head"]
         assert [r[0] for r in ranking["rows"]] == [str(k) for k in range(1, 25)]
@@ -465,13 +500,17 @@ def test_comparison_page_holds_twelve_runs_in_the_column(twelve_runs_book, tmp_p
         for img in where["images"]:
             width = img["right"] - img["left"]
             assert column["inner_left"] - 1 <= img["left"] and img["right"] <= column["inner_right"] + 1, img["src"]
-            assert abs(width - img["natural_width"]) <= 1, \
+            assert abs(width - img["natural_width"]) <= 1, (
                 f"{img['src']} is drawn {img['natural_width']} px wide but shown at {width:.0f} px: its text shrinks"
+            )
         # nothing overlaps: headings, tables and figures each have their own place
-        blocks = [("heading " + h["text"], h) for h in where["headings"]] + \
-                 [("ranked table", t) for t in where["tables"]] + [(i["src"], i) for i in where["images"]]
+        blocks = (
+            [("heading " + h["text"], h) for h in where["headings"]]
+            + [("ranked table", t) for t in where["tables"]]
+            + [(i["src"], i) for i in where["images"]]
+        )
         for i, (name_a, a) in enumerate(blocks):
-            for name_b, b in blocks[i + 1:]:
+            for name_b, b in blocks[i + 1 :]:
                 assert not _overlap(a, b), f"{name_a} overlaps {name_b}"
         forest = where["images"][0]
         heading = next(h for h in where["headings"] if h["text"].startswith("Within noise"))
@@ -483,7 +522,7 @@ def test_comparison_page_holds_twelve_runs_in_the_column(twelve_runs_book, tmp_p
     for img in seen["images"]:
         drawn = np.asarray(Image.open(html / img["src"].lstrip("/")).convert("RGB"), dtype=np.int16)
         top, left = round(img["top"]), round(img["left"])
-        shown = pixels[top:top + drawn.shape[0], left:left + drawn.shape[1]]
+        shown = pixels[top : top + drawn.shape[0], left : left + drawn.shape[1]]
         assert shown.shape == drawn.shape, f"{img['src']} is cut off in the screenshot"
         differ = np.abs(shown - drawn).max(axis=2) > 24
         assert differ.mean() < 0.01, f"{img['src']}: {differ.mean():.1%} of its pixels differ on the page"
@@ -491,9 +530,8 @@ def test_comparison_page_holds_twelve_runs_in_the_column(twelve_runs_book, tmp_p
     column = seen["column"]
     top = round(min(t["top"] for t in seen["tables"]))
     bottom = round(max(i["bottom"] for i in seen["images"]))
-    margin = pixels[top:bottom, round(column["inner_right"]) + 2:round(column["right"]) - 1]
+    margin = pixels[top:bottom, round(column["inner_right"]) + 2 : round(column["right"]) - 1]
     assert margin.size, "the column has no right margin to read"
     background = pixels[top, round(column["right"]) - 2]
     painted = np.abs(margin - background).max(axis=2) > 16
-    assert not painted.any(), \
-        f"{int(painted.sum())} px painted right of the text column between y={top} and y={bottom}"
+    assert not painted.any(), f"{int(painted.sum())} px painted right of the text column between y={top} and y={bottom}"

@@ -1,5 +1,6 @@
 """One way to check arguments (ucf_nb.checks), settings as values (ExtractSettings, MILParams),
 heads as a seam (ucf_nb.evaluate.heads), UcfNbError, and the deprecated head method names."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,9 @@ def _callers(tmp_path):
         "fit_probe": lambda **kw: fit_probe(X4, Y4, **kw),
         "extract_split": lambda **kw: extract_split("train", tmp_path / "no_index.csv", out_dir=tmp_path, **kw),
         "run_probe": lambda **kw: run_probe(tmp_path, **kw),
-        "submit_extraction": lambda **kw: ucf_nb.submit_extraction(["train"], kw.pop("num_shards", 1),
-                                                                   out_dir=tmp_path, **kw),
+        "submit_extraction": lambda **kw: ucf_nb.submit_extraction(
+            ["train"], kw.pop("num_shards", 1), out_dir=tmp_path, **kw
+        ),
         "uniform_sample_indices": lambda **kw: ucf_nb.uniform_sample_indices(0, 10, **kw),
         "clip_windows": lambda **kw: ucf_nb.clip_windows(100, **kw),
         "build_index": lambda **kw: ucf_nb.build_index(tmp_path / "no_dataset", **kw),
@@ -54,27 +56,46 @@ def _callers(tmp_path):
 INT_PARAMS = [
     *[("fit_mil", p, 1) for p in ("max_iter", "eval_every", "patience", "batch_size", "n_segments", "n_threads")],
     ("fit_mil", "seed", 0),
-    ("fit_probe", "max_train", 2), ("fit_probe", "seed", 0), ("fit_probe", "grid_n_train", 2),
+    ("fit_probe", "max_train", 2),
+    ("fit_probe", "seed", 0),
+    ("fit_probe", "grid_n_train", 2),
     ("fit_probe", "max_iter", 1),
     *[("extract_split", p, 1) for p in ("T", "img_size", "limit", "batch_size", "num_shards")],
-    ("extract_split", "num_workers", 0), ("extract_split", "shard_index", 0),
-    ("run_probe", "seed", 0), ("run_probe", "n_boot", 1),
-    ("submit_extraction", "num_shards", 1), ("submit_extraction", "max_retries", 0),
-    ("submit_extraction", "T", 1), ("submit_extraction", "batch_size", 1),
+    ("extract_split", "num_workers", 0),
+    ("extract_split", "shard_index", 0),
+    ("run_probe", "seed", 0),
+    ("run_probe", "n_boot", 1),
+    ("submit_extraction", "num_shards", 1),
+    ("submit_extraction", "max_retries", 0),
+    ("submit_extraction", "T", 1),
+    ("submit_extraction", "batch_size", 1),
     ("uniform_sample_indices", "T", 1),
-    ("clip_windows", "clip_len", 1), ("clip_windows", "stride", 1),
-    ("build_index", "clip_len", 1), ("build_index", "stride", 1), ("build_index", "seed", 0),
+    ("clip_windows", "clip_len", 1),
+    ("clip_windows", "stride", 1),
+    ("build_index", "clip_len", 1),
+    ("build_index", "stride", 1),
+    ("build_index", "seed", 0),
     ("build_index", "probe_threads", 0),
 ]
 
 # (function, real parameter, a value of the right type that it must refuse)
 FLOAT_PARAMS = [
-    ("fit_mil", "lr", -1.0), ("fit_mil", "lr", 0.0), ("fit_mil", "weight_decay", -1e-3),
-    ("fit_mil", "dropout", 1.0), ("fit_mil", "dropout", -0.1), ("fit_mil", "margin", 0.0),
-    ("fit_mil", "lambda_smooth", -1.0), ("fit_mil", "lambda_sparse", -1.0), ("fit_mil", "val_fraction", 1.0),
-    ("fit_mil", "val_fraction", 0.0), ("fit_probe", "tol", 0.0), ("extract_split", "stall_timeout", 0.0),
-    ("submit_extraction", "poll_s", -1.0), ("submit_extraction", "stall_timeout", -5.0),
-    ("build_index", "val_fraction", 1.0), ("build_index", "anomaly_threshold", 0.0),
+    ("fit_mil", "lr", -1.0),
+    ("fit_mil", "lr", 0.0),
+    ("fit_mil", "weight_decay", -1e-3),
+    ("fit_mil", "dropout", 1.0),
+    ("fit_mil", "dropout", -0.1),
+    ("fit_mil", "margin", 0.0),
+    ("fit_mil", "lambda_smooth", -1.0),
+    ("fit_mil", "lambda_sparse", -1.0),
+    ("fit_mil", "val_fraction", 1.0),
+    ("fit_mil", "val_fraction", 0.0),
+    ("fit_probe", "tol", 0.0),
+    ("extract_split", "stall_timeout", 0.0),
+    ("submit_extraction", "poll_s", -1.0),
+    ("submit_extraction", "stall_timeout", -5.0),
+    ("build_index", "val_fraction", 1.0),
+    ("build_index", "anomaly_threshold", 0.0),
     ("build_index", "anomaly_threshold", 1.5),
 ]
 
@@ -118,9 +139,17 @@ def test_nan_and_infinity_are_refused(tmp_path, func, name, bad):
         _callers(tmp_path)[func](**{name: bad})
 
 
-@pytest.mark.parametrize("func,name", [("fit_mil", "refit"), ("fit_probe", "fast"), ("extract_split", "resume"),
-                                       ("extract_split", "retry_failed"), ("extract_split", "compile"),
-                                       ("build_index", "count_frames")])
+@pytest.mark.parametrize(
+    "func,name",
+    [
+        ("fit_mil", "refit"),
+        ("fit_probe", "fast"),
+        ("extract_split", "resume"),
+        ("extract_split", "retry_failed"),
+        ("extract_split", "compile"),
+        ("build_index", "count_frames"),
+    ],
+)
 def test_a_flag_must_be_a_bool(tmp_path, func, name):
     with pytest.raises(TypeError, match=_named(name, 1)):
         _callers(tmp_path)[func](**{name: 1})
@@ -132,6 +161,7 @@ def test_a_numpy_integer_is_an_integer():
 
 
 # ------------------------------------------------------------------------------ UcfNbError
+
 
 def test_every_error_of_the_package_is_a_ucf_nb_error_and_still_what_it_was():
     errors = [getattr(ucf_nb, n) for n in ucf_nb.__all__ if n.endswith("Error") and n != "UcfNbError"]
@@ -146,6 +176,7 @@ def test_every_error_of_the_package_is_a_ucf_nb_error_and_still_what_it_was():
 
 
 # ------------------------------------------------------------------------------ settings as values
+
 
 def _fields(cls) -> dict:
     return {f.name: f.default for f in dataclasses.fields(cls)}
@@ -179,8 +210,15 @@ def test_mil_params_are_the_settings_of_fit_mil_with_the_same_defaults():
     sig = inspect.signature(fit_mil).parameters
     for name, default in _fields(MILParams).items():
         assert sig[name].default == default, name
-    assert set(sig) - set(_fields(MILParams)) == {"bags", "labels", "seed", "val_bags", "val_labels", "progress",
-                                                   "params"}
+    assert set(sig) - set(_fields(MILParams)) == {
+        "bags",
+        "labels",
+        "seed",
+        "val_bags",
+        "val_labels",
+        "progress",
+        "params",
+    }
     assert json.loads(json.dumps(MILParams().to_dict()))["hidden"] == [512, 32]
     with pytest.raises(ValueError, match="two layer widths"):
         MILParams(hidden=(8,))
@@ -201,8 +239,9 @@ def test_fit_mil_with_params_is_fit_mil_with_the_keywords():
         np.testing.assert_array_equal(a.weights[k], b.weights[k])
     # what metrics.json records: "n_segments", then the training settings in MILParams.training()'s order
     keys = list(a.settings)
-    assert keys[:2] == ["head", "n_segments"] and keys[2:2 + len(MILParams().training())] == list(
-        MILParams().training())
+    assert keys[:2] == ["head", "n_segments"] and keys[2 : 2 + len(MILParams().training())] == list(
+        MILParams().training()
+    )
     with pytest.raises(ValueError, match="pass max_iter=6 inside params="):
         fit_mil(bags, labels, params=MILParams(), max_iter=6)
     with pytest.raises(TypeError, match="params must be a MILParams or None"):
@@ -210,6 +249,7 @@ def test_fit_mil_with_params_is_fit_mil_with_the_keywords():
 
 
 # ------------------------------------------------------------------------------ heads as a seam
+
 
 def test_linear_and_mil_are_the_first_registered_heads_each_with_its_folder():
     assert heads()[:2] == ("linear", "mil")
@@ -272,6 +312,7 @@ def test_a_registered_head_runs_through_run_probe_and_is_read_back_by_runs(tmp_p
 
 # ------------------------------------------------------------------------------ deprecated names
 
+
 def test_linear_probe_predict_proba_is_deprecated_for_score_clips():
     probe = LinearProbe(mean=np.zeros(4), scale=np.ones(4), coef=np.array([0.1, -0.2, 0.3, 0.0]), intercept=0.5)
     with warnings.catch_warnings():
@@ -285,9 +326,14 @@ def test_linear_probe_predict_proba_is_deprecated_for_score_clips():
 
 def test_mil_head_score_is_deprecated_for_score_clips():
     rng = np.random.default_rng(1)
-    w = {"W1": rng.normal(size=(8, 4)).astype(np.float32), "b1": np.zeros(8, np.float32),
-         "W2": rng.normal(size=(2, 8)).astype(np.float32), "b2": np.zeros(2, np.float32),
-         "W3": rng.normal(size=(1, 2)).astype(np.float32), "b3": np.zeros(1, np.float32)}
+    w = {
+        "W1": rng.normal(size=(8, 4)).astype(np.float32),
+        "b1": np.zeros(8, np.float32),
+        "W2": rng.normal(size=(2, 8)).astype(np.float32),
+        "b2": np.zeros(2, np.float32),
+        "W3": rng.normal(size=(1, 2)).astype(np.float32),
+        "b3": np.zeros(1, np.float32),
+    }
     head = MILHead(mean=np.zeros(4), scale=np.ones(4), weights=w)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

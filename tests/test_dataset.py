@@ -1,5 +1,6 @@
 """ucf_nb.dataset: the seek-per-frame reference and the per-video clip stream agree, frame for
 frame, on real files, including files that lie."""
+
 from __future__ import annotations
 
 import sys
@@ -83,9 +84,10 @@ def test_clip_dataset_raises_on_an_unopenable_video(garbage_video):
 
 
 # -------------------------------------------------------------- stream: frame accuracy
-@pytest.mark.parametrize("fixture,segment_clips", [("h264_video", 256), ("h264_video", 2),
-                                                   ("mpeg4_video", 3), ("offset_video", 256),
-                                                   ("offset_video", 2)])
+@pytest.mark.parametrize(
+    "fixture,segment_clips",
+    [("h264_video", 256), ("h264_video", 2), ("mpeg4_video", 3), ("offset_video", 256), ("offset_video", 2)],
+)
 def test_stream_is_frame_accurate_and_equals_the_seek_reference(request, fixture, segment_clips):
     path = request.getfixturevalue(fixture)
     df = rows_for(path, probe_video(path).n_frames, first_row=1000)
@@ -185,7 +187,9 @@ def test_without_pyav_long_videos_are_single_segments_with_one_warning(h264_vide
     assert [str(w.message)[:24] for w in caught] == ["PyAV is not installed, s"]
     assert caught[0].category is RuntimeWarning
     assert [(s.path.name, s.seek, len(s.rows)) for s in stream.segments] == [
-        (h264_video.name, False, len(a)), (gappy_video.name, False, len(b) - 2)]
+        (h264_video.name, False, len(a)),
+        (gappy_video.name, False, len(b) - 2),
+    ]
     got = stream_items(stream)
     assert sorted(got) == list(df.index)
     frame_numbers_are_the_index(got, df)
@@ -193,9 +197,15 @@ def test_without_pyav_long_videos_are_single_segments_with_one_warning(h264_vide
 
 def test_stream_handles_any_subset_of_rows_and_odd_windows(offset_video):
     df = rows_for(offset_video, 130)
-    df = pd.concat([df.iloc[[6, 1, 2]],
-                    pd.DataFrame({"path": str(offset_video), "start_frame": [5, 100, 3],
-                                  "end_frame": [9, 130, 125], "y": 0}, index=[50, 51, 52])])
+    df = pd.concat(
+        [
+            df.iloc[[6, 1, 2]],
+            pd.DataFrame(
+                {"path": str(offset_video), "start_frame": [5, 100, 3], "end_frame": [9, 130, 125], "y": 0},
+                index=[50, 51, 52],
+            ),
+        ]
+    )
     got = stream_items(VideoClipStream(df, T=8, segment_clips=2))
     ref = reference(df)
     assert sorted(got) == sorted(df.index)
@@ -205,8 +215,9 @@ def test_stream_handles_any_subset_of_rows_and_odd_windows(offset_video):
 
 
 def test_checkpoint_preprocessing_flows_through_both_paths(offset_video):
-    pre = Preprocessing(resize="shortest_edge", size=64, crop_size=56, mean=(0.45,) * 3,
-                        std=(0.225,) * 3, preset="checkpoint")
+    pre = Preprocessing(
+        resize="shortest_edge", size=64, crop_size=56, mean=(0.45,) * 3, std=(0.225,) * 3, preset="checkpoint"
+    )
     df = rows_for(offset_video, 130).iloc[:3]
     got = stream_items(VideoClipStream(df, T=4, preprocessing=pre))
     ref = reference(df, T=4, pre=pre)
@@ -217,8 +228,9 @@ def test_checkpoint_preprocessing_flows_through_both_paths(offset_video):
 
 # ------------------------------------------------------------- stream: many videos
 def test_dataloader_workers_share_videos_and_every_row_comes_back(h264_video, mpeg4_video, offset_video):
-    df = pd.concat([rows_for(h264_video, 200), rows_for(mpeg4_video, 150),
-                    rows_for(offset_video, 130)], ignore_index=True)
+    df = pd.concat(
+        [rows_for(h264_video, 200), rows_for(mpeg4_video, 150), rows_for(offset_video, 130)], ignore_index=True
+    )
     stream = VideoClipStream(df, T=8, preprocessing=Preprocessing.seed(64), segment_clips=4)
     # deterministic partition of segments over workers
     parts = [stream.worker_segments(i, 2) for i in range(2)]
@@ -328,8 +340,7 @@ def test_where_pyav_converts_differently_opencv_reads_everything(offset_video, m
 
 
 @pytest.mark.parametrize("fixture", ["lying_video", "mpeg4_video", "h264_video"])
-def test_decoding_in_the_consuming_process_redirects_no_file_descriptor_per_frame(request, fixture, monkeypatch,
-                                                                                  capfd):
+def test_decoding_in_the_consuming_process_redirects_no_file_descriptor_per_frame(request, fixture, monkeypatch, capfd):
     """Without DataLoader workers the stream decodes in the notebook's own process: FFmpeg's
     complaints about a damaged stream stay off the screen by log level, not by pointing file
     descriptor 2 elsewhere around each decoder call (which would swallow a progress bar's

@@ -28,8 +28,12 @@ def second_demo(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_again")
     log = open(out / "stderr.txt", "w")  # noqa: SIM115 (the subprocess writes it; closed after it ends)
     code = f"from ucf_nb.demo import make_demo_dataset; make_demo_dataset({str(out / 'UCF_Crime')!r})"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
     try:
         yield proc, out / "UCF_Crime", out / "stderr.txt"
     finally:
@@ -73,8 +77,11 @@ def test_demo_lists_use_official_formats(demo_dir):
 
 def test_demo_videos_are_320x240_30fps_with_visible_events(demo_dir):
     root = demo_dir / "UCF_Crime"
-    line = next(ln for ln in (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text().splitlines()
-                if "Normal" not in ln)
+    line = next(
+        ln
+        for ln in (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text().splitlines()
+        if "Normal" not in ln
+    )
     name, _, start, end, *_ = line.split()
     path = next(root.rglob(name))
     cap = cv2.VideoCapture(str(path))
@@ -87,11 +94,13 @@ def test_demo_videos_are_320x240_30fps_with_visible_events(demo_dir):
             break
         frames.append(frame)
     assert [read_frame_number(f) for f in frames] == list(range(len(frames)))
+
     # the anomaly is a bright yellow disc: many more saturated-yellow pixels inside the event
     def yellow(f):  # BGR
         return int(((f[..., 2] > 200) & (f[..., 1] > 200) & (f[..., 0] < 120)).sum())
-    inside = np.mean([yellow(f) for f in frames[int(start):int(end) + 1]])
-    outside = np.mean([yellow(f) for f in frames[:int(start)]])
+
+    inside = np.mean([yellow(f) for f in frames[int(start) : int(end) + 1]])
+    outside = np.mean([yellow(f) for f in frames[: int(start)]])
     assert inside > 500 and outside < 50
 
 
@@ -150,8 +159,10 @@ def test_demo_encoder_old_parameter_names_warn_and_new_ones_win(tmp_path):
 
     with pytest.warns(FutureWarning) as record:
         old = make_demo_encoder(tmp_path / "old", image_size=64, num_frames=4)
-    assert sorted(str(w.message).split(":")[1].split(" is renamed")[0].strip() for w in record) == \
-        ["image_size=", "num_frames="]
+    assert sorted(str(w.message).split(":")[1].split(" is renamed")[0].strip() for w in record) == [
+        "image_size=",
+        "num_frames=",
+    ]
     config = json.loads((old / "config.json").read_text())
     assert (config["image_size"], config["num_frames"]) == (64, 4)
     with pytest.warns(FutureWarning, match="both were given; using img_size=96"):

@@ -8,6 +8,7 @@ conftest.py); the second is this session's golden run when ``make test`` made on
 the same notebooks with the same parameters into build/golden), else one run here. The demo
 dataset's own determinism is tested in test_demo.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,11 +82,17 @@ def test_two_demo_runs_give_identical_embeddings(demo_book, second_run, split):
 @pytest.mark.slow
 def test_two_demo_runs_give_identical_probe_metrics_and_scores(demo_book, second_run):
     # metrics.json records where its inputs were: the two runs' folders differ by design
-    a = json.loads((demo_book["out_dir"] / "probe" / "metrics.json").read_text()
-                   .replace(display_path(demo_book["out_dir"]), "OUT_DIR"))
+    a = json.loads(
+        (demo_book["out_dir"] / "probe" / "metrics.json")
+        .read_text()
+        .replace(display_path(demo_book["out_dir"]), "OUT_DIR")
+    )
     b = json.loads((second_run / "probe" / "metrics.json").read_text().replace(display_path(second_run), "OUT_DIR"))
-    differ = {k: (a.get(k), b.get(k)) for k in sorted((set(a) | set(b)) - VOLATILE_METRICS)
-              if json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)}
+    differ = {
+        k: (a.get(k), b.get(k))
+        for k in sorted((set(a) | set(b)) - VOLATILE_METRICS)
+        if json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)
+    }
     assert not differ, f"metrics that differ between two demo runs (first, second): {differ}"
     assert 0.0 <= a["clip_auc_test"] <= 1.0  # a real metric was compared
     for split in ("val", "test"):

@@ -1,4 +1,5 @@
 """load_encoder / Encoder with real tiny checkpoints written by save_pretrained."""
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,18 @@ def test_pooling_none_is_the_family_default(ts_dir, vm_dir):
     vm = load_encoder(vm_dir, device="cpu")
     assert (ts.pooling, ts.info["family"]) == ("cls", "timesformer")
     assert (vm.pooling, vm.info["family"]) == ("mean", "videomae")
-    assert set(ts.info) == {"checkpoint", "revision", "model_type", "family", "embedding_dim", "device",
-                            "precision", "pooling", "attention", "compile"}
+    assert set(ts.info) == {
+        "checkpoint",
+        "revision",
+        "model_type",
+        "family",
+        "embedding_dim",
+        "device",
+        "precision",
+        "pooling",
+        "attention",
+        "compile",
+    }
 
 
 def test_the_registry_names_every_family(tmp_path):
@@ -90,15 +101,19 @@ def test_the_registry_names_every_family(tmp_path):
     every = families()
     assert {"clip", "timesformer", "videomae", "vivit"} <= set(every) and every == sorted(every)
     assert adapter_for("videomae").poolings[0] == "mean" and adapter_for("timesformer").default_T == 8
-    with pytest.raises(ValueError, match=r"model_type='vit' has no encoder adapter: the known families are "
-                                         r"clip \(clip, clip_vision_model\), timesformer \(timesformer\), "
-                                         r"videomae \(videomae\), vivit \(vivit\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"model_type='vit' has no encoder adapter: the known families are "
+        r"clip \(clip, clip_vision_model\), timesformer \(timesformer\), "
+        r"videomae \(videomae\), vivit \(vivit\)",
+    ):
         adapter_for("vit")
     with pytest.raises(ValueError, match="must set family, model_types and poolings"):
         register_adapter(type("Half", (EncoderAdapter,), {"family": "half"}))
     with pytest.raises(ValueError, match="'videomae' is served by both VideoMAEAdapter and Twin"):
-        register_adapter(type("Twin", (EncoderAdapter,), {"family": "twin", "model_types": ("videomae",),
-                                                          "poolings": ("mean",)}))
+        register_adapter(
+            type("Twin", (EncoderAdapter,), {"family": "twin", "model_types": ("videomae",), "poolings": ("mean",)})
+        )
     assert families() == every
 
 
@@ -106,8 +121,16 @@ def test_a_model_type_without_adapter_is_named(tmp_path):
     from transformers import ViTConfig, ViTModel
 
     folder = tmp_path / "vit"
-    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                       image_size=32, patch_size=16)).save_pretrained(folder)
+    ViTModel(
+        ViTConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=32,
+            patch_size=16,
+        )
+    ).save_pretrained(folder)
     with pytest.raises(ValueError, match="model_type='vit' has no encoder adapter"):
         load_encoder(folder, device="cpu")
 
@@ -175,9 +198,11 @@ def test_remote_code_is_never_run(ts_dir, tmp_path):
 def test_offline_hub_id_explains_how_to_use_a_local_folder(tmp_path):
     """No network here: with the hub switched off and an empty cache, the message says what to do."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), TRANSFORMERS_OFFLINE="1")
-    code = ("from ucf_nb.encoders import load_encoder, EncoderLoadError\n"
-            "try:\n    load_encoder('facebook/timesformer-base-finetuned-k400', device='cpu')\n"
-            "except EncoderLoadError as e:\n    print('MSG', e)\n")
+    code = (
+        "from ucf_nb.encoders import load_encoder, EncoderLoadError\n"
+        "try:\n    load_encoder('facebook/timesformer-base-finetuned-k400', device='cpu')\n"
+        "except EncoderLoadError as e:\n    print('MSG', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert "MSG" in out.stdout, out.stderr[-2000:]
     msg = out.stdout.split("MSG", 1)[1]

@@ -1,5 +1,6 @@
 """load_encoder's attention and compile options, and the machine-sized defaults of extract_split,
 with real tiny checkpoints written by save_pretrained."""
+
 from __future__ import annotations
 
 import json
@@ -83,8 +84,9 @@ def test_auto_falls_back_to_eager_where_transformers_has_no_sdpa(ts_dir):
     cfg = AutoConfig.from_pretrained(ts_dir)
     model = _load_with_attention(adapter, str(ts_dir), str(ts_dir), cfg, ts_dir, {}, "auto")
     assert adapter.attention(model) == "eager"
-    with pytest.raises(ValueError, match="attention='sdpa' is not available for timesformer .* use attention='auto' "
-                                         "or 'eager'"):
+    with pytest.raises(
+        ValueError, match="attention='sdpa' is not available for timesformer .* use attention='auto' or 'eager'"
+    ):
         _load_with_attention(adapter, str(ts_dir), str(ts_dir), cfg, ts_dir, {}, "sdpa")
 
 
@@ -183,28 +185,80 @@ def test_extract_records_attention_and_sizes_in_result_and_manifest(tmp_path, ts
 
     w = clip_windows(200, 32, 16)
     index = tmp_path / "index.csv"
-    pd.DataFrame(dict(split="train", y=0, category="Normal", path=str(h264_video), clip_idx=np.arange(len(w)),
-                      start_frame=w[:, 0], end_frame=w[:, 1], clip_len=32, stride=16, fps=30.0, n_frames=200,
-                      video=h264_video.name, anomaly_frac=np.nan)).to_csv(index, index=False)
+    pd.DataFrame(
+        dict(
+            split="train",
+            y=0,
+            category="Normal",
+            path=str(h264_video),
+            clip_idx=np.arange(len(w)),
+            start_frame=w[:, 0],
+            end_frame=w[:, 1],
+            clip_len=32,
+            stride=16,
+            fps=30.0,
+            n_frames=200,
+            video=h264_video.name,
+            anomaly_frac=np.nan,
+        )
+    ).to_csv(index, index=False)
     out = tmp_path / "out"
-    r = extract_split("train", index, out_dir=out, checkpoint=ts_dir, T=8, img_size=S, preprocessing="seed",
-                      device="cpu", precision="fp32", progress=False)
+    r = extract_split(
+        "train",
+        index,
+        out_dir=out,
+        checkpoint=ts_dir,
+        T=8,
+        img_size=S,
+        preprocessing="seed",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     assert (r["attention"], r["compile"], r["batch_size"]) == ("sdpa", False, 16)
     assert r["num_workers"] == auto_num_workers(torch.device("cpu"))
     entry = read_manifest(out)["splits"]["train"]
     assert entry["attention"] == "sdpa"
-    assert {k: entry["shards"][0][k] for k in ("attention", "compile", "batch_size", "num_workers")} == \
-        {"attention": "sdpa", "compile": False, "batch_size": 16, "num_workers": r["num_workers"]}
+    assert {k: entry["shards"][0][k] for k in ("attention", "compile", "batch_size", "num_workers")} == {
+        "attention": "sdpa",
+        "compile": False,
+        "batch_size": 16,
+        "num_workers": r["num_workers"],
+    }
     X = np.load(out / "emb_train.npy")
     # resuming with eager attention is allowed (rounding-level differences) and recomputes nothing
-    r2 = extract_split("train", index, out_dir=out, checkpoint=ts_dir, T=8, img_size=S, preprocessing="seed",
-                       device="cpu", precision="fp32", progress=False, attention="eager", batch_size=4,
-                       num_workers=0)
+    r2 = extract_split(
+        "train",
+        index,
+        out_dir=out,
+        checkpoint=ts_dir,
+        T=8,
+        img_size=S,
+        preprocessing="seed",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        attention="eager",
+        batch_size=4,
+        num_workers=0,
+    )
     assert r2["complete"] and r2["n_embedded"] == 0 and r2["attention"] == "eager"
     # the same clips with eager attention, from scratch: equal to float16 storage precision
-    r3 = extract_split("train", index, out_dir=tmp_path / "eager", checkpoint=ts_dir, T=8, img_size=S,
-                       preprocessing="seed", device="cpu", precision="fp32", progress=False, attention="eager",
-                       batch_size=4, num_workers=0)
+    r3 = extract_split(
+        "train",
+        index,
+        out_dir=tmp_path / "eager",
+        checkpoint=ts_dir,
+        T=8,
+        img_size=S,
+        preprocessing="seed",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        attention="eager",
+        batch_size=4,
+        num_workers=0,
+    )
     assert (r3["batch_size"], r3["num_workers"]) == (4, 0)
     Y = np.load(tmp_path / "eager" / "emb_train.npy")
     np.testing.assert_allclose(X.astype(np.float32), Y.astype(np.float32), rtol=2e-3, atol=2e-3)

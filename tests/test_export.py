@@ -1,4 +1,5 @@
 """Export for the field's code, read back the way the README describes it."""
+
 import json
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def test_block_features_mean_of_covering_clips_else_nearest():
     np.testing.assert_allclose(F, [[1, 0], [2, 0], [3, 0], [5, 2]])
     # a gap: block [16,32) touches no clip; [0,16) is 1 frame away... nearest: clip 0 ends at 15
     F = block_features(X[[0, 2]], [0, 40], [16, 56], 48)
-    np.testing.assert_allclose(F, [[1, 0], [1, 0], [5, 2]])       # block 1: clip 0 at 1 frame, clip 1 at 8
+    np.testing.assert_allclose(F, [[1, 0], [1, 0], [5, 2]])  # block 1: clip 0 at 1 frame, clip 1 at 8
     with pytest.raises(ValueError, match="one start/end frame per clip"):
         block_features(X, [0], [16], 32)
 
@@ -66,7 +67,7 @@ def test_export_layout_and_frame_auc_recomputed_from_exported_files(tmp_path):
     np.testing.assert_allclose(feats[normal0][3], Xn[2], rtol=1e-6)
     # labels: annotation 40..120 inclusive in the Abuse test video, 0-based
     start = sum(16 * len(f) for f in feats[:abuse0])
-    lab = gt[start:start + 16 * len(feats[abuse0])]
+    lab = gt[start : start + 16 * len(feats[abuse0])]
     assert np.flatnonzero(lab).tolist() == list(range(40, 121))
 
     # a head trained on the exported train features, its block scores -> the field's frame AUC
@@ -77,8 +78,11 @@ def test_export_layout_and_frame_auc_recomputed_from_exported_files(tmp_path):
     pred = np.concatenate([np.repeat(s, 16) for s in block_scores])
     auc = roc_auc_score(gt, pred)
     # ... equals ucf_nb's field convention on the same scores, one "clip" per block
-    recs = [(p.split("/")[-1].replace(".npy", ".mp4"), 16 * b, 16 * b + 16, 183, s)
-            for p, sc in zip(test, block_scores) for b, s in enumerate(sc)]
+    recs = [
+        (p.split("/")[-1].replace(".npy", ".mp4"), 16 * b, 16 * b + 16, 183, s)
+        for p, sc in zip(test, block_scores)
+        for b, s in enumerate(sc)
+    ]
     scored = pd.DataFrame(recs, columns=["video", "start_frame", "end_frame", "n_frames", "score"])
     m = frame_metrics(scored, read_temporal_annotation(ann), convention="field", n_boot=10)
     assert m["auc"] == pytest.approx(auc, abs=1e-12)
@@ -105,6 +109,7 @@ def test_export_command_line(tmp_path, capsys):
 
 # ----------------------------------------------- ten-crop layouts, read as the field's code reads them
 
+
 @pytest.fixture(scope="module")
 def demo_tencrop(demo_dir, tmp_path_factory):
     """A real ten-crop run of the demo: its dataset, a 64-pixel tiny encoder, five videos
@@ -124,8 +129,22 @@ def demo_tencrop(demo_dir, tmp_path_factory):
     df[df["video"].isin(keep)].to_csv(index, index=False)
     out = root / "runs" / "tiny_T8_mean_tencrop"
     for split in ("train", "test"):
-        extract_split(split, index, out_dir=out, checkpoint=enc, T=8, img_size=64, preprocessing="seed", pooling="mean",
-                      views="ten_crop", device="cpu", precision="fp32", num_workers=0, batch_size=4, progress=False)
+        extract_split(
+            split,
+            index,
+            out_dir=out,
+            checkpoint=enc,
+            T=8,
+            img_size=64,
+            preprocessing="seed",
+            pooling="mean",
+            views="ten_crop",
+            device="cpu",
+            precision="fp32",
+            num_workers=0,
+            batch_size=4,
+            progress=False,
+        )
     return {"run": out, "annotation": demo_dir / "UCF_Crime" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"}
 
 
@@ -138,18 +157,19 @@ def _annotated_frames(annotation, video, n):
             lab = np.zeros(n, np.uint8)
             for s, e in zip(parts[2::2], parts[3::2]):
                 if int(s) >= 0:
-                    lab[int(s):int(e) + 1] = 1
+                    lab[int(s) : int(e) + 1] = 1
             return lab[:n]
     raise AssertionError(f"{video} not annotated")
 
 
 def test_ten_crop_export_reads_as_rtfm_and_mgfn_read_it(demo_tencrop, tmp_path, monkeypatch):
     run = demo_tencrop["run"]
-    info = export_features(run, tmp_path / "export", annotation_path=demo_tencrop["annotation"], layout="ten_crop",
-                           progress=False)
+    info = export_features(
+        run, tmp_path / "export", annotation_path=demo_tencrop["annotation"], layout="ten_crop", progress=False
+    )
     elsewhere = tmp_path / "RTFM"
     elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)                       # the field's code runs from its own folder
+    monkeypatch.chdir(elsewhere)  # the field's code runs from its own folder
     train_list, test_list = info["lists"]["train"]["file"], info["lists"]["test"]["file"]
     lines = list((tmp_path / "export" / train_list).read_text().splitlines(keepends=True))
     split = info["split_index"]["value"]
@@ -157,7 +177,7 @@ def test_ten_crop_export_reads_as_rtfm_and_mgfn_read_it(demo_tencrop, tmp_path, 
     assert not info["split_index"]["matches_field_code"] and info["split_index"]["field_code_value"] == 810
     abnormal, normal = lines[:split], lines[split:]
     assert [("Normal" in ln) for ln in abnormal] == [False] * 2 and [("Normal" in ln) for ln in normal] == [True]
-    for line in lines:                                 # dataset.py: np.load(line.strip('\n')), then (10, n, D)
+    for line in lines:  # dataset.py: np.load(line.strip('\n')), then (10, n, D)
         assert Path(line.strip("\n")).is_absolute()
         f = np.array(np.load(line.strip("\n")), dtype=np.float32).transpose(1, 0, 2)
         assert f.shape[0] == 10 and f.shape[2] == 64
@@ -173,29 +193,32 @@ def test_ten_crop_export_reads_as_rtfm_and_mgfn_read_it(demo_tencrop, tmp_path, 
         assert np.concatenate((f, mag), axis=2).shape == (n, 10, 65)
         video = Path(line.strip()).stem + ".mp4"
         mine = rows["video"].to_numpy() == video
-        Xv = np.asarray(X[mine], np.float32)            # (clips, 10, D), clips of 32 frames every 16
-        np.testing.assert_allclose(f[0], Xv[0], rtol=1e-6)                   # block 0: clip 0 alone
-        np.testing.assert_allclose(f[1], Xv[[0, 1]].mean(0), rtol=1e-6)      # block 1: clips 0 and 1, each view
+        Xv = np.asarray(X[mine], np.float32)  # (clips, 10, D), clips of 32 frames every 16
+        np.testing.assert_allclose(f[0], Xv[0], rtol=1e-6)  # block 0: clip 0 alone
+        np.testing.assert_allclose(f[1], Xv[[0, 1]].mean(0), rtol=1e-6)  # block 1: clips 0 and 1, each view
         assert n == int(rows.loc[mine, "n_frames"].iloc[0]) // 16
-        np.testing.assert_array_equal(gt[start:start + 16 * n],
-                                      _annotated_frames(demo_tencrop["annotation"], video, 16 * n))
+        np.testing.assert_array_equal(
+            gt[start : start + 16 * n], _annotated_frames(demo_tencrop["annotation"], video, 16 * n)
+        )
         start += 16 * n
     assert start == len(gt) and gt.any()
 
 
 def test_per_crop_export_reads_as_ur_dmu_reads_it(demo_tencrop, tmp_path, monkeypatch):
     run = demo_tencrop["run"]
-    ten = export_features(run, tmp_path / "ten", annotation_path=demo_tencrop["annotation"], layout="ten_crop",
-                          progress=False)
-    info = export_features(run, tmp_path / "per", annotation_path=demo_tencrop["annotation"], layout="per_crop",
-                           progress=False)
+    ten = export_features(
+        run, tmp_path / "ten", annotation_path=demo_tencrop["annotation"], layout="ten_crop", progress=False
+    )
+    info = export_features(
+        run, tmp_path / "per", annotation_path=demo_tencrop["annotation"], layout="per_crop", progress=False
+    )
     (tmp_path / "UR-DMU").mkdir()
     monkeypatch.chdir(tmp_path / "UR-DMU")
     vid_list = [line.split() for line in (tmp_path / "per" / "train.list").read_text().splitlines(keepends=True)]
     split = info["split_index"]["value"]
     assert split == 20 == 10 * ten["split_index"]["value"] and info["split_index"]["field_code_value"] == 8100
     assert len(vid_list) == 30 and info["lists"]["train"]["n_lines"] == 30
-    for i, (path,) in enumerate(vid_list):             # label from the file name, as dataset_loader.py does
+    for i, (path,) in enumerate(vid_list):  # label from the file name, as dataset_loader.py does
         label = 0 if "Normal" in path.split("/")[-1] else 1
         assert label == (1 if i < split else 0)
         assert np.load(path).ndim == 2
@@ -209,7 +232,7 @@ def test_per_crop_export_reads_as_ur_dmu_reads_it(demo_tencrop, tmp_path, monkey
     for i, path in enumerate(test_lines):
         group.append(np.load(path))
         if (i + 1) % 10 == 0:
-            names = [p.split("/")[-1] for p in test_lines[i - 9:i + 1]]
+            names = [p.split("/")[-1] for p in test_lines[i - 9 : i + 1]]
             stem = names[0].split("__")[0]
             assert names == [f"{stem}__{k}.npy" for k in range(10)]
             assert ten_lines[i // 10].endswith(f"/{stem}.npy")
@@ -229,9 +252,23 @@ def _ten_crop_store(tmp_path, *, fail_video=None):
         for v, cat in enumerate(cats):
             name = f"{cat}{split}{v:03d}_x264.mp4"
             for k in range(4):
-                recs.append(dict(split=split, y=int(cat != "Normal"), category=cat, path=f"videos/{name}", clip_idx=k,
-                                 start_frame=16 * k, end_frame=16 * k + 32, clip_len=32, stride=16, fps=30.0,
-                                 n_frames=80, video=name, anomaly_frac=np.nan))
+                recs.append(
+                    dict(
+                        split=split,
+                        y=int(cat != "Normal"),
+                        category=cat,
+                        path=f"videos/{name}",
+                        clip_idx=k,
+                        start_frame=16 * k,
+                        end_frame=16 * k + 32,
+                        clip_len=32,
+                        stride=16,
+                        fps=30.0,
+                        n_frames=80,
+                        video=name,
+                        anomaly_frac=np.nan,
+                    )
+                )
             if split == "test":
                 ann.append(f"{name}  {cat}  {10 if cat != 'Normal' else -1}  {40 if cat != 'Normal' else -1}  -1  -1")
     df = pd.DataFrame(recs)
@@ -240,17 +277,27 @@ def _ten_crop_store(tmp_path, *, fail_video=None):
         n_real = np.where(sub["video"].to_numpy() == fail_video, 0, 8)
         return [np.random.default_rng(1).standard_normal((len(sub), 10, 8)).astype(np.float32)], n_real
 
-    out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=8, annotation_lines=ann,
-                                             index_name="index.csv", settings={"views": "ten_crop"})
+    out, _, ann_path = write_synthetic_store(
+        tmp_path,
+        df,
+        embed,
+        embedding_dim=8,
+        annotation_lines=ann,
+        index_name="index.csv",
+        settings={"views": "ten_crop"},
+    )
     return out, ann_path
 
 
 def test_one_view_runs_refuse_the_ten_crop_layouts_with_one_sentence(tmp_path):
     out, _, _ = _write_store(tmp_path)
     for layout in ("ten_crop", "per_crop"):
-        with pytest.raises(ValueError, match=rf"layout='{layout}' needs ten views per clip, but .* was extracted "
-                                             r"with views='center' \(one view\): extract the run again with "
-                                             r"views='ten_crop'"):
+        with pytest.raises(
+            ValueError,
+            match=rf"layout='{layout}' needs ten views per clip, but .* was extracted "
+            r"with views='center' \(one view\): extract the run again with "
+            r"views='ten_crop'",
+        ):
             export_features(out, tmp_path / "e", layout=layout, progress=False)
     with pytest.raises(ValueError, match="paths must be 'absolute' or 'relative'"):
         export_features(out, tmp_path / "e", paths="cwd", progress=False)
@@ -265,8 +312,9 @@ def test_split_index_names_the_training_videos_left_out(tmp_path, capsys):
     assert si == info["split_index"]
     # Arson's clips all failed: one anomalous video fewer, so the anomalous lines end at 10, not 20
     assert si["value"] == 10 and si["n_anomalous_videos"] == 1 and si["n_normal_videos"] == 1
-    assert si["left_out"] == [{"video": "Arsontrain001_x264.mp4", "split": "train", "reason": "no clip was embedded",
-                               "anomalous": True}]
+    assert si["left_out"] == [
+        {"video": "Arsontrain001_x264.mp4", "split": "train", "reason": "no clip was embedded", "anomalous": True}
+    ]
     lines = (tmp_path / "per" / "train.list").read_text().splitlines()
     assert len(lines) == 20
     assert all("Normal" not in ln for ln in lines[:10]) and all("Normal" in ln for ln in lines[10:])
@@ -279,6 +327,8 @@ def test_split_index_names_the_training_videos_left_out(tmp_path, capsys):
     # the command line prints the split index
     assert main([str(out), str(tmp_path / "cli"), "--layout", "ten_crop", "--annotation", str(ann)]) == 0
     printed = capsys.readouterr().out
-    assert "split index: 1 (the first 1 lines of train.list are the 1 anomalous training videos; the field's code " \
-           "uses 810: set it to 1); training videos left out: Arsontrain001_x264.mp4" in printed
+    assert (
+        "split index: 1 (the first 1 lines of train.list are the 1 anomalous training videos; the field's code "
+        "uses 810: set it to 1); training videos left out: Arsontrain001_x264.mp4" in printed
+    )
     assert main([str(tmp_path / "nowhere"), str(tmp_path / "cli2"), "--layout", "ten_crop"]) == 1

@@ -1,4 +1,5 @@
 """extract_split end to end: real H.264 files, a real tiny checkpoint, real processes killed."""
+
 from __future__ import annotations
 
 import os
@@ -45,13 +46,28 @@ def _write_index(folder: Path, videos=VIDEOS) -> Path:
         elif not path.exists():
             write_synthetic_video(path, n_written, seed=i, width=160, height=120)
         for k, (a, b) in enumerate(clip_windows(n_claimed, 32, 16)):
-            recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
-                             end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n_claimed, video=name,
-                             anomaly_frac=np.nan))
+            recs.append(
+                dict(
+                    split=split,
+                    y=y,
+                    category=cat,
+                    path=str(path),
+                    clip_idx=k,
+                    start_frame=int(a),
+                    end_frame=int(b),
+                    clip_len=32,
+                    stride=16,
+                    fps=30.0,
+                    n_frames=n_claimed,
+                    video=name,
+                    anomaly_frac=np.nan,
+                )
+            )
     df = pd.DataFrame(recs)
     order = {"train": 0, "val": 1, "test": 2}
-    df = df.sort_values(["split", "video", "clip_idx"], key=lambda c: c.map(order) if c.name == "split" else c,
-                        kind="stable")
+    df = df.sort_values(
+        ["split", "video", "clip_idx"], key=lambda c: c.map(order) if c.name == "split" else c, kind="stable"
+    )
     index_path = folder / "index_clips.csv"
     df.to_csv(index_path, index=False)
     return index_path
@@ -114,8 +130,9 @@ def test_row_i_of_X_is_the_clip_on_row_i(data, tmp_path):
     assert rows.index.tolist() == index.index[index["split"] == "val"].tolist()
     assert y.tolist() == rows["y"].tolist()
     ref = _reference_embeddings(data, rows)
-    np.testing.assert_allclose(np.asarray(X, np.float32), ref.astype(np.float16).astype(np.float32),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+        np.asarray(X, np.float32), ref.astype(np.float16).astype(np.float32), rtol=2e-3, atol=2e-3
+    )
     # the clips differ from one another, so a misplaced row would not pass the check above
     assert np.abs(ref[1:] - ref[:-1]).max() > 0.01
 
@@ -165,8 +182,11 @@ def test_missing_videos_stop_the_run_before_any_work(data, train_run, tmp_path):
     moved["path"] = moved["path"].str.replace(str(data["folder"]), str(tmp_path / "elsewhere"), regex=False)
     index_path = tmp_path / "index_clips.csv"
     moved.to_csv(index_path, index=False)
-    with pytest.raises(FileNotFoundError, match=r"3 of the 3 videos of split 'train' \(\d+ clips\) are not on "
-                                                r"disk.*video_root="):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"3 of the 3 videos of split 'train' \(\d+ clips\) are not on "
+        r"disk.*video_root=",
+    ):
         _run({**data, "index": index_path}, tmp_path / "out")
     assert not (tmp_path / "out" / "emb_train.npy").exists()
     # the same index with video_root pointing at where the files are runs, and equals the original
@@ -174,8 +194,7 @@ def test_missing_videos_stop_the_run_before_any_work(data, train_run, tmp_path):
     assert r["complete"] and r["n_failed"] == 0
     ref, ref_out = train_run  # _run(data, <fresh out_dir>)
     assert ref["complete"]
-    np.testing.assert_array_equal(np.load(tmp_path / "out" / "emb_train.npy"),
-                                  np.load(ref_out / "emb_train.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "emb_train.npy"), np.load(ref_out / "emb_train.npy"))
 
 
 def test_two_shards_in_sequence_equal_one(data, train_run, tmp_path):
@@ -195,11 +214,13 @@ def test_resume_after_kill_9_gives_identical_arrays(data, tmp_path):
     _run(data, tmp_path / "ref", split="train", **kw)
     out = tmp_path / "killed"
     # commit after every batch, so that the kill can land between two commits mid-split
-    code = ("import sys; from ucf_nb import extract_split; from ucf_nb.store import ShardWriter\n"
-            "ShardWriter.COMMIT_EVERY = 0.0\n"
-            f"extract_split('train', {str(data['index'])!r}, out_dir={str(out)!r}, "
-            f"checkpoint={str(data['encoder'])!r}, "
-            f"img_size={S}, preprocessing='seed', num_workers=0, batch_size=1, precision='fp32', progress=False)\n")
+    code = (
+        "import sys; from ucf_nb import extract_split; from ucf_nb.store import ShardWriter\n"
+        "ShardWriter.COMMIT_EVERY = 0.0\n"
+        f"extract_split('train', {str(data['index'])!r}, out_dir={str(out)!r}, "
+        f"checkpoint={str(data['encoder'])!r}, "
+        f"img_size={S}, preprocessing='seed', num_workers=0, batch_size=1, precision='fp32', progress=False)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     status_file = out / ".extract" / "train" / "shard-0-of-1" / "status.npy"
     killed_at = None
@@ -335,13 +356,27 @@ def test_notebook_runs_with_papermill_from_another_folder(data, tmp_path):
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     out = tmp_path / "processed"
-    params = dict(split="val", index_path=str(data["index"]), out_dir=str(out), checkpoint=str(data["encoder"]),
-                  img_size=S, preprocessing="seed", num_workers=0, batch_size=4)
+    params = dict(
+        split="val",
+        index_path=str(data["index"]),
+        out_dir=str(out),
+        checkpoint=str(data["encoder"]),
+        img_size=S,
+        preprocessing="seed",
+        num_workers=0,
+        batch_size=4,
+    )
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        pm.execute_notebook(str(nb_path), str(tmp_path / "run.ipynb"), parameters=params, cwd=str(cwd),
-                            progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(nb_path),
+            str(tmp_path / "run.ipynb"),
+            parameters=params,
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     finally:
         os.chdir(old)
     X, y, rows = load_embeddings(out, "val")

@@ -1,5 +1,6 @@
 """Every encoder family: a tiny saved model loaded through load_encoder gives what the family's
 Hugging Face model gives by hand on the same frames, preprocessed by the HF processor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,6 +24,7 @@ def tiny(tmp_path_factory):
         if family not in made:
             made[family] = make_tiny_encoder(root / family, family, image_size=S, num_frames=T)
         return made[family]
+
     return get
 
 
@@ -77,9 +79,15 @@ def _by_hand(family, folder, px):
 
 
 # what each tiny encoder loads as: (family, default pooling, embedding_dim)
-DEFAULTS = {"timesformer": ("timesformer", "cls", 64), "videomae": ("videomae", "mean", 64),
-            "vivit": ("vivit", "cls", 64), "clip": ("clip", "mean", 32), "clip_vision": ("clip", "mean", 32),
-            "xclip": ("xclip", "video", 32), "vjepa2": ("vjepa2", "mean", 64)}
+DEFAULTS = {
+    "timesformer": ("timesformer", "cls", 64),
+    "videomae": ("videomae", "mean", 64),
+    "vivit": ("vivit", "cls", 64),
+    "clip": ("clip", "mean", 32),
+    "clip_vision": ("clip", "mean", 32),
+    "xclip": ("xclip", "video", 32),
+    "vjepa2": ("vjepa2", "mean", 64),
+}
 
 
 @pytest.mark.parametrize("family", families())
@@ -116,7 +124,7 @@ def test_family_gives_what_its_hf_model_gives_by_hand(tiny, name):
             px = AutoVideoProcessor.from_pretrained(folder)(list(frames), return_tensors="pt")["pixel_values_videos"]
         except ImportError:
             top, left = (frames.shape[1] - S) // 2, (frames.shape[2] - S) // 2
-            crop = frames[:, top:top + S, left:left + S].astype(np.float32) / 255.0
+            crop = frames[:, top : top + S, left : left + S].astype(np.float32) / 255.0
             mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
             px = torch.from_numpy(((crop - mean) / std).transpose(0, 3, 1, 2).copy())[None]
     else:
@@ -138,9 +146,12 @@ def test_every_family_is_registered():
 
     import ucf_nb.encoders as package
 
-    defined = {cls.family for info in pkgutil.iter_modules(package.__path__)
-               for cls in vars(importlib.import_module(f"ucf_nb.encoders.{info.name}")).values()
-               if inspect.isclass(cls) and issubclass(cls, EncoderAdapter) and cls is not EncoderAdapter}
+    defined = {
+        cls.family
+        for info in pkgutil.iter_modules(package.__path__)
+        for cls in vars(importlib.import_module(f"ucf_nb.encoders.{info.name}")).values()
+        if inspect.isclass(cls) and issubclass(cls, EncoderAdapter) and cls is not EncoderAdapter
+    }
     assert len(defined) >= 6 and families() == sorted(defined) == [a.family for a in adapters()]
     assert adapter_for("clip_vision_model").family == "clip"
     assert (adapter_for("vivit").default_T, adapter_for("vjepa2").default_img_size) == (32, 256)
@@ -154,14 +165,24 @@ def test_vivit_rescales_to_minus_one_one(tiny):
 def test_vision_only_clip_without_projection_is_refused(tmp_path):
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    CLIPVisionModel(CLIPVisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=64, image_size=S, patch_size=32)).save_pretrained(tmp_path)
+    CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=S,
+            patch_size=32,
+        )
+    ).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="visual_projection.*CLIPVisionModelWithProjection"):
         load_encoder(tmp_path, device="cpu")
 
 
-@pytest.mark.parametrize("name, bad_T, good", [("vivit", 6, "T=4"), ("xclip", 8, "T=4"), ("videomae", 2, "T=4"),
-                                               ("vjepa2", 3, "multiple of 2")])
+@pytest.mark.parametrize(
+    "name, bad_T, good",
+    [("vivit", 6, "T=4"), ("xclip", 8, "T=4"), ("videomae", 2, "T=4"), ("vjepa2", 3, "multiple of 2")],
+)
 def test_a_clip_length_the_family_cannot_take_is_named(tiny, name, bad_T, good):
     enc = load_encoder(tiny(name), device="cpu", precision="fp32")
     with pytest.raises(ValueError, match=good):
@@ -177,8 +198,17 @@ def test_vjepa2_and_clip_take_other_clip_lengths(tiny):
 def test_videomae_without_fc_norm_is_the_mean_of_its_tokens(tmp_path):
     from transformers import VideoMAEConfig, VideoMAEModel
 
-    config = VideoMAEConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                            image_size=S, patch_size=32, num_frames=T, tubelet_size=2, use_mean_pooling=False)
+    config = VideoMAEConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=S,
+        patch_size=32,
+        num_frames=T,
+        tubelet_size=2,
+        use_mean_pooling=False,
+    )
     torch.manual_seed(0)
     VideoMAEModel(config).save_pretrained(tmp_path)
     enc = load_encoder(tmp_path, device="cpu", precision="fp32")

@@ -1,4 +1,5 @@
 """The field's frame-level protocol: truncation to 16-frame blocks, bootstrap CI, false alarms."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,7 +43,7 @@ def _field_gt_by_hand(lines: list[str], n_frames: dict) -> np.ndarray:
         v = np.zeros(16 * (n_frames[name] // 16))
         for a, b in zip(nums[0::2], nums[1::2]):
             if int(a) >= 0:
-                v[int(a):int(b) + 1] = 1
+                v[int(a) : int(b) + 1] = 1
         gt.append(v)
     return np.concatenate(gt)
 
@@ -52,9 +53,11 @@ def test_field_auc_equals_the_fields_own_recipe(tmp_path):
 
     rng = np.random.default_rng(3)
     n_frames = {"Abuse001_x264.mp4": 100, "Arson002_x264.mp4": 70, "Normal_Videos_003_x264.mp4": 53}
-    lines = ["Abuse001_x264.mp4  Abuse  20  47  -1  -1",
-             "Arson002_x264.mp4  Arson  5  9  60  69",        # second event cut at the last full block (64)
-             "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1"]
+    lines = [
+        "Abuse001_x264.mp4  Abuse  20  47  -1  -1",
+        "Arson002_x264.mp4  Arson  5  9  60  69",  # second event cut at the last full block (64)
+        "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1",
+    ]
     ann = tmp_path / "ann.txt"
     ann.write_text("\n".join(lines) + "\n")
     # block scores rounded to 1/8 so that ties occur across videos
@@ -70,7 +73,8 @@ def test_field_auc_equals_the_fields_own_recipe(tmp_path):
     assert m["details"]["n_frames_anomalous"] == int(gt.sum()) == 28 + 5 + 4  # 60-63 of the cut event
     # the book's own convention keeps every frame and matches frame_level_auc
     assert frame_metrics(rows, intervals, convention="all", n_boot=10)["auc"] == pytest.approx(
-        frame_level_auc(rows, intervals), abs=1e-12)
+        frame_level_auc(rows, intervals), abs=1e-12
+    )
     t = frame_table(rows, intervals, convention="field")
     assert list(t.n_frames) == [96, 64, 48] and list(t.anomalous) == [True, True, False]
 
@@ -158,7 +162,7 @@ def test_bootstrap_pair_counts_give_the_exact_auc_of_any_resample():
 
     rng = np.random.default_rng(7)
     y, s, g = _videos(12, rng)
-    s = np.round(s, 1)                                      # ties within and across videos
+    s = np.round(s, 1)  # ties within and across videos
     A, pos, neg = _video_pair_counts(y, s, g, 12)
     for _ in range(5):
         m = rng.integers(0, 3, 12).astype(float)

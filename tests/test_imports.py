@@ -7,6 +7,7 @@ functions. ``from .pkg import name`` is an edge to ``pkg.name`` when that is a m
 ``__init__`` importing its own modules is not a loop). Tests and benchmarks may import a
 module's private names (white-box tests of that module); the package itself may not.
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,7 +33,7 @@ def _resolve(module: str, level: int, target: str | None) -> str:
     base = module.split(".")
     if MODULES[module].name != "__init__.py":
         base = base[:-1]
-    base = base[:len(base) - (level - 1)]
+    base = base[: len(base) - (level - 1)]
     return ".".join(base + ([target] if target else []))
 
 
@@ -111,16 +112,23 @@ def test_cycle_finder_finds_a_loop_through_three_modules():
 
 def test_no_import_loops():
     loops = _cycles(_graph())
-    assert not loops, ("import loops (each list imports itself through the others; move the shared "
-                       f"piece down into a module both import): {loops}")
+    assert not loops, (
+        "import loops (each list imports itself through the others; move the shared "
+        f"piece down into a module both import): {loops}"
+    )
 
 
 def test_no_module_imports_another_modules_private_names():
-    borrowed = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{node.lineno} takes {name} from {target}"
-                for m in MODULES for node, target, name in _imports(m)
-                if name is not None and name.startswith("_") and target != m]
-    assert not borrowed, ("private names used across modules (make the name public in its module, or "
-                          "the module private): " + "; ".join(borrowed))
+    borrowed = [
+        f"{MODULES[m].relative_to(PACKAGE.parent)}:{node.lineno} takes {name} from {target}"
+        for m in MODULES
+        for node, target, name in _imports(m)
+        if name is not None and name.startswith("_") and target != m
+    ]
+    assert not borrowed, (
+        "private names used across modules (make the name public in its module, or "
+        "the module private): " + "; ".join(borrowed)
+    )
 
 
 def _local_imports_without_reason(module: str) -> list[str]:
@@ -129,21 +137,33 @@ def _local_imports_without_reason(module: str) -> list[str]:
     source = MODULES[module].read_text(encoding="utf-8")
     lines = source.splitlines()
     tree = ast.parse(source)
-    local = {id(node) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-             for node in ast.walk(fn) if isinstance(node, (ast.Import, ast.ImportFrom))}
+    local = {
+        id(node)
+        for fn in ast.walk(tree)
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(fn)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
     first: dict[str, ast.stmt] = {}
     for fn in ast.walk(tree):
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        nested = {id(n) for inner in ast.walk(fn) if inner is not fn
-                  and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(inner)}
-        ours = [node for node, _t, _n in _imports(module, tree) if id(node) in local and id(node) not in nested
-                and any(node is n for n in ast.walk(fn))]
+        nested = {
+            id(n)
+            for inner in ast.walk(fn)
+            if inner is not fn and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for n in ast.walk(inner)
+        }
+        ours = [
+            node
+            for node, _t, _n in _imports(module, tree)
+            if id(node) in local and id(node) not in nested and any(node is n for n in ast.walk(fn))
+        ]
         if ours:
             first[fn.name] = min(ours, key=lambda n: n.lineno)
     bad = []
     for fn_name, node in first.items():
-        text = "\n".join(lines[node.lineno - 1:node.end_lineno or node.lineno])
+        text = "\n".join(lines[node.lineno - 1 : node.end_lineno or node.lineno])
         above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
         if "#" not in text and not above.startswith("#"):
             bad.append(f"{MODULES[module].relative_to(PACKAGE.parent)}:{node.lineno} ({fn_name})")
@@ -152,16 +172,21 @@ def _local_imports_without_reason(module: str) -> list[str]:
 
 def test_package_imports_inside_functions_say_why():
     bad = [where for m in MODULES for where in _local_imports_without_reason(m)]
-    assert not bad, ("package imports inside functions without a comment saying why (move them to the "
-                     "module's top, or say why: e.g. '# torch-free import of ucf_nb'): " + ", ".join(bad))
+    assert not bad, (
+        "package imports inside functions without a comment saying why (move them to the "
+        "module's top, or say why: e.g. '# torch-free import of ucf_nb'): " + ", ".join(bad)
+    )
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("def f():\n    from .paths import resolve_path\n    return resolve_path\n", 1),
-    ("def f():\n    from .paths import resolve_path  # cold path\n    return resolve_path\n", 0),
-    ("def f():\n    # torch-free import of ucf_nb\n    from .encoders import load_encoder\n", 0),
-    ("def f():\n    import numpy\n    return numpy\n", 0),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("def f():\n    from .paths import resolve_path\n    return resolve_path\n", 1),
+        ("def f():\n    from .paths import resolve_path  # cold path\n    return resolve_path\n", 0),
+        ("def f():\n    # torch-free import of ucf_nb\n    from .encoders import load_encoder\n", 0),
+        ("def f():\n    import numpy\n    return numpy\n", 0),
+    ],
+)
 def test_local_import_rule_on_small_sources(tmp_path, monkeypatch, source, expected):
     # a module written into a scratch package: the rule flags only uncommented package imports
     package = tmp_path / "ucf_nb"

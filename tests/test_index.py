@@ -1,4 +1,5 @@
 """ucf_nb.index: build, read, validate and remap the clip index on small real fixture trees."""
+
 from __future__ import annotations
 
 import shutil
@@ -39,8 +40,10 @@ VIDEOS = {
     "Testing_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4": 23,
 }
 TRAIN_LIST = [
-    "Abuse/Abuse001_x264.mp4", "Abuse/Abuse002_x264.mp4",
-    "Arrest/Arrest002_x264.mp4", "Arrest/Arrest003_x264.mp4",
+    "Abuse/Abuse001_x264.mp4",
+    "Abuse/Abuse002_x264.mp4",
+    "Arrest/Arrest002_x264.mp4",
+    "Arrest/Arrest003_x264.mp4",
     "Training_Normal_Videos_Anomaly/Normal_Videos001_x264.mp4",
     "Training_Normal_Videos_Anomaly/Normal_Videos002_x264.mp4",
     "Training_Normal_Videos_Anomaly/Normal_Videos004_x264.mp4",
@@ -51,14 +54,16 @@ ANNOTATION = [
     "Arrest001_x264.mp4  Arrest  3  6  15  20  ",
     "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  ",
 ]
-EVENTS = {"Abuse028_x264.mp4": [(5, 13)], "Arrest001_x264.mp4": [(3, 7), (15, 21)],
-          "Normal_Videos_003_x264.mp4": []}   # half-open, from the inclusive file numbers
+EVENTS = {
+    "Abuse028_x264.mp4": [(5, 13)],
+    "Arrest001_x264.mp4": [(3, 7), (15, 21)],
+    "Normal_Videos_003_x264.mp4": [],
+}  # half-open, from the inclusive file numbers
 
 
 def write_lists(root: Path, train=TRAIN_LIST, annotation=ANNOTATION) -> None:
     (root / "Anomaly_Train.txt").write_text("\n".join(train) + "\n")
-    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
-        "\n".join(annotation) + "\n")
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text("\n".join(annotation) + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +71,7 @@ def pristine_tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pristine") / "UCF_Crime"
     for i, (rel, n) in enumerate(VIDEOS.items()):
         name = Path(rel).name
-        write_synthetic_video(root / rel, n, width=64, height=48, seed=i,
-                              events=EVENTS.get(name, ()))
+        write_synthetic_video(root / rel, n, width=64, height=48, seed=i, events=EVENTS.get(name, ()))
     write_lists(root)
     return root
 
@@ -102,12 +106,15 @@ def write_zero_frame_video(path: Path) -> None:
 
 # ---------------------------------------------------------------------------- annotation
 
+
 def test_read_temporal_annotation_release_format(tmp_path):
     path = tmp_path / "ann.txt"
     # CRLF line ends, a blank line, tabs, the release's trailing blanks
-    path.write_bytes(b"Arson011_x264.mp4  Arson  150  420  680  1267  \r\n\r\n"
-                      b"Abuse028_x264.mp4\tAbuse\t165\t240\t-1\t-1\r\n"
-                      b"Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  \r\n")
+    path.write_bytes(
+        b"Arson011_x264.mp4  Arson  150  420  680  1267  \r\n\r\n"
+        b"Abuse028_x264.mp4\tAbuse\t165\t240\t-1\t-1\r\n"
+        b"Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  \r\n"
+    )
     ann = read_temporal_annotation(path)
     assert list(ann) == ["Arson011_x264.mp4", "Abuse028_x264.mp4", "Normal_Videos_003_x264.mp4"]
     assert ann["Arson011_x264.mp4"].intervals == ((150, 421), (680, 1268))
@@ -122,13 +129,15 @@ def test_read_temporal_annotation_release_format(tmp_path):
 
 def test_read_temporal_annotation_reports_every_bad_line(tmp_path):
     path = tmp_path / "ann.txt"
-    path.write_text("Abuse028_x264.mp4  Abuse  165  abc  -1  -1\n"
-                    "Arson011_x264.mp4  Arson  150  420  680\n"
-                    "Burglary005_x264.mp4  Burglary  300  200  -1  -1\n"
-                    "Assault006_x264.mp4  Fighting  1  2  -1  -1\n"
-                    "Normal_Videos_003_x264.mp4  Normal  5  9  -1  -1\n"
-                    "Shooting002_x264.mp4  Shooting  10  20  -1  -1\n"
-                    "Shooting002_x264.mp4  Shooting  10  20  -1  -1\n")
+    path.write_text(
+        "Abuse028_x264.mp4  Abuse  165  abc  -1  -1\n"
+        "Arson011_x264.mp4  Arson  150  420  680\n"
+        "Burglary005_x264.mp4  Burglary  300  200  -1  -1\n"
+        "Assault006_x264.mp4  Fighting  1  2  -1  -1\n"
+        "Normal_Videos_003_x264.mp4  Normal  5  9  -1  -1\n"
+        "Shooting002_x264.mp4  Shooting  10  20  -1  -1\n"
+        "Shooting002_x264.mp4  Shooting  10  20  -1  -1\n"
+    )
     with pytest.raises(ValueError) as err:
         read_temporal_annotation(path)
     msg = str(err.value)
@@ -138,6 +147,7 @@ def test_read_temporal_annotation_reports_every_bad_line(tmp_path):
 
 
 # ---------------------------------------------------------------------------- build
+
 
 def test_build_follows_the_index_contract(tree, tmp_path):
     out = tmp_path / "processed" / "index_clips.csv"
@@ -179,8 +189,11 @@ def test_build_follows_the_index_contract(tree, tmp_path):
     # labels: video level
     assert (df["y"] == (df["category"] != "Normal").astype(int)).all()
     assert set(df.loc[df["category"] == "Normal", "video"]) == {
-        "Normal_Videos001_x264.mp4", "Normal_Videos002_x264.mp4", "Normal_Videos004_x264.mp4",
-        "Normal_Videos_003_x264.mp4"}
+        "Normal_Videos001_x264.mp4",
+        "Normal_Videos002_x264.mp4",
+        "Normal_Videos004_x264.mp4",
+        "Normal_Videos_003_x264.mp4",
+    }
 
 
 def test_anomaly_fraction_and_temporal_labels(tree):
@@ -193,12 +206,12 @@ def test_anomaly_fraction_and_temporal_labels(tree):
         frac = len(inside & set(range(row.start_frame, row.end_frame))) / L
         assert row.anomaly_frac == pytest.approx(frac)
         assert row.y == int(frac >= 0.5)
-    assert test["y"].nunique() == 2           # the threshold made both labels
+    assert test["y"].nunique() == 2  # the threshold made both labels
     assert df.loc[df["split"] != "test", "anomaly_frac"].isna().all()
     video = build(tree, label_mode="video")
     assert np.allclose(video["anomaly_frac"], df["anomaly_frac"], equal_nan=True)
     assert (video.loc[video["category"] != "Normal", "y"] == 1).all()
-    validate_index(df)                         # temporal labels pass the label check
+    validate_index(df)  # temporal labels pass the label check
 
 
 def test_val_split_is_seeded_and_whole_videos(tree):
@@ -209,7 +222,7 @@ def test_val_split_is_seeded_and_whole_videos(tree):
     assert val_videos(0) == val_videos(0)
     # round(0.4 * n) per category, at least 1: one each of Abuse (2), Arrest (2), Normal (3)
     assert len(val_videos(0)) == 3
-    assert len(val_videos(0, frac=0.6)) == 4   # Normal: round(1.8) = 2, still 1 left in train
+    assert len(val_videos(0, frac=0.6)) == 4  # Normal: round(1.8) = 2, still 1 left in train
     draws = {frozenset(val_videos(s)) for s in range(6)}
     assert len(draws) > 1
     assert val_videos(0, frac=0.0) == set()
@@ -218,6 +231,7 @@ def test_val_split_is_seeded_and_whole_videos(tree):
 def test_a_skipped_video_moves_no_other_video_between_train_and_val(tree, tmp_path):
     """Issue 20: leaving one training video out (on_missing='skip') must not redraw val: every
     other video keeps its split, whichever video is missing and whatever the seed."""
+
     def splits(root, seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the skip warning
@@ -250,9 +264,13 @@ def test_lists_found_anywhere_under_root_and_merged_layout(tree, tmp_path):
     merged = tmp_path / "UCF_Crimes"
     for rel in VIDEOS:
         name = Path(rel).name
-        folder = ("Training_Normal_Videos_Anomaly" if name.startswith("Normal_Videos0")
-                  else "Testing_Normal_Videos_Anomaly" if name.startswith("Normal_Videos_")
-                  else Path(rel).parent.name)
+        folder = (
+            "Training_Normal_Videos_Anomaly"
+            if name.startswith("Normal_Videos0")
+            else "Testing_Normal_Videos_Anomaly"
+            if name.startswith("Normal_Videos_")
+            else Path(rel).parent.name
+        )
         dst = merged / "Videos" / folder / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(tree / rel, dst)
@@ -267,8 +285,9 @@ def test_lists_found_anywhere_under_root_and_merged_layout(tree, tmp_path):
 
 def test_anomaly_test_list_is_accepted(tree):
     test_list = tree / "Anomaly_Test.txt"
-    test_list.write_text("Abuse/Abuse028_x264.mp4\nArrest/Arrest001_x264.mp4\n"
-                         "Testing_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4\n")
+    test_list.write_text(
+        "Abuse/Abuse028_x264.mp4\nArrest/Arrest001_x264.mp4\nTesting_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4\n"
+    )
     df = build(tree, annotation_path=test_list)
     test = df[df["split"] == "test"]
     assert set(test["video"]) == set(EVENTS) and test["anomaly_frac"].isna().all()
@@ -286,7 +305,7 @@ def write_lying_avi(path: Path, n_frames: int, claim: int) -> Path:
     data = bytearray(tmp.read_bytes())
     tmp.unlink()
     avih, strh = data.find(b"avih"), data.find(b"strh")
-    assert avih > 0 and strh > 0 and data[strh + 8:strh + 12] == b"vids"
+    assert avih > 0 and strh > 0 and data[strh + 8 : strh + 12] == b"vids"
     assert struct.unpack_from("<I", data, avih + 8 + 16)[0] == n_frames
     struct.pack_into("<I", data, avih + 8 + 16, claim)  # MainAVIHeader.dwTotalFrames
     struct.pack_into("<I", data, strh + 8 + 32, claim)  # AVIStreamHeader.dwLength
@@ -327,8 +346,14 @@ def test_an_avi_whose_header_lies_is_indexed_with_the_frames_that_decode(tree, t
     assert (others["method"] == "packets").all() and (others["header_frames"] == others["n_frames"]).all()
     report = frame_count_report(index)
     assert report and report.disagreeing.to_dict("records") == [
-        {"video": "Abuse001_x264.mp4", "container": "avi", "header_frames": claim, "n_frames": 96,
-         "difference": 96 - claim}]
+        {
+            "video": "Abuse001_x264.mp4",
+            "container": "avi",
+            "header_frames": claim,
+            "n_frames": 96,
+            "difference": 96 - claim,
+        }
+    ]
     assert "1 of 10 videos" in report._repr_html_() and "admonition warning" in report._repr_html_()
 
 
@@ -340,9 +365,14 @@ def test_notebook_01_shows_the_video_whose_header_lies(tree, tmp_path):
     with pytest.warns(UserWarning, match="the container says 60"):
         build(tree, index_path=index)
     out = tmp_path / "01.ipynb"
-    papermill.execute_notebook(str(REPO / "notebooks" / "01_index_checks.ipynb"), str(out),
-                               parameters={"index_path": str(index)}, cwd=str(tmp_path), kernel_name="python3",
-                               progress_bar=False)
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "01_index_checks.ipynb"),
+        str(out),
+        parameters={"index_path": str(index)},
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     import nbformat
 
     cell = next(c for c in nbformat.read(out, as_version=4).cells if c.get("id") == "nb01-frames")
@@ -389,23 +419,32 @@ def test_count_frames_decodes_when_the_container_is_wrong(tree):
 
 def test_every_bad_input_is_reported_together(tree, tmp_path):
     part1 = tree / "Anomaly-Videos-Part-1" / "Abuse"
-    (part1 / "Abuse002_x264.mp4").unlink()                                   # missing
+    (part1 / "Abuse002_x264.mp4").unlink()  # missing
     (tree / "Anomaly-Videos-Part-2" / "Arrest" / "Arrest002_x264.mp4").write_bytes(b"x" * 999)
     write_zero_frame_video(tree / "Training-Normal-Videos-Part-1" / "Normal_Videos002_x264.mp4")
-    dup = tree / "Extra" / "Arrest003_x264.mp4"                              # duplicate name
+    dup = tree / "Extra" / "Arrest003_x264.mp4"  # duplicate name
     dup.parent.mkdir()
     shutil.copy(tree / "Anomaly-Videos-Part-2" / "Arrest" / "Arrest003_x264.mp4", dup)
     write_synthetic_video(part1 / "Abuse001_x264.mp4", 5, width=64, height=48)  # too short
-    write_lists(tree,
-                train=TRAIN_LIST + ["Abuse/Abuse028_x264.mp4",                 # in both lists
-                                    "Training_Normal_Videos_Anomaly/Normal_Videos004_x264.mp4",
-                                    "Abuse/not a video"],
-                annotation=ANNOTATION[:2] + ["Normal_Videos_003_x264.mp4  Normal  -1  x  -1  -1"])
+    write_lists(
+        tree,
+        train=TRAIN_LIST
+        + [
+            "Abuse/Abuse028_x264.mp4",  # in both lists
+            "Training_Normal_Videos_Anomaly/Normal_Videos004_x264.mp4",
+            "Abuse/not a video",
+        ],
+        annotation=ANNOTATION[:2] + ["Normal_Videos_003_x264.mp4  Normal  -1  x  -1  -1"],
+    )
     expected = {
-        "Abuse002_x264.mp4": "missing", "Arrest002_x264.mp4": "unreadable",
-        "Normal_Videos002_x264.mp4": "zero_frames", "Arrest003_x264.mp4": "duplicate_name",
-        "Abuse001_x264.mp4": "too_short", "Abuse028_x264.mp4": "in_both_lists",
-        "Normal_Videos004_x264.mp4": "duplicate_line", "Abuse/not a video": "bad_line",
+        "Abuse002_x264.mp4": "missing",
+        "Arrest002_x264.mp4": "unreadable",
+        "Normal_Videos002_x264.mp4": "zero_frames",
+        "Arrest003_x264.mp4": "duplicate_name",
+        "Abuse001_x264.mp4": "too_short",
+        "Abuse028_x264.mp4": "in_both_lists",
+        "Normal_Videos004_x264.mp4": "duplicate_line",
+        "Abuse/not a video": "bad_line",
         "Normal_Videos_003_x264.mp4": "bad_line",
     }
     out = tmp_path / "idx" / "index.csv"
@@ -427,8 +466,12 @@ def test_every_bad_input_is_reported_together(tree, tmp_path):
     assert dict(zip(skipped["file"], skipped["kind"])) == expected
     assert skipped["reason"].str.len().min() > 10
     # the index holds exactly the good videos (Abuse028 and Normal004 kept once)
-    assert set(df["video"]) == {"Abuse028_x264.mp4", "Arrest001_x264.mp4",
-                                "Normal_Videos001_x264.mp4", "Normal_Videos004_x264.mp4"}
+    assert set(df["video"]) == {
+        "Abuse028_x264.mp4",
+        "Arrest001_x264.mp4",
+        "Normal_Videos001_x264.mp4",
+        "Normal_Videos004_x264.mp4",
+    }
     assert set(df.loc[df["video"] == "Abuse028_x264.mp4", "split"]) == {"test"}
     assert validate_index(read_index(out)).ok
 
@@ -448,6 +491,7 @@ def test_bad_arguments_name_the_value(tree):
 
 
 # ---------------------------------------------------------------------------- validate
+
 
 @pytest.fixture
 def good_index(tree):
@@ -494,9 +538,20 @@ def _break(df, how):
     return df
 
 
-CHECKS = ["end_within_video", "start_before_end", "clip_length", "clip_grid", "label_values",
-          "label_category", "nans", "dtypes", "duplicate_clips", "split_leak", "missing_files",
-          "split_values"]
+CHECKS = [
+    "end_within_video",
+    "start_before_end",
+    "clip_length",
+    "clip_grid",
+    "label_values",
+    "label_category",
+    "nans",
+    "dtypes",
+    "duplicate_clips",
+    "split_leak",
+    "missing_files",
+    "split_values",
+]
 
 
 @pytest.mark.parametrize("check", CHECKS)
@@ -507,8 +562,7 @@ def test_each_check_catches_its_error(good_index, check):
     failed = report[check]
     assert failed.n_failed > 0 and failed.first_rows
     # the offending rows named are really the damaged ones
-    changed = bad.index[~bad.reindex(good_index.index).eq(good_index).all(axis=1)
-                        .reindex(bad.index, fill_value=False)]
+    changed = bad.index[~bad.reindex(good_index.index).eq(good_index).all(axis=1).reindex(bad.index, fill_value=False)]
     assert set(failed.first_rows) & set(changed), (check, failed.first_rows, list(changed))
     with pytest.raises(IndexValidationError) as err:
         validate_index(bad)
@@ -534,19 +588,28 @@ def test_validate_reads_a_path_and_skips_files_on_request(good_index, tmp_path):
 def test_validate_handles_150k_rows(tmp_path):
     # 1,900 videos of 77 clips each, as large as the real index; one file check per video
     n_videos, per = 1900, 77
-    names = [f"Abuse{i:04d}_x264.mp4" if i % 2 else f"Normal_Videos{i:04d}_x264.mp4"
-             for i in range(n_videos)]
+    names = [f"Abuse{i:04d}_x264.mp4" if i % 2 else f"Normal_Videos{i:04d}_x264.mp4" for i in range(n_videos)]
     for name in names[:5]:
         (tmp_path / name).touch()
     k = np.tile(np.arange(per), n_videos)
     video = np.repeat(names, per)
     normal = np.char.startswith(video.astype(str), "Normal")
-    df = pd.DataFrame({
-        "split": np.repeat(np.array(["train", "val", "test", "train"] * 475), per),
-        "y": (~normal).astype(int), "category": np.where(normal, "Normal", "Abuse"),
-        "path": np.char.add(str(tmp_path) + "/", video.astype(str)), "clip_idx": k,
-        "start_frame": k * 16, "end_frame": k * 16 + 32, "clip_len": 32, "stride": 16,
-        "fps": 30.0, "n_frames": 16 * per + 16, "video": video})
+    df = pd.DataFrame(
+        {
+            "split": np.repeat(np.array(["train", "val", "test", "train"] * 475), per),
+            "y": (~normal).astype(int),
+            "category": np.where(normal, "Normal", "Abuse"),
+            "path": np.char.add(str(tmp_path) + "/", video.astype(str)),
+            "clip_idx": k,
+            "start_frame": k * 16,
+            "end_frame": k * 16 + 32,
+            "clip_len": 32,
+            "stride": 16,
+            "fps": 30.0,
+            "n_frames": 16 * per + 16,
+            "video": video,
+        }
+    )
     assert len(df) > 145_000
     report = validate_index(df, strict=False)
     assert [c.name for c in report.failed] == ["missing_files"]
@@ -554,6 +617,7 @@ def test_validate_handles_150k_rows(tmp_path):
 
 
 # ---------------------------------------------------------------------------- read / remap
+
 
 def test_read_index_names_the_notebook_when_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="run notebooks/00_build_index.ipynb first"):
@@ -571,26 +635,32 @@ def test_round_trip_build_validate_remap(tree, tmp_path):
     win = foreign["video"] == "Abuse001_x264.mp4"
     foreign.loc[win, "path"] = "D:\\data\\UCF_Crime\\" + rel[win].str.replace("/", "\\")
     foreign.to_csv(tmp_path / "foreign.csv", index=False)
-    assert validate_index(read_index(tmp_path / "foreign.csv"),
-                          strict=False)["missing_files"].n_failed == len(df)
+    assert validate_index(read_index(tmp_path / "foreign.csv"), strict=False)["missing_files"].n_failed == len(df)
     back = read_index(tmp_path / "foreign.csv", video_root=tree)
     assert validate_index(back).ok
     pd.testing.assert_frame_equal(back, read_index(out))
 
 
 def test_remap_falls_back_to_the_file_name(tree):
-    df = pd.DataFrame({"path": ["/old/flat/Abuse028_x264.mp4",
-                                "/old/Anomaly-Videos-Part-9/Abuse/Abuse001_x264.mp4"]})
+    df = pd.DataFrame({"path": ["/old/flat/Abuse028_x264.mp4", "/old/Anomaly-Videos-Part-9/Abuse/Abuse001_x264.mp4"]})
     out = remap_video_root(df, tree)
     assert out["path"].tolist() == [
         (tree / "Anomaly-Videos-Part-1/Abuse/Abuse028_x264.mp4").as_posix(),
-        (tree / "Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4").as_posix()]
-    assert df["path"].iloc[0] == "/old/flat/Abuse028_x264.mp4"   # input left alone
+        (tree / "Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4").as_posix(),
+    ]
+    assert df["path"].iloc[0] == "/old/flat/Abuse028_x264.mp4"  # input left alone
 
 
 def test_remap_that_cannot_place_a_video_fails_with_examples(tree):
-    df = pd.DataFrame({"path": ["/old/flat/Ghost001_x264.mp4", "/old/flat/Ghost002_x264.mp4",
-                                "/old/Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4"]})
+    df = pd.DataFrame(
+        {
+            "path": [
+                "/old/flat/Ghost001_x264.mp4",
+                "/old/flat/Ghost002_x264.mp4",
+                "/old/Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4",
+            ]
+        }
+    )
     with pytest.raises(ValueError, match=r"cannot remap 2 video path\(s\).*Ghost001"):
         remap_video_root(df, tree)
     with pytest.raises(FileNotFoundError, match="video_root"):
@@ -598,6 +668,7 @@ def test_remap_that_cannot_place_a_video_fails_with_examples(tree):
 
 
 # ---------------------------------------------------------------------------- figures
+
 
 def test_index_figures_draw_the_counts(good_index):
     import matplotlib.pyplot as plt
@@ -636,11 +707,14 @@ def test_old_parameter_names_work_with_a_future_warning(tree):
         build_index(tree, clip_len=L, stride=S, num_workers=0)
     # both names: the new one wins, and the warning says the old one was ignored
     with pytest.warns(FutureWarning, match=r"both were given; using annotation_path="):
-        both = build_index(tree, annotation_path=ann, annotation_file=tree / "absent.txt",
-                           clip_len=L, stride=S, probe_threads=0)
+        both = build_index(
+            tree, annotation_path=ann, annotation_file=tree / "absent.txt", clip_len=L, stride=S, probe_threads=0
+        )
     pd.testing.assert_frame_equal(both, reference)
-    with pytest.raises(ValueError, match=r"probe_threads must be an int >= 0, got probe_threads=-1"), \
-            pytest.warns(FutureWarning, match="num_workers= is renamed"):
+    with (
+        pytest.raises(ValueError, match=r"probe_threads must be an int >= 0, got probe_threads=-1"),
+        pytest.warns(FutureWarning, match="num_workers= is renamed"),
+    ):
         build_index(tree, clip_len=L, stride=S, num_workers=-1)
 
 
@@ -655,10 +729,21 @@ def test_no_warning_on_a_clean_build(tree):
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {
     "00_build_index.ipynb": {
-        "dataset_root": "data/UCF_Crime", "split_file": None, "annotation_path": None,
-        "index_path": "processed/index_clips.csv", "clip_len": 32, "stride": 16,
-        "val_fraction": 0.15, "seed": 0, "label_mode": "video", "count_frames": False,
-        "on_missing": "raise", "probe_threads": 8, "annotation_file": None, "num_workers": None},
+        "dataset_root": "data/UCF_Crime",
+        "split_file": None,
+        "annotation_path": None,
+        "index_path": "processed/index_clips.csv",
+        "clip_len": 32,
+        "stride": 16,
+        "val_fraction": 0.15,
+        "seed": 0,
+        "label_mode": "video",
+        "count_frames": False,
+        "on_missing": "raise",
+        "probe_threads": 8,
+        "annotation_file": None,
+        "num_workers": None,
+    },
     "01_index_checks.ipynb": {"index_path": "processed/index_clips.csv", "video_root": None},
 }
 
@@ -671,12 +756,14 @@ def test_notebook_source_follows_the_rules(name):
 
     nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
     nbformat.validate(nb)
-    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3",
-                                         "language": "python"}
+    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    values = {t.id: ast.literal_eval(v) for stmt in ast.parse(tagged[0].source).body
-              for t, v in [(stmt.targets[0], stmt.value)]}
+    values = {
+        t.id: ast.literal_eval(v)
+        for stmt in ast.parse(tagged[0].source).body
+        for t, v in [(stmt.targets[0], stmt.value)]
+    }
     assert values == NOTEBOOKS[name]
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -690,27 +777,43 @@ def test_notebooks_run_with_papermill_from_another_folder(pristine_tree, tmp_pat
     cwd.mkdir()
     index = tmp_path / "out" / "index_clips.csv"
     papermill.execute_notebook(
-        str(REPO / "notebooks" / "00_build_index.ipynb"), str(tmp_path / "00.ipynb"),
-        parameters={"dataset_root": str(pristine_tree), "index_path": str(index),
-                    "clip_len": L, "stride": S, "probe_threads": 2},
-        cwd=str(cwd), kernel_name="python3", progress_bar=False)
+        str(REPO / "notebooks" / "00_build_index.ipynb"),
+        str(tmp_path / "00.ipynb"),
+        parameters={
+            "dataset_root": str(pristine_tree),
+            "index_path": str(index),
+            "clip_len": L,
+            "stride": S,
+            "probe_threads": 2,
+        },
+        cwd=str(cwd),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     assert validate_index(read_index(index)).ok
     # an index written on another machine, checked with video_root
     foreign = read_index(index)
     foreign["path"] = "/home/someone/UCF_Crime/" + foreign["path"].map(
-        lambda p: Path(p).relative_to(pristine_tree).as_posix())
+        lambda p: Path(p).relative_to(pristine_tree).as_posix()
+    )
     foreign.to_csv(tmp_path / "foreign.csv", index=False)
     out = tmp_path / "01.ipynb"
     papermill.execute_notebook(
-        str(REPO / "notebooks" / "01_index_checks.ipynb"), str(out),
-        parameters={"index_path": str(tmp_path / "foreign.csv"),
-                    "video_root": str(pristine_tree)},
-        cwd=str(cwd), kernel_name="python3", progress_bar=False)
+        str(REPO / "notebooks" / "01_index_checks.ipynb"),
+        str(out),
+        parameters={"index_path": str(tmp_path / "foreign.csv"), "video_root": str(pristine_tree)},
+        cwd=str(cwd),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     text = out.read_text()
     assert "index ok" in text and text.count("image/png") == 3
-    with pytest.raises(papermill.PapermillExecutionError,
-                       match="run notebooks/00_build_index.ipynb first"):
+    with pytest.raises(papermill.PapermillExecutionError, match="run notebooks/00_build_index.ipynb first"):
         papermill.execute_notebook(
-            str(REPO / "notebooks" / "01_index_checks.ipynb"), str(tmp_path / "01b.ipynb"),
-            parameters={"index_path": str(tmp_path / "absent.csv")}, cwd=str(cwd),
-            kernel_name="python3", progress_bar=False)
+            str(REPO / "notebooks" / "01_index_checks.ipynb"),
+            str(tmp_path / "01b.ipynb"),
+            parameters={"index_path": str(tmp_path / "absent.csv")},
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=False,
+        )

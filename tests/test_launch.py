@@ -5,6 +5,7 @@ needs root, slurm-wlm and munge; .ci/run installs them) and stop what they start
 with the reason where it cannot start. Every task is tiny: a few 160x120 videos, a 64-pixel
 random encoder, CPU, no DataLoader workers.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,9 @@ from ucf_nb.video.sampling import clip_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 S = 64
-FAST = dict(img_size=S, preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", device="cpu",
-            progress=False)
+FAST = dict(
+    img_size=S, preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", device="cpu", progress=False
+)
 FILES = ("emb", "y", "rows", "status")
 # (split, y, category, file name, frames)
 VIDEOS = [
@@ -47,9 +49,23 @@ def _write_index(folder: Path, videos, file_name: str) -> Path:
         if not path.exists():
             write_synthetic_video(path, n, seed=i, width=160, height=120)
         for k, (a, b) in enumerate(clip_windows(n, 32, 16)):
-            recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
-                             end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n, video=name,
-                             anomaly_frac=np.nan))
+            recs.append(
+                dict(
+                    split=split,
+                    y=y,
+                    category=cat,
+                    path=str(path),
+                    clip_idx=k,
+                    start_frame=int(a),
+                    end_frame=int(b),
+                    clip_len=32,
+                    stride=16,
+                    fps=30.0,
+                    n_frames=n,
+                    video=name,
+                    anomaly_frac=np.nan,
+                )
+            )
     index_path = folder / file_name
     pd.DataFrame(recs).to_csv(index_path, index=False)
     return index_path
@@ -99,11 +115,16 @@ def _run(cmd, timeout=600):
 
 # ----------------------------------------------------------------------- fast: no task runs
 
+
 def test_slurm_options_parse_and_bad_input_is_named(tmp_path):
     from ucf_nb.extract.launch import parse_slurm_options, submit_extraction
 
     assert parse_slurm_options("partition=gpu, gpus_per_node=1,mem_gb=7.5,timeout_min=120") == {
-        "partition": "gpu", "gpus_per_node": 1, "mem_gb": 7.5, "timeout_min": 120}
+        "partition": "gpu",
+        "gpus_per_node": 1,
+        "mem_gb": 7.5,
+        "timeout_min": 120,
+    }
     with pytest.raises(ValueError, match="bad item 'gpu'"):
         parse_slurm_options("partition=a,gpu")
     with pytest.raises(ValueError, match="num_shards must be an int >= 1"):
@@ -125,22 +146,27 @@ def test_slurm_options_parse_and_bad_input_is_named(tmp_path):
 def test_last_error_line_skips_progress_bars():
     from ucf_nb.extract.launch import last_error_line
 
-    log = ("ucf_nb: split 'val', shard 2 of 2\ntrain 1/2:  50%|#####     | 3/6 [00:01<00:01]\r"
-           "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
-           "FileNotFoundError: 1 of the 1 videos of split 'val' are not on disk\n"
-           "submitit INFO (2026-01-01) - Exiting\n")
+    log = (
+        "ucf_nb: split 'val', shard 2 of 2\ntrain 1/2:  50%|#####     | 3/6 [00:01<00:01]\r"
+        'Traceback (most recent call last):\n  File "x.py", line 1\n'
+        "FileNotFoundError: 1 of the 1 videos of split 'val' are not on disk\n"
+        "submitit INFO (2026-01-01) - Exiting\n"
+    )
     assert last_error_line(log) == "FileNotFoundError: 1 of the 1 videos of split 'val' are not on disk"
     assert last_error_line("slurmstepd: error: *** JOB 7 ON vm CANCELLED AT 2026-01-01 ***\n").endswith("***")
 
 
 def test_only_the_launcher_imports_submitit():
-    code = ("import sys, ucf_nb, ucf_nb.report, ucf_nb.extract, ucf_nb.store, ucf_nb.evaluate.probe, ucf_nb.index\n"
-            "ucf_nb.report.main.__doc__\n"
-            "assert 'submitit' not in sys.modules, 'submitit imported'\n")
+    code = (
+        "import sys, ucf_nb, ucf_nb.report, ucf_nb.extract, ucf_nb.store, ucf_nb.evaluate.probe, ucf_nb.index\n"
+        "ucf_nb.report.main.__doc__\n"
+        "assert 'submitit' not in sys.modules, 'submitit imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env=_env(), cwd=ROOT)
 
 
 # --------------------------------------------------------------------------- local processes
+
 
 def _tasks_under(pid: int) -> list[int]:
     """Processes below ``pid`` that run a submitit task (not its controller or shell)."""
@@ -224,11 +250,23 @@ def test_local_kill_9_failing_shard_then_rerun(data, tmp_path):
     missing fails twice and is reported with its log while train completes; once the video is
     back, the same command runs only that shard; every array equals the single-process run's."""
     out = tmp_path / "out"
-    cmd = _cli(data, out, "--executor", "local", "--max-parallel", "2", "--splits", "train", "val",
-               "--num-shards", "2", "--max-retries", "1")
+    cmd = _cli(
+        data,
+        out,
+        "--executor",
+        "local",
+        "--max-parallel",
+        "2",
+        "--splits",
+        "train",
+        "val",
+        "--num-shards",
+        "2",
+        "--max-retries",
+        "1",
+    )
     with _hidden(_val_video(data)):
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-                                cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
         try:
             # kill -9 the task of train's first shard once it has started embedding
             _wait_for(out / ".extract" / "train" / "shard-0-of-2", proc)
@@ -272,8 +310,9 @@ def test_local_launcher_never_resubmits_a_finished_shard_with_failed_clips(data,
     junk.write_bytes(b"this is not an mp4 file" * 10)
     df.loc[df["path"] == str(_val_video(data)), "path"] = str(junk)
     df.to_csv(tmp_path / "index.csv", index=False)
-    params = dict(FAST, index_path=str(tmp_path / "index.csv"), out_dir=str(tmp_path / "out"),
-                  checkpoint=str(data["encoder"]))
+    params = dict(
+        FAST, index_path=str(tmp_path / "index.csv"), out_dir=str(tmp_path / "out"), checkpoint=str(data["encoder"])
+    )
     r = extract_split("val", shard_index=1, num_shards=2, **params)
     assert not r["complete"] and r["n_failed"] == 4
     said: list[str] = []
@@ -295,24 +334,35 @@ def test_local_launcher_never_resubmits_a_finished_shard_with_failed_clips(data,
 
 # ------------------------------------------------------------------------------ real SLURM
 
+
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
     """A running one-node SLURM cluster: the one SLURM_CONF names if it answers, else one
     started here (and stopped afterwards) with tests/slurm/start_cluster.sh."""
+
     def answers() -> bool:
-        return shutil.which("sinfo") is not None and subprocess.run(
-            ["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
+        return (
+            shutil.which("sinfo") is not None
+            and subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
+        )
 
     if answers():
         yield os.environ.get("SLURM_CONF")
         return
     state = tmp_path_factory.mktemp("slurm")
-    proc = subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "start_cluster.sh"), str(state)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "tests" / "slurm" / "start_cluster.sh"), str(state)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "stop_cluster.sh"), str(state)], timeout=120)
-        pytest.skip((proc.stderr or proc.stdout).strip().splitlines()[-1] if (proc.stderr or proc.stdout).strip()
-                    else "tests/slurm/start_cluster.sh failed")
+        pytest.skip(
+            (proc.stderr or proc.stdout).strip().splitlines()[-1]
+            if (proc.stderr or proc.stdout).strip()
+            else "tests/slurm/start_cluster.sh failed"
+        )
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(state / "slurm.conf")
     try:
@@ -335,8 +385,7 @@ def test_slurm_arrays_failing_shard_rerun_and_no_op(data, slurm_cluster, tmp_pat
     from ucf_nb import extract_split
 
     out = tmp_path / "out"
-    cmd = _cli(data, out, "--executor", "slurm", "--splits", "train", "val", "--num-shards", "2",
-               "--max-retries", "1")
+    cmd = _cli(data, out, "--executor", "slurm", "--splits", "train", "val", "--num-shards", "2", "--max-retries", "1")
     with _hidden(_val_video(data)):
         rc, text = _run(cmd)
     assert rc == 1, text
@@ -370,9 +419,14 @@ def test_slurm_arrays_failing_shard_rerun_and_no_op(data, slurm_cluster, tmp_pat
 @pytest.mark.slow
 def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_cli(data, out, "--executor", "slurm", "--splits", "train", "--num-shards", "2",
-                                 "--max-retries", "2"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
+    proc = subprocess.Popen(
+        _cli(data, out, "--executor", "slurm", "--splits", "train", "--num-shards", "2", "--max-retries", "2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
     try:
         # scancel shard 1 as soon as its task process has started (submitit ignores the SIGTERM;
         # SLURM kills the task KillWait=1 s later, while it is still importing torch: waiting
@@ -386,8 +440,9 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
         subprocess.run(["scancel", job0], check=True)
         _wait_for(out / ".extract" / "train" / "shard-1-of-2", proc)
         job = _job_id(out, "train", 1)
-        numeric = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%A"], capture_output=True,
-                                 text=True).stdout.strip()  # the id of task 1 of array 8 ("8_1") is a number
+        numeric = subprocess.run(
+            ["squeue", "-h", "-r", "-j", job, "-o", "%A"], capture_output=True, text=True
+        ).stdout.strip()  # the id of task 1 of array 8 ("8_1") is a number
         listed = subprocess.run(["scontrol", "listpids", numeric], capture_output=True, text=True).stdout.split("\n")
         pids = [int(ln.split()[0]) for ln in listed[1:] if ln.split() and ln.split()[0].isdigit()]
         task = [p for p in pids if b"submitit.core._submit" in Path(f"/proc/{p}/cmdline").read_bytes()]
@@ -405,8 +460,9 @@ def test_slurm_scancel_and_kill_9_are_resubmitted(data, slurm_cluster, tmp_path)
     if first_attempt and "Job completed successfully" in (out / "logs" / "train" / "shard-0-of-2.log").read_text():
         # the cancelled task's process outlived SLURM's kill (seen on this one-node test cluster
         # under load): the launcher must then count the shard done, as it did, and not resubmit it
-        warnings.warn("scancel did not stop the task process of shard 1: the CANCELLED path was not exercised",
-                      stacklevel=2)
+        warnings.warn(
+            "scancel did not stop the task process of shard 1: the CANCELLED path was not exercised", stacklevel=2
+        )
         assert "train shard 1/2: " not in text, text
         resubmitted = 1
     else:

@@ -1,4 +1,5 @@
 """The MIL ranking head: segments, losses by hand, learning from video labels only."""
+
 import numpy as np
 import pytest
 import torch
@@ -51,12 +52,12 @@ def _synthetic(n_videos, rng, D=16, direction=None):
     bags, labels, truth = [], [], []
     for v in range(n_videos):
         n = int(rng.integers(40, 90))
-        X = rng.normal(size=(n, D)).astype(np.float32) + 5.0      # an offset the head must ignore
+        X = rng.normal(size=(n, D)).astype(np.float32) + 5.0  # an offset the head must ignore
         t = np.zeros(n, bool)
         if v % 2:
             k = int(rng.integers(3, 7))
             a = int(rng.integers(0, n - k))
-            t[a:a + k] = True
+            t[a : a + k] = True
             X[t] += 2.5 * direction
         bags.append(X)
         labels.append(int(v % 2))
@@ -71,8 +72,9 @@ def test_mil_head_ranks_anomalous_clips_above_the_rest_from_video_labels_only():
     tr, ytr, _ = _synthetic(80, rng, direction=direction)
     va, yva, _ = _synthetic(30, rng, direction=direction)
     te, _, truth = _synthetic(40, rng, direction=direction)
-    head = fit_mil(tr, ytr, val_bags=va, val_labels=yva, max_iter=300, eval_every=50, patience=3,
-                   hidden=(64, 16), seed=1)
+    head = fit_mil(
+        tr, ytr, val_bags=va, val_labels=yva, max_iter=300, eval_every=50, patience=3, hidden=(64, 16), seed=1
+    )
     scores = np.concatenate([head.score_clips(b) for b in te])
     clip_truth = np.concatenate(truth)
     assert roc_auc_score(clip_truth, scores) > 0.9

@@ -1,5 +1,6 @@
 """Leave nothing running: ``kill -9`` of an extraction while its decode workers run leaves no
 fork server, worker or resource tracker behind (real processes, in a subprocess with deadlines)."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ def _stat(pid: int) -> tuple[int, str, int] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[1]), fields[0], int(fields[19])
 
 
@@ -56,10 +57,12 @@ def test_kill_9_of_an_extraction_leaves_no_worker_fork_server_or_tracker(tmp_pat
     # one long video: its worker decodes for many seconds (one commit, with fsync, per clip)
     index = _write_index(tmp_path, [("train", 0, "Normal", "Normal_Videos001_x264.mp4", 2400, 2400)])
     enc = make_demo_encoder(tmp_path / "encoder", img_size=S)
-    code = ("from ucf_nb import extract_split\nfrom ucf_nb.store.arrays import ShardWriter\n"
-            "ShardWriter.COMMIT_EVERY = 0.0\n"
-            f"extract_split('train', {str(index)!r}, out_dir={str(tmp_path / 'out')!r}, checkpoint={str(enc)!r}, "
-            f"img_size={S}, preprocessing='seed', num_workers=1, batch_size=1, precision='fp32', progress=False)\n")
+    code = (
+        "from ucf_nb import extract_split\nfrom ucf_nb.store.arrays import ShardWriter\n"
+        "ShardWriter.COMMIT_EVERY = 0.0\n"
+        f"extract_split('train', {str(index)!r}, out_dir={str(tmp_path / 'out')!r}, checkpoint={str(enc)!r}, "
+        f"img_size={S}, preprocessing='seed', num_workers=1, batch_size=1, precision='fp32', progress=False)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen: dict[int, int] = {}
     try:
@@ -81,8 +84,11 @@ def test_kill_9_of_an_extraction_leaves_no_worker_fork_server_or_tracker(tmp_pat
         while left and time.monotonic() < deadline:
             left = {p: s for p, s in left.items() if _alive(p, s)}
             time.sleep(0.1)
-        names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:150] for p in left
-                 if Path(f"/proc/{p}/cmdline").exists()}
+        names = {
+            p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:150]
+            for p in left
+            if Path(f"/proc/{p}/cmdline").exists()
+        }
         assert not left, f"still running 10 s after the run was killed: {names}"
     finally:
         for p, s in _descendants(proc.pid).items() | seen.items():

@@ -1,4 +1,5 @@
 """ucf_nb.preprocess: the presets, the two halves (spatial / normalize), the round trip."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,12 @@ def test_checkpoint_preset_agrees_with_the_encoders_own_processor(demo_encoder):
 
     # a smooth random texture: any error in scale or crop position shows
     rng = np.random.default_rng(1)
-    frames = np.stack([cv2.resize(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), (320, 240),
-                                  interpolation=cv2.INTER_CUBIC) for _ in range(4)])
+    frames = np.stack(
+        [
+            cv2.resize(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), (320, 240), interpolation=cv2.INTER_CUBIC)
+            for _ in range(4)
+        ]
+    )
     pre = Preprocessing.from_pretrained(demo_encoder)
     ours = pre.normalize(torch.from_numpy(pre.spatial(frames)))  # (T, 3, 224, 224)
     theirs = AutoImageProcessor.from_pretrained(demo_encoder)(list(frames), return_tensors="pt")
@@ -104,8 +109,11 @@ def test_normalize_keeps_the_device_and_casts(frames):
 
 
 def test_dict_round_trip_is_json_safe(demo_encoder):
-    for pre in (Preprocessing.seed(), Preprocessing.from_pretrained(demo_encoder),
-                Preprocessing(resize="shortest_edge", size=256, crop_size=224, interpolation="cubic")):
+    for pre in (
+        Preprocessing.seed(),
+        Preprocessing.from_pretrained(demo_encoder),
+        Preprocessing(resize="shortest_edge", size=256, crop_size=224, interpolation="cubic"),
+    ):
         d = json.loads(json.dumps(pre.to_dict()))
         assert Preprocessing.from_dict(d) == pre
     with pytest.raises(ValueError, match="colour"):
@@ -114,8 +122,9 @@ def test_dict_round_trip_is_json_safe(demo_encoder):
 
 def test_from_processor_config_square_size_is_a_squash():
     pre = Preprocessing.from_processor_config(
-        {"size": {"height": 160, "width": 160}, "resample": 3, "image_mean": [0.5] * 3,
-         "image_std": [0.5] * 3}, source="x")
+        {"size": {"height": 160, "width": 160}, "resample": 3, "image_mean": [0.5] * 3, "image_std": [0.5] * 3},
+        source="x",
+    )
     assert (pre.resize, pre.size, pre.crop_size, pre.interpolation) == ("squash", 160, None, "cubic")
     assert pre.output_size == 160
     with pytest.raises(ValueError, match="non-square"):
@@ -161,25 +170,40 @@ def test_vivit_rescale_with_offset_matches_its_processor(tmp_path):
 
 
 def test_no_rescale_keeps_0_to_255():
-    pre = Preprocessing.from_processor_config({"size": {"shortest_edge": 8}, "do_rescale": False,
-                                               "do_normalize": False})
+    pre = Preprocessing.from_processor_config(
+        {"size": {"shortest_edge": 8}, "do_rescale": False, "do_normalize": False}
+    )
     assert pre.rescale_factor == 1.0
     x = torch.full((1, 8, 8, 3), 200, dtype=torch.uint8)
     assert pre.normalize(x).unique().tolist() == [200.0]
 
 
 def test_video_processor_config_is_read_when_there_is_no_image_one(tmp_path):
-    (tmp_path / "video_preprocessor_config.json").write_text(json.dumps({
-        "video_processor_type": "VJEPA2VideoProcessor", "do_resize": True, "size": {"shortest_edge": 73},
-        "do_center_crop": True, "crop_size": {"height": 64, "width": 64}, "resample": 2,
-        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}))
+    (tmp_path / "video_preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "video_processor_type": "VJEPA2VideoProcessor",
+                "do_resize": True,
+                "size": {"shortest_edge": 73},
+                "do_center_crop": True,
+                "crop_size": {"height": 64, "width": 64},
+                "resample": 2,
+                "do_rescale": True,
+                "rescale_factor": 1 / 255,
+                "do_normalize": True,
+                "image_mean": [0.485, 0.456, 0.406],
+                "image_std": [0.229, 0.224, 0.225],
+            }
+        )
+    )
     pre = Preprocessing.from_pretrained(tmp_path)
     assert (pre.resize, pre.size, pre.crop_size, pre.interpolation) == ("shortest_edge", 73, 64, "linear")
 
 
-@pytest.mark.parametrize("field, value", [("resample", 5), ("do_pad", True), ("crop_pct", 0.875),
-                                          ("do_flip_channel_order", True), ("offset", "yes")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("resample", 5), ("do_pad", True), ("crop_pct", 0.875), ("do_flip_channel_order", True), ("offset", "yes")],
+)
 def test_pixel_fields_not_followed_are_refused_by_name(field, value):
     config = {"size": {"shortest_edge": 32}, field: value}
     with pytest.raises(ValueError, match=f"{field}="):
@@ -202,10 +226,20 @@ def test_fields_a_legacy_config_lacks_take_its_processor_classes_defaults(tmp_pa
     from transformers import AutoImageProcessor, VideoMAEConfig
 
     VideoMAEConfig(image_size=224, num_frames=16).save_pretrained(tmp_path)
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
-        "do_center_crop": True, "do_normalize": True, "do_resize": True,
-        "feature_extractor_type": "VideoMAEFeatureExtractor", "image_mean": [0.485, 0.456, 0.406],
-        "image_std": [0.229, 0.224, 0.225], "resample": 2, "size": 224}))
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "do_center_crop": True,
+                "do_normalize": True,
+                "do_resize": True,
+                "feature_extractor_type": "VideoMAEFeatureExtractor",
+                "image_mean": [0.485, 0.456, 0.406],
+                "image_std": [0.229, 0.224, 0.225],
+                "resample": 2,
+                "size": 224,
+            }
+        )
+    )
     pre = Preprocessing.from_pretrained(tmp_path)
     assert (pre.resize, pre.size, pre.crop_size, pre.rescale_factor) == ("shortest_edge", 224, 224, 1 / 255)
     frames = _identity_frames(h=224, w=260)
@@ -220,9 +254,18 @@ def test_mean_std_and_resample_a_config_lacks_are_the_processor_classes(tmp_path
     from transformers import CLIPConfig
 
     CLIPConfig().save_pretrained(tmp_path)
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
-        "feature_extractor_type": "CLIPFeatureExtractor", "size": 224, "crop_size": 224,
-        "do_center_crop": True, "do_normalize": True, "do_resize": True}))
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "feature_extractor_type": "CLIPFeatureExtractor",
+                "size": 224,
+                "crop_size": 224,
+                "do_center_crop": True,
+                "do_normalize": True,
+                "do_resize": True,
+            }
+        )
+    )
     pre = Preprocessing.from_pretrained(tmp_path)
     assert pre.mean == pytest.approx((0.48145466, 0.4578275, 0.40821073))
     assert pre.std == pytest.approx((0.26862954, 0.26130258, 0.27577711))
@@ -232,15 +275,26 @@ def test_mean_std_and_resample_a_config_lacks_are_the_processor_classes(tmp_path
 def test_shortest_edge_without_a_centre_crop_is_refused_not_cropped():
     """Hugging Face keeps the aspect ratio there (64 x 85 from 48 x 64): ucf_nb, whose frames are
     square, says so instead of cropping in silence."""
-    config = {"do_resize": True, "size": {"shortest_edge": 64}, "do_center_crop": False,
-              "crop_size": {"height": 64, "width": 64}}
+    config = {
+        "do_resize": True,
+        "size": {"shortest_edge": 64},
+        "do_center_crop": False,
+        "crop_size": {"height": 64, "width": 64},
+    }
     with pytest.raises(ValueError, match="do_center_crop=False"):
         Preprocessing.from_processor_config(config, source="ckpt")
 
 
-@pytest.mark.parametrize("pre", [Preprocessing.seed(96), Preprocessing(resize="shortest_edge", size=112, crop_size=100),
-                                 Preprocessing.seed(240), Preprocessing.seed(64).with_views("ten_crop")],
-                         ids=["squash", "crop", "no-resize", "ten-crop"])
+@pytest.mark.parametrize(
+    "pre",
+    [
+        Preprocessing.seed(96),
+        Preprocessing(resize="shortest_edge", size=112, crop_size=100),
+        Preprocessing.seed(240),
+        Preprocessing.seed(64).with_views("ten_crop"),
+    ],
+    ids=["squash", "crop", "no-resize", "ten-crop"],
+)
 def test_spatial_frame_writes_into_a_given_slot(frames, pre):
     """``out=``: the result lands in the caller's array (a slot of a preallocated clip), the
     same pixels as without it; a slot of the wrong shape is refused by name."""

@@ -1,4 +1,5 @@
 """Probe metrics against hand computations, the probe fit, and run_probe through a real store."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,10 @@ def _pairs_auc(pos, neg):
 
 # ------------------------------------------------------------------------------ clip level
 
+
 def test_clip_metrics_match_hand_computation_and_drop_nan():
     y = [0, 0, 1, 1, 1]
-    s = [0.1, 0.4, 0.35, 0.8, np.nan]          # the last clip failed
+    s = [0.1, 0.4, 0.35, 0.8, np.nan]  # the last clip failed
     m = clip_metrics(y, s)
     # pairs: 0.35 beats 0.1 only, 0.8 beats both -> 3 of 4
     assert m["auc"] == pytest.approx(0.75)
@@ -47,25 +49,29 @@ def test_clip_metrics_one_class_is_none_and_bad_lengths_raise():
 
 
 def test_per_category_auc_each_category_against_normal_clips():
-    df = pd.DataFrame({
-        "category": ["Normal", "Normal", "Abuse", "Abuse", "Arson", "Stealing"],
-        "y": [0, 0, 1, 1, 1, 1],
-        "score": [0.1, 0.3, 0.2, 0.5, 0.05, np.nan],
-    })
+    df = pd.DataFrame(
+        {
+            "category": ["Normal", "Normal", "Abuse", "Abuse", "Arson", "Stealing"],
+            "y": [0, 0, 1, 1, 1, 1],
+            "score": [0.1, 0.3, 0.2, 0.5, 0.05, np.nan],
+        }
+    )
     got = per_category_auc(df)
     assert got["Abuse"] == pytest.approx(_pairs_auc([0.2, 0.5], [0.1, 0.3])) == pytest.approx(0.75)
     assert got["Arson"] == pytest.approx(0.0)
-    assert got["Stealing"] is None            # its only clip failed
+    assert got["Stealing"] is None  # its only clip failed
     assert "Normal" not in got and list(got) == sorted(got)
 
 
 def test_video_auc_max_and_mean_pooling_with_a_tie():
-    df = pd.DataFrame({
-        "video": ["A", "A", "B", "B", "C", "C", "D", "D"],
-        "category": ["Normal"] * 2 + ["Abuse"] * 2 + ["Normal"] * 2 + ["Arson"] * 2,
-        "y": [0, 0, 1, 1, 0, 0, 1, 1],
-        "score": [0.1, 0.9, 0.6, 0.7, 0.2, 0.3, 0.95, 0.05],
-    })
+    df = pd.DataFrame(
+        {
+            "video": ["A", "A", "B", "B", "C", "C", "D", "D"],
+            "category": ["Normal"] * 2 + ["Abuse"] * 2 + ["Normal"] * 2 + ["Arson"] * 2,
+            "y": [0, 0, 1, 1, 0, 0, 1, 1],
+            "score": [0.1, 0.9, 0.6, 0.7, 0.2, 0.3, 0.95, 0.05],
+        }
+    )
     # max: A .9, C .3 (normal) vs B .7, D .95 -> B>C, D>A, D>C: 3 of 4
     assert video_auc(df, "max") == pytest.approx(_pairs_auc([0.7, 0.95], [0.9, 0.3])) == pytest.approx(0.75)
     # mean: A .5, C .25 vs B .65, D .5 -> B wins twice, D ties A and beats C: 3.5 of 4
@@ -76,17 +82,21 @@ def test_video_auc_max_and_mean_pooling_with_a_tie():
 
 # ------------------------------------------------------------------------------ frame level
 
+
 def _frame_fixture():
     """v1: 10 frames, overlapping clips, uncovered tail; v2: 12 frames, a failed clip leaves a gap."""
-    rows = pd.DataFrame({
-        "video": ["v1", "v1", "v2", "v2", "v2"],
-        "category": ["Abuse", "Abuse", "Normal", "Normal", "Normal"],
-        "y": [1, 1, 0, 0, 0],
-        "start_frame": [0, 2, 2, 4, 9],
-        "end_frame": [4, 6, 4, 8, 11],
-        "n_frames": [10, 10, 12, 12, 12],
-        "score": [0.25, 0.75, 0.5, np.nan, 1.0],
-    }, index=[10, 11, 20, 21, 22])
+    rows = pd.DataFrame(
+        {
+            "video": ["v1", "v1", "v2", "v2", "v2"],
+            "category": ["Abuse", "Abuse", "Normal", "Normal", "Normal"],
+            "y": [1, 1, 0, 0, 0],
+            "start_frame": [0, 2, 2, 4, 9],
+            "end_frame": [4, 6, 4, 8, 11],
+            "n_frames": [10, 10, 12, 12, 12],
+            "score": [0.25, 0.75, 0.5, np.nan, 1.0],
+        },
+        index=[10, 11, 20, 21, 22],
+    )
     # overlapping annotated intervals, half-open: frames 3..6 anomalous
     intervals = {"v1": [(3, 6), (5, 7)], "v2": []}
     # by hand: frames 0-1 one clip (.25), 2-3 both (.5), 4-5 one clip (.75), 6-9 uncovered ->
@@ -111,16 +121,22 @@ def test_frame_scores_overlaps_uncovered_frames_and_gaps_by_hand():
 def test_frame_scores_of_the_same_clips_tie_exactly():
     # frames 4-5 of "a" are covered by the .3 clip alone after the .1 clip has ended; a naive
     # running float sum gives (.1 + .3) - .1 != .3 there, which would break the tie with "b"
-    rows = pd.DataFrame({"video": ["a", "a", "b"], "start_frame": [0, 2, 0], "end_frame": [4, 6, 2],
-                         "n_frames": [6, 6, 2], "score": [0.1, 0.3, 0.3]})
+    rows = pd.DataFrame(
+        {
+            "video": ["a", "a", "b"],
+            "start_frame": [0, 2, 0],
+            "end_frame": [4, 6, 2],
+            "n_frames": [6, 6, 2],
+            "score": [0.1, 0.3, 0.3],
+        }
+    )
     fs = frame_scores(rows)
     assert fs["a"][4] == fs["a"][5] == fs["b"][0] == fs["b"][1]
     np.testing.assert_allclose(fs["a"], [0.1, 0.1, 0.2, 0.2, 0.3, 0.3], rtol=1e-9)
 
 
 def test_frame_scores_without_n_frames_end_at_the_last_clip():
-    rows = pd.DataFrame({"video": ["a", "a"], "start_frame": [0, 2], "end_frame": [4, 6],
-                         "score": [0.0, 1.0]})
+    rows = pd.DataFrame({"video": ["a", "a"], "start_frame": [0, 2], "end_frame": [4, 6], "score": [0.0, 1.0]})
     np.testing.assert_array_equal(frame_scores(rows)["a"], [0, 0, 0.5, 0.5, 1, 1])
 
 
@@ -141,8 +157,13 @@ def test_frame_level_auc_all_videos_and_anomalous_only_by_hand():
     # counted by hand: positives .5 and three .75 against 18 negative frames -> 38.5 / 72;
     # uncovered: v1 6-9, v2 0-1, 4-8 and 11
     assert auc == pytest.approx(38.5 / 72) == pytest.approx(_pairs_auc(pos, neg_all))
-    assert det == {"n_videos": 2, "n_frames": 22, "n_frames_anomalous": 4, "n_frames_uncovered": 12,
-                   "n_videos_unscored": 0}
+    assert det == {
+        "n_videos": 2,
+        "n_frames": 22,
+        "n_frames_anomalous": 4,
+        "n_frames_uncovered": 12,
+        "n_videos_unscored": 0,
+    }
     auc_a = frame_level_auc(rows, intervals, anomalous_only=True)
     assert auc_a == pytest.approx(16 / 24) == pytest.approx(_pairs_auc(pos, v1[labels1 == 0]))
 
@@ -179,6 +200,7 @@ def test_frame_level_auc_scales_to_many_frames():
 
 # ------------------------------------------------------------------------------ evaluate
 
+
 def test_evaluate_probe_reports_missing_metrics_with_reasons():
     rows, intervals, *_ = _frame_fixture()
     m = evaluate_probe({"test": rows})
@@ -200,6 +222,7 @@ def test_evaluate_probe_reports_missing_metrics_with_reasons():
 
 # ------------------------------------------------------------------------------ fit
 
+
 def _blobs(n, d=16, seed=0, shift=1.0):
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < 0.4).astype(np.int8)
@@ -214,7 +237,7 @@ def test_fit_probe_matches_sklearn_pipeline_and_drops_nan_rows():
     from sklearn.preprocessing import StandardScaler
 
     X, y = _blobs(400)
-    X[[5, 17]] = np.nan                     # two failed clips
+    X[[5, 17]] = np.nan  # two failed clips
     probe = fit_probe(X, y, Cs=[0.5])
     assert probe.settings["n_train"] == 398 and probe.settings["n_train_failed"] == 2
     assert probe.settings["C"] == 0.5 and probe.settings["class_weight"] == "balanced"
@@ -238,7 +261,7 @@ def test_fit_probe_chooses_C_on_val_and_is_deterministic():
     np.testing.assert_array_equal(a.coef, b.coef)
     assert a.settings == b.settings
     c = fit_probe(X, y, X_val=Xv, y_val=yv, Cs=[1e-4, 1e-2, 1.0], max_train=500, seed=4, grid_n_train=200)
-    assert not np.array_equal(a.coef, c.coef)   # another seed draws another subsample
+    assert not np.array_equal(a.coef, c.coef)  # another seed draws another subsample
 
 
 def test_fit_probe_fast_mode_is_the_prototype_recipe():
@@ -248,8 +271,9 @@ def test_fit_probe_fast_mode_is_the_prototype_recipe():
     probe = fit_probe(X, y, fast=True, max_train=120)
     assert probe.settings["mode"] == "fast" and probe.settings["standardize"] is False
     ref = LogisticRegression(max_iter=200).fit(X[:120].astype(np.float32), y[:120])
-    np.testing.assert_allclose(probe.decision_function(X), ref.decision_function(X.astype(np.float32)),
-                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        probe.decision_function(X), ref.decision_function(X.astype(np.float32)), rtol=1e-3, atol=1e-3
+    )
 
 
 def test_fit_probe_validates_inputs():
@@ -267,9 +291,11 @@ def test_fit_probe_validates_inputs():
 # ------------------------------------------------------------------------------ run_probe
 
 D = 8
-CATS = {"train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
-        "val": ["Normal", "Abuse", "Arson"],
-        "test": ["Normal", "Abuse", "Normal", "Arson"]}
+CATS = {
+    "train": ["Normal", "Abuse", "Normal", "Arson", "Normal", "Abuse"],
+    "val": ["Normal", "Abuse", "Arson"],
+    "test": ["Normal", "Abuse", "Normal", "Arson"],
+}
 
 
 def _write_store(tmp_path, *, test_videos=None, val_failed=False):
@@ -283,15 +309,32 @@ def _write_store(tmp_path, *, test_videos=None, val_failed=False):
             if split == "test" and test_videos is not None and v >= test_videos:
                 break
             name = f"{cat}{split}{v:03d}_x264.mp4"
-            n_frames = 32 + 16 * 9 + 7          # 10 clips, 7 uncovered tail frames
+            n_frames = 32 + 16 * 9 + 7  # 10 clips, 7 uncovered tail frames
             event = (40, 120) if cat != "Normal" else None
             for k in range(10):
                 s, e = 16 * k, 16 * k + 32
-                frac = np.nan if split != "test" else (
-                    0.0 if event is None else max(0, min(e, event[1] + 1) - max(s, event[0])) / 32)
-                recs.append(dict(split=split, y=int(cat != "Normal"), category=cat, path=f"videos/{name}",
-                                 clip_idx=k, start_frame=s, end_frame=e, clip_len=32, stride=16, fps=30.0,
-                                 n_frames=n_frames, video=name, anomaly_frac=frac))
+                frac = (
+                    np.nan
+                    if split != "test"
+                    else (0.0 if event is None else max(0, min(e, event[1] + 1) - max(s, event[0])) / 32)
+                )
+                recs.append(
+                    dict(
+                        split=split,
+                        y=int(cat != "Normal"),
+                        category=cat,
+                        path=f"videos/{name}",
+                        clip_idx=k,
+                        start_frame=s,
+                        end_frame=e,
+                        clip_len=32,
+                        stride=16,
+                        fps=30.0,
+                        n_frames=n_frames,
+                        video=name,
+                        anomaly_frac=frac,
+                    )
+                )
         if split == "test":
             for v, cat in enumerate(cats):  # the annotation names every test video, extracted or not
                 event = (40, 120) if cat != "Normal" else (-1, -1)
@@ -305,13 +348,20 @@ def _write_store(tmp_path, *, test_videos=None, val_failed=False):
         emb[:, :2] += 2.0 * frac[:, None]
         n_real = np.full(len(sub), 8)
         if split == "test":
-            n_real[3] = 0                     # a failed clip
+            n_real[3] = 0  # a failed clip
         if split == "val" and val_failed:
-            n_real[:] = 0                     # every val clip failed
+            n_real[:] = 0  # every val clip failed
         return [emb], n_real
 
-    out, _, ann_path = write_synthetic_store(tmp_path, df, embed, embedding_dim=D, annotation_lines=ann_lines,
-                                             index_name="index.csv", settings={"img_size": 64, "T": 8})
+    out, _, ann_path = write_synthetic_store(
+        tmp_path,
+        df,
+        embed,
+        embedding_dim=D,
+        annotation_lines=ann_lines,
+        index_name="index.csv",
+        settings={"img_size": 64, "T": 8},
+    )
     return out, ann_path, df
 
 
@@ -320,8 +370,16 @@ def test_run_probe_through_the_store_writes_metrics_and_scores(tmp_path):
     res = run_probe(out, annotation_path=ann, seed=0)
     m = json.loads((out / "probe" / "metrics.json").read_text())
     assert m == res.metrics
-    for k in ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
-              "video_auc_test_mean", "frame_auc_test", "frame_auc_test_anomalous"):
+    for k in (
+        "clip_auc_val",
+        "clip_auc_test",
+        "clip_ap_val",
+        "clip_ap_test",
+        "video_auc_test",
+        "video_auc_test_mean",
+        "frame_auc_test",
+        "frame_auc_test_anomalous",
+    ):
         assert isinstance(m[k], float) and 0 <= m[k] <= 1, k
     assert m["missing_reasons"] == {}
     assert set(m["per_category_auc_test"]) == {"Abuse", "Arson"}
@@ -358,7 +416,7 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
     mil = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50)
     m = json.loads((out / "probe-mil" / "metrics.json").read_text())
     assert m == mil.metrics and m["head"] == "mil"
-    assert set(m) == set(lin.metrics)                       # the comparison page reads both
+    assert set(m) == set(lin.metrics)  # the comparison page reads both
     from ucf_nb import compare_heads
 
     table = compare_heads({"linear": lin.metrics, "mil": m})
@@ -366,7 +424,7 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
     assert table.loc["frame AUC, field protocol", "mil"] == round(m["frame_auc_test_field"], 4)
     lo, hi = m["frame_auc_test_field_ci95"]
     assert table["mil"].iloc[1] == f"[{lo:.4f}, {hi:.4f}]"
-    assert (out / "probe" / "metrics.json").exists()       # the linear probe's results stay
+    assert (out / "probe" / "metrics.json").exists()  # the linear probe's results stay
     assert m["missing_reasons"] == {}
     s = m["settings"]
     assert s["fitted_on"] == "train + val" and s["n_refit_videos"] == 9 and s["val_source"] == "given"
@@ -385,8 +443,9 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
     # val scored by the train-only head
     X, _, rows = load_embeddings(out, "val")
     v0 = (rows["video"] == rows["video"].iloc[0]).to_numpy()
-    np.testing.assert_allclose(mil.probe.selected.score_clips(X[v0]),
-                               pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0])
+    np.testing.assert_allclose(
+        mil.probe.selected.score_clips(X[v0]), pd.read_csv(out / "probe-mil" / "scores_val.csv")["score"].to_numpy()[v0]
+    )
     # seeded
     again = run_probe(out, annotation_path=ann, seed=0, head="mil", mil_params=kw, n_boot=50, refit=True)
     strip = lambda d: {k: v for k, v in d.items() if k != "timing"}  # noqa: E731
@@ -396,7 +455,7 @@ def test_run_probe_mil_head_writes_the_same_keys_beside_the_linear_probe(tmp_pat
 
 
 def test_run_probe_says_why_frame_metrics_are_missing(tmp_path):
-    out, ann, _ = _write_store(tmp_path, test_videos=2)   # test extracted for 2 of 4 videos only
+    out, ann, _ = _write_store(tmp_path, test_videos=2)  # test extracted for 2 of 4 videos only
     res = run_probe(out, annotation_path=ann)
     assert res.metrics["frame_auc_test"] is None
     assert "2 of the 4 annotated videos are not in the test split" in res.missing_reasons["frame_auc_test"]
@@ -412,6 +471,7 @@ def test_run_probe_needs_the_train_split(tmp_path):
 
 # ------------------------------------------------------------------------------ figures, notebook
 
+
 def test_probe_figures_draw_the_result(tmp_path):
     import matplotlib
 
@@ -424,16 +484,16 @@ def test_probe_figures_draw_the_result(tmp_path):
     res = run_probe(out, annotation_path=ann)
     fig = plots.plot_roc_curves(res.scores)
     lines = fig.axes[0].get_lines()
-    assert len(lines) == 3                                    # val, test, chance
+    assert len(lines) == 3  # val, test, chance
     assert tuple(lines[0].get_xydata()[-1]) == (1.0, 1.0)
     assert f"AUC {res.metrics['clip_auc_val']:.3f}" in fig.axes[0].get_legend().get_texts()[0].get_text()
     fig = plots.plot_per_category_auc(res.metrics)
-    assert len(fig.axes[0].patches) == 4                      # 2 categories x (val, test)
+    assert len(fig.axes[0].patches) == 4  # 2 categories x (val, test)
     fig = plots.plot_score_timelines(res.scores["test"], res.intervals, n_anomalous=2, n_normal=1)
     titles = [ax.get_title(loc="left") for ax in fig.axes]
     assert titles == ["Abusetest001_x264.mp4", "Arsontest003_x264.mp4", "Normaltest000_x264.mp4"]
-    assert len(fig.axes[0].patches) == 1 and len(fig.axes[2].patches) == 0   # shaded events
-    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 32 + 16 * 9 + 7   # one point per frame
+    assert len(fig.axes[0].patches) == 1 and len(fig.axes[2].patches) == 0  # shaded events
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 32 + 16 * 9 + 7  # one point per frame
     plots.plot_pr_curves(res.scores)
     plt.close("all")
 
@@ -452,14 +512,25 @@ def test_notebook_03_runs_on_a_tiny_store(tmp_path):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     done = tmp_path / "03.ipynb"
     short = {"max_iter": 40, "eval_every": 20, "patience": 1, "hidden": [16, 8]}
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), mil_params=short), kernel_name="python3",
-                        progress_bar=False, cwd=str(tmp_path))
+    pm.execute_notebook(
+        str(src),
+        str(done),
+        parameters=dict(out_dir=str(out), mil_params=short),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )
     text = done.read_text()
     assert (out / "probe" / "metrics.json").exists()
-    assert "no temporal annotation was given" in text        # the missing frame AUC, explained
-    pm.execute_notebook(str(src), str(done), parameters=dict(out_dir=str(out), annotation_path=str(ann),
-                                                             mil_params=short),
-                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    assert "no temporal annotation was given" in text  # the missing frame AUC, explained
+    pm.execute_notebook(
+        str(src),
+        str(done),
+        parameters=dict(out_dir=str(out), annotation_path=str(ann), mil_params=short),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )
     text = done.read_text()
     assert "**linear**: every metric was computed." in text and "**mil**: every metric was computed." in text
     assert (out / "probe-mil" / "metrics.json").exists()
@@ -473,8 +544,10 @@ def test_run_probe_does_not_refit_a_head_whose_inputs_and_settings_are_unchanged
 
     out, ann, _ = _write_store(tmp_path)
     kw = dict(max_iter=40, eval_every=20, patience=2, hidden=(16, 8))
-    first = {"linear": run_probe(out, annotation_path=ann, n_boot=50),
-             "mil": run_probe(out, annotation_path=ann, n_boot=50, head="mil", mil_params=kw)}
+    first = {
+        "linear": run_probe(out, annotation_path=ann, n_boot=50),
+        "mil": run_probe(out, annotation_path=ann, n_boot=50, head="mil", mil_params=kw),
+    }
     assert not any(r.reused for r in first.values())
     assert first["linear"].metrics["fingerprint"]["settings"]["head"] == "linear"
     written = {h: (out / d / "metrics.json").stat().st_mtime_ns for h, d in (("linear", "probe"), ("mil", "probe-mil"))}
@@ -490,11 +563,12 @@ def test_run_probe_does_not_refit_a_head_whose_inputs_and_settings_are_unchanged
     assert fits == [] and lin.reused and mil.reused and lin.probe is None
     assert "linear head: embeddings, annotation and settings unchanged" in capsys.readouterr().out
     for head, res in (("linear", lin), ("mil", mil)):
-        assert res.metrics == first[head].metrics                  # timing included: read back, not recomputed
+        assert res.metrics == first[head].metrics  # timing included: read back, not recomputed
         assert set(res.scores) == {"val", "test"}
         pd.testing.assert_frame_equal(res.scores["test"], first[head].scores["test"])
-    assert {h: (out / d / "metrics.json").stat().st_mtime_ns
-            for h, d in (("linear", "probe"), ("mil", "probe-mil"))} == written
+    assert {
+        h: (out / d / "metrics.json").stat().st_mtime_ns for h, d in (("linear", "probe"), ("mil", "probe-mil"))
+    } == written
 
     # a changed setting refits that head only
     run_probe(out, annotation_path=ann, n_boot=50, Cs=(0.01, 1.0))

@@ -8,6 +8,7 @@ The fit runs here in a subprocess at a moderate size (60,000 x 256 float16 clips
 float32 matrix: Python-side allocations (tracemalloc, which numpy reports its arrays to) and
 the growth of the process's resident high-water mark (VmHWM) during the fit.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,7 @@ def test_fit_probe_peak_memory_is_at_most_one_and_a_half_training_matrices(tmp_p
     w = rng.standard_normal(D).astype(np.float32)
     _write_clips(tmp_path, "train", N, w, rng)
     _write_clips(tmp_path, "val", NV, w, rng)
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["n_train"] == N - 1 and got["converged"]

@@ -1,4 +1,5 @@
 """Progress bars: widget bars in an interactive kernel, text bars in the book and the tests."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,6 +1,7 @@
 """The public face: a literal ``__all__`` bound by imports a type checker follows, loaded lazily;
 the module paths and top-level names of ucf-nb 0.1 still work, with a FutureWarning; the
 ``python -m ucf_nb`` command."""
+
 from __future__ import annotations
 
 import ast
@@ -18,14 +19,35 @@ from ucf_nb._compat import MOVED_MODULES, QUIET_MOVES
 
 ROOT = Path(__file__).resolve().parent.parent
 INIT = ROOT / "ucf_nb" / "__init__.py"
-NEEDED = ("build_index", "read_index", "validate_index", "extract_split", "load_embeddings", "run_probe",
-          "fit_probe", "fit_mil", "export_features", "compare_runs", "submit_extraction", "load_encoder",
-          "Encoder", "Preprocessing", "ClipDataset", "VideoClipStream", "uniform_sample_indices",
-          "seek_is_exact")
+NEEDED = (
+    "build_index",
+    "read_index",
+    "validate_index",
+    "extract_split",
+    "load_embeddings",
+    "run_probe",
+    "fit_probe",
+    "fit_mil",
+    "export_features",
+    "compare_runs",
+    "submit_extraction",
+    "load_encoder",
+    "Encoder",
+    "Preprocessing",
+    "ClipDataset",
+    "VideoClipStream",
+    "uniform_sample_indices",
+    "seek_is_exact",
+)
 # the same-named stage packages re-export the ucf-nb 0.1 module's names from this module
-SAME_NAMED = {"ucf_nb.index": "ucf_nb.index.build", "ucf_nb.video": "ucf_nb.video.decode",
-              "ucf_nb.store": "ucf_nb.store.arrays", "ucf_nb.extract": "ucf_nb.extract.split",
-              "ucf_nb.report": "ucf_nb.report.book", "ucf_nb.demo": "ucf_nb.demo.make"}
+SAME_NAMED = {
+    "ucf_nb.index": "ucf_nb.index.build",
+    "ucf_nb.video": "ucf_nb.video.decode",
+    "ucf_nb.store": "ucf_nb.store.arrays",
+    "ucf_nb.extract": "ucf_nb.extract.split",
+    "ucf_nb.report": "ucf_nb.report.book",
+    "ucf_nb.demo": "ucf_nb.demo.make",
+}
 
 
 def _static_face() -> tuple[list[str], dict[str, str]]:
@@ -101,7 +123,8 @@ def test_old_module_paths_import_with_a_warning_naming_the_new_one_and_give_the_
         "    out[old] = {'same': mod is importlib.import_module(new) is again,\n"
         "                'name': mod.__name__, 'spec': mod.__spec__.name,\n"
         "                'warnings': [(w.category.__name__, str(w.message), w.filename) for w in caught]}\n"
-        "print(json.dumps(out))\n")
+        "print(json.dumps(out))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     seen = json.loads(out.stdout)
     assert sorted(seen) == sorted(MOVED_MODULES)
@@ -139,9 +162,11 @@ def test_a_stage_package_named_as_an_old_module_re_exports_its_names(package, mo
 
 @pytest.mark.slow
 def test_import_is_lazy_and_reading_an_index_needs_no_torch():
-    code = ("import sys, ucf_nb; ucf_nb.read_index; ucf_nb.validate_index; ucf_nb.build_index; "
-            "import ucf_nb.index, ucf_nb.video, ucf_nb.store, ucf_nb.extract; "
-            "print(sorted(m for m in ('torch', 'transformers', 'cv2') if m in sys.modules))")
+    code = (
+        "import sys, ucf_nb; ucf_nb.read_index; ucf_nb.validate_index; ucf_nb.build_index; "
+        "import ucf_nb.index, ucf_nb.video, ucf_nb.store, ucf_nb.extract; "
+        "print(sorted(m for m in ('torch', 'transformers', 'cv2') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -159,14 +184,17 @@ def test_python_m_ucf_nb_lists_its_subcommands_and_refuses_an_unknown_one():
     assert bad.returncode == 2 and "invalid choice: 'exprot'" in bad.stderr, bad.stderr
 
 
-@pytest.mark.parametrize("argv, usage", [
-    (["-m", "ucf_nb", "export", "--help"], "usage: python -m ucf_nb.export"),
-    (["-m", "ucf_nb", "prepare", "--help"], "usage: python -m ucf_nb.report prepare"),
-    (["-m", "ucf_nb", "demo", "--help"], "usage: python -m ucf_nb.demo"),
-    (["-m", "ucf_nb.report", "extract", "--help"], "usage: python -m ucf_nb.report extract"),
-    (["-m", "ucf_nb.demo", "--help"], "usage: python -m ucf_nb.demo"),
-    (["-m", "ucf_nb.export", "--help"], "usage: python -m ucf_nb.export"),
-])
+@pytest.mark.parametrize(
+    "argv, usage",
+    [
+        (["-m", "ucf_nb", "export", "--help"], "usage: python -m ucf_nb.export"),
+        (["-m", "ucf_nb", "prepare", "--help"], "usage: python -m ucf_nb.report prepare"),
+        (["-m", "ucf_nb", "demo", "--help"], "usage: python -m ucf_nb.demo"),
+        (["-m", "ucf_nb.report", "extract", "--help"], "usage: python -m ucf_nb.report extract"),
+        (["-m", "ucf_nb.demo", "--help"], "usage: python -m ucf_nb.demo"),
+        (["-m", "ucf_nb.export", "--help"], "usage: python -m ucf_nb.export"),
+    ],
+)
 def test_each_subcommand_and_each_old_command_reaches_its_command_line(argv, usage):
     out = _run(*argv)
     assert out.returncode == 0, out.stderr

@@ -9,6 +9,7 @@ extraction the demo encoder on the CPU (the README's default checkpoint needs th
 A block whose first line is a comment starting ``# needs`` (``# needs SLURM``, ``# needs
 several GPUs``) is skipped: this machine cannot run it.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,12 +87,13 @@ def for_demo(cmd: str, demo: Path) -> list[str]:
 
 
 def test_commands_are_read_from_the_readme_blocks():
-    md = ("```bash\n# needs SLURM\npapermill a.ipynb b.ipynb\n```\n"
-          "```bash\nmkdir -p out   # here\npapermill notebooks/02_extract.ipynb out/x.ipynb \\\n"
-          "    -p split val\nmake demo\n```\n")
+    md = (
+        "```bash\n# needs SLURM\npapermill a.ipynb b.ipynb\n```\n"
+        "```bash\nmkdir -p out   # here\npapermill notebooks/02_extract.ipynb out/x.ipynb \\\n"
+        "    -p split val\nmake demo\n```\n"
+    )
     assert readme_runs(md) == [["mkdir -p out", "papermill notebooks/02_extract.ipynb out/x.ipynb -p split val"]]
-    argv = for_demo("papermill notebooks/02_extract.ipynb out/x.ipynb -p root /data/UCF_Crime/a.txt",
-                    Path("/d"))
+    argv = for_demo("papermill notebooks/02_extract.ipynb out/x.ipynb -p root /data/UCF_Crime/a.txt", Path("/d"))
     assert argv[3:7] == ["notebooks/02_extract.ipynb", "out/x.ipynb", "-p", "root"]
     assert argv[7] == "/d/UCF_Crime/a.txt" and argv[8:11] == ["-p", "checkpoint", "/d/encoder"]
     argv = for_demo("papermill --engine ucf_nb notebooks/02_extract.ipynb out/x.ipynb", Path("/d"))
@@ -109,8 +111,9 @@ def test_the_readme_has_a_real_run_to_test():
 def _fresh_copy(dest: Path) -> Path:
     """The project's tracked files (a fresh clone), copied into ``dest``."""
     root = project_root()
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True,
-                           text=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, text=True
+    ).stdout.split("\0")
     for rel in filter(None, files):
         src = root / rel
         if src.is_file():
@@ -123,8 +126,11 @@ def _fresh_copy(dest: Path) -> Path:
 def test_readme_commands_run_verbatim_on_a_fresh_copy(tmp_path, demo_dir):
     if not (project_root() / ".git").exists():
         pytest.skip("not a git checkout: the fresh copy is made from `git ls-files`")
-    demo = resolve_path("demo") if (resolve_path("demo/UCF_Crime").is_dir()
-                                    and resolve_path("demo/encoder").is_dir()) else demo_dir
+    demo = (
+        resolve_path("demo")
+        if (resolve_path("demo/UCF_Crime").is_dir() and resolve_path("demo/encoder").is_dir())
+        else demo_dir
+    )
     clone = _fresh_copy(tmp_path / "clone")
     env = {k: v for k, v in os.environ.items() if k != "UCF_NB_ROOT"}
     env["PYTHONPATH"] = str(clone)  # the copy's package, so the copy is the project root
@@ -133,10 +139,13 @@ def test_readme_commands_run_verbatim_on_a_fresh_copy(tmp_path, demo_dir):
         for cmd in run:
             argv = for_demo(cmd, demo)
             proc = subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True)
-            assert proc.returncode == 0, (f"README command failed: {cmd}\n(run as {shlex.join(argv)})\n"
-                                          f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            assert proc.returncode == 0, (
+                f"README command failed: {cmd}\n(run as {shlex.join(argv)})\n"
+                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
     for made in ("out/00.ipynb", "out/03.ipynb", "book/_build/html/index.html"):
         assert (clone / made).is_file(), f"after the README's commands, {made} is missing"
     for head in ("probe", "probe-mil"):  # 02 and 03 write into processed/runs/<run name>/
-        assert list((clone / "processed" / "runs").glob(f"*/{head}/metrics.json")), \
+        assert list((clone / "processed" / "runs").glob(f"*/{head}/metrics.json")), (
             f"after the README's commands, no processed/runs/*/{head}/metrics.json"
+        )

@@ -3,6 +3,7 @@
 Real H.264 files, a real tiny checkpoint, real processes (started together, hung, refused),
 real papermill runs. Each test fails on the code before the fix.
 """
+
 from __future__ import annotations
 
 import errno
@@ -50,9 +51,23 @@ def _write_index(folder: Path, videos=VIDEOS, name="index_clips.csv") -> Path:
         elif not path.exists():
             write_synthetic_video(path, n_written, seed=i, width=160, height=120)
         for k, (a, b) in enumerate(clip_windows(n_claimed, 32, 16)):
-            recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
-                             end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n_claimed, video=fname,
-                             anomaly_frac=np.nan))
+            recs.append(
+                dict(
+                    split=split,
+                    y=y,
+                    category=cat,
+                    path=str(path),
+                    clip_idx=k,
+                    start_frame=int(a),
+                    end_frame=int(b),
+                    clip_len=32,
+                    stride=16,
+                    fps=30.0,
+                    n_frames=n_claimed,
+                    video=fname,
+                    anomaly_frac=np.nan,
+                )
+            )
     df = pd.DataFrame(recs)
     index_path = folder / name
     df.to_csv(index_path, index=False)
@@ -92,16 +107,27 @@ def reference(data, tmp_path_factory):
     return out
 
 
-def _python(code: str, tmp_path: Path, name: str = "script.py", env: dict | None = None, timeout: float = 300,
-            ) -> subprocess.CompletedProcess:
+def _python(
+    code: str,
+    tmp_path: Path,
+    name: str = "script.py",
+    env: dict | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
     """Run ``code`` as a script file (not -c: a script is what re-imports itself in workers)
     in a fresh interpreter, with a deadline."""
     script = tmp_path / name
     script.write_text(textwrap.dedent(code))
     full_env = {**os.environ, "PYTHONPATH": str(PROJECT), **(env or {})}
     try:
-        return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout,
-                              env=full_env, cwd=str(tmp_path))
+        return subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=str(tmp_path),
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{name} did not finish within {timeout} s (hung): {str(exc.stderr)[-1500:]}")
 
@@ -115,17 +141,23 @@ cv2.GaussianBlur(cv2.resize(frame, (320, 240)), (0, 0), 3)  # the parent's OpenC
 
 # ------------------------------------------------------------------ 1. no hang after OpenCV
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("num_workers", [1, 2])
 def test_workers_do_not_hang_after_opencv_was_used(data, reference, tmp_path, num_workers):
     out = tmp_path / "out"
-    r = _python(OPENCV_FIRST + f"""
+    r = _python(
+        OPENCV_FIRST
+        + f"""
 from ucf_nb import extract_split
-r = extract_split("val", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r},
+r = extract_split("val", {str(data["index"])!r}, out_dir={str(out)!r}, checkpoint={str(data["encoder"])!r},
                   img_size={S}, preprocessing="seed", num_workers={num_workers}, batch_size=1, precision="fp32",
                   progress=False, stall_timeout=120)
 print("RESULT", r["complete"], r["n_embedded"])
-""", tmp_path, timeout=240)
+""",
+        tmp_path,
+        timeout=240,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "RESULT True 7" in r.stdout
     _assert_same(_arrays(reference, "val"), _arrays(out, "val"))
@@ -134,14 +166,18 @@ print("RESULT", r["complete"], r["n_embedded"])
 @pytest.mark.slow
 def test_workers_do_not_hang_after_build_index(demo_dir, tmp_path):
     out = tmp_path / "out"
-    r = _python(f"""
+    r = _python(
+        f"""
 from ucf_nb import build_index, extract_split
-build_index({str(demo_dir / 'UCF_Crime')!r}, index_path={str(tmp_path / 'index.csv')!r}, num_workers=2)
-r = extract_split("val", {str(tmp_path / 'index.csv')!r}, out_dir={str(out)!r},
-                  checkpoint={str(demo_dir / 'encoder')!r}, num_workers=2, batch_size=4, device="cpu",
+build_index({str(demo_dir / "UCF_Crime")!r}, index_path={str(tmp_path / "index.csv")!r}, num_workers=2)
+r = extract_split("val", {str(tmp_path / "index.csv")!r}, out_dir={str(out)!r},
+                  checkpoint={str(demo_dir / "encoder")!r}, num_workers=2, batch_size=4, device="cpu",
                   precision="fp32", pooling="mean", limit=6, progress=False, stall_timeout=120)
 print("RESULT", r["complete"], r["n_embedded"])
-""", tmp_path, timeout=300)
+""",
+        tmp_path,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "RESULT True 6" in r.stdout
 
@@ -151,12 +187,14 @@ def test_watchdog_names_the_segment_and_the_run_resumes(data, reference, tmp_pat
     """Workers forced back onto fork after OpenCV use really hang; the watchdog stops the
     run naming what each worker was decoding, and the same command then finishes."""
     out = tmp_path / "out"
-    r = _python(OPENCV_FIRST + f"""
+    r = _python(
+        OPENCV_FIRST
+        + f"""
 import multiprocessing, time
 import ucf_nb.video.workers
 from ucf_nb import extract_split, ExtractStalledError
-args = ("val", {str(data['index'])!r})
-kw = dict(out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing="seed", num_workers=2,
+args = ("val", {str(data["index"])!r})
+kw = dict(out_dir={str(out)!r}, checkpoint={str(data["encoder"])!r}, img_size={S}, preprocessing="seed", num_workers=2,
           batch_size=1, precision="fp32", progress=False)
 safe = ucf_nb.video.workers.worker_context
 ucf_nb.video.workers.worker_context = lambda: multiprocessing.get_context("fork")  # the old, unsafe way
@@ -169,7 +207,10 @@ except ExtractStalledError as exc:
 ucf_nb.video.workers.worker_context = safe
 r = extract_split(*args, stall_timeout=120, **kw)
 print("RESULT", r["complete"], r["n_embedded"])
-""", tmp_path, timeout=280)
+""",
+        tmp_path,
+        timeout=280,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     line = next(x for x in r.stdout.splitlines() if x.startswith(("STALLED", "NO STALL")))
     assert line.startswith("STALLED"), r.stdout
@@ -184,6 +225,7 @@ print("RESULT", r["complete"], r["n_embedded"])
 
 # ---------------------------------------------------------------------- 2. one run per shard
 
+
 @pytest.mark.slow
 def test_two_runs_on_one_shard_one_works_the_other_is_refused(data, reference, tmp_path):
     out = tmp_path / "out"
@@ -191,7 +233,7 @@ def test_two_runs_on_one_shard_one_works_the_other_is_refused(data, reference, t
 import sys, json
 from ucf_nb import extract_split, ShardBusyError
 try:
-    r = extract_split("train", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r},
+    r = extract_split("train", {str(data["index"])!r}, out_dir={str(out)!r}, checkpoint={str(data["encoder"])!r},
                       img_size={S}, preprocessing="seed", num_workers=0, batch_size=1, precision="fp32", progress=False)
     print("DONE", json.dumps({{k: r[k] for k in ("complete", "n_embedded", "n_clips")}}))
 except ShardBusyError as exc:
@@ -200,9 +242,16 @@ except ShardBusyError as exc:
 """
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(code))
-    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(PROJECT), "SLURM_JOB_ID": f"77{k}"})
-             for k in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(PROJECT), "SLURM_JOB_ID": f"77{k}"},
+        )
+        for k in range(2)
+    ]
     outs = []
     for p in procs:
         try:
@@ -264,6 +313,7 @@ def test_a_held_lock_keeps_its_heartbeat(tmp_path):
 
 # ------------------------------------------------------------------ 3. failures impossible to miss
 
+
 def test_on_error_raise_stops_at_the_first_unreadable_video(data, tmp_path):
     from ucf_nb import VideoError
 
@@ -306,13 +356,17 @@ def test_failed_clips_are_reported_with_reason_and_never_called_all_finite(data,
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_ffmpeg_and_opencv_lines_never_reach_the_terminal(data, tmp_path, num_workers):
     out = tmp_path / "out"
-    r = _python(f"""
+    r = _python(
+        f"""
 from ucf_nb import extract_split, read_manifest
-r = extract_split("test", {str(data['index'])!r}, out_dir={str(out)!r}, checkpoint={str(data['encoder'])!r},
+r = extract_split("test", {str(data["index"])!r}, out_dir={str(out)!r}, checkpoint={str(data["encoder"])!r},
                   img_size={S}, preprocessing="seed", num_workers={num_workers}, batch_size=2, precision="fp32",
                   progress=True)
 print("FAILED", r["n_failed"], read_manifest({str(out)!r})["splits"]["test"]["failed_clips"][0]["error"])
-""", tmp_path, timeout=240)
+""",
+        tmp_path,
+        timeout=240,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     said = r.stdout + r.stderr
     assert "FAILED 3 " in r.stdout and "moov atom not found" in r.stdout  # in the recorded reason ...
@@ -344,16 +398,28 @@ def test_split_rows_are_checked_before_any_work(data, tmp_path):
 def test_intro_says_how_many_clips_the_probe_left_out():
     from ucf_nb.report import write_intro
 
-    manifest = {"model": {"checkpoint": "c"}, "index": {}, "splits": {
-        "train": {"n_clips": 10, "n_done": 8, "n_failed": 2}, "test": {"n_clips": 5, "n_done": 5, "n_failed": 0}}}
-    metrics = {"clip_auc_test": 0.5, "counts": {"train": {"n_clips": 10, "n_scored": 8, "n_failed": 2},
-                                                "test": {"n_clips": 5, "n_scored": 5, "n_failed": 0}}}
+    manifest = {
+        "model": {"checkpoint": "c"},
+        "index": {},
+        "splits": {
+            "train": {"n_clips": 10, "n_done": 8, "n_failed": 2},
+            "test": {"n_clips": 5, "n_done": 5, "n_failed": 0},
+        },
+    }
+    metrics = {
+        "clip_auc_test": 0.5,
+        "counts": {
+            "train": {"n_clips": 10, "n_scored": 8, "n_failed": 2},
+            "test": {"n_clips": 5, "n_scored": 5, "n_failed": 0},
+        },
+    }
     text = write_intro(manifest, metrics)
     assert "```{warning}\nSome clips could not be embedded (train: 2 of 10 clips)" in text
     assert "Clips left out of the probe because their embedding failed (NaN rows): train 2 of 10, test 0 of 5." in text
 
 
 # ------------------------------------------------- 3b. failed clips are retried by the same command
+
 
 def _junk_copy(data, tmp_path, video):
     """data with its own index, whose ``video`` rows read a file of junk in tmp_path (the
@@ -372,17 +438,24 @@ def _junk_copy(data, tmp_path, video):
 
 def _untouched(out, split):
     """Bytes, inode and mtime of each public array of ``split``."""
-    return {f: (p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns)
-            for f in ("emb", "y", "rows", "status") for p in [Path(out) / f"{f}_{split}.npy"]}
+    return {
+        f: (p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns)
+        for f in ("emb", "y", "rows", "status")
+        for p in [Path(out) / f"{f}_{split}.npy"]
+    }
 
 
 SHARD = [dict(shard_index=0, num_shards=2), dict(shard_index=1, num_shards=2)]  # Abuse001 is all of shard 2
 
 
-@pytest.mark.parametrize("first, again", [([{}], [{}]), (SHARD, [{}]), (SHARD[1:], SHARD[::-1])],
-                         ids=["finished", "finished-in-shards-then-one-call", "unfinished-shard"])
-def test_a_replaced_video_is_embedded_by_the_same_command_and_nothing_else_changes(data, reference, tmp_path,
-                                                                                   first, again):
+@pytest.mark.parametrize(
+    "first, again",
+    [([{}], [{}]), (SHARD, [{}]), (SHARD[1:], SHARD[::-1])],
+    ids=["finished", "finished-in-shards-then-one-call", "unfinished-shard"],
+)
+def test_a_replaced_video_is_embedded_by_the_same_command_and_nothing_else_changes(
+    data, reference, tmp_path, first, again
+):
     """Run 1 cannot read Abuse001 (5 clips); the file is replaced; the same call embeds exactly
     those 5 clips, every other row stays byte for byte, and the split equals a clean run's."""
     from ucf_nb import extraction_failures, load_embeddings, read_manifest
@@ -458,8 +531,8 @@ def test_a_video_still_broken_stays_failed_with_its_latest_reason_and_nothing_el
 
 # ----------------------------------------------------------------------- 4. faults while writing
 
-def test_disk_full_mid_run_stops_with_one_sentence_then_resumes_byte_identical(data, reference, tmp_path,
-                                                                               monkeypatch):
+
+def test_disk_full_mid_run_stops_with_one_sentence_then_resumes_byte_identical(data, reference, tmp_path, monkeypatch):
     import ucf_nb.store.arrays as store
     from ucf_nb import StoreWriteError
 
@@ -493,10 +566,12 @@ def test_unwritable_out_dir_is_refused_before_the_model_loads(data, tmp_path):
     a_file.write_text("x")
     from ucf_nb import extract_split
 
-    with pytest.raises(PermissionError,
-                       match=r"out_dir .*not_a_folder/processed is not writable \(.*\): pass an out_dir"):
-        extract_split("val", data["index"], out_dir=a_file / "processed", checkpoint=tmp_path / "no_such_checkpoint",
-                      **FAST)
+    with pytest.raises(
+        PermissionError, match=r"out_dir .*not_a_folder/processed is not writable \(.*\): pass an out_dir"
+    ):
+        extract_split(
+            "val", data["index"], out_dir=a_file / "processed", checkpoint=tmp_path / "no_such_checkpoint", **FAST
+        )
     if os.geteuid() != 0:  # root writes anywhere: a read-only folder only stops other users
         ro = tmp_path / "ro"
         ro.mkdir()
@@ -522,8 +597,11 @@ def test_a_pickle_checkpoint_that_runs_code_is_refused(tmp_path):
     sd["extra"] = RunsCode()
     torch.save(sd, folder / "pytorch_model.bin")
     (folder / "model.safetensors").unlink()
-    with pytest.raises(EncoderLoadError, match=r"pytorch_model\.bin' was refused: .*would run code.*io\.open.*"
-                                               r"safetensors"):
+    with pytest.raises(
+        EncoderLoadError,
+        match=r"pytorch_model\.bin' was refused: .*would run code.*io\.open.*"
+        r"safetensors",
+    ):
         load_encoder(folder, device="cpu", precision="fp32", pooling="mean")
     assert not marker.exists()
     # the same weights without the extra object load through the same weights_only path
@@ -533,6 +611,7 @@ def test_a_pickle_checkpoint_that_runs_code_is_refused(tmp_path):
 
 
 # ----------------------------------------------------------------- 5. the prototype's own index
+
 
 def test_an_index_with_only_the_prototype_columns_gets_its_video_column(data, tmp_path):
     from ucf_nb import read_index
@@ -558,16 +637,33 @@ def test_prototype_index_runs_01_02_03_with_frame_level_auc(demo_dir, tmp_path):
     out = tmp_path / "processed"
     nb = PROJECT / "notebooks"
     run = dict(progress_bar=False, kernel_name="python3", cwd=str(tmp_path))
-    pm.execute_notebook(str(nb / "01_index_checks.ipynb"), str(tmp_path / "01.ipynb"),
-                        parameters=dict(index_path=str(proto)), **run)
+    pm.execute_notebook(
+        str(nb / "01_index_checks.ipynb"), str(tmp_path / "01.ipynb"), parameters=dict(index_path=str(proto)), **run
+    )
     for split in ("train", "val", "test"):
-        pm.execute_notebook(str(nb / "02_extract.ipynb"), str(tmp_path / f"02_{split}.ipynb"),
-                            parameters=dict(split=split, index_path=str(proto), out_dir=str(out),
-                                            checkpoint=str(demo_dir / "encoder"), batch_size=8, num_workers=0,
-                                            device="cpu", precision="fp32", pooling="mean"), **run)
+        pm.execute_notebook(
+            str(nb / "02_extract.ipynb"),
+            str(tmp_path / f"02_{split}.ipynb"),
+            parameters=dict(
+                split=split,
+                index_path=str(proto),
+                out_dir=str(out),
+                checkpoint=str(demo_dir / "encoder"),
+                batch_size=8,
+                num_workers=0,
+                device="cpu",
+                precision="fp32",
+                pooling="mean",
+            ),
+            **run,
+        )
     ann = demo_dir / "UCF_Crime" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    pm.execute_notebook(str(nb / "03_probe.ipynb"), str(tmp_path / "03.ipynb"),
-                        parameters=dict(out_dir=str(out), annotation_path=str(ann)), **run)
+    pm.execute_notebook(
+        str(nb / "03_probe.ipynb"),
+        str(tmp_path / "03.ipynb"),
+        parameters=dict(out_dir=str(out), annotation_path=str(ann)),
+        **run,
+    )
     metrics = json.loads((out / "probe" / "metrics.json").read_text())
     assert metrics["frame_auc_test"] is not None and 0.0 <= metrics["frame_auc_test"] <= 1.0
     assert "frame_auc_test" not in metrics.get("missing_reasons", {})

@@ -5,6 +5,7 @@ probe*/metrics.json, probe*/scores_test.csv) with chosen values, so that the ord
 joins can be checked by hand; the real pipeline writing them is tested by the demo book
 (test_book.py), whose comparison page ranks the demo's three families.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,31 @@ from ucf_nb.evaluate.runs import RANKED_COLUMNS, encoder_defaults, find_runs, re
 
 
 def _manifest(checkpoint, model_type, dim, T, seconds=(10.0, 5.0)):
-    splits = {s: {"complete": True, "n_done": 100, "seconds": sec, "shards": [{"device": "cpu"}]}
-              for s, sec in zip(("train", "test"), seconds)}
-    return {"model": {"checkpoint": checkpoint, "revision": None, "model_type": model_type}, "T": T, "img_size": 224,
-            "embedding_dim": dim, "pooling": "mean", "precision": "fp32",
-            "index": {"path": "x.csv", "sha256": "ab" * 32},
-            "preprocessing": {"preset": "checkpoint", "resize": "shortest_edge", "size": 256, "crop_size": 224,
-                              "interpolation": "linear", "rescale_factor": 1 / 127.5, "offset": True,
-                              "mean": [0.5] * 3, "std": [0.5] * 3},
-            "splits": splits}
+    splits = {
+        s: {"complete": True, "n_done": 100, "seconds": sec, "shards": [{"device": "cpu"}]}
+        for s, sec in zip(("train", "test"), seconds)
+    }
+    return {
+        "model": {"checkpoint": checkpoint, "revision": None, "model_type": model_type},
+        "T": T,
+        "img_size": 224,
+        "embedding_dim": dim,
+        "pooling": "mean",
+        "precision": "fp32",
+        "index": {"path": "x.csv", "sha256": "ab" * 32},
+        "preprocessing": {
+            "preset": "checkpoint",
+            "resize": "shortest_edge",
+            "size": 256,
+            "crop_size": 224,
+            "interpolation": "linear",
+            "rescale_factor": 1 / 127.5,
+            "offset": True,
+            "mean": [0.5] * 3,
+            "std": [0.5] * 3,
+        },
+        "splits": splits,
+    }
 
 
 def _write_run(root, name, manifest, heads):
@@ -44,23 +61,51 @@ def _write_run(root, name, manifest, heads):
 @pytest.fixture()
 def runs_root(tmp_path):
     root = tmp_path / "runs"
-    _write_run(root, "vivit_T32_cls", _manifest("google/vivit-b-16x2-kinetics400", "vivit", 768, 32),
-               {"linear": {"clip_auc_test": 0.70, "video_auc_test": 0.8, "frame_auc_test": 0.66,
-                           "per_category_auc_test": {"Arson": 0.9, "Abuse": None}}})
-    _write_run(root, "clip_T8_mean", _manifest("openai/clip-vit-base-patch16", "clip", 512, 8, seconds=(2.0, 2.0)),
-               {"linear": {"clip_auc_test": 0.60, "video_auc_test": 0.7, "frame_auc_test": 0.81,
-                           "per_category_auc_test": {"Arson": 0.5, "Abuse": 0.75}},
-                "mil": {"clip_auc_test": 0.65, "frame_auc_test": 0.84, "frame_auc_test_field": 0.83,
-                        "frame_auc_test_field_ci95": [0.79, 0.87], "frame_far_test_field": 0.02}})
-    _write_run(root, "unprobed_T16_mean", _manifest("MCG-NJU/videomae-base-finetuned-kinetics", "videomae", 768, 16),
-               {})
+    _write_run(
+        root,
+        "vivit_T32_cls",
+        _manifest("google/vivit-b-16x2-kinetics400", "vivit", 768, 32),
+        {
+            "linear": {
+                "clip_auc_test": 0.70,
+                "video_auc_test": 0.8,
+                "frame_auc_test": 0.66,
+                "per_category_auc_test": {"Arson": 0.9, "Abuse": None},
+            }
+        },
+    )
+    _write_run(
+        root,
+        "clip_T8_mean",
+        _manifest("openai/clip-vit-base-patch16", "clip", 512, 8, seconds=(2.0, 2.0)),
+        {
+            "linear": {
+                "clip_auc_test": 0.60,
+                "video_auc_test": 0.7,
+                "frame_auc_test": 0.81,
+                "per_category_auc_test": {"Arson": 0.5, "Abuse": 0.75},
+            },
+            "mil": {
+                "clip_auc_test": 0.65,
+                "frame_auc_test": 0.84,
+                "frame_auc_test_field": 0.83,
+                "frame_auc_test_field_ci95": [0.79, 0.87],
+                "frame_far_test_field": 0.02,
+            },
+        },
+    )
+    _write_run(
+        root, "unprobed_T16_mean", _manifest("MCG-NJU/videomae-base-finetuned-kinetics", "videomae", 768, 16), {}
+    )
     (root / "not_a_run").mkdir()
     return root
 
 
 def test_run_name_from_checkpoint_T_and_pooling():
-    assert run_name("facebook/timesformer-base-finetuned-k400", T=8, pooling="cls") == \
-        "timesformer-base-finetuned-k400_T8_cls"
+    assert (
+        run_name("facebook/timesformer-base-finetuned-k400", T=8, pooling="cls")
+        == "timesformer-base-finetuned-k400_T8_cls"
+    )
     assert run_name("demo/encoders/clip/", T=16, pooling="mean") == "clip_T16_mean"
     assert run_dir("x/y", T=4, pooling="mean", root="build/r") == "build/r/y_T4_mean"
     assert run_dir("x/y", name="mine", root="build/r") == "build/r/mine"
@@ -83,8 +128,12 @@ def test_compare_runs_one_row_per_head_sorted_by_the_headline(runs_root):
     table = compare_runs(root=runs_root)
     # the MIL head reports the field protocol: it becomes the headline, the other heads follow
     assert table.attrs["headline"] == "frame_auc_test_field"
-    assert list(zip(table["run"], table["head"])) == [("clip_T8_mean", "mil"), ("clip_T8_mean", "linear"),
-                                                      ("vivit_T32_cls", "linear"), ("unprobed_T16_mean", "(no probe)")]
+    assert list(zip(table["run"], table["head"])) == [
+        ("clip_T8_mean", "mil"),
+        ("clip_T8_mean", "linear"),
+        ("vivit_T32_cls", "linear"),
+        ("unprobed_T16_mean", "(no probe)"),
+    ]
     first = table.iloc[0]
     assert (first["family"], first["embedding_dim"], first["T"], first["img_size"]) == ("clip", 512, 8, 224)
     assert first["clips_per_s"] == 50.0 and first["device"] == "cpu"
@@ -116,8 +165,9 @@ def test_roc_points_clip_level_from_each_heads_scores(runs_root):
     for head, sub in (("linear", "probe"), ("mil", "probe-mil")):
         score = y + rng.normal(0, 0.8 if head == "linear" else 0.3, len(y))
         score[0] = np.nan  # a failed clip is left out
-        pd.DataFrame({"row": np.arange(100), "video": "v", "clip_idx": 0, "y": y, "score": score}) \
-            .to_csv(runs_root / "clip_T8_mean" / sub / "scores_test.csv", index=False)
+        pd.DataFrame({"row": np.arange(100), "video": "v", "clip_idx": 0, "y": y, "score": score}).to_csv(
+            runs_root / "clip_T8_mean" / sub / "scores_test.csv", index=False
+        )
     points = roc_points(root=runs_root)
     assert set(points) == {"clip_T8_mean", "clip_T8_mean (mil)"}
     assert points["clip_T8_mean (mil)"]["auc"] > points["clip_T8_mean"]["auc"] > 0.5
@@ -141,6 +191,7 @@ def test_read_run_names_heads_and_refuses_a_folder_without_manifest(runs_root):
 
 # --- the ranked table and the comparison figures (04_compare) --------------------------------
 
+
 def test_compare_runs_reads_the_views_a_run_embedded(runs_root):
     # runs made before views existed embedded the centre crop; ten-crop runs say so in the
     # manifest, at its top level or under "settings"
@@ -153,11 +204,17 @@ def test_compare_runs_reads_the_views_a_run_embedded(runs_root):
             m["settings"] = {"views": "ten_crop"}
         path.write_text(json.dumps(m))
     table = compare_runs(root=runs_root)
-    assert dict(zip(table["run"], table["views"])) == {"clip_T8_mean": "ten_crop", "vivit_T32_cls": "ten_crop",
-                                                       "unprobed_T16_mean": "center"}
+    assert dict(zip(table["run"], table["views"])) == {
+        "clip_T8_mean": "ten_crop",
+        "vivit_T32_cls": "ten_crop",
+        "unprobed_T16_mean": "center",
+    }
     assert list(table.columns[:7]) == ["run", "head", "family", "checkpoint", "embedding_dim", "T", "views"]
     assert run_settings(root=runs_root).set_index("run")["views"].to_dict() == {
-        "clip_T8_mean": "ten_crop", "unprobed_T16_mean": "center", "vivit_T32_cls": "ten_crop"}
+        "clip_T8_mean": "ten_crop",
+        "unprobed_T16_mean": "center",
+        "vivit_T32_cls": "ten_crop",
+    }
 
 
 def test_ranked_table_one_row_per_run_and_head_with_the_headline_ci_and_speed(runs_root):
@@ -172,19 +229,41 @@ def test_ranked_table_one_row_per_run_and_head_with_the_headline_ci_and_speed(ru
     assert (first["auc"], first["ci_low"], first["ci_high"], first["far"]) == (0.83, 0.79, 0.87, 0.02)
     assert (first["family"], first["T"], first["views"], first["clips_per_s"]) == ("clip", 8, "center", 50.0)
     text = str(ranked)
-    assert text.splitlines()[0].split() == ["#", "run", "family", "T", "views", "head", "AUC", "95%", "CI",
-                                            "false", "alarms", "clips/s"]
+    assert text.splitlines()[0].split() == [
+        "#",
+        "run",
+        "family",
+        "T",
+        "views",
+        "head",
+        "AUC",
+        "95%",
+        "CI",
+        "false",
+        "alarms",
+        "clips/s",
+    ]
     assert "0.830  0.790\u20130.870" in text and len(text.splitlines()) == 1 + len(frame) + 2
     # the text a notebook stores beside the HTML names the best row and holds no measured speed
-    assert repr(ranked) == ("<RankedTable (headline): 4 rows, 3 runs, best first by frame_auc_test_field: "
-                            "clip_T8_mean (mil) 0.830 [0.790, 0.870]>")
+    assert repr(ranked) == (
+        "<RankedTable (headline): 4 rows, 3 runs, best first by frame_auc_test_field: "
+        "clip_T8_mean (mil) 0.830 [0.790, 0.870]>"
+    )
     html = ranked._repr_html_()
     assert html.startswith('<table class="ucf-ranking">') and html.count("<tr>") == 1 + len(frame)
     assert "<code>clip_<wbr>T8_<wbr>mean</code>" in html  # a run name may wrap after - and _
     assert '<td class="num measured">50.0</td>' in html and html.count("measured") == len(frame)
     metrics = ranked_table(table, view="metrics")
-    assert list(metrics.frame.columns) == ["rank", "run", "head", "clip_auc_test", "video_auc_test", "frame_auc_test",
-                                           "frame_auc_test_field", "frame_auc_test_anomalous"]
+    assert list(metrics.frame.columns) == [
+        "rank",
+        "run",
+        "head",
+        "clip_auc_test",
+        "video_auc_test",
+        "frame_auc_test",
+        "frame_auc_test_field",
+        "frame_auc_test_anomalous",
+    ]
     assert metrics.frame.loc[2, "frame_auc_test"] == 0.66 and "measured" not in metrics._repr_html_()
     with pytest.raises(ValueError, match="view must be one of 'headline', 'metrics', got view='wide'"):
         ranked_table(table, view="wide")
@@ -194,13 +273,31 @@ def test_ranked_table_one_row_per_run_and_head_with_the_headline_ci_and_speed(ru
 
 def _many_runs(root, n):
     """``n`` runs of six families, two heads each, with bootstrap intervals and per-category AUCs."""
-    families = [("timesformer", "facebook/timesformer-base-finetuned-k400"), ("videomae", "MCG-NJU/videomae-base"),
-                ("vivit", "google/vivit-b-16x2-kinetics400"), ("vjepa2", "facebook/vjepa2-vitl-fpc16-256-ssv2"),
-                ("xclip", "microsoft/xclip-base-patch32"), ("clip", "openai/clip-vit-base-patch16")]
+    families = [
+        ("timesformer", "facebook/timesformer-base-finetuned-k400"),
+        ("videomae", "MCG-NJU/videomae-base"),
+        ("vivit", "google/vivit-b-16x2-kinetics400"),
+        ("vjepa2", "facebook/vjepa2-vitl-fpc16-256-ssv2"),
+        ("xclip", "microsoft/xclip-base-patch32"),
+        ("clip", "openai/clip-vit-base-patch16"),
+    ]
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(60, int), np.ones(60, int)]
-    cats = ["Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting", "RoadAccidents", "Robbery",
-            "Shooting", "Shoplifting", "Stealing", "Vandalism"]
+    cats = [
+        "Abuse",
+        "Arrest",
+        "Arson",
+        "Assault",
+        "Burglary",
+        "Explosion",
+        "Fighting",
+        "RoadAccidents",
+        "Robbery",
+        "Shooting",
+        "Shoplifting",
+        "Stealing",
+        "Vandalism",
+    ]
     for k in range(n):
         family, checkpoint = families[k % len(families)]
         T = (8, 16)[k // len(families) % 2]
@@ -208,13 +305,18 @@ def _many_runs(root, n):
         heads = {}
         for head in ("linear", "mil"):
             auc = float(rng.uniform(0.55, 0.9))
-            heads[head] = {"frame_auc_test_field": auc, "frame_auc_test_field_ci95": [auc - 0.06, auc + 0.05],
-                           "frame_far_test_field": 0.1, "clip_auc_test": auc,
-                           "per_category_auc_test": {c: float(rng.uniform(0.3, 1)) for c in cats}}
+            heads[head] = {
+                "frame_auc_test_field": auc,
+                "frame_auc_test_field_ci95": [auc - 0.06, auc + 0.05],
+                "frame_far_test_field": 0.1,
+                "clip_auc_test": auc,
+                "per_category_auc_test": {c: float(rng.uniform(0.3, 1)) for c in cats},
+            }
         folder = _write_run(root, name, _manifest(checkpoint, family, 768, T), heads)
         for sub in ("probe", "probe-mil"):
-            pd.DataFrame({"row": np.arange(len(y)), "y": y, "score": y + rng.normal(0, 1, len(y))}) \
-                .to_csv(folder / sub / "scores_test.csv", index=False)
+            pd.DataFrame({"row": np.arange(len(y)), "y": y, "score": y + rng.normal(0, 1, len(y))}).to_csv(
+                folder / sub / "scores_test.csv", index=False
+            )
     return root
 
 
@@ -225,8 +327,10 @@ def _overlaps(a, b) -> bool:
 def _drawn_ticklabels(ax) -> list:
     """The tick labels matplotlib draws: visible, with text, at a tick inside the view limits."""
     out = []
-    for labels, ticks, (lo, hi) in ((ax.get_xticklabels(), ax.get_xticks(), sorted(ax.get_xlim())),
-                                    (ax.get_yticklabels(), ax.get_yticks(), sorted(ax.get_ylim()))):
+    for labels, ticks, (lo, hi) in (
+        (ax.get_xticklabels(), ax.get_xticks(), sorted(ax.get_xlim())),
+        (ax.get_yticklabels(), ax.get_yticks(), sorted(ax.get_ylim())),
+    ):
         out += [t for t, at in zip(labels, ticks) if t.get_text() and t.get_visible() and lo <= at <= hi]
     return out
 
@@ -258,9 +362,11 @@ def _figures_checked(root, n_runs):
 
     _many_runs(root, n_runs)
     table = compare_runs(root=root)
-    figures = {"forest": plots.plot_headline_forest(table),
-               "roc": plots.plot_compare_roc(roc_points(root=root)),
-               "heatmap": plots.plot_category_heatmap(per_category_table(root=root))}
+    figures = {
+        "forest": plots.plot_headline_forest(table),
+        "roc": plots.plot_compare_roc(roc_points(root=root)),
+        "heatmap": plots.plot_category_heatmap(per_category_table(root=root)),
+    }
     try:
         for name, fig in figures.items():
             fig.canvas.draw()
@@ -274,8 +380,9 @@ def _figures_checked(root, n_runs):
                 boxes = [t.get_window_extent(renderer) for t in labels]
                 for i in range(len(boxes)):
                     for j in range(i + 1, len(boxes)):
-                        assert not _overlaps(boxes[i], boxes[j]), \
+                        assert not _overlaps(boxes[i], boxes[j]), (
                             f"{name}: tick labels {labels[i].get_text()!r} and {labels[j].get_text()!r} overlap"
+                        )
                 texts += [t for t in (ax.title, ax.xaxis.label, ax.yaxis.label) if t.get_text()] + labels
             # every legend sits outside every panel, clear of every title, axis and tick label
             legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
@@ -286,8 +393,9 @@ def _figures_checked(root, n_runs):
                 for text in texts:
                     assert not _overlaps(box, text.get_window_extent(renderer)), (name, text.get_text())
         forest = figures["forest"].axes[0]
-        assert [t.get_text() for t in forest.get_yticklabels()] == [f"{r} ({h})" for r, h in zip(table["run"],
-                                                                                                table["head"])]
+        assert [t.get_text() for t in forest.get_yticklabels()] == [
+            f"{r} ({h})" for r, h in zip(table["run"], table["head"])
+        ]
         heat = figures["heatmap"].axes[0]
         assert [t.get_text() for t in heat.get_yticklabels()] == sorted(table["run"].unique())
         roc_panels = [ax for ax in figures["roc"].axes if ax.axison]

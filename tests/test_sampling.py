@@ -6,8 +6,7 @@ from ucf_nb import clip_windows, uniform_sample_indices
 
 def test_uniform_sample_matches_prototype_rule():
     # n = 32, T = 8: linspace(0, 31, 8) = 0, 4.43, 8.86, 13.29, 17.71, 22.14, 26.57, 31
-    np.testing.assert_array_equal(uniform_sample_indices(16, 48, 8),
-                                  16 + np.array([0, 4, 9, 13, 18, 22, 27, 31]))
+    np.testing.assert_array_equal(uniform_sample_indices(16, 48, 8), 16 + np.array([0, 4, 9, 13, 18, 22, 27, 31]))
 
 
 def test_uniform_sample_rounds_half_to_even():

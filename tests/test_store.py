@@ -1,4 +1,5 @@
 """EmbeddingStore: shards, index order, failed rows, fingerprints, manifest, load_embeddings."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,23 @@ def _index(tmp_path, n_per_video=(5, 3, 4), split="val"):
     recs = []
     for v, n in enumerate(n_per_video):
         for k in range(n):
-            recs.append(dict(split=split, y=v % 2, category="Abuse" if v % 2 else "Normal",
-                             path=f"videos/v{v}.mp4", clip_idx=k, start_frame=16 * k, end_frame=16 * k + 32,
-                             clip_len=32, stride=16, fps=30.0, n_frames=200, video=f"v{v}.mp4",
-                             anomaly_frac=np.nan))
+            recs.append(
+                dict(
+                    split=split,
+                    y=v % 2,
+                    category="Abuse" if v % 2 else "Normal",
+                    path=f"videos/v{v}.mp4",
+                    clip_idx=k,
+                    start_frame=16 * k,
+                    end_frame=16 * k + 32,
+                    clip_len=32,
+                    stride=16,
+                    fps=30.0,
+                    n_frames=200,
+                    video=f"v{v}.mp4",
+                    anomaly_frac=np.nan,
+                )
+            )
     path = tmp_path / "index.csv"
     pd.DataFrame(recs).to_csv(path, index=False)
     return path, pd.read_csv(path)
@@ -37,10 +51,20 @@ def _index(tmp_path, n_per_video=(5, 3, 4), split="val"):
 def _settings(index_path, **change):
     from ucf_nb.files import file_sha256
 
-    s = dict(index_sha256=file_sha256(index_path), checkpoint="enc", revision="sha256:abc", model_type="timesformer",
-             embedding_dim=D, pooling="cls", precision="fp32", T=T, img_size=64,
-             preprocessing={"resize": "squash", "size": 64, "mean": [0.5] * 3, "std": [0.2] * 3},
-             index_path=str(index_path), versions={"numpy": np.__version__})
+    s = dict(
+        index_sha256=file_sha256(index_path),
+        checkpoint="enc",
+        revision="sha256:abc",
+        model_type="timesformer",
+        embedding_dim=D,
+        pooling="cls",
+        precision="fp32",
+        T=T,
+        img_size=64,
+        preprocessing={"resize": "squash", "size": 64, "mean": [0.5] * 3, "std": [0.2] * 3},
+        index_path=str(index_path),
+        versions={"numpy": np.__version__},
+    )
     s.update(change)
     return s
 
@@ -101,7 +125,7 @@ def test_rows_land_in_index_order_whatever_the_batch_order(tmp_path):
     rng = np.random.default_rng(0)
     order = rng.permutation(rows)
     n_real = np.full(len(rows), T)
-    n_real[order == 7] = 3          # a short clip
+    n_real[order == 7] = 3  # a short clip
     for batch in np.array_split(order, 4):
         nr = np.where(batch == 7, 3, T)
         assert not store.finalize("val", settings, rows, df["y"], T)
@@ -114,8 +138,7 @@ def test_rows_land_in_index_order_whatever_the_batch_order(tmp_path):
     np.testing.assert_array_equal(np.asarray(X), _vectors(rows))
     assert y.dtype == np.int8 and y.tolist() == df["y"].tolist()
     assert got_rows.index.tolist() == rows.tolist()
-    pd.testing.assert_frame_equal(got_rows.reset_index(drop=True)[["path", "clip_idx"]],
-                                  df[["path", "clip_idx"]])
+    pd.testing.assert_frame_equal(got_rows.reset_index(drop=True)[["path", "clip_idx"]], df[["path", "clip_idx"]])
     m = read_manifest(tmp_path / "out" / "manifest.json")
     e = m["splits"]["val"]
     assert e["shape"] == [len(rows), D] and e["dtype"] == "float16" and e["n_clips"] == len(rows)
@@ -199,7 +222,7 @@ def test_a_retry_killed_before_the_manifest_is_taken_up_and_patches_only_its_row
 def test_a_row_another_retry_embedded_meanwhile_stays_as_it_is(tmp_path):
     store, _, df = _finished_with_failures(tmp_path)
     rows, videos, out = df.index.to_numpy(), df["path"].to_numpy(), tmp_path / "out"
-    one = store.open_retry("val", rows, videos, D)                           # notebook 02
+    one = store.open_retry("val", rows, videos, D)  # notebook 02
     two = store.open_retry("val", rows, videos, D, shard_index=1, num_shards=2)  # a shard, at the same time
     assert one.folder != two.folder and one.pending_rows().tolist() == two.pending_rows().tolist() == [4, 5, 6]
     one.write(np.array([4, 5, 6]), _vectors([4, 5, 6]), np.full(3, T))
@@ -263,12 +286,15 @@ def test_resume_reopens_pending_rows_only(tmp_path):
     assert w3.pending_rows().tolist() == rows.tolist()
 
 
-@pytest.mark.parametrize("key,value,needle", [
-    ("revision", "sha256:def", "revision"),
-    ("T", 16, "T: 8 before, 16 now"),
-    ("preprocessing", {"resize": "shortest_edge", "size": 64, "mean": [0.5] * 3, "std": [0.2] * 3}, "resize"),
-    ("index_sha256", "0" * 64, "index file differs"),
-])
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("revision", "sha256:def", "revision"),
+        ("T", 16, "T: 8 before, 16 now"),
+        ("preprocessing", {"resize": "shortest_edge", "size": 64, "mean": [0.5] * 3, "std": [0.2] * 3}, "resize"),
+        ("index_sha256", "0" * 64, "index file differs"),
+    ],
+)
 def test_mismatched_settings_stop_with_the_difference(tmp_path, key, value, needle):
     index_path, df = _index(tmp_path)
     rows = df.index.to_numpy()
@@ -281,10 +307,10 @@ def test_mismatched_settings_stop_with_the_difference(tmp_path, key, value, need
     with pytest.raises(ExtractMismatchError, match=needle):
         store.check_settings(other)
     assert (tmp_path / "out" / "emb_val.npy").exists()  # nothing was touched
-    store.check_settings(other, resume=False)           # asked to start over: old outputs go
+    store.check_settings(other, resume=False)  # asked to start over: old outputs go
     assert not (tmp_path / "out" / "emb_val.npy").exists()
     assert not (tmp_path / "out" / "manifest.json").exists()
-    store.check_settings(other)                          # and the new settings are recorded
+    store.check_settings(other)  # and the new settings are recorded
 
 
 def test_split_rows_or_sharding_change_is_refused(tmp_path):
@@ -350,8 +376,9 @@ def test_a_live_lock_is_never_broken(tmp_path):
 
 @pytest.mark.slow
 def test_lock_left_by_a_killed_process_is_broken(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     lock = tmp_path / "x.lock"
     lock.write_text(f"{socket.gethostname()} {dead}")
     with file_lock(lock, timeout=2):
@@ -388,8 +415,19 @@ def test_manifest_is_json_with_the_promised_fields(tmp_path):
     w.add_time(2.0, len(rows), device="cpu")
     store.finalize("val", settings, rows, df["y"], T)
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    for key in ("created_at", "model", "T", "img_size", "embedding_dim", "pooling", "precision",
-                "preprocessing", "index", "versions", "splits"):
+    for key in (
+        "created_at",
+        "model",
+        "T",
+        "img_size",
+        "embedding_dim",
+        "pooling",
+        "precision",
+        "preprocessing",
+        "index",
+        "versions",
+        "splits",
+    ):
         assert key in m
     assert m["model"] == {"checkpoint": "enc", "revision": "sha256:abc", "model_type": "timesformer"}
     assert m["index"]["sha256"] == settings["index_sha256"]

@@ -1,5 +1,6 @@
 """Ten-crop views: the geometry, a real ten-crop extraction (resume, shards, retry, fingerprint)
 and both probe heads on the mean over views."""
+
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ TEN = dict(FAST, views="ten_crop")
 
 # --------------------------------------------------------------------------- the geometry
 
+
 def _ten_views_by_hand(frame: np.ndarray, crop: int, short: int) -> np.ndarray:
     """The field's ten-crop (torchvision's TenCrop), re-stated: shorter side to ``short``
     (bilinear, longer side truncated), then the four corners and the centre (its offset
@@ -34,10 +36,14 @@ def _ten_views_by_hand(frame: np.ndarray, crop: int, short: int) -> np.ndarray:
     big = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
 
     def five(img):
-        at = {"top-left": (0, 0), "top-right": (0, nw - crop), "bottom-left": (nh - crop, 0),
-              "bottom-right": (nh - crop, nw - crop),
-              "centre": (int(round((nh - crop) / 2)), int(round((nw - crop) / 2)))}
-        return [img[y:y + crop, x:x + crop] for y, x in at.values()]
+        at = {
+            "top-left": (0, 0),
+            "top-right": (0, nw - crop),
+            "bottom-left": (nh - crop, 0),
+            "bottom-right": (nh - crop, nw - crop),
+            "centre": (int(round((nh - crop) / 2)), int(round((nw - crop) / 2))),
+        }
+        return [img[y : y + crop, x : x + crop] for y, x in at.values()]
 
     return np.stack(five(big) + five(np.ascontiguousarray(big[:, ::-1])))
 
@@ -48,9 +54,9 @@ def test_ten_crop_views_are_the_corners_the_centre_and_their_mirrors(shape):
     frames = rng.integers(0, 256, (3, *shape, 3), dtype=np.uint8)
     prep = Preprocessing.seed(64).with_views("ten_crop")
     assert (prep.resize, prep.size, prep.crop_size, prep.n_views) == ("shortest_edge", 73, 64, 10)
-    crops = prep.spatial(frames)                      # what a decode worker ships: six crops per frame
+    crops = prep.spatial(frames)  # what a decode worker ships: six crops per frame
     assert crops.shape == (3, 6, 64, 64, 3) and crops.dtype == np.uint8
-    views = prep.expand_views(crops)                  # numpy, one clip: (10, T, S, S, 3)
+    views = prep.expand_views(crops)  # numpy, one clip: (10, T, S, S, 3)
     by_torch = prep.expand_views(torch.from_numpy(crops)[None])[0].numpy()  # a batch on the device
     for t in range(3):
         want = _ten_views_by_hand(frames[t], 64, 73)
@@ -61,7 +67,7 @@ def test_ten_crop_views_are_the_corners_the_centre_and_their_mirrors(shape):
         big = cv2.resize(frames[0], (103, 73))
         assert np.array_equal(views[4, 0], big[4:68, 20:84])
         assert np.array_equal(views[9, 0], big[4:68, 19:83][:, ::-1])
-        assert np.array_equal(views[5, 0], big[0:64, 39:103][:, ::-1])     # flipped top-left = mirrored top-right
+        assert np.array_equal(views[5, 0], big[0:64, 39:103][:, ::-1])  # flipped top-left = mirrored top-right
 
 
 def test_ten_crop_matches_torchvision_ten_crop():
@@ -75,11 +81,19 @@ def test_ten_crop_matches_torchvision_ten_crop():
 
 
 def test_ten_crop_resize_follows_the_checkpoint_crop_and_centre_dicts_are_unchanged():
-    center = Preprocessing(resize="shortest_edge", size=224, crop_size=224, interpolation="cubic",
-                           mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), preset="checkpoint", source="x")
+    center = Preprocessing(
+        resize="shortest_edge",
+        size=224,
+        crop_size=224,
+        interpolation="cubic",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        preset="checkpoint",
+        source="x",
+    )
     ten = center.with_views("ten_crop")
     assert (ten.size, ten.crop_size, ten.interpolation, ten.mean) == (256, 224, "cubic", (0.5, 0.5, 0.5))
-    assert Preprocessing.seed(256).with_views("ten_crop").size == 293          # 256 x 256 / 224 = 292.57
+    assert Preprocessing.seed(256).with_views("ten_crop").size == 293  # 256 x 256 / 224 = 292.57
     assert center.with_views("center") is center
     # a centre preprocessing's dict (the run's fingerprint) has no views key, as before views existed
     assert "views" not in center.to_dict() and ten.to_dict()["views"] == "ten_crop"
@@ -91,6 +105,7 @@ def test_ten_crop_resize_follows_the_checkpoint_crop_and_centre_dicts_are_unchan
 
 
 # ------------------------------------------------------------------ a real ten-crop extraction
+
 
 @pytest.fixture(scope="module")
 def ten_run(data, tmp_path_factory):
@@ -129,8 +144,9 @@ def test_a_ten_crop_run_stores_the_ten_views_of_every_clip(data, ten_run):
     assert X.dtype == np.float16 and X.shape == (len(rows), 10, 64)
     assert m["preprocessing"]["views"] == "ten_crop" and m["preprocessing"]["size"] == 73
     ref = _reference_views(data, rows)
-    np.testing.assert_allclose(np.asarray(X, np.float32), ref.astype(np.float16).astype(np.float32),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+        np.asarray(X, np.float32), ref.astype(np.float16).astype(np.float32), rtol=2e-3, atol=2e-3
+    )
     # the views differ from one another: a view out of place would not pass the check above
     assert np.abs(ref[:, 1:] - ref[:, :-1]).max(axis=2).min() > 1e-3
     # a failed clip is NaN in every view, a done one finite in every view
@@ -156,8 +172,18 @@ def test_views_enter_the_fingerprint_resume_and_shards_work(data, ten_run, tmp_p
 
 
 # the fingerprint keys of every run made before views existed
-OLD_FINGERPRINT = ["index_sha256", "checkpoint", "revision", "model_type", "embedding_dim", "pooling",
-                   "precision", "T", "img_size", "preprocessing"]
+OLD_FINGERPRINT = [
+    "index_sha256",
+    "checkpoint",
+    "revision",
+    "model_type",
+    "embedding_dim",
+    "pooling",
+    "precision",
+    "T",
+    "img_size",
+    "preprocessing",
+]
 
 
 def test_a_centre_run_keeps_its_fingerprint_and_runs_made_before_keep_resuming(data, tmp_path):
@@ -169,7 +195,7 @@ def test_a_centre_run_keeps_its_fingerprint_and_runs_made_before_keep_resuming(d
     _run(data, out, split="val", **FAST)
     m = json.loads((out / "manifest.json").read_text())
     assert m["views"] == "center"
-    del m["views"]                                   # as ucf-nb wrote it before views existed
+    del m["views"]  # as ucf-nb wrote it before views existed
     (out / "manifest.json").write_text(json.dumps(m))
     before = _arrays(out, "val")
     r = _run(data, out, split="val", **FAST)
@@ -228,9 +254,11 @@ def test_both_heads_fit_and_score_the_mean_over_views_and_say_so(ten_run, tmp_pa
     # the MIL head scored the mean too: its test scores are those of the mean's bags
     from ucf_nb import get_head
 
-    np.testing.assert_allclose(mil.scores["test"]["score"].to_numpy(),
-                               get_head("mil").score_clips(mil.probe, "test", mean, mil.scores["test"]),
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        mil.scores["test"]["score"].to_numpy(),
+        get_head("mil").score_clips(mil.probe, "test", mean, mil.scores["test"]),
+        equal_nan=True,
+    )
 
 
 def test_views_reach_notebooks_02_and_03_and_name_the_run():
@@ -244,8 +272,9 @@ def test_views_reach_notebooks_02_and_03_and_name_the_run():
     with pytest.raises(ValueError, match="run_name: views must be 'center' or 'ten_crop', got views='10crop'"):
         run_name(ckpt, T=8, pooling="cls", views="10crop")
     # python -m ucf_nb.report run -p views=ten_crop: both notebooks get it, and the run's folder says it
-    steps = pipeline.apply_overrides(pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"},
-                                      resolve_path("notebooks"))
+    steps = pipeline.apply_overrides(
+        pipeline.pipeline_steps(), {"views": "ten_crop", "T": 8, "pooling": "cls"}, resolve_path("notebooks")
+    )
     by_name = {s.name: s.parameters for s in steps}
     assert by_name["02_extract_test"]["views"] == by_name["03_probe"]["views"] == "ten_crop"
     assert "views" not in by_name["00_build_index"]
@@ -261,15 +290,33 @@ def test_notebooks_02_and_03_run_a_ten_crop_run_with_papermill(data, tmp_path):
     runs = tmp_path / "runs"
     common = dict(runs_dir=str(runs), checkpoint=str(data["encoder"]), T=T, pooling="cls", views="ten_crop")
     for split in ("train", "val", "test"):
-        pm.execute_notebook(str(nbs / "02_extract.ipynb"), str(tmp_path / f"02_{split}.ipynb"), cwd=str(tmp_path),
-                            parameters=dict(common, split=split, index_path=str(data["index"]), img_size=S,
-                                            preprocessing="seed", num_workers=0, batch_size=4, precision="fp32"),
-                            progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(nbs / "02_extract.ipynb"),
+            str(tmp_path / f"02_{split}.ipynb"),
+            cwd=str(tmp_path),
+            parameters=dict(
+                common,
+                split=split,
+                index_path=str(data["index"]),
+                img_size=S,
+                preprocessing="seed",
+                num_workers=0,
+                batch_size=4,
+                precision="fp32",
+            ),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     out = runs / "encoder_T8_cls_tencrop"
     assert load_embeddings(out, "val")[0].shape == (7, 10, 64)
-    pm.execute_notebook(str(nbs / "03_probe.ipynb"), str(tmp_path / "03.ipynb"), cwd=str(tmp_path),
-                        parameters=dict(common, n_boot=10, mil_params={"max_iter": 20, "eval_every": 10}),
-                        progress_bar=False, kernel_name="python3")
+    pm.execute_notebook(
+        str(nbs / "03_probe.ipynb"),
+        str(tmp_path / "03.ipynb"),
+        cwd=str(tmp_path),
+        parameters=dict(common, n_boot=10, mil_params={"max_iter": 20, "eval_every": 10}),
+        progress_bar=False,
+        kernel_name="python3",
+    )
     assert json.loads((out / "probe-mil" / "metrics.json").read_text())["embeddings"]["n_views"] == 10
     run = nbformat.read(tmp_path / "02_val.ipynb", as_version=4)
     outputs = [o for c in run.cells if c.cell_type == "code" for o in c.get("outputs", [])]

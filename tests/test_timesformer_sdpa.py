@@ -1,4 +1,5 @@
 """SDPA attention for TimeSformer: same function as transformers' eager attention, fused kernel."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,16 @@ from ucf_nb.encoders.timesformer_sdpa import set_timesformer_attention, timesfor
 
 def _tiny(attention_type: str = "divided_space_time", seed: int = 0) -> TimesformerModel:
     torch.manual_seed(seed)
-    cfg = TimesformerConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                            image_size=64, patch_size=16, num_frames=4, attention_type=attention_type)
+    cfg = TimesformerConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        image_size=64,
+        patch_size=16,
+        num_frames=4,
+        attention_type=attention_type,
+    )
     return TimesformerModel(cfg).eval().requires_grad_(False)
 
 
@@ -109,8 +118,16 @@ def test_large_batches_are_cut_into_chunks(monkeypatch):
 
 def test_dropout_applies_in_training_only():
     torch.manual_seed(0)
-    cfg = TimesformerConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-                            image_size=32, patch_size=16, num_frames=2, attention_probs_dropout_prob=0.5)
+    cfg = TimesformerConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=16,
+        num_frames=2,
+        attention_probs_dropout_prob=0.5,
+    )
     model = TimesformerModel(cfg).eval()
     set_timesformer_attention(model, "sdpa")
     x = _clips(cfg)
@@ -143,8 +160,13 @@ def test_real_size_sdpa_equals_eager_fp32_and_bf16():
     torch.manual_seed(0)
     model = TimesformerModel(TimesformerConfig()).eval().requires_grad_(False)
     cfg = model.config
-    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_frames, cfg.image_size) == \
-        (768, 12, 12, 8, 224)
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_frames, cfg.image_size) == (
+        768,
+        12,
+        12,
+        8,
+        224,
+    )
     x = _clips(cfg, b=2)
 
     def cls(attention, bf16):

@@ -4,6 +4,7 @@ and embedded again once the file is fixed; a probe without val says so.
 Real H.264 files written by PyAV (a faststart MP4 cut at 95%, a video replaced by a shorter
 one, an MP4 whose edit list hides its first frames), a real tiny checkpoint, real papermill runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import faststart_truncated
+from video_files import faststart_truncated
 
 from ucf_nb.demo import make_demo_encoder
 from ucf_nb.demo.synthetic import write_synthetic_video
@@ -41,9 +42,23 @@ def _write_index(folder: Path, videos=VIDEOS) -> Path:
         if not path.exists():
             write_synthetic_video(path, n, seed=i, width=160, height=120)
         for k, (a, b) in enumerate(clip_windows(n, 32, 16)):
-            recs.append(dict(split=split, y=y, category=cat, path=str(path), clip_idx=k, start_frame=int(a),
-                             end_frame=int(b), clip_len=32, stride=16, fps=30.0, n_frames=n, video=name,
-                             anomaly_frac=np.nan))
+            recs.append(
+                dict(
+                    split=split,
+                    y=y,
+                    category=cat,
+                    path=str(path),
+                    clip_idx=k,
+                    start_frame=int(a),
+                    end_frame=int(b),
+                    clip_len=32,
+                    stride=16,
+                    fps=30.0,
+                    n_frames=n,
+                    video=name,
+                    anomaly_frac=np.nan,
+                )
+            )
     index_path = folder / "index_clips.csv"
     pd.DataFrame(recs).to_csv(index_path, index=False)
     return index_path
@@ -121,7 +136,8 @@ KINDS = ["faststart-cut-at-95%", "replaced-by-a-shorter-one", "edit-list"]
 @pytest.mark.parametrize("runs", [[{}], SHARDS], ids=["finished", "unfinished-shard"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_clips_past_the_real_end_are_recorded_short_and_embedded_again_once_the_file_is_fixed(
-        data, reference, tmp_path, kind, runs):
+    data, reference, tmp_path, kind, runs
+):
     from ucf_nb import count_video_frames, extraction_failures, read_manifest
 
     damaged, good, victim = _damaged_copy(data, tmp_path, kind)
@@ -205,9 +221,14 @@ def test_a_probe_whose_val_clips_all_failed_says_so_in_metrics_and_notebook_03(t
     assert shown and "admonition warning" in shown._repr_html_() and str(shown).count("not chosen on val") == 2
 
     done = tmp_path / "03.ipynb"
-    pm.execute_notebook(str(PROJECT / "notebooks" / "03_probe.ipynb"), str(done),
-                        parameters=dict(out_dir=str(out), annotation_path=str(ann), mil_params=MIL_SHORT),
-                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    pm.execute_notebook(
+        str(PROJECT / "notebooks" / "03_probe.ipynb"),
+        str(done),
+        parameters=dict(out_dir=str(out), annotation_path=str(ann), mil_params=MIL_SHORT),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )
     cell = next(c for c in nbformat.read(done, as_version=4).cells if c.get("id") == "nb03-fit-warnings")
     html = cell.outputs[0]["data"]["text/html"]
     assert "Warning: settings not chosen on val" in html
@@ -219,13 +240,33 @@ def test_the_book_intro_and_the_launcher_name_short_clips_and_fit_warnings():
     from ucf_nb.extract.launch import _failed_note
     from ucf_nb.report import book as report
 
-    manifest = {"model": {"checkpoint": "demo/encoder", "revision": None, "model_type": "timesformer"},
-                "T": 8, "img_size": 224, "embedding_dim": 64, "pooling": "cls", "precision": "fp32",
-                "preprocessing": {"kind": "checkpoint"}, "index": {"path": "index.csv", "sha256": "ab" * 32},
-                "splits": {"train": {"n_clips": 14, "n_done": 14, "n_failed": 0, "n_short": 2, "seconds": 1.0,
-                                     "clips_per_s": 14.0, "shards": [{"device": "cpu"}]}}}
-    metrics = {"clip_auc_val": None, "clip_auc_test": 0.5, "seed": 0,
-               "warnings": ["linear probe: C was not chosen on val because all 7 val clips failed"]}
+    manifest = {
+        "model": {"checkpoint": "demo/encoder", "revision": None, "model_type": "timesformer"},
+        "T": 8,
+        "img_size": 224,
+        "embedding_dim": 64,
+        "pooling": "cls",
+        "precision": "fp32",
+        "preprocessing": {"kind": "checkpoint"},
+        "index": {"path": "index.csv", "sha256": "ab" * 32},
+        "splits": {
+            "train": {
+                "n_clips": 14,
+                "n_done": 14,
+                "n_failed": 0,
+                "n_short": 2,
+                "seconds": 1.0,
+                "clips_per_s": 14.0,
+                "shards": [{"device": "cpu"}],
+            }
+        },
+    }
+    metrics = {
+        "clip_auc_val": None,
+        "clip_auc_test": 0.5,
+        "seed": 0,
+        "warnings": ["linear probe: C was not chosen on val because all 7 val clips failed"],
+    }
     text = report.write_intro(manifest, metrics)
     assert "Some clips are short (train: 2 of 14 clips)" in text
     assert "```{warning}\nlinear probe: C was not chosen on val because all 7 val clips failed.\n```" in text

@@ -1,4 +1,5 @@
 """ucf_nb.video.decode: probing and the sequential reader, on real encoded files."""
+
 from __future__ import annotations
 
 import cv2
@@ -74,8 +75,8 @@ def test_seek_to_a_mid_gop_start_gives_the_same_pixels(offset_video):
 
 
 def test_bgr_output_is_the_channel_swap(mpeg4_video):
-    (_, rgb), = iter_video_frames(mpeg4_video, [20])
-    (_, bgr), = iter_video_frames(mpeg4_video, [20], color="bgr")
+    ((_, rgb),) = iter_video_frames(mpeg4_video, [20])
+    ((_, bgr),) = iter_video_frames(mpeg4_video, [20], color="bgr")
     np.testing.assert_array_equal(bgr, rgb[..., ::-1])
 
 
@@ -109,8 +110,7 @@ def test_bad_arguments_are_named(h264_video):
     assert list(iter_video_frames(h264_video, [])) == []
 
 
-def test_seeks_are_only_used_where_timestamps_make_them_land_right(gappy_video, h264_video, mpeg4_video,
-                                                                   offset_video):
+def test_seeks_are_only_used_where_timestamps_make_them_land_right(gappy_video, h264_video, mpeg4_video, offset_video):
     """OpenCV numbers the frame a seek lands on from its timestamp, so on a file whose timestamps
     jump its own position check passes while the frame is another one (frame 60 gave decoded
     frame 62): such a file is decoded from the start, and every frame is the one asked for."""
@@ -134,8 +134,17 @@ def _skipping(path, wanted, *, seek, numbering=None, color="rgb"):
     from ucf_nb.video.decode import DecodeState, _decode_skipping, frame_numbering
 
     state = DecodeState()
-    got = list(_decode_skipping(path, np.asarray(wanted), numbering or frame_numbering(path), seek=seek,
-                                color=color, decode_threads=1, state=state))
+    got = list(
+        _decode_skipping(
+            path,
+            np.asarray(wanted),
+            numbering or frame_numbering(path),
+            seek=seek,
+            color=color,
+            decode_threads=1,
+            state=state,
+        )
+    )
     return got, state
 
 
@@ -217,6 +226,14 @@ def test_other_codecs_and_damaged_files_are_left_to_opencv(mpeg4_video, lying_vi
     got, _ = _skipping(lying_video, [3, n - 1, n + 20], seek=False)
     assert [k for k, _ in got] == [3]  # PyAV stops at the damaged packet, with frames still in the decoder
     state = DecodeState()
-    frames = list(decode_frames(lying_video, np.array([3, n - 1, n + 20]), color="rgb", decode_threads=1, state=state,
-                          numbering=frame_numbering(lying_video)))
+    frames = list(
+        decode_frames(
+            lying_video,
+            np.array([3, n - 1, n + 20]),
+            color="rgb",
+            decode_threads=1,
+            state=state,
+            numbering=frame_numbering(lying_video),
+        )
+    )
     assert [(k, read_frame_number(f)) for k, f in frames] == [(3, 3), (n - 1, n - 1)] and state.n_decoded == n

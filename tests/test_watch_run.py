@@ -1,5 +1,6 @@
 """Watch it run: progress on the documented papermill path, throttled text bars in kernels, the
 seek scan's own bar and time, the MIL head's bar, no unencrypted-kernel warning."""
+
 from __future__ import annotations
 
 import io
@@ -44,6 +45,7 @@ def data(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- which bar, how often
+
 
 def _fake_kernel(monkeypatch, allow_stdin: bool) -> None:
     """A Jupyter kernel (as ucf_nb.progress sees it) handling a request with ``allow_stdin``."""
@@ -92,16 +94,19 @@ def test_a_text_bar_in_a_kernel_is_redrawn_a_handful_of_times(monkeypatch):
 
 # ---------------------------------------------------------------- the seek scan
 
+
 def test_the_seek_scan_has_its_own_bar_and_counts_in_the_run_time(data, tmp_path):
     """In a process of its own, stderr captured as a terminal's: both bars reach it (nothing
     holds fd 2 away from the bars), and the scan's time is in the manifest's."""
     out = tmp_path / "out"
-    code = ("import time\nimport ucf_nb.video.dataset as d\nreal = d._exact_numbering\n"
-            "def slow(path, needs_seek):\n    time.sleep(1.0)\n    return real(path, needs_seek)\n"
-            "d._exact_numbering = slow\nfrom ucf_nb import extract_split\n"
-            f"r = extract_split('val', {str(data['index'])!r}, out_dir={str(out)!r}, "
-            f"checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing='seed', num_workers=0, "
-            "batch_size=2, precision='fp32')\nprint(r['seconds'])\n")
+    code = (
+        "import time\nimport ucf_nb.video.dataset as d\nreal = d._exact_numbering\n"
+        "def slow(path, needs_seek):\n    time.sleep(1.0)\n    return real(path, needs_seek)\n"
+        "d._exact_numbering = slow\nfrom ucf_nb import extract_split\n"
+        f"r = extract_split('val', {str(data['index'])!r}, out_dir={str(out)!r}, "
+        f"checkpoint={str(data['encoder'])!r}, img_size={S}, preprocessing='seed', num_workers=0, "
+        "batch_size=2, precision='fp32')\nprint(r['seconds'])\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != progress.PROGRESS_ENV}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -126,29 +131,41 @@ def _walk(obj):
 
 # ---------------------------------------------------------------- the MIL head
 
+
 def test_the_mil_head_of_run_probe_shows_its_progress(tmp_path, capfd):
     from test_probe import _write_store
 
     from ucf_nb import run_probe
 
     out, ann, _ = _write_store(tmp_path)
-    run_probe(out, annotation_path=ann, seed=0, head="mil", n_boot=10,
-              mil_params=dict(max_iter=40, eval_every=20, patience=2, hidden=(16, 8)))
+    run_probe(
+        out,
+        annotation_path=ann,
+        seed=0,
+        head="mil",
+        n_boot=10,
+        mil_params=dict(max_iter=40, eval_every=20, patience=2, hidden=(16, 8)),
+    )
     err = capfd.readouterr().err
     assert "MIL head (train, early stopping on val)" in err and "MIL head (refit" in err, err[-2000:]
 
 
 # ---------------------------------------------------------------- the README's papermill line
 
+
 def _readme_flags(notebook: str) -> list[str]:
     """The flags the README's real-run lines give papermill before ``notebook``."""
     from test_readme import readme_runs
 
-    lines = [c for run in readme_runs((project_root() / "README.md").read_text()) for c in run
-             if c.startswith("papermill ") and notebook in c]
+    lines = [
+        c
+        for run in readme_runs((project_root() / "README.md").read_text())
+        for c in run
+        if c.startswith("papermill ") and notebook in c
+    ]
     assert lines, f"the README has no papermill line for {notebook}"
     argv = shlex.split(lines[0])
-    return argv[1:argv.index(next(a for a in argv if a.endswith(notebook)))]
+    return argv[1 : argv.index(next(a for a in argv if a.endswith(notebook)))]
 
 
 @pytest.mark.slow
@@ -158,11 +175,44 @@ def test_the_readme_papermill_line_shows_progress_in_the_terminal_and_the_notebo
     N/N after a handful of redraws (no frozen widget)."""
     flags = _readme_flags("02_extract.ipynb")
     nb_out = tmp_path / "02_val.ipynb"
-    argv = [sys.executable, "-m", "papermill", *flags, str(project_root() / "notebooks" / "02_extract.ipynb"),
-            str(nb_out), "-p", "split", "val", "-p", "index_path", str(data["index"]), "-p", "out_dir",
-            str(tmp_path / "out"), "-p", "checkpoint", str(data["encoder"]), "-p", "img_size", str(S),
-            "-p", "preprocessing", "seed", "-p", "num_workers", "0", "-p", "batch_size", "1",
-            "-p", "device", "cpu", "-p", "precision", "fp32"]
+    argv = [
+        sys.executable,
+        "-m",
+        "papermill",
+        *flags,
+        str(project_root() / "notebooks" / "02_extract.ipynb"),
+        str(nb_out),
+        "-p",
+        "split",
+        "val",
+        "-p",
+        "index_path",
+        str(data["index"]),
+        "-p",
+        "out_dir",
+        str(tmp_path / "out"),
+        "-p",
+        "checkpoint",
+        str(data["encoder"]),
+        "-p",
+        "img_size",
+        str(S),
+        "-p",
+        "preprocessing",
+        "seed",
+        "-p",
+        "num_workers",
+        "0",
+        "-p",
+        "batch_size",
+        "1",
+        "-p",
+        "device",
+        "cpu",
+        "-p",
+        "precision",
+        "fp32",
+    ]
     env = {k: v for k, v in os.environ.items() if k != progress.PROGRESS_ENV}  # as a person's shell
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -186,15 +236,20 @@ def test_a_real_kernel_chooses_by_the_request_allow_stdin(monkeypatch):
     from jupyter_client.manager import start_new_kernel
 
     monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
-    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
-                              extra_arguments=[])
+    km, kc = start_new_kernel(
+        kernel_name="python3", env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}, extra_arguments=[]
+    )
     try:
         seen = {}
         for allow in (False, True):
             out = []
-            kc.execute_interactive("from ucf_nb import progress; print(progress._kind())", allow_stdin=allow,
-                                   timeout=60, stdin_hook=lambda msg: None,
-                                   output_hook=lambda msg: out.append(msg["content"].get("text", "")))  # noqa: B023
+            kc.execute_interactive(
+                "from ucf_nb import progress; print(progress._kind())",
+                allow_stdin=allow,
+                timeout=60,
+                stdin_hook=lambda msg: None,
+                output_hook=lambda msg: out.append(msg["content"].get("text", "")),  # noqa: B023 (called at once)
+            )
             seen[allow] = "".join(out).strip()
         assert seen == {False: "text", True: "widget"}, seen
     finally:

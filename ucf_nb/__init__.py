@@ -47,6 +47,7 @@ and reading an index does not import torch; type checkers and editors follow the
 and the top-level names it had beyond these still work, with a FutureWarning naming the new
 place, until ucf-nb 0.3.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -59,64 +60,99 @@ __version__ = "0.1.0"
 
 __all__ = [
     # ucf_nb.paths
-    "project_root", "resolve_path", "display_path",
+    "project_root",
+    "resolve_path",
+    "display_path",
     # ucf_nb.index.build
-    "build_index", "read_index", "IndexBuildError",
+    "build_index",
+    "read_index",
+    "IndexBuildError",
     # ucf_nb.index.validate
-    "validate_index", "IndexValidationError",
+    "validate_index",
+    "IndexValidationError",
     # ucf_nb.index.locate
     "remap_video_root",
     # ucf_nb.index.framecount
-    "count_video_frames", "frame_count_report",
+    "count_video_frames",
+    "frame_count_report",
     # ucf_nb.index.annotations
-    "read_temporal_annotation", "frame_labels",
+    "read_temporal_annotation",
+    "frame_labels",
     # ucf_nb.video.sampling
-    "uniform_sample_indices", "clip_windows",
+    "uniform_sample_indices",
+    "clip_windows",
     # ucf_nb.video.decode
-    "seek_is_exact", "VideoError",
+    "seek_is_exact",
+    "VideoError",
     # ucf_nb.video.preprocess
     "Preprocessing",
     # ucf_nb.video.dataset
-    "ClipDataset", "VideoClipStream",
+    "ClipDataset",
+    "VideoClipStream",
     # ucf_nb.video.workers
     "ExtractStalledError",
     # ucf_nb.encoders.encoder
-    "load_encoder", "Encoder", "EncoderLoadError",
+    "load_encoder",
+    "Encoder",
+    "EncoderLoadError",
     # ucf_nb.encoders.base
-    "EncoderAdapter", "register_adapter", "families",
+    "EncoderAdapter",
+    "register_adapter",
+    "families",
     # ucf_nb.checks
     "UcfNbError",
     # ucf_nb.extract.split
-    "extract_split", "StoreWriteError",
+    "extract_split",
+    "StoreWriteError",
     # ucf_nb.extract.settings
     "ExtractSettings",
     # ucf_nb.extract.failures
     "extraction_failures",
     # ucf_nb.extract.launch
-    "submit_extraction", "ShardJob", "ExtractionFailedError",
+    "submit_extraction",
+    "ShardJob",
+    "ExtractionFailedError",
     # ucf_nb.store.arrays
-    "load_embeddings", "ExtractMismatchError",
+    "load_embeddings",
+    "ExtractMismatchError",
     # ucf_nb.store.manifest
     "read_manifest",
     # ucf_nb.store.shardlock
     "ShardBusyError",
     # ucf_nb.evaluate.linear
-    "fit_probe", "LinearProbe",
+    "fit_probe",
+    "LinearProbe",
     # ucf_nb.evaluate.mil
-    "fit_mil", "MILHead", "MILParams",
+    "fit_mil",
+    "MILHead",
+    "MILParams",
     # ucf_nb.evaluate.heads
-    "ProbeHead", "register_head", "heads", "get_head",
+    "ProbeHead",
+    "register_head",
+    "heads",
+    "get_head",
     # ucf_nb.evaluate.probe
-    "run_probe", "ProbeResult", "compare_heads", "probe_warnings",
+    "run_probe",
+    "ProbeResult",
+    "compare_heads",
+    "probe_warnings",
     # ucf_nb.evaluate.metrics
     "frame_scores",
     # ucf_nb.evaluate.export
     "export_features",
     # ucf_nb.evaluate.runs
-    "compare_runs", "ranked_table", "RankedTable", "run_dir", "run_encoder", "run_settings", "roc_points",
-    "per_category_table", "literature_note",
+    "compare_runs",
+    "ranked_table",
+    "RankedTable",
+    "run_dir",
+    "run_encoder",
+    "run_settings",
+    "roc_points",
+    "per_category_table",
+    "literature_note",
     # ucf_nb.report.book
-    "run_report", "build_book",
+    "run_report",
+    "build_book",
 ]
 
 if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the lazy __getattr__ below
@@ -149,8 +185,17 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .evaluate.probe import compare_heads, probe_warnings, ProbeResult, run_probe
     from .evaluate.metrics import frame_scores
     from .evaluate.export import export_features
-    from .evaluate.runs import (compare_runs, literature_note, per_category_table, RankedTable, ranked_table,
-                                roc_points, run_dir, run_encoder, run_settings)
+    from .evaluate.runs import (
+        compare_runs,
+        literature_note,
+        per_category_table,
+        RankedTable,
+        ranked_table,
+        roc_points,
+        run_dir,
+        run_encoder,
+        run_settings,
+    )
     from .report.book import build_book, run_report
     # isort: on
 
@@ -183,8 +228,17 @@ _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".evaluate.probe": ("run_probe", "ProbeResult", "compare_heads", "probe_warnings"),
     ".evaluate.metrics": ("frame_scores",),
     ".evaluate.export": ("export_features",),
-    ".evaluate.runs": ("compare_runs", "ranked_table", "RankedTable", "run_dir", "run_encoder", "run_settings",
-                       "roc_points", "per_category_table", "literature_note"),
+    ".evaluate.runs": (
+        "compare_runs",
+        "ranked_table",
+        "RankedTable",
+        "run_dir",
+        "run_encoder",
+        "run_settings",
+        "roc_points",
+        "per_category_table",
+        "literature_note",
+    ),
     ".report.book": ("run_report", "build_book"),
 }
 _WHERE: dict[str, str] = {name: module for module, names in _WHERE_BY_MODULE.items() for name in names}
@@ -195,35 +249,70 @@ _DROPPED_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".index.annotations": ("SPLITS", "ANOMALY_CATEGORIES", "CATEGORIES", "VideoAnnotation"),
     ".index.build": ("INDEX_COLUMNS", "EXTRA_COLUMNS", "skipped_path"),
     ".index.validate": ("IndexCheck", "IndexReport"),
-    ".video.decode": ("VideoInfo", "probe_video", "iter_video_frames", "read_frame", "open_video",
-                      "captured_stderr"),
-    ".video.preprocess": ("IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
-                          "PREPROCESSING_KINDS"),
+    ".video.decode": ("VideoInfo", "probe_video", "iter_video_frames", "read_frame", "open_video", "captured_stderr"),
+    ".video.preprocess": ("IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS", "PREPROCESSING_KINDS"),
     ".video.dataset": ("collate_clips",),
     ".encoders": ("resolve_device", "resolve_precision", "adapter_for"),
     ".extract.failures": ("ExtractionFailures",),
     ".extract.launch": ("parse_slurm_options",),
     ".store.arrays": ("EmbeddingStore", "ShardWriter", "embedding_stats", "shard_bounds"),
     ".store.manifest": ("package_versions",),
-    ".evaluate.metrics": ("clip_metrics", "per_category_auc", "video_auc", "video_table",
-                          "frame_level_auc", "annotation_coverage", "evaluate_probe", "FRAME_KEYS"),
-    ".evaluate.field": ("FIELD_BLOCK", "CONVENTIONS", "FrameTable", "field_frame_count",
-                        "frame_table", "weighted_auc", "auc_bootstrap_ci", "false_alarm_rate",
-                        "frame_metrics"),
+    ".evaluate.metrics": (
+        "clip_metrics",
+        "per_category_auc",
+        "video_auc",
+        "video_table",
+        "frame_level_auc",
+        "annotation_coverage",
+        "evaluate_probe",
+        "FRAME_KEYS",
+    ),
+    ".evaluate.field": (
+        "FIELD_BLOCK",
+        "CONVENTIONS",
+        "FrameTable",
+        "field_frame_count",
+        "frame_table",
+        "weighted_auc",
+        "auc_bootstrap_ci",
+        "false_alarm_rate",
+        "frame_metrics",
+    ),
     ".evaluate.linear": ("DEFAULT_CS",),
     ".evaluate.probe": ("METRIC_KEYS", "HEADS", "metrics_frame"),
-    ".evaluate.mil": ("N_SEGMENTS", "segment_bag", "mil_ranking_loss", "smoothness_loss",
-                      "sparsity_loss", "mil_objective"),
+    ".evaluate.mil": (
+        "N_SEGMENTS",
+        "segment_bag",
+        "mil_ranking_loss",
+        "smoothness_loss",
+        "sparsity_loss",
+        "mil_objective",
+    ),
     ".evaluate.export": ("BLOCK", "block_features"),
-    ".evaluate.runs": ("RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "find_runs",
-                       "read_run"),
-    ".report.plots": ("plot_clips_per_split", "plot_clips_per_category", "plot_video_lengths",
-                      "plot_embedding_projection", "plot_roc_curves", "plot_pr_curves",
-                      "plot_per_category_auc", "plot_score_timelines", "plot_compare_roc",
-                      "plot_category_heatmap"),
-    ".report.pipeline": ("Step", "demo_parameters", "demo_extra_runs", "pipeline_steps",
-                         "run_notebooks", "run_with_extra_runs", "main_run_dir", "clean_notebook",
-                         "notebook_problems"),
+    ".evaluate.runs": ("RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "find_runs", "read_run"),
+    ".report.plots": (
+        "plot_clips_per_split",
+        "plot_clips_per_category",
+        "plot_video_lengths",
+        "plot_embedding_projection",
+        "plot_roc_curves",
+        "plot_pr_curves",
+        "plot_per_category_auc",
+        "plot_score_timelines",
+        "plot_compare_roc",
+        "plot_category_heatmap",
+    ),
+    ".report.pipeline": (
+        "Step",
+        "demo_parameters",
+        "demo_extra_runs",
+        "pipeline_steps",
+        "run_notebooks",
+        "run_with_extra_runs",
+        "main_run_dir",
+        "clean_notebook",
+        "notebook_problems",
+    ),
     ".report.book": ("write_intro", "write_intro_file"),
 }
 _DROPPED: dict[str, str] = {name: module for module, names in _DROPPED_BY_MODULE.items() for name in names}
@@ -237,9 +326,12 @@ def __getattr__(name: str) -> Any:
         module = _DROPPED.get(name)
         if module is None:
             raise AttributeError(f"module 'ucf_nb' has no attribute {name!r}")
-        warnings.warn(f"ucf_nb.{name} is no longer a top-level name (ucf-nb 0.2): import it from "
-                      f"ucf_nb{module} (ucf_nb.{name} is removed in ucf-nb {REMOVED_IN}).",
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"ucf_nb.{name} is no longer a top-level name (ucf-nb 0.2): import it from "
+            f"ucf_nb{module} (ucf_nb.{name} is removed in ucf-nb {REMOVED_IN}).",
+            FutureWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(module, __name__), name)
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value

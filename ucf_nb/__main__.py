@@ -14,6 +14,7 @@ Each subcommand hands its arguments, unchanged, to the command line it names: ``
 ``demo`` to :mod:`ucf_nb.demo`, ``export`` to :mod:`ucf_nb.evaluate.export`; ``ucf-nb
 SUBCOMMAND --help`` shows its options.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the subcommand ``argv[0]`` with the arguments after it; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="ucf-nb", description="Clip-level embeddings of UCF-Crime from frozen video transformers.",
-        epilog="`ucf-nb SUBCOMMAND --help` shows a subcommand's options.")
+        prog="ucf-nb",
+        description="Clip-level embeddings of UCF-Crime from frozen video transformers.",
+        epilog="`ucf-nb SUBCOMMAND --help` shows a subcommand's options.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     for name, text in COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)

@@ -13,6 +13,7 @@ object, through a finder on :data:`sys.meta_path` that ``import ucf_nb`` install
 are now a stage package of the same name (``ucf_nb.index``, ``ucf_nb.video``, ``ucf_nb.store``,
 ``ucf_nb.extract``, ``ucf_nb.report``, ``ucf_nb.demo``) re-export the old module's names there.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,9 +28,14 @@ from typing import Any
 REMOVED_IN = "0.3"
 
 
-def rename_deprecated(old_values: Mapping[str, Any], renames: Mapping[str, str],
-                      new_values: Mapping[str, tuple[Any, Any]], *, where: str,
-                      stacklevel: int = 3) -> dict[str, Any]:
+def rename_deprecated(
+    old_values: Mapping[str, Any],
+    renames: Mapping[str, str],
+    new_values: Mapping[str, tuple[Any, Any]],
+    *,
+    where: str,
+    stacklevel: int = 3,
+) -> dict[str, Any]:
     """Map deprecated keyword arguments onto their new names.
 
     Parameters
@@ -62,12 +68,20 @@ def rename_deprecated(old_values: Mapping[str, Any], renames: Mapping[str, str],
         new = renames[old]
         given, default = new_values[new]
         if given is not default and given != default:
-            warnings.warn(f"{where}: {old}= is the old name of {new}= and both were given; using "
-                          f"{new}={given!r} and ignoring {old}={value!r}. Drop {old}= (it is removed in "
-                          f"ucf-nb {REMOVED_IN}).", FutureWarning, stacklevel=stacklevel)
+            warnings.warn(
+                f"{where}: {old}= is the old name of {new}= and both were given; using "
+                f"{new}={given!r} and ignoring {old}={value!r}. Drop {old}= (it is removed in "
+                f"ucf-nb {REMOVED_IN}).",
+                FutureWarning,
+                stacklevel=stacklevel,
+            )
         else:
-            warnings.warn(f"{where}: {old}= is renamed {new}= (the old name is removed in ucf-nb "
-                          f"{REMOVED_IN}); using {new}={value!r}.", FutureWarning, stacklevel=stacklevel)
+            warnings.warn(
+                f"{where}: {old}= is renamed {new}= (the old name is removed in ucf-nb "
+                f"{REMOVED_IN}); using {new}={value!r}.",
+                FutureWarning,
+                stacklevel=stacklevel,
+            )
             out[new] = value
     return out
 
@@ -105,8 +119,10 @@ QUIET_MOVES = frozenset({"ucf_nb.plots"})
 
 def moved_message(old: str, new: str) -> str:
     """The FutureWarning for an import of the old module path ``old``."""
-    return (f"{old} moved to {new} (ucf-nb 0.2); import it from there, or use the top-level "
-            f"ucf_nb names. The old path is removed in ucf-nb {REMOVED_IN}.")
+    return (
+        f"{old} moved to {new} (ucf-nb 0.2); import it from there, or use the top-level "
+        f"ucf_nb names. The old path is removed in ucf-nb {REMOVED_IN}."
+    )
 
 
 class _MovedModuleLoader(importlib.abc.Loader):
@@ -130,9 +146,11 @@ class _MovedModuleLoader(importlib.abc.Loader):
 
     def get_code(self, fullname: str) -> types.CodeType:
         """``python -m <old path>``: run the new module as ``__main__``."""
-        source = (f"import runpy, warnings\n"
-                  f"warnings.warn({moved_message(self.old, self.new)!r}, FutureWarning, stacklevel=1)\n"
-                  f"runpy.run_module({self.new!r}, run_name='__main__', alter_sys=True)\n")
+        source = (
+            f"import runpy, warnings\n"
+            f"warnings.warn({moved_message(self.old, self.new)!r}, FutureWarning, stacklevel=1)\n"
+            f"runpy.run_module({self.new!r}, run_name='__main__', alter_sys=True)\n"
+        )
         return compile(source, f"<{self.old}>", "exec")
 
     def is_package(self, fullname: str) -> bool:

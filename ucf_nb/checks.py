@@ -7,6 +7,7 @@ Every check names the parameter and the value it got, prefixed by ``who`` (e.g.
 raises :class:`ValueError` (``max_iter=0``, ``lr=-1.0``, ``lr=nan``). Nothing is rounded or
 coerced silently: a check returns the value as a plain ``int``/``float``/``bool``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,15 +39,42 @@ def _bound(minimum: float | None, maximum: float | None, lo_open: bool, hi_open:
 
 
 @overload
-def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
-              allow_none: Literal[False] = False, who: str = "", also: str = "", hint: str = "") -> int: ...
+def check_int(
+    name: str,
+    value: Any,
+    minimum: int | None = None,
+    *,
+    maximum: int | None = None,
+    allow_none: Literal[False] = False,
+    who: str = "",
+    also: str = "",
+    hint: str = "",
+) -> int: ...
 @overload
-def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
-              allow_none: bool, who: str = "", also: str = "", hint: str = "") -> int | None: ...
+def check_int(
+    name: str,
+    value: Any,
+    minimum: int | None = None,
+    *,
+    maximum: int | None = None,
+    allow_none: bool,
+    who: str = "",
+    also: str = "",
+    hint: str = "",
+) -> int | None: ...
 
 
-def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int | None = None,
-              allow_none: bool = False, who: str = "", also: str = "", hint: str = "") -> int | None:
+def check_int(
+    name: str,
+    value: Any,
+    minimum: int | None = None,
+    *,
+    maximum: int | None = None,
+    allow_none: bool = False,
+    who: str = "",
+    also: str = "",
+    hint: str = "",
+) -> int | None:
     """``int(value)`` when it is an integer (not a bool, not a float) within
     ``[minimum, maximum]``, or None with ``allow_none`` (``also``: another accepted form named
     in the message, e.g. ``"'auto'"``; ``hint``: appended to the requirement, e.g.
@@ -73,18 +101,45 @@ def check_int(name: str, value: Any, minimum: int | None = None, *, maximum: int
 
 
 @overload
-def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
-                lo_open: bool = False, hi_open: bool = False, allow_none: Literal[False] = False,
-                who: str = "", hint: str = "") -> float: ...
+def check_float(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    *,
+    maximum: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    allow_none: Literal[False] = False,
+    who: str = "",
+    hint: str = "",
+) -> float: ...
 @overload
-def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
-                lo_open: bool = False, hi_open: bool = False, allow_none: bool,
-                who: str = "", hint: str = "") -> float | None: ...
+def check_float(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    *,
+    maximum: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    allow_none: bool,
+    who: str = "",
+    hint: str = "",
+) -> float | None: ...
 
 
-def check_float(name: str, value: Any, minimum: float | None = None, *, maximum: float | None = None,
-                lo_open: bool = False, hi_open: bool = False, allow_none: bool = False,
-                who: str = "", hint: str = "") -> float | None:
+def check_float(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    *,
+    maximum: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    allow_none: bool = False,
+    who: str = "",
+    hint: str = "",
+) -> float | None:
     """``float(value)`` when it is a finite real number (an int is fine, a bool is not) within
     the bounds (``lo_open``/``hi_open``: the bound itself is excluded), or None with
     ``allow_none``.
@@ -126,8 +181,7 @@ def check_choice(name: str, value: Any, choices: Sequence[Any], *, who: str = ""
     """``value`` when it is one of ``choices``; else ValueError listing them (TypeError when
     the choices are strings and ``value`` is not one)."""
     if all(isinstance(c, str) for c in choices) and not isinstance(value, str):
-        raise TypeError(f"{who}{name} must be one of {tuple(choices)}, got {name}={value!r} "
-                        f"({type(value).__name__})")
+        raise TypeError(f"{who}{name} must be one of {tuple(choices)}, got {name}={value!r} ({type(value).__name__})")
     if value not in choices:
         raise ValueError(f"{who}{name} must be one of {tuple(choices)}, got {name}={value!r}")
     return value
@@ -143,14 +197,14 @@ def settings_from_call(cls: type, values: dict[str, Any], settings: Any, *, who:
     if not isinstance(settings, cls):
         raise TypeError(f"{who}: {keyword} must be a {cls.__name__} or None, got {keyword}={settings!r}")
     for f in fields:
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        else:
-            default = f.default_factory()  # type: ignore[operator]  # a field without a default has a factory
+        factory: Any = f.default_factory  # a field without a default has a factory
+        default = f.default if f.default is not dataclasses.MISSING else factory()
         value = values[f.name]
         if value is not default and value != default:
-            raise ValueError(f"{who}: pass {f.name}={value!r} inside {keyword}= ({keyword}.replace({f.name}=...)), "
-                             f"not beside it: with {keyword} given, the other keywords stay at their defaults")
+            raise ValueError(
+                f"{who}: pass {f.name}={value!r} inside {keyword}= ({keyword}.replace({f.name}=...)), "
+                f"not beside it: with {keyword} given, the other keywords stay at their defaults"
+            )
     return settings
 
 
@@ -171,6 +225,8 @@ def utf8_path_problem(path: Any) -> str | None:
     try:
         os.fsencode(os.fspath(path)).decode("utf-8")
     except UnicodeDecodeError as exc:
-        return (f"its path {printable_path(path)} has a byte that is not UTF-8 (0x{exc.object[exc.start]:02x}), "
-                "which OpenCV cannot open and the index cannot store")
+        return (
+            f"its path {printable_path(path)} has a byte that is not UTF-8 (0x{exc.object[exc.start]:02x}), "
+            "which OpenCV cannot open and the index cannot store"
+        )
     return None

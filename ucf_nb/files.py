@@ -11,6 +11,7 @@ arrays, JSON files, locks, the assembly of a split, a retry's copy) becomes one
 :class:`StoreWriteError` sentence naming ``out_dir`` and the file; the temporary file or
 folder being written is removed first, nothing is left behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,9 @@ __all__ = ["atomic_write", "atomic_write_csv", "file_sha256"]
 
 
 # errors of a write that the user fixes by making room or pointing out_dir elsewhere
-DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
-                        if hasattr(errno, n))
+DISK_ERRNOS = frozenset(
+    getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM") if hasattr(errno, n)
+)
 SPACE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))
 
 
@@ -49,10 +51,13 @@ def store_write_error(exc: OSError, out_dir: Any) -> StoreWriteError:
     """One sentence for a failed write into ``out_dir``: where, which file, why, what to do."""
     name = errno.errorcode.get(exc.errno or 0, "")
     file = f" on {display_path(exc.filename)}" if exc.filename else ""
-    err = StoreWriteError(exc.errno, f"writing into out_dir {display_path(out_dir)} failed{file} "
-                                     f"({exc.strerror or exc}{', ' + name if name else ''}): make room there "
-                                     "(or fix the disk or quota) and run the same command again; what was "
-                                     "committed there before is kept")
+    err = StoreWriteError(
+        exc.errno,
+        f"writing into out_dir {display_path(out_dir)} failed{file} "
+        f"({exc.strerror or exc}{', ' + name if name else ''}): make room there "
+        "(or fix the disk or quota) and run the same command again; what was "
+        "committed there before is kept",
+    )
     err.filename = exc.filename
     return err
 
@@ -73,12 +78,15 @@ def store_writes(out_dir: Any) -> Iterator[None]:
 
 def writes_into(out_dir_of: Callable[[Any], Any]) -> Callable:
     """Decorate a method that writes into ``out_dir_of(self)`` with :func:`store_writes`."""
+
     def wrap(method: Callable) -> Callable:
         @functools.wraps(method)
         def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
             with store_writes(out_dir_of(self)):
                 return method(self, *args, **kwargs)
+
         return inner
+
     return wrap
 
 
@@ -114,6 +122,7 @@ def atomic_write(path: Path, write: Callable[[IO], object], *, mode: str = "w", 
 
 def atomic_write_json(path: Path, obj: Any, *, allow_nan: bool = True) -> None:
     """``obj`` as indented JSON (one trailing newline), written with :func:`atomic_write`."""
+
     def write(f: IO) -> None:
         json.dump(obj, f, indent=2, sort_keys=False, allow_nan=allow_nan)
         f.write("\n")
@@ -148,8 +157,10 @@ def file_lock(path: Path, timeout: float = 600.0, stale_after: float = 900.0) ->
                 _break_stale_lock(path, stale_after)
                 continue
             if time.monotonic() > deadline:
-                raise TimeoutError(f"lock file {path} is held by another process for more than {timeout:.0f} s: "
-                                   "delete it if no extraction is running") from None
+                raise TimeoutError(
+                    f"lock file {path} is held by another process for more than {timeout:.0f} s: "
+                    "delete it if no extraction is running"
+                ) from None
             time.sleep(0.05)
             continue
         try:

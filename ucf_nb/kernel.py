@@ -15,6 +15,7 @@ the notebook exactly as papermill's default engine (nbclient) does, with two dif
 The engine is registered under papermill's ``papermill.engine`` entry point by this package's
 install (``pyproject.toml``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,10 +32,18 @@ class UcfNbEngine(NBClientEngine):
     """papermill's nbclient engine with an encrypted kernel and the kernel's stderr on the terminal."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
-                                 stdout_file: Any = None, stderr_file: Any = None, **kwargs: Any) -> Any:
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         kwargs.setdefault("kernel_manager_class", kernel_manager_class())
         if stderr_file is None and not log_output:
             stderr_file = sys.stderr
-        return super().execute_managed_notebook(nb_man, kernel_name, log_output=log_output,
-                                                stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+        return super().execute_managed_notebook(
+            nb_man, kernel_name, log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs
+        )

@@ -5,6 +5,7 @@ resolves against the *project root*, never against the process's working directo
 Jupyter and nbval all start kernels in different folders, and a notebook must read the same
 files from each of them. Absolute paths are used as given.
 """
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ throttled: it is redrawn only every :data:`KERNEL_STEPS`-th of its total (and at
 second), a handful of outputs per cell instead of one per update. A terminal gets tqdm's
 ordinary live bar.
 """
+
 from __future__ import annotations
 
 import math
@@ -72,8 +73,9 @@ def _widgets_available() -> bool:
 def _kind() -> str:
     value = os.environ.get(PROGRESS_ENV, "").strip().lower()
     if value and value not in _KINDS:
-        raise ValueError(f"{PROGRESS_ENV}={value!r} is not a progress-bar kind: set it to 'text' or "
-                         f"'widget', or unset it.")
+        raise ValueError(
+            f"{PROGRESS_ENV}={value!r} is not a progress-bar kind: set it to 'text' or 'widget', or unset it."
+        )
     if value == "text" or not _widgets_available():
         return "text"
     if value == "widget" or (_in_kernel() and _interactive_frontend()):

@@ -10,6 +10,7 @@ new family is one module with one decorated class (:func:`register_adapter`), im
 (:meth:`EncoderAdapter.tiny_config`), which :func:`ucf_nb.encoders.tiny.make_tiny_encoder`
 saves for the tests and the demo.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,7 @@ class EncoderAdapter:
         """Raise ValueError, naming the accepted values, when ``pooling`` is not one of ours."""
         if pooling not in self.poolings:
             accepted = " or ".join(repr(p) for p in self.poolings)
-            raise ValueError(f"pooling must be {accepted} for {self.family} ({checkpoint!r}), "
-                             f"got pooling={pooling!r}")
+            raise ValueError(f"pooling must be {accepted} for {self.family} ({checkpoint!r}), got pooling={pooling!r}")
 
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         """Pool ``pixel_values`` (B, T, 3, S, S), normalised, on the model's device, into (B, D) float."""
@@ -148,8 +148,10 @@ class EncoderAdapter:
             Side of the square frames and of the patches, in pixels (``patch_size`` divides
             ``image_size``).
         """
-        raise NotImplementedError(f"{type(self).__name__}.tiny_config: every family describes its tiny test "
-                                  "model (see ucf_nb/encoders/tiny.py)")
+        raise NotImplementedError(
+            f"{type(self).__name__}.tiny_config: every family describes its tiny test "
+            "model (see ucf_nb/encoders/tiny.py)"
+        )
 
 
 def register_adapter(cls: type[EncoderAdapter]) -> type[EncoderAdapter]:
@@ -162,8 +164,10 @@ def register_adapter(cls: type[EncoderAdapter]) -> type[EncoderAdapter]:
     for model_type in cls.model_types:
         other = _REGISTRY.get(model_type)
         if other is not None and type(other) is not cls:
-            raise ValueError(f"model_type {model_type!r} is served by both {type(other).__name__} and "
-                             f"{cls.__name__}: register it once")
+            raise ValueError(
+                f"model_type {model_type!r} is served by both {type(other).__name__} and "
+                f"{cls.__name__}: register it once"
+            )
         _REGISTRY[model_type] = adapter
     return cls
 
@@ -172,10 +176,13 @@ def adapter_for(model_type: str) -> EncoderAdapter:
     """The registered adapter serving ``config.model_type == model_type``."""
     adapter = _REGISTRY.get(model_type)
     if adapter is None:
-        known = ", ".join(f"{a.family} ({', '.join(a.model_types)})"
-                          for a in sorted(set(_REGISTRY.values()), key=lambda a: a.family))
-        raise ValueError(f"model_type={model_type!r} has no encoder adapter: the known families are {known}; "
-                         "add one in ucf_nb/encoders/ (an EncoderAdapter subclass with @register_adapter)")
+        known = ", ".join(
+            f"{a.family} ({', '.join(a.model_types)})" for a in sorted(set(_REGISTRY.values()), key=lambda a: a.family)
+        )
+        raise ValueError(
+            f"model_type={model_type!r} has no encoder adapter: the known families are {known}; "
+            "add one in ucf_nb/encoders/ (an EncoderAdapter subclass with @register_adapter)"
+        )
     return adapter
 
 

@@ -7,6 +7,7 @@ text tower is skipped) and a vision-only ``clip_vision_model`` one saved from
 ``CLIPVisionModelWithProjection``. A vision-only checkpoint without ``visual_projection``
 (saved from ``CLIPVisionModel``) is refused: its image embedding would be random weights.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,13 +44,17 @@ class ClipFramesAdapter(EncoderAdapter):
             vision._commit_hash = getattr(config, "_commit_hash", None)  # the revision in the manifest
             config = vision
         model, loading = CLIPVisionModelWithProjection.from_pretrained(  # type: ignore[misc]  # (model, info)
-            source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
-        missing = [k for k in loading.get("missing_keys", ())
-                   if k.split(".")[0] in ("visual_projection", "vision_model")]
+            source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs
+        )
+        missing = [
+            k for k in loading.get("missing_keys", ()) if k.split(".")[0] in ("visual_projection", "vision_model")
+        ]
         if missing:
-            raise ValueError(f"checkpoint {source!r} has no weights for {', '.join(sorted(missing)[:3])}: its image "
-                             "embedding would be random; a vision-only checkpoint must be saved from "
-                             "CLIPVisionModelWithProjection (not CLIPVisionModel), or pass the full clip checkpoint")
+            raise ValueError(
+                f"checkpoint {source!r} has no weights for {', '.join(sorted(missing)[:3])}: its image "
+                "embedding would be random; a vision-only checkpoint must be saved from "
+                "CLIPVisionModelWithProjection (not CLIPVisionModel), or pass the full clip checkpoint"
+            )
         return model
 
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -67,9 +72,11 @@ class ClipFramesAdapter(EncoderAdapter):
         import transformers as tf
 
         vision = vision_trunk(image_size, patch_size)
-        processor = processor_class("CLIPImageProcessor")(size={"shortest_edge": image_size},
-                                                          crop_size=square(image_size))
+        processor = processor_class("CLIPImageProcessor")(
+            size={"shortest_edge": image_size}, crop_size=square(image_size)
+        )
         if variant == "clip":
-            return TinyModel(tf.CLIPModel, tf.CLIPConfig(text_config=TEXT, vision_config=vision, projection_dim=32),
-                             processor)
+            return TinyModel(
+                tf.CLIPModel, tf.CLIPConfig(text_config=TEXT, vision_config=vision, projection_dim=32), processor
+            )
         return TinyModel(tf.CLIPVisionModelWithProjection, tf.CLIPVisionConfig(**vision, projection_dim=32), processor)

@@ -6,6 +6,7 @@
 on the chosen device. :meth:`Encoder.embed` turns normalised clips ``pixel_values`` of shape
 (B, T, 3, S, S) into embeddings (B, D). Nothing here knows a family by name.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,12 +92,18 @@ def local_folder(checkpoint: str) -> Path | None:
     candidate = resolve_path(checkpoint)
     if candidate.is_dir():
         return candidate
-    looks_like_path = (os.path.isabs(checkpoint) or checkpoint.startswith((".", "~"))
-                       or checkpoint.count("/") > 1 or os.sep != "/" and os.sep in checkpoint)
+    looks_like_path = (
+        os.path.isabs(checkpoint)
+        or checkpoint.startswith((".", "~"))
+        or checkpoint.count("/") > 1
+        or os.sep != "/"
+        and os.sep in checkpoint
+    )
     if looks_like_path:
         raise EncoderLoadError(
             f"checkpoint folder {checkpoint!r} does not exist: pass a hub id such as "
-            "'facebook/timesformer-base-finetuned-k400' or a folder written by save_pretrained")
+            "'facebook/timesformer-base-finetuned-k400' or a folder written by save_pretrained"
+        )
     return None
 
 
@@ -135,11 +142,13 @@ def _refused_pickle_message(what: str, exc: BaseException) -> str:
     import re
 
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-    return (f"checkpoint {what!r} was refused: its .bin weights are a pickle that holds more than tensors "
-            f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; "
-            "get the checkpoint as "
-            "safetensors (model.safetensors), or re-save it with save_pretrained where you trust its source, "
-            "never load it with weights_only=False")
+    return (
+        f"checkpoint {what!r} was refused: its .bin weights are a pickle that holds more than tensors "
+        f"and would run code when loaded{' (it calls ' + found.group(1) + ')' if found else ''}; "
+        "get the checkpoint as "
+        "safetensors (model.safetensors), or re-save it with save_pretrained where you trust its source, "
+        "never load it with weights_only=False"
+    )
 
 
 @contextlib.contextmanager
@@ -215,8 +224,10 @@ class Encoder:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
             raise ValueError(f"pixel_values must be a float tensor of shape (B, T, 3, S, S), got {shape}")
         if not pixel_values.is_floating_point():
-            raise ValueError(f"pixel_values must be floating point (normalised), got dtype {pixel_values.dtype}: "
-                             "use Preprocessing.normalize first")
+            raise ValueError(
+                f"pixel_values must be floating point (normalised), got dtype {pixel_values.dtype}: "
+                "use Preprocessing.normalize first"
+            )
         x = pixel_values.to(self.device, non_blocking=True)
         return self._forward(x).float().cpu()
 
@@ -241,9 +252,12 @@ class Encoder:
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say so once
-            warnings.warn(f"torch.compile failed for {self.info.get('checkpoint')!r} ({_root_cause(exc)}); "
-                          "running it without compile from now on (pass compile=False to skip the attempt)",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"torch.compile failed for {self.info.get('checkpoint')!r} ({_root_cause(exc)}); "
+                "running it without compile from now on (pass compile=False to skip the attempt)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self.compiled = None
             self.info["compile"] = False
             with torch.inference_mode(), self._autocast():
@@ -286,15 +300,24 @@ def _root_cause(exc: BaseException) -> str:
 def _checkpoint_preprocessing(adapter: EncoderAdapter, checkpoint: str, img_size: int | None) -> Preprocessing:
     prep = adapter.preprocessing(checkpoint, img_size)
     if img_size is not None and prep.output_size != int(img_size):
-        raise ValueError(f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "
-                         f"(the preprocessor config of {checkpoint!r}) but img_size={img_size}: pass "
-                         f"img_size={prep.output_size}, or preprocessing='seed' to squash frames to img_size")
+        raise ValueError(
+            f"preprocessing='checkpoint' makes {prep.output_size}x{prep.output_size} frames "
+            f"(the preprocessor config of {checkpoint!r}) but img_size={img_size}: pass "
+            f"img_size={prep.output_size}, or preprocessing='seed' to squash frames to img_size"
+        )
     return prep
 
 
-def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precision: str = "auto",
-                 pooling: str | None = None, attention: str = "auto", compile: bool = False,
-                 model_kwargs: Mapping[str, Any] | None = None) -> Encoder:
+def load_encoder(
+    checkpoint: str | os.PathLike,
+    *,
+    device: str = "auto",
+    precision: str = "auto",
+    pooling: str | None = None,
+    attention: str = "auto",
+    compile: bool = False,
+    model_kwargs: Mapping[str, Any] | None = None,
+) -> Encoder:
     """Load a frozen video encoder.
 
     Parameters
@@ -343,7 +366,8 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
         raise TypeError(f"pooling must be a pooling name such as 'cls' or 'mean', or None, got pooling={pooling!r}")
     if not isinstance(checkpoint, (str, os.PathLike)) or not str(checkpoint).strip():
         raise (ValueError if isinstance(checkpoint, (str, os.PathLike)) else TypeError)(
-            f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}")
+            f"checkpoint must be a hub id or a folder, got checkpoint={checkpoint!r}"
+        )
     if attention not in ATTENTIONS:
         raise ValueError(f"attention must be 'auto', 'sdpa' or 'eager', got attention={attention!r}")
     compile = check_bool("compile", compile)
@@ -366,23 +390,48 @@ def load_encoder(checkpoint: str | os.PathLike, *, device: str = "auto", precisi
     revision = _revision(model, folder)
     if folder is not None:
         checkpoint = display_path(folder)  # one spelling per folder, relative to the project root
-    info = dict(checkpoint=checkpoint, revision=revision, model_type=config.model_type, family=adapter.family,
-                embedding_dim=adapter.embedding_dim(model, pooling), device=str(dev), precision=prec,
-                pooling=pooling, **adapter.info(model))
+    info = dict(
+        checkpoint=checkpoint,
+        revision=revision,
+        model_type=config.model_type,
+        family=adapter.family,
+        embedding_dim=adapter.embedding_dim(model, pooling),
+        device=str(dev),
+        precision=prec,
+        pooling=pooling,
+        **adapter.info(model),
+    )
     info.setdefault("attention", adapter.attention(model))
     info["compile"] = compile
     compiled = torch.compile(model, dynamic=False) if compile else None
-    return Encoder(model=model, device=dev, precision=prec, pooling=pooling, info=info, source=source,
-                   adapter=adapter, compiled=compiled)
+    return Encoder(
+        model=model,
+        device=dev,
+        precision=prec,
+        pooling=pooling,
+        info=info,
+        source=source,
+        adapter=adapter,
+        compiled=compiled,
+    )
 
 
-def _load_with_attention(adapter: EncoderAdapter, checkpoint: str, source: str, config: Any, folder: Path | None,
-                         kwargs: dict[str, Any], attention: str) -> torch.nn.Module:
+def _load_with_attention(
+    adapter: EncoderAdapter,
+    checkpoint: str,
+    source: str,
+    config: Any,
+    folder: Path | None,
+    kwargs: dict[str, Any],
+    attention: str,
+) -> torch.nn.Module:
     """Load the model with the attention asked for (see :func:`load_encoder`)."""
     if "attn_implementation" in kwargs:
         if attention != "auto":
-            raise ValueError(f"attention={attention!r} and model_kwargs['attn_implementation']="
-                             f"{kwargs['attn_implementation']!r} both choose the attention: pass only one")
+            raise ValueError(
+                f"attention={attention!r} and model_kwargs['attn_implementation']="
+                f"{kwargs['attn_implementation']!r} both choose the attention: pass only one"
+            )
         return _load_model(adapter, checkpoint, source, config, folder, kwargs)
     wanted = "sdpa" if attention == "auto" else attention
     try:
@@ -391,8 +440,10 @@ def _load_with_attention(adapter: EncoderAdapter, checkpoint: str, source: str, 
         if wanted != "sdpa" or "scaled_dot_product_attention" not in str(exc):
             raise
         if attention == "sdpa":
-            raise ValueError(f"attention='sdpa' is not available for {adapter.family} ({checkpoint!r}) in this "
-                             f"transformers version: use attention='auto' or 'eager'") from exc
+            raise ValueError(
+                f"attention='sdpa' is not available for {adapter.family} ({checkpoint!r}) in this "
+                f"transformers version: use attention='auto' or 'eager'"
+            ) from exc
         wanted = "eager"
         model = _load_model(adapter, checkpoint, source, config, folder, {**kwargs, **adapter.attention_kwargs(wanted)})
     try:
@@ -400,8 +451,11 @@ def _load_with_attention(adapter: EncoderAdapter, checkpoint: str, source: str, 
     except TypeError as exc:  # the family's SDPA needs something this transformers version lacks
         if attention == "sdpa":
             raise ValueError(f"attention='sdpa' is not available for {adapter.family} ({checkpoint!r}): {exc}") from exc
-        warnings.warn(f"{adapter.family}: SDPA attention is not available ({exc}); running eager attention",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{adapter.family}: SDPA attention is not available ({exc}); running eager attention",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         adapter.set_attention(model, "eager")
     return model
 
@@ -409,15 +463,18 @@ def _load_with_attention(adapter: EncoderAdapter, checkpoint: str, source: str, 
 def _load_error(checkpoint: str, folder: Path | None, exc: OSError) -> EncoderLoadError:
     """The message for a checkpoint that cannot be read: a broken folder, or an unreachable hub id."""
     if folder is not None:
-        return EncoderLoadError(f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
-                                "it must hold config.json and model weights written by save_pretrained")
+        return EncoderLoadError(
+            f"checkpoint folder {checkpoint!r} could not be loaded ({exc}): "
+            "it must hold config.json and model weights written by save_pretrained"
+        )
 
     return EncoderLoadError(
         f"checkpoint {checkpoint!r} could not be loaded: there is no folder "
         f"{display_path(resolve_path(checkpoint))}, and as a hub id it is unreachable (offline) and not in "
         "the local Hugging Face cache, so download it where there is internet and pass "
         "checkpoint='/path/to/local/folder' (a folder written by save_pretrained) or set HF_HOME to a "
-        "cache that holds it")
+        "cache that holds it"
+    )
 
 
 def read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
@@ -431,8 +488,9 @@ def read_config(checkpoint: str, source: str, folder: Path | None) -> Any:
         raise _load_error(checkpoint, folder, exc) from exc
 
 
-def _load_model(adapter: EncoderAdapter, checkpoint: str, source: str, config: Any, folder: Path | None,
-                kwargs: dict[str, Any]) -> torch.nn.Module:
+def _load_model(
+    adapter: EncoderAdapter, checkpoint: str, source: str, config: Any, folder: Path | None, kwargs: dict[str, Any]
+) -> torch.nn.Module:
     """The family's ``from_pretrained``, quietly; a missing or broken weight file is an EncoderLoadError."""
     import pickle
 

@@ -4,6 +4,7 @@ transformers' TimeSformer has eager attention only; ``attention="sdpa"`` switche
 temporal and spatial attention to ``F.scaled_dot_product_attention`` after loading
 (:mod:`ucf_nb.encoders.timesformer_sdpa`, same weights).
 """
+
 from __future__ import annotations
 
 from typing import Any

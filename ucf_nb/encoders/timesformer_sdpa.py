@@ -22,6 +22,7 @@ It relies only on what transformers 5.17 and 5.24 share: the class
 attributes ``qkv``, ``num_heads``, ``scale`` and ``attn_drop``, and its call
 ``forward(hidden_states, output_attentions=False) -> tuple``.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -75,11 +76,18 @@ def _make_sdpa_class(base: type) -> type:
             if batch <= _MAX_SDPA_BATCH:
                 context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=self.scale)
             else:
-                context = torch.cat([
-                    F.scaled_dot_product_attention(query[i:i + _MAX_SDPA_BATCH], key[i:i + _MAX_SDPA_BATCH],
-                                                   value[i:i + _MAX_SDPA_BATCH], dropout_p=dropout,
-                                                   scale=self.scale)
-                    for i in range(0, batch, _MAX_SDPA_BATCH)])
+                context = torch.cat(
+                    [
+                        F.scaled_dot_product_attention(
+                            query[i : i + _MAX_SDPA_BATCH],
+                            key[i : i + _MAX_SDPA_BATCH],
+                            value[i : i + _MAX_SDPA_BATCH],
+                            dropout_p=dropout,
+                            scale=self.scale,
+                        )
+                        for i in range(0, batch, _MAX_SDPA_BATCH)
+                    ]
+                )
             # (batch, heads, tokens, head_dim) -> (batch, tokens, width), as the eager forward returns it
             return (context.transpose(1, 2).reshape(batch, tokens, width),)
 
@@ -126,16 +134,20 @@ def set_timesformer_attention(model: torch.nn.Module, attention: Literal["sdpa",
         raise ValueError(f"attention must be 'sdpa' or 'eager', got attention={attention!r}")
     modules = _attention_modules(model)
     if not modules:
-        raise ValueError(f"{type(model).__name__} holds no TimesformerSelfAttention module: "
-                         "set_timesformer_attention only applies to transformers' TimeSformer models")
+        raise ValueError(
+            f"{type(model).__name__} holds no TimesformerSelfAttention module: "
+            "set_timesformer_attention only applies to transformers' TimeSformer models"
+        )
     target = _sdpa_class() if attention == "sdpa" else _eager_class()
     if attention == "sdpa":
         missing = [a for a in _REQUIRED if not hasattr(modules[0], a)]
         if missing:
             import transformers
 
-            raise TypeError(f"transformers {transformers.__version__}'s TimesformerSelfAttention has no "
-                            f"{', '.join(missing)}: the SDPA attention cannot run on it, use attention='eager'")
+            raise TypeError(
+                f"transformers {transformers.__version__}'s TimesformerSelfAttention has no "
+                f"{', '.join(missing)}: the SDPA attention cannot run on it, use attention='eager'"
+            )
     for module in modules:
         module.__class__ = target
     return len(modules)

@@ -11,6 +11,7 @@ in the family's module, from the building blocks here); :func:`make_tiny_encoder
 saves it, and :func:`tiny_families` lists them from the registry (``clip`` serves two:
 ``clip``, the full ``CLIPModel``, and ``clip_vision``, ``CLIPVisionModelWithProjection``).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,28 @@ IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225]
 # A k400-style preprocessor (TimeSformer, VideoMAE): shorter side to the image size, centre
 # crop, mean/std 0.45/0.225, bilinear, as the real TimeSformer checkpoint ships it.
 K400_PREPROCESSOR: dict[str, Any] = dict(
-    do_resize=True, resample=2, do_center_crop=True, do_rescale=True, rescale_factor=1 / 255,
-    do_normalize=True, image_mean=[0.45, 0.45, 0.45], image_std=[0.225, 0.225, 0.225],
+    do_resize=True,
+    resample=2,
+    do_center_crop=True,
+    do_rescale=True,
+    rescale_factor=1 / 255,
+    do_normalize=True,
+    image_mean=[0.45, 0.45, 0.45],
+    image_std=[0.225, 0.225, 0.225],
 )
 
 TRUNK: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-TEXT: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                            vocab_size=64, max_position_embeddings=16, pad_token_id=1, bos_token_id=62, eos_token_id=63)
+TEXT: dict[str, Any] = dict(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=64,
+    max_position_embeddings=16,
+    pad_token_id=1,
+    bos_token_id=62,
+    eos_token_id=63,
+)
 
 
 def vision_trunk(image_size: int, patch_size: int) -> dict[str, Any]:
@@ -59,8 +75,9 @@ def processor_class(name: str) -> Any:
 
 def k400_processor(image_size: int) -> Any:
     """The k400-style image processor (:data:`K400_PREPROCESSOR`) for ``image_size`` pixels."""
-    return processor_class("VideoMAEImageProcessor")(size={"shortest_edge": image_size}, crop_size=square(image_size),
-                                                     **K400_PREPROCESSOR)
+    return processor_class("VideoMAEImageProcessor")(
+        size={"shortest_edge": image_size}, crop_size=square(image_size), **K400_PREPROCESSOR
+    )
 
 
 def _by_variant() -> dict[str, EncoderAdapter]:
@@ -79,8 +96,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *, seed: int = 0,
-                      num_frames: int = 8, image_size: int = 224, patch_size: int = 32) -> Path:
+def make_tiny_encoder(
+    out_dir: str | os.PathLike,
+    family: str = "timesformer",
+    *,
+    seed: int = 0,
+    num_frames: int = 8,
+    image_size: int = 224,
+    patch_size: int = 32,
+) -> Path:
     """Save a tiny random encoder of ``family`` (and its processor config) into ``out_dir``.
 
     Parameters
@@ -112,8 +136,9 @@ def make_tiny_encoder(out_dir: str | os.PathLike, family: str = "timesformer", *
         raise ValueError(f"family={family!r} has no tiny encoder: use one of {', '.join(tiny_families())}")
     if image_size % patch_size:
         raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}")
-    tiny = adapter.tiny_config(family, num_frames=int(num_frames), image_size=int(image_size),
-                               patch_size=int(patch_size))
+    tiny = adapter.tiny_config(
+        family, num_frames=int(num_frames), image_size=int(image_size), patch_size=int(patch_size)
+    )
     model_cls, config, processor = tiny.model_class, tiny.config, tiny.processor
     torch.manual_seed(seed)
     net = model_cls(config).eval()

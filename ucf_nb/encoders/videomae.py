@@ -9,6 +9,7 @@ used). Other checkpoints (pre-trained ``VideoMAEForPreTraining``, or a bare
 ``VideoMAEModel``) give the mean of their tokens. The position table is built for exactly
 ``config.num_frames`` frames of ``config.image_size`` pixels, so T is fixed.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,19 +44,23 @@ class VideoMAEAdapter(EncoderAdapter):
 
         if _has_fc_norm(config):
             model, loading = VideoMAEForVideoClassification.from_pretrained(  # type: ignore[misc]  # (model, info)
-                source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs)
+                source, config=config, trust_remote_code=False, output_loading_info=True, **kwargs
+            )
             missing = [k for k in loading.get("missing_keys", ()) if k.startswith("fc_norm")]
             if missing:
-                raise ValueError(f"checkpoint {source!r} says it is a VideoMAEForVideoClassification with mean "
-                                 f"pooling but has no weights for {', '.join(sorted(missing))}: its embedding would "
-                                 "be normalised with random weights; fix or re-save the checkpoint")
+                raise ValueError(
+                    f"checkpoint {source!r} says it is a VideoMAEForVideoClassification with mean "
+                    f"pooling but has no weights for {', '.join(sorted(missing))}: its embedding would "
+                    "be normalised with random weights; fix or re-save the checkpoint"
+                )
             return model
         return VideoMAEModel.from_pretrained(source, config=config, trust_remote_code=False, **kwargs)
 
     def check_pooling(self, pooling: str, checkpoint: str) -> None:
         if pooling == "cls":
-            raise ValueError(f"pooling='cls' is refused for {checkpoint!r}: {self.family} has no CLS token, "
-                             "use pooling='mean'")
+            raise ValueError(
+                f"pooling='cls' is refused for {checkpoint!r}: {self.family} has no CLS token, use pooling='mean'"
+            )
         super().check_pooling(pooling, checkpoint)
 
     def clip_length(self, config: Any) -> int:
@@ -78,6 +83,11 @@ class VideoMAEAdapter(EncoderAdapter):
         import transformers as tf
 
         # as MCG-NJU/videomae-base-finetuned-kinetics: a classifier with mean pooling and fc_norm
-        config = tf.VideoMAEConfig(**vision_trunk(image_size, patch_size), num_frames=num_frames, tubelet_size=2,
-                                   use_mean_pooling=True, num_labels=4)  # type: ignore[call-arg]  # a PretrainedConfig kwarg
+        config = tf.VideoMAEConfig(
+            **vision_trunk(image_size, patch_size),
+            num_frames=num_frames,
+            tubelet_size=2,
+            use_mean_pooling=True,
+            num_labels=4,
+        )  # type: ignore[call-arg]  # a PretrainedConfig kwarg
         return TinyModel(tf.VideoMAEForVideoClassification, config, k400_processor(image_size))

@@ -6,6 +6,7 @@ pixels, so a clip of another length or size is refused with a message naming bot
 processor rescales pixels to [-1, 1] (``rescale_factor = 1 / 127.5`` with ``offset``) before
 mean/std: :class:`ucf_nb.Preprocessing` follows it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,8 +34,9 @@ class VivitAdapter(EncoderAdapter):
         from transformers import VivitModel
 
         # the pooler (dense + tanh, trained for nothing we read) is left out
-        return VivitModel.from_pretrained(source, config=config, add_pooling_layer=False,
-                                          trust_remote_code=False, **kwargs)
+        return VivitModel.from_pretrained(
+            source, config=config, add_pooling_layer=False, trust_remote_code=False, **kwargs
+        )
 
     def clip_length(self, config: Any) -> int:
         return int(config.num_frames)  # the frames its position (or time) embeddings were learnt for
@@ -50,8 +52,10 @@ class VivitAdapter(EncoderAdapter):
         """The tiny test model (see :meth:`EncoderAdapter.tiny_config`)."""
         import transformers as tf
 
-        config = tf.VivitConfig(**TRUNK, image_size=image_size, num_frames=num_frames,
-                                tubelet_size=[2, patch_size, patch_size])
-        processor = processor_class("VivitImageProcessor")(size={"shortest_edge": image_size * 256 // 224},
-                                                           crop_size=square(image_size))
+        config = tf.VivitConfig(
+            **TRUNK, image_size=image_size, num_frames=num_frames, tubelet_size=[2, patch_size, patch_size]
+        )
+        processor = processor_class("VivitImageProcessor")(
+            size={"shortest_edge": image_size * 256 // 224}, crop_size=square(image_size)
+        )
         return TinyModel(tf.VivitModel, config, processor)

@@ -8,6 +8,7 @@ not used). Its processor (``video_preprocessor_config.json``, a torchvision vide
 resizes the shorter side to ``crop_size * 256 / 224`` whatever ``size`` says, then centre
 crops ``crop_size``: :meth:`VJepa2Adapter.preprocessing` does the same.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,10 @@ class VJepa2Adapter(EncoderAdapter):
     def embed(self, model: torch.nn.Module, pixel_values: torch.Tensor, pooling: str) -> torch.Tensor:
         tubelet = int(model.config.tubelet_size)
         if pixel_values.shape[1] % tubelet:
-            raise ValueError(f"{self.family} groups frames by tubelet_size={tubelet}: T must be a multiple of "
-                             f"{tubelet}, got T={pixel_values.shape[1]}")
+            raise ValueError(
+                f"{self.family} groups frames by tubelet_size={tubelet}: T must be a multiple of "
+                f"{tubelet}, got T={pixel_values.shape[1]}"
+            )
         out = model(pixel_values_videos=pixel_values, skip_predictor=True)
         return out.last_hidden_state.float().mean(dim=1)
 
@@ -53,13 +56,33 @@ class VJepa2Adapter(EncoderAdapter):
 
         s = image_size
         config = tf.VJEPA2Config(
-            crop_size=s, frames_per_clip=num_frames, patch_size=patch_size, tubelet_size=2, hidden_size=64,
-            num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2.0, pred_hidden_size=32, pred_num_hidden_layers=1,
-            pred_num_attention_heads=2, num_pooler_layers=1)
+            crop_size=s,
+            frames_per_clip=num_frames,
+            patch_size=patch_size,
+            tubelet_size=2,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            mlp_ratio=2.0,
+            pred_hidden_size=32,
+            pred_num_hidden_layers=1,
+            pred_num_attention_heads=2,
+            num_pooler_layers=1,
+        )
         # what VJEPA2VideoProcessor(crop_size=s).save_pretrained writes (it needs torchvision)
-        processor = dict(video_processor_type="VJEPA2VideoProcessor", do_resize=True,
-                         size={"shortest_edge": int(s * 256 / 224)}, resample=2, do_center_crop=True,
-                         crop_size=square(s), do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-                         image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
-                         do_convert_rgb=True, do_sample_frames=False)
+        processor = dict(
+            video_processor_type="VJEPA2VideoProcessor",
+            do_resize=True,
+            size={"shortest_edge": int(s * 256 / 224)},
+            resample=2,
+            do_center_crop=True,
+            crop_size=square(s),
+            do_rescale=True,
+            rescale_factor=1 / 255,
+            do_normalize=True,
+            image_mean=IMAGENET_DEFAULT_MEAN,
+            image_std=IMAGENET_DEFAULT_STD,
+            do_convert_rgb=True,
+            do_sample_frames=False,
+        )
         return TinyModel(tf.VJEPA2Model, config, processor)

@@ -6,6 +6,7 @@ them. The MIT's position embedding is learnt for exactly ``vision_config.num_fra
 frames (8 for ``microsoft/xclip-base-patch32``), so T is fixed. The text tower is loaded
 with the model (``XCLIPModel`` has no vision-only class) and never called.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,11 +50,25 @@ class XClipAdapter(EncoderAdapter):
 
         # the multi-frame integration transformer works on the projected frame embeddings
         config = tf.XCLIPConfig(
-            text_config=TEXT, projection_dim=32, prompt_layers=1, prompt_num_attention_heads=2,
+            text_config=TEXT,
+            projection_dim=32,
+            prompt_layers=1,
+            prompt_num_attention_heads=2,
             prompt_projection_dropout=0.0,
-            vision_config=dict(**vision_trunk(image_size, patch_size), num_frames=num_frames, mit_hidden_size=32,
-                               mit_intermediate_size=64, mit_num_hidden_layers=1, mit_num_attention_heads=2))
+            vision_config=dict(
+                **vision_trunk(image_size, patch_size),
+                num_frames=num_frames,
+                mit_hidden_size=32,
+                mit_intermediate_size=64,
+                mit_num_hidden_layers=1,
+                mit_num_attention_heads=2,
+            ),
+        )
         processor = processor_class("VideoMAEImageProcessor")(
-            size={"shortest_edge": image_size}, crop_size=square(image_size), resample=2,
-            image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
+            size={"shortest_edge": image_size},
+            crop_size=square(image_size),
+            resample=2,
+            image_mean=IMAGENET_DEFAULT_MEAN,
+            image_std=IMAGENET_DEFAULT_STD,
+        )
         return TinyModel(tf.XCLIPModel, config, processor)

@@ -3,6 +3,7 @@ decoded frame, and :mod:`ucf_nb.evaluate.field`, the field's 16-frame blocks): t
 spread onto the frames of their videos, the annotation's ground truth on the same frames, and the
 checks of the scored tables. Internal (names public to the evaluate stage, not to users).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -14,21 +15,31 @@ import pandas as pd
 
 from ..index.annotations import frame_labels
 
-FRAME_KEYS = ("frame_auc_test_field", "frame_auc_test_field_ci95", "frame_far_test_field",
-              "frame_auc_test", "frame_auc_test_ci95", "frame_far_test",
-              "frame_auc_test_anomalous", "frame_auc_test_anomalous_ci95")
+FRAME_KEYS = (
+    "frame_auc_test_field",
+    "frame_auc_test_field_ci95",
+    "frame_far_test_field",
+    "frame_auc_test",
+    "frame_auc_test_ci95",
+    "frame_far_test",
+    "frame_auc_test_anomalous",
+    "frame_auc_test_anomalous_ci95",
+)
 """The frame-level keys of :func:`evaluate_probe`, headline first."""
 _QUANT_BITS = 36  # frame-score sums are exact integers at 2**-36 of the largest |score|
 
 
 def need_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame (index rows plus a 'score' column), "
-                        f"got {type(df).__name__}")
+        raise TypeError(
+            f"{what} must be a pandas DataFrame (index rows plus a 'score' column), got {type(df).__name__}"
+        )
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} lacks the column(s) {missing}: pass the rows DataFrame of "
-                         "load_embeddings with a 'score' column added")
+        raise ValueError(
+            f"{what} lacks the column(s) {missing}: pass the rows DataFrame of "
+            "load_embeddings with a 'score' column added"
+        )
 
 
 def intervals_of(value: Any) -> list[tuple[int, int]]:
@@ -45,10 +56,10 @@ def intervals_of(value: Any) -> list[tuple[int, int]]:
 class FrameAxis:
     """All frames of some videos, concatenated in ``videos`` order."""
 
-    videos: np.ndarray      # (V,) names
-    offsets: np.ndarray     # (V + 1,) int64; video v owns frames [offsets[v], offsets[v+1])
-    score: np.ndarray       # (F,) float64, NaN for videos without a scored clip
-    covered: np.ndarray     # (F,) bool, some clip covers the frame
+    videos: np.ndarray  # (V,) names
+    offsets: np.ndarray  # (V + 1,) int64; video v owns frames [offsets[v], offsets[v+1])
+    score: np.ndarray  # (F,) float64, NaN for videos without a scored clip
+    covered: np.ndarray  # (F,) bool, some clip covers the frame
 
 
 def frame_axis(scored: pd.DataFrame) -> FrameAxis:
@@ -58,8 +69,10 @@ def frame_axis(scored: pd.DataFrame) -> FrameAxis:
     end = scored["end_frame"].to_numpy(dtype=np.int64)
     if (end <= start).any() or (start < 0).any():
         i = int(np.flatnonzero((end <= start) | (start < 0))[0])
-        raise ValueError(f"row {scored.index[i]} of scored has start_frame={start[i]}, "
-                         f"end_frame={end[i]}: clips need 0 <= start_frame < end_frame")
+        raise ValueError(
+            f"row {scored.index[i]} of scored has start_frame={start[i]}, "
+            f"end_frame={end[i]}: clips need 0 <= start_frame < end_frame"
+        )
     # a video's length: n_frames when known, else its last clip's end
     last_end = np.zeros(len(names), np.int64)
     np.maximum.at(last_end, codes, end)
@@ -75,7 +88,7 @@ def frame_axis(scored: pd.DataFrame) -> FrameAxis:
     s = scored["score"].to_numpy(dtype=np.float64)
     ok = np.isfinite(s)
     c_, a_, b_ = codes[ok], start[ok], np.minimum(end[ok], n[codes[ok]])
-    keep = b_ > a_                                   # clips starting past n_frames cover nothing
+    keep = b_ > a_  # clips starting past n_frames cover nothing
     c_, a_, b_, s_ = c_[keep], a_[keep], b_[keep], s[ok][keep]
     # exact integer sums: quantise at a power-of-two step so that equal means compare equal
     top = float(np.max(np.abs(s_))) if len(s_) else 1.0
@@ -124,18 +137,20 @@ def frame_ground_truth(ax: FrameAxis, intervals: Mapping[str, Any]) -> tuple[np.
     return labels, anomalous
 
 
-def labelled_frame_axis(scored: pd.DataFrame, intervals: Mapping[str, Any]
-                         ) -> tuple[FrameAxis, np.ndarray, np.ndarray]:
+def labelled_frame_axis(scored: pd.DataFrame, intervals: Mapping[str, Any]) -> tuple[FrameAxis, np.ndarray, np.ndarray]:
     """The frame axis of ``scored`` with its ground truth (see :func:`frame_ground_truth`);
     ``intervals`` checked to be a mapping holding every scored video."""
     if not isinstance(intervals, Mapping):
-        raise TypeError(f"intervals must be a mapping video name -> [(start, end_exclusive), ...], "
-                        f"got {type(intervals).__name__}")
+        raise TypeError(
+            f"intervals must be a mapping video name -> [(start, end_exclusive), ...], got {type(intervals).__name__}"
+        )
     ax = frame_axis(scored)
     absent = [v for v in ax.videos if v not in intervals]
     if absent:
-        raise ValueError(f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
-                         "pass the temporal annotation of every test video")
+        raise ValueError(
+            f"{len(absent)} scored video(s) have no entry in intervals (e.g. {absent[0]!r}): "
+            "pass the temporal annotation of every test video"
+        )
     labels, anomalous = frame_ground_truth(ax, intervals)
     return ax, labels, anomalous
 
@@ -151,8 +166,12 @@ def annotation_coverage(scored: pd.DataFrame, intervals: Mapping[str, Any]) -> d
     """
     test = set(scored["video"].astype(str))
     ann = set(map(str, intervals))
-    return {"n_annotated": len(ann), "n_test_videos": len(test),
-            "not_in_test": sorted(ann - test), "not_annotated": sorted(test - ann)}
+    return {
+        "n_annotated": len(ann),
+        "n_test_videos": len(test),
+        "not_in_test": sorted(ann - test),
+        "not_annotated": sorted(test - ann),
+    }
 
 
 def examples(names: Sequence[str], k: int = 3) -> str:

@@ -11,6 +11,7 @@ that convention (``"field"``, the headline ``frame_auc_test_field``) beside the 
 bootstrap confidence interval over test videos (:func:`auc_bootstrap_ci`) and the false-alarm
 rate at a threshold on the frames of normal videos (:func:`false_alarm_rate`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -102,8 +103,9 @@ class FrameTable:
     n_frames: np.ndarray
 
 
-def frame_table(scored: pd.DataFrame, intervals: Mapping[str, Any], *, convention: str = "field",
-                block: int = FIELD_BLOCK) -> FrameTable:
+def frame_table(
+    scored: pd.DataFrame, intervals: Mapping[str, Any], *, convention: str = "field", block: int = FIELD_BLOCK
+) -> FrameTable:
     """Per-frame labels and scores of the test videos under one convention.
 
     Parameters
@@ -131,12 +133,20 @@ def frame_table(scored: pd.DataFrame, intervals: Mapping[str, Any], *, conventio
     n_eval = field_frame_count(n_all, block) if convention == "field" else n_all
     keep = frame < np.asarray(n_eval)[video]
     label = labels[keep]
-    return FrameTable(videos=ax.videos, video=video[keep], frame=frame[keep], label=label,
-                      score=ax.score[keep], covered=ax.covered[keep], anomalous=anomalous,
-                      n_frames=np.asarray(n_eval, dtype=np.int64))
+    return FrameTable(
+        videos=ax.videos,
+        video=video[keep],
+        frame=frame[keep],
+        label=label,
+        score=ax.score[keep],
+        covered=ax.covered[keep],
+        anomalous=anomalous,
+        n_frames=np.asarray(n_eval, dtype=np.int64),
+    )
 
 
 # ------------------------------------------------------------------------------ AUC and CI
+
 
 def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, int]:
     """Rank group of each score (equal scores share a group), and the number of groups."""
@@ -175,8 +185,10 @@ def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | N
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
     if not len(labels) == len(scores) == len(w):
-        raise ValueError(f"labels, scores and weights have {len(labels)}, {len(scores)} and {len(w)} "
-                         "entries: pass one of each per sample")
+        raise ValueError(
+            f"labels, scores and weights have {len(labels)}, {len(scores)} and {len(w)} "
+            "entries: pass one of each per sample"
+        )
     if not np.isfinite(scores).all():
         raise ValueError("scores hold NaN or infinite values: drop the unscored samples first")
     g, G = _tie_groups(scores)
@@ -185,8 +197,9 @@ def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | N
     return _grouped_auc(pos, neg)
 
 
-def _video_pair_counts(labels: np.ndarray, scores: np.ndarray, vid: np.ndarray, V: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _video_pair_counts(
+    labels: np.ndarray, scores: np.ndarray, vid: np.ndarray, V: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairwise ranking counts between videos, the sufficient statistics of a video bootstrap.
 
     Returns ``A`` (V, V): ``A[i, j]`` = pairs (positive frame of video i, negative frame of
@@ -198,7 +211,7 @@ def _video_pair_counts(labels: np.ndarray, scores: np.ndarray, vid: np.ndarray, 
     is_pos = labels == 1
     pos_v = np.bincount(vid, weights=is_pos.astype(np.float64), minlength=V)
     neg_v = np.bincount(vid, weights=(~is_pos).astype(np.float64), minlength=V)
-    gp, gp_idx = np.unique(g[is_pos], return_inverse=True)        # score groups holding a positive
+    gp, gp_idx = np.unique(g[is_pos], return_inverse=True)  # score groups holding a positive
     Pos = np.zeros((V, len(gp)))
     np.add.at(Pos, (vid[is_pos], gp_idx.reshape(-1)), 1.0)
     # for each video, negatives strictly below each positive group, and tied with it
@@ -207,7 +220,7 @@ def _video_pair_counts(labels: np.ndarray, scores: np.ndarray, vid: np.ndarray, 
     nv, ng = vid[~is_pos][order], g[~is_pos][order]
     bounds = np.searchsorted(nv, np.arange(V + 1))
     for v in range(V):
-        gv = ng[bounds[v]:bounds[v + 1]]
+        gv = ng[bounds[v] : bounds[v + 1]]
         if len(gv) == 0:
             continue
         below = np.searchsorted(gv, gp, side="left")
@@ -216,9 +229,15 @@ def _video_pair_counts(labels: np.ndarray, scores: np.ndarray, vid: np.ndarray, 
     return Pos @ NB.T, pos_v, neg_v
 
 
-def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, *,
-                     n_boot: int = DEFAULT_N_BOOT, seed: int = 0, level: float = 0.95
-                     ) -> dict[str, Any]:
+def auc_bootstrap_ci(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """Percentile bootstrap confidence interval of a ROC AUC, resampling whole groups (videos).
 
     Each resample draws as many groups as there are, with replacement (seeded); a frame counts
@@ -249,16 +268,24 @@ def auc_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     groups = np.asarray(groups).reshape(-1)
     if not len(labels) == len(scores) == len(groups):
-        raise ValueError(f"labels, scores and groups have {len(labels)}, {len(scores)} and {len(groups)} "
-                         "entries: pass one of each per frame")
+        raise ValueError(
+            f"labels, scores and groups have {len(labels)}, {len(scores)} and {len(groups)} "
+            "entries: pass one of each per frame"
+        )
     n_boot = check_int("n_boot", n_boot, 1, who="auc_bootstrap_ci: ")
-    level = check_float("level", level, 0, maximum=1, lo_open=True, hi_open=True, who="auc_bootstrap_ci: ",
-                        hint=", e.g. 0.95")
+    level = check_float(
+        "level", level, 0, maximum=1, lo_open=True, hi_open=True, who="auc_bootstrap_ci: ", hint=", e.g. 0.95"
+    )
     seed = check_int("seed", seed, 0, who="auc_bootstrap_ci: ")
     if not np.isfinite(scores).all():
         raise ValueError("scores hold NaN or infinite values: drop the unscored frames first")
-    out: dict[str, Any] = {"ci": None, "n_boot": int(n_boot), "n_skipped": int(n_boot), "seed": int(seed),
-                           "level": float(level)}
+    out: dict[str, Any] = {
+        "ci": None,
+        "n_boot": int(n_boot),
+        "n_skipped": int(n_boot),
+        "seed": int(seed),
+        "level": float(level),
+    }
     if len(labels) == 0:
         return out
     _, vid = np.unique(groups, return_inverse=True)
@@ -307,9 +334,17 @@ def false_alarm_rate(scores: np.ndarray, *, threshold: float = 0.5) -> float | N
     return float(np.mean(s >= float(threshold)))
 
 
-def frame_metrics(scored: pd.DataFrame, intervals: Mapping[str, Any], *, convention: str = "field",
-                  anomalous_only: bool = False, n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
-                  threshold: float = 0.5, block: int = FIELD_BLOCK) -> dict[str, Any]:
+def frame_metrics(
+    scored: pd.DataFrame,
+    intervals: Mapping[str, Any],
+    *,
+    convention: str = "field",
+    anomalous_only: bool = False,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+    threshold: float = 0.5,
+    block: int = FIELD_BLOCK,
+) -> dict[str, Any]:
     """Frame-level AUC, its bootstrap CI over test videos and the false-alarm rate, one convention.
 
     Parameters
@@ -343,17 +378,31 @@ def frame_metrics(scored: pd.DataFrame, intervals: Mapping[str, Any], *, convent
     boot = auc_bootstrap_ci(t.label[sel], t.score[sel], t.video[sel], n_boot=n_boot, seed=seed)
     normal_frames = sel & ~t.anomalous[t.video]
     far = None if anomalous_only else false_alarm_rate(t.score[normal_frames], threshold=threshold)
-    details = {"convention": convention, "n_videos": int((in_scope & scored_videos).sum()),
-               "n_frames": int(sel.sum()), "n_frames_anomalous": int(t.label[sel].sum()),
-               "n_frames_uncovered": int((sel & ~t.covered).sum()),
-               "n_videos_unscored": int((in_scope & ~scored_videos).sum()),
-               "n_frames_normal_videos": int(normal_frames.sum()), "threshold": float(threshold),
-               "n_boot": boot["n_boot"], "n_boot_skipped": boot["n_skipped"], "seed": int(seed)}
+    details = {
+        "convention": convention,
+        "n_videos": int((in_scope & scored_videos).sum()),
+        "n_frames": int(sel.sum()),
+        "n_frames_anomalous": int(t.label[sel].sum()),
+        "n_frames_uncovered": int((sel & ~t.covered).sum()),
+        "n_videos_unscored": int((in_scope & ~scored_videos).sum()),
+        "n_frames_normal_videos": int(normal_frames.sum()),
+        "threshold": float(threshold),
+        "n_boot": boot["n_boot"],
+        "n_boot_skipped": boot["n_skipped"],
+        "seed": int(seed),
+    }
     return {"auc": auc, "ci95": boot["ci"] if auc is not None else None, "far": far, "details": details}
 
 
-def put_frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | None, out: dict[str, Any],
-                   why: dict[str, str], *, n_boot: int = 1000, seed: int = 0) -> None:
+def put_frame_metrics(
+    test: pd.DataFrame | None,
+    intervals: Mapping[str, Any] | None,
+    out: dict[str, Any],
+    why: dict[str, str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> None:
     """The frame-level metrics of the scored test split (:data:`FRAME_KEYS`) into ``out``
     (reasons for missing ones into ``why``)."""
     for k in FRAME_KEYS:
@@ -370,22 +419,34 @@ def put_frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | 
         if cov["not_in_test"] or cov["not_annotated"]:
             parts = []
             if cov["not_in_test"]:
-                parts.append(f"{len(cov['not_in_test'])} of the {cov['n_annotated']} annotated videos are not "
-                             f"in the test split (e.g. {examples(cov['not_in_test'])})")
+                parts.append(
+                    f"{len(cov['not_in_test'])} of the {cov['n_annotated']} annotated videos are not "
+                    f"in the test split (e.g. {examples(cov['not_in_test'])})"
+                )
             if cov["not_annotated"]:
-                parts.append(f"{len(cov['not_annotated'])} of the {cov['n_test_videos']} test videos have no "
-                             f"annotation (e.g. {examples(cov['not_annotated'])})")
-            reason = ("the test split does not cover the annotated videos: " + "; ".join(parts) +
-                      " (build the index and extract the test split from the same annotation)")
+                parts.append(
+                    f"{len(cov['not_annotated'])} of the {cov['n_test_videos']} test videos have no "
+                    f"annotation (e.g. {examples(cov['not_annotated'])})"
+                )
+            reason = (
+                "the test split does not cover the annotated videos: "
+                + "; ".join(parts)
+                + " (build the index and extract the test split from the same annotation)"
+            )
             for k in FRAME_KEYS:
                 why[k] = reason
         else:
             kw: dict[str, Any] = dict(n_boot=n_boot, seed=seed)
-            fm = {"all": frame_metrics(test, intervals, convention="all", **kw),
-                  "field": frame_metrics(test, intervals, convention="field", **kw),
-                  "anomalous": frame_metrics(test, intervals, convention="all", anomalous_only=True, **kw)}
-            for name, key in (("all", "frame_auc_test"), ("field", "frame_auc_test_field"),
-                              ("anomalous", "frame_auc_test_anomalous")):
+            fm = {
+                "all": frame_metrics(test, intervals, convention="all", **kw),
+                "field": frame_metrics(test, intervals, convention="field", **kw),
+                "anomalous": frame_metrics(test, intervals, convention="all", anomalous_only=True, **kw),
+            }
+            for name, key in (
+                ("all", "frame_auc_test"),
+                ("field", "frame_auc_test_field"),
+                ("anomalous", "frame_auc_test_anomalous"),
+            ):
                 out[key] = fm[name]["auc"]
                 out[f"{key}_ci95"] = fm[name]["ci95"]
             out["frame_far_test"], out["frame_far_test_field"] = fm["all"]["far"], fm["field"]["far"]
@@ -399,8 +460,9 @@ def put_frame_metrics(test: pd.DataFrame | None, intervals: Mapping[str, Any] | 
             if fm["anomalous"]["auc"] is None:
                 why["frame_auc_test_anomalous"] = why["frame_auc_test_anomalous_ci95"] = (
                     "no scored test video has an annotated interval"
-                    if fm["anomalous"]["details"]["n_frames"] == 0 else
-                    "the anomalous test videos' frames are all of one class")
+                    if fm["anomalous"]["details"]["n_frames"] == 0
+                    else "the anomalous test videos' frames are all of one class"
+                )
             for key in ("frame_auc_test_ci95", "frame_auc_test_field_ci95", "frame_auc_test_anomalous_ci95"):
                 if out[key] is None and key not in why:
                     why[key] = "no bootstrap resample of the test videos held both classes"

@@ -10,6 +10,7 @@ run's ``out_dir``, whether it fits on clips or on videos (bags of clips), which 
 :meth:`~ProbeHead.settings` (JSON-ready, what ``metrics.json`` records). ``run_probe``,
 :mod:`ucf_nb.evaluate.runs`, the book and notebook 03 read the registry, not a list of names.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -99,8 +100,10 @@ def register_head(cls: type[ProbeHead]) -> type[ProbeHead]:
         raise ValueError(f"{cls.__name__}.fits_on must be 'clips' or 'bags', got {cls.fits_on!r}")
     for other in _REGISTRY.values():
         if type(other) is not cls and (other.name == cls.name or other.folder == cls.folder):
-            raise ValueError(f"head {cls.name!r} (folder {cls.folder!r}) clashes with {type(other).__name__}: "
-                             "give it its own name and folder")
+            raise ValueError(
+                f"head {cls.name!r} (folder {cls.folder!r}) clashes with {type(other).__name__}: "
+                "give it its own name and folder"
+            )
     _REGISTRY[cls.name] = cls()
     return cls
 
@@ -114,8 +117,10 @@ def get_head(name: str) -> ProbeHead:
     """The registered head called ``name``; ValueError naming the known ones otherwise."""
     head = _REGISTRY.get(name) if isinstance(name, str) else None
     if head is None:
-        raise ValueError(f"head must be one of {heads()}, got head={name!r}: add one in ucf_nb/evaluate/ "
-                         "(a ProbeHead subclass with @register_head)")
+        raise ValueError(
+            f"head must be one of {heads()}, got head={name!r}: add one in ucf_nb/evaluate/ "
+            "(a ProbeHead subclass with @register_head)"
+        )
     return head
 
 
@@ -130,6 +135,7 @@ def head_for_folder(folder: str) -> str:
 
 # ------------------------------------------------------------------------------ the two heads
 
+
 @register_head
 class LinearHead(ProbeHead):
     """:func:`ucf_nb.fit_probe` on the training clips, each labelled with its video's label,
@@ -140,8 +146,22 @@ class LinearHead(ProbeHead):
     title = "Linear probe"
     fits_on = "clips"
     options = ("Cs", "max_train", "fast")
-    shown_settings = ("mode", "C", "C_grid", "val_auc_by_C", "class_weight", "standardize", "solver",
-                      "max_train", "seed", "n_train", "n_train_failed", "grid_n_train", "n_iter", "converged")
+    shown_settings = (
+        "mode",
+        "C",
+        "C_grid",
+        "val_auc_by_C",
+        "class_weight",
+        "standardize",
+        "solver",
+        "max_train",
+        "seed",
+        "n_train",
+        "n_train_failed",
+        "grid_n_train",
+        "n_iter",
+        "converged",
+    )
 
     def check_options(self, **options: Any) -> dict[str, Any]:
         from .linear import check_probe_options
@@ -163,8 +183,10 @@ class LinearHead(ProbeHead):
     def fit_warnings(self, settings: Mapping[str, Any], why_no_val: Callable[[], str]) -> list[str]:
         if settings.get("mode") == "fast" or not settings.get("C_note") or len(settings.get("C_grid") or ()) < 2:
             return []
-        return [f"linear probe: C was not chosen on val because {why_no_val()}: C = {settings['C']:g} "
-                "was used without a search, and the val metrics are not a model selection"]
+        return [
+            f"linear probe: C was not chosen on val because {why_no_val()}: C = {settings['C']:g} "
+            "was used without a search, and the val metrics are not a model selection"
+        ]
 
 
 @register_head
@@ -178,9 +200,25 @@ class MILRankingHead(ProbeHead):
     title = "MIL head"
     fits_on = "bags"
     options = ("mil_params",)
-    shown_settings = ("best_iter", "max_iter", "eval_every", "patience", "batch_size", "lr", "weight_decay",
-                      "dropout", "hidden", "lambda_smooth", "lambda_sparse", "val_source", "n_train_videos",
-                      "n_val_videos", "fitted_on", "n_refit_videos", "val_scored_by")
+    shown_settings = (
+        "best_iter",
+        "max_iter",
+        "eval_every",
+        "patience",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "dropout",
+        "hidden",
+        "lambda_smooth",
+        "lambda_sparse",
+        "val_source",
+        "n_train_videos",
+        "n_val_videos",
+        "fitted_on",
+        "n_refit_videos",
+        "val_scored_by",
+    )
 
     def check_options(self, **options: Any) -> dict[str, Any]:
         from .mil import MILParams  # torch: imported when the MIL head is used, not with ucf_nb.evaluate
@@ -216,7 +254,9 @@ class MILRankingHead(ProbeHead):
         if fitted.selected is None:
             settings["val_scored_by"] = "the head itself"
         elif settings.get("note"):  # no val to choose on: it ran every iteration
-            settings["val_scored_by"] = "the head fitted on train only (run for max_iter iterations: no val to choose on)"
+            settings["val_scored_by"] = (
+                "the head fitted on train only (run for max_iter iterations: no val to choose on)"
+            )
         else:
             settings["val_scored_by"] = "the head fitted on train only (chosen on val)"
         return settings
@@ -224,9 +264,11 @@ class MILRankingHead(ProbeHead):
     def fit_warnings(self, settings: Mapping[str, Any], why_no_val: Callable[[], str]) -> list[str]:
         if not settings.get("note"):
             return []
-        return [f"MIL head: the iteration count was not chosen on val because {why_no_val()}: it ran all "
-                f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
-                "train + val used that count"]
+        return [
+            f"MIL head: the iteration count was not chosen on val because {why_no_val()}: it ran all "
+            f"max_iter = {settings.get('max_iter')} iterations without early stopping, and the refit on "
+            "train + val used that count"
+        ]
 
 
 def video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.ndarray], np.ndarray, list[np.ndarray]]:
@@ -243,6 +285,6 @@ def video_bags(X: np.ndarray, rows: pd.DataFrame) -> tuple[list[str], list[np.nd
     for g in groups:
         videos.append(str(rows["video"].iloc[int(g[0])]))
         contiguous = bool((np.diff(g) == 1).all())
-        bags.append(X[int(g[0]):int(g[-1]) + 1] if contiguous else np.asarray(X[g]))
+        bags.append(X[int(g[0]) : int(g[-1]) + 1] if contiguous else np.asarray(X[g]))
         labels.append(int(label[g].max()))
     return videos, bags, np.asarray(labels, dtype=np.int8), groups

@@ -3,6 +3,7 @@ whose ``C`` is chosen on val (:func:`fit_probe`), returned as a :class:`LinearPr
 (plain arrays, no pickle). :func:`ucf_nb.run_probe` runs it (or the MIL head,
 :mod:`ucf_nb.evaluate.mil`) over a finished extraction.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,10 +64,10 @@ class LinearProbe:
         out = np.empty(len(X), np.float64)
         w = self.coef / self.scale
         for a in range(0, len(X), chunk):
-            block = np.asarray(X[a:a + chunk], dtype=np.float64)
+            block = np.asarray(X[a : a + chunk], dtype=np.float64)
             z = (block - self.mean) @ w + self.intercept
             z[~np.isfinite(block).all(axis=1)] = np.nan
-            out[a:a + chunk] = z
+            out[a : a + chunk] = z
         return out
 
     def score_clips(self, X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
@@ -78,26 +79,29 @@ class LinearProbe:
     def predict_proba(self, X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
         """Deprecated name of :meth:`score_clips` (scikit-learn's ``predict_proba`` returns one
         column per class, (N, 2); this returns (N,)); removed in ucf-nb 0.3."""
-        warnings.warn("LinearProbe.predict_proba(X) is deprecated: use LinearProbe.score_clips(X) (the same "
-                      "(N,) anomaly probabilities); LinearProbe.predict_proba is removed in ucf-nb 0.3",
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            "LinearProbe.predict_proba(X) is deprecated: use LinearProbe.score_clips(X) (the same "
+            "(N,) anomaly probabilities); LinearProbe.predict_proba is removed in ucf-nb 0.3",
+            FutureWarning,
+            stacklevel=2,
+        )
         return self.score_clips(X, chunk)
 
 
 def _check_2d(X: Any, name: str, width: int | None = None) -> np.ndarray:
     if not hasattr(X, "shape") or len(X.shape) != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of embeddings, got shape "
-                         f"{getattr(X, 'shape', None)}")
+        raise ValueError(f"{name} must be a 2-D array (N, D) of embeddings, got shape {getattr(X, 'shape', None)}")
     if width is not None and X.shape[1] != width:
-        raise ValueError(f"{name} has {X.shape[1]} columns but the probe was fitted on {width}: "
-                         "score embeddings of the same encoder")
+        raise ValueError(
+            f"{name} has {X.shape[1]} columns but the probe was fitted on {width}: score embeddings of the same encoder"
+        )
     return X
 
 
 def finite_rows(X: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
     ok = np.empty(len(X), bool)
     for a in range(0, len(X), chunk):
-        ok[a:a + chunk] = np.isfinite(np.asarray(X[a:a + chunk])).all(axis=1)
+        ok[a : a + chunk] = np.isfinite(np.asarray(X[a : a + chunk])).all(axis=1)
         _release_pages(X, a, min(a + chunk, len(X)))
     return ok
 
@@ -133,11 +137,11 @@ def _gather_f32(X: np.ndarray, rows: np.ndarray, chunk: int = _CHUNK) -> np.ndar
     released as they are read, so that the copy is the only full-size array in memory."""
     out = np.empty((len(rows), X.shape[1]), np.float32)
     for a in range(0, len(rows), chunk):
-        r = rows[a:a + chunk]
+        r = rows[a : a + chunk]
         if len(r) == 0:
             continue
         lo, hi = int(r[0]), int(r[-1]) + 1
-        out[a:a + len(r)] = np.asarray(X[lo:hi])[r - lo]
+        out[a : a + len(r)] = np.asarray(X[lo:hi])[r - lo]
         _release_pages(X, lo, hi)
     return out
 
@@ -147,7 +151,7 @@ def _mean_scale(X32: np.ndarray, chunk: int = _CHUNK) -> tuple[np.ndarray, np.nd
     D = X32.shape[1]
     n, mean, m2 = 0, np.zeros(D), np.zeros(D)
     for a in range(0, len(X32), chunk):
-        b = X32[a:a + chunk].astype(np.float64)  # the only float64 chunk: centred and squared in place
+        b = X32[a : a + chunk].astype(np.float64)  # the only float64 chunk: centred and squared in place
         nb = len(b)
         mb = b.mean(axis=0)
         b -= mb
@@ -156,7 +160,7 @@ def _mean_scale(X32: np.ndarray, chunk: int = _CHUNK) -> tuple[np.ndarray, np.nd
         delta = mb - mean
         tot = n + nb
         mean = mean + delta * nb / tot
-        m2 = m2 + m2b + delta ** 2 * n * nb / tot
+        m2 = m2 + m2b + delta**2 * n * nb / tot
         n = tot
     std = np.sqrt(m2 / max(n, 1))
     std[std < 1e-12] = 1.0
@@ -166,8 +170,8 @@ def _mean_scale(X32: np.ndarray, chunk: int = _CHUNK) -> tuple[np.ndarray, np.nd
 def _standardize_inplace(X32: np.ndarray, mean: np.ndarray, scale: np.ndarray, chunk: int = _CHUNK) -> None:
     m32, s32 = mean.astype(np.float32), scale.astype(np.float32)
     for a in range(0, len(X32), chunk):
-        X32[a:a + chunk] -= m32
-        X32[a:a + chunk] /= s32
+        X32[a : a + chunk] -= m32
+        X32[a : a + chunk] /= s32
 
 
 def _check_labels(y: Any, n: int, name: str) -> np.ndarray:
@@ -176,18 +180,35 @@ def _check_labels(y: Any, n: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} has {len(y)} labels for {n} embeddings: pass one label per row")
     bad = ~np.isin(y, (0, 1))
     if bad.any():
-        raise ValueError(f"{name} must hold 0 (normal) and 1 (anomalous); found {y[bad][0]!r} at position "
-                         f"{int(np.flatnonzero(bad)[0])}")
+        raise ValueError(
+            f"{name} must hold 0 (normal) and 1 (anomalous); found {y[bad][0]!r} at position "
+            f"{int(np.flatnonzero(bad)[0])}"
+        )
     return y.astype(np.int8)
 
 
-def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, *, balanced: bool, max_iter: int, tol: float,
-            solver: str = "newton-cholesky", init: tuple[np.ndarray, float] | None = None):
+def _fit_lr(
+    X: np.ndarray,
+    y: np.ndarray,
+    C: float,
+    *,
+    balanced: bool,
+    max_iter: int,
+    tol: float,
+    solver: str = "newton-cholesky",
+    init: tuple[np.ndarray, float] | None = None,
+):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(C=C, class_weight="balanced" if balanced else None, solver=solver,
-                             max_iter=max_iter, tol=tol, warm_start=init is not None)
+    clf = LogisticRegression(
+        C=C,
+        class_weight="balanced" if balanced else None,
+        solver=solver,
+        max_iter=max_iter,
+        tol=tol,
+        warm_start=init is not None,
+    )
     if init is not None:
         clf.coef_ = init[0].reshape(1, -1).astype(X.dtype).copy()
         clf.intercept_ = np.array([init[1]], dtype=X.dtype)
@@ -198,9 +219,16 @@ def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, *, balanced: bool, max_iter:
     return clf, converged
 
 
-def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: float,
-               init: tuple[np.ndarray, float] | None = None, chunk: int = _CHUNK
-               ) -> tuple[np.ndarray, float, int, bool]:
+def _newton_lr(
+    X: np.ndarray,
+    y: np.ndarray,
+    C: float,
+    *,
+    max_iter: int,
+    tol: float,
+    init: tuple[np.ndarray, float] | None = None,
+    chunk: int = _CHUNK,
+) -> tuple[np.ndarray, float, int, bool]:
     """Class-balanced, L2-penalised binary logistic regression by Newton's method, in place.
 
     The objective of scikit-learn's ``LogisticRegression(class_weight="balanced")`` (same
@@ -236,7 +264,7 @@ def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: fl
         v32 = v[:D].astype(np.float32)
         out = np.empty(n)
         for a in range(0, n, chunk):
-            out[a:a + chunk] = X[a:a + chunk] @ v32
+            out[a : a + chunk] = X[a : a + chunk] @ v32
         return out + v[D]
 
     def loss(z: np.ndarray, w_: np.ndarray) -> float:
@@ -249,14 +277,14 @@ def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: fl
         g[:D], g[D] = lam * w_[:D], r.sum()
         H: Any = None  # (D + 1, D + 1) with the hessian
         if hessian:
-            h = (sw * p * (1.0 - p) / s_sum)
+            h = sw * p * (1.0 - p) / s_sum
             H = np.zeros((D + 1, D + 1))
             H[:D, :D] = lam * np.eye(D)
         for a in range(0, n, chunk):
-            Xc = X[a:a + chunk]
-            g[:D] += Xc.T @ r[a:a + chunk].astype(np.float32)
+            Xc = X[a : a + chunk]
+            g[:D] += Xc.T @ r[a : a + chunk].astype(np.float32)
             if hessian:
-                hc = h[a:a + chunk].astype(np.float32)
+                hc = h[a : a + chunk].astype(np.float32)
                 H[:D, :D] += Xc.T @ (Xc * hc[:, None])
                 H[:D, D] += Xc.T @ hc
         if hessian:
@@ -292,10 +320,20 @@ def _newton_lr(X: np.ndarray, y: np.ndarray, C: float, *, max_iter: int, tol: fl
     return w[:D], float(w[D]), n_iter, converged
 
 
-def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | None = None,
-              y_val: np.ndarray | None = None, Cs: Sequence[float] = DEFAULT_CS,
-              max_train: int | None = None, seed: int = 0, fast: bool = False,
-              grid_n_train: int = GRID_N_TRAIN, max_iter: int = 100, tol: float = 1e-4) -> LinearProbe:
+def fit_probe(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    Cs: Sequence[float] = DEFAULT_CS,
+    max_train: int | None = None,
+    seed: int = 0,
+    fast: bool = False,
+    grid_n_train: int = GRID_N_TRAIN,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+) -> LinearProbe:
     """Fit a logistic-regression probe on clip embeddings.
 
     Default mode: features standardised with the training mean and standard deviation,
@@ -346,42 +384,77 @@ def fit_probe(X_train: np.ndarray, y_train: np.ndarray, *, X_val: np.ndarray | N
     idx, n_failed = _training_rows(X_train, fast=fast, max_train=max_train, seed=seed)
     y = y_train[idx]
     if np.unique(y).size < 2:
-        raise ValueError(f"the {len(idx)} training clips used hold only y={np.unique(y).tolist()}: "
-                         "a probe needs normal and anomalous training clips (check the train split)")
-    settings: dict[str, Any] = {"mode": "fast" if fast else "full", "max_train": None if max_train is None
-                                else int(max_train), "seed": seed, "n_train": int(len(idx)),
-                                "n_train_failed": n_failed}
+        raise ValueError(
+            f"the {len(idx)} training clips used hold only y={np.unique(y).tolist()}: "
+            "a probe needs normal and anomalous training clips (check the train split)"
+        )
+    settings: dict[str, Any] = {
+        "mode": "fast" if fast else "full",
+        "max_train": None if max_train is None else int(max_train),
+        "seed": seed,
+        "n_train": int(len(idx)),
+        "n_train_failed": n_failed,
+    }
     X = _gather_f32(X_train, idx)
     D = X.shape[1]
 
     if fast:
         clf, conv = _fit_lr(X, y, 1.0, balanced=False, max_iter=200, tol=1e-4, solver="lbfgs")
-        settings.update(C=1.0, C_grid=None, val_auc_by_C=None, class_weight=None, standardize=False,
-                        solver="lbfgs", grid_n_train=None, max_iter=200, tol=1e-4, n_iter=int(clf.n_iter_[0]),
-                        converged=conv, C_note="fast mode: C = 1 without a search")
-        return LinearProbe(mean=np.zeros(D), scale=np.ones(D), coef=clf.coef_[0].astype(np.float64),
-                           intercept=float(clf.intercept_[0]), settings=settings)
+        settings.update(
+            C=1.0,
+            C_grid=None,
+            val_auc_by_C=None,
+            class_weight=None,
+            standardize=False,
+            solver="lbfgs",
+            grid_n_train=None,
+            max_iter=200,
+            tol=1e-4,
+            n_iter=int(clf.n_iter_[0]),
+            converged=conv,
+            C_note="fast mode: C = 1 without a search",
+        )
+        return LinearProbe(
+            mean=np.zeros(D),
+            scale=np.ones(D),
+            coef=clf.coef_[0].astype(np.float64),
+            intercept=float(clf.intercept_[0]),
+            settings=settings,
+        )
 
     mean, scale = _mean_scale(X)
     _standardize_inplace(X, mean, scale)
     Xv, yv = _val_clips(X_val, y_val, mean, scale)
     if Xv is not None and yv is not None and len(Cs) > 1:
-        best, init, val_auc, grid_n = _search_C(X, y, Xv, yv, Cs, grid_n_train=grid_n_train, seed=seed,
-                                                max_iter=int(max_iter), tol=float(tol))
+        best, init, val_auc, grid_n = _search_C(
+            X, y, Xv, yv, Cs, grid_n_train=grid_n_train, seed=seed, max_iter=int(max_iter), tol=float(tol)
+        )
     else:
         best, init, val_auc, grid_n = (Cs[0] if len(Cs) == 1 else 1.0), None, None, None
     del Xv
     coef, intercept, n_iter, conv = _newton_lr(X, y, best, max_iter=int(max_iter), tol=float(tol), init=init)
-    settings.update(C=best, C_grid=sorted(Cs), val_auc_by_C=val_auc, class_weight="balanced", standardize=True,
-                    solver="newton-cholesky", grid_n_train=grid_n, max_iter=int(max_iter), tol=float(tol),
-                    n_iter=int(n_iter), converged=conv,
-                    C_note=("no val clips of both classes: C = 1 was used without a search"
-                            if val_auc is None and len(Cs) > 1 else None))
+    settings.update(
+        C=best,
+        C_grid=sorted(Cs),
+        val_auc_by_C=val_auc,
+        class_weight="balanced",
+        standardize=True,
+        solver="newton-cholesky",
+        grid_n_train=grid_n,
+        max_iter=int(max_iter),
+        tol=float(tol),
+        n_iter=int(n_iter),
+        converged=conv,
+        C_note=(
+            "no val clips of both classes: C = 1 was used without a search" if val_auc is None and len(Cs) > 1 else None
+        ),
+    )
     return LinearProbe(mean=mean, scale=scale, coef=coef, intercept=intercept, settings=settings)
 
 
-def check_probe_options(*, Cs: Sequence[float] = DEFAULT_CS, max_train: int | None = None, fast: bool = False,
-                        who: str = "fit_probe") -> dict[str, Any]:
+def check_probe_options(
+    *, Cs: Sequence[float] = DEFAULT_CS, max_train: int | None = None, fast: bool = False, who: str = "fit_probe"
+) -> dict[str, Any]:
     """The linear probe's options checked (``Cs`` positive finite numbers, ``max_train``
     None or an int >= 2, ``fast`` a bool), as :func:`fit_probe` takes them (``Cs`` a list of
     floats). TypeError for a wrong type, ValueError for a wrong value."""
@@ -390,8 +463,11 @@ def check_probe_options(*, Cs: Sequence[float] = DEFAULT_CS, max_train: int | No
     Cs = [check_float(f"Cs[{i}]", c, 0, lo_open=True, who=f"{who}: ") for i, c in enumerate(Cs)]
     if not Cs:
         raise ValueError(f"{who}: Cs must hold at least one positive number, got Cs={Cs!r}")
-    return {"Cs": Cs, "max_train": check_int("max_train", max_train, 2, allow_none=True, who=f"{who}: "),
-            "fast": check_bool("fast", fast, who=f"{who}: ")}
+    return {
+        "Cs": Cs,
+        "max_train": check_int("max_train", max_train, 2, allow_none=True, who=f"{who}: "),
+        "fast": check_bool("fast", fast, who=f"{who}: "),
+    }
 
 
 def _training_rows(X_train: np.ndarray, *, fast: bool, max_train: int | None, seed: int) -> tuple[np.ndarray, int]:
@@ -408,8 +484,9 @@ def _training_rows(X_train: np.ndarray, *, fast: bool, max_train: int | None, se
     return idx, n_failed
 
 
-def _val_clips(X_val: np.ndarray | None, y_val: np.ndarray | None, mean: np.ndarray,
-               scale: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _val_clips(
+    X_val: np.ndarray | None, y_val: np.ndarray | None, mean: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The finite val clips, standardised, when they hold both classes; else (None, None)."""
     if X_val is None or y_val is None:
         return None, None
@@ -423,9 +500,18 @@ def _val_clips(X_val: np.ndarray | None, y_val: np.ndarray | None, mean: np.ndar
     return Xv, yv_all[okv]
 
 
-def _search_C(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, Cs: Sequence[float], *,
-              grid_n_train: int, seed: int, max_iter: int, tol: float
-              ) -> tuple[float, tuple[np.ndarray, float], dict[str, float], int]:
+def _search_C(
+    X: np.ndarray,
+    y: np.ndarray,
+    Xv: np.ndarray,
+    yv: np.ndarray,
+    Cs: Sequence[float],
+    *,
+    grid_n_train: int,
+    seed: int,
+    max_iter: int,
+    tol: float,
+) -> tuple[float, tuple[np.ndarray, float], dict[str, float], int]:
     """Fit each ``C`` (ascending, warm-started) on a seeded subsample of ``grid_n_train`` training
     clips and keep the best val AUC (ties: the smaller C). Returns (best C, its solution,
     val AUC by C, subsample size)."""

@@ -21,6 +21,7 @@ Conventions
 The field's protocol (16-frame blocks, bootstrap CIs, false-alarm rate) lives in
 :mod:`ucf_nb.evaluate.field`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -47,7 +48,6 @@ __all__ = [
 
 NORMAL = "Normal"
 SCORED_SPLITS: tuple[str, ...] = SPLITS[1:]  # val and test: the splits a probe scores
-
 
 
 def auc_or_none(y: np.ndarray, score: np.ndarray) -> float | None:
@@ -147,12 +147,21 @@ def video_table(scored: pd.DataFrame) -> pd.DataFrame:
     """
     need_columns(scored, ("video", "score"), "scored")
     d = _scored_only(scored)
-    g = pd.DataFrame({"video": d["video"].astype(str).to_numpy(), "y": category_label(d),
-                      "score": d["score"].to_numpy(dtype=np.float64)})
+    g = pd.DataFrame(
+        {
+            "video": d["video"].astype(str).to_numpy(),
+            "y": category_label(d),
+            "score": d["score"].to_numpy(dtype=np.float64),
+        }
+    )
     if "category" in d.columns:
         g["category"] = d["category"].astype(str).to_numpy()
-    agg = {"y": ("y", "max"), "n_clips": ("score", "size"), "score_max": ("score", "max"),
-           "score_mean": ("score", "mean")}
+    agg = {
+        "y": ("y", "max"),
+        "n_clips": ("score", "size"),
+        "score_max": ("score", "max"),
+        "score_mean": ("score", "mean"),
+    }
     if "category" in g.columns:
         agg["category"] = ("category", "first")
     return g.groupby("video", sort=True).agg(**agg)
@@ -206,9 +215,9 @@ def frame_scores(scored: pd.DataFrame) -> dict[str, np.ndarray]:
     return {str(v): ax.score[a:b] for v, a, b in zip(ax.videos, ax.offsets[:-1], ax.offsets[1:])}
 
 
-def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
-                    anomalous_only: bool = False, return_details: bool = False
-                    ) -> float | None | tuple[float | None, dict[str, Any]]:
+def frame_level_auc(
+    scored: pd.DataFrame, intervals: Mapping[str, Any], *, anomalous_only: bool = False, return_details: bool = False
+) -> float | None | tuple[float | None, dict[str, Any]]:
     """Frame-level ROC AUC over the videos of ``scored``, all frames concatenated.
 
     Parameters
@@ -243,15 +252,19 @@ def frame_level_auc(scored: pd.DataFrame, intervals: Mapping[str, Any], *,
     auc = auc_or_none(labels[sel], ax.score[sel])
     if not return_details:
         return auc
-    details = {"n_videos": int((in_scope & scored_videos).sum()), "n_frames": int(sel.sum()),
-               "n_frames_anomalous": int(labels[sel].sum()),
-               "n_frames_uncovered": int((sel & ~ax.covered).sum()),
-               "n_videos_unscored": int((in_scope & ~scored_videos).sum())}
+    details = {
+        "n_videos": int((in_scope & scored_videos).sum()),
+        "n_frames": int(sel.sum()),
+        "n_frames_anomalous": int(labels[sel].sum()),
+        "n_frames_uncovered": int((sel & ~ax.covered).sum()),
+        "n_videos_unscored": int((in_scope & ~scored_videos).sum()),
+    }
     return auc, details
 
 
-def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, Any] | None = None, *,
-                   n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def evaluate_probe(
+    scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, Any] | None = None, *, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Every metric of the probe, from the scored splits.
 
     Parameters
@@ -291,8 +304,9 @@ def evaluate_probe(scored: Mapping[str, pd.DataFrame], intervals: Mapping[str, A
     return out
 
 
-def _split_metrics(df: pd.DataFrame | None, split: str, out: dict[str, Any], why: dict[str, str],
-                   counts: dict[str, Any]) -> None:
+def _split_metrics(
+    df: pd.DataFrame | None, split: str, out: dict[str, Any], why: dict[str, str], counts: dict[str, Any]
+) -> None:
     """Clip, video and per-category metrics of one scored split into ``out``; reasons for the
     missing ones into ``why``; its counts into ``counts``."""
     keys = [f"clip_auc_{split}", f"clip_ap_{split}", f"video_auc_{split}", f"video_auc_{split}_mean"]
@@ -309,13 +323,20 @@ def _split_metrics(df: pd.DataFrame | None, split: str, out: dict[str, Any], why
     out[f"video_auc_{split}_mean"] = video_auc(df, "mean")
     out[f"per_category_auc_{split}"] = per_category_auc(df)
     ok = np.isfinite(df["score"].to_numpy(dtype=np.float64))
-    counts[split] = {"n_clips": int(len(df)), "n_scored": int(ok.sum()), "n_failed": int((~ok).sum()),
-                     "n_videos": int(df["video"].nunique())}
+    counts[split] = {
+        "n_clips": int(len(df)),
+        "n_scored": int(ok.sum()),
+        "n_failed": int((~ok).sum()),
+        "n_videos": int(df["video"].nunique()),
+    }
     ys = np.unique(df["y"].to_numpy()[ok])
     for k in keys[:2]:
         if out[k] is None:
-            why[k] = (f"the scored {split} clips hold only y={ys.tolist()}: an AUC needs both classes"
-                      if m["n"] else f"no {split} clip has an embedding (all {len(df)} failed)")
+            why[k] = (
+                f"the scored {split} clips hold only y={ys.tolist()}: an AUC needs both classes"
+                if m["n"]
+                else f"no {split} clip has an embedding (all {len(df)} failed)"
+            )
     for k in keys[2:]:
         if out[k] is None:
             why[k] = f"the {split} videos with a scored clip are all of one class (normal or anomalous)"

@@ -25,6 +25,7 @@ same head on CPU.
 (Over 500 lines on purpose: segments, losses, head and training are one published model,
 read and checked against the paper together.)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,6 +59,7 @@ _CHUNK = 8192
 
 
 # ============================================================================ segments
+
 
 def segment_bag(bag: np.ndarray, n_segments: int = N_SEGMENTS) -> np.ndarray:
     """Average a video's clip features into ``n_segments`` temporal segments.
@@ -94,6 +96,7 @@ def segment_bag(bag: np.ndarray, n_segments: int = N_SEGMENTS) -> np.ndarray:
 
 # ============================================================================ losses
 
+
 def _t(x: Any):
     import torch
 
@@ -120,8 +123,10 @@ def mil_ranking_loss(scores_anomalous: Any, scores_normal: Any, *, margin: float
 
     sa, sn = _t(scores_anomalous), _t(scores_normal)
     if sa.ndim != 2 or sn.ndim != 2 or len(sa) == 0 or len(sn) == 0:
-        raise ValueError(f"scores must be 2-D (bags, segments) with at least one bag each, got shapes "
-                         f"{tuple(sa.shape)} and {tuple(sn.shape)}")
+        raise ValueError(
+            f"scores must be 2-D (bags, segments) with at least one bag each, got shapes "
+            f"{tuple(sa.shape)} and {tuple(sn.shape)}"
+        )
     ma, mn = sa.max(dim=1).values, sn.max(dim=1).values
     return torch.relu(margin - ma[:, None] + mn[None, :]).mean()
 
@@ -160,19 +165,29 @@ def sparsity_loss(scores: Any):
     return s.sum(dim=1).mean()
 
 
-def mil_objective(scores_anomalous: Any, scores_normal: Any, *, margin: float = 1.0,
-                  lambda_smooth: float = 8e-5, lambda_sparse: float = 8e-5):
+def mil_objective(
+    scores_anomalous: Any,
+    scores_normal: Any,
+    *,
+    margin: float = 1.0,
+    lambda_smooth: float = 8e-5,
+    lambda_sparse: float = 8e-5,
+):
     """Sultani et al.'s objective: ranking loss + smoothness and sparsity of the anomalous bags.
 
     ``mil_ranking_loss(sa, sn) + lambda_smooth * smoothness_loss(sa) + lambda_sparse *
     sparsity_loss(sa)`` (the weight decay is the optimiser's).
     """
     sa = _t(scores_anomalous)
-    return (mil_ranking_loss(sa, scores_normal, margin=margin) + lambda_smooth * smoothness_loss(sa)
-            + lambda_sparse * sparsity_loss(sa))
+    return (
+        mil_ranking_loss(sa, scores_normal, margin=margin)
+        + lambda_smooth * smoothness_loss(sa)
+        + lambda_sparse * sparsity_loss(sa)
+    )
 
 
 # ============================================================================ the head
+
 
 def _unit_rows(Z: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(Z, axis=1, keepdims=True)
@@ -210,8 +225,10 @@ class MILHead:
         """Standardised, unit-norm clip features, float32 (n, D); rows with NaN stay NaN."""
         X = np.asarray(bag, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(self.mean):
-            raise ValueError(f"a bag must be a 2-D array (n_clips, {len(self.mean)}) for this head, got "
-                             f"shape {X.shape}: score embeddings of the encoder it was fitted on")
+            raise ValueError(
+                f"a bag must be a 2-D array (n_clips, {len(self.mean)}) for this head, got "
+                f"shape {X.shape}: score embeddings of the encoder it was fitted on"
+            )
         Z = (X - self.mean.astype(np.float32)) / self.scale.astype(np.float32)
         return _unit_rows(Z)
 
@@ -226,8 +243,12 @@ class MILHead:
     def score(self, bag: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
         """Deprecated name of :meth:`score_clips` (scikit-learn's ``score`` is a goodness of
         fit, not per-sample scores); removed in ucf-nb 0.3."""
-        warnings.warn("MILHead.score(bag) is deprecated: use MILHead.score_clips(bag) (the same per-clip "
-                      "scores); MILHead.score is removed in ucf-nb 0.3", FutureWarning, stacklevel=2)
+        warnings.warn(
+            "MILHead.score(bag) is deprecated: use MILHead.score_clips(bag) (the same per-clip "
+            "scores); MILHead.score is removed in ucf-nb 0.3",
+            FutureWarning,
+            stacklevel=2,
+        )
         return self.score_clips(bag, chunk)
 
     def score_clips(self, bag: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
@@ -246,12 +267,12 @@ class MILHead:
         n = len(bag)
         out = np.empty(n, np.float64)
         for a in range(0, n, chunk):
-            Z = self.features(np.asarray(bag[a:a + chunk]))
+            Z = self.features(np.asarray(bag[a : a + chunk]))
             ok = np.isfinite(Z).all(axis=1)
             s = np.full(len(Z), np.nan)
             if ok.any():
                 s[ok] = self.score_features(Z[ok])
-            out[a:a + chunk] = s
+            out[a : a + chunk] = s
         return out
 
     def score_segments(self, bag: np.ndarray) -> np.ndarray:
@@ -264,13 +285,35 @@ class MILHead:
 
 # ============================================================================ fitting
 
-DEFAULTS: dict[str, Any] = dict(hidden=(512, 32), dropout=0.6, lr=0.01, weight_decay=1e-3, batch_size=30,
-                                max_iter=2000, eval_every=100, patience=5, margin=1.0, lambda_smooth=8e-5,
-                                lambda_sparse=8e-5, val_fraction=0.2)
+DEFAULTS: dict[str, Any] = dict(
+    hidden=(512, 32),
+    dropout=0.6,
+    lr=0.01,
+    weight_decay=1e-3,
+    batch_size=30,
+    max_iter=2000,
+    eval_every=100,
+    patience=5,
+    margin=1.0,
+    lambda_smooth=8e-5,
+    lambda_sparse=8e-5,
+    val_fraction=0.2,
+)
 
 # the training settings metrics.json records after "n_segments", in this order
-_TRAINING = ("hidden", "dropout", "lr", "weight_decay", "batch_size", "max_iter", "eval_every", "patience",
-             "margin", "lambda_smooth", "lambda_sparse")
+_TRAINING = (
+    "hidden",
+    "dropout",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "max_iter",
+    "eval_every",
+    "patience",
+    "margin",
+    "lambda_smooth",
+    "lambda_sparse",
+)
 
 
 @dataclass(frozen=True)
@@ -311,8 +354,10 @@ class MILParams:
         put("margin", check_float("margin", self.margin, 0, lo_open=True, who=who))
         for name in ("weight_decay", "lambda_smooth", "lambda_sparse"):
             put(name, check_float(name, getattr(self, name), 0, who=who))
-        put("val_fraction", check_float("val_fraction", self.val_fraction, 0, maximum=1, lo_open=True,
-                                        hi_open=True, who=who))
+        put(
+            "val_fraction",
+            check_float("val_fraction", self.val_fraction, 0, maximum=1, lo_open=True, hi_open=True, who=who),
+        )
         put("refit", check_bool("refit", self.refit, who=who))
         hidden = self.hidden
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
@@ -331,8 +376,11 @@ class MILParams:
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting as plain JSON values, in field order."""
-        return {f.name: (list(v) if f.name == "hidden" else v)
-                for f in dataclasses.fields(self) for v in (getattr(self, f.name),)}
+        return {
+            f.name: (list(v) if f.name == "hidden" else v)
+            for f in dataclasses.fields(self)
+            for v in (getattr(self, f.name),)
+        }
 
     @classmethod
     def from_mapping(cls, values: MILParams | Any | None, *, who: str = "run_probe") -> MILParams:
@@ -343,29 +391,35 @@ class MILParams:
         if isinstance(values, cls):
             return values
         if not hasattr(values, "keys"):
-            raise TypeError(f"{who}: mil_params must be a MILParams or a mapping of fit_mil settings, got "
-                            f"mil_params={values!r}")
+            raise TypeError(
+                f"{who}: mil_params must be a MILParams or a mapping of fit_mil settings, got mil_params={values!r}"
+            )
         mapping = cast(Mapping[str, Any], values)  # a mapping, checked above
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(mapping) - names)
         if unknown:
-            raise TypeError(f"{who}: mil_params has {unknown[0]!r}, not a setting of fit_mil (its settings: "
-                            f"{', '.join(sorted(names))})")
+            raise TypeError(
+                f"{who}: mil_params has {unknown[0]!r}, not a setting of fit_mil (its settings: "
+                f"{', '.join(sorted(names))})"
+            )
         return cls(**dict(mapping))
 
 
 def _check_bags(bags: Sequence[Any], labels: Any, what: str) -> tuple[list, np.ndarray, int]:
     if isinstance(bags, np.ndarray) and bags.ndim == 2:
-        raise TypeError(f"{what} must be a list of per-video (n_clips, D) arrays, got one 2-D array: "
-                        "split the clips by video first")
+        raise TypeError(
+            f"{what} must be a list of per-video (n_clips, D) arrays, got one 2-D array: split the clips by video first"
+        )
     bags = list(bags)
     y = np.asarray(labels).reshape(-1)
     if len(y) != len(bags):
         raise ValueError(f"{what} has {len(bags)} bags but {len(y)} labels: pass one label per video")
     bad = ~np.isin(y, (0, 1))
     if bad.any():
-        raise ValueError(f"labels of {what} must be 0 (normal) or 1 (anomalous); found {y[bad][0]!r} at "
-                         f"position {int(np.flatnonzero(bad)[0])}")
+        raise ValueError(
+            f"labels of {what} must be 0 (normal) or 1 (anomalous); found {y[bad][0]!r} at "
+            f"position {int(np.flatnonzero(bad)[0])}"
+        )
     D = None
     for i, b in enumerate(bags):
         shape = getattr(b, "shape", None)
@@ -374,8 +428,9 @@ def _check_bags(bags: Sequence[Any], labels: Any, what: str) -> tuple[list, np.n
         if D is None:
             D = int(shape[1])
         elif shape[1] != D:
-            raise ValueError(f"bag {i} of {what} has {shape[1]} features but bag 0 has {D}: all bags must "
-                             "come from the same encoder")
+            raise ValueError(
+                f"bag {i} of {what} has {shape[1]} features but bag 0 has {D}: all bags must come from the same encoder"
+            )
     return bags, y.astype(np.int8), int(D or 0)
 
 
@@ -390,9 +445,9 @@ def _mean_scale(bags: Sequence[Any], D: int) -> tuple[np.ndarray, np.ndarray, in
         X = _finite(b).astype(np.float64)
         n += len(X)
         s += X.sum(axis=0)
-        ss += (X ** 2).sum(axis=0)
+        ss += (X**2).sum(axis=0)
     mean = s / max(n, 1)
-    std = np.sqrt(np.maximum(ss / max(n, 1) - mean ** 2, 0))
+    std = np.sqrt(np.maximum(ss / max(n, 1) - mean**2, 0))
     std[std < 1e-12] = 1.0
     return mean, std, n
 
@@ -415,8 +470,15 @@ def _model(D: int, hidden: Sequence[int], dropout: float):
     import torch.nn as nn
 
     h1, h2 = (int(h) for h in hidden)
-    return nn.Sequential(nn.Linear(D, h1), nn.ReLU(), nn.Dropout(dropout), nn.Linear(h1, h2),
-                         nn.Dropout(dropout), nn.Linear(h2, 1), nn.Sigmoid())
+    return nn.Sequential(
+        nn.Linear(D, h1),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(h1, h2),
+        nn.Dropout(dropout),
+        nn.Linear(h2, 1),
+        nn.Sigmoid(),
+    )
 
 
 def _weights(model) -> dict:
@@ -434,8 +496,9 @@ def _video_auc(y: np.ndarray, s: np.ndarray) -> float | None:
     return float(roc_auc_score(y, s)) if np.unique(y).size == 2 else None
 
 
-def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams, val: tuple | None,
-           progress: bool, desc: str) -> tuple[dict, int, list]:
+def _train(
+    S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams, val: tuple | None, progress: bool, desc: str
+) -> tuple[dict, int, list]:
     """Train one MLP on segments S (V, n_seg, D); with ``val`` = (Sv, yv) stop early on it.
 
     Returns (weights of the chosen iteration, chosen iteration, val curve)."""
@@ -459,8 +522,7 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams
             ino = rng.choice(norm, B, replace=len(norm) < B)
             sa = model(St[ia]).squeeze(-1)
             sn = model(St[ino]).squeeze(-1)
-            loss = mil_objective(sa, sn, margin=p.margin, lambda_smooth=p.lambda_smooth,
-                                 lambda_sparse=p.lambda_sparse)
+            loss = mil_objective(sa, sn, margin=p.margin, lambda_smooth=p.lambda_smooth, lambda_sparse=p.lambda_sparse)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -470,8 +532,15 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams
             Sv, yv = val
             with torch.no_grad():
                 sv = model(torch.from_numpy(Sv)).squeeze(-1)
-                vloss = float(mil_objective(sv[yv == 1], sv[yv == 0], margin=p.margin,
-                                            lambda_smooth=p.lambda_smooth, lambda_sparse=p.lambda_sparse))
+                vloss = float(
+                    mil_objective(
+                        sv[yv == 1],
+                        sv[yv == 0],
+                        margin=p.margin,
+                        lambda_smooth=p.lambda_smooth,
+                        lambda_sparse=p.lambda_sparse,
+                    )
+                )
             vauc = _video_auc(yv, sv.max(dim=1).values.numpy())
             curve.append({"iter": it, "train_loss": float(loss.detach()), "val_auc": vauc, "val_loss": vloss})
             key = (vauc if vauc is not None else -np.inf, -vloss)
@@ -488,16 +557,31 @@ def _train(S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams
     return best[0], best[1], curve
 
 
-def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n_segments: int = N_SEGMENTS,
-            seed: int = 0, val_bags: Sequence[np.ndarray] | None = None,
-            val_labels: Sequence[int] | np.ndarray | None = None, refit: bool = True,
-            max_iter: int = DEFAULTS["max_iter"], eval_every: int = DEFAULTS["eval_every"],
-            patience: int = DEFAULTS["patience"], batch_size: int = DEFAULTS["batch_size"],
-            lr: float = DEFAULTS["lr"], weight_decay: float = DEFAULTS["weight_decay"],
-            dropout: float = DEFAULTS["dropout"], hidden: Sequence[int] = DEFAULTS["hidden"],
-            lambda_smooth: float = DEFAULTS["lambda_smooth"], lambda_sparse: float = DEFAULTS["lambda_sparse"],
-            margin: float = DEFAULTS["margin"], val_fraction: float = DEFAULTS["val_fraction"],
-            n_threads: int | None = 1, progress: bool = False, params: MILParams | None = None) -> MILHead:
+def fit_mil(
+    bags: Sequence[np.ndarray],
+    labels: Sequence[int] | np.ndarray,
+    *,
+    n_segments: int = N_SEGMENTS,
+    seed: int = 0,
+    val_bags: Sequence[np.ndarray] | None = None,
+    val_labels: Sequence[int] | np.ndarray | None = None,
+    refit: bool = True,
+    max_iter: int = DEFAULTS["max_iter"],
+    eval_every: int = DEFAULTS["eval_every"],
+    patience: int = DEFAULTS["patience"],
+    batch_size: int = DEFAULTS["batch_size"],
+    lr: float = DEFAULTS["lr"],
+    weight_decay: float = DEFAULTS["weight_decay"],
+    dropout: float = DEFAULTS["dropout"],
+    hidden: Sequence[int] = DEFAULTS["hidden"],
+    lambda_smooth: float = DEFAULTS["lambda_smooth"],
+    lambda_sparse: float = DEFAULTS["lambda_sparse"],
+    margin: float = DEFAULTS["margin"],
+    val_fraction: float = DEFAULTS["val_fraction"],
+    n_threads: int | None = 1,
+    progress: bool = False,
+    params: MILParams | None = None,
+) -> MILHead:
     """Fit the MIL ranking head on videos with video-level labels only.
 
     The settings (every keyword but ``seed``, ``val_bags``, ``val_labels`` and ``progress``)
@@ -574,55 +658,109 @@ def fit_mil(bags: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, *, n
         torch.set_flush_denormal(False)
 
 
-def _fit_mil(bags: Sequence[Any], labels: Any, val_bags: Sequence[Any] | None, val_labels: Any, p: MILParams, *,
-             seed: int, progress: bool) -> MILHead:
+def _fit_mil(
+    bags: Sequence[Any],
+    labels: Any,
+    val_bags: Sequence[Any] | None,
+    val_labels: Any,
+    p: MILParams,
+    *,
+    seed: int,
+    progress: bool,
+) -> MILHead:
     import torch
 
     t0 = time.perf_counter()
     bags, y, D = _check_bags(bags, labels, "bags")
     if np.unique(y).size < 2:
-        raise ValueError(f"the {len(y)} training videos hold only label(s) {np.unique(y).tolist()}: the MIL "
-                         "head needs anomalous and normal videos")
+        raise ValueError(
+            f"the {len(y)} training videos hold only label(s) {np.unique(y).tolist()}: the MIL "
+            "head needs anomalous and normal videos"
+        )
     n_segments = p.n_segments
-    tr_bags, tr_y, val_bags, yv, source = _train_val(bags, y, D, val_bags, val_labels, val_fraction=p.val_fraction,
-                                                     seed=seed)
+    tr_bags, tr_y, val_bags, yv, source = _train_val(
+        bags, y, D, val_bags, val_labels, val_fraction=p.val_fraction, seed=seed
+    )
 
     mean, scale, n_clips = _mean_scale(tr_bags, D)
     prep = MILHead(mean=mean, scale=scale, weights={}, settings={"n_segments": n_segments})
     S, kept = _segments(prep, tr_bags, n_segments)
     y_tr = tr_y[kept]
     if np.unique(y_tr).size < 2:
-        raise ValueError("after leaving out the videos without a finite clip, the training videos hold a "
-                         "single label: the MIL head needs anomalous and normal videos")
+        raise ValueError(
+            "after leaving out the videos without a finite clip, the training videos hold a "
+            "single label: the MIL head needs anomalous and normal videos"
+        )
     Sv, kept_v = _segments(prep, val_bags, n_segments)
     yv_k = np.asarray(yv)[kept_v]
     val = (Sv, yv_k) if len(kept_v) and np.unique(yv_k).size == 2 else None
     n_empty = (len(tr_bags) - len(kept)) + (len(val_bags) - len(kept_v))
 
-    w_sel, best_iter, curve = _train(S, y_tr, seed=seed, n_iter=p.max_iter, p=p, val=val, progress=progress,
-                                     desc="MIL head (train, early stopping on val)")
-    note = None if val is not None else ("val holds no videos of both labels: trained for max_iter "
-                                         "iterations without early stopping")
+    w_sel, best_iter, curve = _train(
+        S,
+        y_tr,
+        seed=seed,
+        n_iter=p.max_iter,
+        p=p,
+        val=val,
+        progress=progress,
+        desc="MIL head (train, early stopping on val)",
+    )
+    note = (
+        None
+        if val is not None
+        else ("val holds no videos of both labels: trained for max_iter iterations without early stopping")
+    )
     settings: dict[str, Any] = {
-        "head": "mil", "n_segments": n_segments, **p.training(), "seed": seed, "best_iter": int(best_iter),
+        "head": "mil",
+        "n_segments": n_segments,
+        **p.training(),
+        "seed": seed,
+        "best_iter": int(best_iter),
         "selection": "video ROC AUC on val (each video scored by its best segment); ties: lower val objective",
-        "val_source": source, "val_curve": curve, "refit": p.refit, "n_train_videos": int(len(kept)),
-        "n_val_videos": int(len(kept_v)), "n_videos_without_finite_clip": int(n_empty),
-        "n_train_clips": int(n_clips), "standardize": True, "l2_normalize": True,
-        "torch_threads": int(torch.get_num_threads()), "note": note}
-    selected = MILHead(mean=mean, scale=scale, weights=w_sel,
-                       settings={**settings, "refit": False, "fitted_on": "train"})
+        "val_source": source,
+        "val_curve": curve,
+        "refit": p.refit,
+        "n_train_videos": int(len(kept)),
+        "n_val_videos": int(len(kept_v)),
+        "n_videos_without_finite_clip": int(n_empty),
+        "n_train_clips": int(n_clips),
+        "standardize": True,
+        "l2_normalize": True,
+        "torch_threads": int(torch.get_num_threads()),
+        "note": note,
+    }
+    selected = MILHead(
+        mean=mean, scale=scale, weights=w_sel, settings={**settings, "refit": False, "fitted_on": "train"}
+    )
     if not p.refit:
         selected.settings["fit_s"] = round(time.perf_counter() - t0, 3)
         return selected
 
-    return _refit(list(tr_bags) + list(val_bags), np.concatenate([tr_y, np.asarray(yv, dtype=np.int8)]), D,
-                  seed=seed, best_iter=best_iter, p=p, progress=progress, settings=settings, selected=selected,
-                  t0=t0)
+    return _refit(
+        list(tr_bags) + list(val_bags),
+        np.concatenate([tr_y, np.asarray(yv, dtype=np.int8)]),
+        D,
+        seed=seed,
+        best_iter=best_iter,
+        p=p,
+        progress=progress,
+        settings=settings,
+        selected=selected,
+        t0=t0,
+    )
 
 
-def _train_val(bags: list, y: np.ndarray, D: int, val_bags: Sequence[Any] | None, val_labels: Any, *,
-               val_fraction: float, seed: int) -> tuple[list, np.ndarray, list, np.ndarray, str]:
+def _train_val(
+    bags: list,
+    y: np.ndarray,
+    D: int,
+    val_bags: Sequence[Any] | None,
+    val_labels: Any,
+    *,
+    val_fraction: float,
+    seed: int,
+) -> tuple[list, np.ndarray, list, np.ndarray, str]:
     """(train bags, train labels, val bags, val labels, "given" | "held out"): the given val
     videos, else a seeded, stratified ``val_fraction`` of the training videos held out."""
     if (val_bags is None) != (val_labels is None):
@@ -646,15 +784,38 @@ def _train_val(bags: list, y: np.ndarray, D: int, val_bags: Sequence[Any] | None
     return tr_bags, tr_y, val_bags, yv, source
 
 
-def _refit(all_bags: list, all_y: np.ndarray, D: int, *, seed: int, best_iter: int, p: MILParams,
-           progress: bool, settings: dict[str, Any], selected: MILHead, t0: float) -> MILHead:
+def _refit(
+    all_bags: list,
+    all_y: np.ndarray,
+    D: int,
+    *,
+    seed: int,
+    best_iter: int,
+    p: MILParams,
+    progress: bool,
+    settings: dict[str, Any],
+    selected: MILHead,
+    t0: float,
+) -> MILHead:
     """The head refit on train + val for the selected number of iterations."""
     n_segments = p.n_segments
     mean2, scale2, n_clips2 = _mean_scale(all_bags, D)
     prep2 = MILHead(mean=mean2, scale=scale2, weights={}, settings={"n_segments": n_segments})
     S2, kept2 = _segments(prep2, all_bags, n_segments)
-    w_all, _, _ = _train(S2, all_y[kept2], seed=seed, n_iter=best_iter, p=p, val=None, progress=progress,
-                         desc="MIL head (refit on train + val)")
-    settings.update(fitted_on="train + val", n_refit_videos=int(len(kept2)), n_refit_clips=int(n_clips2),
-                    fit_s=round(time.perf_counter() - t0, 3))
+    w_all, _, _ = _train(
+        S2,
+        all_y[kept2],
+        seed=seed,
+        n_iter=best_iter,
+        p=p,
+        val=None,
+        progress=progress,
+        desc="MIL head (refit on train + val)",
+    )
+    settings.update(
+        fitted_on="train + val",
+        n_refit_videos=int(len(kept2)),
+        n_refit_clips=int(n_clips2),
+        fit_s=round(time.perf_counter() - t0, 3),
+    )
     return MILHead(mean=mean2, scale=scale2, weights=w_all, settings=settings, selected=selected)

@@ -9,6 +9,7 @@ live in :mod:`ucf_nb.evaluate.linear` (:func:`fit_probe`, :class:`LinearProbe`) 
   scores val and test, and writes ``out_dir/probe/metrics.json`` and
   ``out_dir/probe/scores_{split}.csv``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,9 +49,20 @@ __all__ = [
     "probe_fingerprint",
 ]
 
-METRIC_KEYS = ("clip_auc_val", "clip_auc_test", "clip_ap_val", "clip_ap_test", "video_auc_test",
-               "video_auc_test_mean", "video_auc_val", "video_auc_val_mean") + FRAME_KEYS + (
-               "per_category_auc_test", "per_category_auc_val")
+METRIC_KEYS = (
+    (
+        "clip_auc_val",
+        "clip_auc_test",
+        "clip_ap_val",
+        "clip_ap_test",
+        "video_auc_test",
+        "video_auc_test_mean",
+        "video_auc_val",
+        "video_auc_val_mean",
+    )
+    + FRAME_KEYS
+    + ("per_category_auc_test", "per_category_auc_val")
+)
 """The metric keys of ``metrics.json``, the same for every head."""
 
 HEADS = ("linear", "mil")
@@ -178,9 +190,15 @@ def _finished_splits(source: Any) -> set[str]:
 
 
 def _write_scores(path: Path, df: pd.DataFrame) -> None:
-    out = pd.DataFrame({"row": df.index.to_numpy(dtype=np.int64), "video": df["video"].astype(str).to_numpy(),
-                        "clip_idx": df["clip_idx"].to_numpy(), "y": df["y"].to_numpy(),
-                        "score": df["score"].to_numpy()})
+    out = pd.DataFrame(
+        {
+            "row": df.index.to_numpy(dtype=np.int64),
+            "video": df["video"].astype(str).to_numpy(),
+            "clip_idx": df["clip_idx"].to_numpy(),
+            "y": df["y"].to_numpy(),
+            "score": df["score"].to_numpy(),
+        }
+    )
     atomic_write_csv(path, out)
 
 
@@ -202,10 +220,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.PathLike | None = None,
-              annotation_path: str | os.PathLike | None = None, max_train: int | None = None,
-              seed: int = 0, fast: bool = False, Cs: Sequence[float] = DEFAULT_CS, head: str = "linear",
-              mil_params: Mapping[str, Any] | MILParams | None = None, n_boot: int = 1000, refit: bool = False) -> ProbeResult:
+def run_probe(
+    out_dir: str | os.PathLike = "processed",
+    *,
+    manifest: str | os.PathLike | None = None,
+    annotation_path: str | os.PathLike | None = None,
+    max_train: int | None = None,
+    seed: int = 0,
+    fast: bool = False,
+    Cs: Sequence[float] = DEFAULT_CS,
+    head: str = "linear",
+    mil_params: Mapping[str, Any] | MILParams | None = None,
+    n_boot: int = 1000,
+    refit: bool = False,
+) -> ProbeResult:
     """Fit a head on a run's embeddings, score val and test, and write its metrics.
 
     Reads train, val and test with :func:`ucf_nb.load_embeddings` (train is required; a
@@ -279,15 +307,29 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
 
     finished = _finished_splits(source)
     if "train" not in finished:
-        raise FileNotFoundError(f"the train split of {display_path(source)} is not finished: run "
-                                "notebooks/02_extract.ipynb with split='train' first")
-    fingerprint = probe_fingerprint(source, finished, annotation_path=annotation_path, head=head, seed=seed,
-                                    fast=fast, max_train=max_train, Cs=Cs, mil_params=mil_params, n_boot=n_boot)
+        raise FileNotFoundError(
+            f"the train split of {display_path(source)} is not finished: run "
+            "notebooks/02_extract.ipynb with split='train' first"
+        )
+    fingerprint = probe_fingerprint(
+        source,
+        finished,
+        annotation_path=annotation_path,
+        head=head,
+        seed=seed,
+        fast=fast,
+        max_train=max_train,
+        Cs=Cs,
+        mil_params=mil_params,
+        n_boot=n_boot,
+    )
     if not refit:
         reused = _reuse(out / spec.folder, fingerprint, source, finished, intervals)
         if reused is not None:
-            print(f"{head} head: embeddings, annotation and settings unchanged since "
-                  f"{display_path(reused.paths['metrics'])}: not refitted (refit=True fits again)")
+            print(
+                f"{head} head: embeddings, annotation and settings unchanged since "
+                f"{display_path(reused.paths['metrics'])}: not refitted (refit=True fits again)"
+            )
             return reused
     X_tr, y_tr, rows_tr = load_embeddings(source, "train")
     loaded = {s: load_embeddings(source, s) if s in finished else None for s in SCORED_SPLITS}
@@ -308,13 +350,26 @@ def run_probe(out_dir: str | os.PathLike = "processed", *, manifest: str | os.Pa
     metrics = evaluate_probe(scores, intervals, n_boot=n_boot, seed=seed)
     t_eval = time.perf_counter()
 
-    result = _metrics_record(metrics, head, settings, read_manifest(source), seed=seed, y_tr=y_tr,
-                             n_tr_failed=n_tr_failed, rows_tr=rows_tr, annotation_path=annotation_path,
-                             source=source, n_views=n_views)
+    result = _metrics_record(
+        metrics,
+        head,
+        settings,
+        read_manifest(source),
+        seed=seed,
+        y_tr=y_tr,
+        n_tr_failed=n_tr_failed,
+        rows_tr=rows_tr,
+        annotation_path=annotation_path,
+        source=source,
+        n_views=n_views,
+    )
     result["warnings"] = fit_warnings
     result["fingerprint"] = fingerprint
-    result["timing"] = {"load_s": round(t_load - t0, 3), "fit_s": round(t_fit - t_load, 3),
-                        "score_and_metrics_s": round(t_eval - t_fit, 3)}
+    result["timing"] = {
+        "load_s": round(t_load - t0, 3),
+        "fit_s": round(t_fit - t_load, 3),
+        "score_and_metrics_s": round(t_eval - t_fit, 3),
+    }
     paths = _write_probe(out / spec.folder, result, scores)
     return ProbeResult(metrics=result, scores=scores, probe=fitted, intervals=intervals, paths=paths)
 
@@ -327,12 +382,17 @@ def _head_options(spec: Any, given: dict[str, Any]) -> dict[str, Any]:
     their defaults (an option of another head is refused, not ignored)."""
     for name, value in given.items():
         default = _OPTION_DEFAULTS[name]
-        at_default = ((value is None or (isinstance(value, Mapping) and not value)) if default is None
-                      else (value is default or _same(value, default)))
+        at_default = (
+            (value is None or (isinstance(value, Mapping) and not value))
+            if default is None
+            else (value is default or _same(value, default))
+        )
         if name not in spec.options and not at_default:
             readers = [h for h in heads() if name in get_head(h).options]
-            raise ValueError(f"run_probe: {name}={value!r} applies to the {' and '.join(readers) or 'no'} head only: "
-                             f"leave it at its default with head={spec.name!r}")
+            raise ValueError(
+                f"run_probe: {name}={value!r} applies to the {' and '.join(readers) or 'no'} head only: "
+                f"leave it at its default with head={spec.name!r}"
+            )
     return spec.check_options(**{k: given[k] for k in spec.options})
 
 
@@ -350,11 +410,15 @@ def _why_no_val(loaded_val: Any) -> str:
     X, y, rows = loaded_val
     ok = finite_rows(X)
     if len(ok) and not ok.any():
-        return (f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
-                "lists them and the fix)")
+        return (
+            f"all {len(ok)} val clips failed (their videos could not be read; notebook 02 for split 'val' "
+            "lists them and the fix)"
+        )
     labels = np.unique(np.asarray(y)[ok]).tolist()
-    return (f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
-            f"y={labels}, so no ROC AUC can be computed on them")
+    return (
+        f"the {int(ok.sum())} embedded val clips ({int((~ok).sum())} failed) hold only "
+        f"y={labels}, so no ROC AUC can be computed on them"
+    )
 
 
 @dataclass
@@ -384,8 +448,10 @@ class ProbeWarnings:
         if not self.warnings:
             return f"<p>{html.escape(self.message())}</p>"
         items = "".join(f"<li>{html.escape(w)}.</li>" for w in self.warnings)
-        return ('<div class="admonition warning"><p class="admonition-title">Warning: settings not chosen on '
-                f"val</p><ul>{items}</ul></div>")
+        return (
+            '<div class="admonition warning"><p class="admonition-title">Warning: settings not chosen on '
+            f"val</p><ul>{items}</ul></div>"
+        )
 
 
 def probe_warnings(results: ProbeResult | Mapping[str, ProbeResult]) -> ProbeWarnings:
@@ -415,7 +481,7 @@ def mean_over_views(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         raise ValueError(f"mean_over_views expects (N, V, D) embeddings, got shape {X.shape}")
     out = np.empty((X.shape[0], X.shape[2]), np.float16)
     for a in range(0, X.shape[0], chunk):
-        out[a:a + chunk] = np.asarray(X[a:a + chunk], np.float32).mean(axis=1)
+        out[a : a + chunk] = np.asarray(X[a : a + chunk], np.float32).mean(axis=1)
     return out
 
 
@@ -427,9 +493,19 @@ def _params_dict(mil_params: Mapping[str, Any] | MILParams | None) -> dict[str, 
     return dict(to_dict()) if to_dict is not None else dict(mil_params)  # type: ignore[arg-type]  # a Mapping
 
 
-def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annotation_path: Any, head: str,
-                      seed: int, fast: bool, max_train: int | None, Cs: Sequence[float],
-                      mil_params: Mapping[str, Any] | MILParams | None, n_boot: int) -> dict[str, Any]:
+def probe_fingerprint(
+    source: Path,
+    finished: set[str] | Sequence[str],
+    *,
+    annotation_path: Any,
+    head: str,
+    seed: int,
+    fast: bool,
+    max_train: int | None,
+    Cs: Sequence[float],
+    mil_params: Mapping[str, Any] | MILParams | None,
+    n_boot: int,
+) -> dict[str, Any]:
     """What a head's result depends on, as recorded in ``metrics.json``'s ``fingerprint``.
 
     ``inputs``: a sha256 over the run's manifest (model, preprocessing, index sha256 and each
@@ -448,23 +524,42 @@ def probe_fingerprint(source: Path, finished: set[str] | Sequence[str], *, annot
         for kind, name in sorted((entry.get("files") or {}).items()):
             st = (folder / name).stat()
             stats[kind] = [name, st.st_size, st.st_mtime_ns]
-        splits[split] = {"entry": {k: entry.get(k) for k in ("shape", "dtype", "n_clips", "n_done", "n_failed",
-                                                              "n_short", "rows_sha256", "completed_at")},
-                         "files": stats}
+        splits[split] = {
+            "entry": {
+                k: entry.get(k)
+                for k in ("shape", "dtype", "n_clips", "n_done", "n_failed", "n_short", "rows_sha256", "completed_at")
+            },
+            "files": stats,
+        }
     ann = None if annotation_path is None else file_sha256(resolve_path(annotation_path))
-    inputs = {"manifest": {k: man.get(k) for k in ("model", "T", "img_size", "embedding_dim", "pooling",
-                                                   "precision", "preprocessing", "index")},
-              "splits": splits, "annotation_sha256": ann}
+    inputs = {
+        "manifest": {
+            k: man.get(k)
+            for k in ("model", "T", "img_size", "embedding_dim", "pooling", "precision", "preprocessing", "index")
+        },
+        "splits": splits,
+        "annotation_sha256": ann,
+    }
     digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=str).encode()).hexdigest()
-    settings = {"head": head, "seed": int(seed), "fast": bool(fast),
-                "max_train": None if max_train is None else int(max_train), "Cs": [float(c) for c in Cs],
-                "mil_params": _jsonable(_params_dict(mil_params)), "n_boot": int(n_boot)}
-    return {"inputs_sha256": digest, "settings": settings,
-            "versions": package_versions(("ucf-nb", "scikit-learn", "numpy", "scipy", "torch"))}
+    settings = {
+        "head": head,
+        "seed": int(seed),
+        "fast": bool(fast),
+        "max_train": None if max_train is None else int(max_train),
+        "Cs": [float(c) for c in Cs],
+        "mil_params": _jsonable(_params_dict(mil_params)),
+        "n_boot": int(n_boot),
+    }
+    return {
+        "inputs_sha256": digest,
+        "settings": settings,
+        "versions": package_versions(("ucf-nb", "scikit-learn", "numpy", "scipy", "torch")),
+    }
 
 
-def _reuse(probe_dir: Path, fingerprint: Mapping[str, Any], source: Path, finished: set[str],
-           intervals: dict | None) -> ProbeResult | None:
+def _reuse(
+    probe_dir: Path, fingerprint: Mapping[str, Any], source: Path, finished: set[str], intervals: dict | None
+) -> ProbeResult | None:
     """The recorded result of ``probe_dir`` when its fingerprint matches and its files are whole; else None."""
     path = probe_dir / "metrics.json"
     try:
@@ -502,8 +597,11 @@ def _read_intervals(annotation_path: str | os.PathLike | None) -> dict | None:
 
 def _score_frame(rows: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
     """The columns of a split's rows that ``ProbeResult.scores`` keeps, with ``y`` as int64."""
-    keep = [c for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame",
-                        "n_frames", "anomaly_frac") if c in rows.columns]
+    keep = [
+        c
+        for c in ("split", "y", "category", "video", "clip_idx", "start_frame", "end_frame", "n_frames", "anomaly_frac")
+        if c in rows.columns
+    ]
     df = rows[keep].copy()
     df["y"] = np.asarray(y).astype(np.int64)
     return df
@@ -523,26 +621,51 @@ def _score_splits(scorers: Mapping[str, Any], loaded: dict[str, Any]) -> dict[st
     return scores
 
 
-def _metrics_record(metrics: dict[str, Any], head: str, settings: Mapping[str, Any], man: dict[str, Any], *,
-                    seed: int, y_tr: np.ndarray, n_tr_failed: int, rows_tr: pd.DataFrame,
-                    annotation_path: str | os.PathLike | None, source: Path, n_views: int = 1) -> dict[str, Any]:
+def _metrics_record(
+    metrics: dict[str, Any],
+    head: str,
+    settings: Mapping[str, Any],
+    man: dict[str, Any],
+    *,
+    seed: int,
+    y_tr: np.ndarray,
+    n_tr_failed: int,
+    rows_tr: pd.DataFrame,
+    annotation_path: str | os.PathLike | None,
+    source: Path,
+    n_views: int = 1,
+) -> dict[str, Any]:
     """The content of ``metrics.json`` (without ``timing``): the same keys for every head."""
     result: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS}
     result["head"] = head
     result["seed"] = int(seed)
     result["settings"] = _jsonable({k: v for k, v in settings.items() if k != "fit_s"})
     result["annotation_path"] = display_path(resolve_path(annotation_path)) if annotation_path else None
-    result["counts"] = {"train": {"n_clips": int(len(y_tr)), "n_scored": int(len(y_tr)) - n_tr_failed,
-                                  "n_failed": n_tr_failed, "n_videos": int(rows_tr["video"].nunique())},
-                        **metrics["counts"]}
+    result["counts"] = {
+        "train": {
+            "n_clips": int(len(y_tr)),
+            "n_scored": int(len(y_tr)) - n_tr_failed,
+            "n_failed": n_tr_failed,
+            "n_videos": int(rows_tr["video"].nunique()),
+        },
+        **metrics["counts"],
+    }
     result["frame_level"] = metrics["frame_level"]
     result["missing_reasons"] = metrics["missing_reasons"]
-    result["embeddings"] = {"source": display_path(source), "checkpoint": man.get("model", {}).get("checkpoint"),
-                            "embedding_dim": man.get("embedding_dim"), "pooling": man.get("pooling"),
-                            "index_sha256": man.get("index", {}).get("sha256"),
-                            "views": man.get("views", "center"), "n_views": int(n_views),
-                            "features": ("each clip's embedding" if n_views == 1 else
-                                         f"the mean over each clip's {n_views} views (fit and scored on it)")}
+    result["embeddings"] = {
+        "source": display_path(source),
+        "checkpoint": man.get("model", {}).get("checkpoint"),
+        "embedding_dim": man.get("embedding_dim"),
+        "pooling": man.get("pooling"),
+        "index_sha256": man.get("index", {}).get("sha256"),
+        "views": man.get("views", "center"),
+        "n_views": int(n_views),
+        "features": (
+            "each clip's embedding"
+            if n_views == 1
+            else f"the mean over each clip's {n_views} views (fit and scored on it)"
+        ),
+    }
     result["versions"] = package_versions(("ucf-nb", "scikit-learn", "numpy", "torch"))
     return result
 

@@ -19,6 +19,7 @@ one folder. :func:`ucf_nb.extract_split` and :func:`ucf_nb.run_probe` write into
 - :func:`run_encoder`: extract every split with one encoder and probe it (what the demo does
   for its extra encoders).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,18 +44,39 @@ from .heads import heads as registered
 from .metrics import frame_scores
 from .probe import run_probe
 
-__all__ = ["RUNS_DIR", "HEADLINE_METRICS", "encoder_defaults", "run_name", "run_dir", "find_runs",
-           "read_run", "compare_runs", "RankedTable", "ranked_table", "run_settings", "per_category_table",
-           "roc_points", "literature_note", "run_encoder"]
+__all__ = [
+    "RUNS_DIR",
+    "HEADLINE_METRICS",
+    "encoder_defaults",
+    "run_name",
+    "run_dir",
+    "find_runs",
+    "read_run",
+    "compare_runs",
+    "RankedTable",
+    "ranked_table",
+    "run_settings",
+    "per_category_table",
+    "roc_points",
+    "literature_note",
+    "run_encoder",
+]
 
 RUNS_DIR = "processed/runs"
 
 #: metrics.json keys shown per probe head, in column order; the first one a table has (with a
 #: value) is its headline. ``frame_auc_test_field`` is the field's evaluation protocol.
 HEADLINE_METRICS = ("frame_auc_test_field", "frame_auc_test", "video_auc_test", "clip_auc_test")
-METRIC_COLUMNS = ("clip_auc_test", "video_auc_test", "frame_auc_test", "frame_auc_test_field",
-                  "frame_auc_test_field_ci_low", "frame_auc_test_field_ci_high", "frame_far_test_field",
-                  "frame_auc_test_anomalous")
+METRIC_COLUMNS = (
+    "clip_auc_test",
+    "video_auc_test",
+    "frame_auc_test",
+    "frame_auc_test_field",
+    "frame_auc_test_field_ci_low",
+    "frame_auc_test_field_ci_high",
+    "frame_far_test_field",
+    "frame_auc_test_anomalous",
+)
 #: metrics whose 95% bootstrap interval (``<name>_ci95`` in metrics.json) the table shows as
 #: ``<name>_ci_low`` / ``<name>_ci_high``, so a ranking shows which gaps are within noise
 INTERVAL_METRICS = ("frame_auc_test_field",)
@@ -74,8 +96,12 @@ def encoder_defaults(checkpoint: str | os.PathLike) -> dict[str, Any]:
     folder = local_folder(checkpoint)
     config = read_config(checkpoint, str(folder) if folder is not None else checkpoint, folder)
     adapter = adapter_for(config.model_type)
-    return {"family": adapter.family, "T": adapter.clip_length(config), "img_size": adapter.default_img_size,
-            "pooling": adapter.poolings[0]}
+    return {
+        "family": adapter.family,
+        "T": adapter.clip_length(config),
+        "img_size": adapter.default_img_size,
+        "pooling": adapter.poolings[0],
+    }
 
 
 def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str, views: str = "center") -> str:
@@ -91,8 +117,15 @@ def run_name(checkpoint: str | os.PathLike, *, T: int, pooling: str, views: str 
     return f"{base}_T{int(T)}_{pooling}" + ("" if views == "center" else "_" + views.replace("_", ""))
 
 
-def run_dir(checkpoint: str | os.PathLike, *, T: int | None = None, pooling: str | None = None,
-            name: str | None = None, root: str | os.PathLike = RUNS_DIR, views: str = "center") -> str:
+def run_dir(
+    checkpoint: str | os.PathLike,
+    *,
+    T: int | None = None,
+    pooling: str | None = None,
+    name: str | None = None,
+    root: str | os.PathLike = RUNS_DIR,
+    views: str = "center",
+) -> str:
     """The folder of one encoder's run: ``root/<name>``, project-relative when inside the project.
 
     Parameters
@@ -116,8 +149,9 @@ def run_dir(checkpoint: str | os.PathLike, *, T: int | None = None, pooling: str
             pooling = defaults["pooling"] if pooling is None else pooling
         name = run_name(checkpoint, T=T, pooling=pooling, views=views)
     elif not isinstance(name, str) or not _NAME_OK.match(name) or name in (".", ".."):
-        raise ValueError(f"run name {name!r} must be one folder name of letters, digits and ._+=- "
-                         f"(no slash), e.g. 'clip-b16_T8'")
+        raise ValueError(
+            f"run name {name!r} must be one folder name of letters, digits and ._+=- (no slash), e.g. 'clip-b16_T8'"
+        )
     return display_path(resolve_path(root) / name)
 
 
@@ -147,15 +181,22 @@ def read_run(path: str | os.PathLike) -> dict[str, Any]:
     folder = resolve_path(path)
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        raise FileNotFoundError(f"{display_path(manifest_path)} not found: {display_path(folder)} is not a run "
-                                "(run notebooks/02_extract.ipynb for it first)")
+        raise FileNotFoundError(
+            f"{display_path(manifest_path)} not found: {display_path(folder)} is not a run "
+            "(run notebooks/02_extract.ipynb for it first)"
+        )
     heads, head_dirs = {}, {}
     for sub in sorted(folder.glob("probe*")):
         if (sub.name == "probe" or sub.name.startswith("probe-")) and (sub / "metrics.json").is_file():
             heads[_head_name(sub.name)] = json.loads((sub / "metrics.json").read_text())
             head_dirs[_head_name(sub.name)] = sub
-    return {"name": folder.name, "path": display_path(folder), "manifest": json.loads(manifest_path.read_text()),
-            "heads": heads, "head_dirs": head_dirs}
+    return {
+        "name": folder.name,
+        "path": display_path(folder),
+        "manifest": json.loads(manifest_path.read_text()),
+        "heads": heads,
+        "head_dirs": head_dirs,
+    }
 
 
 def _resolve_runs(runs: Sequence[str] | None, root: str | os.PathLike) -> list[dict[str, Any]]:
@@ -165,8 +206,9 @@ def _resolve_runs(runs: Sequence[str] | None, root: str | os.PathLike) -> list[d
     base = resolve_path(root)
     missing = [n for n in names if not (base / n / "manifest.json").is_file()]
     if missing:
-        raise FileNotFoundError(f"run(s) {missing} not found in {display_path(base)} (runs there: "
-                                f"{find_runs(root) or 'none'})")
+        raise FileNotFoundError(
+            f"run(s) {missing} not found in {display_path(base)} (runs there: {find_runs(root) or 'none'})"
+        )
     return [read_run(base / n) for n in names]
 
 
@@ -244,17 +286,37 @@ def compare_runs(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
     for run in _resolve_runs(runs, root):
         m = run["manifest"]
         model = m.get("model") or {}
-        base = {"run": run["name"], "head": "(no probe)", "family": _family(model.get("model_type")),
-                "checkpoint": model.get("checkpoint"), "embedding_dim": m.get("embedding_dim"), "T": m.get("T"),
-                "views": _views(m), "img_size": m.get("img_size"), "pooling": m.get("pooling"),
-                "clips_per_s": _clips_per_s(m), "device": _devices(m)}
+        base = {
+            "run": run["name"],
+            "head": "(no probe)",
+            "family": _family(model.get("model_type")),
+            "checkpoint": model.get("checkpoint"),
+            "embedding_dim": m.get("embedding_dim"),
+            "T": m.get("T"),
+            "views": _views(m),
+            "img_size": m.get("img_size"),
+            "pooling": m.get("pooling"),
+            "clips_per_s": _clips_per_s(m),
+            "device": _devices(m),
+        }
         if not run["heads"]:
             rows.append(base)
         for head, metrics in run["heads"].items():
             values = {**metrics, **_interval_columns(metrics)}
             rows.append({**base, "head": head, **{k: values[k] for k in METRIC_COLUMNS if k in values}})
-    columns = ["run", "head", "family", "checkpoint", "embedding_dim", "T", "views", "img_size", "pooling",
-               "clips_per_s", "device"]
+    columns = [
+        "run",
+        "head",
+        "family",
+        "checkpoint",
+        "embedding_dim",
+        "T",
+        "views",
+        "img_size",
+        "pooling",
+        "clips_per_s",
+        "device",
+    ]
     present = [k for k in METRIC_COLUMNS if any(r.get(k) is not None for r in rows)]
     table = pd.DataFrame(rows, columns=columns + present)
     for k in present:
@@ -279,21 +341,40 @@ _HEADLINE_WORDS = {
 #: "text", "code" (an identifier, may wrap after - and _), "int", "auc" (3 decimals), "ci"
 #: (``<col>_low``-``<col>_high``), "speed" (1 decimal, a measurement)
 _VIEWS = {
-    "headline": (("rank", "#", "int"), ("run", "run", "code"), ("family", "family", "text"), ("T", "T", "int"),
-                 ("views", "views", "text"), ("head", "head", "text"), ("auc", "AUC", "auc"),
-                 ("ci", "95% CI", "ci"), ("far", "false alarms", "auc"), ("clips_per_s", "clips/s", "speed")),
-    "metrics": (("rank", "#", "int"), ("run", "run", "code"), ("head", "head", "text"),
-                ("clip_auc_test", "clip", "auc"), ("video_auc_test", "video", "auc"),
-                ("frame_auc_test", "frame", "auc"), ("frame_auc_test_field", "field", "auc"),
-                ("frame_auc_test_anomalous", "anomalous videos", "auc")),
+    "headline": (
+        ("rank", "#", "int"),
+        ("run", "run", "code"),
+        ("family", "family", "text"),
+        ("T", "T", "int"),
+        ("views", "views", "text"),
+        ("head", "head", "text"),
+        ("auc", "AUC", "auc"),
+        ("ci", "95% CI", "ci"),
+        ("far", "false alarms", "auc"),
+        ("clips_per_s", "clips/s", "speed"),
+    ),
+    "metrics": (
+        ("rank", "#", "int"),
+        ("run", "run", "code"),
+        ("head", "head", "text"),
+        ("clip_auc_test", "clip", "auc"),
+        ("video_auc_test", "video", "auc"),
+        ("frame_auc_test", "frame", "auc"),
+        ("frame_auc_test_field", "field", "auc"),
+        ("frame_auc_test_anomalous", "anomalous videos", "auc"),
+    ),
 }
 _VIEW_CAPTIONS = {
-    "headline": ("95% CI: bootstrap over test videos; false alarms: share of the normal test videos' frames "
-                 "scored 0.5 or more; clips/s: extraction speed over all splits, comparable only between runs "
-                 "on the same device."),
-    "metrics": ("ROC AUCs on the test split: clip (every clip), video (a video's highest clip score), frame "
-                "(every frame, from this project's clip windows), field (frame_auc_test_field, the field's "
-                "protocol) and anomalous videos (the frames of anomalous videos only)."),
+    "headline": (
+        "95% CI: bootstrap over test videos; false alarms: share of the normal test videos' frames "
+        "scored 0.5 or more; clips/s: extraction speed over all splits, comparable only between runs "
+        "on the same device."
+    ),
+    "metrics": (
+        "ROC AUCs on the test split: clip (every clip), video (a video's highest clip score), frame "
+        "(every frame, from this project's clip windows), field (frame_auc_test_field, the field's "
+        "protocol) and anomalous videos (the frames of anomalous videos only)."
+    ),
 }
 _DASH = "\u2013"
 #: the columns of :attr:`RankedTable.frame` in the default ("headline") view
@@ -330,11 +411,14 @@ class RankedTable:
         """What the table is ranked by and what its columns mean (plain text)."""
         if self.headline is None:
             return "No run has a test metric yet: run notebooks/03_probe.ipynb for them."
-        return (f"Best first by {self.headline} ({_HEADLINE_WORDS.get(self.headline, 'test split')}). "
-                + _VIEW_CAPTIONS[self.view])
+        return (
+            f"Best first by {self.headline} ({_HEADLINE_WORDS.get(self.headline, 'test split')}). "
+            + _VIEW_CAPTIONS[self.view]
+        )
 
     def _cells(self) -> list[dict[str, str]]:
         """Each row as header -> text."""
+
         def fmt(row: Mapping[str, Any], column: str, kind: str) -> str:
             if kind == "ci":
                 low, high = row[f"{column}_low"], row[f"{column}_high"]
@@ -349,8 +433,9 @@ class RankedTable:
             return str(value)
 
         spec = _VIEWS[self.view]
-        return [{header: fmt(row, column, kind) for column, header, kind in spec}
-                for row in self.frame.to_dict("records")]
+        return [
+            {header: fmt(row, column, kind) for column, header, kind in spec} for row in self.frame.to_dict("records")
+        ]
 
     def __str__(self) -> str:
         spec = _VIEWS[self.view]
@@ -358,8 +443,10 @@ class RankedTable:
         width = {h: max([len(h)] + [len(r[h]) for r in rows]) for _, h, _ in spec}
 
         def line(cells: Mapping[str, str]) -> str:
-            return "  ".join(cells[h].ljust(width[h]) if kind in ("text", "code") else cells[h].rjust(width[h])
-                             for _, h, kind in spec).rstrip()
+            return "  ".join(
+                cells[h].ljust(width[h]) if kind in ("text", "code") else cells[h].rjust(width[h])
+                for _, h, kind in spec
+            ).rstrip()
 
         return "\n".join([line({h: h for _, h, _ in spec}), *map(line, rows), "", self.caption()])
 
@@ -374,8 +461,10 @@ class RankedTable:
         ci = ""
         if "ci_low" in best and not pd.isna(best["ci_low"]):
             ci = f" [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
-        return (f"<RankedTable ({self.view}): {len(self.frame)} rows, {n_runs} runs, best first by "
-                f"{self.headline}: {best['run']} ({best['head']}) {value:.3f}{ci}>")
+        return (
+            f"<RankedTable ({self.view}): {len(self.frame)} rows, {n_runs} runs, best first by "
+            f"{self.headline}: {best['run']} ({best['head']}) {value:.3f}{ci}>"
+        )
 
     def _repr_html_(self) -> str:
         import html
@@ -394,10 +483,13 @@ class RankedTable:
             return f"<{tag}{cls}>{inner}</{tag}>"
 
         head = "".join(cell("th", header, kind) for _, header, kind in spec)
-        body = "".join("<tr>" + "".join(cell("td", r[header], kind) for _, header, kind in spec) + "</tr>"
-                       for r in self._cells())
-        return (f'<table class="ucf-ranking"><caption>{html.escape(self.caption())}</caption>'
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        body = "".join(
+            "<tr>" + "".join(cell("td", r[header], kind) for _, header, kind in spec) + "</tr>" for r in self._cells()
+        )
+        return (
+            f'<table class="ucf-ranking"><caption>{html.escape(self.caption())}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
 
 
 def ranked_table(table: pd.DataFrame, *, view: str = "headline") -> RankedTable:
@@ -418,8 +510,10 @@ def ranked_table(table: pd.DataFrame, *, view: str = "headline") -> RankedTable:
         Shown in a notebook as a table that fits the book's column.
     """
     if not isinstance(table, pd.DataFrame) or not {"run", "head"} <= set(table.columns):
-        raise TypeError(f"ranked_table takes the table of ucf_nb.compare_runs (a DataFrame with 'run' and 'head' "
-                        f"columns), got {type(table).__name__}")
+        raise TypeError(
+            f"ranked_table takes the table of ucf_nb.compare_runs (a DataFrame with 'run' and 'head' "
+            f"columns), got {type(table).__name__}"
+        )
     if view not in _VIEWS:
         raise ValueError(f"ranked_table: view must be one of {', '.join(map(repr, _VIEWS))}, got view={view!r}")
     headline = table.attrs.get("headline")
@@ -438,11 +532,16 @@ def ranked_table(table: pd.DataFrame, *, view: str = "headline") -> RankedTable:
     rank[np.isfinite(auc)] = np.arange(1, int(np.isfinite(auc).sum()) + 1)
     columns: dict[str, Any] = {"rank": rank, "run": values("run"), "head": values("head")}
     if view == "headline":
-        columns.update(family=values("family"), T=values("T"), views=values("views", "center"), auc=auc,
-                       ci_low=numbers(f"{headline}_ci_low" if headline else None),
-                       ci_high=numbers(f"{headline}_ci_high" if headline else None),
-                       far=numbers("frame_far_test_field" if headline == "frame_auc_test_field" else None),
-                       clips_per_s=numbers("clips_per_s"))
+        columns.update(
+            family=values("family"),
+            T=values("T"),
+            views=values("views", "center"),
+            auc=auc,
+            ci_low=numbers(f"{headline}_ci_low" if headline else None),
+            ci_high=numbers(f"{headline}_ci_high" if headline else None),
+            far=numbers("frame_far_test_field" if headline == "frame_auc_test_field" else None),
+            clips_per_s=numbers("clips_per_s"),
+        )
         order = list(RANKED_COLUMNS)
     else:
         order = ["rank", "run", "head"] + [c for c, _, kind in _VIEWS["metrics"] if kind == "auc"]
@@ -469,21 +568,49 @@ def run_settings(runs: Sequence[str] | None = None, *, root: str | os.PathLike =
             offset = " - 1" if prep.get("offset") else ""
             mean = ", ".join(f"{v:.3g}" for v in prep.get("mean", ()))
             std = ", ".join(f"{v:.3g}" for v in prep.get("std", ()))
-            prep_text = (f"{prep.get('preset')}: {prep.get('resize')} {prep.get('size')}{crop}, "
-                         f"{prep.get('interpolation')}, x * {scale}{offset}, mean ({mean}), std ({std})")
+            prep_text = (
+                f"{prep.get('preset')}: {prep.get('resize')} {prep.get('size')}{crop}, "
+                f"{prep.get('interpolation')}, x * {scale}{offset}, mean ({mean}), std ({std})"
+            )
         sha = (m.get("index") or {}).get("sha256")
-        rows.append({"run": run["name"], "checkpoint": model.get("checkpoint"), "revision": model.get("revision"),
-                     "model_type": model.get("model_type"), "pooling": m.get("pooling"), "T": m.get("T"),
-                     "views": _views(m), "img_size": m.get("img_size"), "preprocessing": prep_text,
-                     "precision": m.get("precision"),
-                     "index_sha256": sha[:12] if isinstance(sha, str) else None,
-                     "splits": ", ".join(s for s, e in (m.get("splits") or {}).items() if e and e.get("complete"))})
-    return pd.DataFrame(rows, columns=["run", "checkpoint", "revision", "model_type", "pooling", "T", "views",
-                                       "img_size", "preprocessing", "precision", "index_sha256", "splits"])
+        rows.append(
+            {
+                "run": run["name"],
+                "checkpoint": model.get("checkpoint"),
+                "revision": model.get("revision"),
+                "model_type": model.get("model_type"),
+                "pooling": m.get("pooling"),
+                "T": m.get("T"),
+                "views": _views(m),
+                "img_size": m.get("img_size"),
+                "preprocessing": prep_text,
+                "precision": m.get("precision"),
+                "index_sha256": sha[:12] if isinstance(sha, str) else None,
+                "splits": ", ".join(s for s, e in (m.get("splits") or {}).items() if e and e.get("complete")),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "run",
+            "checkpoint",
+            "revision",
+            "model_type",
+            "pooling",
+            "T",
+            "views",
+            "img_size",
+            "preprocessing",
+            "precision",
+            "index_sha256",
+            "splits",
+        ],
+    )
 
 
-def per_category_table(runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR,
-                       head: str = "linear", split: str = "test") -> pd.DataFrame:
+def per_category_table(
+    runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR, head: str = "linear", split: str = "test"
+) -> pd.DataFrame:
     """Per anomaly category ROC AUC (its clips against the normal clips): categories x runs.
 
     Reads ``per_category_auc_{split}`` of each run's ``head``; runs without it are left out.
@@ -498,8 +625,13 @@ def per_category_table(runs: Sequence[str] | None = None, *, root: str | os.Path
     return table.sort_index()
 
 
-def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = RUNS_DIR,
-               annotation_path: str | os.PathLike | None = None, split: str = "test") -> dict[str, dict[str, Any]]:
+def roc_points(
+    runs: Sequence[str] | None = None,
+    *,
+    root: str | os.PathLike = RUNS_DIR,
+    annotation_path: str | os.PathLike | None = None,
+    split: str = "test",
+) -> dict[str, dict[str, Any]]:
     """ROC curves of every run and head on ``split``: label -> ``fpr``, ``tpr``, ``auc``, ``level``,
     ``run``, ``head``, ``family``.
 
@@ -529,14 +661,17 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
                     index_cache[index_path] = read_index(index_path)
                 rows = index_cache[index_path].loc[scores["row"].to_numpy()]
                 scored = rows[["video", "start_frame", "end_frame", "n_frames"]].assign(
-                    score=scores["score"].to_numpy())
+                    score=scores["score"].to_numpy()
+                )
                 per_video = frame_scores(scored)
                 ys, ss = [], []
                 for video, fs in per_video.items():
                     if video not in ann:
                         assert annotation_path is not None  # ann was read from it
-                        raise ValueError(f"{display_path(path)}: video {video!r} has no line in "
-                                         f"{display_path(resolve_path(annotation_path))}")
+                        raise ValueError(
+                            f"{display_path(path)}: video {video!r} has no line in "
+                            f"{display_path(resolve_path(annotation_path))}"
+                        )
                     ys.append(ann[video].frame_labels(len(fs)))
                     ss.append(fs)
                 y, s, level = np.concatenate(ys), np.concatenate(ss), "frame"
@@ -546,8 +681,15 @@ def roc_points(runs: Sequence[str] | None = None, *, root: str | os.PathLike = R
                 continue
             fpr, tpr, _ = roc_curve(y, s)
             label = run["name"] if head == _first_head() else f"{run['name']} ({head})"
-            out[label] = {"fpr": fpr, "tpr": tpr, "auc": float(roc_auc_score(y, s)), "level": level,
-                          "run": run["name"], "head": head, "family": family}
+            out[label] = {
+                "fpr": fpr,
+                "tpr": tpr,
+                "auc": float(roc_auc_score(y, s)),
+                "level": level,
+                "run": run["name"],
+                "head": head,
+                "family": family,
+            }
     return out
 
 
@@ -561,36 +703,57 @@ def literature_note(table: pd.DataFrame, *, demo: bool = False) -> str:
     cols = set(table.columns)
     lines = []
     if demo:
-        lines.append("**Demo run: none of these numbers is comparable to anything.** They come from random "
-                     "tiny encoders on synthetic videos and only show that the pipeline runs end to end.")
+        lines.append(
+            "**Demo run: none of these numbers is comparable to anything.** They come from random "
+            "tiny encoders on synthetic videos and only show that the pipeline runs end to end."
+        )
         lines.append("")
-    lines.append("Published UCF-Crime results report one number: the frame-level ROC AUC over all 290 test "
-                 "videos concatenated, with the official temporal annotation as ground truth (Sultani et al. "
-                 "2018, MIL on C3D features: 75.41; RTFM: 84.30; VadCLIP on CLIP ViT-B/16 frame features: "
-                 "88.02). Those methods train on the official 1,610 training videos with video-level labels "
-                 "only.")
+    lines.append(
+        "Published UCF-Crime results report one number: the frame-level ROC AUC over all 290 test "
+        "videos concatenated, with the official temporal annotation as ground truth (Sultani et al. "
+        "2018, MIL on C3D features: 75.41; RTFM: 84.30; VadCLIP on CLIP ViT-B/16 frame features: "
+        "88.02). Those methods train on the official 1,610 training videos with video-level labels "
+        "only."
+    )
     if "frame_auc_test_field" in cols:
-        lines.append("- `frame_auc_test_field` follows that protocol and is the column to hold against them, "
-                     "when the run covers the whole official test set.")
+        lines.append(
+            "- `frame_auc_test_field` follows that protocol and is the column to hold against them, "
+            "when the run covers the whole official test set."
+        )
     if "frame_auc_test" in cols:
-        lines.append("- `frame_auc_test` is a frame-level AUC over the test videos too, but computed from this "
-                     "project's clip windows (a frame scores the mean of the clips covering it) and from a "
-                     "probe whose `C` was chosen on a validation split of the training videos: close to the "
-                     "protocol, not identical to it. It is comparable to the literature only as a rough guide.")
-    lines.append("- `clip_auc_test`, `video_auc_test` and the per-category AUCs have no published counterpart: "
-                 "compare them between the rows of this table only.")
-    lines.append("- Rows are comparable with each other when they share the index (every run here does) and "
-                 "differ only in the encoder, T, views and input size; the extraction speed (clips/s) is "
-                 "comparable only between runs on the same device.")
+        lines.append(
+            "- `frame_auc_test` is a frame-level AUC over the test videos too, but computed from this "
+            "project's clip windows (a frame scores the mean of the clips covering it) and from a "
+            "probe whose `C` was chosen on a validation split of the training videos: close to the "
+            "protocol, not identical to it. It is comparable to the literature only as a rough guide."
+        )
+    lines.append(
+        "- `clip_auc_test`, `video_auc_test` and the per-category AUCs have no published counterpart: "
+        "compare them between the rows of this table only."
+    )
+    lines.append(
+        "- Rows are comparable with each other when they share the index (every run here does) and "
+        "differ only in the encoder, T, views and input size; the extraction speed (clips/s) is "
+        "comparable only between runs on the same device."
+    )
     return "\n".join(lines)
 
 
-def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike = "processed/index_clips.csv",
-                runs_dir: str | os.PathLike = RUNS_DIR, name: str | None = None, T: int | None = None,
-                pooling: str | None = None, annotation_path: str | os.PathLike | None = None,
-                splits: Sequence[str] = ("train", "val", "test"), heads: Sequence[str] | None = None,
-                mil_params: Mapping[str, Any] | None = None, progress: bool = True,
-                **extract_kwargs: Any) -> str:
+def run_encoder(
+    checkpoint: str | os.PathLike,
+    *,
+    index_path: str | os.PathLike = "processed/index_clips.csv",
+    runs_dir: str | os.PathLike = RUNS_DIR,
+    name: str | None = None,
+    T: int | None = None,
+    pooling: str | None = None,
+    annotation_path: str | os.PathLike | None = None,
+    splits: Sequence[str] = ("train", "val", "test"),
+    heads: Sequence[str] | None = None,
+    mil_params: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **extract_kwargs: Any,
+) -> str:
     """Extract ``splits`` with one encoder into :func:`run_dir` and probe them there.
 
     What notebooks 02 (once per split) and 03 do for one encoder, in this process; the
@@ -612,11 +775,20 @@ def run_encoder(checkpoint: str | os.PathLike, *, index_path: str | os.PathLike 
     unknown = sorted(set(heads) - set(registered()))
     if unknown:
         raise ValueError(f"run_encoder: heads must be names of ucf_nb.heads() {registered()}, got {unknown}")
-    out_dir = run_dir(checkpoint, T=T, pooling=pooling, name=name, root=runs_dir,
-                      views=extract_kwargs.get("views", "center"))
+    out_dir = run_dir(
+        checkpoint, T=T, pooling=pooling, name=name, root=runs_dir, views=extract_kwargs.get("views", "center")
+    )
     for split in splits:
-        extract_split(split, index_path, out_dir=out_dir, checkpoint=checkpoint, T=T, pooling=pooling,
-                      progress=progress, **extract_kwargs)
+        extract_split(
+            split,
+            index_path,
+            out_dir=out_dir,
+            checkpoint=checkpoint,
+            T=T,
+            pooling=pooling,
+            progress=progress,
+            **extract_kwargs,
+        )
     for head in heads:
         extra: dict[str, Any] = {"mil_params": mil_params} if "mil_params" in get_head(head).options else {}
         run_probe(out_dir=out_dir, annotation_path=annotation_path, head=head, **extra)

@@ -9,6 +9,7 @@
 The package re-exports ``split``'s names, so ``ucf_nb.extract.extract_split`` (the module path
 of ucf-nb 0.1) keeps working. Importing it does not import torch.
 """
+
 from __future__ import annotations
 
 from .split import StoreWriteError, extract_split

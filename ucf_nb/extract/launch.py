@@ -20,6 +20,7 @@ them instead of submitting them twice.
 Only this module and :mod:`ucf_nb.extract.tasks` use submitit: ``pip install -e .[cluster]``. A little over
 500 lines: the launcher's job bookkeeping and its command line stay beside the loop they serve.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -69,6 +70,7 @@ class ExtractionFailedError(UcfNbError, RuntimeError):
 
 # ------------------------------------------------------------------------------ parameters
 
+
 def parse_slurm_options(text: str | None) -> dict[str, Any]:
     """``"partition=gpu,gpus_per_node=1,timeout_min=120"`` -> a dict (ints where they parse).
 
@@ -85,8 +87,10 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name.isidentifier():
-            raise ValueError(f"--slurm {text!r}: expected NAME=VALUE[,NAME=VALUE...], e.g. "
-                             f"partition=gpu,gpus_per_node=1 (bad item {item!r})")
+            raise ValueError(
+                f"--slurm {text!r}: expected NAME=VALUE[,NAME=VALUE...], e.g. "
+                f"partition=gpu,gpus_per_node=1 (bad item {item!r})"
+            )
         value = value.strip()
         try:
             out[name] = int(value)
@@ -99,8 +103,9 @@ def parse_slurm_options(text: str | None) -> dict[str, Any]:
 
 
 def _extract_defaults() -> dict[str, Any]:
-    return {n: p.default for n, p in inspect.signature(extract_split).parameters.items()
-            if n != "settings"}  # one value for all the options: a task passes them one by one
+    return {
+        n: p.default for n, p in inspect.signature(extract_split).parameters.items() if n != "settings"
+    }  # one value for all the options: a task passes them one by one
 
 
 def _check_params(extract_params: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,15 +113,21 @@ def _check_params(extract_params: Mapping[str, Any]) -> dict[str, Any]:
     reserved = {"split", "shard_index", "num_shards"}
     bad = sorted(set(extract_params) & reserved)
     if bad:
-        raise ValueError(f"submit_extraction: {bad[0]} is set by the launcher (one task per split and shard); "
-                         "pass splits and num_shards instead")
+        raise ValueError(
+            f"submit_extraction: {bad[0]} is set by the launcher (one task per split and shard); "
+            "pass splits and num_shards instead"
+        )
     unknown = sorted(set(extract_params) - set(defaults))
     if unknown:
-        raise ValueError(f"submit_extraction: {unknown[0]!r} is not a parameter of extract_split "
-                         f"(its parameters: {', '.join(sorted(set(defaults) - reserved))})")
+        raise ValueError(
+            f"submit_extraction: {unknown[0]!r} is not a parameter of extract_split "
+            f"(its parameters: {', '.join(sorted(set(defaults) - reserved))})"
+        )
     if extract_params.get("resume", True) is not True:
-        raise ValueError("submit_extraction: resume=False is not supported (shards running at once would delete "
-                         "each other's work): delete the split's outputs in out_dir first, or use another out_dir")
+        raise ValueError(
+            "submit_extraction: resume=False is not supported (shards running at once would delete "
+            "each other's work): delete the split's outputs in out_dir first, or use another out_dir"
+        )
     params = {**{k: v for k, v in defaults.items() if k not in reserved}, **dict(extract_params)}
     ExtractSettings(**{k: params[k] for k in ExtractSettings.names()})  # every option checked before submitting
     return params
@@ -128,17 +139,29 @@ def _which_executor(executor: str) -> str:
     if executor == "auto":
         return "slurm" if shutil.which("sbatch") else "local"
     if executor == "slurm" and not shutil.which("sbatch"):
-        raise RuntimeError("executor='slurm' but sbatch is not on the PATH: run this on a SLURM login node, "
-                           "or pass executor='local'")
+        raise RuntimeError(
+            "executor='slurm' but sbatch is not on the PATH: run this on a SLURM login node, or pass executor='local'"
+        )
     return executor
 
 
 # ---------------------------------------------------------------------------- the launcher
 
-def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor: str = "auto",
-                      slurm: Mapping[str, Any] | str | None = None, wait: bool = True, max_retries: int = 2,
-                      max_parallel: int | None = None, gpus: Sequence[int] | None = None, poll_s: float = 10.0,
-                      log: Callable[[str], None] = print, **extract_params: Any) -> list[ShardJob]:
+
+def submit_extraction(
+    splits: str | Sequence[str],
+    num_shards: int,
+    *,
+    executor: str = "auto",
+    slurm: Mapping[str, Any] | str | None = None,
+    wait: bool = True,
+    max_retries: int = 2,
+    max_parallel: int | None = None,
+    gpus: Sequence[int] | None = None,
+    poll_s: float = 10.0,
+    log: Callable[[str], None] = print,
+    **extract_params: Any,
+) -> list[ShardJob]:
     """Extract ``splits`` in ``num_shards`` shards each, as SLURM array tasks or local processes.
 
     Parameters
@@ -192,8 +215,16 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         message names each with its log file and last error line; ``.jobs`` has them all.
     """
     splits, num_shards, max_retries, max_parallel, options, params, kind, gpus = _check_submission(
-        splits, num_shards, executor=executor, slurm=slurm, max_retries=max_retries, max_parallel=max_parallel,
-        gpus=gpus, extract_params=extract_params, log=log)
+        splits,
+        num_shards,
+        executor=executor,
+        slurm=slurm,
+        max_retries=max_retries,
+        max_parallel=max_parallel,
+        gpus=gpus,
+        extract_params=extract_params,
+        log=log,
+    )
     poll_s = check_float("poll_s", poll_s, 0, lo_open=True, who="submit_extraction: ")
 
     store = EmbeddingStore(params["out_dir"])
@@ -202,8 +233,15 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
         log("every split is finished: nothing submitted")
         return jobs
 
-    run = _Launcher(Backend(kind, store.out_dir / "logs", options, max_parallel, log), jobs, params,
-                    num_shards=num_shards, max_parallel=max_parallel, gpus=gpus, log=log)
+    run = _Launcher(
+        Backend(kind, store.out_dir / "logs", options, max_parallel, log),
+        jobs,
+        params,
+        num_shards=num_shards,
+        max_parallel=max_parallel,
+        gpus=gpus,
+        log=log,
+    )
     run.start()
     if not wait:
         run.say_not_waiting()
@@ -213,19 +251,27 @@ def submit_extraction(splits: str | Sequence[str], num_shards: int, *, executor:
     return jobs
 
 
-def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor: str,
-                      slurm: Mapping[str, Any] | str | None, max_retries: int, max_parallel: int | None,
-                      gpus: Sequence[int] | None, extract_params: Mapping[str, Any], log: Callable[[str], None]
-                      ) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str,
-                                 list[int] | None]:
+def _check_submission(
+    splits: str | Sequence[str],
+    num_shards: int,
+    *,
+    executor: str,
+    slurm: Mapping[str, Any] | str | None,
+    max_retries: int,
+    max_parallel: int | None,
+    gpus: Sequence[int] | None,
+    extract_params: Mapping[str, Any],
+    log: Callable[[str], None],
+) -> tuple[list[str], int, int, int | None, dict[str, Any], dict[str, Any], str, list[int] | None]:
     """submit_extraction's arguments checked: (splits, num_shards, max_retries, max_parallel,
     slurm options, extract_split parameters, executor kind, gpus)."""
     if isinstance(splits, str):
         splits = [splits]
     splits = list(splits)
     if not splits or not all(isinstance(s, str) and s for s in splits) or len(set(splits)) != len(splits):
-        raise ValueError(f"submit_extraction: splits must be distinct split names such as ['train', 'val'], "
-                         f"got splits={splits!r}")
+        raise ValueError(
+            f"submit_extraction: splits must be distinct split names such as ['train', 'val'], got splits={splits!r}"
+        )
     who = "submit_extraction: "
     num_shards = check_int("num_shards", num_shards, 1, who=who)
     max_retries = check_int("max_retries", max_retries, 0, who=who)
@@ -236,8 +282,10 @@ def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor:
     if gpus is not None:
         gpus = [int(g) for g in gpus]
         if kind != "local" or not gpus:
-            raise ValueError("submit_extraction: gpus= shares this machine's GPUs out among local tasks "
-                             "(executor='local'); on SLURM pass slurm={'gpus_per_node': 1}")
+            raise ValueError(
+                "submit_extraction: gpus= shares this machine's GPUs out among local tasks "
+                "(executor='local'); on SLURM pass slurm={'gpus_per_node': 1}"
+            )
     if kind == "local":
         ignored = sorted(set(options) - {"timeout_min"})
         if ignored:
@@ -246,8 +294,9 @@ def _check_submission(splits: str | Sequence[str], num_shards: int, *, executor:
     return splits, num_shards, max_retries, max_parallel, options, params, kind, gpus
 
 
-def _plan_jobs(store: Any, splits: Sequence[str], num_shards: int, params: Mapping[str, Any],
-               log: Callable[[str], None]) -> list[ShardJob]:
+def _plan_jobs(
+    store: Any, splits: Sequence[str], num_shards: int, params: Mapping[str, Any], log: Callable[[str], None]
+) -> list[ShardJob]:
     """One ShardJob per (split, shard): ``"finished"`` when nothing is left to do, else ``"queued"``."""
     rows = rows_by_split(params, splits)
     logs = store.out_dir / "logs"
@@ -255,13 +304,23 @@ def _plan_jobs(store: Any, splits: Sequence[str], num_shards: int, params: Mappi
     todo: dict[str, list[int]] = {}
     for split in splits:
         if finished_before(store, split, rows[split], params):
-            log(f"{split}: already finished in {display_path(store.out_dir)}; nothing to submit"
-                + _failed_note(store, split, params))
+            log(
+                f"{split}: already finished in {display_path(store.out_dir)}; nothing to submit"
+                + _failed_note(store, split, params)
+            )
             jobs += [ShardJob(split, k, num_shards, state="finished") for k in range(num_shards)]
             continue
         todo[split] = unfinished_shards(store, split, num_shards)
-        jobs += [ShardJob(split, k, num_shards, state="finished" if k not in todo[split] else "queued",
-                          log=logs / split / f"shard-{k}-of-{num_shards}.log") for k in range(num_shards)]
+        jobs += [
+            ShardJob(
+                split,
+                k,
+                num_shards,
+                state="finished" if k not in todo[split] else "queued",
+                log=logs / split / f"shard-{k}-of-{num_shards}.log",
+            )
+            for k in range(num_shards)
+        ]
     return jobs
 
 
@@ -271,22 +330,40 @@ def _failed_note(store: Any, split: str, params: Mapping[str, Any]) -> str:
     n, n_short = int(entry.get("n_failed") or 0), int(entry.get("n_short") or 0)
     if not n and not n_short:
         return ""
-    what = " and ".join(([f"{n} of its clips failed"] if n else [])
-                        + ([f"{n_short} are short (their video ended before the clip did)"] if n_short else []))
-    return (f" ({what}: after replacing their videos, ucf_nb.extract_split(split={split!r}, "
-            f"out_dir={os.fspath(params['out_dir'])!r}, ...) or notebook 02 with the same parameters embeds "
-            "only the clips of those videos)")
+    what = " and ".join(
+        ([f"{n} of its clips failed"] if n else [])
+        + ([f"{n_short} are short (their video ended before the clip did)"] if n_short else [])
+    )
+    return (
+        f" ({what}: after replacing their videos, ucf_nb.extract_split(split={split!r}, "
+        f"out_dir={os.fspath(params['out_dir'])!r}, ...) or notebook 02 with the same parameters embeds "
+        "only the clips of those videos)"
+    )
 
 
 class _Launcher:
     """The shard jobs of one submit_extraction call: submits them (local tasks one per free
     slot and GPU), polls them, resubmits the failed ones."""
 
-    def __init__(self, backend: Backend, jobs: list[ShardJob], params: Mapping[str, Any], *, num_shards: int,
-                 max_parallel: int | None, gpus: Sequence[int] | None, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        jobs: list[ShardJob],
+        params: Mapping[str, Any],
+        *,
+        num_shards: int,
+        max_parallel: int | None,
+        gpus: Sequence[int] | None,
+        log: Callable[[str], None],
+    ) -> None:
         self.backend, self.kind, self.logs = backend, backend.kind, backend.logs
         self.jobs, self.params, self.num_shards, self.max_parallel, self.log = (
-            jobs, params, num_shards, max_parallel, log)
+            jobs,
+            params,
+            num_shards,
+            max_parallel,
+            log,
+        )
         self.free_gpus = list(gpus or [])
 
     def start(self) -> None:
@@ -297,7 +374,7 @@ class _Launcher:
             if sj.gpu is not None and sj.gpu in self.free_gpus:
                 self.free_gpus.remove(sj.gpu)
         queued = [sj for sj in self.jobs if sj.state == "queued"]
-        self.launch(queued[:self.slots()])
+        self.launch(queued[: self.slots()])
 
     def launch(self, batch: list[ShardJob]) -> None:
         by_split: dict[str, list[ShardJob]] = {}
@@ -318,11 +395,16 @@ class _Launcher:
             sj.attempts += 1
             link_log(sj, job)
         ids = sorted({str(j.job_id).split("_")[0] for j in sjobs})
-        what = "SLURM job array" if self.kind == "slurm" and len(sjobs) > 1 else (
-            "SLURM job" if self.kind == "slurm" else "local process")
-        self.log(f"{group[0].split}: submitted shard{'s' if len(group) > 1 else ''} "
-                 f"{', '.join(str(sj.shard_index + 1) for sj in group)} of {self.num_shards} as {what} "
-                 f"{', '.join(ids)}")
+        what = (
+            "SLURM job array"
+            if self.kind == "slurm" and len(sjobs) > 1
+            else ("SLURM job" if self.kind == "slurm" else "local process")
+        )
+        self.log(
+            f"{group[0].split}: submitted shard{'s' if len(group) > 1 else ''} "
+            f"{', '.join(str(sj.shard_index + 1) for sj in group)} of {self.num_shards} as {what} "
+            f"{', '.join(ids)}"
+        )
 
     def slots(self) -> int:
         if self.kind != "local":
@@ -333,10 +415,12 @@ class _Launcher:
     def say_not_waiting(self) -> None:
         running = [sj for sj in self.jobs if sj.state == "running"]
         ids = sorted({str(sj.job_id).split("_")[0] for sj in running})
-        how = (f"squeue -j {','.join(ids)}" if self.kind == "slurm" else f"ps -p {','.join(ids)}")
-        self.log(f"not waiting: {len(running)} task(s), job id(s) {', '.join(ids)}; follow them with `{how}` and "
-                 f"the logs in {display_path(self.logs)}/; run the same command again to wait for them (nothing "
-                 "running is submitted twice, failed shards are resubmitted)")
+        how = f"squeue -j {','.join(ids)}" if self.kind == "slurm" else f"ps -p {','.join(ids)}"
+        self.log(
+            f"not waiting: {len(running)} task(s), job id(s) {', '.join(ids)}; follow them with `{how}` and "
+            f"the logs in {display_path(self.logs)}/; run the same command again to wait for them (nothing "
+            "running is submitted twice, failed shards are resubmitted)"
+        )
 
     def wait(self, store: Any, *, max_retries: int, poll_s: float) -> None:
         """Poll until every job is done or failed; resubmit failures up to ``max_retries`` times."""
@@ -345,7 +429,7 @@ class _Launcher:
         _progress(jobs, store, shown, self.log)
         while _requeue_unassembled(jobs, store, max_retries) or any(sj.state in ("running", "queued") for sj in jobs):
             if not any(sj.state == "running" for sj in jobs):
-                self.launch([sj for sj in jobs if sj.state == "queued"][:self.slots()])
+                self.launch([sj for sj in jobs if sj.state == "queued"][: self.slots()])
             time.sleep(poll_s)
             states = self.backend.live_states([sj for sj in jobs if sj.state == "running"])
             if states is None:
@@ -355,7 +439,7 @@ class _Launcher:
                     self._settle(sj, store, states, max_retries)
             queued = [sj for sj in jobs if sj.state == "queued"]
             if queued:
-                self.launch(queued[:self.slots()])
+                self.launch(queued[: self.slots()])
             else:
                 _save_jobs(self.logs, self.kind, jobs)
             _progress(jobs, store, shown, self.log)
@@ -387,9 +471,12 @@ def _raise_failed(jobs: list[ShardJob], store: Any, splits: Sequence[str], max_r
         lines = [f"{sj.name}: {sj.error} (log: {shown_log(sj)})" for sj in failed]
         done_splits = [s for s in splits if store.is_complete(s)]
         raise ExtractionFailedError(
-            f"{len(failed)} shard(s) failed after {max_retries + 1} attempt(s) each:\n  " + "\n  ".join(lines)
+            f"{len(failed)} shard(s) failed after {max_retries + 1} attempt(s) each:\n  "
+            + "\n  ".join(lines)
             + f"\nfinished splits: {', '.join(done_splits) or 'none'}; the other shards' work is kept in "
-            f"{display_path(store.out_dir)}: fix the cause and run the same command again", jobs)
+            f"{display_path(store.out_dir)}: fix the cause and run the same command again",
+            jobs,
+        )
 
 
 def _requeue_unassembled(jobs: list[ShardJob], store: Any, max_retries: int) -> bool:
@@ -398,8 +485,12 @@ def _requeue_unassembled(jobs: list[ShardJob], store: Any, max_retries: int) -> 
     queued = False
     for split in dict.fromkeys(sj.split for sj in jobs):
         mine = [sj for sj in jobs if sj.split == split]
-        if all(sj.state in ("done", "finished") for sj in mine) and any(sj.state == "done" for sj in mine) \
-                and not store.is_complete(split) and mine[0].attempts <= max_retries:
+        if (
+            all(sj.state in ("done", "finished") for sj in mine)
+            and any(sj.state == "done" for sj in mine)
+            and not store.is_complete(split)
+            and mine[0].attempts <= max_retries
+        ):
             mine[0].state = "queued"
             queued = True
     return queued
@@ -419,8 +510,11 @@ def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Call
         running = sum(sj.state == "running" for sj in mine)
         queued = sum(sj.state == "queued" for sj in mine)
         failed = sum(sj.state == "failed" for sj in mine)
-        line = f"{split}: {done}/{n} shards done, {running} running" + (f", {queued} waiting" if queued else "") \
+        line = (
+            f"{split}: {done}/{n} shards done, {running} running"
+            + (f", {queued} waiting" if queued else "")
             + f", {failed} failed"
+        )
         if done == n and store.is_complete(split):
             line = f"{split}: complete ({n}/{n} shards) -> {display_path(store.out_dir / f'emb_{split}.npy')}"
         if shown.get(split) != line:
@@ -430,8 +524,17 @@ def _progress(jobs: list[ShardJob], store: Any, shown: dict[str, str], log: Call
 
 def _save_jobs(logs: Path, kind: str, jobs: list[ShardJob]) -> None:
     """Record the tasks still running, so that a second launcher waits for them."""
-    entries = [{"split": sj.split, "shard_index": sj.shard_index, "num_shards": sj.num_shards,
-                "job_id": sj.job_id, "gpu": sj.gpu} for sj in jobs if sj.state == "running"]
+    entries = [
+        {
+            "split": sj.split,
+            "shard_index": sj.shard_index,
+            "num_shards": sj.num_shards,
+            "job_id": sj.job_id,
+            "gpu": sj.gpu,
+        }
+        for sj in jobs
+        if sj.state == "running"
+    ]
     atomic_write_json(logs / _JOBS_FILE, {"executor": kind, "jobs": entries})
 
 
@@ -450,8 +553,13 @@ def _attach(backend: Backend, jobs: list[ShardJob], logs: Path, log: Callable[[s
             sj = by_key.get((e["split"], e["shard_index"], e["num_shards"]))
             if sj is None:
                 continue
-            probe = ShardJob(sj.split, sj.shard_index, sj.num_shards, job_id=str(e["job_id"]),
-                             job=backend.attach(sj.split, str(e["job_id"])))
+            probe = ShardJob(
+                sj.split,
+                sj.shard_index,
+                sj.num_shards,
+                job_id=str(e["job_id"]),
+                job=backend.attach(sj.split, str(e["job_id"])),
+            )
             if task_result(probe.job) is None and backend.is_live(probe, states):
                 sj.job, sj.job_id, sj.state, sj.attempts, sj.gpu = probe.job, probe.job_id, "running", 1, e.get("gpu")
                 log(f"{sj.name}: job {sj.job_id}, submitted earlier, is still queued or running: waiting for it")
@@ -459,34 +567,67 @@ def _attach(backend: Backend, jobs: list[ShardJob], logs: Path, log: Callable[[s
 
 # ------------------------------------------------------------------------------ command line
 
+
 def add_cli_arguments(parser: Any) -> None:
     """The options of ``python -m ucf_nb.report extract`` (extract_split's own go in ``-p``)."""
-    parser.add_argument("--splits", nargs="+", default=["train", "val", "test"], metavar="SPLIT",
-                        help="splits to extract (default: train val test)")
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        default=["train", "val", "test"],
+        metavar="SPLIT",
+        help="splits to extract (default: train val test)",
+    )
     parser.add_argument("--num-shards", type=int, required=True, help="shards (tasks) per split")
-    parser.add_argument("--executor", choices=EXECUTORS, default="auto",
-                        help="slurm (sbatch job arrays), local (processes here), auto: slurm where sbatch exists")
-    parser.add_argument("--slurm", default=None, metavar="NAME=VALUE,...",
-                        help="what each task asks SLURM for, e.g. partition=gpu,gpus_per_node=1,cpus_per_task=8,"
-                             "timeout_min=120 (default: nothing)")
-    parser.add_argument("--max-parallel", type=int, default=None,
-                        help="tasks at once (SLURM array throttle; local processes, default 1 or one per GPU)")
-    parser.add_argument("--gpus", default=None, metavar="0,1,...",
-                        help="local executor: GPUs to share out, one task per GPU")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="auto",
+        help="slurm (sbatch job arrays), local (processes here), auto: slurm where sbatch exists",
+    )
+    parser.add_argument(
+        "--slurm",
+        default=None,
+        metavar="NAME=VALUE,...",
+        help="what each task asks SLURM for, e.g. partition=gpu,gpus_per_node=1,cpus_per_task=8,"
+        "timeout_min=120 (default: nothing)",
+    )
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        help="tasks at once (SLURM array throttle; local processes, default 1 or one per GPU)",
+    )
+    parser.add_argument(
+        "--gpus", default=None, metavar="0,1,...", help="local executor: GPUs to share out, one task per GPU"
+    )
     parser.add_argument("--max-retries", type=int, default=2, help="resubmissions of a failed task (default 2)")
     parser.add_argument("--poll-s", type=float, default=10.0, help="seconds between two looks at the tasks")
     parser.add_argument("--no-wait", action="store_true", help="submit, print the job ids and return")
-    parser.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                        help="a parameter of extract_split (repeatable), e.g. -p checkpoint=/models/timesformer")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a parameter of extract_split (repeatable), e.g. -p checkpoint=/models/timesformer",
+    )
 
 
 def run_cli(args: Any, params: Mapping[str, Any]) -> int:
     """Run ``submit_extraction`` from parsed command-line ``args``; 0 when every split is done."""
     gpus = [int(g) for g in args.gpus.split(",") if g.strip()] if args.gpus else None
     try:
-        jobs = submit_extraction(args.splits, args.num_shards, executor=args.executor, slurm=args.slurm,
-                                 wait=not args.no_wait, max_retries=args.max_retries, max_parallel=args.max_parallel,
-                                 gpus=gpus, poll_s=args.poll_s, **dict(params))
+        jobs = submit_extraction(
+            args.splits,
+            args.num_shards,
+            executor=args.executor,
+            slurm=args.slurm,
+            wait=not args.no_wait,
+            max_retries=args.max_retries,
+            max_parallel=args.max_parallel,
+            gpus=gpus,
+            poll_s=args.poll_s,
+            **dict(params),
+        )
     except ExtractionFailedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

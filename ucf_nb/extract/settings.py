@@ -6,6 +6,7 @@ loaded) and passes it down whole, so a new option is one field here and one keyw
 ``extract_split``. Which split, where the index and the outputs are and which shard are not
 settings: they are the arguments of the call.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,8 +65,9 @@ class ExtractSettings:
         for name in ("resume", "compile", "retry_failed", "progress"):
             check_bool(name, getattr(self, name), who=who)
         check_choice("on_error", self.on_error, ON_ERROR, who=who)
-        object.__setattr__(self, "stall_timeout",
-                           check_float("stall_timeout", self.stall_timeout, 0, lo_open=True, who=who))
+        object.__setattr__(
+            self, "stall_timeout", check_float("stall_timeout", self.stall_timeout, 0, lo_open=True, who=who)
+        )
         check_preprocessing_kind(self.preprocessing, who)
         check_views(self.views, who)
         for name in ("device", "precision", "attention"):
@@ -84,8 +86,11 @@ class ExtractSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain JSON values (paths as strings), in field order."""
-        return {f.name: (os.fspath(v) if isinstance(v, os.PathLike) else v)
-                for f in dataclasses.fields(self) for v in (getattr(self, f.name),)}
+        return {
+            f.name: (os.fspath(v) if isinstance(v, os.PathLike) else v)
+            for f in dataclasses.fields(self)
+            for v in (getattr(self, f.name),)
+        }
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ failed in a finished split is shown by :func:`ucf_nb.extraction_failures` (:mod:
 (A little over 500 lines: the "auto" batch-size and worker rules stay beside the run loop that
 uses them, and importable from here.)
 """
+
 from __future__ import annotations
 
 import errno
@@ -44,16 +45,34 @@ from ..files import DISK_ERRNOS as _DISK_ERRNOS  # noqa: E402
 from ..files import StoreWriteError  # noqa: E402
 
 
-def extract_split(split: str = "train", index_path: str | os.PathLike = "processed/index_clips.csv", *,
-                  out_dir: str | os.PathLike = "processed",
-                  checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400", T: int | None = None,
-                  img_size: int | None = None, batch_size: int | str = "auto", num_workers: int | str = "auto",
-                  device: str = "auto", precision: str = "auto", pooling: str | None = None,
-                  preprocessing: str = "checkpoint", video_root: str | os.PathLike | None = None,
-                  resume: bool = True, limit: int | None = None, shard_index: int = 0, num_shards: int = 1,
-                  attention: str = "auto", compile: bool = False, on_error: str = "skip",
-                  retry_failed: bool = True, stall_timeout: float = 300.0, progress: bool = True,
-                  views: str = "center", settings: ExtractSettings | None = None) -> dict[str, Any]:
+def extract_split(
+    split: str = "train",
+    index_path: str | os.PathLike = "processed/index_clips.csv",
+    *,
+    out_dir: str | os.PathLike = "processed",
+    checkpoint: str | os.PathLike = "facebook/timesformer-base-finetuned-k400",
+    T: int | None = None,
+    img_size: int | None = None,
+    batch_size: int | str = "auto",
+    num_workers: int | str = "auto",
+    device: str = "auto",
+    precision: str = "auto",
+    pooling: str | None = None,
+    preprocessing: str = "checkpoint",
+    video_root: str | os.PathLike | None = None,
+    resume: bool = True,
+    limit: int | None = None,
+    shard_index: int = 0,
+    num_shards: int = 1,
+    attention: str = "auto",
+    compile: bool = False,
+    on_error: str = "skip",
+    retry_failed: bool = True,
+    stall_timeout: float = 300.0,
+    progress: bool = True,
+    views: str = "center",
+    settings: ExtractSettings | None = None,
+) -> dict[str, Any]:
     """Embed every clip of one split of the index and store the result in ``out_dir``.
 
     The options (every parameter but ``split``, ``index_path``, ``out_dir``, ``shard_index``
@@ -206,7 +225,8 @@ class _Job:
     def checked(cls, split: Any, out_dir: Any, shard_index: Any, num_shards: Any) -> _Job:
         if not isinstance(split, str) or not split:
             raise (TypeError if not isinstance(split, str) else ValueError)(
-                f"extract_split: split must be a split name such as 'train', got split={split!r}")
+                f"extract_split: split must be a split name such as 'train', got split={split!r}"
+            )
         num_shards = check_int("num_shards", num_shards, 1, who="extract_split: ")
         shard_index = check_int("shard_index", shard_index, 0, who="extract_split: ")
         if shard_index >= num_shards:
@@ -260,8 +280,9 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, job: _Job, s: Ex
     if s.num_workers == "auto" or (isinstance(s.num_workers, int) and s.num_workers > 0):
         start_early()  # the fork server imports torch while the model loads
     precision = _resumed_precision(job.out_dir, s.precision, s.device, resume=s.resume)
-    encoder = load_encoder(s.checkpoint, device=s.device, precision=precision, pooling=s.pooling,
-                           attention=s.attention, compile=s.compile)
+    encoder = load_encoder(
+        s.checkpoint, device=s.device, precision=precision, pooling=s.pooling, attention=s.attention, compile=s.compile
+    )
     T = encoder.adapter.clip_length(encoder.model.config) if s.T is None else s.T
     prep = encoder.preprocessing(s.preprocessing, s.img_size)  # None: the processor's (or the family's) size
     img_size = prep.output_size if s.img_size is None else s.img_size
@@ -271,25 +292,43 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, job: _Job, s: Ex
     width = int(info["embedding_dim"]) * prep.n_views  # values per clip in the shard files
     store = EmbeddingStore(job.out_dir)
     store.check_settings(settings, resume=s.resume)
-    result = dict(split=split, complete=False, n_clips=int(len(rows)), n_shard=0, n_embedded=0, n_failed=0,
-                  seconds=0.0, clips_per_s=None, device=info["device"], precision=info["precision"],
-                  attention=info["attention"], compile=info["compile"], batch_size=s.batch_size,
-                  num_workers=s.num_workers, shard_index=int(shard_index), num_shards=int(num_shards),
-                  manifest=display_path(store.manifest_path))
+    result = dict(
+        split=split,
+        complete=False,
+        n_clips=int(len(rows)),
+        n_shard=0,
+        n_embedded=0,
+        n_failed=0,
+        seconds=0.0,
+        clips_per_s=None,
+        device=info["device"],
+        precision=info["precision"],
+        attention=info["attention"],
+        compile=info["compile"],
+        batch_size=s.batch_size,
+        num_workers=s.num_workers,
+        shard_index=int(shard_index),
+        num_shards=int(num_shards),
+        manifest=display_path(store.manifest_path),
+    )
     videos = df.loc[rows, "path"].to_numpy()
     if s.resume and store.is_complete(split, settings, rows):
         bounds = shard_bounds(videos, num_shards)
         result.update(complete=True, n_shard=int(bounds[shard_index + 1] - bounds[shard_index]))
-        retry = store.open_retry(split, rows, videos, width, shard_index=shard_index,
-                                 num_shards=num_shards) if s.retry_failed else None
+        retry = (
+            store.open_retry(split, rows, videos, width, shard_index=shard_index, num_shards=num_shards)
+            if s.retry_failed
+            else None
+        )
         if retry is not None:  # the failed clips of a finished split, tried again
             _embed_pending(encoder, prep, df, retry, store, result, T=int(T), job=job, s=s)
             store.apply_retry(split, retry, int(T))
         return result
 
     y = df.loc[rows, "y"].to_numpy()
-    writer = store.open_shard(split, rows, videos, width,
-                              shard_index=shard_index, num_shards=num_shards, resume=s.resume, limit=s.limit)
+    writer = store.open_shard(
+        split, rows, videos, width, shard_index=shard_index, num_shards=num_shards, resume=s.resume, limit=s.limit
+    )
     if s.retry_failed:  # failed and short clips (and the other clips of their videos) are embedded again
         writer.requeue_failed(T=int(T), videos=df.loc[writer.rows, "path"].to_numpy())
     result["n_shard"] = int(len(writer.rows))
@@ -298,8 +337,18 @@ def _extract_locked(df: Any, rows: np.ndarray, index_file: Any, job: _Job, s: Ex
     return result
 
 
-def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, result: dict[str, Any], *, T: int,
-                   job: _Job, s: ExtractSettings) -> None:
+def _embed_pending(
+    encoder: Any,
+    prep: Any,
+    df: Any,
+    writer: Any,
+    store: Any,
+    result: dict[str, Any],
+    *,
+    T: int,
+    job: _Job,
+    s: ExtractSettings,
+) -> None:
     """Embed the pending rows of ``writer`` (none: nothing to do) and record how in ``result``:
     the checks before the loop, the "auto" batch size and workers, the loop itself."""
     pending = writer.pending_rows()
@@ -320,26 +369,36 @@ def _embed_pending(encoder: Any, prep: Any, df: Any, writer: Any, store: Any, re
         _check_encoder_input(encoder, prep, T, batch=min(batch_size, len(pending)) * prep.n_views)
     result.update(batch_size=batch_size, num_workers=num_workers)
     try:
-        n_done, n_failed, seconds = _run(encoder, prep, df, pending, writer, T=T, batch_size=batch_size,
-                                         num_workers=num_workers, job=job, s=s)
+        n_done, n_failed, seconds = _run(
+            encoder, prep, df, pending, writer, T=T, batch_size=batch_size, num_workers=num_workers, job=job, s=s
+        )
     except OSError as exc:
         if exc.errno not in _DISK_ERRNOS or isinstance(exc, FileNotFoundError):
             raise
         raise _write_error(exc, store.out_dir, writer) from exc
-    result.update(n_embedded=n_done, n_failed=n_failed, seconds=round(seconds, 3), compile=encoder.info["compile"],
-                  clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None)
+    result.update(
+        n_embedded=n_done,
+        n_failed=n_failed,
+        seconds=round(seconds, 3),
+        compile=encoder.info["compile"],
+        clips_per_s=round(n_done / seconds, 3) if seconds > 0 else None,
+    )
 
 
 def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | None) -> tuple[Any, np.ndarray]:
     """(the index, the index row numbers of ``split``, the first ``limit`` of them)."""
     if not index_file.is_file():
-        raise FileNotFoundError(f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
-                                f"first{demo_hint(index_file, 'index_path')}")
+        raise FileNotFoundError(
+            f"{display_path(index_file)} not found: run notebooks/00_build_index.ipynb "
+            f"first{demo_hint(index_file, 'index_path')}"
+        )
     df = read_index(index_file, video_root=video_root)
     rows = np.flatnonzero((df["split"] == split).to_numpy()).astype(np.int64)
     if len(rows) == 0:
-        raise ValueError(f"split {split!r} has no clips in {display_path(index_file)} "
-                         f"(its splits: {sorted(df['split'].unique().tolist())})")
+        raise ValueError(
+            f"split {split!r} has no clips in {display_path(index_file)} "
+            f"(its splits: {sorted(df['split'].unique().tolist())})"
+        )
     if limit is not None:
         rows = rows[:limit]
     return df, df.index.to_numpy()[rows].astype(np.int64)
@@ -347,11 +406,20 @@ def split_rows(index_file: Any, split: str, *, video_root: Any, limit: int | Non
 
 def _settings(info: dict[str, Any], prep: Any, index_file: Any, *, T: int, img_size: int) -> dict[str, Any]:
     """What the outputs are made with: the store's fingerprint and the manifest's provenance."""
-    out = dict(index_sha256=file_sha256(index_file), checkpoint=info["checkpoint"],
-               revision=info["revision"], model_type=info["model_type"],
-               embedding_dim=info["embedding_dim"], pooling=info["pooling"], precision=info["precision"],
-               T=T, img_size=img_size, preprocessing=prep.to_dict(),
-               index_path=display_path(index_file), versions=package_versions())
+    out = dict(
+        index_sha256=file_sha256(index_file),
+        checkpoint=info["checkpoint"],
+        revision=info["revision"],
+        model_type=info["model_type"],
+        embedding_dim=info["embedding_dim"],
+        pooling=info["pooling"],
+        precision=info["precision"],
+        T=T,
+        img_size=img_size,
+        preprocessing=prep.to_dict(),
+        index_path=display_path(index_file),
+        versions=package_versions(),
+    )
     if prep.views != "center":  # a centre run keeps the fingerprint it had before views existed
         out["views"] = prep.views
     return out
@@ -373,15 +441,18 @@ def _check_videos_exist(paths: Any, split: str) -> None:
     odd = [(p, what) for p, what in odd if what is not None]
     if odd:  # there, but not a video file: opening a FIFO would wait for ever
         shown = "; ".join(f"{display_path(resolve_path(p))} is {what}" for p, what in odd[:3])
-        raise ValueError(f"{len(odd)} of the {len(videos)} videos of split {split!r} are not video files ({shown}): "
-                         "put the video files there, or rebuild the index with notebooks/00_build_index.ipynb")
+        raise ValueError(
+            f"{len(odd)} of the {len(videos)} videos of split {split!r} are not video files ({shown}): "
+            "put the video files there, or rebuild the index with notebooks/00_build_index.ipynb"
+        )
     if missing:
         n_clips = int(paths.isin(missing).sum())
         examples = ", ".join(display_path(resolve_path(p)) for p in missing[:3])
         raise FileNotFoundError(
             f"{len(missing)} of the {len(videos)} videos of split {split!r} ({n_clips} clips) are not on disk, "
             f"e.g. {examples}: pass video_root='/path/to/UCF_Crime' if the dataset lives elsewhere on this "
-            "machine, or rebuild the index with notebooks/00_build_index.ipynb")
+            "machine, or rebuild the index with notebooks/00_build_index.ipynb"
+        )
 
 
 def auto_num_workers(device: Any) -> int:
@@ -445,13 +516,26 @@ def _check_encoder_input(encoder: Any, prep: Any, T: int, batch: int = 1) -> Non
     except (RuntimeError, ValueError, IndexError) as exc:
         if "out of memory" in str(exc).lower():  # not a shape problem: say it as it is
             raise
-        raise ValueError(f"checkpoint {encoder.info['checkpoint']!r} failed on a blank clip of T={T} frames of "
-                         f"{s}x{s} pixels ({type(exc).__name__}: {exc}); if it was trained with another "
-                         "frame count or image size, pass those as T and img_size") from exc
+        raise ValueError(
+            f"checkpoint {encoder.info['checkpoint']!r} failed on a blank clip of T={T} frames of "
+            f"{s}x{s} pixels ({type(exc).__name__}: {exc}); if it was trained with another "
+            "frame count or image size, pass those as T and img_size"
+        ) from exc
 
 
-def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, T: int, batch_size: int,
-         num_workers: int, job: _Job, s: ExtractSettings) -> tuple[int, int, float]:
+def _run(
+    encoder: Any,
+    prep: Any,
+    df: Any,
+    pending: np.ndarray,
+    writer: Any,
+    *,
+    T: int,
+    batch_size: int,
+    num_workers: int,
+    job: _Job,
+    s: ExtractSettings,
+) -> tuple[int, int, float]:
     """The loop: decode, normalise on the device, embed, write (``batch_size`` and
     ``num_workers`` resolved from ``s``). Returns (done, failed, seconds)."""
     import tempfile
@@ -464,20 +548,38 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
     # the clock starts before the stream's seek-exactness scan (its own bar): it is part of the run
     t0 = last_save = time.perf_counter()
     notes = tempfile.TemporaryDirectory(prefix="ucf_nb-workers-") if num_workers > 0 else None
-    stream = VideoClipStream(df.loc[pending], T=T, preprocessing=prep, on_error="skip",
-                             progress_dir=notes.name if notes else None, progress=s.progress, progress_desc=job.desc)
+    stream = VideoClipStream(
+        df.loc[pending],
+        T=T,
+        preprocessing=prep,
+        on_error="skip",
+        progress_dir=notes.name if notes else None,
+        progress=s.progress,
+        progress_desc=job.desc,
+    )
     # enough batches in flight that the accelerator never waits on decoding: at least 8 in all
     prefetch: dict[str, Any] = {"prefetch_factor": max(2, -(-8 // num_workers))} if num_workers > 0 else {}
-    loader = DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
-                        pin_memory=encoder.device.type == "cuda", persistent_workers=False, **prefetch,
-                        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV
-                        # cannot hang them
-                        multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
-                        # workers exit when this process dies, even by kill -9 (no orphans)
-                        worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
-                        timeout=s.stall_timeout if num_workers > 0 else 0)
-    runtime = dict(attention=encoder.info.get("attention"), compile=encoder.info.get("compile"),
-                   batch_size=int(batch_size), num_workers=int(num_workers))
+    loader = DataLoader(
+        stream,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=collate_clips,
+        pin_memory=encoder.device.type == "cuda",
+        persistent_workers=False,
+        **prefetch,
+        # workers start from a fresh interpreter (forkserver): a parent that used OpenCV
+        # cannot hang them
+        multiprocessing_context=workers.worker_context() if num_workers > 0 else None,
+        # workers exit when this process dies, even by kill -9 (no orphans)
+        worker_init_fn=functools.partial(workers.worker_init, os.getpid()) if num_workers > 0 else None,
+        timeout=s.stall_timeout if num_workers > 0 else 0,
+    )
+    runtime = dict(
+        attention=encoder.info.get("attention"),
+        compile=encoder.info.get("compile"),
+        batch_size=int(batch_size),
+        num_workers=int(num_workers),
+    )
     n_done = n_failed = 0
     unsaved_n = 0
     bar = tqdm(total=len(pending), unit="clips", desc=job.desc, disable=not s.progress, smoothing=0.1)
@@ -498,9 +600,16 @@ def _run(encoder: Any, prep: Any, df: Any, pending: np.ndarray, writer: Any, *, 
             except RuntimeError as exc:
                 if notes is None or "timed out" not in str(exc):
                     raise
-                raise workers.ExtractStalledError(workers.stalled_message(
-                    notes.name, num_workers=num_workers, stall_timeout=s.stall_timeout, split=job.split,
-                    n_done=n_done + n_failed, n_pending=len(pending))) from None
+                raise workers.ExtractStalledError(
+                    workers.stalled_message(
+                        notes.name,
+                        num_workers=num_workers,
+                        stall_timeout=s.stall_timeout,
+                        split=job.split,
+                        n_done=n_done + n_failed,
+                        n_pending=len(pending),
+                    )
+                ) from None
             rows = batch["row"].numpy()
             n_real = batch["n_real"].numpy()
             ok = n_real > 0
@@ -548,16 +657,22 @@ def _raise_first_failure(df: Any, rows: np.ndarray, ok: np.ndarray, errors: Any)
     prefix = "cannot read video "
     if reason.startswith(prefix) and ": " in reason:
         reason = reason.split(": ", 1)[1]
-    raise VideoError(path, f"{reason} [index row {int(rows[i])}; extraction stopped because on_error='raise']",
-                     "replace or re-encode the file and run the same command again to resume, or pass "
-                     "on_error='skip' to record its clips as failed (NaN rows) and go on")
+    raise VideoError(
+        path,
+        f"{reason} [index row {int(rows[i])}; extraction stopped because on_error='raise']",
+        "replace or re-encode the file and run the same command again to resume, or pass "
+        "on_error='skip' to record its clips as failed (NaN rows) and go on",
+    )
 
 
 def _write_error(exc: OSError, out_dir: Any, writer: Any) -> StoreWriteError:
     """One sentence for a write into out_dir that failed mid-run: where, why, what to do."""
     name = errno.errorcode.get(exc.errno or 0, "")
     kept = int((writer.status != 0).sum()) if len(writer.rows) else 0
-    return StoreWriteError(exc.errno, f"writing embeddings into out_dir {display_path(out_dir)} failed "
-                                      f"({exc.strerror or exc}{', ' + name if name else ''}): make room there "
-                                      f"(or fix the disk or quota) and run the same command again; the {kept} "
-                                      "clips of this shard already on disk are kept and only the rest are embedded")
+    return StoreWriteError(
+        exc.errno,
+        f"writing embeddings into out_dir {display_path(out_dir)} failed "
+        f"({exc.strerror or exc}{', ' + name if name else ''}): make room there "
+        f"(or fix the disk or quota) and run the same command again; the {kept} "
+        "clips of this shard already on disk are kept and only the rest are embedded",
+    )

@@ -9,6 +9,7 @@ the task leaves: submitit's result file (the task returned or raised) and the sh
 status file in ``out_dir`` (which rows are done). A task that is neither queued nor running
 and left no result was killed: it is resubmitted at the next poll.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -79,11 +80,14 @@ class ShardTask:
     def __call__(self) -> dict[str, Any]:
         import socket
 
-        print(f"ucf_nb: split {self.split!r}, shard {self.shard_index + 1} of {self.num_shards} on "
-              f"{socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})",
-              flush=True)
-        result = extract_split(split=self.split, shard_index=self.shard_index, num_shards=self.num_shards,
-                               **dict(self.params))
+        print(
+            f"ucf_nb: split {self.split!r}, shard {self.shard_index + 1} of {self.num_shards} on "
+            f"{socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r})",
+            flush=True,
+        )
+        result = extract_split(
+            split=self.split, shard_index=self.shard_index, num_shards=self.num_shards, **dict(self.params)
+        )
         print(f"ucf_nb: {json.dumps(result, default=str)}", flush=True)
         return result
 
@@ -94,12 +98,32 @@ class ShardTask:
 
 
 # submitit's cluster-independent names -> sbatch's (the rest of `slurm` goes to sbatch as is)
-_GENERIC = {"timeout_min": "time", "mem_gb": "mem", "cpus_per_task": "cpus_per_task",
-            "gpus_per_node": "gpus_per_node", "tasks_per_node": "ntasks_per_node", "nodes": "nodes",
-            "name": "job_name"}
+_GENERIC = {
+    "timeout_min": "time",
+    "mem_gb": "mem",
+    "cpus_per_task": "cpus_per_task",
+    "gpus_per_node": "gpus_per_node",
+    "tasks_per_node": "ntasks_per_node",
+    "nodes": "nodes",
+    "name": "job_name",
+}
 # squeue states of a task that is not over yet
-_LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
-         "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
+_LIVE = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "RESV_DEL_HOLD",
+    "SPECIAL_EXIT",
+}
 _NEVER_MIN = 60 * 24 * 365 * 10  # the local executor's timeout when none is asked for (10 years)
 
 
@@ -107,18 +131,21 @@ def _import_submitit() -> Any:
     try:
         import submitit
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("submit_extraction needs submitit: pip install -e '.[cluster]' "
-                          "(or pip install submitit)") from exc
+        raise ImportError(
+            "submit_extraction needs submitit: pip install -e '.[cluster]' (or pip install submitit)"
+        ) from exc
     return submitit
 
 
 # --------------------------------------------------------------------------- executors
 
+
 class Backend:
     """Submits shard tasks through a submitit executor and tells what became of them."""
 
-    def __init__(self, kind: str, logs: Path, options: Mapping[str, Any], max_parallel: int | None,
-                 log: Callable[[str], None]) -> None:
+    def __init__(
+        self, kind: str, logs: Path, options: Mapping[str, Any], max_parallel: int | None, log: Callable[[str], None]
+    ) -> None:
         self.kind, self.logs, self.log = kind, logs, log
         self.submitit = _import_submitit()
         self.options = dict(options)
@@ -147,8 +174,11 @@ class Backend:
             params.update(gpus_per_node=1, visible_gpus=[gpu])
         else:  # submitit hides every GPU from a local task that asks for none: give back this process's
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-            params["setup"] = ["unset CUDA_VISIBLE_DEVICES" if visible is None
-                               else f"export CUDA_VISIBLE_DEVICES={shlex.quote(visible)}"]
+            params["setup"] = [
+                "unset CUDA_VISIBLE_DEVICES"
+                if visible is None
+                else f"export CUDA_VISIBLE_DEVICES={shlex.quote(visible)}"
+            ]
         ex.update_parameters(**params)
         return ex
 
@@ -168,8 +198,12 @@ class Backend:
             return {}
         out: subprocess.CompletedProcess[str] | None
         try:
-            out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T"],
-                                 capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                ["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             out, err = None, str(exc)
         else:
@@ -220,6 +254,7 @@ class Backend:
 
 # ------------------------------------------------------------------------------- reading
 
+
 def task_result(job: Any) -> tuple[str, Any] | None:
     """submitit's result file of ``job``: ("success", value) or ("error", traceback), else None."""
     from submitit.core.utils import pickle_load
@@ -258,11 +293,14 @@ def _log_tail(path: Path | None) -> str:
 
 # ------------------------------------------------------------------- what is already done
 
+
 def rows_by_split(params: Mapping[str, Any], splits: Sequence[str]) -> dict[str, np.ndarray]:
     """Index row numbers of each split (after ``limit``), exactly as extract_split selects them."""
     index_file = resolve_path(params["index_path"])
-    return {split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
-            for split in splits}
+    return {
+        split: rows_of(index_file, split, video_root=params.get("video_root"), limit=params.get("limit"))[1]
+        for split in splits
+    }
 
 
 def _checkpoint_name(checkpoint: Any) -> str:
@@ -279,10 +317,16 @@ def finished_before(store: Any, split: str, rows: np.ndarray, params: Mapping[st
     entry = m.get("splits", {}).get(split)
     if not store.is_complete(split) or not entry:
         return False
-    want = {"index": file_sha256(resolve_path(params["index_path"])), "rows": array_sha256(rows),
-            "checkpoint": _checkpoint_name(params["checkpoint"])}
-    have = {"index": m.get("index", {}).get("sha256"), "rows": entry.get("rows_sha256"),
-            "checkpoint": m.get("model", {}).get("checkpoint")}
+    want = {
+        "index": file_sha256(resolve_path(params["index_path"])),
+        "rows": array_sha256(rows),
+        "checkpoint": _checkpoint_name(params["checkpoint"]),
+    }
+    have = {
+        "index": m.get("index", {}).get("sha256"),
+        "rows": entry.get("rows_sha256"),
+        "checkpoint": m.get("model", {}).get("checkpoint"),
+    }
     for key in ("T", "img_size", "pooling", "precision"):  # None / "auto": the checkpoint's or device's own
         if params.get(key) not in (None, "auto"):
             want[key], have[key] = params[key], m.get(key)
@@ -301,9 +345,11 @@ def unfinished_shards(store: Any, split: str, num_shards: int) -> list[int]:
         return list(range(num_shards))
     layout = json.loads(layout_file.read_text())
     if layout["num_shards"] != num_shards:
-        raise ValueError(f"split {split!r} in {display_path(store.out_dir)} was started with num_shards="
-                         f"{layout['num_shards']}: pass num_shards={layout['num_shards']} to finish it, or delete "
-                         f"{display_path(split_dir)} to start it over with {num_shards} shards")
+        raise ValueError(
+            f"split {split!r} in {display_path(store.out_dir)} was started with num_shards="
+            f"{layout['num_shards']}: pass num_shards={layout['num_shards']} to finish it, or delete "
+            f"{display_path(split_dir)} to start it over with {num_shards} shards"
+        )
     todo = []
     for k in range(num_shards):
         folder = split_dir / f"shard-{k}-of-{num_shards}"

@@ -10,6 +10,7 @@
 The package re-exports ``build``'s names, so ``ucf_nb.index.read_index`` (the module path of
 ucf-nb 0.1) keeps working. Torch-free.
 """
+
 from __future__ import annotations
 
 from .build import EXTRA_COLUMNS, INDEX_COLUMNS, IndexBuildError, build_index, read_index, skipped_path

@@ -8,6 +8,7 @@
   :func:`read_temporal_annotation`), and :func:`frame_labels` turns intervals into per-frame
   labels.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,16 +21,27 @@ import numpy as np
 
 from ..paths import display_path, resolve_path
 
-__all__ = ["SPLITS", "ANOMALY_CATEGORIES", "CATEGORIES", "VideoAnnotation", "read_temporal_annotation",
-           "frame_labels"]
+__all__ = ["SPLITS", "ANOMALY_CATEGORIES", "CATEGORIES", "VideoAnnotation", "read_temporal_annotation", "frame_labels"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 """The splits of the index, in index order."""
 
 
 ANOMALY_CATEGORIES: tuple[str, ...] = (
-    "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting",
-    "RoadAccidents", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism")
+    "Abuse",
+    "Arrest",
+    "Arson",
+    "Assault",
+    "Burglary",
+    "Explosion",
+    "Fighting",
+    "RoadAccidents",
+    "Robbery",
+    "Shooting",
+    "Shoplifting",
+    "Stealing",
+    "Vandalism",
+)
 """The 13 anomaly categories of UCF-Crime (label 1)."""
 
 
@@ -42,8 +54,7 @@ ANNOTATION_NAME = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
 TEST_LIST_NAME = "Anomaly_Test.txt"
 
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg",
-                              ".webm", ".wmv", ".flv"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".webm", ".wmv", ".flv"})
 
 
 def _category_key(token: str) -> str:
@@ -113,7 +124,7 @@ def frame_labels(intervals: Iterable[tuple[int, int]], n_frames: int) -> np.ndar
     ``n_frames`` are cut at the video's end."""
     out = np.zeros(int(n_frames), dtype=np.int8)
     for start, end in intervals:
-        out[max(start, 0):max(min(end, n_frames), 0)] = 1
+        out[max(start, 0) : max(min(end, n_frames), 0)] = 1
     return out
 
 
@@ -123,8 +134,8 @@ class ListEntry:
 
     name: str
     category: str
-    source: str                                   # "Anomaly_Train.txt line 12"
-    intervals: tuple[tuple[int, int], ...] | None = None   # None: not annotated temporally
+    source: str  # "Anomaly_Train.txt line 12"
+    intervals: tuple[tuple[int, int], ...] | None = None  # None: not annotated temporally
 
 
 def problem_row(file: str, kind: str, reason: str, source: str = "") -> dict:
@@ -152,23 +163,30 @@ def parse_video_list(path: Path) -> tuple[list[ListEntry], list[dict]]:
         parts = [p for p in re.split(r"[\\/]+", line) if p]
         name = parts[-1]
         if not is_video_name(name) or " " in name.strip():
-            problems.append(problem_row(line, "bad_line", f"{where}: {line!r} is not "
-                                     "'<Category>/<video file>'", where))
+            problems.append(problem_row(line, "bad_line", f"{where}: {line!r} is not '<Category>/<video file>'", where))
             continue
         from_folder = canonical_category(parts[-2]) if len(parts) > 1 else None
         from_name = _category_of_name(name)
         if len(parts) > 1 and from_folder is None and from_name is None:
-            problems.append(problem_row(name, "bad_line", f"{where}: unknown category "
-                                     f"{parts[-2]!r}", where))
+            problems.append(problem_row(name, "bad_line", f"{where}: unknown category {parts[-2]!r}", where))
             continue
         category = from_folder or from_name
         if category is None:
-            problems.append(problem_row(name, "bad_line", f"{where}: cannot tell the category of "
-                                     f"{name!r}; write it as '<Category>/{name}'", where))
+            problems.append(
+                problem_row(
+                    name,
+                    "bad_line",
+                    f"{where}: cannot tell the category of {name!r}; write it as '<Category>/{name}'",
+                    where,
+                )
+            )
             continue
         if from_folder and from_name and from_folder != from_name:
-            problems.append(problem_row(name, "bad_line", f"{where}: category {parts[-2]!r} does "
-                                     f"not match the file name {name!r}", where))
+            problems.append(
+                problem_row(
+                    name, "bad_line", f"{where}: category {parts[-2]!r} does not match the file name {name!r}", where
+                )
+            )
             continue
         entries.append(ListEntry(name, category, where))
     return entries, problems
@@ -208,7 +226,7 @@ def parse_annotation(path: Path) -> tuple[list[ListEntry], list[dict]]:
                 bad(f"bad event interval {start} {end}")
                 ok = False
                 break
-            intervals.append((start, end + 1))        # inclusive end -> exclusive
+            intervals.append((start, end + 1))  # inclusive end -> exclusive
         if not ok:
             continue
         if category == "Normal" and intervals:
@@ -253,18 +271,20 @@ def read_temporal_annotation(path: str | os.PathLike) -> dict[str, VideoAnnotati
     """
     path = resolve_path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"temporal annotation {display_path(path)} not found: pass the "
-                                f"path of {ANNOTATION_NAME} from the UCF-Crime release")
+        raise FileNotFoundError(
+            f"temporal annotation {display_path(path)} not found: pass the "
+            f"path of {ANNOTATION_NAME} from the UCF-Crime release"
+        )
     entries, problems = parse_annotation(path)
     out: dict[str, VideoAnnotation] = {}
     for e in entries:
         if e.name in out:
-            problems.append(problem_row(e.name, "duplicate_line", f"{e.source}: {e.name} is "
-                                     "annotated twice", e.source))
+            problems.append(problem_row(e.name, "duplicate_line", f"{e.source}: {e.name} is annotated twice", e.source))
             continue
         out[e.name] = VideoAnnotation(e.category, e.intervals or ())
     if problems:
         lines = "\n".join(f"  {p['reason']}" for p in problems[:20])
-        raise ValueError(f"{display_path(path)}: {len(problems)} line(s) could not be read; fix "
-                         f"them in the file:\n{lines}")
+        raise ValueError(
+            f"{display_path(path)}: {len(problems)} line(s) could not be read; fix them in the file:\n{lines}"
+        )
     return out

@@ -23,6 +23,7 @@ Conventions
 - The split lists and the temporal annotation are read by :mod:`ucf_nb.index.annotations`, the
   videos found by :mod:`ucf_nb.index.locate`; :mod:`ucf_nb.index.validate` checks an index.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,19 @@ __all__ = [
     "read_index",
 ]
 
-INDEX_COLUMNS: list[str] = ["split", "y", "category", "path", "clip_idx", "start_frame",
-                             "end_frame", "clip_len", "stride", "fps", "n_frames"]
+INDEX_COLUMNS: list[str] = [
+    "split",
+    "y",
+    "category",
+    "path",
+    "clip_idx",
+    "start_frame",
+    "end_frame",
+    "clip_len",
+    "stride",
+    "fps",
+    "n_frames",
+]
 """The index's required columns, in their order."""
 
 EXTRA_COLUMNS: list[str] = ["video", "anomaly_frac"]
@@ -96,8 +108,9 @@ def _probe(path: Path, count_frames: bool) -> tuple[float, int, FrameCount]:
     return info.fps, counted.n_frames, counted
 
 
-def _probe_all(paths: list[Path], count_frames: bool, num_workers: int
-               ) -> list[tuple[float, int, FrameCount] | Exception]:
+def _probe_all(
+    paths: list[Path], count_frames: bool, num_workers: int
+) -> list[tuple[float, int, FrameCount] | Exception]:
     """Probe ``paths`` in a thread pool (OpenCV releases the GIL), with a progress bar."""
     import cv2
 
@@ -156,8 +169,7 @@ def _split_val(train: list[ListEntry], val_fraction: float, seed: int) -> set[st
     return val
 
 
-def _overlap_fraction(starts: np.ndarray, ends: np.ndarray,
-                      intervals: tuple[tuple[int, int], ...]) -> np.ndarray:
+def _overlap_fraction(starts: np.ndarray, ends: np.ndarray, intervals: tuple[tuple[int, int], ...]) -> np.ndarray:
     """Fraction of each window ``[start, end)`` inside the union of half-open ``intervals``."""
     covered = np.zeros(len(starts), dtype=np.int64)
     merged: list[list[int]] = []
@@ -171,14 +183,24 @@ def _overlap_fraction(starts: np.ndarray, ends: np.ndarray,
     return covered / (ends - starts)
 
 
-def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike | None = None,
-                annotation_path: str | os.PathLike | None = None,
-                index_path: str | os.PathLike | None = None, *, clip_len: int = 32,
-                stride: int = 16, val_fraction: float = 0.15, seed: int = 0,
-                label_mode: str = "video", anomaly_threshold: float = 0.5,
-                count_frames: bool = False, on_missing: str = "raise",
-                probe_threads: int = 8, annotation_file: str | os.PathLike | None = None,
-                num_workers: int | None = None) -> pd.DataFrame:
+def build_index(
+    dataset_root: str | os.PathLike,
+    split_file: str | os.PathLike | None = None,
+    annotation_path: str | os.PathLike | None = None,
+    index_path: str | os.PathLike | None = None,
+    *,
+    clip_len: int = 32,
+    stride: int = 16,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    label_mode: str = "video",
+    anomaly_threshold: float = 0.5,
+    count_frames: bool = False,
+    on_missing: str = "raise",
+    probe_threads: int = 8,
+    annotation_file: str | os.PathLike | None = None,
+    num_workers: int | None = None,
+) -> pd.DataFrame:
     """Build the clip index of UCF-Crime from the dataset as downloaded.
 
     Videos are found by file name anywhere under ``dataset_root`` (any official layout:
@@ -252,10 +274,12 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     IndexBuildError
         Bad input with ``on_missing="raise"``; its ``problems`` attribute lists all of it.
     """
-    renamed = rename_deprecated({"annotation_file": annotation_file, "num_workers": num_workers},
-                                {"annotation_file": "annotation_path", "num_workers": "probe_threads"},
-                                {"annotation_path": (annotation_path, None), "probe_threads": (probe_threads, 8)},
-                                where="build_index")
+    renamed = rename_deprecated(
+        {"annotation_file": annotation_file, "num_workers": num_workers},
+        {"annotation_file": "annotation_path", "num_workers": "probe_threads"},
+        {"annotation_path": (annotation_path, None), "probe_threads": (probe_threads, 8)},
+        where="build_index",
+    )
     annotation_path, probe_threads = renamed["annotation_path"], renamed["probe_threads"]
     clip_len = check_int("clip_len", clip_len, 1)
     stride = check_int("stride", stride, 1)
@@ -263,20 +287,24 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
     seed = check_int("seed", seed, 0)
     val_fraction = check_float("val_fraction", val_fraction, 0, maximum=1, hi_open=True, who="build_index: ")
     check_choice("label_mode", label_mode, ("video", "temporal"), who="build_index: ")
-    anomaly_threshold = check_float("anomaly_threshold", anomaly_threshold, 0, maximum=1, lo_open=True,
-                                    who="build_index: ")
+    anomaly_threshold = check_float(
+        "anomaly_threshold", anomaly_threshold, 0, maximum=1, lo_open=True, who="build_index: "
+    )
     count_frames = check_bool("count_frames", count_frames, who="build_index: ")
     check_choice("on_missing", on_missing, ("raise", "skip"), who="build_index: ")
 
     root_str = os.path.expanduser(os.fsdecode(dataset_root))
     root = resolve_path(root_str)
     if utf8_path_problem(root):
-        raise ValueError(f"dataset_root cannot be used: {utf8_path_problem(root)}; rename it (or link it "
-                         "from a folder whose path is UTF-8) and pass that path")
+        raise ValueError(
+            f"dataset_root cannot be used: {utf8_path_problem(root)}; rename it (or link it "
+            "from a folder whose path is UTF-8) and pass that path"
+        )
     if not root.is_dir():
         raise FileNotFoundError(
             f"dataset_root {display_path(root)} is not a folder: download UCF-Crime there, or "
-            "run `python -m ucf_nb.demo` and pass dataset_root='demo/UCF_Crime'")
+            "run `python -m ucf_nb.demo` and pass dataset_root='demo/UCF_Crime'"
+        )
     root_prefix = PurePosixPath(Path(root_str).as_posix())
 
     split_path, ann_path = _list_files(root, split_file, annotation_path)
@@ -292,68 +320,92 @@ def build_index(dataset_root: str | os.PathLike, split_file: str | os.PathLike |
 
     listed_train = [e for split, e in chosen.values() if split == "train"]
     per_split = _assign_splits(videos, listed_train, float(val_fraction), seed)
-    df = _clip_rows(per_split, root_prefix, clip_len=clip_len, stride=stride, label_mode=label_mode,
-                    anomaly_threshold=float(anomaly_threshold))
+    df = _clip_rows(
+        per_split,
+        root_prefix,
+        clip_len=clip_len,
+        stride=stride,
+        label_mode=label_mode,
+        anomaly_threshold=float(anomaly_threshold),
+    )
     if not len(df):
-        raise ValueError(f"no clip could be made from {display_path(root)}: every listed video "
-                         "was skipped (see the skipped list) or is shorter than clip_len")
+        raise ValueError(
+            f"no clip could be made from {display_path(root)}: every listed video "
+            "was skipped (see the skipped list) or is shorter than clip_len"
+        )
 
     counts = _frame_count_frame(located, results, set(df["video"]))
     if index_path is not None:
         _write_index(df, problem_frame, resolve_path(index_path), on_missing, counts)
     _warn_lying_headers(counts, index_path)
     if problems:
-        where = (f"listed in {display_path(skipped_path(index_path))}" if index_path is not None
-                 else "first: " + "; ".join(p["reason"] for p in problems[:5]))
-        warnings.warn(f"build_index skipped {problem_frame['file'].nunique()} video(s) or "
-                      f"line(s) ({len(problems)} problems), {where}", stacklevel=2)
+        where = (
+            f"listed in {display_path(skipped_path(index_path))}"
+            if index_path is not None
+            else "first: " + "; ".join(p["reason"] for p in problems[:5])
+        )
+        warnings.warn(
+            f"build_index skipped {problem_frame['file'].nunique()} video(s) or "
+            f"line(s) ({len(problems)} problems), {where}",
+            stacklevel=2,
+        )
     return df
 
 
-def _list_files(root: Path, split_file: str | os.PathLike | None,
-                annotation_path: str | os.PathLike | None) -> tuple[Path, Path]:
+def _list_files(
+    root: Path, split_file: str | os.PathLike | None, annotation_path: str | os.PathLike | None
+) -> tuple[Path, Path]:
     """The training list and the test annotation (or list): as given, else found under ``root``."""
     if split_file is None:
         split_path = find_list_file(root, (TRAIN_LIST_NAME,), "split_file")
         if split_path is None:
-            raise FileNotFoundError(f"{TRAIN_LIST_NAME} not found under {display_path(root)}: "
-                                    "pass split_file= its path")
+            raise FileNotFoundError(
+                f"{TRAIN_LIST_NAME} not found under {display_path(root)}: pass split_file= its path"
+            )
     else:
         split_path = resolve_path(split_file)
         if not split_path.is_file():
-            raise FileNotFoundError(f"split_file {display_path(split_path)} not found: pass "
-                                    f"the path of {TRAIN_LIST_NAME}")
+            raise FileNotFoundError(
+                f"split_file {display_path(split_path)} not found: pass the path of {TRAIN_LIST_NAME}"
+            )
     if annotation_path is None:
         ann_path = find_list_file(root, (ANNOTATION_NAME, TEST_LIST_NAME), "annotation_path")
         if ann_path is None:
-            raise FileNotFoundError(f"{ANNOTATION_NAME} (or {TEST_LIST_NAME}) not found under "
-                                    f"{display_path(root)}: pass annotation_path= its path")
+            raise FileNotFoundError(
+                f"{ANNOTATION_NAME} (or {TEST_LIST_NAME}) not found under "
+                f"{display_path(root)}: pass annotation_path= its path"
+            )
     else:
         ann_path = resolve_path(annotation_path)
         if not ann_path.is_file():
-            raise FileNotFoundError(f"annotation_path {display_path(ann_path)} not found: pass "
-                                    f"the path of {ANNOTATION_NAME}")
+            raise FileNotFoundError(
+                f"annotation_path {display_path(ann_path)} not found: pass the path of {ANNOTATION_NAME}"
+            )
     return split_path, ann_path
 
 
-def _read_lists(split_path: Path, ann_path: Path, label_mode: str
-                ) -> tuple[list[ListEntry], list[ListEntry], list[dict]]:
+def _read_lists(
+    split_path: Path, ann_path: Path, label_mode: str
+) -> tuple[list[ListEntry], list[ListEntry], list[dict]]:
     """(training entries, test entries, problems) of the two list files."""
     train_entries, problems = parse_video_list(split_path)
     if is_list_format(ann_path):
         test_entries, more = parse_video_list(ann_path)
         if label_mode == "temporal":
-            raise ValueError(f"label_mode='temporal' needs frame intervals, but "
-                             f"{display_path(ann_path)} is a plain list: pass "
-                             f"annotation_path={ANNOTATION_NAME!r} or use label_mode='video'")
+            raise ValueError(
+                f"label_mode='temporal' needs frame intervals, but "
+                f"{display_path(ann_path)} is a plain list: pass "
+                f"annotation_path={ANNOTATION_NAME!r} or use label_mode='video'"
+            )
     else:
         test_entries, more = parse_annotation(ann_path)
     problems += more
     return train_entries, test_entries, problems
 
 
-def _one_entry_per_video(test_entries: list[ListEntry], train_entries: list[ListEntry],
-                         problems: list[dict]) -> dict[str, tuple[str, ListEntry]]:
+def _one_entry_per_video(
+    test_entries: list[ListEntry], train_entries: list[ListEntry], problems: list[dict]
+) -> dict[str, tuple[str, ListEntry]]:
     """Name -> (split, entry); repeated lines and videos in both lists become problems."""
     chosen: dict[str, tuple[str, ListEntry]] = {}
     for split, entries in (("test", test_entries), ("train", train_entries)):
@@ -361,20 +413,31 @@ def _one_entry_per_video(test_entries: list[ListEntry], train_entries: list[List
             if e.name in chosen:
                 other_split, other = chosen[e.name]
                 if other_split == split:
-                    problems.append(problem_row(e.name, "duplicate_line", f"{e.source}: "
-                                             f"{e.name} is listed again (first: {other.source})",
-                                             e.source))
+                    problems.append(
+                        problem_row(
+                            e.name,
+                            "duplicate_line",
+                            f"{e.source}: {e.name} is listed again (first: {other.source})",
+                            e.source,
+                        )
+                    )
                 else:
-                    problems.append(problem_row(e.name, "in_both_lists", f"{e.source}: {e.name} "
-                                             f"is also a test video ({other.source}); it is kept "
-                                             "in test only", e.source))
+                    problems.append(
+                        problem_row(
+                            e.name,
+                            "in_both_lists",
+                            f"{e.source}: {e.name} is also a test video ({other.source}); it is kept in test only",
+                            e.source,
+                        )
+                    )
                 continue
             chosen[e.name] = (split, e)
     return chosen
 
 
-def _locate(root: Path, chosen: dict[str, tuple[str, ListEntry]],
-            problems: list[dict]) -> list[tuple[str, ListEntry, str]]:
+def _locate(
+    root: Path, chosen: dict[str, tuple[str, ListEntry]], problems: list[dict]
+) -> list[tuple[str, ListEntry, str]]:
     """Find every listed file by name under the root: (split, entry, path under root)."""
     on_disk, odd = scan_video_entries(root)
     lower: dict[str, list[str]] = {}
@@ -389,27 +452,47 @@ def _locate(root: Path, chosen: dict[str, tuple[str, ListEntry]],
         others = odd.get(name) or odd_lower.get(name.lower(), [])
         if not rels and others:
             what = "; ".join(f"{printable_path(rel)} is {kind}" for rel, kind in others)
-            problems.append(problem_row(name, "not_a_file", f"{e.source}: {name} is not a video file under "
-                                     f"{display_path(root)}: {what}; put the video itself there", e.source))
+            problems.append(
+                problem_row(
+                    name,
+                    "not_a_file",
+                    f"{e.source}: {name} is not a video file under "
+                    f"{display_path(root)}: {what}; put the video itself there",
+                    e.source,
+                )
+            )
         elif not rels:
-            problems.append(problem_row(name, "missing", f"{e.source}: {name} is not anywhere "
-                                     f"under {display_path(root)}", e.source))
+            problems.append(
+                problem_row(name, "missing", f"{e.source}: {name} is not anywhere under {display_path(root)}", e.source)
+            )
         elif len(rels) == 1 and utf8_path_problem(rels[0]):
-            problems.append(problem_row(name, "bad_path", f"{e.source}: {name} cannot be read: "
-                                     f"{utf8_path_problem(rels[0])}; rename the folders on its path in UTF-8",
-                                     e.source))
+            problems.append(
+                problem_row(
+                    name,
+                    "bad_path",
+                    f"{e.source}: {name} cannot be read: "
+                    f"{utf8_path_problem(rels[0])}; rename the folders on its path in UTF-8",
+                    e.source,
+                )
+            )
         elif len(rels) > 1:
             where = ", ".join(rels)
-            problems.append(problem_row(name, "duplicate_name", f"{e.source}: {name} is found "
-                                     f"{len(rels)} times under the dataset root ({where}); keep "
-                                     "one copy", e.source))
+            problems.append(
+                problem_row(
+                    name,
+                    "duplicate_name",
+                    f"{e.source}: {name} is found {len(rels)} times under the dataset root ({where}); keep one copy",
+                    e.source,
+                )
+            )
         else:
             located.append((split, e, rels[0]))
     return located
 
 
-def _usable_videos(located: list[tuple[str, ListEntry, str]], results: list, clip_len: int,
-                   problems: list[dict]) -> list[tuple[str, ListEntry, str, float, int]]:
+def _usable_videos(
+    located: list[tuple[str, ListEntry, str]], results: list, clip_len: int, problems: list[dict]
+) -> list[tuple[str, ListEntry, str, float, int]]:
     """(split, entry, path, fps, n_frames) of the probed videos at least ``clip_len`` long."""
     videos: list[tuple[str, ListEntry, str, float, int]] = []
     for (split, e, rel), res in zip(located, results):
@@ -418,8 +501,14 @@ def _usable_videos(located: list[tuple[str, ListEntry, str]], results: list, cli
         elif isinstance(res, Exception):
             problems.append(problem_row(e.name, "unreadable", f"{rel}: {res}", e.source))
         elif res[1] < clip_len:
-            problems.append(problem_row(e.name, "too_short", f"{rel}: {res[1]} frames, fewer than "
-                                     f"clip_len={clip_len}, so no clip fits", e.source))
+            problems.append(
+                problem_row(
+                    e.name,
+                    "too_short",
+                    f"{rel}: {res[1]} frames, fewer than clip_len={clip_len}, so no clip fits",
+                    e.source,
+                )
+            )
         else:
             videos.append((split, e, rel, res[0], res[1]))
     return videos
@@ -434,11 +523,13 @@ def _build_error(problems: list[dict], problem_frame: pd.DataFrame) -> IndexBuil
         f"the index was not built: {len(problems)} problem(s) with the input ({summary}):\n"
         f"{shown}{more_note}\nFix the files or lists, or pass on_missing='skip' to build "
         "without these videos (they are then listed in <index>.skipped.csv).",
-        problem_frame)
+        problem_frame,
+    )
 
 
-def _assign_splits(videos: list[tuple[str, ListEntry, str, float, int]], listed_train: list[ListEntry],
-                   val_fraction: float, seed: int) -> dict[str, list]:
+def _assign_splits(
+    videos: list[tuple[str, ListEntry, str, float, int]], listed_train: list[ListEntry], val_fraction: float, seed: int
+) -> dict[str, list]:
     """Split -> [(entry, path, fps, n_frames)]: the seeded val draw moves training videos to val.
 
     The draw is made over ``listed_train``, every video of the training list (found on disk
@@ -453,8 +544,15 @@ def _assign_splits(videos: list[tuple[str, ListEntry, str, float, int]], listed_
     return per_split
 
 
-def _clip_rows(per_split: dict[str, list], root_prefix: PurePosixPath, *, clip_len: int, stride: int,
-               label_mode: str, anomaly_threshold: float) -> pd.DataFrame:
+def _clip_rows(
+    per_split: dict[str, list],
+    root_prefix: PurePosixPath,
+    *,
+    clip_len: int,
+    stride: int,
+    label_mode: str,
+    anomaly_threshold: float,
+) -> pd.DataFrame:
     """One row per clip window, in index order (split, file name, clip_idx); empty when no video is left."""
     columns: dict[str, list[np.ndarray]] = {c: [] for c in INDEX_COLUMNS + EXTRA_COLUMNS}
     for split in SPLITS:
@@ -497,8 +595,18 @@ def _frame_count_frame(located: list[tuple[str, ListEntry, str]], results: list,
         if isinstance(res, Exception) or e.name not in indexed:
             continue
         c = res[2]
-        recs.append({"video": e.name, "path": rel, "container": c.container, "header_frames": c.header,
-                     "packets": c.packets, "decoded": c.decoded, "n_frames": c.n_frames, "method": c.method})
+        recs.append(
+            {
+                "video": e.name,
+                "path": rel,
+                "container": c.container,
+                "header_frames": c.header,
+                "packets": c.packets,
+                "decoded": c.decoded,
+                "n_frames": c.n_frames,
+                "method": c.method,
+            }
+        )
     out = pd.DataFrame(recs, columns=REPORT_COLUMNS)
     for col in ("header_frames", "packets", "decoded"):
         out[col] = out[col].astype("Int64")
@@ -511,18 +619,25 @@ def _warn_lying_headers(counts: pd.DataFrame, index_path: str | os.PathLike | No
     bad = counts[counts["header_frames"].notna() & (counts["header_frames"] != counts["n_frames"])]
     if not len(bad):
         return
-    shown = "; ".join(f"{r.video}: the container says {r.header_frames}, {r.n_frames} decode"
-                      for r in bad.head(5).itertuples())
+    shown = "; ".join(
+        f"{r.video}: the container says {r.header_frames}, {r.n_frames} decode" for r in bad.head(5).itertuples()
+    )
     more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
-    where = (f"listed in {display_path(frame_counts_path(index_path))} (notebook 01 shows them)"
-             if index_path is not None else "pass index_path to keep the list")
-    warnings.warn(f"build_index: {len(bad)} video(s) have a container whose frame count is not the number of "
-                  f"frames that decode ({shown}{more}); the index uses the frames that decode; {where}",
-                  stacklevel=3)
+    where = (
+        f"listed in {display_path(frame_counts_path(index_path))} (notebook 01 shows them)"
+        if index_path is not None
+        else "pass index_path to keep the list"
+    )
+    warnings.warn(
+        f"build_index: {len(bad)} video(s) have a container whose frame count is not the number of "
+        f"frames that decode ({shown}{more}); the index uses the frames that decode; {where}",
+        stacklevel=3,
+    )
 
 
-def _write_index(df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_missing: str,
-                 counts: pd.DataFrame) -> None:
+def _write_index(
+    df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_missing: str, counts: pd.DataFrame
+) -> None:
     """The index CSV, its frame counts and, with ``on_missing="skip"``, the list of skipped
     videos, atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -535,8 +650,9 @@ def _write_index(df: pd.DataFrame, problem_frame: pd.DataFrame, out: Path, on_mi
         skipped.unlink()  # a stale list from an earlier build would mislead
 
 
-def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
-               video_root: str | os.PathLike | None = None) -> pd.DataFrame:
+def read_index(
+    index_path: str | os.PathLike = "processed/index_clips.csv", video_root: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """Read an index CSV; optionally point its paths at another dataset root.
 
     Parameters
@@ -553,17 +669,19 @@ def read_index(index_path: str | os.PathLike = "processed/index_clips.csv",
     """
     path = resolve_path(index_path)
     if not path.is_file():
-        raise FileNotFoundError(f"{display_path(path)} not found: run "
-                                f"notebooks/00_build_index.ipynb first{demo_hint(path, 'index_path')}")
+        raise FileNotFoundError(
+            f"{display_path(path)} not found: run notebooks/00_build_index.ipynb first{demo_hint(path, 'index_path')}"
+        )
     try:
-        df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")},
-                         keep_default_na=True)
+        df = pd.read_csv(path, dtype={c: str for c in ("split", "category", "path", "video")}, keep_default_na=True)
     except UnicodeDecodeError as exc:
         raise ValueError(_not_utf8_message(path, exc)) from None
     absent = [c for c in INDEX_COLUMNS if c not in df.columns]
     if absent:
-        raise ValueError(f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
-                         "(write one with notebooks/00_build_index.ipynb)")
+        raise ValueError(
+            f"{display_path(path)} is not a clip index: it lacks the columns {absent} "
+            "(write one with notebooks/00_build_index.ipynb)"
+        )
     df.index = pd.RangeIndex(len(df))
     df = derive_missing_columns(df)
     if video_root is not None:
@@ -583,9 +701,11 @@ def _not_utf8_message(path: Path, exc: UnicodeDecodeError) -> str:
             break
     else:  # pragma: no cover - pandas read it in another encoding's chunks
         byte = exc.object[exc.start] if isinstance(exc.object, bytes) else 0
-    return (f"{display_path(path)} is not UTF-8 text (byte 0x{byte:02x} on line {line}): an index written by "
-            "build_index is UTF-8; rebuild it with notebooks/00_build_index.ipynb, or save the edited file as "
-            "UTF-8")
+    return (
+        f"{display_path(path)} is not UTF-8 text (byte 0x{byte:02x} on line {line}): an index written by "
+        "build_index is UTF-8; rebuild it with notebooks/00_build_index.ipynb, or save the edited file as "
+        "UTF-8"
+    )
 
 
 def derive_missing_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -596,5 +716,3 @@ def derive_missing_columns(df: pd.DataFrame) -> pd.DataFrame:
         df = df.copy()
         df["video"] = [None if pd.isna(p) else str(p).replace("\\", "/").rsplit("/", 1)[-1] for p in df["path"]]
     return df
-
-

@@ -20,6 +20,7 @@ built on such a count drops real frames or promises clips that do not exist.
 :func:`frame_count_report` shows, for a built index, which videos' containers disagreed with
 what decodes (:func:`ucf_nb.build_index` writes ``<index>.frame_counts.csv``).
 """
+
 from __future__ import annotations
 
 import os
@@ -145,11 +146,13 @@ def count_video_frames(path: str | os.PathLike, *, decode: bool = False) -> Fram
     scan = _scan_packets(str(p))
     container, header, packets = scan if scan is not None else ("", None, None)
     if not decode and scan is not None and packets and _trusted(container) and header in (None, packets):
-        return FrameCount(n_frames=int(packets), header=header, packets=packets, decoded=None,
-                          container=container, method="packets")
+        return FrameCount(
+            n_frames=int(packets), header=header, packets=packets, decoded=None, container=container, method="packets"
+        )
     decoded = _decode_count(p)
-    return FrameCount(n_frames=decoded, header=header, packets=packets, decoded=decoded, container=container,
-                      method="decoded")
+    return FrameCount(
+        n_frames=decoded, header=header, packets=packets, decoded=decoded, container=container, method="decoded"
+    )
 
 
 def frame_counts_path(index_path: str | os.PathLike) -> Path:
@@ -199,22 +202,28 @@ class FrameCountReport:
 
     def message(self) -> str:
         if self.videos is None:
-            return (f"No frame-count report at {self.source}: the index was built by hand or by an older "
-                    "ucf-nb; rebuild it with notebooks/00_build_index.ipynb to check the containers' frame counts.")
+            return (
+                f"No frame-count report at {self.source}: the index was built by hand or by an older "
+                "ucf-nb; rebuild it with notebooks/00_build_index.ipynb to check the containers' frame counts."
+            )
         n = len(self.videos)
         by = self.videos["method"].value_counts()
-        how = (f"{int(by.get('packets', 0))} counted from their packets, "
-               f"{int(by.get('decoded', 0))} by decoding")
+        how = f"{int(by.get('packets', 0))} counted from their packets, {int(by.get('decoded', 0))} by decoding"
         bad = self.disagreeing
         if not len(bad):
-            return (f"All {n} videos' containers state the number of frames that decode, or none ({how}); "
-                    "the index uses the frames that decode.")
-        each = "; ".join(f"{r.video}: the container says {r.header_frames}, {r.n_frames} decode"
-                         for r in bad.itertuples())
-        return (f"{len(bad)} of {n} videos have a container whose frame count disagrees with the frames that "
-                f"decode ({each}). The index uses the frames that decode ({how}); nothing needs fixing for "
-                "ucf-nb, but other tools that trust the header will miscount these files: re-muxing them "
-                "(e.g. ffmpeg -i in -c copy out) rewrites the header.")
+            return (
+                f"All {n} videos' containers state the number of frames that decode, or none ({how}); "
+                "the index uses the frames that decode."
+            )
+        each = "; ".join(
+            f"{r.video}: the container says {r.header_frames}, {r.n_frames} decode" for r in bad.itertuples()
+        )
+        return (
+            f"{len(bad)} of {n} videos have a container whose frame count disagrees with the frames that "
+            f"decode ({each}). The index uses the frames that decode ({how}); nothing needs fixing for "
+            "ucf-nb, but other tools that trust the header will miscount these files: re-muxing them "
+            "(e.g. ffmpeg -i in -c copy out) rewrites the header."
+        )
 
     def __str__(self) -> str:
         return self.message()
@@ -228,10 +237,12 @@ class FrameCountReport:
         bad = self.disagreeing
         if not len(bad):
             return f"<p>{html.escape(self.message())}</p>"
-        return ('<div class="admonition warning"><p class="admonition-title">Warning: container frame counts '
-                f"that lie</p><p><b>{len(bad)} of {len(self.videos)} videos</b> have a container whose frame "
-                "count disagrees with the frames that decode; the index uses the frames that decode "
-                "(column <code>n_frames</code>).</p>" + bad.to_html(index=False) + "</div>")
+        return (
+            '<div class="admonition warning"><p class="admonition-title">Warning: container frame counts '
+            f"that lie</p><p><b>{len(bad)} of {len(self.videos)} videos</b> have a container whose frame "
+            "count disagrees with the frames that decode; the index uses the frames that decode "
+            "(column <code>n_frames</code>).</p>" + bad.to_html(index=False) + "</div>"
+        )
 
 
 def frame_count_report(index_path: str | os.PathLike = "processed/index_clips.csv") -> FrameCountReport:
@@ -253,12 +264,13 @@ def frame_count_report(index_path: str | os.PathLike = "processed/index_clips.cs
     path = frame_counts_path(index_path)
     if not path.is_file():
         return FrameCountReport(videos=None, source=display_path(path))
-    df = pd.read_csv(path, dtype={"video": str, "path": str, "container": str, "method": str},
-                     keep_default_na=True)
+    df = pd.read_csv(path, dtype={"video": str, "path": str, "container": str, "method": str}, keep_default_na=True)
     absent = [c for c in REPORT_COLUMNS if c not in df.columns]
     if absent:
-        raise ValueError(f"{display_path(path)} is not a frame-count report: it lacks the columns {absent} "
-                         "(rebuild the index with notebooks/00_build_index.ipynb)")
+        raise ValueError(
+            f"{display_path(path)} is not a frame-count report: it lacks the columns {absent} "
+            "(rebuild the index with notebooks/00_build_index.ipynb)"
+        )
     for c in ("header_frames", "packets", "decoded"):
         df[c] = df[c].astype("Int64")
     df["container"] = df["container"].fillna("")

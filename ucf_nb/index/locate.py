@@ -5,6 +5,7 @@ Videos are found by file name anywhere under the dataset root (any official layo
 ``Testing_Normal_Videos_Anomaly/``, or the merged ``Videos/<Category>/`` tree);
 :func:`remap_video_root` points an index's ``path`` column at this machine's copy.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,8 @@ _OFFICIAL_FOLDER = re.compile(
     r"|training[-_ ]?normal[-_ ]?videos([-_ ]?part[-_ ]?\d+|[-_ ]?anomaly)?"
     r"|testing[-_ ]?normal[-_ ]?videos([-_ ]?anomaly)?"
     r"|normal[-_ ]?videos[-_ ]?(for[-_ ]?event[-_ ]?recognition|event))$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def scan_videos(root: Path) -> dict[str, list[str]]:
@@ -46,8 +48,13 @@ def what_is(path: str | os.PathLike) -> str | None:
         return f"not readable ({exc.strerror})"
     if stat.S_ISREG(mode):
         return None
-    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, what in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return what
     return "not a regular file"
@@ -84,8 +91,9 @@ def find_list_file(root: Path, names: tuple[str, ...], what: str) -> Path | None
         best = [h for h in hits if len(h.parts) == len(hits[0].parts)]
         if len(best) > 1 and len({h.read_bytes() for h in best}) > 1:
             listed = ", ".join(display_path(h) for h in best)
-            raise ValueError(f"found several different {name} files under the dataset root "
-                             f"({listed}): pass {what} explicitly")
+            raise ValueError(
+                f"found several different {name} files under the dataset root ({listed}): pass {what} explicitly"
+            )
         return hits[0]
     return None
 
@@ -139,11 +147,14 @@ def remap_video_root(df: pd.DataFrame, video_root: str | os.PathLike) -> pd.Data
     root_str = os.path.expanduser(os.fsdecode(video_root))
     root = resolve_path(root_str)
     if utf8_path_problem(root):
-        raise ValueError(f"video_root cannot be used: {utf8_path_problem(root)}; rename it (or link it from a "
-                         "folder whose path is UTF-8) and pass that path")
+        raise ValueError(
+            f"video_root cannot be used: {utf8_path_problem(root)}; rename it (or link it from a "
+            "folder whose path is UTF-8) and pass that path"
+        )
     if not root.is_dir():
-        raise FileNotFoundError(f"video_root {display_path(root)} is not a folder: pass the "
-                                "UCF-Crime dataset root on this machine")
+        raise FileNotFoundError(
+            f"video_root {display_path(root)} is not a folder: pass the UCF-Crime dataset root on this machine"
+        )
     prefix = PurePosixPath(Path(root_str).as_posix())
     by_name: dict[str, list[str]] | None = None
     new: dict[str, str] = {}
@@ -166,10 +177,12 @@ def remap_video_root(df: pd.DataFrame, video_root: str | os.PathLike) -> pd.Data
         new[old] = (prefix / PurePosixPath(*hit)).as_posix()
     if failed:
         shown = "; ".join(failed[:5])
-        raise ValueError(f"cannot remap {len(failed)} video path(s) to video_root "
-                         f"{display_path(root)}: no official UCF-Crime folder in the path and no "
-                         f"single file of that name under video_root (first: {shown}); pass the "
-                         "folder that holds the videos")
+        raise ValueError(
+            f"cannot remap {len(failed)} video path(s) to video_root "
+            f"{display_path(root)}: no official UCF-Crime folder in the path and no "
+            f"single file of that name under video_root (first: {shown}); pass the "
+            "folder that holds the videos"
+        )
     out = df.copy()
     out["path"] = df["path"].astype(str).map(new).astype(str)
     return out

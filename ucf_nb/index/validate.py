@@ -5,6 +5,7 @@ cells, split names, clip ranges, labels against categories, duplicates, split le
 files) and returns an :class:`IndexReport` naming, for each failure, the first offending
 index row numbers and the fix.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,15 +76,16 @@ class IndexReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per check: check, description, status, failed, first_rows, detail."""
-        return pd.DataFrame({
-            "check": [c.name for c in self.checks],
-            "description": [c.description for c in self.checks],
-            "status": ["ok" if c.ok else ("not run" if not c.ran else "FAILED")
-                       for c in self.checks],
-            "failed": [c.n_failed for c in self.checks],
-            "first_rows": [", ".join(map(str, c.first_rows)) for c in self.checks],
-            "detail": [c.detail for c in self.checks],
-        })
+        return pd.DataFrame(
+            {
+                "check": [c.name for c in self.checks],
+                "description": [c.description for c in self.checks],
+                "status": ["ok" if c.ok else ("not run" if not c.ran else "FAILED") for c in self.checks],
+                "failed": [c.n_failed for c in self.checks],
+                "first_rows": [", ".join(map(str, c.first_rows)) for c in self.checks],
+                "detail": [c.detail for c in self.checks],
+            }
+        )
 
     def message(self) -> str:
         """One paragraph naming each failed check, its first rows and the fix."""
@@ -96,10 +98,11 @@ class IndexReport:
                 continue
             rows = f", first rows {', '.join(map(str, c.first_rows))}" if c.first_rows else ""
             detail = f"; {c.detail}" if c.detail else ""
-            parts.append(f"{c.name} failed ({c.description}: {c.n_failed} offending{rows}"
-                         f"{detail}): {c.fix}")
-        return (f"index check failed on {len(self.failed)} of {len(self.checks)} checks "
-                f"({self.n_rows} rows): " + " | ".join(parts))
+            parts.append(f"{c.name} failed ({c.description}: {c.n_failed} offending{rows}{detail}): {c.fix}")
+        return (
+            f"index check failed on {len(self.failed)} of {len(self.checks)} checks "
+            f"({self.n_rows} rows): " + " | ".join(parts)
+        )
 
     def raise_if_failed(self) -> None:
         """Raise :class:`IndexValidationError` with :meth:`message` unless :attr:`ok`."""
@@ -111,8 +114,9 @@ class IndexReport:
 
     def _repr_html_(self) -> str:
         head = "index ok" if self.ok else f"{len(self.failed)} check(s) FAILED"
-        return (f"<p><b>{head}</b>: {self.n_rows} rows, {self.n_videos} videos</p>"
-                + self.to_frame().to_html(index=False))
+        return f"<p><b>{head}</b>: {self.n_rows} rows, {self.n_videos} videos</p>" + self.to_frame().to_html(
+            index=False
+        )
 
 
 _FIXES = {
@@ -122,22 +126,22 @@ _FIXES = {
     "split_values": "split must be train, val or test",
     "start_before_end": "every clip needs end_frame > start_frame (end_frame is exclusive)",
     "end_within_video": "clips must end at or before n_frames; rebuild with count_frames=True "
-                        "if the container's frame counts were wrong",
+    "if the container's frame counts were wrong",
     "clip_length": "end_frame - start_frame must equal clip_len; rebuild the index",
     "clip_grid": "clip k must start at k * stride; rebuild the index",
     "label_values": "y must be 0 or 1",
     "label_category": "y must be 0 for Normal and 1 for the 13 anomaly categories (test rows "
-                      "may be 0 when labelled from the temporal annotation), with the official "
-                      "category names",
+    "may be 0 when labelled from the temporal annotation), with the official "
+    "category names",
     "duplicate_clips": "each (path, clip_idx) must appear once; drop the repeated rows",
     "split_leak": "a video must belong to one split; rebuild the index",
-    "missing_files": "pass video_root= the dataset root on this machine (remap_video_root), or "
-                     "restore the files",
+    "missing_files": "pass video_root= the dataset root on this machine (remap_video_root), or restore the files",
 }
 
 
-def validate_index(index: pd.DataFrame | str | os.PathLike, *, strict: bool = True,
-                   check_files: bool = True) -> IndexReport:
+def validate_index(
+    index: pd.DataFrame | str | os.PathLike, *, strict: bool = True, check_files: bool = True
+) -> IndexReport:
     """Check an index for the errors that would silently spoil the later steps.
 
     Checks (vectorised; file existence is tested once per video): ``columns`` (the
@@ -170,14 +174,22 @@ def validate_index(index: pd.DataFrame | str | os.PathLike, *, strict: bool = Tr
         raise TypeError(f"index must be a DataFrame or a CSV path, got {type(df).__name__}")
     checks = _Checks(df)
     missing_cols = [c for c in INDEX_COLUMNS if c not in df.columns]
-    checks.checks.append(IndexCheck("columns", "required columns present", len(missing_cols), (),
-                                    _FIXES["columns"], f"missing: {', '.join(missing_cols)}"
-                                    if missing_cols else ""))
+    checks.checks.append(
+        IndexCheck(
+            "columns",
+            "required columns present",
+            len(missing_cols),
+            (),
+            _FIXES["columns"],
+            f"missing: {', '.join(missing_cols)}" if missing_cols else "",
+        )
+    )
     video_key = None
     if missing_cols:
         for name in list(_FIXES)[1:]:
-            checks.checks.append(IndexCheck(name, name.replace("_", " "), 0, (), _FIXES[name],
-                                            "needs the missing columns", ran=False))
+            checks.checks.append(
+                IndexCheck(name, name.replace("_", " "), 0, (), _FIXES[name], "needs the missing columns", ran=False)
+            )
     else:
         nan_cells = {c: df[c].isna().to_numpy() for c in INDEX_COLUMNS}
         num = _check_cells(df, nan_cells, checks)
@@ -201,8 +213,7 @@ class _Checks:
     ``df`` (= index row numbers after :func:`read_index`)."""
 
     def __init__(self, df: pd.DataFrame) -> None:
-        self.labels = (df.index.to_numpy() if pd.api.types.is_integer_dtype(df.index)
-                       else np.arange(len(df)))
+        self.labels = df.index.to_numpy() if pd.api.types.is_integer_dtype(df.index) else np.arange(len(df))
         self.checks: list[IndexCheck] = []
 
     def add(self, name: str, description: str, bad: np.ndarray | pd.Series, detail: str = "") -> None:
@@ -226,12 +237,10 @@ def _check_cells(df: pd.DataFrame, nan_cells: dict[str, np.ndarray], checks: _Ch
         nonnum |= ~nan_cells[c] & ~df[c].map(lambda v: isinstance(v, str)).to_numpy()
     checks.add("dtypes", "integer columns hold whole numbers, fps a number", nonnum)
     any_nan = np.logical_or.reduce([nan_cells[c] for c in INDEX_COLUMNS])
-    empty_str = np.logical_or.reduce([df[c].astype(str).str.strip().eq("").to_numpy()
-                                      for c in _STR_COLUMNS])
+    empty_str = np.logical_or.reduce([df[c].astype(str).str.strip().eq("").to_numpy() for c in _STR_COLUMNS])
     checks.add("nans", "no empty cells in the required columns", any_nan | empty_str)
     split = df["split"].astype(str)
-    checks.add("split_values", "split is train, val or test",
-               ~nan_cells["split"] & ~split.isin(SPLITS).to_numpy())
+    checks.add("split_values", "split is train, val or test", ~nan_cells["split"] & ~split.isin(SPLITS).to_numpy())
     return num
 
 
@@ -244,20 +253,37 @@ def _failing(f: dict[str, np.ndarray], cond: np.ndarray, *cols: str) -> np.ndarr
 def _check_clip_ranges(f: dict[str, np.ndarray], checks: _Checks) -> None:
     """``start_before_end``, ``end_within_video``, ``clip_length`` and ``clip_grid``."""
     with np.errstate(invalid="ignore"):
-        checks.add("start_before_end", "end_frame > start_frame",
-                   _failing(f, f["end_frame"] > f["start_frame"], "end_frame", "start_frame"))
-        checks.add("end_within_video", "end_frame <= n_frames",
-                   _failing(f, f["end_frame"] <= f["n_frames"], "end_frame", "n_frames"))
-        checks.add("clip_length", "end_frame - start_frame == clip_len",
-                   _failing(f, f["end_frame"] - f["start_frame"] == f["clip_len"],
-                            "end_frame", "start_frame", "clip_len"))
-        checks.add("clip_grid", "start_frame == clip_idx * stride, clip_idx >= 0",
-                   _failing(f, (f["start_frame"] == f["clip_idx"] * f["stride"]) & (f["clip_idx"] >= 0),
-                            "start_frame", "clip_idx", "stride"))
+        checks.add(
+            "start_before_end",
+            "end_frame > start_frame",
+            _failing(f, f["end_frame"] > f["start_frame"], "end_frame", "start_frame"),
+        )
+        checks.add(
+            "end_within_video",
+            "end_frame <= n_frames",
+            _failing(f, f["end_frame"] <= f["n_frames"], "end_frame", "n_frames"),
+        )
+        checks.add(
+            "clip_length",
+            "end_frame - start_frame == clip_len",
+            _failing(f, f["end_frame"] - f["start_frame"] == f["clip_len"], "end_frame", "start_frame", "clip_len"),
+        )
+        checks.add(
+            "clip_grid",
+            "start_frame == clip_idx * stride, clip_idx >= 0",
+            _failing(
+                f,
+                (f["start_frame"] == f["clip_idx"] * f["stride"]) & (f["clip_idx"] >= 0),
+                "start_frame",
+                "clip_idx",
+                "stride",
+            ),
+        )
 
 
-def _check_labels(df: pd.DataFrame, f: dict[str, np.ndarray], nan_cells: dict[str, np.ndarray],
-                  checks: _Checks) -> None:
+def _check_labels(
+    df: pd.DataFrame, f: dict[str, np.ndarray], nan_cells: dict[str, np.ndarray], checks: _Checks
+) -> None:
     """``label_values`` and ``label_category``."""
     split = df["split"].astype(str)
     with np.errstate(invalid="ignore"):
@@ -267,43 +293,59 @@ def _check_labels(df: pd.DataFrame, f: dict[str, np.ndarray], nan_cells: dict[st
         known = np.isin(category, CATEGORIES)
         normal = category == "Normal"
         if "anomaly_frac" in df.columns:
-            frac = pd.to_numeric(df["anomaly_frac"], errors="coerce").to_numpy(
-                dtype=np.float64, na_value=np.nan)
+            frac = pd.to_numeric(df["anomaly_frac"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             frac = np.full(len(df), np.nan)
         temporal_zero = (split.to_numpy() == "test") & (frac < 1)
         consistent = known & np.where(normal, y == 0, (y == 1) | ((y == 0) & temporal_zero))
         unknown = sorted(set(category[~known & ~nan_cells["category"]]))[:5]
-        checks.add("label_category", "y agrees with the category",
-                   _failing(f, consistent, "y") & np.isin(y, (0, 1)) & ~nan_cells["category"],
-                   f"unknown categories: {', '.join(unknown)}" if unknown else "")
+        checks.add(
+            "label_category",
+            "y agrees with the category",
+            _failing(f, consistent, "y") & np.isin(y, (0, 1)) & ~nan_cells["category"],
+            f"unknown categories: {', '.join(unknown)}" if unknown else "",
+        )
 
 
-def _check_videos(df: pd.DataFrame, nan_cells: dict[str, np.ndarray], checks: _Checks, *,
-                  check_files: bool) -> pd.Series:
+def _check_videos(
+    df: pd.DataFrame, nan_cells: dict[str, np.ndarray], checks: _Checks, *, check_files: bool
+) -> pd.Series:
     """``duplicate_clips``, ``split_leak`` and ``missing_files``; returns each row's video key."""
-    checks.add("duplicate_clips", "(path, clip_idx) unique",
-               df.duplicated(["path", "clip_idx"], keep=False).to_numpy())
+    checks.add("duplicate_clips", "(path, clip_idx) unique", df.duplicated(["path", "clip_idx"], keep=False).to_numpy())
     if "video" in df.columns:
         video_key = df["video"].astype(str)
     else:
-        video_key = df["path"].astype(str).str.replace("\\", "/", regex=False) \
-            .str.rsplit("/", n=1).str[-1]
+        video_key = df["path"].astype(str).str.replace("\\", "/", regex=False).str.rsplit("/", n=1).str[-1]
     split = df["split"].astype(str)
     n_splits = split.groupby(video_key.to_numpy()).nunique()
     leaked = n_splits.index[n_splits > 1]
-    checks.add("split_leak", "each video in one split", video_key.isin(leaked).to_numpy(),
-               f"{len(leaked)} videos, first: {', '.join(map(str, leaked[:3]))}" if len(leaked)
-               else "")
+    checks.add(
+        "split_leak",
+        "each video in one split",
+        video_key.isin(leaked).to_numpy(),
+        f"{len(leaked)} videos, first: {', '.join(map(str, leaked[:3]))}" if len(leaked) else "",
+    )
     if check_files:
         paths = df["path"].astype(str)
         unique = pd.unique(paths[~nan_cells["path"]])
         gone = [p for p in unique if not resolve_path(p).is_file()]
-        checks.add("missing_files", "every video file exists",
-                   paths.isin(gone).to_numpy() & ~nan_cells["path"],
-                   f"{len(gone)} of {len(unique)} videos missing, first: "
-                   f"{', '.join(display_path(p) for p in gone[:3])}" if gone else "")
+        checks.add(
+            "missing_files",
+            "every video file exists",
+            paths.isin(gone).to_numpy() & ~nan_cells["path"],
+            f"{len(gone)} of {len(unique)} videos missing, first: {', '.join(display_path(p) for p in gone[:3])}"
+            if gone
+            else "",
+        )
     else:
-        checks.checks.append(IndexCheck("missing_files", "every video file exists", 0, (),
-                                        _FIXES["missing_files"], "skipped (check_files=False)"))
+        checks.checks.append(
+            IndexCheck(
+                "missing_files",
+                "every video file exists",
+                0,
+                (),
+                _FIXES["missing_files"],
+                "skipped (check_files=False)",
+            )
+        )
     return video_key

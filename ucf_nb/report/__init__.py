@@ -7,6 +7,7 @@
 The package re-exports ``book``'s names (and its ``main``), so ``ucf_nb.report.build_book`` and
 ``python -m ucf_nb.report ...`` (ucf-nb 0.1) keep working.
 """
+
 from __future__ import annotations
 
 from .book import build_book, main, run_report, write_intro, write_intro_file  # noqa: F401 (main: ucf-nb 0.1's path)

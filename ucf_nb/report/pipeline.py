@@ -7,6 +7,7 @@ each into a folder of executed copies (``02_extract_train.ipynb`` and so on;
 to their final line, papermill's timing metadata dropped; :func:`clean_notebook`) and then
 never executed again: the book is built from them as they are (:mod:`ucf_nb.report.book`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,17 @@ from ..index.annotations import SPLITS
 from ..paths import display_path, project_root, resolve_path
 from ..progress import text_progress
 
-__all__ = ["Step", "demo_parameters", "demo_extra_runs", "pipeline_steps", "run_notebooks", "run_with_extra_runs",
-           "main_run_dir", "clean_notebook", "notebook_problems"]
+__all__ = [
+    "Step",
+    "demo_parameters",
+    "demo_extra_runs",
+    "pipeline_steps",
+    "run_notebooks",
+    "run_with_extra_runs",
+    "main_run_dir",
+    "clean_notebook",
+    "notebook_problems",
+]
 
 NOTEBOOKS = ("00_build_index", "01_index_checks", "02_extract", "03_probe", "04_compare")
 KERNEL_NAME = "python3"
@@ -46,8 +56,9 @@ def _rel(path: str | os.PathLike) -> str:
     return display_path(resolve_path(path))
 
 
-def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
-                    out_dir: str | None = None, index_path: str | None = None) -> dict[str, dict]:
+def demo_parameters(
+    demo_dir: str | os.PathLike = "demo", *, out_dir: str | None = None, index_path: str | None = None
+) -> dict[str, dict]:
     """The demo parameter set, per notebook: the demo data and encoder under ``demo_dir``.
 
     ``out_dir`` (default ``{demo_dir}/processed``; runs go to ``{out_dir}/runs/``) and
@@ -68,16 +79,22 @@ def demo_parameters(demo_dir: str | os.PathLike = "demo", *,
     return {
         "00_build_index": dict(dataset_root=f"{demo}/UCF_Crime", index_path=index, probe_threads=0),
         "01_index_checks": dict(index_path=index),
-        "02_extract": dict(index_path=index, runs_dir=runs, **encoder, batch_size=8, num_workers=0,
-                           device="cpu", precision="fp32"),
-        "03_probe": dict(runs_dir=runs, **encoder, mil_params={"max_iter": 400, "eval_every": 50, "patience": 3},
-                         annotation_path=annotation),
+        "02_extract": dict(
+            index_path=index, runs_dir=runs, **encoder, batch_size=8, num_workers=0, device="cpu", precision="fp32"
+        ),
+        "03_probe": dict(
+            runs_dir=runs,
+            **encoder,
+            mil_params={"max_iter": 400, "eval_every": 50, "patience": 3},
+            annotation_path=annotation,
+        ),
         "04_compare": dict(runs_dir=runs, annotation_path=annotation, demo=True),
     }
 
 
-def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None = None,
-                    index_path: str | None = None) -> list[dict[str, Any]]:
+def demo_extra_runs(
+    demo_dir: str | os.PathLike = "demo", *, out_dir: str | None = None, index_path: str | None = None
+) -> list[dict[str, Any]]:
     """The demo's other encoders, as keyword arguments of :func:`ucf_nb.evaluate.runs.run_encoder`.
 
     Same index, annotation, T (8, matched frames), device and precision as
@@ -87,11 +104,22 @@ def demo_extra_runs(demo_dir: str | os.PathLike = "demo", *, out_dir: str | None
     params = demo_parameters(demo_dir, out_dir=out_dir, index_path=index_path)
     ex, probe = params["02_extract"], params["03_probe"]
     demo = _rel(demo_dir)
-    return [dict(checkpoint=f"{demo}/encoders/{family}", index_path=ex["index_path"], runs_dir=ex["runs_dir"],
-                 T=8, pooling=None, annotation_path=probe["annotation_path"], batch_size=ex["batch_size"],
-                 num_workers=ex["num_workers"], device=ex["device"], precision=ex["precision"],
-                 mil_params=probe["mil_params"])
-            for family in DEMO_EXTRA_FAMILIES]
+    return [
+        dict(
+            checkpoint=f"{demo}/encoders/{family}",
+            index_path=ex["index_path"],
+            runs_dir=ex["runs_dir"],
+            T=8,
+            pooling=None,
+            annotation_path=probe["annotation_path"],
+            batch_size=ex["batch_size"],
+            num_workers=ex["num_workers"],
+            device=ex["device"],
+            precision=ex["precision"],
+            mil_params=probe["mil_params"],
+        )
+        for family in DEMO_EXTRA_FAMILIES
+    ]
 
 
 def pipeline_steps(parameters: Mapping[str, Mapping[str, Any]] | None = None) -> list[Step]:
@@ -121,8 +149,10 @@ def _notebook_defaults(path: Path) -> dict[str, Any]:
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if len(cells) != 1:
-        raise ValueError(f"{display_path(path)} has {len(cells)} cells tagged `parameters`: papermill "
-                         f"needs exactly one; tag the cell of defaults.")
+        raise ValueError(
+            f"{display_path(path)} has {len(cells)} cells tagged `parameters`: papermill "
+            f"needs exactly one; tag the cell of defaults."
+        )
     out = {}
     for node in ast.parse(cells[0].source).body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -141,13 +171,17 @@ def apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_d
     if not overrides:
         return steps
     if "split" in overrides:
-        raise ValueError("-p split=...: a run executes 02_extract once per split (train, val, test); "
-                         "to extract one split, run notebooks/02_extract.ipynb with papermill directly.")
+        raise ValueError(
+            "-p split=...: a run executes 02_extract once per split (train, val, test); "
+            "to extract one split, run notebooks/02_extract.ipynb with papermill directly."
+        )
     declared = {nb: _notebook_defaults(notebooks_dir / f"{nb}.ipynb") for nb in NOTEBOOKS}
     unknown = set(overrides) - set().union(*map(set, declared.values()))
     if unknown:
-        raise ValueError(f"-p {sorted(unknown)[0]}=...: no notebook in {display_path(notebooks_dir)} "
-                         f"has a parameter of that name; see their `parameters` cells.")
+        raise ValueError(
+            f"-p {sorted(unknown)[0]}=...: no notebook in {display_path(notebooks_dir)} "
+            f"has a parameter of that name; see their `parameters` cells."
+        )
     # An old name kept for one release (00's num_workers, now probe_threads) reaches its notebook
     # only when no notebook uses it as a current name: -p num_workers=N means DataLoader workers.
     current = {nb: {k for k in names if k not in RENAMED_PARAMETERS.get(nb, {})} for nb, names in declared.items()}
@@ -156,9 +190,10 @@ def apply_overrides(steps: list[Step], overrides: Mapping[str, Any], notebooks_d
     def takes(nb: str, name: str) -> bool:
         return name in current[nb] or (name in declared[nb] and name not in in_use)
 
-    return [Step(s.notebook, s.name, {**s.parameters,
-                                      **{k: v for k, v in overrides.items() if takes(s.notebook, k)}})
-            for s in steps]
+    return [
+        Step(s.notebook, s.name, {**s.parameters, **{k: v for k, v in overrides.items() if takes(s.notebook, k)}})
+        for s in steps
+    ]
 
 
 # Notebook parameters renamed in ucf-nb 0.2 (old -> new); the notebooks accept the old names until 0.3.
@@ -238,8 +273,12 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
     Error outputs (tracebacks), absolute paths of this machine (project root, home folder,
     Python prefix) and leftover carriage returns of progress bars.
     """
-    candidates = {str(Path(root) if root is not None else project_root()), str(Path.home()), sys.prefix,
-                  sys.base_prefix}
+    candidates = {
+        str(Path(root) if root is not None else project_root()),
+        str(Path.home()),
+        sys.prefix,
+        sys.base_prefix,
+    }
     machine_paths = sorted({p for p in candidates if len(p) > 1}, key=len, reverse=True)
     problems = []
     for i, cell in enumerate(nb.cells):
@@ -258,8 +297,9 @@ def notebook_problems(nb, *, root: str | os.PathLike | None = None) -> list[str]
         for text in texts:
             hit = next((p for p in machine_paths if p in text), None)
             if hit:
-                problems.append(f"{where} shows the absolute path {hit!r} of this machine; print "
-                                f"paths with ucf_nb.display_path")
+                problems.append(
+                    f"{where} shows the absolute path {hit!r} of this machine; print paths with ucf_nb.display_path"
+                )
                 break
     return problems
 
@@ -300,16 +340,26 @@ def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool 
 
     src = notebooks_dir / f"{step.notebook}.ipynb"
     if not src.is_file():
-        raise FileNotFoundError(f"{display_path(src)} not found: the run needs notebooks "
-                                f"{', '.join(NOTEBOOKS)} in {display_path(notebooks_dir)}.")
+        raise FileNotFoundError(
+            f"{display_path(src)} not found: the run needs notebooks "
+            f"{', '.join(NOTEBOOKS)} in {display_path(notebooks_dir)}."
+        )
     out = dest / f"{step.name}.ipynb"
     error = None
     try:
         kwargs = {} if prepare_only else {"kernel_manager_class": kernel_manager_class()}
         with text_progress():
-            papermill.execute_notebook(str(src), str(out), parameters=dict(step.parameters),
-                                       kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
-                                       prepare_only=prepare_only, cwd=str(notebooks_dir), **kwargs)
+            papermill.execute_notebook(
+                str(src),
+                str(out),
+                parameters=dict(step.parameters),
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                log_output=False,
+                prepare_only=prepare_only,
+                cwd=str(notebooks_dir),
+                **kwargs,
+            )
     except papermill.PapermillExecutionError as exc:
         error = exc
     nb = clean_notebook(nbformat.read(out, as_version=4))
@@ -317,8 +367,10 @@ def _execute(step: Step, notebooks_dir: Path, dest: Path, *, prepare_only: bool 
         _retitle(nb, f"{step.parameters['split']} split")
     nbformat.write(nb, out)
     if error is not None:
-        raise RuntimeError(f"{display_path(src)} failed in cell {error.exec_count} with "
-                           f"{error.ename}: {error.evalue} (executed copy: {display_path(out)})") from None
+        raise RuntimeError(
+            f"{display_path(src)} failed in cell {error.exec_count} with "
+            f"{error.ename}: {error.evalue} (executed copy: {display_path(out)})"
+        ) from None
     return out
 
 
@@ -335,9 +387,14 @@ def _retitle(nb, suffix: str) -> None:
             return
 
 
-def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/executed", *,
-                  notebooks_dir: str | os.PathLike = "notebooks", log=print,
-                  progress: bool = False) -> list[Path]:
+def run_notebooks(
+    steps: Sequence[Step],
+    dest: str | os.PathLike = "book/executed",
+    *,
+    notebooks_dir: str | os.PathLike = "notebooks",
+    log=print,
+    progress: bool = False,
+) -> list[Path]:
     """Execute ``steps`` in order with papermill into ``dest`` and clean the executed copies.
 
     Logs one line per notebook once it has run (``[2/6] 01_index_checks  3.1 s``); with
@@ -359,8 +416,9 @@ def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/execute
 
     done = []
     width = max((len(s.name) for s in steps), default=0)
-    with tqdm(total=len(steps), desc="notebooks", unit="notebook", leave=False, disable=not progress,
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=len(steps), desc="notebooks", unit="notebook", leave=False, disable=not progress, file=sys.stderr
+    ) as bar:
         for i, step in enumerate(steps, 1):
             bar.set_postfix_str(step.name, refresh=True)
             t0 = time.perf_counter()
@@ -377,8 +435,9 @@ def run_notebooks(steps: Sequence[Step], dest: str | os.PathLike = "book/execute
 PREPARED_DIR = "build/prepared"  # git-ignored: notebooks with parameters injected, for Jupyter
 
 
-def prepare_notebooks(steps: Sequence[Step], dest: str | os.PathLike = PREPARED_DIR, *,
-                      notebooks_dir: str | os.PathLike = "notebooks") -> list[Path]:
+def prepare_notebooks(
+    steps: Sequence[Step], dest: str | os.PathLike = PREPARED_DIR, *, notebooks_dir: str | os.PathLike = "notebooks"
+) -> list[Path]:
     """Write each step's notebook with its parameters injected (papermill ``prepare_only``).
 
     Nothing is executed: the copies in ``dest`` are for opening in Jupyter (``jupyter lab``)
@@ -400,14 +459,25 @@ def main_run_dir(steps: Sequence[Step], notebooks_dir: str | os.PathLike = "note
     if probe is None:
         raise ValueError("the steps have no 03_probe: nothing says which run the intro page describes")
     p = effective_parameters(probe, resolve_path(notebooks_dir))
-    return run_dir(p["checkpoint"], T=p.get("T"), pooling=p.get("pooling"), name=p.get("run_name"),
-                   root=p["runs_dir"], views=p.get("views") or "center")
+    return run_dir(
+        p["checkpoint"],
+        T=p.get("T"),
+        pooling=p.get("pooling"),
+        name=p.get("run_name"),
+        root=p["runs_dir"],
+        views=p.get("views") or "center",
+    )
 
 
-def run_with_extra_runs(steps: Sequence[Step], dest: str | os.PathLike, *,
-                        extra_runs: Sequence[Mapping[str, Any]] = (),
-                        notebooks_dir: str | os.PathLike = "notebooks", log=print,
-                        progress: bool = False) -> list[Path]:
+def run_with_extra_runs(
+    steps: Sequence[Step],
+    dest: str | os.PathLike,
+    *,
+    extra_runs: Sequence[Mapping[str, Any]] = (),
+    notebooks_dir: str | os.PathLike = "notebooks",
+    log=print,
+    progress: bool = False,
+) -> list[Path]:
     """Execute ``steps`` into ``dest``, with ``extra_runs`` (keyword arguments of
     :func:`ucf_nb.evaluate.runs.run_encoder`) extracted and probed after 03 and before 04_compare."""
     cut = next((i for i, s in enumerate(steps) if s.notebook == "04_compare"), len(steps))

@@ -2,6 +2,7 @@
 
 The core modules never import this one: figures are the notebooks' business.
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -15,6 +16,7 @@ __all__: list[str] = []  # each section appends its names
 # --- index figures (01_index_checks) -------------------------------------------------------
 
 __all__ += ["plot_clips_per_split", "plot_clips_per_category", "plot_video_lengths"]
+
 
 def _split_order(df) -> list[str]:
     present = list(dict.fromkeys(df["split"].astype(str)))
@@ -41,9 +43,9 @@ def plot_clips_per_split(df):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     x = np.arange(len(splits))
     width = 0.38
-    for offset, (label, name, color) in zip((-width / 2, width / 2),
-                                            ((0, "normal (y=0)", "tab:blue"),
-                                             (1, "anomalous (y=1)", "tab:red"))):
+    for offset, (label, name, color) in zip(
+        (-width / 2, width / 2), ((0, "normal (y=0)", "tab:blue"), (1, "anomalous (y=1)", "tab:red"))
+    ):
         heights = [int(table.loc[s, label]) if label in table.columns else 0 for s in splits]
         bars = ax.bar(x + offset, heights, width, label=name, color=color)
         ax.bar_label(bars, fmt="%d", fontsize=8)
@@ -67,8 +69,12 @@ def plot_clips_per_category(df):
     import numpy as np
 
     splits = _split_order(df)
-    table = df.groupby([df["category"].astype(str), df["split"].astype(str)]).size() \
-        .unstack(fill_value=0).reindex(columns=splits, fill_value=0)
+    table = (
+        df.groupby([df["category"].astype(str), df["split"].astype(str)])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=splits, fill_value=0)
+    )
     table = table.loc[table.sum(axis=1).sort_values().index]
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(table) + 1.4))
     left = np.zeros(len(table))
@@ -98,8 +104,7 @@ def plot_video_lengths(df):
     videos = df.drop_duplicates("path")
     seconds = (videos["n_frames"] / videos["fps"]).to_numpy(dtype=float)
     splits = _split_order(videos)
-    fig, axes = plt.subplots(len(splits), 1, figsize=(6, 1.0 + 1.2 * len(splits)), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(len(splits), 1, figsize=(6, 1.0 + 1.2 * len(splits)), sharex=True, squeeze=False)
     axes = axes[:, 0]
     lo, hi = float(np.nanmin(seconds)), float(np.nanmax(seconds))
     log = lo > 0 and hi / lo > 10
@@ -110,11 +115,11 @@ def plot_video_lengths(df):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (ax, split) in enumerate(zip(axes, splits)):
         sel = videos["split"].astype(str).to_numpy() == split
-        ax.hist(seconds[sel], bins=bins, color=colors[i % len(colors)], alpha=0.85,
-                edgecolor="white", linewidth=0.5)
+        ax.hist(seconds[sel], bins=bins, color=colors[i % len(colors)], alpha=0.85, edgecolor="white", linewidth=0.5)
         ax.set_ylabel("videos")
-        ax.text(0.99, 0.9, f"{split}: {int(sel.sum())} videos", transform=ax.transAxes,
-                ha="right", va="top", fontsize=9)
+        ax.text(
+            0.99, 0.9, f"{split}: {int(sel.sum())} videos", transform=ax.transAxes, ha="right", va="top", fontsize=9
+        )
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
         ax.margins(y=0.35)
         if log:
@@ -124,6 +129,7 @@ def plot_video_lengths(df):
     axes[0].set_title("Video lengths")
     fig.tight_layout()
     return fig
+
 
 # --- extraction figures (02_extract) -------------------------------------------------------
 
@@ -165,15 +171,20 @@ def plot_embedding_projection(X, y, *, sample: int = 2000, seed: int = 0, title:
         colors = {0: "tab:blue", 1: "tab:red"}
         for label in np.unique(ys):
             sel = ys == label
-            ax.scatter(Z[sel, 0], Z[sel, 1], s=8, alpha=0.6, color=colors.get(int(label)),
-                       label=f"{names.get(int(label), f'y={label}')} ({int(sel.sum())})")
+            ax.scatter(
+                Z[sel, 0],
+                Z[sel, 1],
+                s=8,
+                alpha=0.6,
+                color=colors.get(int(label)),
+                label=f"{names.get(int(label), f'y={label}')} ({int(sel.sum())})",
+            )
         ev = pca.explained_variance_ratio_
         ax.set_xlabel(f"PC1 ({ev[0]:.0%} of variance)")
         ax.set_ylabel(f"PC2 ({ev[1]:.0%} of variance)")
         ax.legend(frameon=False, fontsize=8)
     else:
-        ax.text(0.5, 0.5, "not enough finite embeddings to project", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, "not enough finite embeddings to project", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title or f"Embeddings, PCA of {len(Xs)} clips")
     fig.tight_layout()
     return fig
@@ -239,8 +250,7 @@ def plot_pr_curves(scores):
         if np.unique(y).size < 2:
             continue
         precision, recall, _ = precision_recall_curve(y, s)
-        line, = ax.step(recall, precision, where="post",
-                        label=f"{split} (AP {average_precision_score(y, s):.3f})")
+        (line,) = ax.step(recall, precision, where="post", label=f"{split} (AP {average_precision_score(y, s):.3f})")
         ax.axhline(float(np.mean(y)), color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
@@ -305,20 +315,23 @@ def plot_score_timelines(scored, intervals=None, *, videos=None, n_anomalous=3, 
 
     names = sorted(scored["video"].astype(str).unique())
     if videos is None:
-        cat = scored.groupby(scored["video"].astype(str))["category"].first().astype(str) \
-            if "category" in scored.columns else None
+        cat = (
+            scored.groupby(scored["video"].astype(str))["category"].first().astype(str)
+            if "category" in scored.columns
+            else None
+        )
 
         def anomalous(v):
             if intervals is not None and v in intervals:
                 return len(getattr(intervals[v], "intervals", intervals[v]) or ()) > 0
             return cat is not None and cat[v] != "Normal"
 
-        videos = [v for v in names if anomalous(v)][:n_anomalous] + \
-                 [v for v in names if not anomalous(v)][:n_normal]
+        videos = [v for v in names if anomalous(v)][:n_anomalous] + [v for v in names if not anomalous(v)][:n_normal]
     videos = list(videos)
     fs = frame_scores(scored[scored["video"].astype(str).isin(videos)])
-    fig, axes = plt.subplots(max(len(videos), 1), 1, figsize=(8, 1.5 * max(len(videos), 1) + 0.6),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        max(len(videos), 1), 1, figsize=(8, 1.5 * max(len(videos), 1) + 0.6), sharey=True, squeeze=False
+    )
     for ax, v in zip(axes[:, 0], videos):
         s = fs.get(v, np.zeros(0))
         ax.plot(np.arange(len(s)), s, color="tab:red", linewidth=1.2)
@@ -414,8 +427,17 @@ def plot_headline_forest(table):
         color = colors[families[i]]
         if np.isfinite(low[i]) and np.isfinite(high[i]):
             ax.plot([low[i], high[i]], [i, i], color=color, linewidth=1.6, solid_capstyle="butt", zorder=2)
-        ax.plot(auc[i], i, linestyle="none", marker=_head_style(str(row["head"]), markers, ("D", "^", "v", "P")),
-                markersize=5.5, color=color, markeredgecolor="white", markeredgewidth=0.6, zorder=3)
+        ax.plot(
+            auc[i],
+            i,
+            linestyle="none",
+            marker=_head_style(str(row["head"]), markers, ("D", "^", "v", "P")),
+            markersize=5.5,
+            color=color,
+            markeredgecolor="white",
+            markeredgewidth=0.6,
+            zorder=3,
+        )
     ax.set_yticks(y, [f"{r} ({h})" for r, h in zip(shown["run"], shown["head"])], fontsize=7)
     ax.set_ylim(n - 0.5, -0.5)  # best at the top
     finite = np.concatenate([auc, low[np.isfinite(low)], high[np.isfinite(high)]])
@@ -430,18 +452,21 @@ def plot_headline_forest(table):
     has_ci = bool(np.isfinite(low).any())
     ax.set_xlabel(f"{headline}" + (" with its 95% bootstrap CI" if has_ci else ""), fontsize=8.5)
     left_out = len(frame) - n
-    ax.set_title(f"{headline}, best first" + (f" ({left_out} rows without it left out)" if left_out else ""),
-                 fontsize=9.5)
+    ax.set_title(
+        f"{headline}, best first" + (f" ({left_out} rows without it left out)" if left_out else ""), fontsize=9.5
+    )
     handles = [Line2D([], [], color=colors[f], linewidth=1.6, label=f) for f in dict.fromkeys(families)]
-    handles += [Line2D([], [], linestyle="none", marker=m, color="0.3", markersize=5.5, label=f"{h} head")
-                for h, m in markers.items() if h in set(shown["head"])]
+    handles += [
+        Line2D([], [], linestyle="none", marker=m, color="0.3", markersize=5.5, label=f"{h} head")
+        for h, m in markers.items()
+        if h in set(shown["head"])
+    ]
     if np.isfinite(best_low) and np.isfinite(best_high):
         handles.append(Patch(color="0.85", label="CI of the best"))
     if ax.get_xlim()[0] < 0.5 < ax.get_xlim()[1]:
         handles.append(Line2D([], [], color="0.5", linestyle=":", linewidth=1, label="chance"))
     rows = -(-len(handles) // 6)  # at most six entries a row, the rows evenly filled
-    fig.legend(handles=handles, loc="outside lower center", ncol=-(-len(handles) // rows), frameon=False,
-               fontsize=7.5)
+    fig.legend(handles=handles, loc="outside lower center", ncol=-(-len(handles) // rows), frameon=False, fontsize=7.5)
     return fig
 
 
@@ -488,8 +513,14 @@ def plot_compare_roc(points):
         for label, p in groups.get(family, []):
             run, head = str(p.get("run") or label), str(p.get("head") or "linear")
             color = colors.setdefault(run, palette[len(colors) % len(palette)])
-            ax.plot(p["fpr"], p["tpr"], color=color, linewidth=1.3,
-                    linestyle=_head_style(head, lines, ("-.", ":")), label=f"{run} ({head}) {p['auc']:.3f}")
+            ax.plot(
+                p["fpr"],
+                p["tpr"],
+                color=color,
+                linewidth=1.3,
+                linestyle=_head_style(head, lines, ("-.", ":")),
+                label=f"{run} ({head}) {p['auc']:.3f}",
+            )
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=0.8)
         ax.set_title(family if families else "", fontsize=9)
         ax.set_aspect("equal")
@@ -501,8 +532,14 @@ def plot_compare_roc(points):
             continue
         holder = fig.add_subplot(grid[2 * row + 1, col])  # the legend's own space: it covers nothing
         holder.set_axis_off()
-        holder.legend(*ax.get_legend_handles_labels(), loc="upper center", frameon=False, fontsize=6.5,
-                      handlelength=2.2, borderaxespad=0.0)
+        holder.legend(
+            *ax.get_legend_handles_labels(),
+            loc="upper center",
+            frameon=False,
+            fontsize=6.5,
+            handlelength=2.2,
+            borderaxespad=0.0,
+        )
     return fig
 
 
@@ -527,8 +564,15 @@ def plot_category_heatmap(table):
     if values.size:
         im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=6.5,
-                    color="white" if np.isnan(v) or v < 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                "n/a" if np.isnan(v) else f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if np.isnan(v) or v < 0.6 else "black",
+            )
         ax.set_xticks(range(n_cats), data.columns, rotation=90 if n_cats > 6 else 0, fontsize=7.5)
         ax.set_yticks(range(n_runs), data.index, fontsize=7)
         ax.tick_params(length=0)

@@ -42,6 +42,7 @@ one :meth:`EmbeddingStore.open_retry` gives them a folder of their own and
 :meth:`EmbeddingStore.apply_retry` writes what that run got into the public arrays (the other
 rows stay byte for byte as they were; the files are replaced atomically).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -76,8 +77,14 @@ from .manifest import (
     utc_now,
 )
 
-__all__ = ["EmbeddingStore", "ShardWriter", "ExtractMismatchError", "load_embeddings", "embedding_stats",
-           "shard_bounds"]
+__all__ = [
+    "EmbeddingStore",
+    "ShardWriter",
+    "ExtractMismatchError",
+    "load_embeddings",
+    "embedding_stats",
+    "shard_bounds",
+]
 
 WORK = ".extract"
 PENDING, DONE, FAILED = 0, 1, 2
@@ -139,6 +146,7 @@ def row_shape(settings: Mapping[str, Any]) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------------------- sharding
 
+
 def shard_bounds(videos: Sequence[Any] | np.ndarray, num_shards: int) -> np.ndarray:
     """Cut a split's rows into ``num_shards`` contiguous blocks of whole videos.
 
@@ -173,6 +181,7 @@ def shard_bounds(videos: Sequence[Any] | np.ndarray, num_shards: int) -> np.ndar
 
 # ------------------------------------------------------------------------------ the store
 
+
 def _write_at(fd: int, data: bytes, offset: int) -> None:
     """Write all of ``data`` at ``offset`` of ``fd``: the one seam every array write of the
     store goes through (an ``OSError`` such as ENOSPC surfaces here)."""
@@ -182,8 +191,14 @@ def _write_at(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[n:], offset + n
 
 
-def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[str, Any],
-                      rows: np.ndarray | None = None, videos: Sequence[Any] | None = None) -> None:
+def _new_shard_folder(
+    folder: Path,
+    n: int,
+    embedding_dim: int,
+    stats: Mapping[str, Any],
+    rows: np.ndarray | None = None,
+    videos: Sequence[Any] | None = None,
+) -> None:
     """A shard folder for ``n`` rows, all pending: built aside, then renamed into place (a
     shard folder exists only once complete). ``rows``: the index rows, for a retry folder;
     ``videos``: the video of each of them (``videos.json``)."""
@@ -204,8 +219,14 @@ def _new_shard_folder(folder: Path, n: int, embedding_dim: int, stats: Mapping[s
         raise
 
 
-def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, embedding_dim: int,
-                nan_pos: Sequence[int] | np.ndarray = ()) -> None:
+def _patch_rows(
+    dst: Path,
+    src: Path,
+    dst_pos: np.ndarray,
+    src_pos: np.ndarray,
+    embedding_dim: int,
+    nan_pos: Sequence[int] | np.ndarray = (),
+) -> None:
     """Replace ``dst`` (an (N, D) float16 .npy) by a copy whose rows ``dst_pos`` are rows
     ``src_pos`` of ``src`` and whose rows ``nan_pos`` are NaN (a clip that failed now): the
     other rows byte for byte, readers see the old or the new file."""
@@ -227,8 +248,9 @@ def _patch_rows(dst: Path, src: Path, dst_pos: np.ndarray, src_pos: np.ndarray, 
     atomic_write(dst, write, mode="wb")
 
 
-def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: ShardWriter,
-                   take: np.ndarray, T: int) -> dict[str, Any]:
+def _retried_entry(
+    entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarray, writer: ShardWriter, take: np.ndarray, T: int
+) -> dict[str, Any]:
     """The manifest fields of a finished split that change once the rows ``take`` (a mask)
     of a retry are written into it; ``rows`` and ``status`` are the split's, after."""
     got, retried = writer.status[take], writer.rows[take]
@@ -245,18 +267,30 @@ def _retried_entry(entry: Mapping[str, Any], rows: np.ndarray, status: np.ndarra
     seconds = float(entry.get("seconds") or 0.0) + float(s.get("seconds", 0.0))
     before = [*entry.get("shards", []), *entry.get("retries", [])]
     n_embedded = sum(int(x.get("n_embedded") or 0) for x in before) + int(s.get("n_embedded", 0))
-    retry = {"shard_index": s.get("shard_index"), "num_shards": s.get("num_shards"), "n_clips": int(len(retried)),
-             "n_embedded": int((got == DONE).sum()), "n_failed": int((got == FAILED).sum()),
-             "n_short": int(((got == DONE) & (n_real < T)).sum()),
-             "seconds": round(float(s.get("seconds", 0.0)), 3), "host": s.get("host"), "device": s.get("device"),
-             "completed_at": utc_now()}
-    return {"n_done": int((status == DONE).sum()), "n_failed": int((status == FAILED).sum()),
-            "n_short": len(short), "seconds": round(seconds, 3),
-            "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
-            "short_clips": [{"row": r, "n_real": short[r]} for r in sorted(short)],
-            "failed_clips": [{"row": int(r), "error": reasons.get(int(r), "unreadable video")}
-                             for r in rows[status == FAILED]],
-            "retries": [*entry.get("retries", []), retry]}
+    retry = {
+        "shard_index": s.get("shard_index"),
+        "num_shards": s.get("num_shards"),
+        "n_clips": int(len(retried)),
+        "n_embedded": int((got == DONE).sum()),
+        "n_failed": int((got == FAILED).sum()),
+        "n_short": int(((got == DONE) & (n_real < T)).sum()),
+        "seconds": round(float(s.get("seconds", 0.0)), 3),
+        "host": s.get("host"),
+        "device": s.get("device"),
+        "completed_at": utc_now(),
+    }
+    return {
+        "n_done": int((status == DONE).sum()),
+        "n_failed": int((status == FAILED).sum()),
+        "n_short": len(short),
+        "seconds": round(seconds, 3),
+        "clips_per_s": round(n_embedded / seconds, 3) if seconds > 0 else None,
+        "short_clips": [{"row": r, "n_real": short[r]} for r in sorted(short)],
+        "failed_clips": [
+            {"row": int(r), "error": reasons.get(int(r), "unreadable video")} for r in rows[status == FAILED]
+        ],
+        "retries": [*entry.get("retries", []), retry],
+    }
 
 
 def _whole_videos(flagged: np.ndarray, videos: Sequence[Any] | np.ndarray | None) -> np.ndarray:
@@ -297,8 +331,7 @@ class ShardWriter:
     @property
     def status(self) -> np.ndarray:
         """Status of every row of the shard, (n_k,) uint8, read fresh from disk."""
-        return np.array(np.load(self.folder / "status.npy", mmap_mode="r")) if len(self.rows) else \
-            np.zeros(0, np.uint8)
+        return np.array(np.load(self.folder / "status.npy", mmap_mode="r")) if len(self.rows) else np.zeros(0, np.uint8)
 
     def pending_rows(self) -> np.ndarray:
         """Index row numbers not yet embedded (status 0), ascending."""
@@ -354,8 +387,9 @@ class ShardWriter:
         return read_json(path) if path.exists() else {"seconds": 0.0, "n_embedded": 0}
 
     @writes_into(lambda w: w.out_dir)
-    def add_time(self, seconds: float, n_clips: int, device: str | None = None,
-                 runtime: Mapping[str, Any] | None = None) -> None:
+    def add_time(
+        self, seconds: float, n_clips: int, device: str | None = None, runtime: Mapping[str, Any] | None = None
+    ) -> None:
         """Add a session's compute time and clip count to the shard's running totals.
 
         ``runtime``: how this session ran (e.g. attention, compile, batch_size, num_workers);
@@ -372,8 +406,9 @@ class ShardWriter:
         atomic_write_json(self.folder / "stats.json", s)
 
     @writes_into(lambda w: w.out_dir)
-    def write(self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray,
-              errors: Sequence[str | None] | None = None) -> None:
+    def write(
+        self, rows: np.ndarray, emb: np.ndarray | None, n_real: np.ndarray, errors: Sequence[str | None] | None = None
+    ) -> None:
         """Write a batch's embeddings; its rows count as done once :meth:`commit` has run.
 
         Parameters
@@ -392,18 +427,25 @@ class ShardWriter:
         if len(rows) != len(n_real):
             raise ValueError(f"rows ({len(rows)}) and n_real ({len(n_real)}) differ in length")
         pos = np.searchsorted(self.rows, rows).astype(np.int64)
-        foreign = (pos >= len(self.rows)) | (self.rows[np.minimum(pos, max(len(self.rows) - 1, 0))] != rows) \
-            if len(self.rows) else np.ones(len(rows), bool)
+        foreign = (
+            (pos >= len(self.rows)) | (self.rows[np.minimum(pos, max(len(self.rows) - 1, 0))] != rows)
+            if len(self.rows)
+            else np.ones(len(rows), bool)
+        )
         if foreign.any():
-            raise ValueError(f"index row {int(rows[foreign][0])} does not belong to this shard ({self.folder.name}): "
-                             "write only rows of this shard's pending_rows()")
+            raise ValueError(
+                f"index row {int(rows[foreign][0])} does not belong to this shard ({self.folder.name}): "
+                "write only rows of this shard's pending_rows()"
+            )
         ok = n_real > 0
         n_ok = int(ok.sum())
         if n_ok:
             emb = np.asarray(emb, dtype=np.float16)
             if emb.shape != (n_ok, self.embedding_dim):
-                raise ValueError(f"emb has shape {emb.shape}, expected ({n_ok}, {self.embedding_dim}) "
-                                 "(one row per clip with n_real > 0)")
+                raise ValueError(
+                    f"emb has shape {emb.shape}, expected ({n_ok}, {self.embedding_dim}) "
+                    "(one row per clip with n_real > 0)"
+                )
         row_bytes = self.embedding_dim * 2
         with open(self.folder / "emb.npy", "r+b") as f_emb, open(self.folder / "n_real.npy", "r+b") as f_nr:
             for p, e in zip(pos[ok], emb if n_ok and emb is not None else []):
@@ -470,8 +512,12 @@ class EmbeddingStore:
 
     def files(self, split: str) -> dict[str, str]:
         """File names (relative to ``out_dir``) of a split's public arrays."""
-        return {"emb": f"emb_{split}.npy", "y": f"y_{split}.npy", "rows": f"rows_{split}.npy",
-                "status": f"status_{split}.npy"}
+        return {
+            "emb": f"emb_{split}.npy",
+            "y": f"y_{split}.npy",
+            "rows": f"rows_{split}.npy",
+            "status": f"status_{split}.npy",
+        }
 
     def _shard_dir(self, split: str, k: int, n: int) -> Path:
         return self.work_dir / split / f"shard-{k}-of-{n}"
@@ -481,8 +527,9 @@ class EmbeddingStore:
         """The manifest, or an empty dict when there is none yet."""
         return read_json(self.manifest_path) if self.manifest_path.exists() else {}
 
-    def is_complete(self, split: str, settings: Mapping[str, Any] | None = None,
-                    rows: np.ndarray | None = None) -> bool:
+    def is_complete(
+        self, split: str, settings: Mapping[str, Any] | None = None, rows: np.ndarray | None = None
+    ) -> bool:
         """True when ``split`` is finished (and made with ``settings`` / ``rows`` when given).
 
         Finished: every row was attempted (embedded, or failed because its video could not be
@@ -500,26 +547,33 @@ class EmbeddingStore:
             return False
         return rows is None or entry.get("rows_sha256") == array_sha256(np.asarray(rows, np.int64))
 
-    def load(self, split: str, index_path: str | os.PathLike | None = None
-             ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    def load(
+        self, split: str, index_path: str | os.PathLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
         """See :func:`load_embeddings`."""
         m = self.manifest()
         if not m:
-            raise FileNotFoundError(f"{display_path(self.manifest_path)} not found: run ucf_nb.extract_split "
-                                    "(notebooks/02_extract.ipynb) for this out_dir first")
+            raise FileNotFoundError(
+                f"{display_path(self.manifest_path)} not found: run ucf_nb.extract_split "
+                "(notebooks/02_extract.ipynb) for this out_dir first"
+            )
         entry = m.get("splits", {}).get(split)
         if not entry or not entry.get("complete"):
             have = sorted(s for s, e in m.get("splits", {}).items() if e.get("complete"))
-            raise ValueError(f"split {split!r} is not finished in {display_path(self.manifest_path)} "
-                             f"(finished: {have}): "
-                             f"run ucf_nb.extract_split(split={split!r}, ...) until it completes")
+            raise ValueError(
+                f"split {split!r} is not finished in {display_path(self.manifest_path)} "
+                f"(finished: {have}): "
+                f"run ucf_nb.extract_split(split={split!r}, ...) until it completes"
+            )
         X = np.load(self.out_dir / entry["files"]["emb"], mmap_mode="r")
         y = np.load(self.out_dir / entry["files"]["y"])
         rows = np.load(self.out_dir / entry["files"]["rows"])
         if tuple(X.shape) != tuple(entry["shape"]) or len(y) != len(X) or len(rows) != len(X):
-            raise ValueError(f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's "
-                             "shape "
-                             f"{entry['shape']}: rerun extract_split with resume=False")
+            raise ValueError(
+                f"arrays of split {split!r} in {display_path(self.out_dir)} do not match the manifest's "
+                "shape "
+                f"{entry['shape']}: rerun extract_split with resume=False"
+            )
         df = _index_rows(m, index_path)
         missing = np.setdiff1d(rows, df.index.to_numpy())
         if len(missing):
@@ -555,7 +609,8 @@ class EmbeddingStore:
                     f"{display_path(self.out_dir)} already holds embeddings made with different settings "
                     f"({'; '.join(diffs)}; "
                     f"recorded in {where.name}): pass resume=False to delete them and start over, "
-                    "or choose another out_dir")
+                    "or choose another out_dir"
+                )
             self.clear()
             break
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -571,8 +626,10 @@ class EmbeddingStore:
                     tmp.unlink()
             diffs = manifest_differences(read_json(fp), settings)
             if diffs:
-                raise ExtractMismatchError(f"another process started {display_path(self.out_dir)} with different "
-                                           f"settings ({'; '.join(diffs)}): use another out_dir")
+                raise ExtractMismatchError(
+                    f"another process started {display_path(self.out_dir)} with different "
+                    f"settings ({'; '.join(diffs)}): use another out_dir"
+                )
 
     @writes_into(lambda st: st.out_dir)
     def clear(self, split: str | None = None) -> None:
@@ -580,8 +637,11 @@ class EmbeddingStore:
         splits = [split] if split is not None else None
         if splits is None:
             m = self.manifest()
-            splits = sorted(set(m.get("splits", {})) | {p.name for p in self.work_dir.glob("*") if p.is_dir()}
-                            | {p.name[len("emb_"):-len(".npy")] for p in self.out_dir.glob("emb_*.npy")})
+            splits = sorted(
+                set(m.get("splits", {}))
+                | {p.name for p in self.work_dir.glob("*") if p.is_dir()}
+                | {p.name[len("emb_") : -len(".npy")] for p in self.out_dir.glob("emb_*.npy")}
+            )
         for s in splits:
             for f in self.files(s).values():
                 with contextlib.suppress(FileNotFoundError):
@@ -595,9 +655,17 @@ class EmbeddingStore:
             self._update_manifest(lambda m: m.get("splits", {}).pop(split, None))
 
     @writes_into(lambda st: st.out_dir)
-    def open_shard(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray,
-                   embedding_dim: int, shard_index: int = 0, num_shards: int = 1,
-                   resume: bool = True, limit: int | None = None) -> ShardWriter:
+    def open_shard(
+        self,
+        split: str,
+        rows: np.ndarray,
+        videos: Sequence[Any] | np.ndarray,
+        embedding_dim: int,
+        shard_index: int = 0,
+        num_shards: int = 1,
+        resume: bool = True,
+        limit: int | None = None,
+    ) -> ShardWriter:
         """Create, or reopen to resume, shard ``shard_index`` of ``split``.
 
         Parameters
@@ -613,33 +681,46 @@ class EmbeddingStore:
         if len(rows) > 1 and not (np.diff(rows) > 0).all():
             raise ValueError("rows must be strictly ascending index row numbers")
         if not 0 <= int(shard_index) < int(num_shards):
-            raise ValueError(f"shard_index must be in [0, num_shards), got shard_index={shard_index}, "
-                             f"num_shards={num_shards}")
+            raise ValueError(
+                f"shard_index must be in [0, num_shards), got shard_index={shard_index}, num_shards={num_shards}"
+            )
         split_dir = self.work_dir / split
         split_dir.mkdir(parents=True, exist_ok=True)
-        layout = {"n_clips": int(len(rows)), "rows_sha256": array_sha256(rows), "limit": limit,
-                  "num_shards": int(num_shards),
-                  "bounds": shard_bounds(videos, num_shards).tolist()}
+        layout = {
+            "n_clips": int(len(rows)),
+            "rows_sha256": array_sha256(rows),
+            "limit": limit,
+            "num_shards": int(num_shards),
+            "bounds": shard_bounds(videos, num_shards).tolist(),
+        }
         lpath = split_dir / "layout.json"
         done = self.manifest().get("splits", {}).get(split)
-        if done and done.get("complete") and (done.get("rows_sha256"), done.get("limit")) != (
-                layout["rows_sha256"], limit):
+        if (
+            done
+            and done.get("complete")
+            and (done.get("rows_sha256"), done.get("limit")) != (layout["rows_sha256"], limit)
+        ):
             if resume:
                 raise ExtractMismatchError(
                     f"split {split!r} in {display_path(self.out_dir)} is finished with other rows "
                     f"(n_clips: {done.get('n_clips')} "
                     f"before, {layout['n_clips']} now; limit: {done.get('limit')!r} before, {limit!r} now): "
-                    "pass resume=False to replace it, or choose another out_dir")
+                    "pass resume=False to replace it, or choose another out_dir"
+                )
             self.clear(split)
             split_dir.mkdir(parents=True, exist_ok=True)
         if lpath.exists():
             old = read_json(lpath)
-            diffs = [f"{k}: {old.get(k)!r} before, {layout[k]!r} now"
-                     for k in ("n_clips", "rows_sha256", "limit", "num_shards") if old.get(k) != layout[k]]
+            diffs = [
+                f"{k}: {old.get(k)!r} before, {layout[k]!r} now"
+                for k in ("n_clips", "rows_sha256", "limit", "num_shards")
+                if old.get(k) != layout[k]
+            ]
             if diffs and resume:
                 raise ExtractMismatchError(
                     f"split {split!r} in {display_path(self.out_dir)} was started with other rows or sharding "
-                    f"({'; '.join(diffs)}): rerun with the same limit/num_shards, or pass resume=False to start over")
+                    f"({'; '.join(diffs)}): rerun with the same limit/num_shards, or pass resume=False to start over"
+                )
             if diffs:
                 self.clear(split)
                 split_dir.mkdir(parents=True, exist_ok=True)
@@ -658,8 +739,15 @@ class EmbeddingStore:
         return ShardWriter(folder=folder, rows=rows[a:b], embedding_dim=int(embedding_dim))
 
     @writes_into(lambda st: st.out_dir)
-    def open_retry(self, split: str, rows: np.ndarray, videos: Sequence[Any] | np.ndarray, embedding_dim: int,
-                   shard_index: int = 0, num_shards: int = 1) -> ShardWriter | None:
+    def open_retry(
+        self,
+        split: str,
+        rows: np.ndarray,
+        videos: Sequence[Any] | np.ndarray,
+        embedding_dim: int,
+        shard_index: int = 0,
+        num_shards: int = 1,
+    ) -> ShardWriter | None:
         """Reopen the failed and short clips of shard ``shard_index`` of a finished split, to
         embed them again: every row of each video with a failed clip (status 2) or a short one
         (listed in the manifest's ``short_clips``: the video ended before the clip did), since
@@ -682,9 +770,14 @@ class EmbeddingStore:
             take = _whole_videos(flagged, np.asarray(videos)[a:b])
             if not take.any():
                 return None
-            _new_shard_folder(folder, int(take.sum()), int(embedding_dim),
-                              {"shard_index": int(shard_index), "num_shards": int(num_shards)}, rows=mine[take],
-                              videos=np.asarray(videos)[a:b][take])
+            _new_shard_folder(
+                folder,
+                int(take.sum()),
+                int(embedding_dim),
+                {"shard_index": int(shard_index), "num_shards": int(num_shards)},
+                rows=mine[take],
+                videos=np.asarray(videos)[a:b][take],
+            )
         return ShardWriter(folder=folder, rows=np.load(folder / "rows.npy"), embedding_dim=int(embedding_dim))
 
     @writes_into(lambda st: st.out_dir)
@@ -717,8 +810,11 @@ class EmbeddingStore:
             # the manifest (written last) says which rows are still failed or short: the rows of
             # their videos are taken; a video done meanwhile by another retry stays as it is, and
             # one this retry wrote before being killed is written again
-            flagged = np.isin(writer.rows, [int(f["row"]) for f in entry.get("failed_clips", [])]
-                              + [int(c["row"]) for c in entry.get("short_clips", [])])
+            flagged = np.isin(
+                writer.rows,
+                [int(f["row"]) for f in entry.get("failed_clips", [])]
+                + [int(c["row"]) for c in entry.get("short_clips", [])],
+            )
             vpath = writer.folder / "videos.json"
             take = _whole_videos(flagged, read_json(vpath) if vpath.exists() else None)
             status = before.copy()
@@ -726,21 +822,31 @@ class EmbeddingStore:
             old_emb = np.load(files["emb"], mmap_mode="r")
             new_emb = np.load(writer.folder / "emb.npy", mmap_mode="r")
             # rows done now whose bytes change (a row embedded again to the same bytes is left alone)
-            done = np.asarray([i for i in np.flatnonzero(take & (got == DONE))
-                               if before[pos[i]] != DONE or old_emb[pos[i]].tobytes() != new_emb[i].tobytes()],
-                              dtype=np.int64)
+            done = np.asarray(
+                [
+                    i
+                    for i in np.flatnonzero(take & (got == DONE))
+                    if before[pos[i]] != DONE or old_emb[pos[i]].tobytes() != new_emb[i].tobytes()
+                ],
+                dtype=np.int64,
+            )
             lost = pos[np.flatnonzero(take & (got == FAILED) & (before[pos] == DONE))]  # done before, failed now
             del old_emb, new_emb
             if len(done) or len(lost):
-                _patch_rows(files["emb"], writer.folder / "emb.npy", pos[done], done, writer.embedding_dim,
-                            nan_pos=lost)
+                _patch_rows(
+                    files["emb"], writer.folder / "emb.npy", pos[done], done, writer.embedding_dim, nan_pos=lost
+                )
             if not np.array_equal(status, before):
                 atomic_write(files["status"], lambda f: np.save(f, status, allow_pickle=False), mode="wb")
             change = _retried_entry(entry, rows, status, writer, take, int(T))
             # a retry that changed nothing (the same rows failed, or came out short, the same way) leaves
             # the manifest as it was: rerunning with a video still broken adds no entry, every time
-            if (len(done) or len(lost) or change["failed_clips"] != entry.get("failed_clips", [])
-                    or change["short_clips"] != entry.get("short_clips", [])):
+            if (
+                len(done)
+                or len(lost)
+                or change["failed_clips"] != entry.get("failed_clips", [])
+                or change["short_clips"] != entry.get("short_clips", [])
+            ):
                 self._update_manifest(lambda m: m["splits"][split].update(change))
         _rmtree(writer.folder)
         with contextlib.suppress(OSError):  # the split's work folder, unless another retry uses it
@@ -754,8 +860,15 @@ class EmbeddingStore:
                 leftover.unlink()
 
     @writes_into(lambda st: st.out_dir)
-    def finalize(self, split: str, settings: Mapping[str, Any], rows: np.ndarray, y: np.ndarray,
-                 T: int, extra: Mapping[str, Any] | None = None) -> bool:
+    def finalize(
+        self,
+        split: str,
+        settings: Mapping[str, Any],
+        rows: np.ndarray,
+        y: np.ndarray,
+        T: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> bool:
         """Assemble the public arrays of ``split`` once every shard is done.
 
         Returns True when the split is complete (now or before), False while some shard
@@ -784,8 +897,18 @@ class EmbeddingStore:
             _rmtree(split_dir)
         return True
 
-    def _assemble(self, split: str, folders: list[Path], bounds: list[int], layout: dict, settings: Mapping,
-                  rows: np.ndarray, y: np.ndarray, T: int, extra: Mapping[str, Any]) -> dict[str, Any]:
+    def _assemble(
+        self,
+        split: str,
+        folders: list[Path],
+        bounds: list[int],
+        layout: dict,
+        settings: Mapping,
+        rows: np.ndarray,
+        y: np.ndarray,
+        T: int,
+        extra: Mapping[str, Any],
+    ) -> dict[str, Any]:
         shape = row_shape(settings)
         D = int(np.prod(shape))  # bytes of a row / 2: V x D for several views
         N = int(layout["n_clips"])
@@ -800,16 +923,32 @@ class EmbeddingStore:
                     path.unlink()
             raise
 
-    def _assemble_into(self, tmp: dict[str, Path], files: dict[str, str], folders: list[Path], bounds: list[int],
-                       layout: dict, rows: np.ndarray, y: np.ndarray, T: int, extra: Mapping[str, Any], *, D: int,
-                       N: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    def _assemble_into(
+        self,
+        tmp: dict[str, Path],
+        files: dict[str, str],
+        folders: list[Path],
+        bounds: list[int],
+        layout: dict,
+        rows: np.ndarray,
+        y: np.ndarray,
+        T: int,
+        extra: Mapping[str, Any],
+        *,
+        D: int,
+        N: int,
+        shape: tuple[int, ...],
+    ) -> dict[str, Any]:
         status = np.zeros(N, np.uint8)
         n_real = np.zeros(N, np.int16)
         errors: dict[int, str] = {}
         seconds, n_embedded, shards = 0.0, 0, []
         nan_row = np.full(D, np.nan, np.float16).tobytes()
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
-                  "shape": (N, *shape)}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+            "fortran_order": False,
+            "shape": (N, *shape),
+        }
         with open(tmp["emb"], "wb") as out:
             np.lib.format.write_array_header_1_0(out, header)
             for k, (folder, a, b) in enumerate(zip(folders, bounds[:-1], bounds[1:])):
@@ -823,23 +962,33 @@ class EmbeddingStore:
                     for c in range(0, b - a, chunk):
                         m = min(chunk, b - a - c)
                         block = bytearray(src.read(m * D * 2))
-                        bad = np.flatnonzero(st[c:c + m] != DONE)
+                        bad = np.flatnonzero(st[c : c + m] != DONE)
                         for i in bad:
-                            block[i * D * 2:(i + 1) * D * 2] = nan_row
+                            block[i * D * 2 : (i + 1) * D * 2] = nan_row
                         out.write(block)
                 if (folder / "errors.jsonl").exists():
                     errors.update({row: reason for _, row, reason in _error_lines(folder / "errors.jsonl")})
                 s = read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
                 seconds += float(s.get("seconds", 0.0))
                 n_embedded += int(s.get("n_embedded", 0))
-                shards.append({"shard_index": k, "n_clips": int(b - a),
-                               "seconds": round(float(s.get("seconds", 0.0)), 3),
-                               "n_embedded": int(s.get("n_embedded", 0)), "host": s.get("host"),
-                               "device": s.get("device"), **{key: s[key] for key in RUNTIME_KEYS if key in s}})
+                shards.append(
+                    {
+                        "shard_index": k,
+                        "n_clips": int(b - a),
+                        "seconds": round(float(s.get("seconds", 0.0)), 3),
+                        "n_embedded": int(s.get("n_embedded", 0)),
+                        "host": s.get("host"),
+                        "device": s.get("device"),
+                        **{key: s[key] for key in RUNTIME_KEYS if key in s},
+                    }
+                )
             out.flush()
             os.fsync(out.fileno())
-        for name, arr in (("y", np.asarray(y, dtype=np.int8)), ("rows", np.asarray(rows, dtype=np.int64)),
-                          ("status", status)):
+        for name, arr in (
+            ("y", np.asarray(y, dtype=np.int8)),
+            ("rows", np.asarray(rows, dtype=np.int64)),
+            ("status", status),
+        ):
             with open(tmp[name], "wb") as f:
                 np.save(f, arr, allow_pickle=False)
         for name in ("y", "rows", "status", "emb"):
@@ -865,8 +1014,9 @@ class EmbeddingStore:
             "attention": ", ".join(attentions) if attentions else None,
             "shards": shards,
             "short_clips": [{"row": int(rows[i]), "n_real": int(n_real[i])} for i in short],
-            "failed_clips": [{"row": int(rows[i]), "error": errors.get(int(rows[i]), "unreadable video")}
-                             for i in failed],
+            "failed_clips": [
+                {"row": int(rows[i]), "error": errors.get(int(rows[i]), "unreadable video")} for i in failed
+            ],
             **dict(extra),
         }
 
@@ -891,12 +1041,16 @@ def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> p
     recorded = m.get("index", {})
     path = resolve_path(index_path if index_path is not None else recorded.get("path") or "")
     if not path.exists():
-        raise FileNotFoundError(f"index {display_path(path)} not found: pass index_path= to load_embeddings "
-                                "(the index the embeddings were extracted from)")
+        raise FileNotFoundError(
+            f"index {display_path(path)} not found: pass index_path= to load_embeddings "
+            "(the index the embeddings were extracted from)"
+        )
     sha = file_sha256(path)
     if recorded.get("sha256") and sha != recorded["sha256"]:
-        raise ValueError(f"index {display_path(path)} is not the one the embeddings were extracted from "
-                         f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path")
+        raise ValueError(
+            f"index {display_path(path)} is not the one the embeddings were extracted from "
+            f"(sha256 {sha[:12]} vs {recorded['sha256'][:12]} in the manifest): pass the right index_path"
+        )
 
     return read_index(path)
 
@@ -904,9 +1058,9 @@ def _index_rows(m: Mapping[str, Any], index_path: str | os.PathLike | None) -> p
 # ------------------------------------------------------------------------- public helpers
 
 
-def load_embeddings(out_dir_or_manifest: str | os.PathLike, split: str, *,
-                    index_path: str | os.PathLike | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def load_embeddings(
+    out_dir_or_manifest: str | os.PathLike, split: str, *, index_path: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Open a finished split's embeddings.
 
     Parameters
@@ -952,7 +1106,7 @@ def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 819
     n, s, ss, cnt = X.shape[0], 0.0, 0.0, 0
     lo, hi, failed, n_finite = np.inf, -np.inf, 0, 0
     for a in range(0, n, chunk):
-        block = np.asarray(X[a:a + chunk], dtype=np.float32)
+        block = np.asarray(X[a : a + chunk], dtype=np.float32)
         nan_rows = np.isnan(block).all(axis=1) if block.shape[1] else np.zeros(len(block), bool)
         failed += int(nan_rows.sum())
         n_finite += int(np.isfinite(block).all(axis=1).sum())
@@ -966,9 +1120,17 @@ def embedding_stats(X: np.ndarray, y: np.ndarray | None = None, chunk: int = 819
             lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
     mean = s / cnt if cnt else float("nan")
     std = float(np.sqrt(max(ss / cnt - mean * mean, 0.0))) if cnt else float("nan")
-    out: dict[str, Any] = {"n_clips": n, "n_embedded": n - failed, "n_failed": failed, "n_finite": n_finite,
-                           "all_finite": bool(n_finite == n), "mean": mean, "std": std,
-                           "min": lo if cnt else float("nan"), "max": hi if cnt else float("nan")}
+    out: dict[str, Any] = {
+        "n_clips": n,
+        "n_embedded": n - failed,
+        "n_failed": failed,
+        "n_finite": n_finite,
+        "all_finite": bool(n_finite == n),
+        "mean": mean,
+        "std": std,
+        "min": lo if cnt else float("nan"),
+        "max": hi if cnt else float("nan"),
+    }
     if y is not None:
         labels, counts = np.unique(np.asarray(y), return_counts=True)
         out.update({f"n_y={int(v)}": int(c) for v, c in zip(labels, counts)})

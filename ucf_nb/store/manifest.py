@@ -6,6 +6,7 @@ package versions and, per split, the files, counts and timings (see :func:`read_
 The *fingerprint* (:data:`FINGERPRINT_KEYS`) is the part that must agree for outputs to be
 mixed in one ``out_dir``; :func:`manifest_differences` names what changed.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,8 +24,18 @@ __all__ = ["read_manifest", "package_versions"]
 MANIFEST = "manifest.json"
 FORMAT = "ucf_nb.embeddings/1"
 # settings that must agree for outputs to be mixed in one out_dir
-FINGERPRINT_KEYS = ("index_sha256", "checkpoint", "revision", "model_type", "embedding_dim",
-                    "pooling", "precision", "T", "img_size", "preprocessing")
+FINGERPRINT_KEYS = (
+    "index_sha256",
+    "checkpoint",
+    "revision",
+    "model_type",
+    "embedding_dim",
+    "pooling",
+    "precision",
+    "T",
+    "img_size",
+    "preprocessing",
+)
 # settings that are part of the fingerprint only when present: "views" other than "center"
 # (a run made before views existed, or a centre run, has no such key: its fingerprint is unchanged)
 OPTIONAL_FINGERPRINT_KEYS = ("views",)
@@ -36,8 +47,18 @@ def fingerprint(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Distributions whose versions a run records, in this order.
-VERSIONED_PACKAGES = ("ucf-nb", "torch", "transformers", "numpy", "pandas", "scikit-learn",
-                      "av", "opencv-python-headless", "papermill", "jupyter-book")
+VERSIONED_PACKAGES = (
+    "ucf-nb",
+    "torch",
+    "transformers",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "av",
+    "opencv-python-headless",
+    "papermill",
+    "jupyter-book",
+)
 
 
 def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
@@ -94,11 +115,18 @@ def _manifest_header(settings: Mapping[str, Any]) -> dict[str, Any]:
 def manifest_settings(m: Mapping[str, Any]) -> dict[str, Any]:
     """The fingerprint settings recorded in a manifest, under FINGERPRINT_KEYS names."""
     model = m.get("model", {})
-    out = {"index_sha256": m.get("index", {}).get("sha256"), "checkpoint": model.get("checkpoint"),
-           "revision": model.get("revision"), "model_type": model.get("model_type"),
-           "embedding_dim": m.get("embedding_dim"), "pooling": m.get("pooling"),
-           "precision": m.get("precision"), "T": m.get("T"), "img_size": m.get("img_size"),
-           "preprocessing": m.get("preprocessing")}
+    out = {
+        "index_sha256": m.get("index", {}).get("sha256"),
+        "checkpoint": model.get("checkpoint"),
+        "revision": model.get("revision"),
+        "model_type": model.get("model_type"),
+        "embedding_dim": m.get("embedding_dim"),
+        "pooling": m.get("pooling"),
+        "precision": m.get("precision"),
+        "T": m.get("T"),
+        "img_size": m.get("img_size"),
+        "preprocessing": m.get("preprocessing"),
+    }
     if m.get("views", "center") != "center":
         out["views"] = m["views"]
     return out
@@ -117,8 +145,9 @@ def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
         if k == "index_sha256":
             out.append(f"the index file differs (sha256 {str(a)[:12]} before, {str(b)[:12]} now)")
         elif isinstance(a, dict) and isinstance(b, dict):
-            sub = [f"{j}: {a.get(j)!r} before, {b.get(j)!r} now"
-                   for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+            sub = [
+                f"{j}: {a.get(j)!r} before, {b.get(j)!r} now" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)
+            ]
             out.append(f"{k} ({', '.join(sub)})")
         else:
             out.append(f"{k}: {a!r} before, {b!r} now")
@@ -139,8 +168,10 @@ def read_manifest(out_dir_or_manifest: str | os.PathLike) -> dict[str, Any]:
     """
     path = manifest_file(out_dir_or_manifest)
     if not path.exists():
-        raise FileNotFoundError(f"{display_path(path)} not found: run ucf_nb.extract_split "
-                                f"(notebooks/02_extract.ipynb) first{demo_hint(path, 'out_dir', folder=True)}")
+        raise FileNotFoundError(
+            f"{display_path(path)} not found: run ucf_nb.extract_split "
+            f"(notebooks/02_extract.ipynb) first{demo_hint(path, 'out_dir', folder=True)}"
+        )
     return read_json(path)
 
 

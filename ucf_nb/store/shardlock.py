@@ -17,6 +17,7 @@ seconds. A lock is stale, and is broken by the next run, when
 Breaking moves the file aside first (one rename wins) and looks again, so a live lock is
 never removed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -89,10 +90,12 @@ def check_out_dir_writable(out_dir: str | os.PathLike) -> Path:
         if exc.errno in SPACE_ERRNOS:  # writable, but full: the store's sentence, not "not writable"
             raise store_write_error(exc, out) from exc
         why = exc.strerror or type(exc).__name__
-        err = PermissionError(exc.errno or errno.EACCES,
-                              f"out_dir {display_path(out)} is not writable ({why}"
-                              f"{': ' + display_path(exc.filename) if exc.filename else ''}): pass an out_dir "
-                              "this user can write to, or fix the folder's permissions or mount")
+        err = PermissionError(
+            exc.errno or errno.EACCES,
+            f"out_dir {display_path(out)} is not writable ({why}"
+            f"{': ' + display_path(exc.filename) if exc.filename else ''}): pass an out_dir "
+            "this user can write to, or fix the folder's permissions or mount",
+        )
         raise err from exc
     return out
 
@@ -184,20 +187,37 @@ def _break(path: Path, stale_after: float) -> None:
         os.unlink(moved)
 
 
-def _busy_message(path: Path, owner: dict[str, Any], age: float, split: str, shard_index: int,
-                  num_shards: int, out_dir: Path, stale_after: float) -> str:
+def _busy_message(
+    path: Path,
+    owner: dict[str, Any],
+    age: float,
+    split: str,
+    shard_index: int,
+    num_shards: int,
+    out_dir: Path,
+    stale_after: float,
+) -> str:
     who = f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started_at', '?')}"
     if owner.get("slurm_job_id"):
         who += f", SLURM job {owner['slurm_job_id']}"
-    return (f"shard {shard_index + 1} of {num_shards} of split {split!r} in {display_path(out_dir)} is being "
-            f"extracted by another process ({who}; last heartbeat {age:.0f} s ago): wait for it to finish "
-            f"(then this command has nothing left to do), run another shard, or, if that process is gone, "
-            f"delete {display_path(path)} (it is broken automatically {stale_after / 60:.0f} min after "
-            "its last heartbeat)")
+    return (
+        f"shard {shard_index + 1} of {num_shards} of split {split!r} in {display_path(out_dir)} is being "
+        f"extracted by another process ({who}; last heartbeat {age:.0f} s ago): wait for it to finish "
+        f"(then this command has nothing left to do), run another shard, or, if that process is gone, "
+        f"delete {display_path(path)} (it is broken automatically {stale_after / 60:.0f} min after "
+        "its last heartbeat)"
+    )
 
 
-def hold_shard_lock(out_dir: str | os.PathLike, split: str, shard_index: int = 0, num_shards: int = 1, *,
-                    stale_after: float = STALE_AFTER, heartbeat_every: float = HEARTBEAT_EVERY) -> ShardLock:
+def hold_shard_lock(
+    out_dir: str | os.PathLike,
+    split: str,
+    shard_index: int = 0,
+    num_shards: int = 1,
+    *,
+    stale_after: float = STALE_AFTER,
+    heartbeat_every: float = HEARTBEAT_EVERY,
+) -> ShardLock:
     """Take the lock of shard ``shard_index`` of ``num_shards`` of ``split`` in ``out_dir``.
 
     Parameters
@@ -228,10 +248,16 @@ def hold_shard_lock(out_dir: str | os.PathLike, split: str, shard_index: int = 0
     out = check_out_dir_writable(out_dir)
     path = _lock_path(out, split, shard_index, num_shards)
     path.parent.mkdir(parents=True, exist_ok=True)
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": _now_iso(),
-             "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
-             "split": split, "shard_index": int(shard_index), "num_shards": int(num_shards),
-             "token": uuid.uuid4().hex}
+    owner = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": _now_iso(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+        "split": split,
+        "shard_index": int(shard_index),
+        "num_shards": int(num_shards),
+        "token": uuid.uuid4().hex,
+    }
     for _ in range(20):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -242,8 +268,11 @@ def hold_shard_lock(out_dir: str | os.PathLike, split: str, shard_index: int = 0
             if _is_stale(other, age, stale_after):
                 _break(path, stale_after)
                 continue
-            raise ShardBusyError(_busy_message(path, other, age, split, int(shard_index), int(num_shards), out,
-                                               stale_after), owner=other, path=path) from None
+            raise ShardBusyError(
+                _busy_message(path, other, age, split, int(shard_index), int(num_shards), out, stale_after),
+                owner=other,
+                path=path,
+            ) from None
 
         try:
             with store_writes(out):  # a full disk: StoreWriteError, and no lock left behind
@@ -258,5 +287,6 @@ def hold_shard_lock(out_dir: str | os.PathLike, split: str, shard_index: int = 0
         lock = ShardLock(path=path, owner=owner, heartbeat_every=heartbeat_every)
         lock.start_heartbeat()
         return lock
-    raise ShardBusyError(f"could not take {path} after 20 tries: other processes keep taking and "
-                         "releasing it", owner={}, path=path)
+    raise ShardBusyError(
+        f"could not take {path} after 20 tries: other processes keep taking and releasing it", owner={}, path=path
+    )

@@ -9,18 +9,27 @@
 The package re-exports ``decode``'s names, so ``ucf_nb.video.open_video`` (the module path of
 ucf-nb 0.1) keeps working. Importing it imports neither torch nor OpenCV.
 """
+
 from __future__ import annotations
 
 from .decode import (
-                     VideoError,
-                     VideoInfo,
-                     captured_stderr,
-                     iter_video_frames,
-                     open_video,
-                     probe_video,
-                     read_frame,
-                     seek_is_exact,
+    VideoError,
+    VideoInfo,
+    captured_stderr,
+    iter_video_frames,
+    open_video,
+    probe_video,
+    read_frame,
+    seek_is_exact,
 )
 
-__all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame", "open_video",
-           "captured_stderr", "seek_is_exact"]
+__all__ = [
+    "VideoError",
+    "VideoInfo",
+    "probe_video",
+    "iter_video_frames",
+    "read_frame",
+    "open_video",
+    "captured_stderr",
+    "seek_is_exact",
+]

@@ -14,6 +14,7 @@ same pixels. Neither ever fills a clip with zeros in silence: a clip that reache
 real last frame of its video (container frame counts can lie) is completed by repeating
 that last real frame, and ``n_real`` says how many sampled positions hold real frames.
 """
+
 from __future__ import annotations
 
 import sys
@@ -62,20 +63,23 @@ def _check_rows(df, T: int, who: str, extra: Sequence[str] = ()) -> None:
         raise TypeError(f"{who} expects a pandas DataFrame of index rows, got {type(df).__name__}")
     missing = [c for c in (*_REQUIRED, *extra) if c not in df.columns]
     if missing:
-        raise ValueError(f"{who}: the rows lack column(s) {missing}; pass rows of the clip "
-                         f"index (ucf_nb.read_index)")
+        raise ValueError(f"{who}: the rows lack column(s) {missing}; pass rows of the clip index (ucf_nb.read_index)")
     check_int("T", T, 1, who=f"{who}: ")
     if not df.index.is_unique:
-        raise ValueError(f"{who}: the DataFrame index must be unique index row numbers; "
-                         f"do not reset or concatenate it without ignore_index")
+        raise ValueError(
+            f"{who}: the DataFrame index must be unique index row numbers; "
+            f"do not reset or concatenate it without ignore_index"
+        )
     start = df["start_frame"].to_numpy()
     end = df["end_frame"].to_numpy()
     bad = np.flatnonzero((start < 0) | (end <= start))
     if bad.size:
         r = df.index[bad[0]]
-        raise ValueError(f"{who}: index row {r} has start_frame={start[bad[0]]}, "
-                         f"end_frame={end[bad[0]]}; need 0 <= start_frame < end_frame "
-                         f"(end exclusive)")
+        raise ValueError(
+            f"{who}: index row {r} has start_frame={start[bad[0]]}, "
+            f"end_frame={end[bad[0]]}; need 0 <= start_frame < end_frame "
+            f"(end exclusive)"
+        )
 
 
 def _sample_table(start: np.ndarray, end: np.ndarray, T: int) -> np.ndarray:
@@ -95,12 +99,16 @@ def _check_preprocessing(preprocessing, img_size, who: str) -> Preprocessing:
     if preprocessing is None:
         return Preprocessing.seed(224 if img_size is None else img_size)
     if not isinstance(preprocessing, Preprocessing):
-        raise TypeError(f"{who}: preprocessing must be a ucf_nb.Preprocessing (e.g. "
-                        f"Preprocessing.seed() or Preprocessing.from_pretrained(checkpoint)), "
-                        f"got {type(preprocessing).__name__}")
+        raise TypeError(
+            f"{who}: preprocessing must be a ucf_nb.Preprocessing (e.g. "
+            f"Preprocessing.seed() or Preprocessing.from_pretrained(checkpoint)), "
+            f"got {type(preprocessing).__name__}"
+        )
     if img_size is not None and int(img_size) != preprocessing.output_size:
-        raise ValueError(f"{who}: img_size={img_size} disagrees with the preprocessing's "
-                         f"output size {preprocessing.output_size}; pass only one of them")
+        raise ValueError(
+            f"{who}: img_size={img_size} disagrees with the preprocessing's "
+            f"output size {preprocessing.output_size}; pass only one of them"
+        )
     return preprocessing
 
 
@@ -117,8 +125,7 @@ def _spatial_rgb(pre: Preprocessing, bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 
-def _last_real_frame(pre: Preprocessing, path: Any, n_dec: int, have: Any,
-                     decode_threads: int) -> np.ndarray | None:
+def _last_real_frame(pre: Preprocessing, path: Any, n_dec: int, have: Any, decode_threads: int) -> np.ndarray | None:
     """The video's last real frame (``n_dec - 1``), spatially preprocessed, that fills the
     positions of a clip past the end: from ``have`` (frame number -> frame) when it was
     decoded already, else read again; None when it does not decode."""
@@ -131,8 +138,10 @@ def _last_real_frame(pre: Preprocessing, path: Any, n_dec: int, have: Any,
 
 
 def _end_message(path, first: int, n_decoded: int) -> str:
-    return (f"{path}: the clip starts at frame {first} but only {n_decoded} frames decode "
-            f"(the container's frame count is wrong or the file is truncated)")
+    return (
+        f"{path}: the clip starts at frame {first} but only {n_decoded} frames decode "
+        f"(the container's frame count is wrong or the file is truncated)"
+    )
 
 
 # ------------------------------------------------------------------------ ClipDataset
@@ -164,8 +173,15 @@ class ClipDataset(_TorchDataset):
     decoded from its first frame.
     """
 
-    def __init__(self, df, T: int = 8, img_size: int | None = None,
-                 preprocessing: Preprocessing | None = None, *, decode_threads: int = 1):
+    def __init__(
+        self,
+        df,
+        T: int = 8,
+        img_size: int | None = None,
+        preprocessing: Preprocessing | None = None,
+        *,
+        decode_threads: int = 1,
+    ):
         _check_rows(df, T, "ClipDataset")
         self.df = df
         self.T = int(T)
@@ -213,8 +229,9 @@ class ClipDataset(_TorchDataset):
         finally:
             cap.release()
         if not exact:  # one decode from the first frame, numbering frames as they come
-            for f, frame in decode_frames(path, np.unique(ids), color="bgr", decode_threads=self.decode_threads,
-                                    state=DecodeState(), seek=False):
+            for f, frame in decode_frames(
+                path, np.unique(ids), color="bgr", decode_threads=self.decode_threads, state=DecodeState(), seek=False
+            ):
                 got[f] = _spatial_rgb(pre, frame)
         n_real, error = self.T, None
         missing = [f for f in np.unique(ids).tolist() if f not in got]
@@ -226,8 +243,7 @@ class ClipDataset(_TorchDataset):
                 if f < n_dec:  # exists but the seek failed: decode forward from the start
                     frame = read_frame(path, f, color="bgr", decode_threads=self.decode_threads)
                     if frame is None:
-                        raise VideoError(path, f"frame {f} does not decode although "
-                                         f"{n_dec} frames do")
+                        raise VideoError(path, f"frame {f} does not decode although {n_dec} frames do")
                     got[f] = _spatial_rgb(pre, frame)
             last = got.get(n_dec - 1)
             if last is None and any(f >= n_dec for f in missing):
@@ -240,27 +256,30 @@ class ClipDataset(_TorchDataset):
                     assert last is not None  # a frame past n_dec is missing: last was found above
                     got[f] = last
             if n_real < self.T:
-                warnings.warn(f"{path}: clip row {self.df.index[i]} samples frames up to "
-                              f"{int(ids[-1])} but only {n_dec} frames decode; the last real "
-                              f"frame fills {self.T - n_real} of {self.T} positions",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"{path}: clip row {self.df.index[i]} samples frames up to "
+                    f"{int(ids[-1])} but only {n_dec} frames decode; the last real "
+                    f"frame fills {self.T - n_real} of {self.T} positions",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             if n_real == 0:
                 error = _end_message(path, int(ids[0]), n_dec)
         frames = np.stack([got[f] for f in ids.tolist()])
-        return {"row": int(self.df.index[i]), "frames": frames, "n_real": n_real,
-                "frame_ids": ids, "error": error}
+        return {"row": int(self.df.index[i]), "frames": frames, "n_real": n_real, "frame_ids": ids, "error": error}
 
     def __getitem__(self, i: int):
         """Return ``(clip, label)``: float32 tensor (3, T, S, S), normalised; int64 scalar."""
         import torch
 
         if "y" not in self.df.columns:
-            raise ValueError("ClipDataset: the rows lack column 'y' (the label); use read_clip "
-                             "for unlabelled rows")
+            raise ValueError("ClipDataset: the rows lack column 'y' (the label); use read_clip for unlabelled rows")
         if self.preprocessing.n_views > 1:
-            raise ValueError(f"ClipDataset: a clip is one tensor per item; preprocessing with "
-                             f"views={self.preprocessing.views!r} gives several: use read_clip and "
-                             f"Preprocessing.expand_views")
+            raise ValueError(
+                f"ClipDataset: a clip is one tensor per item; preprocessing with "
+                f"views={self.preprocessing.views!r} gives several: use read_clip and "
+                f"Preprocessing.expand_views"
+            )
         item = self.read_clip(i)
         clip = self.preprocessing.normalize(torch.from_numpy(item["frames"]))  # (T, 3, S, S)
         clip = clip.permute(1, 0, 2, 3).contiguous()
@@ -327,7 +346,7 @@ class _Segment:
 
     path: Path
     rows: np.ndarray  # (K,) int64 index row numbers
-    ids: np.ndarray   # (K, T) int64 sampled frame numbers
+    ids: np.ndarray  # (K, T) int64 sampled frame numbers
     seek: bool = False  # start with a verified seek to the first sampled frame (file is seek-exact)
     numbering: FrameNumbering | None = None  # seek-exact: frame numbers from timestamps, skipping allowed
 
@@ -391,14 +410,23 @@ class VideoClipStream(_TorchIterable):
         frame; use ``"row"`` to put each clip back on its own row.
     """
 
-    def __init__(self, df, T: int = 8, preprocessing: Preprocessing | None = None, *,
-                 segment_clips: int = 256, on_error: str = "raise", decode_threads: int = 1,
-                 progress_dir: str | None = None, progress: bool = False, progress_desc: str = ""):
+    def __init__(
+        self,
+        df,
+        T: int = 8,
+        preprocessing: Preprocessing | None = None,
+        *,
+        segment_clips: int = 256,
+        on_error: str = "raise",
+        decode_threads: int = 1,
+        progress_dir: str | None = None,
+        progress: bool = False,
+        progress_desc: str = "",
+    ):
         super().__init__()
         _check_rows(df, T, "VideoClipStream")
         if on_error not in _ON_ERROR:
-            raise ValueError(f"VideoClipStream: on_error={on_error!r} is not allowed; use "
-                             f"'raise' or 'skip'")
+            raise ValueError(f"VideoClipStream: on_error={on_error!r} is not allowed; use 'raise' or 'skip'")
         check_int("segment_clips", segment_clips, 1, who="VideoClipStream: ")
         self.T = int(T)
         self.preprocessing = _check_preprocessing(preprocessing, None, "VideoClipStream")
@@ -438,15 +466,14 @@ class VideoClipStream(_TorchIterable):
             # a seek is needed only past frame 0: by a segment after the first, or by a first
             # clip that starts later. The packet scan (1/60 of a decode) is worth it on every
             # video: on a seek-exact one the decoder skips the unsampled non-reference frames
-            groups.append((Path(keys_arr[pos[0]]), pos,
-                           len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0))
+            groups.append((Path(keys_arr[pos[0]]), pos, len(pos) > self.segment_clips or int(ids[pos, 0].min()) > 0))
         numberings = self._scan_numbering([(path, needs) for path, _, needs in groups])
         for path, pos, needs_seek in groups:
             numbering = numberings[path]
             seek = needs_seek and numbering is not None
             step = self.segment_clips if seek else len(pos)  # not seek-exact: one pass from frame 0
             for a in range(0, len(pos), step):
-                p = pos[a:a + step]
+                p = pos[a : a + step]
                 segments.append(_Segment(path, rows[p], ids[p], seek=seek, numbering=numbering))
         return segments
 
@@ -458,8 +485,13 @@ class VideoClipStream(_TorchIterable):
         out: dict[Path, FrameNumbering | None] = {}
         if not videos:
             return out
-        with progress_bar(total=len(videos), desc=f"{self.progress_desc}seek scan".strip(), unit="video",
-                          disable=not self.progress, smoothing=0.1) as bar:
+        with progress_bar(
+            total=len(videos),
+            desc=f"{self.progress_desc}seek scan".strip(),
+            unit="video",
+            disable=not self.progress,
+            smoothing=0.1,
+        ) as bar:
             for path, needs_seek in videos:
                 out[path] = _exact_numbering(path, needs_seek)
                 bar.update(1)
@@ -504,8 +536,7 @@ class VideoClipStream(_TorchIterable):
             raise err
         shape = self.preprocessing.frame_shape
         for r in seg.rows.tolist():
-            yield {"row": int(r), "frames": np.zeros((self.T, *shape), dtype=np.uint8),
-                   "n_real": 0, "error": str(err)}
+            yield {"row": int(r), "frames": np.zeros((self.T, *shape), dtype=np.uint8), "n_real": 0, "error": str(err)}
 
     def _pool(self) -> _ClipPool:
         return _ClipPool((self.T, *self.preprocessing.frame_shape))
@@ -535,12 +566,20 @@ class VideoClipStream(_TorchIterable):
         p = 0
         i = 0
         try:
-            for k, rgb in decode_frames(seg.path, wanted, color="rgb", decode_threads=self.decode_threads,
-                                  state=state, seek=seg.seek, numbering=seg.numbering, reuse=True):
+            for k, rgb in decode_frames(
+                seg.path,
+                wanted,
+                color="rgb",
+                decode_threads=self.decode_threads,
+                state=state,
+                seek=seg.seek,
+                numbering=seg.numbering,
+                reuse=True,
+            ):
                 while wanted_l[i] < k:  # pragma: no cover - the reader yields every wanted frame in order
                     i += 1
                 src = None
-                owners = slots[bounds[i]:bounds[i + 1]]
+                owners = slots[bounds[i] : bounds[i + 1]]
                 for j, t in owners:
                     clip = clips[j]
                     if clip is None:
@@ -566,8 +605,7 @@ class VideoClipStream(_TorchIterable):
         # the video ended before the remaining clips did
         n_dec = state.n_decoded if state.n_decoded is not None else 0
         if n_dec == 0:
-            yield from self._failed(seg, VideoError(seg.path, "no frame decodes",
-                                                    "re-encode or replace the file"))
+            yield from self._failed(seg, VideoError(seg.path, "no frame decodes", "re-encode or replace the file"))
             return
         # the last real frame, from a clip not handed out yet (one handed out is the user's), else read again
         have = {}
@@ -578,8 +616,9 @@ class VideoClipStream(_TorchIterable):
                 break
         last = _last_real_frame(pre, seg.path, n_dec, have, self.decode_threads)
         if last is None:
-            yield from self._failed(seg, VideoError(
-                seg.path, f"its last frame ({n_dec - 1}) does not decode on a second read"))
+            yield from self._failed(
+                seg, VideoError(seg.path, f"its last frame ({n_dec - 1}) does not decode on a second read")
+            )
             return
         for j in emit[p:].tolist():
             fr = ids[j]
@@ -589,8 +628,12 @@ class VideoClipStream(_TorchIterable):
             if clip is None:  # none of its frames decoded
                 clip = np.empty((T, *pre.frame_shape), dtype=np.uint8)
             clip[~real] = last  # its real frames are in place already
-            yield {"row": int(seg.rows[j]), "frames": clip, "n_real": n_real,
-                   "error": None if n_real else _end_message(seg.path, int(fr[0]), n_dec)}
+            yield {
+                "row": int(seg.rows[j]),
+                "frames": clip,
+                "n_real": n_real,
+                "error": None if n_real else _end_message(seg.path, int(fr[0]), n_dec),
+            }
             clips[j] = None
 
 

@@ -38,6 +38,7 @@ opened says why (:func:`open_video`). PyAV's FFmpeg logs nothing unless its user
 (``av.logging``). Where OpenCV's ``libavutil`` cannot be found, every decoder call is wrapped
 in a redirect of file descriptor 2 instead (never held across a ``yield``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,8 +56,16 @@ import numpy as np
 
 from ..checks import UcfNbError, check_int, printable_path, utf8_path_problem
 
-__all__ = ["VideoError", "VideoInfo", "probe_video", "iter_video_frames", "read_frame",
-           "open_video", "captured_stderr", "seek_is_exact"]
+__all__ = [
+    "VideoError",
+    "VideoInfo",
+    "probe_video",
+    "iter_video_frames",
+    "read_frame",
+    "open_video",
+    "captured_stderr",
+    "seek_is_exact",
+]
 
 _COLORS = ("bgr", "rgb")
 
@@ -113,11 +122,17 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
     p = Path(path)
 
     if utf8_path_problem(p):  # OpenCV would crash the process (a segfault) on such a path
-        raise VideoError(printable_path(p), "a byte of its path is not UTF-8, which OpenCV cannot open",
-                         "rename the file or its folders in UTF-8")
+        raise VideoError(
+            printable_path(p),
+            "a byte of its path is not UTF-8, which OpenCV cannot open",
+            "rename the file or its folders in UTF-8",
+        )
     if not p.exists():
-        raise VideoError(p, "the file does not exist", "check the path, or pass video_root= "
-                         "to point at the folder that holds the dataset")
+        raise VideoError(
+            p,
+            "the file does not exist",
+            "check the path, or pass video_root= to point at the folder that holds the dataset",
+        )
     if p.is_dir():
         raise VideoError(p, "the path is a folder, not a video file")
     # FFmpeg/OpenCV print to fd 2: keep it for the reason, at their usual levels
@@ -127,10 +142,12 @@ def open_video(path: str | os.PathLike, *, decode_threads: int = 1):
     if not opened:
         cap.release()
         said = log_summary(log)
-        raise VideoError(p, "OpenCV/FFmpeg could not open it (not a video, truncated before "
-                         "its header or index, or an unsupported codec"
-                         + (f"; FFmpeg/OpenCV said: {said}" if said else "") + ")",
-                         "re-download or re-encode the file")
+        raise VideoError(
+            p,
+            "OpenCV/FFmpeg could not open it (not a video, truncated before "
+            "its header or index, or an unsupported codec" + (f"; FFmpeg/OpenCV said: {said}" if said else "") + ")",
+            "re-download or re-encode the file",
+        )
     return cap
 
 
@@ -338,7 +355,7 @@ def log_summary(log: list[str], limit: int = 300) -> str:
         if line and line not in lines:
             lines.append(line)
     text = "; ".join(lines)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def probe_video(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
@@ -510,9 +527,13 @@ def seek_is_exact(path: str | os.PathLike, fps: float | None = None) -> bool:
     except ImportError:
         import warnings
 
-        warnings.warn("PyAV is not installed, so OpenCV's seeks cannot be checked against the videos' "
-                      "timestamps: videos are decoded from their first frame (right, but slower); "
-                      "pip install av", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "PyAV is not installed, so OpenCV's seeks cannot be checked against the videos' "
+            "timestamps: videos are decoded from their first frame (right, but slower); "
+            "pip install av",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return False
     return frame_numbering(path, fps) is not None
 
@@ -536,9 +557,17 @@ def _seek(cap, frame: int) -> bool:
     return int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == frame
 
 
-def decode_frames(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
-            state: DecodeState, seek: bool | None = None, numbering: FrameNumbering | None = None,
-            reuse: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+def decode_frames(
+    path: Path,
+    wanted: np.ndarray,
+    *,
+    color: str,
+    decode_threads: int,
+    state: DecodeState,
+    seek: bool | None = None,
+    numbering: FrameNumbering | None = None,
+    reuse: bool = False,
+) -> Iterator[tuple[int, np.ndarray]]:
     """Core sequential reader; see :func:`iter_video_frames`. ``wanted`` sorted, unique.
 
     ``seek``: True, start with a verified seek to ``wanted[0]`` (the caller found the file
@@ -557,20 +586,30 @@ def decode_frames(path: Path, wanted: np.ndarray, *, color: str, decode_threads:
     with _QUIET.active():
         if numbering is not None:
             done = -1
-            for k, frame in _decode_skipping(path, wanted, numbering, seek=seek is not False, color=color,
-                                             decode_threads=decode_threads, state=state):
+            for k, frame in _decode_skipping(
+                path, wanted, numbering, seek=seek is not False, color=color, decode_threads=decode_threads, state=state
+            ):
                 yield k, frame if reuse else frame.copy()  # a read-only view on PyAV's frame
                 done = k
             wanted = wanted[wanted > done]
             if len(wanted) == 0:
                 return
             seek = True  # seek-exact: OpenCV's verified seek to the next wanted frame is safe
-        yield from _decode_opencv(path, wanted, color=color, decode_threads=decode_threads,
-                                  state=state, seek=seek, reuse=reuse)
+        yield from _decode_opencv(
+            path, wanted, color=color, decode_threads=decode_threads, state=state, seek=seek, reuse=reuse
+        )
 
 
-def _decode_opencv(path: Path, wanted: np.ndarray, *, color: str, decode_threads: int,
-                   state: DecodeState, seek: bool | None, reuse: bool) -> Iterator[tuple[int, np.ndarray]]:
+def _decode_opencv(
+    path: Path,
+    wanted: np.ndarray,
+    *,
+    color: str,
+    decode_threads: int,
+    state: DecodeState,
+    seek: bool | None,
+    reuse: bool,
+) -> Iterator[tuple[int, np.ndarray]]:
     """:func:`decode_frames` with OpenCV: ``grab()`` every frame, ``retrieve()`` the wanted ones."""
     import cv2
 
@@ -617,8 +656,9 @@ def _decode_opencv(path: Path, wanted: np.ndarray, *, color: str, decode_threads
             cap.release()
             cap = None
             state.seeked = False
-            yield from _decode_opencv(path, wanted, color=color, decode_threads=decode_threads,
-                                      state=state, seek=False, reuse=reuse)
+            yield from _decode_opencv(
+                path, wanted, color=color, decode_threads=decode_threads, state=state, seek=False, reuse=reuse
+            )
             return
         state.n_decoded = k
     finally:
@@ -660,8 +700,7 @@ def _pyav_converts_like_opencv(path: Path, frame: Any) -> bool:
                 stream = container.streams.video[0]
                 stream.codec_context.thread_count = 1
                 first = next(iter(container.decode(stream)))
-                if (first.width, first.height, first.format.name, int(first.colorspace),
-                        int(first.color_range)) != key:
+                if (first.width, first.height, first.format.name, int(first.colorspace), int(first.color_range)) != key:
                     return False
                 reformat = av.video.reformatter.VideoReformatter().reformat
                 bgr = reformat(first, format="bgr24").to_ndarray()
@@ -678,14 +717,22 @@ def _packed_view(frame: Any) -> np.ndarray:
     array on the frame's own buffer (no copy; the array keeps the buffer alive)."""
     plane = frame.planes[0]
     rows = np.frombuffer(plane, dtype=np.uint8).reshape(frame.height, plane.line_size)
-    return rows[:, :frame.width * 3].reshape(frame.height, frame.width, 3)
+    return rows[:, : frame.width * 3].reshape(frame.height, frame.width, 3)
 
 
 _SKIPPING_CODECS = ("h264",)  # where skipping non-reference frames was checked to keep the others' pixels
 
 
-def _decode_skipping(path: Path, wanted: np.ndarray, numbering: FrameNumbering, *, seek: bool,
-                     color: str, decode_threads: int, state: DecodeState) -> Iterator[tuple[int, np.ndarray]]:
+def _decode_skipping(
+    path: Path,
+    wanted: np.ndarray,
+    numbering: FrameNumbering,
+    *,
+    seek: bool,
+    color: str,
+    decode_threads: int,
+    state: DecodeState,
+) -> Iterator[tuple[int, np.ndarray]]:
     """Decode a seek-exact video with PyAV, skipping the non-reference frames not wanted.
 
     Yields ``(frame number, uint8 (H, W, 3) in ``color`` order)`` for a prefix of ``wanted`` (in order) and
@@ -788,16 +835,23 @@ def _wanted_array(frames: Iterable[int] | None, path) -> np.ndarray | None:
     if arr.size == 0:
         return np.empty(0, dtype=np.int64)
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"frames for {path} must be a 1-D sequence of integer frame numbers, "
-                         f"got dtype {arr.dtype} with shape {arr.shape}")
+        raise ValueError(
+            f"frames for {path} must be a 1-D sequence of integer frame numbers, "
+            f"got dtype {arr.dtype} with shape {arr.shape}"
+        )
     if arr.min() < 0:
         raise ValueError(f"frame numbers for {path} must be >= 0, got {int(arr.min())}")
     return np.unique(arr.astype(np.int64))
 
 
-def iter_video_frames(path: str | os.PathLike, frames: Iterable[int] | None = None, *,
-                      color: str = "rgb", decode_threads: int = 1,
-                      seek: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+def iter_video_frames(
+    path: str | os.PathLike,
+    frames: Iterable[int] | None = None,
+    *,
+    color: str = "rgb",
+    decode_threads: int = 1,
+    seek: bool = True,
+) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` once, in order, yielding the frames asked for.
 
     Every frame from the first wanted one on is decoded (``grab()``); only the wanted ones
@@ -835,8 +889,14 @@ def iter_video_frames(path: str | os.PathLike, frames: Iterable[int] | None = No
     wanted = _wanted_array(frames, path)
     if wanted is None:
         return _iter_all(Path(path), color=color, decode_threads=decode_threads)
-    return decode_frames(Path(path), wanted, color=color, decode_threads=decode_threads,
-                   state=DecodeState(), seek=None if seek else False)
+    return decode_frames(
+        Path(path),
+        wanted,
+        color=color,
+        decode_threads=decode_threads,
+        state=DecodeState(),
+        seek=None if seek else False,
+    )
 
 
 def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -862,8 +922,9 @@ def _iter_all(path: Path, *, color: str, decode_threads: int) -> Iterator[tuple[
         quiet.__exit__(None, None, None)
 
 
-def read_frame(path: str | os.PathLike, frame: int, *, color: str = "rgb",
-               decode_threads: int = 1) -> np.ndarray | None:
+def read_frame(
+    path: str | os.PathLike, frame: int, *, color: str = "rgb", decode_threads: int = 1
+) -> np.ndarray | None:
     """Read one frame by number (verified seek, else decode from the start).
 
     Returns
@@ -871,7 +932,6 @@ def read_frame(path: str | os.PathLike, frame: int, *, color: str = "rgb",
     numpy.ndarray or None
         uint8 (H, W, 3), or None when the video has no such frame.
     """
-    for _, arr in iter_video_frames(path, [int(frame)], color=color,
-                                    decode_threads=decode_threads):
+    for _, arr in iter_video_frames(path, [int(frame)], color=color, decode_threads=decode_threads):
         return arr
     return None

@@ -14,6 +14,7 @@ to S x S with bilinear interpolation, ImageNet mean/std) and
 :meth:`Preprocessing.from_pretrained` follows an encoder's own preprocessor config (for
 the Kinetics-400 TimeSformer: shorter side to 224, centre crop 224, mean/std 0.45/0.225).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,16 @@ import numpy as np
 from ..checks import check_bool, check_float, check_int
 from ..paths import resolve_path
 
-__all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "INTERPOLATIONS",
-           "PREPROCESSING_KINDS", "VIEWS", "TEN_CROP_RESIZE"]
+__all__ = [
+    "Preprocessing",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "RESIZE_MODES",
+    "INTERPOLATIONS",
+    "PREPROCESSING_KINDS",
+    "VIEWS",
+    "TEN_CROP_RESIZE",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -114,11 +123,9 @@ def _triple(value: Any, name: str) -> tuple[float, float, float]:
     try:
         out = tuple(float(v) for v in value)
     except TypeError:
-        raise ValueError(f"Preprocessing.{name} must be 3 numbers (one per RGB channel), "
-                         f"got {value!r}") from None
+        raise ValueError(f"Preprocessing.{name} must be 3 numbers (one per RGB channel), got {value!r}") from None
     if len(out) != 3 or not all(math.isfinite(v) for v in out):
-        raise ValueError(f"Preprocessing.{name} must be 3 finite numbers (one per RGB "
-                         f"channel), got {value!r}")
+        raise ValueError(f"Preprocessing.{name} must be 3 finite numbers (one per RGB channel), got {value!r}")
     return out
 
 
@@ -175,14 +182,20 @@ class Preprocessing:
     def __post_init__(self) -> None:
         check_views(self.views, "Preprocessing: ")
         if self.views != "center" and self.resize != "shortest_edge":
-            raise ValueError(f"Preprocessing(views={self.views!r}) needs resize='shortest_edge' (crops of the "
-                             f"resized frame), got resize={self.resize!r}: build it with .with_views({self.views!r})")
+            raise ValueError(
+                f"Preprocessing(views={self.views!r}) needs resize='shortest_edge' (crops of the "
+                f"resized frame), got resize={self.resize!r}: build it with .with_views({self.views!r})"
+            )
         if self.resize not in RESIZE_MODES:
-            raise ValueError(f"Preprocessing.resize={self.resize!r} is not a resize mode: "
-                             f"use one of {', '.join(map(repr, RESIZE_MODES))}")
+            raise ValueError(
+                f"Preprocessing.resize={self.resize!r} is not a resize mode: "
+                f"use one of {', '.join(map(repr, RESIZE_MODES))}"
+            )
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"Preprocessing.interpolation={self.interpolation!r} is not "
-                             f"supported: use one of {', '.join(map(repr, INTERPOLATIONS))}")
+            raise ValueError(
+                f"Preprocessing.interpolation={self.interpolation!r} is not "
+                f"supported: use one of {', '.join(map(repr, INTERPOLATIONS))}"
+            )
         for name in ("size", "crop_size"):
             v = getattr(self, name)
             if v is None and name == "crop_size":
@@ -191,10 +204,17 @@ class Preprocessing:
         if self.crop_size is None and self.resize == "shortest_edge":
             object.__setattr__(self, "crop_size", self.size)
         if self.crop_size is not None and self.crop_size > self.size:
-            raise ValueError(f"Preprocessing.crop_size={self.crop_size} is larger than "
-                             f"size={self.size}: the centre crop must fit in the resized frame")
-        object.__setattr__(self, "rescale_factor", check_float("rescale_factor", self.rescale_factor, 0, lo_open=True,
-                                                               who="Preprocessing: ", hint=" (e.g. 1/255)"))
+            raise ValueError(
+                f"Preprocessing.crop_size={self.crop_size} is larger than "
+                f"size={self.size}: the centre crop must fit in the resized frame"
+            )
+        object.__setattr__(
+            self,
+            "rescale_factor",
+            check_float(
+                "rescale_factor", self.rescale_factor, 0, lo_open=True, who="Preprocessing: ", hint=" (e.g. 1/255)"
+            ),
+        )
         object.__setattr__(self, "offset", check_bool("offset", self.offset, who="Preprocessing: "))
         mean, std = _triple(self.mean, "mean"), _triple(self.std, "std")
         if min(std) <= 0:
@@ -211,8 +231,16 @@ class Preprocessing:
     def seed(cls, img_size: int = 224) -> Preprocessing:
         """The prototype's preprocessing: squash to ``img_size`` x ``img_size`` with bilinear
         interpolation, ImageNet mean/std."""
-        return cls(resize="squash", size=img_size, crop_size=None, interpolation="linear",
-                   mean=IMAGENET_MEAN, std=IMAGENET_STD, preset="seed", source=None)
+        return cls(
+            resize="squash",
+            size=img_size,
+            crop_size=None,
+            interpolation="linear",
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            preset="seed",
+            source=None,
+        )
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | os.PathLike, **kwargs: Any) -> Preprocessing:
@@ -253,8 +281,7 @@ class Preprocessing:
         return cls.from_processor_config(config, source=str(checkpoint))
 
     @classmethod
-    def from_processor_config(cls, config: Mapping[str, Any], *,
-                              source: str | None = None) -> Preprocessing:
+    def from_processor_config(cls, config: Mapping[str, Any], *, source: str | None = None) -> Preprocessing:
         """Map a Hugging Face image- or video-processor config dict onto a :class:`Preprocessing`.
 
         Every field that changes pixels is followed or refused with a message naming it:
@@ -269,47 +296,59 @@ class Preprocessing:
         where = f"the preprocessor config of {source}" if source else "the preprocessor config"
         for key, value in config.items():
             if key.startswith("do_") and key not in _HONOURED_SWITCHES + _HARMLESS_SWITCHES and value:
-                raise ValueError(f"{where} has {key}={value!r}, which changes pixels in a way ucf_nb "
-                                 f"does not follow: build Preprocessing(...) by hand, or use a "
-                                 f"checkpoint without it")
+                raise ValueError(
+                    f"{where} has {key}={value!r}, which changes pixels in a way ucf_nb "
+                    f"does not follow: build Preprocessing(...) by hand, or use a "
+                    f"checkpoint without it"
+                )
             if key in _REFUSED_FIELDS and value not in (None, False, 0):
-                raise ValueError(f"{where} has {key}={value!r}, which ucf_nb does not follow: "
-                                 f"build Preprocessing(...) by hand")
+                raise ValueError(
+                    f"{where} has {key}={value!r}, which ucf_nb does not follow: build Preprocessing(...) by hand"
+                )
         if not config.get("do_resize", True):
-            raise ValueError(f"{where} has do_resize=False: frames of any size cannot be fed "
-                             f"to a fixed-size encoder; build Preprocessing(...) by hand")
+            raise ValueError(
+                f"{where} has do_resize=False: frames of any size cannot be fed "
+                f"to a fixed-size encoder; build Preprocessing(...) by hand"
+            )
         size = config.get("size")
         if isinstance(size, (int, float)) and not isinstance(size, bool):
             size = {"shortest_edge": int(size)}
         if not isinstance(size, Mapping):
-            raise ValueError(f"{where} has size={size!r}: expected {{'shortest_edge': N}} "
-                             f"or {{'height': N, 'width': N}}")
+            raise ValueError(
+                f"{where} has size={size!r}: expected {{'shortest_edge': N}} or {{'height': N, 'width': N}}"
+            )
         if size.get("shortest_edge") is not None:
             if size.get("longest_edge") is not None:
-                raise ValueError(f"{where} has size={dict(size)}: a longest_edge limit is not "
-                                 f"supported; build Preprocessing(...) by hand")
+                raise ValueError(
+                    f"{where} has size={dict(size)}: a longest_edge limit is not "
+                    f"supported; build Preprocessing(...) by hand"
+                )
             resize, side = "shortest_edge", int(size["shortest_edge"])
         elif size.get("height") is not None and size.get("width") is not None:
             if int(size["height"]) != int(size["width"]):
-                raise ValueError(f"{where} has a non-square size={dict(size)}: only square "
-                                 f"outputs are supported")
+                raise ValueError(f"{where} has a non-square size={dict(size)}: only square outputs are supported")
             resize, side = "squash", int(size["height"])
         else:
-            raise ValueError(f"{where} has size={dict(size)}: expected 'shortest_edge' or "
-                             f"'height' and 'width'")
+            raise ValueError(f"{where} has size={dict(size)}: expected 'shortest_edge' or 'height' and 'width'")
         crop = None
         if resize == "shortest_edge" and "do_center_crop" in config and not config["do_center_crop"]:
-            raise ValueError(f"{where} has do_center_crop=False with size={dict(size)}: its frames keep their "
-                             f"aspect ratio (not square), which ucf_nb does not follow; build "
-                             f"Preprocessing(...) by hand (it always centre crops a square)")
+            raise ValueError(
+                f"{where} has do_center_crop=False with size={dict(size)}: its frames keep their "
+                f"aspect ratio (not square), which ucf_nb does not follow; build "
+                f"Preprocessing(...) by hand (it always centre crops a square)"
+            )
         if config.get("do_center_crop", False):
             cs = config.get("crop_size")
             if isinstance(cs, (int, float)) and not isinstance(cs, bool):
                 cs = {"height": int(cs), "width": int(cs)}
-            if not isinstance(cs, Mapping) or cs.get("height") is None \
-                    or int(cs["height"]) != int(cs.get("width") or -1):
-                raise ValueError(f"{where} has crop_size={cs!r}: only square crops "
-                                 f"({{'height': N, 'width': N}}) are supported")
+            if (
+                not isinstance(cs, Mapping)
+                or cs.get("height") is None
+                or int(cs["height"]) != int(cs.get("width") or -1)
+            ):
+                raise ValueError(
+                    f"{where} has crop_size={cs!r}: only square crops ({{'height': N, 'width': N}}) are supported"
+                )
             crop = int(cs["height"])
         if resize == "squash" and crop == side:
             crop = None
@@ -321,8 +360,10 @@ class Preprocessing:
         else:
             factor, offset = 1.0, bool(config.get("offset", False))
             if offset:
-                raise ValueError(f"{where} has offset=True with do_rescale=False: Hugging Face "
-                                 f"processors refuse this too; fix the config")
+                raise ValueError(
+                    f"{where} has offset=True with do_rescale=False: Hugging Face "
+                    f"processors refuse this too; fix the config"
+                )
         if config.get("do_normalize", True):
             mean = config.get("image_mean", IMAGENET_MEAN)
             std = config.get("image_std", IMAGENET_STD)
@@ -332,13 +373,24 @@ class Preprocessing:
         try:
             interp = _PIL_RESAMPLE[int(resample)]
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where} has resample={resample!r}: expected a PIL resample code "
-                             f"0-4 (nearest, lanczos, bilinear, bicubic, box); HAMMING (5) has no "
-                             f"OpenCV equivalent") from None
+            raise ValueError(
+                f"{where} has resample={resample!r}: expected a PIL resample code "
+                f"0-4 (nearest, lanczos, bilinear, bicubic, box); HAMMING (5) has no "
+                f"OpenCV equivalent"
+            ) from None
         try:
-            return cls(resize=resize, size=side, crop_size=crop, interpolation=interp,
-                       rescale_factor=factor, offset=offset, mean=mean, std=std,
-                       preset="checkpoint", source=source)
+            return cls(
+                resize=resize,
+                size=side,
+                crop_size=crop,
+                interpolation=interp,
+                rescale_factor=factor,
+                offset=offset,
+                mean=mean,
+                std=std,
+                preset="checkpoint",
+                source=source,
+            )
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
 
@@ -357,8 +409,7 @@ class Preprocessing:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown Preprocessing keys {unknown}: expected a subset of "
-                             f"{sorted(names)}")
+            raise ValueError(f"unknown Preprocessing keys {unknown}: expected a subset of {sorted(names)}")
         kw = dict(d)
         for k in ("mean", "std"):
             if k in kw:
@@ -377,11 +428,14 @@ class Preprocessing:
         if views == self.views:
             return self
         if views == "center":
-            raise ValueError("Preprocessing.with_views('center') of a ten-crop preprocessing: its centre view "
-                             "is not the checkpoint's own crop; build the centre preprocessing from the checkpoint")
+            raise ValueError(
+                "Preprocessing.with_views('center') of a ten-crop preprocessing: its centre view "
+                "is not the checkpoint's own crop; build the centre preprocessing from the checkpoint"
+            )
         crop = self.output_size
-        return dataclasses.replace(self, resize="shortest_edge", size=int(round(crop * TEN_CROP_RESIZE)),
-                                   crop_size=crop, views=views)
+        return dataclasses.replace(
+            self, resize="shortest_edge", size=int(round(crop * TEN_CROP_RESIZE)), crop_size=crop, views=views
+        )
 
     @property
     def n_views(self) -> int:
@@ -437,8 +491,10 @@ class Preprocessing:
         if out is not None:
             shape = self.frame_shape[:-1] + frame.shape[2:]
             if out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
-                raise ValueError(f"Preprocessing.spatial_frame: out must be a C-contiguous uint8 array of "
-                                 f"shape {shape}, got {out.dtype} {out.shape}")
+                raise ValueError(
+                    f"Preprocessing.spatial_frame: out must be a C-contiguous uint8 array of "
+                    f"shape {shape}, got {out.dtype} {out.shape}"
+                )
             if (rh, rw) != (h, w) and not crop and self.views == "center":
                 cv2.resize(frame, (rw, rh), dst=out, interpolation=flag)
                 return out
@@ -448,14 +504,14 @@ class Preprocessing:
             top, left = int(round((rh - c) / 2.0)), int(round((rw - c) / 2.0))
             corners = ((0, 0), (0, rw - c), (rh - c, 0), (rh - c, rw - c), (top, left), (top, rw - c - left))
             if out is None:
-                return np.stack([res[y:y + c, x:x + c] for y, x in corners])
+                return np.stack([res[y : y + c, x : x + c] for y, x in corners])
             for i, (y, x) in enumerate(corners):
-                out[i] = res[y:y + c, x:x + c]
+                out[i] = res[y : y + c, x : x + c]
             return out
         if crop:
             assert c is not None  # crop says so
             top, left = (rh - c) // 2, (rw - c) // 2
-            res = res[top:top + c, left:left + c]
+            res = res[top : top + c, left : left + c]
         if out is not None:
             out[...] = res
             return out
@@ -476,8 +532,10 @@ class Preprocessing:
         """
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or frames.shape[-1] != 3:
-            raise ValueError(f"Preprocessing.spatial expects uint8 frames of shape (T, H, W, 3) "
-                             f"or (H, W, 3), got dtype {frames.dtype} shape {frames.shape}")
+            raise ValueError(
+                f"Preprocessing.spatial expects uint8 frames of shape (T, H, W, 3) "
+                f"or (H, W, 3), got dtype {frames.dtype} shape {frames.shape}"
+            )
         if frames.ndim == 3:
             return self.spatial_frame(frames)
         out = np.empty((frames.shape[0], *self.frame_shape), dtype=np.uint8)
@@ -504,10 +562,12 @@ class Preprocessing:
         """
         single = frames.ndim == (4 if self.n_crops == 1 else 5)
         want = (4 if self.n_crops == 1 else 5) + (0 if single else 1)
-        if frames.ndim != want or tuple(frames.shape[-len(self.frame_shape):]) != self.frame_shape:
+        if frames.ndim != want or tuple(frames.shape[-len(self.frame_shape) :]) != self.frame_shape:
             shape = ", ".join(map(str, self.frame_shape))
-            raise ValueError(f"Preprocessing.expand_views expects frames of shape (B, T, {shape})"
-                             f" or one clip without B, got shape {tuple(frames.shape)}")
+            raise ValueError(
+                f"Preprocessing.expand_views expects frames of shape (B, T, {shape})"
+                f" or one clip without B, got shape {tuple(frames.shape)}"
+            )
         if single:
             frames = frames[None]
         if self.n_crops == 1:
@@ -547,12 +607,20 @@ class Preprocessing:
 
         if isinstance(frames, np.ndarray):
             frames = torch.from_numpy(frames)
-        if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 \
-                or frames.ndim not in (4, 5) or frames.shape[-1] != 3:
-            got = (f"dtype {frames.dtype} shape {tuple(frames.shape)}"
-                   if hasattr(frames, "shape") else type(frames).__name__)
-            raise ValueError(f"Preprocessing.normalize expects a uint8 tensor of shape "
-                             f"(B, T, S, S, 3) or (T, S, S, 3), got {got}")
+        if (
+            not isinstance(frames, torch.Tensor)
+            or frames.dtype != torch.uint8
+            or frames.ndim not in (4, 5)
+            or frames.shape[-1] != 3
+        ):
+            got = (
+                f"dtype {frames.dtype} shape {tuple(frames.shape)}"
+                if hasattr(frames, "shape")
+                else type(frames).__name__
+            )
+            raise ValueError(
+                f"Preprocessing.normalize expects a uint8 tensor of shape (B, T, S, S, 3) or (T, S, S, 3), got {got}"
+            )
         dtype = torch.float32 if dtype is None else dtype
         dev = frames.device
         mean = torch.tensor(self.mean, dtype=torch.float32, device=dev).view(3, 1, 1)

@@ -2,6 +2,7 @@
 
 Frame numbers count decoded frames from 0. Every window is half-open: ``end`` is exclusive.
 """
+
 from __future__ import annotations
 
 import numpy as np

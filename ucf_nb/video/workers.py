@@ -31,6 +31,7 @@ pid, video, frames, index rows, time) into a private folder; when no batch arriv
 ``stall_timeout`` seconds, :func:`stalled_message` turns those notes into the sentence of
 :class:`ExtractStalledError`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -108,8 +109,7 @@ def worker_init(owner_pid: int, worker_id: int) -> None:
     whatever killed it. See the module's docstring."""
     import threading
 
-    threading.Thread(target=_exit_when_gone, args=(int(owner_pid),), name="ucf_nb-owner-watch",
-                     daemon=True).start()
+    threading.Thread(target=_exit_when_gone, args=(int(owner_pid),), name="ucf_nb-owner-watch", daemon=True).start()
 
 
 def _exit_when_gone(pid: int) -> None:
@@ -142,11 +142,16 @@ def note_segment(folder: str | os.PathLike | None, worker_id: int, *, path: Any,
     if folder is None:
         return
 
-    note = {"worker": int(worker_id), "pid": os.getpid(), "video": display_path(path),
-            "first_frame": int(frames.min()) if len(frames) else None,
-            "end_frame": int(frames.max()) + 1 if len(frames) else None,
-            "rows": [int(rows[0]), int(rows[-1])] if len(rows) else [], "n_clips": int(len(rows)),
-            "since": time.time()}
+    note = {
+        "worker": int(worker_id),
+        "pid": os.getpid(),
+        "video": display_path(path),
+        "first_frame": int(frames.min()) if len(frames) else None,
+        "end_frame": int(frames.max()) + 1 if len(frames) else None,
+        "rows": [int(rows[0]), int(rows[-1])] if len(rows) else [],
+        "n_clips": int(len(rows)),
+        "since": time.time(),
+    }
     dest = Path(folder) / f"worker-{int(worker_id)}.json"
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
@@ -167,8 +172,9 @@ def read_notes(folder: str | os.PathLike) -> list[dict[str, Any]]:
     return sorted(out, key=lambda n: n.get("worker", 0))
 
 
-def stalled_message(folder: str | os.PathLike, *, num_workers: int, stall_timeout: float, split: str,
-                    n_done: int, n_pending: int) -> str:
+def stalled_message(
+    folder: str | os.PathLike, *, num_workers: int, stall_timeout: float, split: str, n_done: int, n_pending: int
+) -> str:
     """One sentence: nothing came for ``stall_timeout`` s, what each worker was decoding, what to do."""
     notes = {n.get("worker"): n for n in read_notes(folder)}
     now = time.time()
@@ -178,10 +184,14 @@ def stalled_message(folder: str | os.PathLike, *, num_workers: int, stall_timeou
         if n is None:
             parts.append(f"worker {w} had not started a video")
         else:
-            parts.append(f"worker {w} (pid {n['pid']}) was decoding {n['video']} frames "
-                         f"[{n['first_frame']}, {n['end_frame']}) for index rows {n['rows'][0]}-{n['rows'][-1]} "
-                         f"since {now - n['since']:.0f} s")
-    return (f"no batch arrived for {stall_timeout:.0f} s while extracting split {split!r} ({n_done} of "
-            f"{n_pending} pending clips done this run, all of them kept): {'; '.join(parts)}; run the same "
-            "command again to resume, check or re-encode the video named here if it stalls again, or raise "
-            "stall_timeout if decoding is just slow on this machine")
+            parts.append(
+                f"worker {w} (pid {n['pid']}) was decoding {n['video']} frames "
+                f"[{n['first_frame']}, {n['end_frame']}) for index rows {n['rows'][0]}-{n['rows'][-1]} "
+                f"since {now - n['since']:.0f} s"
+            )
+    return (
+        f"no batch arrived for {stall_timeout:.0f} s while extracting split {split!r} ({n_done} of "
+        f"{n_pending} pending clips done this run, all of them kept): {'; '.join(parts)}; run the same "
+        "command again to resume, check or re-encode the video named here if it stalls again, or raise "
+        "stall_timeout if decoding is just slow on this machine"
+    )
