@@ -1,4 +1,4 @@
-"""One way to check arguments (ucf_nb.checks), settings as values (ExtractSettings, MILParams),
+"""One way to check arguments (ucf_nb.checks), settings as values (ExtractSettings, IndexSettings, MILParams),
 heads as a seam (ucf_nb.evaluate.heads), UcfNbError, and the deprecated head method names."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 import ucf_nb
 from ucf_nb import (
     ExtractSettings,
+    IndexSettings,
     LinearProbe,
     MILHead,
     MILParams,
@@ -204,6 +205,36 @@ def test_extract_split_takes_settings_or_keywords_but_not_both(tmp_path):
         extract_split("train", tmp_path / "no_index.csv", settings={"T": 8})
     with pytest.raises(FileNotFoundError):  # checked settings go through to the work
         extract_split("train", tmp_path / "no_index.csv", settings=ExtractSettings(T=16))
+
+
+def test_index_settings_are_the_options_of_build_index_with_the_same_defaults():
+    sig = inspect.signature(ucf_nb.build_index).parameters
+    for name, default in _fields(IndexSettings).items():
+        assert sig[name].default == default, name
+    where = set(sig) - set(_fields(IndexSettings)) - {"settings"}
+    assert where == {"dataset_root", "split_file", "annotation_path", "index_path", "annotation_file", "num_workers"}
+    s = IndexSettings(clip_len=np.int64(16), val_fraction=0)
+    assert type(s.clip_len) is int and type(s.val_fraction) is float
+    assert json.loads(json.dumps(s.to_dict())) == {**s.to_dict(), "clip_len": 16}
+    assert s.replace(stride=8).stride == 8 and s.stride == 16
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.clip_len = 8
+
+
+def test_build_index_takes_settings_or_keywords_but_not_both(tmp_path):
+    with pytest.raises(TypeError, match=_named("clip_len", 2.5)):
+        IndexSettings(clip_len=2.5)
+    with pytest.raises(ValueError, match="label_mode"):
+        IndexSettings(label_mode="frame")
+    with pytest.raises(ValueError, match="pass stride=8 inside settings="):
+        ucf_nb.build_index(tmp_path / "no_root", settings=IndexSettings(clip_len=16), stride=8)
+    # the old name of probe_threads is refused beside settings too
+    with pytest.raises(ValueError, match="pass probe_threads=2 inside settings="), pytest.warns(FutureWarning):
+        ucf_nb.build_index(tmp_path / "no_root", settings=IndexSettings(), num_workers=2)
+    with pytest.raises(TypeError, match="settings must be a IndexSettings"):
+        ucf_nb.build_index(tmp_path / "no_root", settings={"clip_len": 16})
+    with pytest.raises(FileNotFoundError, match="is not a folder"):  # checked settings go through to the work
+        ucf_nb.build_index(tmp_path / "no_root", settings=IndexSettings(clip_len=16))
 
 
 def test_mil_params_are_the_settings_of_fit_mil_with_the_same_defaults():

@@ -16,7 +16,8 @@ Data flows one way, one stage folder per step, one module (room) per concern in 
 - ``index/``     annotations (categories, split lists, temporal annotation), locate (find the
                  videos under any official layout), framecount (count_video_frames: the frames
                  that really decode; frame_count_report: containers whose own count lied), build
-                 (build_index / read_index: one CSV row per clip window), validate
+                 (build_index / read_index: one CSV row per clip window), settings
+                 (IndexSettings: build_index's options as one value), validate
                  (validate_index: one check per rule)
 - ``video/``     sampling (clip windows, T-frame sampling), decode (open, decode once in order),
                  preprocess (Preprocessing), dataset (ClipDataset, VideoClipStream), workers
@@ -67,6 +68,8 @@ __all__ = [
     "build_index",
     "read_index",
     "IndexBuildError",
+    # ucf_nb.index.settings
+    "IndexSettings",
     # ucf_nb.index.validate
     "validate_index",
     "IndexValidationError",
@@ -174,6 +177,7 @@ if TYPE_CHECKING:  # what type checkers and editors follow; at run time, the laz
     from .checks import UcfNbError
     from .extract.split import extract_split, StoreWriteError
     from .extract.settings import ExtractSettings
+    from .index.settings import IndexSettings
     from .extract.failures import extraction_failures
     from .extract.launch import ExtractionFailedError, ShardJob, submit_extraction
     from .store.arrays import ExtractMismatchError, load_embeddings
@@ -217,6 +221,7 @@ _WHERE_BY_MODULE: dict[str, tuple[str, ...]] = {
     ".checks": ("UcfNbError",),
     ".extract.split": ("extract_split", "StoreWriteError"),
     ".extract.settings": ("ExtractSettings",),
+    ".index.settings": ("IndexSettings",),
     ".extract.failures": ("extraction_failures",),
     ".extract.launch": ("submit_extraction", "ShardJob", "ExtractionFailedError"),
     ".store.arrays": ("load_embeddings", "ExtractMismatchError"),

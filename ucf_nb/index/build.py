@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .._compat import rename_deprecated
-from ..checks import UcfNbError, check_bool, check_choice, check_float, check_int, printable_path, utf8_path_problem
+from ..checks import UcfNbError, printable_path, settings_from_call, utf8_path_problem
 from ..files import atomic_write_csv
 from ..paths import demo_hint, display_path, resolve_path
 from ..progress import progress_bar as tqdm
@@ -54,6 +54,7 @@ from .annotations import (
 )
 from .framecount import REPORT_COLUMNS, FrameCount, count_video_frames, frame_counts_path
 from .locate import find_list_file, remap_video_root, scan_video_entries
+from .settings import IndexSettings
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -200,6 +201,7 @@ def build_index(
     probe_threads: int = 8,
     annotation_file: str | os.PathLike | None = None,
     num_workers: int | None = None,
+    settings: IndexSettings | None = None,
 ) -> pd.DataFrame:
     """Build the clip index of UCF-Crime from the dataset as downloaded.
 
@@ -262,6 +264,10 @@ def build_index(
     annotation_file, num_workers
         The names of ``annotation_path`` and ``probe_threads`` before ucf-nb 0.2: still
         accepted, with a FutureWarning; when both names are given the new one wins.
+    settings : IndexSettings, optional
+        All of ``clip_len`` ... ``probe_threads`` as one value (:class:`ucf_nb.IndexSettings`,
+        checked when made); then those keywords must stay at their defaults (ValueError
+        naming the first that is not).
 
     Returns
     -------
@@ -281,17 +287,7 @@ def build_index(
         where="build_index",
     )
     annotation_path, probe_threads = renamed["annotation_path"], renamed["probe_threads"]
-    clip_len = check_int("clip_len", clip_len, 1)
-    stride = check_int("stride", stride, 1)
-    probe_threads = check_int("probe_threads", probe_threads, 0)
-    seed = check_int("seed", seed, 0)
-    val_fraction = check_float("val_fraction", val_fraction, 0, maximum=1, hi_open=True, who="build_index: ")
-    check_choice("label_mode", label_mode, ("video", "temporal"), who="build_index: ")
-    anomaly_threshold = check_float(
-        "anomaly_threshold", anomaly_threshold, 0, maximum=1, lo_open=True, who="build_index: "
-    )
-    count_frames = check_bool("count_frames", count_frames, who="build_index: ")
-    check_choice("on_missing", on_missing, ("raise", "skip"), who="build_index: ")
+    s = settings_from_call(IndexSettings, locals(), settings, who="build_index")  # every option checked here
 
     root_str = os.path.expanduser(os.fsdecode(dataset_root))
     root = resolve_path(root_str)
@@ -308,26 +304,19 @@ def build_index(
     root_prefix = PurePosixPath(Path(root_str).as_posix())
 
     split_path, ann_path = _list_files(root, split_file, annotation_path)
-    train_entries, test_entries, problems = _read_lists(split_path, ann_path, label_mode)
+    train_entries, test_entries, problems = _read_lists(split_path, ann_path, s.label_mode)
     chosen = _one_entry_per_video(test_entries, train_entries, problems)
     located = _locate(root, chosen, problems)
-    results = _probe_all([root / rel for _, _, rel in located], count_frames, probe_threads)
-    videos = _usable_videos(located, results, clip_len, problems)
+    results = _probe_all([root / rel for _, _, rel in located], s.count_frames, s.probe_threads)
+    videos = _usable_videos(located, results, s.clip_len, problems)
 
     problem_frame = pd.DataFrame(problems, columns=["file", "reason", "kind", "source"])
-    if problems and on_missing == "raise":
+    if problems and s.on_missing == "raise":
         raise _build_error(problems, problem_frame)
 
     listed_train = [e for split, e in chosen.values() if split == "train"]
-    per_split = _assign_splits(videos, listed_train, float(val_fraction), seed)
-    df = _clip_rows(
-        per_split,
-        root_prefix,
-        clip_len=clip_len,
-        stride=stride,
-        label_mode=label_mode,
-        anomaly_threshold=float(anomaly_threshold),
-    )
+    per_split = _assign_splits(videos, listed_train, s.val_fraction, s.seed)
+    df = _clip_rows(per_split, root_prefix, s)
     if not len(df):
         raise ValueError(
             f"no clip could be made from {display_path(root)}: every listed video "
@@ -336,7 +325,7 @@ def build_index(
 
     counts = _frame_count_frame(located, results, set(df["video"]))
     if index_path is not None:
-        _write_index(df, problem_frame, resolve_path(index_path), on_missing, counts)
+        _write_index(df, problem_frame, resolve_path(index_path), s.on_missing, counts)
     _warn_lying_headers(counts, index_path)
     if problems:
         where = (
@@ -547,13 +536,10 @@ def _assign_splits(
 def _clip_rows(
     per_split: dict[str, list],
     root_prefix: PurePosixPath,
-    *,
-    clip_len: int,
-    stride: int,
-    label_mode: str,
-    anomaly_threshold: float,
+    s: IndexSettings,
 ) -> pd.DataFrame:
     """One row per clip window, in index order (split, file name, clip_idx); empty when no video is left."""
+    clip_len, stride = s.clip_len, s.stride
     columns: dict[str, list[np.ndarray]] = {c: [] for c in INDEX_COLUMNS + EXTRA_COLUMNS}
     for split in SPLITS:
         for e, rel, fps, n in sorted(per_split[split], key=lambda v: v[0].name):
@@ -565,8 +551,8 @@ def _clip_rows(
             else:
                 frac = np.full(k, np.nan)
             y = np.full(k, int(e.category != "Normal"), dtype=np.int64)
-            if split == "test" and label_mode == "temporal":
-                y = (frac >= float(anomaly_threshold)).astype(np.int64)
+            if split == "test" and s.label_mode == "temporal":
+                y = (frac >= s.anomaly_threshold).astype(np.int64)
             columns["split"].append(np.full(k, split, dtype=object))
             columns["y"].append(y)
             columns["category"].append(np.full(k, e.category, dtype=object))
