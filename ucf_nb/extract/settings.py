@@ -57,7 +57,8 @@ class ExtractSettings:
         for name, lo in (("batch_size", 1), ("num_workers", 0)):
             value = getattr(self, name)
             if isinstance(value, str):  # the right type: a wrong word is a wrong value
-                check_choice(name, value, ("auto",), who=who)
+                if value != "auto":
+                    raise ValueError(f"{who}{name} must be an int >= {lo} or 'auto', got {name}={value!r}")
             else:
                 check_int(name, value, lo, also="'auto'", who=who)
         for name in ("T", "img_size", "limit"):
