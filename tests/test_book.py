@@ -614,3 +614,22 @@ def test_intro_shows_the_mil_head_beside_the_probe_with_the_field_headline():
     assert "| 95% CI, bootstrap over test videos | 0.650, 0.750 | 0.650, 0.750 |" in lines
     assert "f < 16·floor(n/16)" in text and "refit on train + val" in text
     assert "| `best_iter` | 300 |" in text and "| `C` | 0.1 |" in text and "val_curve" not in text
+
+
+def test_golden_notebooks_run_the_source_notebooks_code():
+    # nbval runs a golden notebook's own cells: were they an older version of the source
+    # notebook's, the regression tests would check code that no user runs
+    sources = {p.stem: p for p in resolve_path("notebooks").glob("*.ipynb")}
+    goldens = sorted(resolve_path(golden_tools.GOLDEN_DIR).glob("*.ipynb"))
+    assert len(goldens) >= len(sources)
+    stale = []
+    for golden in goldens:
+        stem = max((s for s in sources if golden.stem.startswith(s)), key=len)  # 02_extract_val -> 02_extract
+        code = [
+            c.source
+            for c in nbformat.read(golden, as_version=4).cells
+            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+        ]
+        if code != [c.source for c in nbformat.read(sources[stem], as_version=4).cells if c.cell_type == "code"]:
+            stale.append(f"{golden.name} (from {sources[stem].name})")
+    assert not stale, f"golden notebooks older than their source notebooks: {', '.join(stale)}; run make regold"

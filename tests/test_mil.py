@@ -130,3 +130,29 @@ def test_fit_mil_names_bad_input():
     head = fit_mil(bags, [0, 1], max_iter=2, eval_every=1, hidden=(4, 2), val_bags=bags, val_labels=[0, 1])
     with pytest.raises(ValueError, match="\\(n_clips, 4\\) for this head"):
         head.score_clips(np.zeros((3, 5)))
+
+
+def test_an_early_stop_ends_the_bar_full_and_says_why(capsys, monkeypatch):
+    monkeypatch.setenv("UCF_NB_PROGRESS", "text")
+    rng = np.random.default_rng(3)
+    direction = np.eye(8, dtype=np.float32)[0]
+    bags, y, _ = _synthetic(20, rng, D=8, direction=direction)
+    # val labels that no head can rank well: the val AUC stops improving and training stops early
+    head = fit_mil(
+        bags,
+        y,
+        val_bags=bags[:8],
+        val_labels=[0, 0, 0, 0, 1, 1, 1, 1],
+        max_iter=400,
+        eval_every=5,
+        patience=2,
+        hidden=(8, 4),
+        seed=0,
+        progress=True,
+        refit=False,
+    )
+    stopped = head.settings["val_curve"][-1]["iter"]
+    assert stopped < 400
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"{stopped}/{stopped}" in last and "100%" in last
+    assert "stopped early: best val AUC" in last and f"at iteration {head.settings['best_iter']}" in last

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["PROGRESS_ENV", "progress_bar", "text_progress"]
+__all__ = ["PROGRESS_ENV", "finish_early", "progress_bar", "text_progress"]
 
 PROGRESS_ENV = "UCF_NB_PROGRESS"
 """Environment variable: ``"text"`` forces the text bar, ``"widget"`` asks for the widget bar
@@ -117,6 +117,34 @@ def progress_bar(*args: Any, **kwargs: Any):
     if _in_kernel():
         kwargs = _kernel_throttle(args, kwargs)
     return tqdm(*args, **kwargs)
+
+
+def finish_early(bar: Any, done: int, note: str) -> None:
+    """End ``bar`` after ``done`` steps of its total on purpose (early stopping, say).
+
+    The total becomes ``done``, so the bar ends full (``done/done``) with ``note`` as its
+    postfix instead of stopping part way (``199/400``, which reads as a crash; Jupyter's
+    widget would also turn red on close). Call it before leaving the loop; ``close()``
+    then draws the final line as usual. For a bar updated by hand (``update()``): a bar
+    iterated over (``for x in bar``) sets its own count again when the loop is left.
+
+    Parameters
+    ----------
+    bar : tqdm
+        A bar from :func:`progress_bar` (text or widget; a disabled bar is left alone).
+    done : int
+        Steps done, >= 0.
+    note : str
+        Why the bar ends here, e.g. ``"stopped early at 200 (best 150)"``.
+    """
+    if getattr(bar, "disable", False):
+        return
+    container = getattr(bar, "container", None)  # the widget bar: (label, bar, text)
+    if container is not None:
+        container.children[1].max = done
+    bar.total = done
+    bar.n = done
+    bar.set_postfix_str(note, refresh=False)
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..checks import check_bool, check_float, check_int, settings_from_call
+from ..progress import finish_early
 from ..progress import progress_bar as tqdm  # widget in Jupyter, text in the book
 
 __all__ = [
@@ -496,6 +497,11 @@ def _video_auc(y: np.ndarray, s: np.ndarray) -> float | None:
     return float(roc_auc_score(y, s)) if np.unique(y).size == 2 else None
 
 
+def _auc_text(auc: float | None) -> str:
+    """A val AUC as the bar shows it: rounded to 4 places; "None" where it is not defined."""
+    return "None" if auc is None or not np.isfinite(auc) else str(round(auc, 4))
+
+
 def _train(
     S: np.ndarray, y: np.ndarray, *, seed: int, n_iter: int, p: MILParams, val: tuple | None, progress: bool, desc: str
 ) -> tuple[dict, int, list]:
@@ -515,8 +521,9 @@ def _train(
         opt = torch.optim.Adagrad(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         best: tuple[dict[str, Any] | None, int, tuple[float, float]] = (None, 0, (-np.inf, -np.inf))
         since = 0
-        bar = tqdm(range(1, int(n_iter) + 1), desc=desc, disable=not progress, mininterval=5, ascii=True)
-        for it in bar:
+        bar = tqdm(total=int(n_iter), desc=desc, disable=not progress, mininterval=5, ascii=True)
+        for it in range(1, int(n_iter) + 1):
+            bar.update(1)  # updated by hand: an early stop sets the bar's end (finish_early)
             model.train()
             ia = rng.choice(anom, B, replace=len(anom) < B)
             ino = rng.choice(norm, B, replace=len(norm) < B)
@@ -544,12 +551,13 @@ def _train(
             vauc = _video_auc(yv, sv.max(dim=1).values.numpy())
             curve.append({"iter": it, "train_loss": float(loss.detach()), "val_auc": vauc, "val_loss": vloss})
             key = (vauc if vauc is not None else -np.inf, -vloss)
-            bar.set_postfix_str(f"val AUC {vauc if vauc is None else round(vauc, 4)}", refresh=False)
+            bar.set_postfix_str(f"val AUC {_auc_text(vauc)}", refresh=False)
             if key > best[2]:
                 best, since = (_weights(model), it, key), 0
             else:
                 since += 1
                 if since >= p.patience:
+                    finish_early(bar, it, f"stopped early: best val AUC {_auc_text(best[2][0])} at iteration {best[1]}")
                     break
         bar.close()
         if val is None or best[0] is None:
