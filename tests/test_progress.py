@@ -54,3 +54,21 @@ def test_text_progress_sets_and_restores_the_variable(monkeypatch):
     with progress.text_progress():
         pass
     assert progress.PROGRESS_ENV not in os.environ
+
+
+@pytest.mark.parametrize("kind", ["text", "widget"])
+def test_finish_early_ends_the_bar_full_with_its_reason(monkeypatch, kind):
+    if kind == "widget" and importlib.util.find_spec("ipywidgets") is None:
+        pytest.skip("ipywidgets is not installed")
+    monkeypatch.setenv(progress.PROGRESS_ENV, kind)
+    bar = progress.progress_bar(total=400, desc="train")
+    for it in range(1, 401):
+        bar.update(1)
+        if it == 150:
+            progress.finish_early(bar, it, "stopped early at 150")
+            break
+    bar.close()
+    assert (bar.n, bar.total) == (150, 150) and "stopped early at 150" in str(bar)
+    if kind == "widget":  # full, and green rather than the red of an interrupted bar
+        widget = bar.container.children[1]
+        assert (widget.value, widget.max, widget.bar_style) == (150, 150, "success")
